@@ -1,0 +1,182 @@
+//! Instruments and the registry that interns `(exchange, symbol)` into ids.
+
+use crate::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A host-assigned instrument id, dense from 0, stable for the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstrumentId(pub u32);
+
+/// What kind of market an instrument trades in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketKind {
+    Spot,
+    Perpetual,
+    Future,
+    Option,
+}
+
+/// One row of the instrument table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Instrument {
+    pub id: InstrumentId,
+    /// Venue name in lower case.
+    pub exchange: Arc<str>,
+    pub symbol: Arc<str>,
+    pub base: Arc<str>,
+    pub quote: Arc<str>,
+    pub kind: MarketKind,
+    /// Base units per contract; event sizes already include it.
+    pub contract_size: Decimal,
+}
+
+/// Details a source may declare for an instrument (e.g. an `instrument` line of
+/// a replay file). Missing fields are inferred from the symbol.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstrumentSpec {
+    pub base: Option<String>,
+    pub quote: Option<String>,
+    pub kind: Option<MarketKind>,
+    pub contract_size: Option<Decimal>,
+}
+
+/// Interns `(exchange, symbol)` pairs into dense [`InstrumentId`]s.
+///
+/// Owned by one source; the ids it hands out are declared downstream with
+/// `Event::Instrument` before their first use.
+#[derive(Debug, Default)]
+pub struct InstrumentRegistry {
+    by_key: HashMap<(Arc<str>, Arc<str>), InstrumentId>,
+    table: Vec<Arc<Instrument>>,
+}
+
+const QUOTES: [&str; 6] = ["USDT", "USDC", "FDUSD", "BUSD", "USD", "BTC"];
+
+/// Guesses `(base, quote)` from a venue symbol: `BTCUSDT`, `BTC-USDT-SWAP`,
+/// `BTC-PERPETUAL`, `BTC` (Hyperliquid quotes in USD).
+fn split_symbol(symbol: &str) -> (String, String) {
+    let upper = symbol.to_ascii_uppercase();
+    let mut parts = upper.split(['-', '_', '/']);
+    let first = parts.next().unwrap_or_default().to_owned();
+    if let Some(second) = parts.next()
+        && second.chars().all(|c| c.is_ascii_alphabetic())
+        && !matches!(second, "PERPETUAL" | "PERP" | "SWAP")
+    {
+        return (first, second.to_owned());
+    }
+    for quote in QUOTES {
+        if let Some(base) = first.strip_suffix(quote)
+            && !base.is_empty()
+        {
+            return (base.to_owned(), quote.to_owned());
+        }
+    }
+    (first, "USD".to_owned())
+}
+
+impl InstrumentRegistry {
+    /// Returns the id of `(exchange, symbol)`, and whether it was just created.
+    /// A new instrument is a perpetual with contract size 1 and base/quote
+    /// guessed from the symbol, unless [`Self::declare`] said otherwise first.
+    pub fn intern(&mut self, exchange: &str, symbol: &str) -> (InstrumentId, bool) {
+        if let Some(id) = self.by_key.get(&(Arc::from(exchange), Arc::from(symbol))) {
+            return (*id, false);
+        }
+        let id = self.insert(exchange, symbol, &InstrumentSpec::default());
+        (id, true)
+    }
+
+    /// Finds an id without creating it.
+    #[must_use]
+    pub fn lookup(&self, exchange: &str, symbol: &str) -> Option<InstrumentId> {
+        self.by_key
+            .get(&(Arc::from(exchange), Arc::from(symbol)))
+            .copied()
+    }
+
+    /// Declares or redefines an instrument's details; returns its id.
+    pub fn declare(&mut self, exchange: &str, symbol: &str, spec: &InstrumentSpec) -> InstrumentId {
+        match self.lookup(exchange, symbol) {
+            Some(id) => {
+                let fresh = build(id, exchange, symbol, spec);
+                self.table[id.0 as usize] = Arc::new(fresh);
+                id
+            }
+            None => self.insert(exchange, symbol, spec),
+        }
+    }
+
+    fn insert(&mut self, exchange: &str, symbol: &str, spec: &InstrumentSpec) -> InstrumentId {
+        let id = InstrumentId(u32::try_from(self.table.len()).unwrap_or(u32::MAX));
+        let instrument = Arc::new(build(id, exchange, symbol, spec));
+        self.by_key.insert(
+            (instrument.exchange.clone(), instrument.symbol.clone()),
+            id,
+        );
+        self.table.push(instrument);
+        id
+    }
+
+    /// The instrument behind an id.
+    #[must_use]
+    pub fn get(&self, id: InstrumentId) -> Option<&Arc<Instrument>> {
+        self.table.get(id.0 as usize)
+    }
+
+    /// Number of instruments interned so far.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether nothing was interned yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+fn build(id: InstrumentId, exchange: &str, symbol: &str, spec: &InstrumentSpec) -> Instrument {
+    let (base, quote) = split_symbol(symbol);
+    Instrument {
+        id,
+        exchange: Arc::from(exchange.to_ascii_lowercase()),
+        symbol: Arc::from(symbol),
+        base: Arc::from(spec.base.clone().unwrap_or(base)),
+        quote: Arc::from(spec.quote.clone().unwrap_or(quote)),
+        kind: spec.kind.unwrap_or(MarketKind::Perpetual),
+        contract_size: spec.contract_size.unwrap_or(Decimal::ONE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_venue_symbols() {
+        assert_eq!(split_symbol("BTCUSDT"), ("BTC".into(), "USDT".into()));
+        assert_eq!(split_symbol("BTC-USDT-SWAP"), ("BTC".into(), "USDT".into()));
+        assert_eq!(split_symbol("BTC-PERPETUAL"), ("BTC".into(), "USD".into()));
+        assert_eq!(split_symbol("SOL"), ("SOL".into(), "USD".into()));
+        assert_eq!(split_symbol("ETHBTC"), ("ETH".into(), "BTC".into()));
+    }
+
+    #[test]
+    fn interns_densely_and_declares() {
+        let mut r = InstrumentRegistry::default();
+        assert_eq!(r.intern("binance", "BTCUSDT"), (InstrumentId(0), true));
+        assert_eq!(r.intern("okx", "BTC-USDT-SWAP"), (InstrumentId(1), true));
+        assert_eq!(r.intern("binance", "BTCUSDT"), (InstrumentId(0), false));
+        let spec = InstrumentSpec {
+            contract_size: Some(Decimal::new(1, 2)),
+            ..InstrumentSpec::default()
+        };
+        assert_eq!(r.declare("okx", "BTC-USDT-SWAP", &spec), InstrumentId(1));
+        assert_eq!(r.get(InstrumentId(1)).unwrap().contract_size.to_string(), "0.01");
+        assert_eq!(r.len(), 2);
+    }
+}

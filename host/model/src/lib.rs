@@ -1,0 +1,36 @@
+//! The shared model of Prism: normalized market events, the instrument table
+//! and plugin outputs.
+//!
+//! Every other stage of the host depends on this crate and on nothing beside
+//! it, so it names no async runtime, no wasm engine and no network type.
+//! Prices and sizes are exact [`Decimal`]s whose mantissa fits the plugin
+//! contract's `s64` (see [`decimal::exact`]); times are unix milliseconds.
+//!
+//! ```
+//! use prism_model::{InstrumentRegistry, decimal};
+//! let mut registry = InstrumentRegistry::default();
+//! let (btc, fresh) = registry.intern("binance", "BTCUSDT");
+//! assert!(fresh);
+//! assert_eq!(registry.intern("binance", "BTCUSDT"), (btc, false));
+//! assert_eq!(registry.get(btc).unwrap().base.as_ref(), "BTC");
+//! assert_eq!(decimal::parse("37000.1").unwrap().to_string(), "37000.1");
+//! ```
+
+pub mod decimal;
+pub mod event;
+pub mod instrument;
+pub mod output;
+
+pub use decimal::Decimal;
+pub use event::{
+    Book, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position,
+    PositionSide, Side, Timer, Trade,
+};
+pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, MarketKind};
+pub use output::{
+    Alert, Direction, Document, LogEntry, OrderIntent, Output, OutputKind, Priority, SeriesPoint,
+    Signal, Strength,
+};
+
+/// Unix epoch time in milliseconds (event time unless stated otherwise).
+pub type TimestampMs = i64;

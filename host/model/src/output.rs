@@ -1,0 +1,201 @@
+//! What plugins produce, as the host stores and serves it.
+
+use crate::{Decimal, Instrument, Side, TimestampMs};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A point of a named series (a derived statistic, hence `f64`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesPoint {
+    pub name: Arc<str>,
+    pub instrument: Option<Arc<Instrument>>,
+    pub ts: TimestampMs,
+    pub value: f64,
+}
+
+/// The latest value under a key; `body` is JSON decoded from MessagePack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub key: Arc<str>,
+    pub ts: TimestampMs,
+    pub body: serde_json::Value,
+}
+
+/// An append-only record; `body` is JSON decoded from MessagePack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    pub name: Arc<str>,
+    pub instrument: Option<Arc<Instrument>>,
+    pub ts: TimestampMs,
+    pub body: serde_json::Value,
+}
+
+/// Which way a signal points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Long,
+    Short,
+    Flat,
+}
+
+/// How strongly a signal is meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    Strong,
+    Medium,
+    Weak,
+    Ignore,
+}
+
+/// A graded trading signal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub instrument: Arc<Instrument>,
+    pub ts: TimestampMs,
+    pub direction: Direction,
+    pub strength: Strength,
+    pub reason: Arc<str>,
+}
+
+/// An order for the paper executor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderIntent {
+    pub client_id: Arc<str>,
+    pub instrument: Arc<Instrument>,
+    pub ts: TimestampMs,
+    pub side: Side,
+    pub size: Decimal,
+    pub limit_price: Option<Decimal>,
+    pub reduce_only: bool,
+}
+
+/// Alert urgency; P0 is the most urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Priority {
+    P0,
+    P1,
+    P2,
+}
+
+/// A message for a human.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub priority: Priority,
+    pub ts: TimestampMs,
+    pub title: Arc<str>,
+    pub body: Arc<str>,
+}
+
+/// One plugin output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Series(SeriesPoint),
+    Document(Document),
+    Log(LogEntry),
+    Signal(Signal),
+    Order(OrderIntent),
+    Alert(Alert),
+}
+
+/// The kinds of output, for counting and routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    Series,
+    Document,
+    Log,
+    Signal,
+    Order,
+    Alert,
+}
+
+impl OutputKind {
+    /// Every kind, in contract order.
+    pub const ALL: [OutputKind; 6] = [
+        OutputKind::Series,
+        OutputKind::Document,
+        OutputKind::Log,
+        OutputKind::Signal,
+        OutputKind::Order,
+        OutputKind::Alert,
+    ];
+
+    /// The name used in files and the API.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputKind::Series => "series",
+            OutputKind::Document => "document",
+            OutputKind::Log => "log",
+            OutputKind::Signal => "signal",
+            OutputKind::Order => "order",
+            OutputKind::Alert => "alert",
+        }
+    }
+}
+
+impl Output {
+    /// This output's kind.
+    #[must_use]
+    pub fn kind(&self) -> OutputKind {
+        match self {
+            Output::Series(_) => OutputKind::Series,
+            Output::Document(_) => OutputKind::Document,
+            Output::Log(_) => OutputKind::Log,
+            Output::Signal(_) => OutputKind::Signal,
+            Output::Order(_) => OutputKind::Order,
+            Output::Alert(_) => OutputKind::Alert,
+        }
+    }
+
+    /// The output's event time.
+    #[must_use]
+    pub fn ts(&self) -> TimestampMs {
+        match self {
+            Output::Series(o) => o.ts,
+            Output::Document(o) => o.ts,
+            Output::Log(o) => o.ts,
+            Output::Signal(o) => o.ts,
+            Output::Order(o) => o.ts,
+            Output::Alert(o) => o.ts,
+        }
+    }
+
+    /// The output as one JSON record of the `--out` file format, tagged with
+    /// the plugin id: `{"plugin":…,"kind":"series","name":…,"exchange":…,…}`.
+    #[must_use]
+    pub fn to_record(&self, plugin: &str) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let place = |i: &Option<Arc<Instrument>>| match i {
+            Some(i) => (json!(i.exchange.as_ref()), json!(i.symbol.as_ref())),
+            None => (Value::Null, Value::Null),
+        };
+        match self {
+            Output::Series(o) => {
+                let (exchange, symbol) = place(&o.instrument);
+                json!({"plugin": plugin, "kind": "series", "name": o.name.as_ref(),
+                       "exchange": exchange, "symbol": symbol, "ts": o.ts, "value": o.value})
+            }
+            Output::Document(o) => {
+                json!({"plugin": plugin, "kind": "document", "key": o.key.as_ref(), "ts": o.ts, "body": o.body})
+            }
+            Output::Log(o) => {
+                let (exchange, symbol) = place(&o.instrument);
+                json!({"plugin": plugin, "kind": "log", "name": o.name.as_ref(),
+                       "exchange": exchange, "symbol": symbol, "ts": o.ts, "body": o.body})
+            }
+            Output::Signal(o) => json!({"plugin": plugin, "kind": "signal",
+                "exchange": o.instrument.exchange.as_ref(), "symbol": o.instrument.symbol.as_ref(),
+                "ts": o.ts, "direction": o.direction, "strength": o.strength, "reason": o.reason.as_ref()}),
+            Output::Order(o) => json!({"plugin": plugin, "kind": "order",
+                "client_id": o.client_id.as_ref(),
+                "exchange": o.instrument.exchange.as_ref(), "symbol": o.instrument.symbol.as_ref(),
+                "ts": o.ts, "side": o.side, "size": o.size.to_string(),
+                "limit_price": o.limit_price.map(|p| p.to_string()), "reduce_only": o.reduce_only}),
+            Output::Alert(o) => json!({"plugin": plugin, "kind": "alert", "ts": o.ts,
+                "priority": o.priority, "title": o.title.as_ref(), "body": o.body.as_ref()}),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The router: takes the source's event stream, decides which plugin gets
+//! which event (subscriptions), declares instruments to each plugin before
+//! their first use, inserts timers, batches by size and time, and hands
+//! batches to each plugin's bounded queue.
+//!
+//! A full queue blocks the router, which stops reading from the source: the
+//! stream slows down, nothing is dropped.
+
+pub mod filter;
+pub mod queue;
+pub mod router;
+
+pub use filter::{Filter, SymbolPattern};
+pub use queue::{Batch, BatchReceiver, BatchSender, plugin_queue};
+pub use router::{Route, Router, RouterSettings, run_router};

@@ -1,0 +1,332 @@
+//! Fan-out of the event stream to plugin queues.
+
+use crate::filter::Filter;
+use crate::queue::{Batch, BatchSender};
+use prism_model::{Event, Instrument, Timer, TimestampMs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Batching settings shared by all routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterSettings {
+    /// A batch is sent when it holds this many events.
+    pub batch_size: usize,
+    /// …or when its first event has waited this long.
+    pub batch_linger: Duration,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            batch_linger: Duration::from_millis(20),
+        }
+    }
+}
+
+/// One plugin's route: its filter, its queue and its batch being filled.
+#[derive(Debug)]
+pub struct Route {
+    id: Arc<str>,
+    filter: Filter,
+    kind_mask: u8,
+    queue: BatchSender,
+    pending: Vec<Event>,
+    pending_since: Option<Instant>,
+    /// Per instrument id: `None` not yet evaluated, `Some(wanted)` afterwards.
+    wants: Vec<Option<bool>>,
+    declared: Vec<bool>,
+    next_timer: Option<TimestampMs>,
+    open: bool,
+}
+
+impl Route {
+    /// A route for plugin `id`.
+    #[must_use]
+    pub fn new(id: &str, filter: Filter, queue: BatchSender) -> Self {
+        Self {
+            id: Arc::from(id),
+            kind_mask: filter.kind_mask(),
+            filter,
+            queue,
+            pending: Vec::new(),
+            pending_since: None,
+            wants: Vec::new(),
+            declared: Vec::new(),
+            next_timer: None,
+            open: true,
+        }
+    }
+
+    fn push(&mut self, event: Event) {
+        if self.pending.is_empty() {
+            self.pending_since = Some(Instant::now());
+        }
+        self.pending.push(event);
+    }
+
+    fn flush(&mut self) {
+        if self.pending.is_empty() || !self.open {
+            return;
+        }
+        let events = std::mem::take(&mut self.pending);
+        self.pending_since = None;
+        if self.queue.send(Batch { events }).is_err() {
+            tracing::warn!(plugin = %self.id, "plugin worker is gone; its route is closed");
+            self.open = false;
+        }
+    }
+
+    fn timers_until(&mut self, ts: TimestampMs) {
+        let Some(interval) = self.filter.timer_interval_ms.and_then(|i| i64::try_from(i).ok()) else {
+            return;
+        };
+        if interval <= 0 {
+            return;
+        }
+        let next = *self
+            .next_timer
+            .get_or_insert_with(|| ts.div_euclid(interval) * interval + interval);
+        let mut at = next;
+        while at <= ts {
+            self.push(Event::Timer(Timer { ts: at }));
+            at += interval;
+        }
+        self.next_timer = Some(at);
+    }
+}
+
+/// Routes a stream of events to plugin queues.
+#[derive(Debug)]
+pub struct Router {
+    settings: RouterSettings,
+    routes: Vec<Route>,
+    instruments: Vec<Option<Arc<Instrument>>>,
+    /// Event time of the newest event routed (ms); `i64::MIN` before any.
+    head_ts: Arc<AtomicI64>,
+}
+
+impl Router {
+    /// A router over `routes`.
+    #[must_use]
+    pub fn new(settings: RouterSettings, routes: Vec<Route>) -> Self {
+        Self {
+            settings,
+            routes,
+            instruments: Vec::new(),
+            head_ts: Arc::new(AtomicI64::new(i64::MIN)),
+        }
+    }
+
+    /// A gauge of the newest event time routed, for lag metrics.
+    #[must_use]
+    pub fn head_ts(&self) -> Arc<AtomicI64> {
+        self.head_ts.clone()
+    }
+
+    /// Routes one event. May block while a plugin's queue is full.
+    pub fn route(&mut self, event: Event) {
+        if let Event::Instrument(i) = &event {
+            let at = i.id.0 as usize;
+            if self.instruments.len() <= at {
+                self.instruments.resize(at + 1, None);
+            }
+            self.instruments[at] = Some(i.clone());
+            for route in &mut self.routes {
+                // A redeclaration must reach plugins that already know the id.
+                if route.declared.get(at).copied().unwrap_or(false) {
+                    route.push(event.clone());
+                }
+                if let Some(w) = route.wants.get_mut(at) {
+                    *w = None;
+                }
+            }
+            return;
+        }
+        let ts = event.ts().unwrap_or(TimestampMs::MIN);
+        self.head_ts.fetch_max(ts, Ordering::Relaxed);
+        let kind_bit = event.kind().map_or(0, |k| 1u8 << (k as u8));
+        let instrument = event.instrument();
+        let last = self.routes.len().saturating_sub(1);
+        for (index, route) in self.routes.iter_mut().enumerate() {
+            if !route.open || route.kind_mask & kind_bit == 0 {
+                continue;
+            }
+            if let Some(id) = instrument {
+                let at = id.0 as usize;
+                let Some(Some(info)) = self.instruments.get(at) else {
+                    tracing::debug!(instrument = id.0, "event for an undeclared instrument dropped");
+                    continue;
+                };
+                if route.wants.len() <= at {
+                    route.wants.resize(at + 1, None);
+                }
+                let wanted = *route.wants[at].get_or_insert_with(|| route.filter.wants_instrument(info));
+                if !wanted {
+                    continue;
+                }
+                route.timers_until(ts);
+                if route.declared.len() <= at {
+                    route.declared.resize(at + 1, false);
+                }
+                if !route.declared[at] {
+                    route.declared[at] = true;
+                    route.push(Event::Instrument(info.clone()));
+                }
+            } else {
+                route.timers_until(ts);
+            }
+            // The last route takes the event itself; the others a copy.
+            if index == last {
+                route.push(event);
+                break;
+            }
+            route.push(event.clone());
+            if route.pending.len() >= self.settings.batch_size {
+                route.flush();
+            }
+        }
+        if let Some(route) = self.routes.last_mut()
+            && route.pending.len() >= self.settings.batch_size
+        {
+            route.flush();
+        }
+    }
+
+    /// Sends every batch that has waited longer than the linger time.
+    pub fn flush_stale(&mut self) {
+        let linger = self.settings.batch_linger;
+        for route in &mut self.routes {
+            if route.pending_since.is_some_and(|t| t.elapsed() >= linger) {
+                route.flush();
+            }
+        }
+    }
+
+    /// Sends every partial batch.
+    pub fn flush_all(&mut self) {
+        for route in &mut self.routes {
+            route.flush();
+        }
+    }
+}
+
+/// Runs a router over a channel of event chunks until the source closes it,
+/// then flushes and returns (dropping the queues ends the workers).
+pub fn run_router(mut router: Router, source: Receiver<Vec<Event>>) {
+    let linger = router.settings.batch_linger;
+    loop {
+        match source.recv_timeout(linger) {
+            Ok(chunk) => {
+                for event in chunk {
+                    router.route(event);
+                }
+                router.flush_stale();
+            }
+            Err(RecvTimeoutError::Timeout) => router.flush_stale(),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    router.flush_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::SymbolPattern;
+    use crate::queue::plugin_queue;
+    use prism_model::{EventKind, InstrumentRegistry, Side, Trade, decimal};
+
+    fn trade(id: prism_model::InstrumentId, ts: i64) -> Event {
+        Event::Trade(Trade {
+            instrument: id,
+            ts,
+            received_ts: ts,
+            price: decimal::parse("100").unwrap(),
+            size: decimal::parse("1").unwrap(),
+            side: Side::Buy,
+            buyer: None,
+            seller: None,
+        })
+    }
+
+    #[test]
+    fn routes_by_subscription_declares_first_and_inserts_timers() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (eth, _) = reg.intern("binance", "ETHUSDT");
+        let (all_tx, all_rx) = plugin_queue(16);
+        let (btc_tx, btc_rx) = plugin_queue(16);
+        let routes = vec![
+            Route::new("all", Filter::default(), all_tx),
+            Route::new(
+                "btc",
+                Filter {
+                    kinds: vec![EventKind::Trade],
+                    symbols: vec![SymbolPattern::new("BTC*")],
+                    timer_interval_ms: Some(1000),
+                    ..Filter::default()
+                },
+                btc_tx,
+            ),
+        ];
+        let settings = RouterSettings {
+            batch_size: 1000,
+            batch_linger: Duration::from_secs(60),
+        };
+        let mut router = Router::new(settings, routes);
+        for id in [btc, eth] {
+            router.route(Event::Instrument(reg.get(id).unwrap().clone()));
+        }
+        router.route(trade(btc, 500));
+        router.route(trade(eth, 900));
+        router.route(trade(btc, 3100));
+        router.flush_all();
+        let all = all_rx.recv().unwrap();
+        assert_eq!(all.market_events(), 3);
+        assert_eq!(all.events.len(), 5, "two declarations, three trades");
+        let got = btc_rx.recv().unwrap().events;
+        let shape: Vec<String> = got
+            .iter()
+            .map(|e| match e {
+                Event::Instrument(i) => format!("decl {}", i.symbol),
+                Event::Trade(t) => format!("trade {}", t.ts),
+                Event::Timer(t) => format!("timer {}", t.ts),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            ["decl BTCUSDT", "trade 500", "timer 1000", "timer 2000", "timer 3000", "trade 3100"]
+        );
+    }
+
+    #[test]
+    fn full_queue_blocks_instead_of_dropping() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (tx, rx) = plugin_queue(1);
+        let settings = RouterSettings {
+            batch_size: 10,
+            batch_linger: Duration::from_secs(60),
+        };
+        let mut router = Router::new(settings, vec![Route::new("p", Filter::default(), tx)]);
+        let decl = Event::Instrument(reg.get(btc).unwrap().clone());
+        let producer = std::thread::spawn(move || {
+            router.route(decl);
+            for ts in 0..1000 {
+                router.route(trade(btc, ts));
+            }
+            router.flush_all();
+        });
+        let mut seen = 0;
+        while let Ok(batch) = rx.recv() {
+            seen += batch.market_events();
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        producer.join().unwrap();
+        assert_eq!(seen, 1000);
+    }
+}

@@ -1,0 +1,320 @@
+//! Conversions between the contract's generated types and `prism-model`.
+//!
+//! This is the only module that touches both; nothing generated escapes it.
+
+use crate::bindings::prism::plugin::{events as we, outputs as wo, types as wt};
+use crate::bindings::{PluginInfo as WitInfo, Subscription as WitSubscription};
+use prism_model::{self as m, Decimal, Instrument, InstrumentId, decimal};
+use std::sync::Arc;
+
+/// A plugin's answer to `init`: who it is and what it wants.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub subscription: Subscription,
+}
+
+/// Which events a plugin wants; empty lists mean "all".
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Subscription {
+    pub kinds: Vec<m::EventKind>,
+    pub exchanges: Vec<String>,
+    pub symbols: Vec<String>,
+    pub timer_interval_ms: Option<u64>,
+}
+
+fn dec(d: Decimal) -> wt::Decimal {
+    let (mantissa, scale) = decimal::to_parts(d);
+    wt::Decimal { mantissa, scale }
+}
+
+fn side(s: m::Side) -> wt::Side {
+    match s {
+        m::Side::Buy => wt::Side::Buy,
+        m::Side::Sell => wt::Side::Sell,
+    }
+}
+
+fn kind_to_wit(k: m::EventKind) -> we::EventKind {
+    match k {
+        m::EventKind::Trade => we::EventKind::Trade,
+        m::EventKind::Liquidation => we::EventKind::Liquidation,
+        m::EventKind::Funding => we::EventKind::Funding,
+        m::EventKind::OpenInterest => we::EventKind::OpenInterest,
+        m::EventKind::Book => we::EventKind::Book,
+        m::EventKind::Position => we::EventKind::Position,
+        m::EventKind::Fill => we::EventKind::Fill,
+    }
+}
+
+fn kind_from_wit(k: we::EventKind) -> m::EventKind {
+    match k {
+        we::EventKind::Trade => m::EventKind::Trade,
+        we::EventKind::Liquidation => m::EventKind::Liquidation,
+        we::EventKind::Funding => m::EventKind::Funding,
+        we::EventKind::OpenInterest => m::EventKind::OpenInterest,
+        we::EventKind::Book => m::EventKind::Book,
+        we::EventKind::Position => m::EventKind::Position,
+        we::EventKind::Fill => m::EventKind::Fill,
+    }
+}
+
+fn instrument(i: &Instrument) -> wt::Instrument {
+    wt::Instrument {
+        id: i.id.0,
+        exchange: i.exchange.to_string(),
+        symbol: i.symbol.to_string(),
+        base: i.base.to_string(),
+        quote: i.quote.to_string(),
+        kind: match i.kind {
+            m::MarketKind::Spot => wt::MarketKind::Spot,
+            m::MarketKind::Perpetual => wt::MarketKind::Perpetual,
+            m::MarketKind::Future => wt::MarketKind::Future,
+            m::MarketKind::Option => wt::MarketKind::Option,
+        },
+        contract_size: dec(i.contract_size),
+    }
+}
+
+fn levels(ls: &[m::Level]) -> Vec<we::Level> {
+    ls.iter()
+        .map(|l| we::Level {
+            price: dec(l.price),
+            size: dec(l.size),
+        })
+        .collect()
+}
+
+fn text(s: &Option<Arc<str>>) -> Option<String> {
+    s.as_deref().map(str::to_owned)
+}
+
+/// Lowers one model event into the contract's shape.
+pub(crate) fn event_to_wit(e: &m::Event) -> we::Event {
+    match e {
+        m::Event::Instrument(i) => we::Event::Instrument(instrument(i)),
+        m::Event::Trade(t) => we::Event::Trade(we::Trade {
+            instrument: t.instrument.0,
+            ts: t.ts,
+            received_ts: t.received_ts,
+            price: dec(t.price),
+            size: dec(t.size),
+            side: side(t.side),
+            buyer: text(&t.buyer),
+            seller: text(&t.seller),
+        }),
+        m::Event::Liquidation(l) => we::Event::Liquidation(we::Liquidation {
+            instrument: l.instrument.0,
+            ts: l.ts,
+            received_ts: l.received_ts,
+            price: dec(l.price),
+            size: dec(l.size),
+            position: match l.position {
+                m::PositionSide::Long => wt::PositionSide::Long,
+                m::PositionSide::Short => wt::PositionSide::Short,
+            },
+            account: text(&l.account),
+        }),
+        m::Event::Funding(f) => we::Event::Funding(we::Funding {
+            instrument: f.instrument.0,
+            ts: f.ts,
+            received_ts: f.received_ts,
+            rate: dec(f.rate),
+            interval_hours: f.interval_hours,
+            mark_price: f.mark_price.map(dec),
+            index_price: f.index_price.map(dec),
+            next_funding_ts: f.next_funding_ts,
+        }),
+        m::Event::OpenInterest(o) => we::Event::OpenInterest(we::OpenInterest {
+            instrument: o.instrument.0,
+            ts: o.ts,
+            received_ts: o.received_ts,
+            open_interest: dec(o.open_interest),
+        }),
+        m::Event::Book(b) => we::Event::Book(we::Book {
+            instrument: b.instrument.0,
+            ts: b.ts,
+            received_ts: b.received_ts,
+            snapshot: b.snapshot,
+            bids: levels(&b.bids),
+            asks: levels(&b.asks),
+        }),
+        m::Event::Position(p) => we::Event::Position(we::Position {
+            instrument: p.instrument.0,
+            ts: p.ts,
+            received_ts: p.received_ts,
+            account: p.account.to_string(),
+            size: dec(p.size),
+            entry_price: dec(p.entry_price),
+            liquidation_price: p.liquidation_price.map(dec),
+            leverage: p.leverage.map(dec),
+        }),
+        m::Event::Timer(t) => we::Event::Timer(we::Timer { ts: t.ts }),
+        m::Event::Fill(f) => we::Event::Fill(we::Fill {
+            client_id: f.client_id.to_string(),
+            instrument: f.instrument.0,
+            ts: f.ts,
+            price: dec(f.price),
+            size: dec(f.size),
+            side: side(f.side),
+            fee: dec(f.fee),
+        }),
+    }
+}
+
+/// Lifts `init`'s answer.
+pub(crate) fn info_from_wit(info: WitInfo) -> PluginInfo {
+    PluginInfo {
+        name: info.name,
+        version: info.version,
+        subscription: subscription_from_wit(info.subscription),
+    }
+}
+
+fn subscription_from_wit(s: WitSubscription) -> Subscription {
+    Subscription {
+        kinds: s.kinds.into_iter().map(kind_from_wit).collect(),
+        exchanges: s.exchanges,
+        symbols: s.symbols,
+        timer_interval_ms: s.timer_interval_ms,
+    }
+}
+
+/// Lowers a subscription (used by tests and tools that speak the contract).
+#[allow(dead_code)]
+pub(crate) fn subscription_to_wit(s: &Subscription) -> WitSubscription {
+    WitSubscription {
+        kinds: s.kinds.iter().copied().map(kind_to_wit).collect(),
+        exchanges: s.exchanges.clone(),
+        symbols: s.symbols.clone(),
+        timer_interval_ms: s.timer_interval_ms,
+    }
+}
+
+/// Why a plugin's output was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputError {
+    #[error("output refers to instrument id {0}, which was never declared to this plugin")]
+    UnknownInstrument(u32),
+    #[error("{what} is not an exact decimal: {reason}")]
+    Decimal { what: &'static str, reason: String },
+    #[error("body of {kind} `{name}` is not valid MessagePack: {reason}")]
+    Body {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
+    #[error("series `{name}` has a non-finite value")]
+    NotFinite { name: String },
+}
+
+/// The instruments a plugin has been told about, by id.
+pub(crate) type Declared = Vec<Option<Arc<Instrument>>>;
+
+fn resolve(declared: &Declared, id: u32) -> Result<Arc<Instrument>, OutputError> {
+    declared
+        .get(id as usize)
+        .and_then(Clone::clone)
+        .ok_or(OutputError::UnknownInstrument(id))
+}
+
+fn resolve_opt(declared: &Declared, id: Option<u32>) -> Result<Option<Arc<Instrument>>, OutputError> {
+    id.map(|id| resolve(declared, id)).transpose()
+}
+
+fn dec_from(d: wt::Decimal, what: &'static str) -> Result<Decimal, OutputError> {
+    decimal::from_parts(d.mantissa, d.scale).map_err(|e| OutputError::Decimal {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+fn body(bytes: &[u8], kind: &'static str, name: &str) -> Result<serde_json::Value, OutputError> {
+    rmp_serde::from_slice(bytes).map_err(|e| OutputError::Body {
+        kind,
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Lifts one output, resolving instrument ids against what was declared.
+pub(crate) fn output_from_wit(o: wo::Output, declared: &Declared) -> Result<m::Output, OutputError> {
+    Ok(match o {
+        wo::Output::Series(s) => {
+            if !s.value.is_finite() {
+                return Err(OutputError::NotFinite { name: s.name });
+            }
+            m::Output::Series(m::SeriesPoint {
+                instrument: resolve_opt(declared, s.instrument)?,
+                name: Arc::from(s.name),
+                ts: s.ts,
+                value: s.value,
+            })
+        }
+        wo::Output::Document(d) => m::Output::Document(m::Document {
+            body: body(&d.body, "document", &d.key)?,
+            key: Arc::from(d.key),
+            ts: d.ts,
+        }),
+        wo::Output::Log(l) => m::Output::Log(m::LogEntry {
+            body: body(&l.body, "log", &l.name)?,
+            instrument: resolve_opt(declared, l.instrument)?,
+            name: Arc::from(l.name),
+            ts: l.ts,
+        }),
+        wo::Output::Signal(s) => m::Output::Signal(m::Signal {
+            instrument: resolve(declared, s.instrument)?,
+            ts: s.ts,
+            direction: match s.direction {
+                wo::Direction::Long => m::Direction::Long,
+                wo::Direction::Short => m::Direction::Short,
+                wo::Direction::Flat => m::Direction::Flat,
+            },
+            strength: match s.strength {
+                wo::Strength::Strong => m::Strength::Strong,
+                wo::Strength::Medium => m::Strength::Medium,
+                wo::Strength::Weak => m::Strength::Weak,
+                wo::Strength::Ignore => m::Strength::Ignore,
+            },
+            reason: Arc::from(s.reason),
+        }),
+        wo::Output::Order(o) => m::Output::Order(m::OrderIntent {
+            instrument: resolve(declared, o.instrument)?,
+            client_id: Arc::from(o.client_id),
+            ts: o.ts,
+            side: match o.side {
+                wt::Side::Buy => m::Side::Buy,
+                wt::Side::Sell => m::Side::Sell,
+            },
+            size: dec_from(o.size, "order size")?,
+            limit_price: o.limit_price.map(|p| dec_from(p, "order limit price")).transpose()?,
+            reduce_only: o.reduce_only,
+        }),
+        wo::Output::Alert(a) => m::Output::Alert(m::Alert {
+            priority: match a.priority {
+                wo::Priority::P0 => m::Priority::P0,
+                wo::Priority::P1 => m::Priority::P1,
+                wo::Priority::P2 => m::Priority::P2,
+            },
+            ts: a.ts,
+            title: Arc::from(a.title),
+            body: Arc::from(a.body),
+        }),
+    })
+}
+
+/// Remembers an instrument declaration so outputs can be resolved.
+pub(crate) fn remember(declared: &mut Declared, i: &Arc<Instrument>) {
+    let at = i.id.0 as usize;
+    if declared.len() <= at {
+        declared.resize(at + 1, None);
+    }
+    declared[at] = Some(i.clone());
+}
+
+/// The id of an instrument, for symmetry with the contract.
+#[allow(dead_code)]
+pub(crate) fn id(i: &Instrument) -> InstrumentId {
+    i.id
+}

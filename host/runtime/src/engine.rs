@@ -1,0 +1,194 @@
+//! The process-wide wasmtime engine, narrowed to what Prism uses.
+
+use crate::error::LoadError;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How long one epoch tick lasts; call deadlines are counted in ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Engine-wide settings, fixed for the life of the process.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Largest linear memory any plugin may be given, in bytes. Sizes the
+    /// pooling allocator's slots; per-plugin limits are at most this.
+    pub max_memory_bytes: usize,
+    /// How many plugin instances may be alive at once (pool size).
+    pub max_instances: u32,
+    /// Where compiled artifacts are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Largest wasm stack, in bytes; deeper recursion traps.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 256 << 20,
+            max_instances: 64,
+            cache_dir: None,
+            max_wasm_stack: 1 << 20,
+        }
+    }
+}
+
+/// One wasmtime [`Engine`] for the process ("typically there's one Engine per
+/// process"), with a background thread that advances its epoch so that every
+/// call can carry a deadline.
+#[derive(Clone)]
+pub struct PluginEngine {
+    pub(crate) engine: Engine,
+    settings: Arc<EngineSettings>,
+    _ticker: Arc<Ticker>,
+}
+
+struct Ticker(Arc<AtomicBool>);
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl PluginEngine {
+    /// Builds the engine.
+    ///
+    /// Choices, and why: the component model (plugins are components);
+    /// epoch interruption (a deadline per call costs one counter check on
+    /// loop back-edges, far cheaper than fuel); the pooling allocator
+    /// (instantiation in microseconds, so swaps and crash recovery are cheap);
+    /// optimizing for speed (the plugin boundary is the hot path).
+    ///
+    /// # Errors
+    /// When wasmtime rejects the configuration (e.g. the pool cannot be
+    /// reserved).
+    pub fn new(settings: EngineSettings) -> Result<Self, LoadError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(settings.max_instances)
+            .total_core_instances(settings.max_instances * 8)
+            .total_memories(settings.max_instances * 2)
+            .total_tables(settings.max_instances * 8)
+            .max_memory_size(settings.max_memory_bytes);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .max_wasm_stack(settings.max_wasm_stack)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticking = engine.clone();
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("prism-epoch".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking.increment_epoch();
+                }
+            })
+            .map_err(|e| LoadError::Engine(e.to_string()))?;
+        Ok(Self {
+            engine,
+            settings: Arc::new(settings),
+            _ticker: Arc::new(Ticker(stop)),
+        })
+    }
+
+    /// The settings the engine was built with.
+    #[must_use]
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// Compiles a component, or loads its compiled artifact from the cache.
+    ///
+    /// The cache key is the SHA-256 of the bytes plus the engine's
+    /// compatibility hash, so a new wasmtime or different settings never load
+    /// a stale artifact. A corrupt cache entry is recompiled and replaced.
+    ///
+    /// # Errors
+    /// [`LoadError::NotWasm`], [`LoadError::NotComponent`] or
+    /// [`LoadError::Compile`] for the bytes; cache I/O problems are logged
+    /// and only cost a recompile.
+    pub fn compile(&self, wasm: &[u8]) -> Result<(Component, String), LoadError> {
+        check_header(wasm)?;
+        let digest = hex(&Sha256::digest(wasm));
+        let Some(dir) = &self.settings.cache_dir else {
+            return Ok((self.compile_fresh(wasm)?, digest));
+        };
+        let path = dir.join(format!("{digest}-{}.cwasm", self.compat_hash()));
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` of an
+            // engine with the same compatibility hash, in a directory the
+            // operator owns; wasmtime re-checks the header and version.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok((component, digest)),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "recompiling corrupt cached artifact"),
+            }
+        }
+        let component = self.compile_fresh(wasm)?;
+        if let Err(e) = write_artifact(dir, &path, &component) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled plugin");
+        }
+        Ok((component, digest))
+    }
+
+    fn compile_fresh(&self, wasm: &[u8]) -> Result<Component, LoadError> {
+        Component::from_binary(&self.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    fn compat_hash(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+}
+
+fn write_artifact(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let bytes = component.serialize().map_err(std::io::Error::other)?;
+    // Write then rename, so a concurrent reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Tells a component from a core module and from something else entirely,
+/// so the error says which.
+fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm);
+    }
+    // Bytes 4..8: version 1 and layer 0 for a core module; layer 1 for a component.
+    if wasm[6..8] == [0, 0] {
+        return Err(LoadError::NotComponent);
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tells_what_the_bytes_are() {
+        assert!(matches!(check_header(b"hello world"), Err(LoadError::NotWasm)));
+        assert!(matches!(
+            check_header(&[0, b'a', b's', b'm', 1, 0, 0, 0]),
+            Err(LoadError::NotComponent)
+        ));
+        assert!(check_header(&[0, b'a', b's', b'm', 0x0d, 0, 1, 0]).is_ok());
+    }
+}

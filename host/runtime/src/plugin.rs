@@ -1,0 +1,292 @@
+//! Loading a plugin component and calling it under limits.
+
+use crate::bindings::{Plugin, PluginPre};
+use crate::conversions::{self, Declared, PluginInfo};
+use crate::engine::{EPOCH_TICK, PluginEngine};
+use crate::error::{Fault, FaultKind, LoadError};
+use crate::sandbox::HostState;
+use prism_model::{Event, Output};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Store, Trap};
+
+/// Per-plugin limits; exceeding one is that plugin's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Linear memory the plugin may use, in bytes.
+    pub memory_bytes: usize,
+    /// Wall time one call may take.
+    pub call_deadline: Duration,
+    /// Outputs one `on-events` call may return.
+    pub max_outputs: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            call_deadline: Duration::from_secs(1),
+            max_outputs: 10_000,
+        }
+    }
+}
+
+/// A compiled plugin version, ready to instantiate many times
+/// (an `InstancePre`: imports type-checked and resolved once).
+#[derive(Clone)]
+pub struct PluginModule {
+    engine: PluginEngine,
+    pre: PluginPre<HostState>,
+    digest: String,
+}
+
+impl PluginModule {
+    /// Reads and prepares a component file.
+    ///
+    /// # Errors
+    /// [`LoadError::Read`] if the file cannot be read, then as
+    /// [`Self::from_bytes`].
+    pub fn load(engine: &PluginEngine, path: &Path) -> Result<Self, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_bytes(engine, &bytes)
+    }
+
+    /// Compiles (or loads from cache) and links a component.
+    ///
+    /// # Errors
+    /// Says whether the bytes are not wasm, a core module, an invalid
+    /// component, a component of another world (imports), or one missing an
+    /// export of the contract.
+    pub fn from_bytes(engine: &PluginEngine, wasm: &[u8]) -> Result<Self, LoadError> {
+        let (component, digest) = engine.compile(wasm)?;
+        let mut linker: Linker<HostState> = Linker::new(&engine.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Exports(format!("{e:#}")))?;
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+            digest,
+        })
+    }
+
+    /// SHA-256 of the component's bytes, hex.
+    #[must_use]
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Creates a fresh, isolated instance. `seed` seeds its randomness.
+    ///
+    /// # Errors
+    /// [`LoadError::Instantiate`] when the pool is exhausted or the plugin's
+    /// initial memory exceeds its limit.
+    pub fn instantiate(
+        &self,
+        plugin_id: &str,
+        limits: PluginLimits,
+        seed: u64,
+    ) -> Result<PluginInstance, LoadError> {
+        let memory = limits
+            .memory_bytes
+            .min(self.engine.settings().max_memory_bytes);
+        let mut store = Store::new(
+            &self.engine.engine,
+            HostState::new(Arc::from(plugin_id), memory, seed),
+        );
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(deadline_ticks(limits.call_deadline));
+        store.epoch_deadline_trap();
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| {
+            let fault = classify(&e, store.data().captured());
+            LoadError::Instantiate(fault.message)
+        })?;
+        Ok(PluginInstance {
+            store,
+            bindings,
+            limits,
+            declared: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
+}
+
+fn deadline_ticks(deadline: Duration) -> u64 {
+    let ticks = deadline.as_micros() / EPOCH_TICK.as_micros().max(1);
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}
+
+/// One live plugin instance. Not shared: a worker thread owns it.
+///
+/// After any [`Fault`] other than [`FaultKind::Error`], [`FaultKind::OutputCap`]
+/// or [`FaultKind::BadOutput`] the instance is poisoned and must be dropped.
+pub struct PluginInstance {
+    store: Store<HostState>,
+    bindings: Plugin,
+    limits: PluginLimits,
+    declared: Declared,
+    scratch: Vec<crate::bindings::prism::plugin::events::Event>,
+}
+
+impl PluginInstance {
+    fn arm(&mut self) {
+        self.store
+            .set_epoch_deadline(deadline_ticks(self.limits.call_deadline));
+        // Drop what an earlier call printed so a fault shows its own output.
+        let _ = self.store.data().captured();
+    }
+
+    /// Calls `init` with the operator's config (JSON text).
+    ///
+    /// # Errors
+    /// [`LoadError::Init`] when the plugin refuses, [`LoadError::Fault`] when it traps.
+    pub fn init(&mut self, config_json: &str) -> Result<PluginInfo, LoadError> {
+        self.arm();
+        match self.bindings.call_init(&mut self.store, config_json) {
+            Ok(Ok(info)) => Ok(conversions::info_from_wit(info)),
+            Ok(Err(reason)) => Err(LoadError::Init(reason)),
+            Err(e) => Err(LoadError::Fault(classify(&e, self.store.data().captured()))),
+        }
+    }
+
+    /// Calls `restore` with state from a `snapshot`.
+    ///
+    /// # Errors
+    /// [`LoadError::Restore`] when the plugin refuses, [`LoadError::Fault`] when it traps.
+    pub fn restore(&mut self, state: &[u8]) -> Result<(), LoadError> {
+        self.arm();
+        match self.bindings.call_restore(&mut self.store, state) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(LoadError::Restore(reason)),
+            Err(e) => Err(LoadError::Fault(classify(&e, self.store.data().captured()))),
+        }
+    }
+
+    /// Calls `snapshot`.
+    ///
+    /// # Errors
+    /// A [`Fault`] when the plugin traps.
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, Fault> {
+        self.arm();
+        self.bindings
+            .call_snapshot(&mut self.store)
+            .map_err(|e| classify(&e, self.store.data().captured()))
+    }
+
+    /// Delivers one batch and returns its outputs.
+    ///
+    /// `Event::Instrument` declarations in the batch are remembered, so the
+    /// plugin's outputs can name instruments by id.
+    ///
+    /// # Errors
+    /// A [`Fault`]: a trap, the deadline, the memory limit, more than
+    /// `max_outputs` outputs, an `err` result, or a malformed output.
+    pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Output>, Fault> {
+        self.scratch.clear();
+        for event in events {
+            if let Event::Instrument(i) = event {
+                conversions::remember(&mut self.declared, i);
+            }
+            self.scratch.push(conversions::event_to_wit(event));
+        }
+        self.arm();
+        let result = self.bindings.call_on_events(&mut self.store, &self.scratch);
+        let outputs = match result {
+            Ok(Ok(outputs)) => outputs,
+            Ok(Err(reason)) => {
+                return Err(Fault {
+                    kind: FaultKind::Error,
+                    message: reason,
+                });
+            }
+            Err(e) => return Err(classify(&e, self.store.data().captured())),
+        };
+        if outputs.len() > self.limits.max_outputs {
+            return Err(Fault {
+                kind: FaultKind::OutputCap,
+                message: format!(
+                    "returned {} outputs for one batch; the cap is {}",
+                    outputs.len(),
+                    self.limits.max_outputs
+                ),
+            });
+        }
+        outputs
+            .into_iter()
+            .map(|o| conversions::output_from_wit(o, &self.declared))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Fault {
+                kind: FaultKind::BadOutput,
+                message: e.to_string(),
+            })
+    }
+
+    /// Bytes of linear memory the instance uses now (all its memories).
+    #[must_use]
+    pub fn memory_used(&self) -> usize {
+        self.store.data().limits_used()
+    }
+}
+
+/// Names a trap for an operator, using what the guest printed (a Rust panic
+/// prints its message to stderr before it aborts).
+fn classify(error: &wasmtime::Error, captured: String) -> Fault {
+    let printed = captured.trim();
+    let detail = |fallback: String| {
+        if printed.is_empty() {
+            fallback
+        } else {
+            last_lines(printed, 6)
+        }
+    };
+    let text = format!("{error:#}");
+    if let Some(trap) = error.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::Interrupt => Fault {
+                kind: FaultKind::Deadline,
+                message: "the call ran past its deadline".into(),
+            },
+            Trap::StackOverflow => Fault {
+                kind: FaultKind::StackOverflow,
+                message: "wasm stack overflow".into(),
+            },
+            _ if printed.contains("memory allocation of") => Fault {
+                kind: FaultKind::Memory,
+                message: detail(text),
+            },
+            _ if printed.contains("panicked") => Fault {
+                kind: FaultKind::Panic,
+                message: detail(text),
+            },
+            _ => Fault {
+                kind: FaultKind::Trap,
+                message: format!("{trap}"),
+            },
+        };
+    }
+    if text.contains(crate::sandbox::MEMORY_LIMIT_TRAP) {
+        return Fault {
+            kind: FaultKind::Memory,
+            message: text,
+        };
+    }
+    Fault {
+        kind: FaultKind::Trap,
+        message: detail(text),
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

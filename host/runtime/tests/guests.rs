@@ -1,0 +1,222 @@
+//! The runtime against real guest components built from `tests/guests/` and
+//! `examples/` (build them first: `scripts/test.sh` does).
+
+use prism_model::{Event, InstrumentRegistry, Output, Side, Trade, decimal};
+use prism_runtime::{
+    EngineSettings, FaultKind, LoadError, PluginEngine, PluginLimits, PluginModule,
+};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn wasm(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let path = target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the guests with `cargo build --release --target wasm32-wasip2 --workspace --exclude prism-host` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn engine() -> PluginEngine {
+    PluginEngine::new(EngineSettings {
+        max_memory_bytes: 64 << 20,
+        max_instances: 16,
+        ..EngineSettings::default()
+    })
+    .unwrap()
+}
+
+fn trades(n: usize) -> Vec<Event> {
+    let mut reg = InstrumentRegistry::default();
+    let (id, _) = reg.intern("binance", "BTCUSDT");
+    let mut events = vec![Event::Instrument(reg.get(id).unwrap().clone())];
+    for i in 0..n {
+        events.push(Event::Trade(Trade {
+            instrument: id,
+            ts: 1_700_000_000_000 + i as i64,
+            received_ts: 1_700_000_000_000 + i as i64,
+            price: decimal::parse("37000.1").unwrap(),
+            size: decimal::parse("0.25").unwrap(),
+            side: Side::Buy,
+            buyer: None,
+            seller: None,
+        }));
+    }
+    events
+}
+
+fn doc(outputs: &[Output], key: &str) -> serde_json::Value {
+    outputs
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            Output::Document(d) if &*d.key == key => Some(d.body.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no document {key} in {outputs:?}"))
+}
+
+fn start(engine: &PluginEngine, config: &str, limits: PluginLimits) -> prism_runtime::PluginInstance {
+    let module = PluginModule::load(engine, &wasm("prism_probe")).unwrap();
+    let mut instance = module.instantiate("probe", limits, 7).unwrap();
+    instance.init(config).unwrap();
+    instance
+}
+
+#[test]
+fn the_sandbox_denies_files_env_network_and_wall_clock() {
+    let engine = engine();
+    let mut probe = start(&engine, r#"{"mode":"sandbox"}"#, PluginLimits::default());
+    let out = probe.on_events(&trades(1)).unwrap();
+    let seen = doc(&out, "sandbox");
+    for key in ["read_file", "write_file", "list_dir", "env_var", "tcp_connect", "udp_bind", "dns"] {
+        let v = seen[key].as_str().unwrap();
+        assert!(v.starts_with("denied"), "{key} should be denied, got {v}");
+    }
+    assert_eq!(seen["env_count"], "0");
+    assert_eq!(seen["wall_clock_ms"], "0", "the wall clock is frozen at the epoch");
+    // Seeded randomness: a second instance with the same seed behaves the same.
+    let mut again = start(&engine, r#"{"mode":"sandbox"}"#, PluginLimits::default());
+    let out2 = again.on_events(&trades(1)).unwrap();
+    assert_eq!(doc(&out2, "sandbox")["random_map_order"], seen["random_map_order"]);
+}
+
+#[test]
+fn counts_every_event_across_batches() {
+    let engine = engine();
+    let mut probe = start(&engine, r#"{"mode":"count"}"#, PluginLimits::default());
+    let events = trades(1000);
+    let mut last = serde_json::Value::Null;
+    for chunk in events.chunks(77) {
+        last = doc(&probe.on_events(chunk).unwrap(), "count");
+    }
+    assert_eq!(last["events"], 1000);
+    assert_eq!(probe.snapshot().unwrap(), 1000u64.to_le_bytes());
+}
+
+fn fault_of(mode: &str, limits: PluginLimits) -> prism_runtime::Fault {
+    let engine = engine();
+    let mut probe = start(&engine, &format!(r#"{{"mode":"{mode}","at":3}}"#), limits);
+    probe.on_events(&trades(2)).expect("healthy before the chosen event");
+    probe.on_events(&trades(5)).expect_err("faults on the chosen event")
+}
+
+#[test]
+fn a_panic_is_reported_with_its_message() {
+    let fault = fault_of("panic", PluginLimits::default());
+    assert_eq!(fault.kind, FaultKind::Panic);
+    assert!(fault.message.contains("poison event number 3"), "{}", fault.message);
+}
+
+#[test]
+fn an_endless_loop_hits_the_deadline() {
+    let limits = PluginLimits {
+        call_deadline: Duration::from_millis(50),
+        ..PluginLimits::default()
+    };
+    let started = Instant::now();
+    let fault = fault_of("loop", limits);
+    assert_eq!(fault.kind, FaultKind::Deadline);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn memory_growth_hits_the_limit() {
+    let limits = PluginLimits {
+        memory_bytes: 16 << 20,
+        ..PluginLimits::default()
+    };
+    let fault = fault_of("grow", limits);
+    assert_eq!(fault.kind, FaultKind::Memory, "{}", fault.message);
+}
+
+#[test]
+fn an_output_flood_hits_the_cap() {
+    let limits = PluginLimits {
+        max_outputs: 1000,
+        memory_bytes: 64 << 20,
+        ..PluginLimits::default()
+    };
+    let fault = fault_of("flood", limits);
+    assert!(
+        matches!(fault.kind, FaultKind::OutputCap | FaultKind::Memory),
+        "{fault}"
+    );
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack() {
+    let fault = fault_of("recurse", PluginLimits::default());
+    assert_eq!(fault.kind, FaultKind::StackOverflow, "{fault}");
+}
+
+#[test]
+fn an_error_result_is_a_fault_of_kind_error() {
+    let fault = fault_of("error", PluginLimits::default());
+    assert_eq!(fault.kind, FaultKind::Error);
+    assert_eq!(fault.message, "refusing event number 3");
+}
+
+#[test]
+fn load_errors_say_what_is_wrong() {
+    let engine = engine();
+    let dir = std::env::temp_dir().join(format!("prism-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("plain.wasm");
+    std::fs::write(&text, b"not wasm at all").unwrap();
+    assert!(matches!(PluginModule::load(&engine, &text), Err(LoadError::NotWasm)));
+    let core = dir.join("core.wasm");
+    std::fs::write(&core, [0, b'a', b's', b'm', 1, 0, 0, 0]).unwrap();
+    assert!(matches!(PluginModule::load(&engine, &core), Err(LoadError::NotComponent)));
+    assert!(matches!(
+        PluginModule::load(&engine, &dir.join("missing.wasm")),
+        Err(LoadError::Read { .. })
+    ));
+    // An empty component exports nothing of the contract.
+    let empty = dir.join("empty.wasm");
+    std::fs::write(&empty, [0, b'a', b's', b'm', 0x0d, 0, 1, 0]).unwrap();
+    let err = PluginModule::load(&engine, &empty).err().expect("refused");
+    assert!(matches!(err, LoadError::Exports(_)), "{err}");
+
+    let module = PluginModule::load(&engine, &wasm("prism_probe")).unwrap();
+    let mut refusing = module.instantiate("p", PluginLimits::default(), 1).unwrap();
+    let err = refusing.init(r#"{"mode":"init_error"}"#).unwrap_err();
+    assert_eq!(err, LoadError::Init("init_error mode: refusing to start".into()));
+    let mut refusing = module.instantiate("p", PluginLimits::default(), 1).unwrap();
+    refusing.init(r#"{"mode":"restore_error"}"#).unwrap();
+    assert!(matches!(refusing.restore(&[0; 8]), Err(LoadError::Restore(_))));
+    let err = module
+        .instantiate("p", PluginLimits::default(), 1)
+        .unwrap()
+        .init("not json")
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Init(ref m) if m.contains("probe config")), "{err}");
+}
+
+#[test]
+fn compiled_artifacts_are_cached_by_content() {
+    let dir = std::env::temp_dir().join(format!("prism-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let engine = PluginEngine::new(EngineSettings {
+        cache_dir: Some(dir.clone()),
+        max_instances: 4,
+        max_memory_bytes: 64 << 20,
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let module = PluginModule::load(&engine, &wasm("hello")).unwrap();
+    let cached: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1);
+    let name = cached[0].file_name().into_string().unwrap();
+    assert!(name.starts_with(module.digest()), "{name}");
+    // The second load comes from the cache and works the same.
+    let again = PluginModule::load(&engine, &wasm("hello")).unwrap();
+    let mut instance = again.instantiate("hello", PluginLimits::default(), 0).unwrap();
+    let info = instance.init("{}").unwrap();
+    assert_eq!(info.name, "hello");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,185 @@
+//! Write Prism plugins in Rust.
+//!
+//! Implement [`Plugin`], call [`export_plugin!`], build for `wasm32-wasip2`,
+//! and test the same logic natively with [`testing::Harness`].
+//!
+//! ```
+//! use prism_sdk::{Context, Event, Plugin, PluginInfo, Subscription};
+//!
+//! #[derive(Default)]
+//! struct CountTrades(u64);
+//!
+//! impl Plugin for CountTrades {
+//!     fn init(_config: &str) -> Result<(Self, PluginInfo), String> {
+//!         Ok((Self::default(), PluginInfo::new("count-trades", "0.1.0", Subscription::all())))
+//!     }
+//!     fn on_event(&mut self, ctx: &mut Context, event: &Event) -> Result<(), String> {
+//!         if let Event::Trade(t) = event {
+//!             self.0 += 1;
+//!             ctx.series("trades", Some(t.instrument), t.ts, self.0 as f64);
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! prism_sdk::export_plugin!(CountTrades);
+//!
+//! let mut h = prism_sdk::testing::Harness::<CountTrades>::new("{}").unwrap();
+//! let btc = h.instrument("binance", "BTCUSDT");
+//! let out = h.push(vec![h.trade(btc, 1_000, "37000.1", "0.25", prism_sdk::Side::Buy)]).unwrap();
+//! assert_eq!(out.len(), 1);
+//! ```
+
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod bindings {
+    //! Generated from `wit/` (the contract). Prefer the re-exports at the crate root.
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        default_bindings_module: "prism_sdk::bindings",
+        generate_all,
+        additional_derives: [PartialEq],
+    });
+}
+
+mod context;
+mod decimal;
+pub mod log;
+#[doc(hidden)]
+pub mod runtime;
+pub mod testing;
+
+pub use bindings::prism::plugin::events::{
+    Book, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position, Timer, Trade,
+};
+pub use bindings::prism::plugin::outputs::{
+    Alert, Direction, Document, LogEntry, OrderIntent, Output, Priority, SeriesPoint, Signal,
+    Strength,
+};
+pub use bindings::prism::plugin::types::{
+    Decimal, Instrument, InstrumentId, MarketKind, PositionSide, Side, TimestampMs,
+};
+pub use bindings::{PluginInfo, Subscription};
+pub use context::{Context, Instruments};
+pub use decimal::DecimalError;
+pub use rust_decimal;
+
+/// A plugin's logic. One value lives in the plugin instance between calls.
+pub trait Plugin: Sized + 'static {
+    /// Builds the plugin from the operator's config (a JSON text, `{}` when
+    /// none) and says who it is and what it subscribes to.
+    ///
+    /// # Errors
+    /// A message for the operator when the config is not acceptable.
+    fn init(config: &str) -> Result<(Self, PluginInfo), String>;
+
+    /// Handles one event. `Event::Instrument` declarations are recorded in
+    /// [`Context::instruments`] before this is called with them.
+    ///
+    /// # Errors
+    /// A message recorded as this plugin's failure on the batch.
+    fn on_event(&mut self, ctx: &mut Context, event: &Event) -> Result<(), String>;
+
+    /// Called after the last event of each batch, e.g. to publish once per
+    /// batch rather than once per event. Default: nothing.
+    ///
+    /// # Errors
+    /// A message recorded as this plugin's failure on the batch.
+    fn on_batch_end(&mut self, _ctx: &mut Context) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// State to carry across swaps and restarts. Default: nothing.
+    fn snapshot(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Restores what [`Plugin::snapshot`] wrote. Default: accept and ignore.
+    ///
+    /// # Errors
+    /// A message when the state cannot be read.
+    fn restore(&mut self, _state: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl PluginInfo {
+    /// A plugin's identity and subscription.
+    #[must_use]
+    pub fn new(name: &str, version: &str, subscription: Subscription) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            subscription,
+        }
+    }
+}
+
+impl Subscription {
+    /// Every event of every instrument, no timer.
+    #[must_use]
+    pub fn all() -> Self {
+        Self {
+            kinds: Vec::new(),
+            exchanges: Vec::new(),
+            symbols: Vec::new(),
+            timer_interval_ms: None,
+        }
+    }
+
+    /// Only these kinds of events.
+    #[must_use]
+    pub fn kinds(kinds: &[EventKind]) -> Self {
+        Self {
+            kinds: kinds.to_vec(),
+            ..Self::all()
+        }
+    }
+}
+
+impl Event {
+    /// Event time (none for declarations).
+    #[must_use]
+    pub fn ts(&self) -> Option<TimestampMs> {
+        match self {
+            Event::Instrument(_) => None,
+            Event::Trade(e) => Some(e.ts),
+            Event::Liquidation(e) => Some(e.ts),
+            Event::Funding(e) => Some(e.ts),
+            Event::OpenInterest(e) => Some(e.ts),
+            Event::Book(e) => Some(e.ts),
+            Event::Position(e) => Some(e.ts),
+            Event::Timer(e) => Some(e.ts),
+            Event::Fill(e) => Some(e.ts),
+        }
+    }
+}
+
+/// Exports a [`Plugin`] type as the component's implementation of the
+/// contract. Use once per plugin crate, at the crate root.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct PrismGuest;
+            impl $crate::bindings::Guest for PrismGuest {
+                fn init(config: String) -> Result<$crate::PluginInfo, String> {
+                    $crate::runtime::init::<$plugin>(&config)
+                }
+                fn on_events(
+                    events: Vec<$crate::Event>,
+                ) -> Result<Vec<$crate::Output>, String> {
+                    $crate::runtime::on_events::<$plugin>(&events)
+                }
+                fn snapshot() -> Vec<u8> {
+                    $crate::runtime::snapshot::<$plugin>()
+                }
+                fn restore(state: Vec<u8>) -> Result<(), String> {
+                    $crate::runtime::restore::<$plugin>(&state)
+                }
+            }
+            $crate::bindings::export!(PrismGuest with_types_in $crate::bindings);
+        };
+    };
+}

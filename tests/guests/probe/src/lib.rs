@@ -1,0 +1,163 @@
+//! A test plugin for the host's own tests. Its config picks a behaviour:
+//!
+//! - `{"mode":"count"}` — healthy: counts market events and publishes
+//!   `{"events": n}` as document `count` after each batch.
+//! - `{"mode":"sandbox"}` — tries the file system, environment, network,
+//!   clock and randomness in `init`, and reports what happened as document
+//!   `sandbox` on the first batch.
+//! - `{"mode":"panic"|"loop"|"grow"|"flood"|"recurse"|"error", "at": N}` —
+//!   counts like `count`, then misbehaves on the N-th market event (1-based).
+//! - `{"mode":"init_error"}` — refuses to start.
+//! - `{"mode":"restore_error"}` — refuses any state.
+
+use prism_sdk::{Context, Event, Plugin, PluginInfo, Subscription};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+struct Config {
+    mode: String,
+    #[serde(default)]
+    at: u64,
+}
+
+/// See the crate docs.
+pub struct Probe {
+    config: Config,
+    events: u64,
+    last_ts: i64,
+    sandbox: Option<BTreeMap<String, String>>,
+    hoard: Vec<Vec<u8>>,
+}
+
+fn outcome<T: std::fmt::Debug, E: std::fmt::Display>(r: Result<T, E>) -> String {
+    match r {
+        Ok(v) => format!("allowed: {v:?}"),
+        Err(e) => format!("denied: {e}"),
+    }
+}
+
+fn probe_sandbox() -> BTreeMap<String, String> {
+    let mut seen = BTreeMap::new();
+    seen.insert("read_file".into(), outcome(std::fs::read_to_string("/etc/passwd").map(|s| s.len())));
+    seen.insert("write_file".into(), outcome(std::fs::write("/tmp/prism-probe", b"x")));
+    seen.insert("list_dir".into(), outcome(std::fs::read_dir(".").map(|d| d.count())));
+    seen.insert("env_var".into(), outcome(std::env::var("HOME")));
+    seen.insert("env_count".into(), format!("{}", std::env::vars().count()));
+    seen.insert(
+        "tcp_connect".into(),
+        outcome(std::net::TcpStream::connect("127.0.0.1:8080").map(|_| ())),
+    );
+    seen.insert("udp_bind".into(), outcome(std::net::UdpSocket::bind("127.0.0.1:0").map(|_| ())));
+    seen.insert(
+        "dns".into(),
+        outcome(std::net::ToSocketAddrs::to_socket_addrs("localhost:80").map(|a| a.count())),
+    );
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(u128::MAX);
+    seen.insert("wall_clock_ms".into(), since_epoch.to_string());
+    seen.insert("random_map_order".into(), {
+        // HashMap seeds itself from the host's randomness: seeded, so stable.
+        let m: std::collections::HashMap<u32, ()> = (0..8).map(|i| (i, ())).collect();
+        format!("{:?}", m.keys().collect::<Vec<_>>())
+    });
+    seen
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    // The frame must stay alive across the call, so this cannot become a loop.
+    let pad = std::hint::black_box([depth; 16]);
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    let below = recurse(depth + 1);
+    std::hint::black_box(&pad);
+    below.wrapping_add(pad[(depth % 16) as usize])
+}
+
+impl Probe {
+    fn misbehave(&mut self, ctx: &mut Context) -> Result<(), String> {
+        match self.config.mode.as_str() {
+            "panic" => panic!("poison event number {}", self.events),
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "grow" => loop {
+                self.hoard.push(vec![1u8; 1 << 20]);
+            },
+            "flood" => {
+                for i in 0..1_000_000 {
+                    ctx.series("flood", None, self.last_ts, f64::from(i));
+                }
+                Ok(())
+            }
+            "recurse" => {
+                let depth = recurse(0);
+                Err(format!("recursion returned {depth}"))
+            }
+            "error" => Err(format!("refusing event number {}", self.events)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Plugin for Probe {
+    fn init(config: &str) -> Result<(Self, PluginInfo), String> {
+        let config: Config = serde_json::from_str(config).map_err(|e| format!("probe config: {e}"))?;
+        if config.mode == "init_error" {
+            return Err("init_error mode: refusing to start".into());
+        }
+        let sandbox = (config.mode == "sandbox").then(probe_sandbox);
+        let info = PluginInfo::new("probe", "0.1.0", Subscription::all());
+        Ok((
+            Self {
+                config,
+                events: 0,
+                last_ts: 0,
+                sandbox,
+                hoard: Vec::new(),
+            },
+            info,
+        ))
+    }
+
+    fn on_event(&mut self, ctx: &mut Context, event: &Event) -> Result<(), String> {
+        if matches!(event, Event::Instrument(_)) {
+            return Ok(());
+        }
+        self.events += 1;
+        self.last_ts = event.ts().unwrap_or(self.last_ts);
+        if self.config.at != 0 && self.events == self.config.at {
+            self.misbehave(ctx)?;
+        }
+        Ok(())
+    }
+
+    fn on_batch_end(&mut self, ctx: &mut Context) -> Result<(), String> {
+        if let Some(seen) = self.sandbox.take() {
+            ctx.document("sandbox", self.last_ts, &seen)?;
+        }
+        ctx.document("count", self.last_ts, &serde_json::json!({"events": self.events}))
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.events.to_le_bytes().to_vec()
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        if self.config.mode == "restore_error" {
+            return Err("restore_error mode: refusing state".into());
+        }
+        let bytes: [u8; 8] = state.try_into().map_err(|_| "state must be 8 bytes".to_owned())?;
+        self.events = u64::from_le_bytes(bytes);
+        Ok(())
+    }
+}
+
+prism_sdk::export_plugin!(Probe);
