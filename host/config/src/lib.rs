@@ -1,1 +1,26 @@
-//! stub
+//! Prism's configuration, in three steps: parse (serde, unknown keys
+//! refused), validate (one pass that collects every problem and names its
+//! key), build (done by the stages that own the running objects).
+//!
+//! ```
+//! let config = prism_config::Config::from_toml_str(
+//!     r#"
+//!     [source]
+//!     kind = "simulator"
+//!     seed = 7
+//!     "#,
+//!     std::path::Path::new("."),
+//! ).unwrap();
+//! assert_eq!(config.pipeline.batch_size, 256);
+//! ```
+
+mod duration;
+mod model;
+mod validate;
+
+pub use duration::{DurationError, parse_duration};
+pub use model::*;
+pub use validate::{ConfigError, Problem};
+
+/// The default config, as shipped in `config/prism.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/prism.toml");

@@ -18,6 +18,7 @@
 
 pub mod decimal;
 pub mod event;
+pub mod id;
 pub mod instrument;
 pub mod output;
 
@@ -26,6 +27,7 @@ pub use event::{
     Book, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position,
     PositionSide, Side, Timer, Trade,
 };
+pub use id::PluginId;
 pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, MarketKind};
 pub use output::{
     Alert, Direction, Document, LogEntry, OrderIntent, Output, OutputKind, Priority, SeriesPoint,

@@ -260,6 +260,10 @@ fn classify(error: &wasmtime::Error, captured: String) -> Fault {
                 kind: FaultKind::StackOverflow,
                 message: "wasm stack overflow".into(),
             },
+            Trap::MemoryOutOfBounds => Fault {
+                kind: FaultKind::Trap,
+                message: "out of bounds memory access (in Rust guests usually the shadow stack overflowing: deep recursion)".into(),
+            },
             _ if printed.contains("memory allocation of") => Fault {
                 kind: FaultKind::Memory,
                 message: detail(text),

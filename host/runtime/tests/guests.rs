@@ -150,8 +150,15 @@ fn an_output_flood_hits_the_cap() {
 
 #[test]
 fn deep_recursion_overflows_the_stack() {
+    // Rust guests keep big frames on a shadow stack in linear memory, so
+    // overflowing it is an out-of-bounds access; small frames exhaust the
+    // wasm stack itself. Either way it is this plugin's trap.
     let fault = fault_of("recurse", PluginLimits::default());
-    assert_eq!(fault.kind, FaultKind::StackOverflow, "{fault}");
+    assert!(
+        fault.kind == FaultKind::StackOverflow
+            || fault.kind == FaultKind::Trap && fault.message.contains("out of bounds"),
+        "{fault}"
+    );
 }
 
 #[test]

@@ -1,0 +1,247 @@
+//! The config tree. Every section has defaults, so an empty file is valid.
+
+use prism_model::{EventKind, PluginId};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub api: ApiConfig,
+    pub runtime: RuntimeConfig,
+    /// Limits every plugin gets unless its own entry overrides them.
+    pub plugin_defaults: PluginLimitsConfig,
+    pub pipeline: PipelineConfig,
+    pub stores: StoresConfig,
+    pub source: SourceConfig,
+    pub plugins: Vec<PluginConfig>,
+    /// Directory of the config file; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Serve the API at all.
+    pub enabled: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            enabled: true,
+        }
+    }
+}
+
+/// The wasm runtime.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Holds the compiled-artifact cache (and, later, snapshots).
+    pub data_dir: PathBuf,
+    /// Cache compiled plugins on disk by content hash.
+    pub cache: bool,
+    /// Plugin instances alive at once (pooling allocator size).
+    pub max_instances: u32,
+    /// Largest memory any plugin may be given, MiB (pool slot size).
+    pub max_memory_mb: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            cache: true,
+            max_instances: 64,
+            max_memory_mb: 256,
+        }
+    }
+}
+
+/// Per-plugin limits (all optional in a plugin entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimitsConfig {
+    /// Linear memory, MiB.
+    pub memory_mb: u32,
+    /// Deadline of one call, ms.
+    pub call_deadline_ms: u64,
+    /// Outputs one batch may produce.
+    pub max_outputs: usize,
+}
+
+impl Default for PluginLimitsConfig {
+    fn default() -> Self {
+        Self {
+            memory_mb: 64,
+            call_deadline_ms: 1000,
+            max_outputs: 10_000,
+        }
+    }
+}
+
+/// Batching and queues.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Events per batch at most.
+    pub batch_size: usize,
+    /// Longest a partial batch waits, ms.
+    pub batch_linger_ms: u64,
+    /// Batches a plugin's queue holds before the source is held back.
+    pub queue_batches: usize,
+    /// Output batches waiting for the store before workers are held back.
+    pub output_queue: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 256,
+            batch_linger_ms: 20,
+            queue_batches: 64,
+            output_queue: 1024,
+        }
+    }
+}
+
+/// Bounded in-memory output stores.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoresConfig {
+    /// Points kept per (plugin, series, instrument).
+    pub series_points: usize,
+    /// Log entries kept per plugin.
+    pub log_entries: usize,
+    /// Signals kept in all.
+    pub signals: usize,
+    /// Orders and alerts kept per plugin.
+    pub records: usize,
+}
+
+impl Default for StoresConfig {
+    fn default() -> Self {
+        Self {
+            series_points: 10_000,
+            log_entries: 10_000,
+            signals: 10_000,
+            records: 1_000,
+        }
+    }
+}
+
+/// Where events come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// The built-in deterministic market simulator.
+    Simulator(SimulatorConfig),
+    /// A normalized event file (JSON Lines or MessagePack).
+    Replay(ReplayConfig),
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig::Simulator(SimulatorConfig::default())
+    }
+}
+
+/// The simulator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorConfig {
+    pub seed: u64,
+    /// Simulated seconds per wall second (1.0 = real time; 0 = as fast as possible).
+    pub pace: f64,
+    /// Event time of the first event, unix ms.
+    pub start_ms: i64,
+    /// Stop after this much simulated time (e.g. `24h`); none = run forever.
+    pub duration: Option<String>,
+    /// Accounts per venue and asset whose positions are simulated.
+    pub accounts: usize,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            pace: 60.0,
+            start_ms: 1_700_000_000_000,
+            duration: None,
+            accounts: 50,
+        }
+    }
+}
+
+/// Replay of a file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    pub path: PathBuf,
+    /// Event-time seconds per wall second; 0 = as fast as possible.
+    pub pace: f64,
+}
+
+/// One plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub id: PluginId,
+    /// The component file, relative to the config file.
+    pub path: PathBuf,
+    /// Handed to the plugin's `init` as JSON.
+    #[serde(default = "empty_table")]
+    pub config: toml::Table,
+    /// Overrides of the plugin's own subscription.
+    #[serde(default)]
+    pub subscription: Option<SubscriptionOverride>,
+    #[serde(default)]
+    pub memory_mb: Option<u32>,
+    #[serde(default)]
+    pub call_deadline_ms: Option<u64>,
+    #[serde(default)]
+    pub max_outputs: Option<usize>,
+    /// Seed of the plugin's randomness (default: derived from the id).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn empty_table() -> toml::Table {
+    toml::Table::new()
+}
+
+/// Replaces parts of a plugin's declared subscription.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionOverride {
+    pub kinds: Option<Vec<EventKind>>,
+    pub exchanges: Option<Vec<String>>,
+    pub symbols: Option<Vec<String>>,
+    pub timer_interval_ms: Option<u64>,
+}
+
+impl PluginConfig {
+    /// The plugin's config as the JSON text `init` receives.
+    #[must_use]
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// This plugin's limits: its own values over the defaults.
+    #[must_use]
+    pub fn limits(&self, defaults: &PluginLimitsConfig) -> PluginLimitsConfig {
+        PluginLimitsConfig {
+            memory_mb: self.memory_mb.unwrap_or(defaults.memory_mb),
+            call_deadline_ms: self.call_deadline_ms.unwrap_or(defaults.call_deadline_ms),
+            max_outputs: self.max_outputs.unwrap_or(defaults.max_outputs),
+        }
+    }
+}

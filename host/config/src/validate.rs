@@ -1,0 +1,262 @@
+//! Parsing and validation, with errors that name the key.
+
+use crate::model::{Config, SourceConfig};
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+
+/// One problem, at one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, e.g. `plugins[1].id`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why a config was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a value of the wrong type; the text
+    /// names the line, column and key.
+    #[error("invalid config {origin}: {message}")]
+    Parse { origin: String, message: String },
+    /// Every semantic problem found.
+    #[error("invalid config {origin}:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        origin: String,
+        problems: Vec<Problem>,
+    },
+}
+
+impl Config {
+    /// Reads, parses and validates a config file. Relative paths in it are
+    /// taken relative to the file's directory.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Self::parse(&text, &base, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; relative paths are taken against `base_dir`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] or [`ConfigError::Invalid`].
+    pub fn from_toml_str(text: &str, base_dir: &Path) -> Result<Self, ConfigError> {
+        Self::parse(text, base_dir, "(text)")
+    }
+
+    fn parse(text: &str, base_dir: &Path, origin: &str) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.base_dir = base_dir.to_path_buf();
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Resolves a path from the config against the config file's directory.
+    #[must_use]
+    pub fn resolve(&self, path: &Path) -> std::path::PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// Every semantic problem, each naming its key.
+    #[must_use]
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |key: String, message: &str| {
+            out.push(Problem {
+                key,
+                message: message.to_owned(),
+            });
+        };
+        if self.pipeline.batch_size == 0 {
+            bad("pipeline.batch_size".into(), "must be at least 1");
+        }
+        if self.pipeline.queue_batches == 0 {
+            bad("pipeline.queue_batches".into(), "must be at least 1");
+        }
+        if self.pipeline.output_queue == 0 {
+            bad("pipeline.output_queue".into(), "must be at least 1");
+        }
+        if self.runtime.max_instances == 0 {
+            bad("runtime.max_instances".into(), "must be at least 1");
+        }
+        if self.runtime.max_memory_mb == 0 || self.runtime.max_memory_mb > 4096 {
+            bad("runtime.max_memory_mb".into(), "must be between 1 and 4096");
+        }
+        for (key, n) in [
+            ("stores.series_points", self.stores.series_points),
+            ("stores.log_entries", self.stores.log_entries),
+            ("stores.signals", self.stores.signals),
+            ("stores.records", self.stores.records),
+        ] {
+            if n == 0 {
+                bad(key.into(), "must be at least 1");
+            }
+        }
+        match &self.source {
+            SourceConfig::Simulator(sim) => {
+                if !(sim.pace >= 0.0 && sim.pace.is_finite()) {
+                    bad("source.pace".into(), "must be a finite number >= 0 (0 = as fast as possible)");
+                }
+                if let Some(d) = &sim.duration
+                    && let Err(e) = crate::parse_duration(d)
+                {
+                    bad("source.duration".into(), &e.to_string());
+                }
+                if sim.accounts == 0 {
+                    bad("source.accounts".into(), "must be at least 1");
+                }
+            }
+            SourceConfig::Replay(replay) => {
+                if replay.path.as_os_str().is_empty() {
+                    bad("source.path".into(), "is required for a replay source");
+                }
+                if !(replay.pace >= 0.0 && replay.pace.is_finite()) {
+                    bad("source.pace".into(), "must be a finite number >= 0 (0 = as fast as possible)");
+                }
+            }
+        }
+        let mut ids = HashSet::new();
+        let defaults = &self.plugin_defaults;
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            if !ids.insert(plugin.id.as_str()) {
+                bad(format!("plugins[{i}].id"), &format!("`{}` is used by an earlier plugin", plugin.id));
+            }
+            if plugin.path.as_os_str().is_empty() {
+                bad(format!("plugins[{i}].path"), "is required");
+            }
+            let limits = plugin.limits(defaults);
+            if limits.memory_mb == 0 || limits.memory_mb > self.runtime.max_memory_mb {
+                bad(
+                    format!("plugins[{i}].memory_mb"),
+                    &format!("must be between 1 and runtime.max_memory_mb ({})", self.runtime.max_memory_mb),
+                );
+            }
+            if limits.call_deadline_ms == 0 {
+                bad(format!("plugins[{i}].call_deadline_ms"), "must be at least 1");
+            }
+            if limits.max_outputs == 0 {
+                bad(format!("plugins[{i}].max_outputs"), "must be at least 1");
+            }
+            if let Some(s) = &plugin.subscription
+                && s.timer_interval_ms == Some(0)
+            {
+                bad(format!("plugins[{i}].subscription.timer_interval_ms"), "must be at least 1");
+            }
+        }
+        if defaults.memory_mb == 0 || defaults.memory_mb > self.runtime.max_memory_mb {
+            bad(
+                "plugin_defaults.memory_mb".into(),
+                &format!("must be between 1 and runtime.max_memory_mb ({})", self.runtime.max_memory_mb),
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, Path::new("/etc/prism"))
+    }
+
+    #[test]
+    fn the_shipped_default_is_valid() {
+        let config = parse(crate::DEFAULT_TOML).unwrap();
+        assert!(matches!(config.source, SourceConfig::Simulator(_)));
+        assert!(!config.plugins.is_empty());
+    }
+
+    #[test]
+    fn empty_means_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.plugin_defaults.memory_mb, 64);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = parse("[pipeline]\nbatch_sise = 3\n").unwrap_err().to_string();
+        assert!(err.contains("batch_sise"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_collected_with_its_key() {
+        let err = parse(
+            r#"
+            [pipeline]
+            batch_size = 0
+            [source]
+            kind = "simulator"
+            duration = "forever"
+            [[plugins]]
+            id = "a"
+            path = "a.wasm"
+            [[plugins]]
+            id = "a"
+            path = "b.wasm"
+            memory_mb = 100000
+            "#,
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else { panic!("{err}") };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["pipeline.batch_size", "source.duration", "plugins[1].id", "plugins[1].memory_mb"]
+        );
+    }
+
+    #[test]
+    fn invalid_ids_and_kinds_are_refused_at_parse() {
+        let err = parse("[[plugins]]\nid = \"../x\"\npath = \"x.wasm\"\n").unwrap_err().to_string();
+        assert!(err.contains("not a valid plugin id"), "{err}");
+        let err = parse("[[plugins]]\nid = \"x\"\npath = \"x.wasm\"\n[plugins.subscription]\nkinds = [\"trades\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trades"), "{err}");
+    }
+
+    #[test]
+    fn plugin_config_becomes_json_and_paths_resolve() {
+        let c = parse("[[plugins]]\nid = \"x\"\npath = \"p/x.wasm\"\nconfig = { window_ms = 1000, name = \"n\" }\n").unwrap();
+        let json: serde_json::Value = serde_json::from_str(&c.plugins[0].config_json()).unwrap();
+        assert_eq!(json, serde_json::json!({"window_ms": 1000, "name": "n"}));
+        assert_eq!(c.resolve(&c.plugins[0].path), Path::new("/etc/prism/p/x.wasm"));
+    }
+}
