@@ -1,1 +1,13 @@
-//! stub
+//! Prism's event sources: replay files and the simulator, and the pump that
+//! feeds their events into the pipeline at a chosen pace.
+
+pub mod file;
+pub mod msgpack;
+pub mod pump;
+pub mod record;
+pub mod simulator;
+
+pub use file::{EventReader, FileError, Format, RecordWriter, Skipped};
+pub use pump::{Pacer, SourceStats};
+pub use record::{Normalizer, Record, RecordError};
+pub use simulator::{Simulator, SimulatorSettings};

@@ -1,0 +1,318 @@
+//! Reading and writing replay files: JSON Lines and MessagePack.
+
+use crate::msgpack::value_len;
+use crate::record::{Normalizer, Record};
+use prism_model::Event;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+/// The two encodings of replay files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON record a line.
+    Jsonl,
+    /// MessagePack maps, one after the other.
+    MessagePack,
+}
+
+impl Format {
+    /// `.msgpack`, `.mpk` and `.mp` mean MessagePack; anything else JSON Lines.
+    #[must_use]
+    pub fn from_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("msgpack" | "mpk" | "mp") => Format::MessagePack,
+            _ => Format::Jsonl,
+        }
+    }
+}
+
+/// A record that was skipped, and why. `line` is the 1-based line (JSON
+/// Lines) or record number (MessagePack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub line: u64,
+    pub message: String,
+}
+
+/// Errors that stop reading a file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot open {path}: {source}")]
+    Open { path: String, source: std::io::Error },
+    #[error("cannot read {path} at line {line}: {source}")]
+    Read { path: String, line: u64, source: std::io::Error },
+    #[error("{path}: record {record} is truncated or not MessagePack; {remaining} bytes after it cannot be read")]
+    Framing { path: String, record: u64, remaining: usize },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+enum Input {
+    Lines(Box<dyn BufRead + Send>),
+    Packed { bytes: Vec<u8>, at: usize },
+}
+
+/// Reads events from a replay file, a chunk at a time. Malformed records
+/// are skipped and reported through `skipped`; they never stop the run.
+pub struct EventReader {
+    path: String,
+    input: Input,
+    record: u64,
+    normalizer: Normalizer,
+    line: String,
+    /// Called for every skipped record.
+    on_skip: Box<dyn FnMut(&Skipped) + Send>,
+    skipped: u64,
+    done: bool,
+}
+
+impl EventReader {
+    /// Opens a file in the format its extension implies.
+    ///
+    /// # Errors
+    /// [`FileError::Open`] or, for MessagePack (read whole), [`FileError::Read`].
+    pub fn open(path: &Path, on_skip: Box<dyn FnMut(&Skipped) + Send>) -> Result<Self, FileError> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|source| FileError::Open { path: name.clone(), source })?;
+        let input = match Format::from_path(path) {
+            Format::Jsonl => Input::Lines(Box::new(BufReader::with_capacity(1 << 16, file))),
+            Format::MessagePack => {
+                let mut bytes = Vec::new();
+                BufReader::new(file)
+                    .read_to_end(&mut bytes)
+                    .map_err(|source| FileError::Read { path: name.clone(), line: 0, source })?;
+                Input::Packed { bytes, at: 0 }
+            }
+        };
+        Ok(Self::new(name, input, on_skip))
+    }
+
+    /// Reads JSON Lines from any reader (`name` is used in messages).
+    pub fn from_lines(name: &str, reader: impl BufRead + Send + 'static, on_skip: Box<dyn FnMut(&Skipped) + Send>) -> Self {
+        Self::new(name.to_owned(), Input::Lines(Box::new(reader)), on_skip)
+    }
+
+    /// Reads MessagePack records from bytes.
+    pub fn from_msgpack(name: &str, bytes: Vec<u8>, on_skip: Box<dyn FnMut(&Skipped) + Send>) -> Self {
+        Self::new(name.to_owned(), Input::Packed { bytes, at: 0 }, on_skip)
+    }
+
+    fn new(path: String, input: Input, on_skip: Box<dyn FnMut(&Skipped) + Send>) -> Self {
+        Self {
+            path,
+            input,
+            record: 0,
+            normalizer: Normalizer::default(),
+            line: String::new(),
+            on_skip,
+            skipped: 0,
+            done: false,
+        }
+    }
+
+    /// Records skipped so far.
+    #[must_use]
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Records read so far (lines for JSON Lines, blank lines included).
+    #[must_use]
+    pub fn records(&self) -> u64 {
+        self.record
+    }
+
+    fn skip(&mut self, message: String) {
+        self.skipped += 1;
+        let s = Skipped { line: self.record, message };
+        (self.on_skip)(&s);
+    }
+
+    /// Appends up to about `max` events to `out` (pass an empty vector);
+    /// returns false once the file is exhausted and nothing was appended.
+    ///
+    /// # Errors
+    /// I/O errors and unrecoverable MessagePack framing; malformed records
+    /// are skipped, not errors.
+    pub fn read_chunk(&mut self, max: usize, out: &mut Vec<Event>) -> Result<bool, FileError> {
+        while !self.done && out.len() < max {
+            match self.next_record()? {
+                None => self.done = true,
+                Some(Err(message)) => self.skip(message),
+                Some(Ok(record)) => {
+                    if let Err(e) = self.normalizer.push(&record, out) {
+                        self.skip(e.to_string());
+                    }
+                }
+            }
+        }
+        Ok(!self.done || !out.is_empty())
+    }
+
+    fn next_record(&mut self) -> Result<Option<Result<Record, String>>, FileError> {
+        match &mut self.input {
+            Input::Lines(reader) => loop {
+                self.line.clear();
+                self.record += 1;
+                let n = reader.read_line(&mut self.line).map_err(|source| FileError::Read {
+                    path: self.path.clone(),
+                    line: self.record,
+                    source,
+                })?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let text = self.line.trim();
+                if text.is_empty() {
+                    continue;
+                }
+                return Ok(Some(serde_json::from_str::<Record>(text).map_err(|e| e.to_string())));
+            },
+            Input::Packed { bytes, at } => {
+                if *at >= bytes.len() {
+                    return Ok(None);
+                }
+                self.record += 1;
+                let Some(len) = value_len(&bytes[*at..]) else {
+                    return Err(FileError::Framing {
+                        path: self.path.clone(),
+                        record: self.record,
+                        remaining: bytes.len() - *at,
+                    });
+                };
+                let slice = &bytes[*at..*at + len];
+                *at += len;
+                Ok(Some(rmp_serde::from_slice::<Record>(slice).map_err(|e| e.to_string())))
+            }
+        }
+    }
+}
+
+/// Writes records as JSON Lines or MessagePack.
+pub struct RecordWriter<W: Write> {
+    out: W,
+    format: Format,
+}
+
+impl<W: Write> RecordWriter<W> {
+    /// A writer of `format` over `out`.
+    pub fn new(out: W, format: Format) -> Self {
+        Self { out, format }
+    }
+
+    /// Writes one record.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write(&mut self, record: &Record) -> std::io::Result<()> {
+        match self.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut self.out, record)?;
+                self.out.write_all(b"\n")
+            }
+            Format::MessagePack => {
+                rmp_serde::encode::write_named(&mut self.out, record).map_err(std::io::Error::other)
+            }
+        }
+    }
+
+    /// Flushes and returns the inner writer.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prism_model::Event;
+    use std::sync::{Arc, Mutex};
+
+    const GOOD: &str = r#"{"type":"trade","exchange":"binance","symbol":"BTCUSDT","ts":1700000000000,"price":"37000.1","size":"0.25","side":"buy"}
+{"type":"liquidation","exchange":"binance","symbol":"BTCUSDT","ts":1700000000500,"price":"36950","size":"1.2","position":"long"}
+{"type":"funding","exchange":"hyperliquid","symbol":"BTC","ts":1700000001000,"rate":"0.0000125","interval_h":1,"mark_price":"37010"}
+{"type":"open_interest","exchange":"okx","symbol":"BTC-USDT-SWAP","ts":1700000002000,"open_interest":"1234.5"}
+{"type":"book","exchange":"binance","symbol":"BTCUSDT","ts":1700000003000,"snapshot":true,"bids":[["36999.9","2.1"]],"asks":[["37000.0","0.4"]]}
+{"type":"position","exchange":"hyperliquid","symbol":"BTC","ts":1700000004000,"account":"0xabc","size":"-12.5","entry_price":"37100","liquidation_price":"39800","leverage":"10"}
+"#;
+
+    fn read_all(reader: &mut EventReader) -> Vec<Event> {
+        let mut all = Vec::new();
+        let mut chunk = Vec::new();
+        while reader.read_chunk(3, &mut chunk).unwrap() {
+            all.append(&mut chunk);
+        }
+        all
+    }
+
+    fn collecting() -> (Arc<Mutex<Vec<Skipped>>>, Box<dyn FnMut(&Skipped) + Send>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        (seen, Box::new(move |s: &Skipped| sink.lock().unwrap().push(s.clone())))
+    }
+
+    #[test]
+    fn reads_every_design_example_exactly() {
+        let (skips, on_skip) = collecting();
+        let mut r = EventReader::from_lines("t", std::io::Cursor::new(GOOD), on_skip);
+        let events = read_all(&mut r);
+        assert!(skips.lock().unwrap().is_empty());
+        // 6 events plus 4 instrument declarations (BTCUSDT, BTC, BTC-USDT-SWAP on 3 venues).
+        let declarations = events.iter().filter(|e| matches!(e, Event::Instrument(_))).count();
+        assert_eq!(declarations, 3);
+        assert_eq!(events.len(), 9);
+        let Event::Trade(t) = &events[1] else { panic!() };
+        assert_eq!(t.price.to_string(), "37000.1");
+        assert_eq!(t.size.to_string(), "0.25");
+        let Event::Position(p) = events.last().unwrap() else { panic!() };
+        assert_eq!(p.size.to_string(), "-12.5");
+        assert_eq!(p.liquidation_price.unwrap().to_string(), "39800");
+        let Event::Book(b) = &events[7] else { panic!("{:?}", events[7]) };
+        assert_eq!(b.asks[0].price.to_string(), "37000.0");
+    }
+
+    #[test]
+    fn malformed_lines_are_reported_with_their_number_and_skipped() {
+        let text = format!(
+            "{}\nnot json\n\n{}\n{}\n{}\n",
+            GOOD.lines().next().unwrap(),
+            r#"{"type":"trade","exchange":"binance","symbol":"BTCUSDT","ts":1,"price":"abc","size":"1","side":"buy"}"#,
+            r#"{"type":"trades","exchange":"binance"}"#,
+            r#"{"type":"trade","exchange":"binance","symbol":"BTCUSDT","ts":2,"price":"1","size":"-1","side":"buy"}"#,
+        );
+        let (skips, on_skip) = collecting();
+        let mut r = EventReader::from_lines("t", std::io::Cursor::new(text), on_skip);
+        let events = read_all(&mut r);
+        assert_eq!(events.len(), 2, "the one good trade and its declaration");
+        let skips = skips.lock().unwrap();
+        let lines: Vec<u64> = skips.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 4, 5, 6]);
+        assert!(skips[1].message.contains("price"), "{}", skips[1].message);
+        assert!(skips[2].message.contains("trades"), "{}", skips[2].message);
+        assert!(skips[3].message.contains("size"), "{}", skips[3].message);
+    }
+
+    #[test]
+    fn messagepack_round_trips_and_skips_bad_records() {
+        let records: Vec<Record> = GOOD.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let mut w = RecordWriter::new(Vec::new(), Format::MessagePack);
+        w.write(&records[0]).unwrap();
+        let mut bytes = w.finish().unwrap();
+        // A well-framed record that is not a valid event.
+        bytes.extend(rmp_serde::to_vec_named(&serde_json::json!({"type": "trade", "price": "x"})).unwrap());
+        let mut w = RecordWriter::new(bytes, Format::MessagePack);
+        for r in &records[1..] {
+            w.write(r).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let (skips, on_skip) = collecting();
+        let mut r = EventReader::from_msgpack("t", bytes, on_skip);
+        let events = read_all(&mut r);
+        assert_eq!(events.len(), 9);
+        assert_eq!(skips.lock().unwrap()[0].line, 2);
+    }
+}

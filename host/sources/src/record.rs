@@ -1,0 +1,299 @@
+//! The replay file format: one normalized event per record (DESIGN.md).
+//!
+//! Numbers that are money or sizes are decimal strings; `ts` is unix ms.
+//! The same records serve JSON Lines and MessagePack files.
+
+use prism_model::decimal::{self, Decimal};
+use prism_model::instrument::InstrumentSpec;
+use prism_model::{
+    Book, Event, Funding, InstrumentRegistry, Level, Liquidation, MarketKind, OpenInterest,
+    Position, PositionSide, Side, TimestampMs, Trade,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One record of a replay file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Record {
+    Instrument {
+        exchange: String,
+        symbol: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quote: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        market: Option<MarketKind>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contract_size: Option<String>,
+    },
+    Trade {
+        exchange: String,
+        symbol: String,
+        ts: TimestampMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_ts: Option<TimestampMs>,
+        price: String,
+        size: String,
+        side: Side,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        buyer: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seller: Option<String>,
+    },
+    Liquidation {
+        exchange: String,
+        symbol: String,
+        ts: TimestampMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_ts: Option<TimestampMs>,
+        price: String,
+        size: String,
+        position: PositionSide,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+    },
+    Funding {
+        exchange: String,
+        symbol: String,
+        ts: TimestampMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_ts: Option<TimestampMs>,
+        rate: String,
+        interval_h: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mark_price: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        index_price: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_funding_ts: Option<TimestampMs>,
+    },
+    OpenInterest {
+        exchange: String,
+        symbol: String,
+        ts: TimestampMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_ts: Option<TimestampMs>,
+        open_interest: String,
+    },
+    Book {
+        exchange: String,
+        symbol: String,
+        ts: TimestampMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_ts: Option<TimestampMs>,
+        snapshot: bool,
+        bids: Vec<(String, String)>,
+        asks: Vec<(String, String)>,
+    },
+    Position {
+        exchange: String,
+        symbol: String,
+        ts: TimestampMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_ts: Option<TimestampMs>,
+        account: String,
+        size: String,
+        entry_price: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        liquidation_price: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leverage: Option<String>,
+    },
+}
+
+/// Why a record is not a valid event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {reason}")]
+pub struct RecordError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn dec(field: &'static str, text: &str) -> Result<Decimal, RecordError> {
+    decimal::parse(text).map_err(|e| RecordError {
+        field,
+        reason: e.to_string(),
+    })
+}
+
+fn dec_opt(field: &'static str, text: Option<&String>) -> Result<Option<Decimal>, RecordError> {
+    text.map(|t| dec(field, t)).transpose()
+}
+
+fn positive(field: &'static str, value: Decimal) -> Result<Decimal, RecordError> {
+    if value.is_sign_negative() || value.is_zero() {
+        return Err(RecordError {
+            field,
+            reason: format!("must be positive, got {value}"),
+        });
+    }
+    Ok(value)
+}
+
+fn non_negative(field: &'static str, value: Decimal) -> Result<Decimal, RecordError> {
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(RecordError {
+            field,
+            reason: format!("must not be negative, got {value}"),
+        });
+    }
+    Ok(value)
+}
+
+fn levels(field: &'static str, raw: &[(String, String)]) -> Result<Vec<Level>, RecordError> {
+    raw.iter()
+        .map(|(p, s)| {
+            Ok(Level {
+                price: positive(field, dec(field, p)?)?,
+                size: non_negative(field, dec(field, s)?)?,
+            })
+        })
+        .collect()
+}
+
+fn text(value: Option<&String>) -> Option<Arc<str>> {
+    value.map(|v| Arc::from(v.as_str()))
+}
+
+/// Turns records into events, interning instruments and declaring each one
+/// (an `Event::Instrument`) before its first use.
+#[derive(Debug, Default)]
+pub struct Normalizer {
+    registry: InstrumentRegistry,
+}
+
+impl Normalizer {
+    /// The instruments seen so far.
+    #[must_use]
+    pub fn registry(&self) -> &InstrumentRegistry {
+        &self.registry
+    }
+
+    fn instrument(&mut self, exchange: &str, symbol: &str, out: &mut Vec<Event>) -> prism_model::InstrumentId {
+        let (id, fresh) = self.registry.intern(exchange, symbol);
+        if fresh && let Some(i) = self.registry.get(id) {
+            out.push(Event::Instrument(i.clone()));
+        }
+        id
+    }
+
+    /// Converts one record, appending its events (a declaration may come first).
+    ///
+    /// # Errors
+    /// [`RecordError`] naming the field; nothing is appended then.
+    pub fn push(&mut self, record: &Record, out: &mut Vec<Event>) -> Result<(), RecordError> {
+        let event = match record {
+            Record::Instrument { exchange, symbol, base, quote, market, contract_size } => {
+                let spec = InstrumentSpec {
+                    base: base.clone(),
+                    quote: quote.clone(),
+                    kind: *market,
+                    contract_size: dec_opt("contract_size", contract_size.as_ref())?
+                        .map(|c| positive("contract_size", c))
+                        .transpose()?,
+                };
+                let id = self.registry.declare(exchange, symbol, &spec);
+                if let Some(i) = self.registry.get(id) {
+                    out.push(Event::Instrument(i.clone()));
+                }
+                return Ok(());
+            }
+            Record::Trade { exchange, symbol, ts, received_ts, price, size, side, buyer, seller } => {
+                let price = positive("price", dec("price", price)?)?;
+                let size = positive("size", dec("size", size)?)?;
+                let instrument = self.instrument(exchange, symbol, out);
+                Event::Trade(Trade {
+                    instrument,
+                    ts: *ts,
+                    received_ts: received_ts.unwrap_or(*ts),
+                    price,
+                    size,
+                    side: *side,
+                    buyer: text(buyer.as_ref()),
+                    seller: text(seller.as_ref()),
+                })
+            }
+            Record::Liquidation { exchange, symbol, ts, received_ts, price, size, position, account } => {
+                let price = positive("price", dec("price", price)?)?;
+                let size = positive("size", dec("size", size)?)?;
+                let instrument = self.instrument(exchange, symbol, out);
+                Event::Liquidation(Liquidation {
+                    instrument,
+                    ts: *ts,
+                    received_ts: received_ts.unwrap_or(*ts),
+                    price,
+                    size,
+                    position: *position,
+                    account: text(account.as_ref()),
+                })
+            }
+            Record::Funding {
+                exchange, symbol, ts, received_ts, rate, interval_h, mark_price, index_price, next_funding_ts,
+            } => {
+                let rate = dec("rate", rate)?;
+                if *interval_h == 0 {
+                    return Err(RecordError { field: "interval_h", reason: "must be at least 1".into() });
+                }
+                let mark_price = dec_opt("mark_price", mark_price.as_ref())?;
+                let index_price = dec_opt("index_price", index_price.as_ref())?;
+                let instrument = self.instrument(exchange, symbol, out);
+                Event::Funding(Funding {
+                    instrument,
+                    ts: *ts,
+                    received_ts: received_ts.unwrap_or(*ts),
+                    rate,
+                    interval_hours: *interval_h,
+                    mark_price,
+                    index_price,
+                    next_funding_ts: *next_funding_ts,
+                })
+            }
+            Record::OpenInterest { exchange, symbol, ts, received_ts, open_interest } => {
+                let open_interest = non_negative("open_interest", dec("open_interest", open_interest)?)?;
+                let instrument = self.instrument(exchange, symbol, out);
+                Event::OpenInterest(OpenInterest {
+                    instrument,
+                    ts: *ts,
+                    received_ts: received_ts.unwrap_or(*ts),
+                    open_interest,
+                })
+            }
+            Record::Book { exchange, symbol, ts, received_ts, snapshot, bids, asks } => {
+                let bids = levels("bids", bids)?;
+                let asks = levels("asks", asks)?;
+                let instrument = self.instrument(exchange, symbol, out);
+                Event::Book(Book {
+                    instrument,
+                    ts: *ts,
+                    received_ts: received_ts.unwrap_or(*ts),
+                    snapshot: *snapshot,
+                    bids,
+                    asks,
+                })
+            }
+            Record::Position {
+                exchange, symbol, ts, received_ts, account, size, entry_price, liquidation_price, leverage,
+            } => {
+                let size = dec("size", size)?;
+                let entry_price = non_negative("entry_price", dec("entry_price", entry_price)?)?;
+                let liquidation_price = dec_opt("liquidation_price", liquidation_price.as_ref())?;
+                let leverage = dec_opt("leverage", leverage.as_ref())?;
+                let instrument = self.instrument(exchange, symbol, out);
+                Event::Position(Position {
+                    instrument,
+                    ts: *ts,
+                    received_ts: received_ts.unwrap_or(*ts),
+                    account: Arc::from(account.as_str()),
+                    size,
+                    entry_price,
+                    liquidation_price,
+                    leverage,
+                })
+            }
+        };
+        out.push(event);
+        Ok(())
+    }
+}
