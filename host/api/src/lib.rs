@@ -1,1 +1,26 @@
-//! stub
+//! Prism's HTTP API. The only crate that names axum.
+//!
+//! [`app`] builds the router from an [`AppState`], so tests call it without
+//! a server. Every error is `{"error": {"code": …, "message": …}}` with the
+//! matching status; internal details are logged, never sent.
+
+mod error;
+mod metrics;
+mod routes;
+mod state;
+
+pub use error::ApiError;
+pub use routes::app;
+pub use state::{AppState, PluginView};
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

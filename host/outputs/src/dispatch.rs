@@ -14,6 +14,9 @@ pub enum OutputSink {
     Jsonl(Box<dyn Write + Send>),
     /// Every one of these.
     All(Vec<OutputSink>),
+    /// A sink per plugin id (outputs of other plugins are discarded), so a
+    /// file per plugin keeps each plugin's order independent of thread timing.
+    ByPlugin(std::collections::HashMap<Arc<str>, OutputSink>),
 }
 
 impl OutputSink {
@@ -31,6 +34,10 @@ impl OutputSink {
                 Ok(())
             }
             OutputSink::All(sinks) => sinks.iter_mut().try_for_each(|s| s.accept(batch)),
+            OutputSink::ByPlugin(sinks) => match sinks.get_mut(&batch.plugin) {
+                Some(sink) => sink.accept(batch),
+                None => Ok(()),
+            },
         }
     }
 
@@ -39,6 +46,7 @@ impl OutputSink {
             OutputSink::Store(_) => Ok(()),
             OutputSink::Jsonl(out) => out.flush(),
             OutputSink::All(sinks) => sinks.iter_mut().try_for_each(OutputSink::flush),
+            OutputSink::ByPlugin(sinks) => sinks.values_mut().try_for_each(OutputSink::flush),
         }
     }
 }

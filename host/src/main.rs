@@ -1,0 +1,97 @@
+//! `prism`: runs market-data plugins over a stream of normalized events.
+
+mod commands;
+mod pipeline;
+mod plugins;
+mod source;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Streams normalized crypto market events into sandboxed WebAssembly plugins
+/// and serves their outputs over HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "prism", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the pipeline and the API on a config file.
+    Run {
+        /// The config file (default `config/prism.toml`; the embedded
+        /// default is used when that file does not exist).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen on this address instead of the config's `api.listen`
+        /// (port 0 picks a free port; the address is printed).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Run an event file through plugins as fast as possible.
+    Replay {
+        /// The event file (`.jsonl`, or `.msgpack` for MessagePack).
+        #[arg(long)]
+        events: PathBuf,
+        /// A plugin component; repeat for several.
+        #[arg(long = "plugin", required = true)]
+        plugins: Vec<PathBuf>,
+        /// Config for plugin settings and limits (matched by plugin id = name).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write every output as one JSON line here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check that a component fits the plugin contract.
+    Check {
+        /// The component file.
+        wasm: PathBuf,
+        /// Config passed to `init`, as JSON.
+        #[arg(long, default_value = "{}")]
+        plugin_config: String,
+    },
+    /// Write the simulator's stream to a file.
+    Sim {
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Simulated time to cover, e.g. `1h`, `30m`.
+        #[arg(long, default_value = "1h")]
+        duration: String,
+        /// Output file: `.jsonl`, or `.msgpack` for MessagePack.
+        #[arg(long)]
+        out: PathBuf,
+        /// Accounts per hyperliquid market.
+        #[arg(long, default_value_t = 50)]
+        accounts: usize,
+        /// Event time of the first event, unix ms.
+        #[arg(long, default_value_t = 1_700_000_000_000)]
+        start_ms: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PRISM_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, listen } => commands::run::run(config, listen),
+        Command::Replay { events, plugins, config, out } => commands::replay::replay(&events, &plugins, config.as_deref(), out.as_deref()),
+        Command::Check { wasm, plugin_config } => commands::check::check(&wasm, &plugin_config),
+        Command::Sim { seed, duration, out, accounts, start_ms } => commands::sim::sim(seed, &duration, &out, accounts, start_ms),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
