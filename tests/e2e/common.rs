@@ -1,0 +1,130 @@
+//! Helpers: paths, a child `prism` process, a minimal HTTP client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) fn prism() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_prism"))
+}
+
+pub(crate) fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+pub(crate) fn wasm(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
+    let path = target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run scripts/test.sh, which builds the plugins first", path.display());
+    path
+}
+
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("prism-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `prism run`, killed on drop.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `prism run --config CONFIG --listen 127.0.0.1:0` and waits for its address.
+    pub(crate) fn start(config: &std::path::Path) -> Server {
+        let mut child = prism()
+            .args(["run", "--config"])
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("PRISM_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("prism: API listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(60)).expect("prism printed its API address");
+        Server { child, base }
+    }
+
+    /// GET a path: (status, body).
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
+        let host = self.base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, body.to_owned())
+    }
+
+    /// GET a path that answers JSON with 200.
+    pub(crate) fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// Polls `path` until `done` holds for its JSON, or panics after `limit`.
+    pub(crate) fn wait_for(&self, path: &str, limit: Duration, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.get(path);
+            if status == 200
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+                && done(&v)
+            {
+                return v;
+            }
+            assert!(started.elapsed() < limit, "GET {path} never satisfied the condition; last: {status} {body}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The ratios the fixture `ratios.jsonl` must produce, computed by hand from
+/// the definition (window 300 s, step 60 s): (series, exchange, symbol, ts, value).
+pub(crate) fn expected_ratios() -> Vec<(&'static str, &'static str, &'static str, i64, f64)> {
+    // Buy notional: 37000×2 = 74000 at 0 s; 37000×1 = 37000 at 40 s.
+    // Sell notional: 37100×1 = 37100 at 10 s; 37050.5×0.5 = 18525.25 at 20 s; 36000×1 at 100 s.
+    let b1 = 1_700_000_040_000;
+    let b2 = 1_700_000_100_000;
+    let b3 = 1_700_000_160_000;
+    vec![
+        ("taker_long_short_ratio", "binance", "BTCUSDT", b1, 74_000.0 / 55_625.25),
+        ("account_long_short_ratio", "hyperliquid", "BTC", b1, 2.0),
+        ("taker_long_short_ratio", "binance", "BTCUSDT", b2, 111_000.0 / 55_625.25),
+        ("account_long_short_ratio", "hyperliquid", "BTC", b2, 2.0),
+        ("taker_long_short_ratio", "binance", "BTCUSDT", b3, 111_000.0 / 91_625.25),
+        ("account_long_short_ratio", "hyperliquid", "BTC", b3, 2.0),
+    ]
+}
+
+pub(crate) fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * b.abs().max(1.0)
+}

@@ -1,0 +1,130 @@
+//! `prism run` and its HTTP API.
+
+use crate::common::*;
+use std::time::{Duration, Instant};
+
+fn replay_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[runtime]
+data_dir = "{data}"
+[source]
+kind = "replay"
+path = "{events}"
+[[plugins]]
+id = "long-short-ratio"
+path = "{lsr}"
+[[plugins]]
+id = "hello"
+path = "{hello}"
+[[plugins]]
+id = "counter"
+path = "{probe}"
+config = {{ mode = "count" }}
+[[plugins]]
+id = "panicky"
+path = "{probe}"
+config = {{ mode = "panic", at = 4 }}
+"#,
+            data = dir.join("data").display(),
+            events = fixture("ratios.jsonl").display(),
+            lsr = wasm("long_short_ratio").display(),
+            hello = wasm("hello").display(),
+            probe = wasm("prism_probe").display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
+    let dir = temp_dir("run");
+    let server = Server::start(&replay_config(&dir));
+    let lsr = server.wait_for("/api/v1/plugins/long-short-ratio", Duration::from_secs(30), |v| v["events_in"] == 9);
+    assert_eq!(lsr["state"], "running");
+    assert_eq!(lsr["name"], "long-short-ratio");
+    assert_eq!(lsr["outputs"]["series"], 6);
+    assert_eq!(lsr["sha256"].as_str().unwrap().len(), 64);
+
+    let expected = expected_ratios();
+    let taker = server.json("/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio?exchange=binance&symbol=BTCUSDT");
+    let points = taker["points"].as_array().unwrap();
+    let want: Vec<_> = expected.iter().filter(|e| e.0 == "taker_long_short_ratio").collect();
+    assert_eq!(points.len(), want.len(), "{taker}");
+    for (p, e) in points.iter().zip(&want) {
+        assert_eq!(p["ts"], e.3);
+        assert_eq!(p["exchange"], "binance");
+        assert!(close(p["value"].as_f64().unwrap(), e.4), "{p} vs {}", e.4);
+    }
+    let window = server.json(&format!(
+        "/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio?from={}&to={}",
+        1_700_000_100_000i64, 1_700_000_160_000i64
+    ));
+    assert_eq!(window["points"].as_array().unwrap().len(), 2);
+    let newest = server.json("/api/v1/plugins/long-short-ratio/series/account_long_short_ratio?limit=1");
+    assert_eq!(newest["points"][0]["ts"], 1_700_000_160_000i64);
+    assert_eq!(newest["points"][0]["symbol"], "BTC");
+    assert_eq!(newest["points"][0]["value"], 2.0);
+
+    let doc = server.json("/api/v1/plugins/hello/documents/counts");
+    assert_eq!(doc["body"], serde_json::json!({"funding": 1, "position": 3, "trade": 5}));
+
+    // The healthy counter saw every event even though its neighbour failed.
+    let count = server.wait_for("/api/v1/plugins/counter/documents/count", Duration::from_secs(10), |v| v["body"]["events"] == 9);
+    assert_eq!(count["body"]["events"], 9);
+    let panicky = server.json("/api/v1/plugins/panicky");
+    assert_eq!(panicky["state"], "failed");
+    assert!(panicky["last_error"].as_str().unwrap().contains("poison event number 4"), "{panicky}");
+    let health = server.json("/health");
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["failed_plugins"], serde_json::json!(["panicky"]));
+
+    let list = server.json("/api/v1/plugins");
+    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["counter", "hello", "long-short-ratio", "panicky"]);
+    assert_eq!(server.json("/api/v1/signals")["items"], serde_json::json!([]));
+
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "prism_plugin_events_total{plugin=\"long-short-ratio\"} 9",
+        "prism_plugin_outputs_total{plugin=\"long-short-ratio\",kind=\"series\"} 6",
+        "prism_plugin_errors_total{plugin=\"panicky\"} 1",
+        "prism_plugin_up{plugin=\"panicky\"} 0",
+        "prism_source_skipped_total 2",
+        "prism_plugin_call_duration_seconds_count{plugin=\"hello\"}",
+        "prism_plugin_queue_depth{plugin=\"counter\"} 0",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
+    }
+
+    let (status, body) = server.get("/api/v1/plugins/nope");
+    assert_eq!(status, 404);
+    let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error"]["code"], "not_found");
+    let (status, body) = server.get("/api/v1/plugins/long-short-ratio/series/x?limit=lots");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("bad_request") && body.contains("limit"), "{body}");
+    let (status, _) = server.get("/api/v1/plugins/hello/documents/missing");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn the_default_config_shows_outputs_within_ten_seconds() {
+    let started = Instant::now();
+    let server = Server::start(&repo().join("config/prism.toml"));
+    let series = server.wait_for(
+        "/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio",
+        Duration::from_secs(10).saturating_sub(started.elapsed()).max(Duration::from_secs(1)),
+        |v| v["points"].as_array().is_some_and(|p| !p.is_empty()),
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let point = &series["points"][0];
+    assert!(point["value"].as_f64().unwrap() > 0.0);
+    let health = server.json("/health");
+    assert_eq!(health["status"], "ok");
+}
