@@ -19,7 +19,7 @@
 use prism_sdk::rust_decimal::Decimal;
 use prism_sdk::{Context, Event, InstrumentId, Plugin, PluginInfo, Side, Subscription};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 
 /// Operator config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,19 +40,61 @@ impl Default for Config {
     }
 }
 
-/// Taker notional of one bucket of time.
+/// Exact taker notional of one bucket of time: `buy` and `sell` are
+/// integers in units of `10^-scale`.
+///
+/// Integers rather than `rust_decimal` because this runs once per trade and
+/// 96-bit decimal arithmetic is several times slower in wasm; the values are
+/// the same, exactly.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 struct Flow {
-    buy: Decimal,
-    sell: Decimal,
+    bucket: i64,
+    buy: i128,
+    sell: i128,
+    scale: u32,
+}
+
+const POW10: [i128; 39] = {
+    let mut table = [1i128; 39];
+    let mut i = 1;
+    while i < 39 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+impl Flow {
+    /// Adds `mantissa × 10^-scale` to one side, exactly.
+    fn add(&mut self, side: Side, mantissa: i128, scale: u32) -> Result<(), String> {
+        let overflow = || "taker notional overflows 128 bits".to_owned();
+        let mut value = mantissa;
+        if scale > self.scale {
+            let k = POW10.get((scale - self.scale) as usize).ok_or_else(overflow)?;
+            self.buy = self.buy.checked_mul(*k).ok_or_else(overflow)?;
+            self.sell = self.sell.checked_mul(*k).ok_or_else(overflow)?;
+            self.scale = scale;
+        } else if scale < self.scale {
+            let k = POW10.get((self.scale - scale) as usize).ok_or_else(overflow)?;
+            value = value.checked_mul(*k).ok_or_else(overflow)?;
+        }
+        let total = match side {
+            Side::Buy => &mut self.buy,
+            Side::Sell => &mut self.sell,
+        };
+        *total = total.checked_add(value).ok_or_else(overflow)?;
+        Ok(())
+    }
 }
 
 /// Per-instrument state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Book {
-    /// Taker flow by bucket index (`ts div bucket_ms`).
-    flow: BTreeMap<i64, Flow>,
-    /// Latest position size sign by account: +1, -1 or 0.
+    /// Whether any trade or position was seen (only those instruments emit).
+    seen: bool,
+    /// Taker flow by bucket, oldest first.
+    flow: VecDeque<Flow>,
+    /// Latest position size sign by account: +1 or -1 (flat accounts are dropped).
     accounts: HashMap<String, i8>,
     longs: u64,
     shorts: u64,
@@ -66,24 +108,39 @@ pub struct LongShortRatio {
     bucket_ms: i64,
     /// The next boundary to emit, once the first event was seen.
     next_boundary: Option<i64>,
-    books: BTreeMap<InstrumentId, Book>,
+    /// By instrument id.
+    books: Vec<Book>,
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-fn notional(price: prism_sdk::Decimal, size: prism_sdk::Decimal) -> Result<Decimal, String> {
-    let p = price.to_rust().map_err(|e| format!("price: {e}"))?;
-    let s = size.to_rust().map_err(|e| format!("size: {e}"))?;
-    p.checked_mul(s).ok_or_else(|| format!("notional {p} × {s} overflows"))
+/// price × size as an exact integer and its scale. The 64-bit product is
+/// tried first because 128-bit multiplication is a library call in wasm.
+fn notional(price: prism_sdk::Decimal, size: prism_sdk::Decimal) -> (i128, u32) {
+    let scale = u32::from(price.scale) + u32::from(size.scale);
+    match price.mantissa.checked_mul(size.mantissa) {
+        Some(m) => (i128::from(m), scale),
+        None => (i128::from(price.mantissa) * i128::from(size.mantissa), scale),
+    }
+}
+
+/// The ratio of two exact amounts at one scale, as the nearest f64 that
+/// decimal division gives.
+fn ratio(buy: i128, sell: i128, scale: u32) -> f64 {
+    let exact = |m: i128| Decimal::try_from_i128_with_scale(m, scale.min(28)).ok();
+    match (exact(buy), exact(sell)) {
+        (Some(b), Some(s)) if scale <= 28 => b.checked_div(s).map_or(buy as f64 / sell as f64, to_f64),
+        _ => buy as f64 / sell as f64,
+    }
 }
 
 impl LongShortRatio {
     /// Builds the plugin from its config.
     ///
     /// # Errors
-    /// When a field is unknown or not positive.
+    /// When a field is not positive.
     pub fn from_config(config: Config) -> Result<Self, String> {
         if config.window_ms <= 0 {
             return Err(format!("window_ms must be > 0, got {}", config.window_ms));
@@ -95,59 +152,88 @@ impl LongShortRatio {
             config,
             bucket_ms: gcd(config.window_ms, config.step_ms),
             next_boundary: None,
-            books: BTreeMap::new(),
+            books: Vec::new(),
         })
     }
 
-    fn emit_until(&mut self, ts: i64, ctx: &mut Context) -> Result<(), String> {
+    fn book(&mut self, id: InstrumentId) -> &mut Book {
+        let at = id as usize;
+        if self.books.len() <= at {
+            self.books.resize_with(at + 1, Book::default);
+        }
+        let book = &mut self.books[at];
+        book.seen = true;
+        book
+    }
+
+    #[inline]
+    fn emit_until(&mut self, ts: i64, ctx: &mut Context) {
+        if let Some(next) = self.next_boundary
+            && ts < next
+        {
+            return;
+        }
         let step = self.config.step_ms;
-        let next = *self
+        let mut boundary = *self
             .next_boundary
             .get_or_insert_with(|| ts.div_euclid(step) * step + step);
-        let mut boundary = next;
         while boundary <= ts {
-            self.emit(boundary, ctx)?;
+            self.emit(boundary, ctx);
             boundary += step;
         }
         self.next_boundary = Some(boundary);
-        Ok(())
     }
 
-    fn emit(&mut self, boundary: i64, ctx: &mut Context) -> Result<(), String> {
+    fn emit(&mut self, boundary: i64, ctx: &mut Context) {
         let from = (boundary - self.config.window_ms).div_euclid(self.bucket_ms);
         let to = boundary.div_euclid(self.bucket_ms);
-        for (id, book) in &self.books {
-            let (mut buy, mut sell) = (Decimal::ZERO, Decimal::ZERO);
-            for flow in book.flow.range(from..to).map(|(_, f)| f) {
-                buy += flow.buy;
-                sell += flow.sell;
+        for (id, book) in self.books.iter().enumerate() {
+            let mut total = Flow::default();
+            for f in book.flow.iter().filter(|f| f.bucket >= from && f.bucket < to) {
+                // Cannot fail: each bucket fitted, and the window is a sum of few.
+                let _ = total.add(Side::Buy, f.buy, f.scale);
+                let _ = total.add(Side::Sell, f.sell, f.scale);
             }
-            if sell > Decimal::ZERO {
-                let ratio = buy.checked_div(sell).ok_or("ratio overflows")?;
-                ctx.series("taker_long_short_ratio", Some(*id), boundary, to_f64(ratio));
+            if total.sell > 0 {
+                ctx.series("taker_long_short_ratio", Some(id as u32), boundary, ratio(total.buy, total.sell, total.scale));
             }
         }
-        for (id, book) in &self.books {
-            if book.shorts > 0 {
-                ctx.series(
-                    "account_long_short_ratio",
-                    Some(*id),
-                    boundary,
-                    book.longs as f64 / book.shorts as f64,
-                );
+        for (id, book) in self.books.iter().enumerate() {
+            if book.seen && book.shorts > 0 {
+                ctx.series("account_long_short_ratio", Some(id as u32), boundary, book.longs as f64 / book.shorts as f64);
             }
         }
         // Buckets before the next window's start are never read again.
         let keep_from = (boundary + self.config.step_ms - self.config.window_ms).div_euclid(self.bucket_ms);
-        for book in self.books.values_mut() {
-            book.flow = book.flow.split_off(&keep_from);
+        for book in &mut self.books {
+            while book.flow.front().is_some_and(|f| f.bucket < keep_from) {
+                book.flow.pop_front();
+            }
         }
-        Ok(())
+    }
+
+    fn trade(&mut self, t: &prism_sdk::Trade) -> Result<(), String> {
+        let bucket = t.ts.div_euclid(self.bucket_ms);
+        let (value, scale) = notional(t.price, t.size);
+        let book = self.book(t.instrument);
+        // Trades arrive in time order almost always: the newest bucket is last.
+        let at = match book.flow.iter().rposition(|f| f.bucket <= bucket) {
+            Some(i) if book.flow[i].bucket == bucket => i,
+            Some(i) => {
+                book.flow.insert(i + 1, Flow { bucket, ..Flow::default() });
+                i + 1
+            }
+            None => {
+                book.flow.push_front(Flow { bucket, ..Flow::default() });
+                0
+            }
+        };
+        book.flow[at].add(t.side, value, scale)
     }
 }
 
 fn to_f64(d: Decimal) -> f64 {
-    // Decimal's own conversion is exact to the last f64 bit for these magnitudes.
+    // The shortest exact text of the decimal, parsed: the nearest f64.
     d.to_string().parse().unwrap_or(f64::NAN)
 }
 
@@ -162,20 +248,12 @@ impl Plugin for LongShortRatio {
 
     fn on_event(&mut self, ctx: &mut Context, event: &Event) -> Result<(), String> {
         let Some(ts) = event.ts() else { return Ok(()) };
-        self.emit_until(ts, ctx)?;
+        self.emit_until(ts, ctx);
         match event {
-            Event::Trade(t) => {
-                let value = notional(t.price, t.size)?;
-                let bucket = ts.div_euclid(self.bucket_ms);
-                let flow = self.books.entry(t.instrument).or_default().flow.entry(bucket).or_default();
-                match t.side {
-                    Side::Buy => flow.buy += value,
-                    Side::Sell => flow.sell += value,
-                }
-            }
+            Event::Trade(t) => self.trade(t)?,
             Event::Position(p) => {
                 let size = p.size.mantissa.signum() as i8;
-                let book = self.books.entry(p.instrument).or_default();
+                let book = self.book(p.instrument);
                 let before = book.accounts.insert(p.account.clone(), size).unwrap_or(0);
                 match before {
                     1 => book.longs -= 1,
@@ -209,7 +287,7 @@ impl Plugin for LongShortRatio {
             self.config = config;
             self.bucket_ms = gcd(config.window_ms, config.step_ms);
             self.next_boundary = None;
-            for book in self.books.values_mut() {
+            for book in &mut self.books {
                 book.flow.clear();
             }
         }
