@@ -68,20 +68,35 @@ fn to_sdk(e: &Event) -> prism_sdk::Event {
         received_ts: t.received_ts,
         price: d(t.price),
         size: d(t.size),
-        side: if t.side == Side::Buy { prism_sdk::Side::Buy } else { prism_sdk::Side::Sell },
+        side: if t.side == Side::Buy {
+            prism_sdk::Side::Buy
+        } else {
+            prism_sdk::Side::Sell
+        },
         buyer: None,
         seller: None,
     })
 }
 
 fn wasm_path(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../target/wasm32-wasip2/release/{name}.wasm"));
-    assert!(path.exists(), "build the plugins first: cargo build --release --target wasm32-wasip2 -p long-short-ratio -p prism-probe");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../target/wasm32-wasip2/release/{name}.wasm"));
+    assert!(
+        path.exists(),
+        "build the plugins first: cargo build --release --target wasm32-wasip2 -p long-short-ratio -p prism-probe"
+    );
     path
 }
 
-fn wasm_run(module: &PluginModule, config: &str, events: &[Event], batch: usize) -> (Duration, usize) {
-    let mut instance = module.instantiate("bench", PluginLimits::default(), 1).unwrap();
+fn wasm_run(
+    module: &PluginModule,
+    config: &str,
+    events: &[Event],
+    batch: usize,
+) -> (Duration, usize) {
+    let mut instance = module
+        .instantiate("bench", PluginLimits::default(), 1)
+        .unwrap();
     instance.init(config).unwrap();
     let (declarations, trades) = events.split_at(SYMBOLS.len());
     instance.on_events(declarations).unwrap();
@@ -111,7 +126,11 @@ fn native_run(events: &[prism_sdk::Event], batch: usize) -> (Duration, usize) {
 fn cpu() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".to_owned())
 }
 
@@ -124,17 +143,29 @@ fn main() {
     // Warm up both paths once.
     wasm_run(&module, "{}", &host_events[..SYMBOLS.len() + 100_000], 256);
     native_run(&sdk_events[..100_000], 256);
-    println!("long-short-ratio, {EVENTS} trades over 9 instruments; {} ; {} threads", cpu(), std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "long-short-ratio, {EVENTS} trades over 9 instruments; {} ; {} threads",
+        cpu(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!();
-    println!("| batch | wasm ns/event | native ns/event | wasm / native | boundary only (counting plugin) ns/event | outputs |");
-    println!("|------:|--------------:|----------------:|--------------:|-----------------------------------------:|--------:|");
+    println!(
+        "| batch | wasm ns/event | native ns/event | wasm / native | boundary only (counting plugin) ns/event | outputs |"
+    );
+    println!(
+        "|------:|--------------:|----------------:|--------------:|-----------------------------------------:|--------:|"
+    );
     for batch in BATCHES {
         // Best of three, to keep scheduler noise out of the ratio.
-        let best = |f: &dyn Fn() -> (Duration, usize)| (0..3).map(|_| f()).min_by_key(|r| r.0).unwrap();
+        let best =
+            |f: &dyn Fn() -> (Duration, usize)| (0..3).map(|_| f()).min_by_key(|r| r.0).unwrap();
         let (w, w_out) = best(&|| wasm_run(&module, "{}", &host_events, batch));
         let (n, n_out) = best(&|| native_run(&sdk_events, batch));
         let (b, _) = best(&|| wasm_run(&probe, COUNT, &host_events, batch));
-        assert_eq!(w_out, n_out, "wasm and native must produce the same outputs");
+        assert_eq!(
+            w_out, n_out,
+            "wasm and native must produce the same outputs"
+        );
         let per = |d: Duration| d.as_nanos() as f64 / EVENTS as f64;
         println!(
             "| {batch:>5} | {:>13.1} | {:>15.1} | {:>13.2} | {:>40.1} | {w_out:>7} |",

@@ -76,16 +76,31 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PRISM_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PRISM_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config, listen } => commands::run::run(config, listen),
-        Command::Replay { events, plugins, config, out } => commands::replay::replay(&events, &plugins, config.as_deref(), out.as_deref()),
-        Command::Check { wasm, plugin_config } => commands::check::check(&wasm, &plugin_config),
-        Command::Sim { seed, duration, out, accounts, start_ms } => commands::sim::sim(seed, &duration, &out, accounts, start_ms),
+        Command::Replay {
+            events,
+            plugins,
+            config,
+            out,
+        } => commands::replay::replay(&events, &plugins, config.as_deref(), out.as_deref()),
+        Command::Check {
+            wasm,
+            plugin_config,
+        } => commands::check::check(&wasm, &plugin_config),
+        Command::Sim {
+            seed,
+            duration,
+            out,
+            accounts,
+            start_ms,
+        } => commands::sim::sim(seed, &duration, &out, accounts, start_ms),
     };
     match result {
         Ok(code) => code,

@@ -45,7 +45,11 @@ impl Pipeline {
     ///
     /// # Errors
     /// When the OS refuses a thread.
-    pub(crate) fn start(settings: PipelineSettings, plugins: Vec<LoadedPlugin>, sink: OutputSink) -> std::io::Result<Self> {
+    pub(crate) fn start(
+        settings: PipelineSettings,
+        plugins: Vec<LoadedPlugin>,
+        sink: OutputSink,
+    ) -> std::io::Result<Self> {
         let (out_tx, out_rx) = sync_channel(settings.output_queue.max(1));
         let dispatcher = std::thread::Builder::new()
             .name("prism-outputs".into())
@@ -72,7 +76,14 @@ impl Pipeline {
                 loaded_at_ms: now_ms(),
             });
             routes.push(Route::new(&id, filter_of(&plugin.subscription), tx));
-            workers.push(spawn_worker(id, plugin.instance, rx, out_tx.clone(), metrics, on_fault.clone())?);
+            workers.push(spawn_worker(
+                id,
+                plugin.instance,
+                rx,
+                out_tx.clone(),
+                metrics,
+                on_fault.clone(),
+            )?);
         }
         drop(out_tx);
         let router = Router::new(settings.router, routes);

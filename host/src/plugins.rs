@@ -4,7 +4,9 @@
 use prism_config::{PluginLimitsConfig, SubscriptionOverride};
 use prism_model::PluginId;
 use prism_router::{Filter, SymbolPattern};
-use prism_runtime::{LoadError, PluginEngine, PluginInfo, PluginInstance, PluginLimits, PluginModule, Subscription};
+use prism_runtime::{
+    LoadError, PluginEngine, PluginInfo, PluginInstance, PluginLimits, PluginModule, Subscription,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,8 +43,9 @@ pub(crate) struct PluginSpec<'a> {
 
 /// FNV-1a: a stable seed from an id, the same on every machine and build.
 fn seed_of(id: &str) -> u64 {
-    id.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Limits in the runtime's units.
@@ -58,21 +61,35 @@ pub(crate) fn runtime_limits(limits: PluginLimitsConfig) -> PluginLimits {
 ///
 /// # Errors
 /// [`PluginLoadError`] naming the file (and id) and what is wrong.
-pub(crate) fn load_plugin(engine: &PluginEngine, spec: &PluginSpec<'_>) -> Result<LoadedPlugin, PluginLoadError> {
+pub(crate) fn load_plugin(
+    engine: &PluginEngine,
+    spec: &PluginSpec<'_>,
+) -> Result<LoadedPlugin, PluginLoadError> {
     let fail = |source| PluginLoadError {
         id: spec.id.clone(),
         path: spec.path.to_path_buf(),
         source,
     };
     let module = PluginModule::load(engine, spec.path).map_err(fail)?;
-    let seed_id = spec.id.as_ref().map_or_else(|| spec.path.display().to_string(), ToString::to_string);
+    let seed_id = spec
+        .id
+        .as_ref()
+        .map_or_else(|| spec.path.display().to_string(), ToString::to_string);
     let mut instance = module
-        .instantiate(&seed_id, runtime_limits(spec.limits), spec.seed.unwrap_or_else(|| seed_of(&seed_id)))
+        .instantiate(
+            &seed_id,
+            runtime_limits(spec.limits),
+            spec.seed.unwrap_or_else(|| seed_of(&seed_id)),
+        )
         .map_err(fail)?;
     let info = instance.init(spec.config_json).map_err(fail)?;
     let id = match &spec.id {
         Some(id) => id.clone(),
-        None => PluginId::new(&info.name).map_err(|e| fail(LoadError::Init(format!("the plugin's name cannot serve as its id: {e}"))))?,
+        None => PluginId::new(&info.name).map_err(|e| {
+            fail(LoadError::Init(format!(
+                "the plugin's name cannot serve as its id: {e}"
+            )))
+        })?,
     };
     let mut subscription = info.subscription.clone();
     if let Some(o) = spec.subscription {

@@ -2,7 +2,9 @@
 
 use prism_config::{SimulatorConfig, SourceConfig, parse_duration};
 use prism_model::Event;
-use prism_sources::{EventReader, Normalizer, Pacer, Simulator, SimulatorSettings, Skipped, SourceStats};
+use prism_sources::{
+    EventReader, Normalizer, Pacer, Simulator, SimulatorSettings, Skipped, SourceStats,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,9 @@ const LOGGED_SKIPS: u64 = 100;
 pub(crate) type SourceResult = anyhow::Result<()>;
 
 fn count(out: &[Event]) -> u64 {
-    out.iter().filter(|e| !matches!(e, Event::Instrument(_))).count() as u64
+    out.iter()
+        .filter(|e| !matches!(e, Event::Instrument(_)))
+        .count() as u64
 }
 
 fn last_ts(out: &[Event]) -> Option<i64> {
@@ -26,7 +30,10 @@ fn last_ts(out: &[Event]) -> Option<i64> {
 }
 
 /// A reporter of skipped records: logs each (up to a limit) and counts.
-pub(crate) fn skip_reporter(name: String, stats: Arc<SourceStats>) -> Box<dyn FnMut(&Skipped) + Send> {
+pub(crate) fn skip_reporter(
+    name: String,
+    stats: Arc<SourceStats>,
+) -> prism_sources::SkipReporter {
     Box::new(move |s: &Skipped| {
         let n = stats.skipped.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= LOGGED_SKIPS {
@@ -56,8 +63,15 @@ pub(crate) fn spawn(
                 .spawn(move || simulate(&sim, &tx, &stats, &stop))?)
         }
         SourceConfig::Replay(replay) => {
-            let path: PathBuf = if replay.path.is_absolute() { replay.path.clone() } else { base.join(&replay.path) };
-            let reader = EventReader::open(&path, skip_reporter(path.display().to_string(), stats.clone()))?;
+            let path: PathBuf = if replay.path.is_absolute() {
+                replay.path.clone()
+            } else {
+                base.join(&replay.path)
+            };
+            let reader = EventReader::open(
+                &path,
+                skip_reporter(path.display().to_string(), stats.clone()),
+            )?;
             let pace = replay.pace;
             Ok(std::thread::Builder::new()
                 .name("prism-source".into())
@@ -93,7 +107,12 @@ pub(crate) fn replay_file(
     }
 }
 
-fn simulate(config: &SimulatorConfig, tx: &SyncSender<Vec<Event>>, stats: &SourceStats, stop: &AtomicBool) -> SourceResult {
+fn simulate(
+    config: &SimulatorConfig,
+    tx: &SyncSender<Vec<Event>>,
+    stats: &SourceStats,
+    stop: &AtomicBool,
+) -> SourceResult {
     let duration_ms = match &config.duration {
         Some(d) => Some(i64::try_from(parse_duration(d)?.as_millis())?),
         None => None,

@@ -61,7 +61,13 @@ impl Context {
     }
 
     /// Emits a series point.
-    pub fn series(&mut self, name: &str, instrument: Option<InstrumentId>, ts: TimestampMs, value: f64) {
+    pub fn series(
+        &mut self,
+        name: &str,
+        instrument: Option<InstrumentId>,
+        ts: TimestampMs,
+        value: f64,
+    ) {
         self.emit(Output::Series(SeriesPoint {
             name: name.to_owned(),
             instrument,
@@ -75,7 +81,12 @@ impl Context {
     ///
     /// # Errors
     /// When `body` cannot be encoded.
-    pub fn document<T: Serialize + ?Sized>(&mut self, key: &str, ts: TimestampMs, body: &T) -> Result<(), String> {
+    pub fn document<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        ts: TimestampMs,
+        body: &T,
+    ) -> Result<(), String> {
         let body = encode(body)?;
         self.emit(Output::Document(Document {
             key: key.to_owned(),

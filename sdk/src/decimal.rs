@@ -37,8 +37,11 @@ impl Decimal {
     /// # Errors
     /// [`DecimalError::Scale`] when `scale` is above 28.
     pub fn to_rust(self) -> Result<rust_decimal::Decimal, DecimalError> {
-        rust_decimal::Decimal::try_from_i128_with_scale(i128::from(self.mantissa), u32::from(self.scale))
-            .map_err(|_| DecimalError::Scale(self.scale))
+        rust_decimal::Decimal::try_from_i128_with_scale(
+            i128::from(self.mantissa),
+            u32::from(self.scale),
+        )
+        .map_err(|_| DecimalError::Scale(self.scale))
     }
 
     /// Converts from `rust_decimal`, normalizing trailing zeros if needed.
@@ -109,7 +112,10 @@ mod tests {
         let d = Decimal::new(370_001, 1);
         assert_eq!(d.to_rust().unwrap().to_string(), "37000.1");
         assert_eq!(Decimal::parse("-0.0000125").unwrap(), Decimal::new(-125, 7));
-        assert_eq!(Decimal::from_rust(rust_decimal::Decimal::new(5, 3)).unwrap(), Decimal::new(5, 3));
+        assert_eq!(
+            Decimal::from_rust(rust_decimal::Decimal::new(5, 3)).unwrap(),
+            Decimal::new(5, 3)
+        );
         assert_eq!(Decimal::new(-1, 0).to_string(), "-1");
         assert!((Decimal::new(125, 2).to_f64() - 1.25).abs() < 1e-15);
     }
@@ -118,7 +124,10 @@ mod tests {
     fn refuses_what_does_not_fit() {
         assert_eq!(Decimal::new(1, 29).to_rust(), Err(DecimalError::Scale(29)));
         let big: rust_decimal::Decimal = "79228162514264337593543950335".parse().unwrap();
-        assert!(matches!(Decimal::from_rust(big), Err(DecimalError::Overflow(_))));
+        assert!(matches!(
+            Decimal::from_rust(big),
+            Err(DecimalError::Overflow(_))
+        ));
         // Trailing zeros are normalized away rather than refused.
         let padded: rust_decimal::Decimal = "1.000000000000000000000000".parse().unwrap();
         assert_eq!(Decimal::from_rust(padded).unwrap(), Decimal::new(1, 0));

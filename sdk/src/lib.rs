@@ -167,9 +167,7 @@ macro_rules! export_plugin {
                 fn init(config: String) -> Result<$crate::PluginInfo, String> {
                     $crate::runtime::init::<$plugin>(&config)
                 }
-                fn on_events(
-                    events: Vec<$crate::Event>,
-                ) -> Result<Vec<$crate::Output>, String> {
+                fn on_events(events: Vec<$crate::Event>) -> Result<Vec<$crate::Output>, String> {
                     $crate::runtime::on_events::<$plugin>(&events)
                 }
                 fn snapshot() -> Vec<u8> {

@@ -21,7 +21,11 @@ const NOT_INITIALIZED: &str = "the host called the plugin before `init`";
 ///
 /// # Errors
 /// The first error the plugin returns; its outputs so far are discarded.
-pub fn dispatch<P: Plugin>(plugin: &mut P, ctx: &mut Context, events: &[Event]) -> Result<Vec<Output>, String> {
+pub fn dispatch<P: Plugin>(
+    plugin: &mut P,
+    ctx: &mut Context,
+    events: &[Event],
+) -> Result<Vec<Output>, String> {
     for event in events {
         if let Event::Instrument(i) = event {
             ctx.declare(i);
@@ -53,7 +57,9 @@ pub fn init<P: Plugin>(config: &str) -> Result<PluginInfo, String> {
     Ok(info)
 }
 
-fn with<P: Plugin, R>(f: impl FnOnce(&mut P, &mut Context) -> Result<R, String>) -> Result<R, String> {
+fn with<P: Plugin, R>(
+    f: impl FnOnce(&mut P, &mut Context) -> Result<R, String>,
+) -> Result<R, String> {
     SLOT.with(|slot| {
         let mut slot = slot.borrow_mut();
         let slot = slot.as_mut().ok_or_else(|| NOT_INITIALIZED.to_owned())?;

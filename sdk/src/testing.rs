@@ -5,8 +5,8 @@
 //! and runs the same dispatch code the wasm export runs.
 
 use crate::{
-    Context, Decimal, Event, Funding, Instrument, InstrumentId, Liquidation, MarketKind, OpenInterest,
-    Output, Plugin, PluginInfo, Position, PositionSide, Side, TimestampMs, Trade,
+    Context, Decimal, Event, Funding, Instrument, InstrumentId, Liquidation, MarketKind,
+    OpenInterest, Output, Plugin, PluginInfo, Position, PositionSide, Side, TimestampMs, Trade,
 };
 use std::collections::HashMap;
 
@@ -94,7 +94,14 @@ impl<P: Plugin> Harness<P> {
     }
 
     /// A trade event (decimals as text).
-    pub fn trade(&self, instrument: InstrumentId, ts: TimestampMs, price: &str, size: &str, side: Side) -> Event {
+    pub fn trade(
+        &self,
+        instrument: InstrumentId,
+        ts: TimestampMs,
+        price: &str,
+        size: &str,
+        side: Side,
+    ) -> Event {
         Event::Trade(Trade {
             instrument,
             ts,
@@ -150,7 +157,14 @@ impl<P: Plugin> Harness<P> {
     }
 
     /// A funding event.
-    pub fn funding(&self, instrument: InstrumentId, ts: TimestampMs, rate: &str, interval_hours: u32, mark: Option<&str>) -> Event {
+    pub fn funding(
+        &self,
+        instrument: InstrumentId,
+        ts: TimestampMs,
+        rate: &str,
+        interval_hours: u32,
+        mark: Option<&str>,
+    ) -> Event {
         Event::Funding(Funding {
             instrument,
             ts,
@@ -164,7 +178,12 @@ impl<P: Plugin> Harness<P> {
     }
 
     /// An open-interest event.
-    pub fn open_interest(&self, instrument: InstrumentId, ts: TimestampMs, open_interest: &str) -> Event {
+    pub fn open_interest(
+        &self,
+        instrument: InstrumentId,
+        ts: TimestampMs,
+        open_interest: &str,
+    ) -> Event {
         Event::OpenInterest(OpenInterest {
             instrument,
             ts,

@@ -19,9 +19,16 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 }
 
 pub(crate) fn wasm(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
-    let path = target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run scripts/test.sh, which builds the plugins first", path.display());
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
+    let path = target
+        .join("wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh, which builds the plugins first",
+        path.display()
+    );
     path
 }
 
@@ -66,7 +73,9 @@ impl Server {
                 }
             }
         });
-        let base = rx.recv_timeout(Duration::from_secs(60)).expect("prism printed its API address");
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("prism printed its API address");
         Server { child, base }
     }
 
@@ -74,12 +83,18 @@ impl Server {
     pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let host = self.base.trim_start_matches("http://");
         let mut stream = TcpStream::connect(host).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         (status, body.to_owned())
     }
 
@@ -91,7 +106,12 @@ impl Server {
     }
 
     /// Polls `path` until `done` holds for its JSON, or panics after `limit`.
-    pub(crate) fn wait_for(&self, path: &str, limit: Duration, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub(crate) fn wait_for(
+        &self,
+        path: &str,
+        limit: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let started = Instant::now();
         loop {
             let (status, body) = self.get(path);
@@ -101,7 +121,10 @@ impl Server {
             {
                 return v;
             }
-            assert!(started.elapsed() < limit, "GET {path} never satisfied the condition; last: {status} {body}");
+            assert!(
+                started.elapsed() < limit,
+                "GET {path} never satisfied the condition; last: {status} {body}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -116,11 +139,29 @@ pub(crate) fn expected_ratios() -> Vec<(&'static str, &'static str, &'static str
     let b2 = 1_700_000_100_000;
     let b3 = 1_700_000_160_000;
     vec![
-        ("taker_long_short_ratio", "binance", "BTCUSDT", b1, 74_000.0 / 55_625.25),
+        (
+            "taker_long_short_ratio",
+            "binance",
+            "BTCUSDT",
+            b1,
+            74_000.0 / 55_625.25,
+        ),
         ("account_long_short_ratio", "hyperliquid", "BTC", b1, 2.0),
-        ("taker_long_short_ratio", "binance", "BTCUSDT", b2, 111_000.0 / 55_625.25),
+        (
+            "taker_long_short_ratio",
+            "binance",
+            "BTCUSDT",
+            b2,
+            111_000.0 / 55_625.25,
+        ),
         ("account_long_short_ratio", "hyperliquid", "BTC", b2, 2.0),
-        ("taker_long_short_ratio", "binance", "BTCUSDT", b3, 111_000.0 / 91_625.25),
+        (
+            "taker_long_short_ratio",
+            "binance",
+            "BTCUSDT",
+            b3,
+            111_000.0 / 91_625.25,
+        ),
         ("account_long_short_ratio", "hyperliquid", "BTC", b3, 2.0),
     ]
 }

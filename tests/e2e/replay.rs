@@ -22,15 +22,24 @@ fn replay_writes_hand_computed_ratios_and_reports_bad_lines() {
     assert!(result.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("replayed 9 events"), "{stdout}");
     assert!(stdout.contains("2 malformed records skipped"), "{stdout}");
-    assert!(stderr.contains("ratios.jsonl:3:"), "line 3 is reported: {stderr}");
-    assert!(stderr.contains("ratios.jsonl:10:") && stderr.contains("price"), "line 10 names its field: {stderr}");
+    assert!(
+        stderr.contains("ratios.jsonl:3:"),
+        "line 3 is reported: {stderr}"
+    );
+    assert!(
+        stderr.contains("ratios.jsonl:10:") && stderr.contains("price"),
+        "line 10 names its field: {stderr}"
+    );
 
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let ratios: Vec<&serde_json::Value> = lines.iter().filter(|l| l["plugin"] == "long-short-ratio").collect();
+    let ratios: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["plugin"] == "long-short-ratio")
+        .collect();
     let expected = expected_ratios();
     assert_eq!(ratios.len(), expected.len(), "{ratios:#?}");
     for (got, (name, exchange, symbol, ts, value)) in ratios.iter().zip(&expected) {
@@ -39,10 +48,18 @@ fn replay_writes_hand_computed_ratios_and_reports_bad_lines() {
         assert_eq!(got["exchange"], *exchange);
         assert_eq!(got["symbol"], *symbol);
         assert_eq!(got["ts"], *ts);
-        assert!(close(got["value"].as_f64().unwrap(), *value), "{got} vs {value}");
+        assert!(
+            close(got["value"].as_f64().unwrap(), *value),
+            "{got} vs {value}"
+        );
     }
     // The first line is in the documented shape, keys in the documented order.
-    let first = std::fs::read_to_string(&out).unwrap().lines().next().unwrap().to_owned();
+    let first = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(first.starts_with(r#"{"plugin":"long-short-ratio","kind":"series","name":"taker_long_short_ratio","exchange":"binance","symbol":"BTCUSDT","ts":1700000040000,"value":1.33"#), "{first}");
 
     // hello saw the whole file in one batch: one document with the counts.
@@ -51,7 +68,10 @@ fn replay_writes_hand_computed_ratios_and_reports_bad_lines() {
     assert_eq!(hello[0]["kind"], "document");
     assert_eq!(hello[0]["key"], "counts");
     assert_eq!(hello[0]["ts"], 1_700_000_160_000i64);
-    assert_eq!(hello[0]["body"], serde_json::json!({"funding": 1, "position": 3, "trade": 5}));
+    assert_eq!(
+        hello[0]["body"],
+        serde_json::json!({"funding": 1, "position": 3, "trade": 5})
+    );
 }
 
 #[test]
@@ -77,7 +97,11 @@ fn replay_is_deterministic_and_reads_messagepack_the_same() {
             .arg(out)
             .output()
             .unwrap();
-        assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
         std::fs::read(out).unwrap()
     };
     let a = run(&jsonl, &dir.join("a.jsonl"));
@@ -126,5 +150,8 @@ config = {{ mode = "count" }}
     // The first entry with that path is used: the panicking one.
     let stdout = String::from_utf8_lossy(&result.stdout);
     assert!(!result.status.success());
-    assert!(stdout.contains("panicky: FAILED") && stdout.contains("poison event number 3"), "{stdout}");
+    assert!(
+        stdout.contains("panicky: FAILED") && stdout.contains("poison event number 3"),
+        "{stdout}"
+    );
 }

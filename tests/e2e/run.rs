@@ -44,7 +44,11 @@ config = {{ mode = "panic", at = 4 }}
 fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
     let dir = temp_dir("run");
     let server = Server::start(&replay_config(&dir));
-    let lsr = server.wait_for("/api/v1/plugins/long-short-ratio", Duration::from_secs(30), |v| v["events_in"] == 9);
+    let lsr = server.wait_for(
+        "/api/v1/plugins/long-short-ratio",
+        Duration::from_secs(30),
+        |v| v["events_in"] == 9,
+    );
     assert_eq!(lsr["state"], "running");
     assert_eq!(lsr["name"], "long-short-ratio");
     assert_eq!(lsr["outputs"]["series"], 6);
@@ -53,7 +57,10 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
     let expected = expected_ratios();
     let taker = server.json("/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio?exchange=binance&symbol=BTCUSDT");
     let points = taker["points"].as_array().unwrap();
-    let want: Vec<_> = expected.iter().filter(|e| e.0 == "taker_long_short_ratio").collect();
+    let want: Vec<_> = expected
+        .iter()
+        .filter(|e| e.0 == "taker_long_short_ratio")
+        .collect();
     assert_eq!(points.len(), want.len(), "{taker}");
     for (p, e) in points.iter().zip(&want) {
         assert_eq!(p["ts"], e.3);
@@ -65,28 +72,50 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
         1_700_000_100_000i64, 1_700_000_160_000i64
     ));
     assert_eq!(window["points"].as_array().unwrap().len(), 2);
-    let newest = server.json("/api/v1/plugins/long-short-ratio/series/account_long_short_ratio?limit=1");
+    let newest =
+        server.json("/api/v1/plugins/long-short-ratio/series/account_long_short_ratio?limit=1");
     assert_eq!(newest["points"][0]["ts"], 1_700_000_160_000i64);
     assert_eq!(newest["points"][0]["symbol"], "BTC");
     assert_eq!(newest["points"][0]["value"], 2.0);
 
     let doc = server.json("/api/v1/plugins/hello/documents/counts");
-    assert_eq!(doc["body"], serde_json::json!({"funding": 1, "position": 3, "trade": 5}));
+    assert_eq!(
+        doc["body"],
+        serde_json::json!({"funding": 1, "position": 3, "trade": 5})
+    );
 
     // The healthy counter saw every event even though its neighbour failed.
-    let count = server.wait_for("/api/v1/plugins/counter/documents/count", Duration::from_secs(10), |v| v["body"]["events"] == 9);
+    let count = server.wait_for(
+        "/api/v1/plugins/counter/documents/count",
+        Duration::from_secs(10),
+        |v| v["body"]["events"] == 9,
+    );
     assert_eq!(count["body"]["events"], 9);
     let panicky = server.json("/api/v1/plugins/panicky");
     assert_eq!(panicky["state"], "failed");
-    assert!(panicky["last_error"].as_str().unwrap().contains("poison event number 4"), "{panicky}");
+    assert!(
+        panicky["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("poison event number 4"),
+        "{panicky}"
+    );
     let health = server.json("/health");
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["failed_plugins"], serde_json::json!(["panicky"]));
 
     let list = server.json("/api/v1/plugins");
-    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["counter", "hello", "long-short-ratio", "panicky"]);
-    assert_eq!(server.json("/api/v1/signals")["items"], serde_json::json!([]));
+    assert_eq!(
+        server.json("/api/v1/signals")["items"],
+        serde_json::json!([])
+    );
 
     let (status, metrics) = server.get("/metrics");
     assert_eq!(status, 200);
@@ -108,7 +137,10 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
     assert_eq!(err["error"]["code"], "not_found");
     let (status, body) = server.get("/api/v1/plugins/long-short-ratio/series/x?limit=lots");
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("bad_request") && body.contains("limit"), "{body}");
+    assert!(
+        body.contains("bad_request") && body.contains("limit"),
+        "{body}"
+    );
     let (status, _) = server.get("/api/v1/plugins/hello/documents/missing");
     assert_eq!(status, 404);
 }
@@ -119,10 +151,16 @@ fn the_default_config_shows_outputs_within_ten_seconds() {
     let server = Server::start(&repo().join("config/prism.toml"));
     let series = server.wait_for(
         "/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio",
-        Duration::from_secs(10).saturating_sub(started.elapsed()).max(Duration::from_secs(1)),
+        Duration::from_secs(10)
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1)),
         |v| v["points"].as_array().is_some_and(|p| !p.is_empty()),
     );
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     let point = &series["points"][0];
     assert!(point["value"].as_f64().unwrap() > 0.0);
     let health = server.json("/health");

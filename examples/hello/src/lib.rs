@@ -29,7 +29,10 @@ fn type_name(event: &Event) -> Option<&'static str> {
 
 impl Plugin for Hello {
     fn init(_config: &str) -> Result<(Self, PluginInfo), String> {
-        Ok((Self::default(), PluginInfo::new("hello", env!("CARGO_PKG_VERSION"), Subscription::all())))
+        Ok((
+            Self::default(),
+            PluginInfo::new("hello", env!("CARGO_PKG_VERSION"), Subscription::all()),
+        ))
     }
 
     fn on_event(&mut self, _ctx: &mut Context, event: &Event) -> Result<(), String> {
@@ -79,10 +82,18 @@ mod tests {
         ];
         let out = h.push(events).unwrap();
         assert_eq!(out.len(), 1);
-        let Output::Document(doc) = &out[0] else { panic!("{out:?}") };
+        let Output::Document(doc) = &out[0] else {
+            panic!("{out:?}")
+        };
         assert_eq!(doc.key, "counts");
         assert_eq!(doc.ts, 3);
-        assert_eq!(body_json(&doc.body), serde_json::json!({"trade": 2, "funding": 1}));
-        assert!(h.push(vec![]).unwrap().is_empty(), "nothing new, nothing published");
+        assert_eq!(
+            body_json(&doc.body),
+            serde_json::json!({"trade": 2, "funding": 1})
+        );
+        assert!(
+            h.push(vec![]).unwrap().is_empty(),
+            "nothing new, nothing published"
+        );
     }
 }

@@ -15,25 +15,73 @@ pub(crate) fn render(state: &AppState) -> String {
     let plugins = state.all_plugins();
     let head = state.head_ts.load(Ordering::Relaxed);
     let mut out = String::with_capacity(4096);
-    help(&mut out, "prism_source_events_total", "counter", "Events emitted by the source.");
-    let _ = writeln!(out, "prism_source_events_total {}", state.source_events.load(Ordering::Relaxed));
-    help(&mut out, "prism_source_skipped_total", "counter", "Malformed source records skipped.");
-    let _ = writeln!(out, "prism_source_skipped_total {}", state.source_skipped.load(Ordering::Relaxed));
+    help(
+        &mut out,
+        "prism_source_events_total",
+        "counter",
+        "Events emitted by the source.",
+    );
+    let _ = writeln!(
+        out,
+        "prism_source_events_total {}",
+        state.source_events.load(Ordering::Relaxed)
+    );
+    help(
+        &mut out,
+        "prism_source_skipped_total",
+        "counter",
+        "Malformed source records skipped.",
+    );
+    let _ = writeln!(
+        out,
+        "prism_source_skipped_total {}",
+        state.source_skipped.load(Ordering::Relaxed)
+    );
 
-    help(&mut out, "prism_plugin_up", "gauge", "1 while the plugin runs, 0 when failed or stopped.");
+    help(
+        &mut out,
+        "prism_plugin_up",
+        "gauge",
+        "1 while the plugin runs, 0 when failed or stopped.",
+    );
     for p in &plugins {
         let up = u8::from(p.metrics.state() == prism_runtime::PluginState::Running);
         let _ = writeln!(out, "prism_plugin_up{{plugin=\"{}\"}} {up}", p.id);
     }
-    help(&mut out, "prism_plugin_events_total", "counter", "Events delivered to the plugin.");
+    help(
+        &mut out,
+        "prism_plugin_events_total",
+        "counter",
+        "Events delivered to the plugin.",
+    );
     for p in &plugins {
-        let _ = writeln!(out, "prism_plugin_events_total{{plugin=\"{}\"}} {}", p.id, p.metrics.events_in.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "prism_plugin_events_total{{plugin=\"{}\"}} {}",
+            p.id,
+            p.metrics.events_in.load(Ordering::Relaxed)
+        );
     }
-    help(&mut out, "prism_plugin_events_dropped_total", "counter", "Events not delivered because the plugin had failed.");
+    help(
+        &mut out,
+        "prism_plugin_events_dropped_total",
+        "counter",
+        "Events not delivered because the plugin had failed.",
+    );
     for p in &plugins {
-        let _ = writeln!(out, "prism_plugin_events_dropped_total{{plugin=\"{}\"}} {}", p.id, p.metrics.events_dropped.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "prism_plugin_events_dropped_total{{plugin=\"{}\"}} {}",
+            p.id,
+            p.metrics.events_dropped.load(Ordering::Relaxed)
+        );
     }
-    help(&mut out, "prism_plugin_outputs_total", "counter", "Outputs produced, by kind.");
+    help(
+        &mut out,
+        "prism_plugin_outputs_total",
+        "counter",
+        "Outputs produced, by kind.",
+    );
     for p in &plugins {
         for kind in OutputKind::ALL {
             let _ = writeln!(
@@ -45,35 +93,92 @@ pub(crate) fn render(state: &AppState) -> String {
             );
         }
     }
-    help(&mut out, "prism_plugin_errors_total", "counter", "Failed calls (traps, deadlines, limits, errors).");
+    help(
+        &mut out,
+        "prism_plugin_errors_total",
+        "counter",
+        "Failed calls (traps, deadlines, limits, errors).",
+    );
     for p in &plugins {
-        let _ = writeln!(out, "prism_plugin_errors_total{{plugin=\"{}\"}} {}", p.id, p.metrics.errors.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "prism_plugin_errors_total{{plugin=\"{}\"}} {}",
+            p.id,
+            p.metrics.errors.load(Ordering::Relaxed)
+        );
     }
-    help(&mut out, "prism_plugin_queue_depth", "gauge", "Batches waiting in the plugin's queue.");
+    help(
+        &mut out,
+        "prism_plugin_queue_depth",
+        "gauge",
+        "Batches waiting in the plugin's queue.",
+    );
     for p in &plugins {
-        let _ = writeln!(out, "prism_plugin_queue_depth{{plugin=\"{}\"}} {}", p.id, p.queue_depth.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "prism_plugin_queue_depth{{plugin=\"{}\"}} {}",
+            p.id,
+            p.queue_depth.load(Ordering::Relaxed)
+        );
     }
-    help(&mut out, "prism_plugin_lag_ms", "gauge", "Event time between the newest routed event and the plugin's last processed event.");
+    help(
+        &mut out,
+        "prism_plugin_lag_ms",
+        "gauge",
+        "Event time between the newest routed event and the plugin's last processed event.",
+    );
     for p in &plugins {
         let last = p.metrics.last_event_ts.load(Ordering::Relaxed);
-        let lag = if last == i64::MIN || head == i64::MIN { 0 } else { (head - last).max(0) };
+        let lag = if last == i64::MIN || head == i64::MIN {
+            0
+        } else {
+            (head - last).max(0)
+        };
         let _ = writeln!(out, "prism_plugin_lag_ms{{plugin=\"{}\"}} {lag}", p.id);
     }
-    help(&mut out, "prism_plugin_memory_bytes", "gauge", "Linear memory used by the plugin instance.");
+    help(
+        &mut out,
+        "prism_plugin_memory_bytes",
+        "gauge",
+        "Linear memory used by the plugin instance.",
+    );
     for p in &plugins {
-        let _ = writeln!(out, "prism_plugin_memory_bytes{{plugin=\"{}\"}} {}", p.id, p.metrics.memory_bytes.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "prism_plugin_memory_bytes{{plugin=\"{}\"}} {}",
+            p.id,
+            p.metrics.memory_bytes.load(Ordering::Relaxed)
+        );
     }
-    help(&mut out, "prism_plugin_call_duration_seconds", "histogram", "Duration of on-events calls.");
+    help(
+        &mut out,
+        "prism_plugin_call_duration_seconds",
+        "histogram",
+        "Duration of on-events calls.",
+    );
     for p in &plugins {
         let (buckets, sum_us) = p.metrics.latency();
         let mut count = 0;
         for (bound, cumulative) in buckets {
             count = cumulative;
             let le = bound.map_or_else(|| "+Inf".to_owned(), |us| format!("{}", us as f64 / 1e6));
-            let _ = writeln!(out, "prism_plugin_call_duration_seconds_bucket{{plugin=\"{}\",le=\"{le}\"}} {cumulative}", p.id);
+            let _ = writeln!(
+                out,
+                "prism_plugin_call_duration_seconds_bucket{{plugin=\"{}\",le=\"{le}\"}} {cumulative}",
+                p.id
+            );
         }
-        let _ = writeln!(out, "prism_plugin_call_duration_seconds_sum{{plugin=\"{}\"}} {}", p.id, sum_us as f64 / 1e6);
-        let _ = writeln!(out, "prism_plugin_call_duration_seconds_count{{plugin=\"{}\"}} {count}", p.id);
+        let _ = writeln!(
+            out,
+            "prism_plugin_call_duration_seconds_sum{{plugin=\"{}\"}} {}",
+            p.id,
+            sum_us as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "prism_plugin_call_duration_seconds_count{{plugin=\"{}\"}} {count}",
+            p.id
+        );
     }
     out
 }

@@ -3,8 +3,8 @@
 use crate::error::ApiError;
 use crate::state::{AppState, PluginView};
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -43,9 +43,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| ApiError::bad_request("malformed query string"))?)
-        .map(|q| q.0)
-        .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("malformed query string"))?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))
 }
 
 fn place(instrument: &Option<Arc<Instrument>>) -> (Value, Value) {
@@ -56,7 +60,9 @@ fn place(instrument: &Option<Arc<Instrument>>) -> (Value, Value) {
 }
 
 fn known(state: &AppState, id: &str) -> Result<PluginView, ApiError> {
-    state.plugin(id).ok_or_else(|| ApiError::not_found(format!("no plugin `{id}`")))
+    state
+        .plugin(id)
+        .ok_or_else(|| ApiError::not_found(format!("no plugin `{id}`")))
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
@@ -77,7 +83,10 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         crate::metrics::render(&state),
     )
 }
@@ -85,8 +94,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 fn summary(p: &PluginView, head: i64) -> Value {
     let m = &p.metrics;
     let last = m.last_event_ts.load(Ordering::Relaxed);
-    let outputs: serde_json::Map<String, Value> =
-        OutputKind::ALL.iter().map(|k| (k.as_str().to_owned(), json!(m.outputs(*k)))).collect();
+    let outputs: serde_json::Map<String, Value> = OutputKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_owned(), json!(m.outputs(*k))))
+        .collect();
     json!({
         "id": p.id,
         "name": p.name,
@@ -111,11 +122,18 @@ fn summary(p: &PluginView, head: i64) -> Value {
 
 async fn list_plugins(State(state): State<AppState>) -> impl IntoResponse {
     let head = state.head_ts.load(Ordering::Relaxed);
-    let items: Vec<Value> = state.all_plugins().iter().map(|p| summary(p, head)).collect();
+    let items: Vec<Value> = state
+        .all_plugins()
+        .iter()
+        .map(|p| summary(p, head))
+        .collect();
     Json(json!({ "items": items }))
 }
 
-async fn plugin_detail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn plugin_detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let p = known(&state, &id)?;
     let mut body = summary(&p, state.head_ts.load(Ordering::Relaxed));
     body["series"] = json!(state.store.series_names(&id));
@@ -141,13 +159,18 @@ async fn series(
     Ok(Json(json!({"plugin": id, "name": name, "points": points})))
 }
 
-async fn document(State(state): State<AppState>, Path((id, key)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn document(
+    State(state): State<AppState>,
+    Path((id, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     known(&state, &id)?;
     let d = state
         .store
         .document(&id, &key)
         .ok_or_else(|| ApiError::not_found(format!("plugin `{id}` has no document `{key}`")))?;
-    Ok(Json(json!({"plugin": id, "key": d.key.as_ref(), "ts": d.ts, "body": d.body})))
+    Ok(Json(
+        json!({"plugin": id, "key": d.key.as_ref(), "ts": d.ts, "body": d.body}),
+    ))
 }
 
 async fn logs(
@@ -165,10 +188,15 @@ async fn logs(
             json!({"name": l.name.as_ref(), "exchange": exchange, "symbol": symbol, "ts": l.ts, "body": l.body})
         })
         .collect();
-    Ok(Json(json!({"plugin": id, "items": items, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"plugin": id, "items": items, "next_cursor": page.next_cursor}),
+    ))
 }
 
-async fn signals(State(state): State<AppState>, ApiQuery(q): ApiQuery<SignalQuery>) -> Result<Json<Value>, ApiError> {
+async fn signals(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SignalQuery>,
+) -> Result<Json<Value>, ApiError> {
     let page = state.store.signals(&q);
     let items: Vec<Value> = page
         .items
@@ -185,5 +213,7 @@ async fn signals(State(state): State<AppState>, ApiQuery(q): ApiQuery<SignalQuer
             })
         })
         .collect();
-    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"items": items, "next_cursor": page.next_cursor}),
+    ))
 }

@@ -61,6 +61,9 @@ impl AppState {
     /// Copies of every plugin's view, by id.
     #[must_use]
     pub fn all_plugins(&self) -> Vec<PluginView> {
-        self.plugins.read().map(|p| p.values().cloned().collect()).unwrap_or_default()
+        self.plugins
+            .read()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default()
     }
 }

@@ -25,7 +25,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| err())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let ms = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,

@@ -128,7 +128,10 @@ impl Config {
         match &self.source {
             SourceConfig::Simulator(sim) => {
                 if !(sim.pace >= 0.0 && sim.pace.is_finite()) {
-                    bad("source.pace".into(), "must be a finite number >= 0 (0 = as fast as possible)");
+                    bad(
+                        "source.pace".into(),
+                        "must be a finite number >= 0 (0 = as fast as possible)",
+                    );
                 }
                 if let Some(d) = &sim.duration
                     && let Err(e) = crate::parse_duration(d)
@@ -144,7 +147,10 @@ impl Config {
                     bad("source.path".into(), "is required for a replay source");
                 }
                 if !(replay.pace >= 0.0 && replay.pace.is_finite()) {
-                    bad("source.pace".into(), "must be a finite number >= 0 (0 = as fast as possible)");
+                    bad(
+                        "source.pace".into(),
+                        "must be a finite number >= 0 (0 = as fast as possible)",
+                    );
                 }
             }
         }
@@ -152,7 +158,10 @@ impl Config {
         let defaults = &self.plugin_defaults;
         for (i, plugin) in self.plugins.iter().enumerate() {
             if !ids.insert(plugin.id.as_str()) {
-                bad(format!("plugins[{i}].id"), &format!("`{}` is used by an earlier plugin", plugin.id));
+                bad(
+                    format!("plugins[{i}].id"),
+                    &format!("`{}` is used by an earlier plugin", plugin.id),
+                );
             }
             if plugin.path.as_os_str().is_empty() {
                 bad(format!("plugins[{i}].path"), "is required");
@@ -161,11 +170,17 @@ impl Config {
             if limits.memory_mb == 0 || limits.memory_mb > self.runtime.max_memory_mb {
                 bad(
                     format!("plugins[{i}].memory_mb"),
-                    &format!("must be between 1 and runtime.max_memory_mb ({})", self.runtime.max_memory_mb),
+                    &format!(
+                        "must be between 1 and runtime.max_memory_mb ({})",
+                        self.runtime.max_memory_mb
+                    ),
                 );
             }
             if limits.call_deadline_ms == 0 {
-                bad(format!("plugins[{i}].call_deadline_ms"), "must be at least 1");
+                bad(
+                    format!("plugins[{i}].call_deadline_ms"),
+                    "must be at least 1",
+                );
             }
             if limits.max_outputs == 0 {
                 bad(format!("plugins[{i}].max_outputs"), "must be at least 1");
@@ -173,13 +188,19 @@ impl Config {
             if let Some(s) = &plugin.subscription
                 && s.timer_interval_ms == Some(0)
             {
-                bad(format!("plugins[{i}].subscription.timer_interval_ms"), "must be at least 1");
+                bad(
+                    format!("plugins[{i}].subscription.timer_interval_ms"),
+                    "must be at least 1",
+                );
             }
         }
         if defaults.memory_mb == 0 || defaults.memory_mb > self.runtime.max_memory_mb {
             bad(
                 "plugin_defaults.memory_mb".into(),
-                &format!("must be between 1 and runtime.max_memory_mb ({})", self.runtime.max_memory_mb),
+                &format!(
+                    "must be between 1 and runtime.max_memory_mb ({})",
+                    self.runtime.max_memory_mb
+                ),
             );
         }
         out
@@ -210,7 +231,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = parse("[pipeline]\nbatch_sise = 3\n").unwrap_err().to_string();
+        let err = parse("[pipeline]\nbatch_sise = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("batch_sise"), "{err}");
         assert!(err.contains("line 2"), "{err}");
     }
@@ -234,17 +257,26 @@ mod tests {
             "#,
         )
         .unwrap_err();
-        let ConfigError::Invalid { problems, .. } = err else { panic!("{err}") };
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["pipeline.batch_size", "source.duration", "plugins[1].id", "plugins[1].memory_mb"]
+            [
+                "pipeline.batch_size",
+                "source.duration",
+                "plugins[1].id",
+                "plugins[1].memory_mb"
+            ]
         );
     }
 
     #[test]
     fn invalid_ids_and_kinds_are_refused_at_parse() {
-        let err = parse("[[plugins]]\nid = \"../x\"\npath = \"x.wasm\"\n").unwrap_err().to_string();
+        let err = parse("[[plugins]]\nid = \"../x\"\npath = \"x.wasm\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a valid plugin id"), "{err}");
         let err = parse("[[plugins]]\nid = \"x\"\npath = \"x.wasm\"\n[plugins.subscription]\nkinds = [\"trades\"]\n")
             .unwrap_err()
@@ -257,6 +289,9 @@ mod tests {
         let c = parse("[[plugins]]\nid = \"x\"\npath = \"p/x.wasm\"\nconfig = { window_ms = 1000, name = \"n\" }\n").unwrap();
         let json: serde_json::Value = serde_json::from_str(&c.plugins[0].config_json()).unwrap();
         assert_eq!(json, serde_json::json!({"window_ms": 1000, "name": "n"}));
-        assert_eq!(c.resolve(&c.plugins[0].path), Path::new("/etc/prism/p/x.wasm"));
+        assert_eq!(
+            c.resolve(&c.plugins[0].path),
+            Path::new("/etc/prism/p/x.wasm")
+        );
     }
 }

@@ -64,7 +64,15 @@ mod tests {
     fn accepts_plain_ids_and_refuses_tricks() {
         assert!(PluginId::new("long-short-ratio").is_ok());
         assert!(PluginId::new("a1_b").is_ok());
-        for bad in ["", "../etc", "a/b", "-x", "UPPER", "sp ace", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "-x",
+            "UPPER",
+            "sp ace",
+            &"x".repeat(65),
+        ] {
             assert!(PluginId::new(bad).is_err(), "{bad}");
         }
     }

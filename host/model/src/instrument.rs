@@ -112,10 +112,8 @@ impl InstrumentRegistry {
     fn insert(&mut self, exchange: &str, symbol: &str, spec: &InstrumentSpec) -> InstrumentId {
         let id = InstrumentId(u32::try_from(self.table.len()).unwrap_or(u32::MAX));
         let instrument = Arc::new(build(id, exchange, symbol, spec));
-        self.by_key.insert(
-            (instrument.exchange.clone(), instrument.symbol.clone()),
-            id,
-        );
+        self.by_key
+            .insert((instrument.exchange.clone(), instrument.symbol.clone()), id);
         self.table.push(instrument);
         id
     }
@@ -176,7 +174,10 @@ mod tests {
             ..InstrumentSpec::default()
         };
         assert_eq!(r.declare("okx", "BTC-USDT-SWAP", &spec), InstrumentId(1));
-        assert_eq!(r.get(InstrumentId(1)).unwrap().contract_size.to_string(), "0.01");
+        assert_eq!(
+            r.get(InstrumentId(1)).unwrap().contract_size.to_string(),
+            "0.01"
+        );
         assert_eq!(r.len(), 2);
     }
 }

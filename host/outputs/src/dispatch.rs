@@ -56,7 +56,10 @@ impl OutputSink {
 ///
 /// # Errors
 /// The first write error of a file sink (the stores cannot fail).
-pub fn run_dispatcher(outputs: Receiver<PluginOutputs>, mut sink: OutputSink) -> std::io::Result<u64> {
+pub fn run_dispatcher(
+    outputs: Receiver<PluginOutputs>,
+    mut sink: OutputSink,
+) -> std::io::Result<u64> {
     let mut count = 0u64;
     while let Ok(batch) = outputs.recv() {
         count += batch.outputs.len() as u64;

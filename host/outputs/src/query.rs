@@ -63,31 +63,51 @@ fn in_range(ts: TimestampMs, from: Option<TimestampMs>, to: Option<TimestampMs>)
 }
 
 fn eq(filter: &Option<String>, value: &str) -> bool {
-    filter.as_deref().is_none_or(|f| f.eq_ignore_ascii_case(value))
+    filter
+        .as_deref()
+        .is_none_or(|f| f.eq_ignore_ascii_case(value))
 }
 
 impl OutputStore {
     /// Whether the plugin has produced anything.
     #[must_use]
     pub fn knows(&self, plugin: &str) -> bool {
-        self.plugins.read().map(|p| p.contains_key(plugin)).unwrap_or(false)
+        self.plugins
+            .read()
+            .map(|p| p.contains_key(plugin))
+            .unwrap_or(false)
     }
 
     /// Points of series `name`, oldest first (the newest `limit` of them).
     #[must_use]
     pub fn series(&self, plugin: &str, name: &str, q: &SeriesQuery) -> Vec<SeriesPoint> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-        let Ok(plugins) = self.plugins.read() else { return Vec::new() };
-        let Some(store) = plugins.get(plugin) else { return Vec::new() };
+        let Ok(plugins) = self.plugins.read() else {
+            return Vec::new();
+        };
+        let Some(store) = plugins.get(plugin) else {
+            return Vec::new();
+        };
         let mut points: Vec<SeriesPoint> = store
             .series
             .iter()
-            .filter(|((n, exchange, symbol), _)| &**n == name && eq(&q.exchange, exchange) && eq(&q.symbol, symbol))
-            .flat_map(|(_, points)| points.iter().filter(|p| in_range(p.ts, q.from, q.to)).cloned())
+            .filter(|((n, exchange, symbol), _)| {
+                &**n == name && eq(&q.exchange, exchange) && eq(&q.symbol, symbol)
+            })
+            .flat_map(|(_, points)| {
+                points
+                    .iter()
+                    .filter(|p| in_range(p.ts, q.from, q.to))
+                    .cloned()
+            })
             .collect();
         points.sort_by(|a, b| {
             a.ts.cmp(&b.ts).then_with(|| {
-                let key = |p: &SeriesPoint| p.instrument.as_ref().map(|i| (i.exchange.clone(), i.symbol.clone()));
+                let key = |p: &SeriesPoint| {
+                    p.instrument
+                        .as_ref()
+                        .map(|i| (i.exchange.clone(), i.symbol.clone()))
+                };
                 key(a).cmp(&key(b))
             })
         });
@@ -98,7 +118,9 @@ impl OutputStore {
     /// Names of a plugin's series.
     #[must_use]
     pub fn series_names(&self, plugin: &str) -> Vec<String> {
-        let Ok(plugins) = self.plugins.read() else { return Vec::new() };
+        let Ok(plugins) = self.plugins.read() else {
+            return Vec::new();
+        };
         let mut names: Vec<String> = plugins
             .get(plugin)
             .map(|s| s.series.keys().map(|(n, _, _)| n.to_string()).collect())
@@ -111,13 +133,21 @@ impl OutputStore {
     /// A document by key.
     #[must_use]
     pub fn document(&self, plugin: &str, key: &str) -> Option<Document> {
-        self.plugins.read().ok()?.get(plugin)?.documents.get(key).cloned()
+        self.plugins
+            .read()
+            .ok()?
+            .get(plugin)?
+            .documents
+            .get(key)
+            .cloned()
     }
 
     /// Keys of a plugin's documents.
     #[must_use]
     pub fn document_keys(&self, plugin: &str) -> Vec<String> {
-        let Ok(plugins) = self.plugins.read() else { return Vec::new() };
+        let Ok(plugins) = self.plugins.read() else {
+            return Vec::new();
+        };
         plugins
             .get(plugin)
             .map(|s| s.documents.keys().map(ToString::to_string).collect())
@@ -128,12 +158,24 @@ impl OutputStore {
     #[must_use]
     pub fn logs(&self, plugin: &str, q: &LogQuery) -> Page<LogEntry> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        let Ok(plugins) = self.plugins.read() else { return Page { items: vec![], next_cursor: None } };
-        let Some(store) = plugins.get(plugin) else { return Page { items: vec![], next_cursor: None } };
+        let Ok(plugins) = self.plugins.read() else {
+            return Page {
+                items: vec![],
+                next_cursor: None,
+            };
+        };
+        let Some(store) = plugins.get(plugin) else {
+            return Page {
+                items: vec![],
+                next_cursor: None,
+            };
+        };
         let place = |l: &LogEntry| {
             l.instrument
                 .as_ref()
-                .map_or((Arc::from(""), Arc::from("")), |i| (i.exchange.clone(), i.symbol.clone()))
+                .map_or((Arc::from(""), Arc::from("")), |i| {
+                    (i.exchange.clone(), i.symbol.clone())
+                })
         };
         let matching = store.logs.iter().rev().filter(|(seq, l)| {
             let (exchange, symbol) = place(l);
@@ -150,7 +192,12 @@ impl OutputStore {
     #[must_use]
     pub fn signals(&self, q: &SignalQuery) -> Page<(Arc<str>, Signal)> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        let Ok(all) = self.signals.read() else { return Page { items: vec![], next_cursor: None } };
+        let Ok(all) = self.signals.read() else {
+            return Page {
+                items: vec![],
+                next_cursor: None,
+            };
+        };
         let matching = all.iter().rev().filter(|(seq, plugin, s)| {
             q.cursor.is_none_or(|c| *seq < c)
                 && eq(&q.plugin, plugin)
@@ -160,7 +207,9 @@ impl OutputStore {
                 && q.strength.is_none_or(|d| d == s.strength)
                 && in_range(s.ts, q.from, q.to)
         });
-        page(matching, limit, |(seq, plugin, s)| (*seq, (plugin.clone(), s.clone())))
+        page(matching, limit, |(seq, plugin, s)| {
+            (*seq, (plugin.clone(), s.clone()))
+        })
     }
 }
 
@@ -175,7 +224,11 @@ where
         last_seq = Some(seq);
         items.push(value);
     }
-    let next_cursor = if matching.next().is_some() { last_seq } else { None };
+    let next_cursor = if matching.next().is_some() {
+        last_seq
+    } else {
+        None
+    };
     Page { items, next_cursor }
 }
 
@@ -187,22 +240,40 @@ mod tests {
 
     #[test]
     fn series_are_bounded_filtered_and_ordered() {
-        let store = OutputStore::new(StoreLimits { series_points: 3, ..StoreLimits::default() });
+        let store = OutputStore::new(StoreLimits {
+            series_points: 3,
+            ..StoreLimits::default()
+        });
         let mut reg = InstrumentRegistry::default();
         let (btc, _) = reg.intern("binance", "BTCUSDT");
         let (eth, _) = reg.intern("binance", "ETHUSDT");
         let point = |id, ts, v| {
-            Output::Series(SeriesPoint { name: Arc::from("r"), instrument: Some(reg.get(id).unwrap().clone()), ts, value: v })
+            Output::Series(SeriesPoint {
+                name: Arc::from("r"),
+                instrument: Some(reg.get(id).unwrap().clone()),
+                ts,
+                value: v,
+            })
         };
         let plugin: Arc<str> = Arc::from("p");
-        store.insert(&plugin, (1..=5).map(|t| point(btc, t * 10, t as f64)).collect());
+        store.insert(
+            &plugin,
+            (1..=5).map(|t| point(btc, t * 10, t as f64)).collect(),
+        );
         store.insert(&plugin, vec![point(eth, 35, 9.0)]);
         let all = store.series("p", "r", &SeriesQuery::default());
         let ts: Vec<i64> = all.iter().map(|p| p.ts).collect();
         assert_eq!(ts, [30, 35, 40, 50], "btc keeps its newest 3");
-        let q = SeriesQuery { symbol: Some("btcusdt".into()), from: Some(40), ..SeriesQuery::default() };
+        let q = SeriesQuery {
+            symbol: Some("btcusdt".into()),
+            from: Some(40),
+            ..SeriesQuery::default()
+        };
         assert_eq!(store.series("p", "r", &q).len(), 2);
-        let q = SeriesQuery { limit: Some(1), ..SeriesQuery::default() };
+        let q = SeriesQuery {
+            limit: Some(1),
+            ..SeriesQuery::default()
+        };
         assert_eq!(store.series("p", "r", &q)[0].ts, 50);
     }
 
@@ -211,14 +282,44 @@ mod tests {
         let store = OutputStore::new(StoreLimits::default());
         let plugin: Arc<str> = Arc::from("p");
         let entries = (0..5)
-            .map(|i| Output::Log(LogEntry { name: Arc::from("w"), instrument: None, ts: i, body: serde_json::json!(i) }))
+            .map(|i| {
+                Output::Log(LogEntry {
+                    name: Arc::from("w"),
+                    instrument: None,
+                    ts: i,
+                    body: serde_json::json!(i),
+                })
+            })
             .collect();
         store.insert(&plugin, entries);
-        let first = store.logs("p", &LogQuery { limit: Some(2), ..LogQuery::default() });
+        let first = store.logs(
+            "p",
+            &LogQuery {
+                limit: Some(2),
+                ..LogQuery::default()
+            },
+        );
         assert_eq!(first.items.iter().map(|l| l.ts).collect::<Vec<_>>(), [4, 3]);
-        let second = store.logs("p", &LogQuery { limit: Some(2), cursor: first.next_cursor, ..LogQuery::default() });
-        assert_eq!(second.items.iter().map(|l| l.ts).collect::<Vec<_>>(), [2, 1]);
-        let third = store.logs("p", &LogQuery { limit: Some(2), cursor: second.next_cursor, ..LogQuery::default() });
+        let second = store.logs(
+            "p",
+            &LogQuery {
+                limit: Some(2),
+                cursor: first.next_cursor,
+                ..LogQuery::default()
+            },
+        );
+        assert_eq!(
+            second.items.iter().map(|l| l.ts).collect::<Vec<_>>(),
+            [2, 1]
+        );
+        let third = store.logs(
+            "p",
+            &LogQuery {
+                limit: Some(2),
+                cursor: second.next_cursor,
+                ..LogQuery::default()
+            },
+        );
         assert_eq!(third.items.iter().map(|l| l.ts).collect::<Vec<_>>(), [0]);
         assert_eq!(third.next_cursor, None);
     }

@@ -72,7 +72,9 @@ impl OutputStore {
         let limits = self.limits;
         let mut signals = Vec::new();
         {
-            let Ok(mut plugins) = self.plugins.write() else { return };
+            let Ok(mut plugins) = self.plugins.write() else {
+                return;
+            };
             let store = plugins.entry(plugin.clone()).or_default();
             for output in outputs {
                 let evicted = match output {
@@ -115,7 +117,8 @@ impl OutputStore {
     }
 
     fn next_seq(&self) -> u64 {
-        self.sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        self.sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets a plugin's outputs.

@@ -63,7 +63,8 @@ impl Filter {
                 .exchanges
                 .iter()
                 .any(|e| e.eq_ignore_ascii_case(&instrument.exchange)))
-            && (self.symbols.is_empty() || self.symbols.iter().any(|p| p.matches(&instrument.symbol)))
+            && (self.symbols.is_empty()
+                || self.symbols.iter().any(|p| p.matches(&instrument.symbol)))
     }
 
     /// Whether events of `kind` pass.

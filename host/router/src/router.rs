@@ -80,7 +80,11 @@ impl Route {
     }
 
     fn timers_until(&mut self, ts: TimestampMs) {
-        let Some(interval) = self.filter.timer_interval_ms.and_then(|i| i64::try_from(i).ok()) else {
+        let Some(interval) = self
+            .filter
+            .timer_interval_ms
+            .and_then(|i| i64::try_from(i).ok())
+        else {
             return;
         };
         if interval <= 0 {
@@ -157,13 +161,17 @@ impl Router {
             if let Some(id) = instrument {
                 let at = id.0 as usize;
                 let Some(Some(info)) = self.instruments.get(at) else {
-                    tracing::debug!(instrument = id.0, "event for an undeclared instrument dropped");
+                    tracing::debug!(
+                        instrument = id.0,
+                        "event for an undeclared instrument dropped"
+                    );
                     continue;
                 };
                 if route.wants.len() <= at {
                     route.wants.resize(at + 1, None);
                 }
-                let wanted = *route.wants[at].get_or_insert_with(|| route.filter.wants_instrument(info));
+                let wanted =
+                    *route.wants[at].get_or_insert_with(|| route.filter.wants_instrument(info));
                 if !wanted {
                     continue;
                 }
@@ -299,7 +307,14 @@ mod tests {
             .collect();
         assert_eq!(
             shape,
-            ["decl BTCUSDT", "trade 500", "timer 1000", "timer 2000", "timer 3000", "trade 3100"]
+            [
+                "decl BTCUSDT",
+                "trade 500",
+                "timer 1000",
+                "timer 2000",
+                "timer 3000",
+                "trade 3100"
+            ]
         );
     }
 

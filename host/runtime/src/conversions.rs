@@ -219,7 +219,10 @@ fn resolve(declared: &Declared, id: u32) -> Result<Arc<Instrument>, OutputError>
         .ok_or(OutputError::UnknownInstrument(id))
 }
 
-fn resolve_opt(declared: &Declared, id: Option<u32>) -> Result<Option<Arc<Instrument>>, OutputError> {
+fn resolve_opt(
+    declared: &Declared,
+    id: Option<u32>,
+) -> Result<Option<Arc<Instrument>>, OutputError> {
     id.map(|id| resolve(declared, id)).transpose()
 }
 
@@ -239,7 +242,10 @@ fn body(bytes: &[u8], kind: &'static str, name: &str) -> Result<serde_json::Valu
 }
 
 /// Lifts one output, resolving instrument ids against what was declared.
-pub(crate) fn output_from_wit(o: wo::Output, declared: &Declared) -> Result<m::Output, OutputError> {
+pub(crate) fn output_from_wit(
+    o: wo::Output,
+    declared: &Declared,
+) -> Result<m::Output, OutputError> {
     Ok(match o {
         wo::Output::Series(s) => {
             if !s.value.is_finite() {
@@ -288,7 +294,10 @@ pub(crate) fn output_from_wit(o: wo::Output, declared: &Declared) -> Result<m::O
                 wt::Side::Sell => m::Side::Sell,
             },
             size: dec_from(o.size, "order size")?,
-            limit_price: o.limit_price.map(|p| dec_from(p, "order limit price")).transpose()?,
+            limit_price: o
+                .limit_price
+                .map(|p| dec_from(p, "order limit price"))
+                .transpose()?,
             reduce_only: o.reduce_only,
         }),
         wo::Output::Alert(a) => m::Output::Alert(m::Alert {

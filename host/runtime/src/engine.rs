@@ -131,7 +131,9 @@ impl PluginEngine {
             // operator owns; wasmtime re-checks the header and version.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(component) => return Ok((component, digest)),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "recompiling corrupt cached artifact"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "recompiling corrupt cached artifact")
+                }
             }
         }
         let component = self.compile_fresh(wasm)?;
@@ -147,7 +149,9 @@ impl PluginEngine {
 
     fn compat_hash(&self) -> String {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
 }
@@ -184,7 +188,10 @@ mod tests {
 
     #[test]
     fn header_tells_what_the_bytes_are() {
-        assert!(matches!(check_header(b"hello world"), Err(LoadError::NotWasm)));
+        assert!(matches!(
+            check_header(b"hello world"),
+            Err(LoadError::NotWasm)
+        ));
         assert!(matches!(
             check_header(&[0, b'a', b's', b'm', 1, 0, 0, 0]),
             Err(LoadError::NotComponent)

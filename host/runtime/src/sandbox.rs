@@ -9,12 +9,12 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::sync::Arc;
-use std::time::Duration;
-use wasmtime::component::ResourceTable;
-use wasmtime::ResourceLimiter;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
@@ -40,7 +40,9 @@ impl TailPipe {
 
     /// Takes what was captured, leaving the pipe empty.
     pub(crate) fn take(&self) -> String {
-        let Ok(mut tail) = self.0.lock() else { return String::new() };
+        let Ok(mut tail) = self.0.lock() else {
+            return String::new();
+        };
         let bytes: Vec<u8> = tail.drain(..).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }

@@ -60,7 +60,9 @@ fn run(
     while let Ok(batch) = queue.recv() {
         let delivered = batch.market_events() as u64;
         let Some(live) = instance.as_mut() else {
-            metrics.events_dropped.fetch_add(delivered, Ordering::Relaxed);
+            metrics
+                .events_dropped
+                .fetch_add(delivered, Ordering::Relaxed);
             continue;
         };
         let started = Instant::now();
@@ -91,7 +93,9 @@ fn run(
                 }
             }
             Err(fault) => {
-                metrics.events_dropped.fetch_add(delivered, Ordering::Relaxed);
+                metrics
+                    .events_dropped
+                    .fetch_add(delivered, Ordering::Relaxed);
                 metrics.record_error(fault.to_string());
                 metrics.set_state(PluginState::Failed);
                 on_fault(id, &fault);

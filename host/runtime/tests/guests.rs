@@ -12,7 +12,9 @@ fn wasm(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    let path = target
+        .join("wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: build the guests with `cargo build --release --target wasm32-wasip2 --workspace --exclude prism-host` (scripts/test.sh does)",
@@ -60,7 +62,11 @@ fn doc(outputs: &[Output], key: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no document {key} in {outputs:?}"))
 }
 
-fn start(engine: &PluginEngine, config: &str, limits: PluginLimits) -> prism_runtime::PluginInstance {
+fn start(
+    engine: &PluginEngine,
+    config: &str,
+    limits: PluginLimits,
+) -> prism_runtime::PluginInstance {
     let module = PluginModule::load(engine, &wasm("prism_probe")).unwrap();
     let mut instance = module.instantiate("probe", limits, 7).unwrap();
     instance.init(config).unwrap();
@@ -73,16 +79,30 @@ fn the_sandbox_denies_files_env_network_and_wall_clock() {
     let mut probe = start(&engine, r#"{"mode":"sandbox"}"#, PluginLimits::default());
     let out = probe.on_events(&trades(1)).unwrap();
     let seen = doc(&out, "sandbox");
-    for key in ["read_file", "write_file", "list_dir", "env_var", "tcp_connect", "udp_bind", "dns"] {
+    for key in [
+        "read_file",
+        "write_file",
+        "list_dir",
+        "env_var",
+        "tcp_connect",
+        "udp_bind",
+        "dns",
+    ] {
         let v = seen[key].as_str().unwrap();
         assert!(v.starts_with("denied"), "{key} should be denied, got {v}");
     }
     assert_eq!(seen["env_count"], "0");
-    assert_eq!(seen["wall_clock_ms"], "0", "the wall clock is frozen at the epoch");
+    assert_eq!(
+        seen["wall_clock_ms"], "0",
+        "the wall clock is frozen at the epoch"
+    );
     // Seeded randomness: a second instance with the same seed behaves the same.
     let mut again = start(&engine, r#"{"mode":"sandbox"}"#, PluginLimits::default());
     let out2 = again.on_events(&trades(1)).unwrap();
-    assert_eq!(doc(&out2, "sandbox")["random_map_order"], seen["random_map_order"]);
+    assert_eq!(
+        doc(&out2, "sandbox")["random_map_order"],
+        seen["random_map_order"]
+    );
 }
 
 #[test]
@@ -101,15 +121,23 @@ fn counts_every_event_across_batches() {
 fn fault_of(mode: &str, limits: PluginLimits) -> prism_runtime::Fault {
     let engine = engine();
     let mut probe = start(&engine, &format!(r#"{{"mode":"{mode}","at":3}}"#), limits);
-    probe.on_events(&trades(2)).expect("healthy before the chosen event");
-    probe.on_events(&trades(5)).expect_err("faults on the chosen event")
+    probe
+        .on_events(&trades(2))
+        .expect("healthy before the chosen event");
+    probe
+        .on_events(&trades(5))
+        .expect_err("faults on the chosen event")
 }
 
 #[test]
 fn a_panic_is_reported_with_its_message() {
     let fault = fault_of("panic", PluginLimits::default());
     assert_eq!(fault.kind, FaultKind::Panic);
-    assert!(fault.message.contains("poison event number 3"), "{}", fault.message);
+    assert!(
+        fault.message.contains("poison event number 3"),
+        "{}",
+        fault.message
+    );
 }
 
 #[test]
@@ -175,10 +203,16 @@ fn load_errors_say_what_is_wrong() {
     std::fs::create_dir_all(&dir).unwrap();
     let text = dir.join("plain.wasm");
     std::fs::write(&text, b"not wasm at all").unwrap();
-    assert!(matches!(PluginModule::load(&engine, &text), Err(LoadError::NotWasm)));
+    assert!(matches!(
+        PluginModule::load(&engine, &text),
+        Err(LoadError::NotWasm)
+    ));
     let core = dir.join("core.wasm");
     std::fs::write(&core, [0, b'a', b's', b'm', 1, 0, 0, 0]).unwrap();
-    assert!(matches!(PluginModule::load(&engine, &core), Err(LoadError::NotComponent)));
+    assert!(matches!(
+        PluginModule::load(&engine, &core),
+        Err(LoadError::NotComponent)
+    ));
     assert!(matches!(
         PluginModule::load(&engine, &dir.join("missing.wasm")),
         Err(LoadError::Read { .. })
@@ -192,16 +226,25 @@ fn load_errors_say_what_is_wrong() {
     let module = PluginModule::load(&engine, &wasm("prism_probe")).unwrap();
     let mut refusing = module.instantiate("p", PluginLimits::default(), 1).unwrap();
     let err = refusing.init(r#"{"mode":"init_error"}"#).unwrap_err();
-    assert_eq!(err, LoadError::Init("init_error mode: refusing to start".into()));
+    assert_eq!(
+        err,
+        LoadError::Init("init_error mode: refusing to start".into())
+    );
     let mut refusing = module.instantiate("p", PluginLimits::default(), 1).unwrap();
     refusing.init(r#"{"mode":"restore_error"}"#).unwrap();
-    assert!(matches!(refusing.restore(&[0; 8]), Err(LoadError::Restore(_))));
+    assert!(matches!(
+        refusing.restore(&[0; 8]),
+        Err(LoadError::Restore(_))
+    ));
     let err = module
         .instantiate("p", PluginLimits::default(), 1)
         .unwrap()
         .init("not json")
         .unwrap_err();
-    assert!(matches!(err, LoadError::Init(ref m) if m.contains("probe config")), "{err}");
+    assert!(
+        matches!(err, LoadError::Init(ref m) if m.contains("probe config")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -222,7 +265,9 @@ fn compiled_artifacts_are_cached_by_content() {
     assert!(name.starts_with(module.digest()), "{name}");
     // The second load comes from the cache and works the same.
     let again = PluginModule::load(&engine, &wasm("hello")).unwrap();
-    let mut instance = again.instantiate("hello", PluginLimits::default(), 0).unwrap();
+    let mut instance = again
+        .instantiate("hello", PluginLimits::default(), 0)
+        .unwrap();
     let info = instance.init("{}").unwrap();
     assert_eq!(info.name, "hello");
     let _ = std::fs::remove_dir_all(&dir);

@@ -26,6 +26,9 @@ impl Format {
     }
 }
 
+/// Called for every skipped record.
+pub type SkipReporter = Box<dyn FnMut(&Skipped) + Send>;
+
 /// A record that was skipped, and why. `line` is the 1-based line (JSON
 /// Lines) or record number (MessagePack).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,13 +41,29 @@ pub struct Skipped {
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error("cannot open {path}: {source}")]
-    Open { path: String, source: std::io::Error },
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read {path} at line {line}: {source}")]
-    Read { path: String, line: u64, source: std::io::Error },
-    #[error("{path}: record {record} is truncated or not MessagePack; {remaining} bytes after it cannot be read")]
-    Framing { path: String, record: u64, remaining: usize },
+    Read {
+        path: String,
+        line: u64,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: record {record} is truncated or not MessagePack; {remaining} bytes after it cannot be read"
+    )]
+    Framing {
+        path: String,
+        record: u64,
+        remaining: usize,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 enum Input {
@@ -61,7 +80,7 @@ pub struct EventReader {
     normalizer: Normalizer,
     line: String,
     /// Called for every skipped record.
-    on_skip: Box<dyn FnMut(&Skipped) + Send>,
+    on_skip: SkipReporter,
     skipped: u64,
     done: bool,
 }
@@ -71,16 +90,23 @@ impl EventReader {
     ///
     /// # Errors
     /// [`FileError::Open`] or, for MessagePack (read whole), [`FileError::Read`].
-    pub fn open(path: &Path, on_skip: Box<dyn FnMut(&Skipped) + Send>) -> Result<Self, FileError> {
+    pub fn open(path: &Path, on_skip: SkipReporter) -> Result<Self, FileError> {
         let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| FileError::Open { path: name.clone(), source })?;
+        let file = std::fs::File::open(path).map_err(|source| FileError::Open {
+            path: name.clone(),
+            source,
+        })?;
         let input = match Format::from_path(path) {
             Format::Jsonl => Input::Lines(Box::new(BufReader::with_capacity(1 << 16, file))),
             Format::MessagePack => {
                 let mut bytes = Vec::new();
                 BufReader::new(file)
                     .read_to_end(&mut bytes)
-                    .map_err(|source| FileError::Read { path: name.clone(), line: 0, source })?;
+                    .map_err(|source| FileError::Read {
+                        path: name.clone(),
+                        line: 0,
+                        source,
+                    })?;
                 Input::Packed { bytes, at: 0 }
             }
         };
@@ -88,16 +114,24 @@ impl EventReader {
     }
 
     /// Reads JSON Lines from any reader (`name` is used in messages).
-    pub fn from_lines(name: &str, reader: impl BufRead + Send + 'static, on_skip: Box<dyn FnMut(&Skipped) + Send>) -> Self {
+    pub fn from_lines(
+        name: &str,
+        reader: impl BufRead + Send + 'static,
+        on_skip: SkipReporter,
+    ) -> Self {
         Self::new(name.to_owned(), Input::Lines(Box::new(reader)), on_skip)
     }
 
     /// Reads MessagePack records from bytes.
-    pub fn from_msgpack(name: &str, bytes: Vec<u8>, on_skip: Box<dyn FnMut(&Skipped) + Send>) -> Self {
+    pub fn from_msgpack(
+        name: &str,
+        bytes: Vec<u8>,
+        on_skip: SkipReporter,
+    ) -> Self {
         Self::new(name.to_owned(), Input::Packed { bytes, at: 0 }, on_skip)
     }
 
-    fn new(path: String, input: Input, on_skip: Box<dyn FnMut(&Skipped) + Send>) -> Self {
+    fn new(path: String, input: Input, on_skip: SkipReporter) -> Self {
         Self {
             path,
             input,
@@ -124,7 +158,10 @@ impl EventReader {
 
     fn skip(&mut self, message: String) {
         self.skipped += 1;
-        let s = Skipped { line: self.record, message };
+        let s = Skipped {
+            line: self.record,
+            message,
+        };
         (self.on_skip)(&s);
     }
 
@@ -154,11 +191,13 @@ impl EventReader {
             Input::Lines(reader) => loop {
                 self.line.clear();
                 self.record += 1;
-                let n = reader.read_line(&mut self.line).map_err(|source| FileError::Read {
-                    path: self.path.clone(),
-                    line: self.record,
-                    source,
-                })?;
+                let n = reader
+                    .read_line(&mut self.line)
+                    .map_err(|source| FileError::Read {
+                        path: self.path.clone(),
+                        line: self.record,
+                        source,
+                    })?;
                 if n == 0 {
                     return Ok(None);
                 }
@@ -166,7 +205,9 @@ impl EventReader {
                 if text.is_empty() {
                     continue;
                 }
-                return Ok(Some(serde_json::from_str::<Record>(text).map_err(|e| e.to_string())));
+                return Ok(Some(
+                    serde_json::from_str::<Record>(text).map_err(|e| e.to_string()),
+                ));
             },
             Input::Packed { bytes, at } => {
                 if *at >= bytes.len() {
@@ -182,7 +223,9 @@ impl EventReader {
                 };
                 let slice = &bytes[*at..*at + len];
                 *at += len;
-                Ok(Some(rmp_serde::from_slice::<Record>(slice).map_err(|e| e.to_string())))
+                Ok(Some(
+                    rmp_serde::from_slice::<Record>(slice).map_err(|e| e.to_string()),
+                ))
             }
         }
     }
@@ -249,10 +292,13 @@ mod tests {
         all
     }
 
-    fn collecting() -> (Arc<Mutex<Vec<Skipped>>>, Box<dyn FnMut(&Skipped) + Send>) {
+    fn collecting() -> (Arc<Mutex<Vec<Skipped>>>, SkipReporter) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
-        (seen, Box::new(move |s: &Skipped| sink.lock().unwrap().push(s.clone())))
+        (
+            seen,
+            Box::new(move |s: &Skipped| sink.lock().unwrap().push(s.clone())),
+        )
     }
 
     #[test]
@@ -262,16 +308,25 @@ mod tests {
         let events = read_all(&mut r);
         assert!(skips.lock().unwrap().is_empty());
         // 6 events plus 4 instrument declarations (BTCUSDT, BTC, BTC-USDT-SWAP on 3 venues).
-        let declarations = events.iter().filter(|e| matches!(e, Event::Instrument(_))).count();
+        let declarations = events
+            .iter()
+            .filter(|e| matches!(e, Event::Instrument(_)))
+            .count();
         assert_eq!(declarations, 3);
         assert_eq!(events.len(), 9);
-        let Event::Trade(t) = &events[1] else { panic!() };
+        let Event::Trade(t) = &events[1] else {
+            panic!()
+        };
         assert_eq!(t.price.to_string(), "37000.1");
         assert_eq!(t.size.to_string(), "0.25");
-        let Event::Position(p) = events.last().unwrap() else { panic!() };
+        let Event::Position(p) = events.last().unwrap() else {
+            panic!()
+        };
         assert_eq!(p.size.to_string(), "-12.5");
         assert_eq!(p.liquidation_price.unwrap().to_string(), "39800");
-        let Event::Book(b) = &events[7] else { panic!("{:?}", events[7]) };
+        let Event::Book(b) = &events[7] else {
+            panic!("{:?}", events[7])
+        };
         assert_eq!(b.asks[0].price.to_string(), "37000.0");
     }
 
@@ -298,12 +353,17 @@ mod tests {
 
     #[test]
     fn messagepack_round_trips_and_skips_bad_records() {
-        let records: Vec<Record> = GOOD.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let records: Vec<Record> = GOOD
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         let mut w = RecordWriter::new(Vec::new(), Format::MessagePack);
         w.write(&records[0]).unwrap();
         let mut bytes = w.finish().unwrap();
         // A well-framed record that is not a valid event.
-        bytes.extend(rmp_serde::to_vec_named(&serde_json::json!({"type": "trade", "price": "x"})).unwrap());
+        bytes.extend(
+            rmp_serde::to_vec_named(&serde_json::json!({"type": "trade", "price": "x"})).unwrap(),
+        );
         let mut w = RecordWriter::new(bytes, Format::MessagePack);
         for r in &records[1..] {
             w.write(r).unwrap();

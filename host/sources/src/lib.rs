@@ -7,7 +7,7 @@ pub mod pump;
 pub mod record;
 pub mod simulator;
 
-pub use file::{EventReader, FileError, Format, RecordWriter, Skipped};
+pub use file::{EventReader, FileError, Format, RecordWriter, SkipReporter, Skipped};
 pub use pump::{Pacer, SourceStats};
 pub use record::{Normalizer, Record, RecordError};
 pub use simulator::{Simulator, SimulatorSettings};

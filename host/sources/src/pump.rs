@@ -68,7 +68,10 @@ mod tests {
         let mut p = Pacer::new(1000.0);
         assert_eq!(p.delay_for(0), Duration::ZERO);
         let d = p.delay_for(2_000);
-        assert!(d > Duration::from_millis(1) && d <= Duration::from_millis(2), "{d:?}");
+        assert!(
+            d > Duration::from_millis(1) && d <= Duration::from_millis(2),
+            "{d:?}"
+        );
         assert_eq!(Pacer::new(0.0).delay_for(1_000_000), Duration::ZERO);
     }
 }

@@ -171,7 +171,12 @@ impl Normalizer {
         &self.registry
     }
 
-    fn instrument(&mut self, exchange: &str, symbol: &str, out: &mut Vec<Event>) -> prism_model::InstrumentId {
+    fn instrument(
+        &mut self,
+        exchange: &str,
+        symbol: &str,
+        out: &mut Vec<Event>,
+    ) -> prism_model::InstrumentId {
         let (id, fresh) = self.registry.intern(exchange, symbol);
         if fresh && let Some(i) = self.registry.get(id) {
             out.push(Event::Instrument(i.clone()));
@@ -185,7 +190,14 @@ impl Normalizer {
     /// [`RecordError`] naming the field; nothing is appended then.
     pub fn push(&mut self, record: &Record, out: &mut Vec<Event>) -> Result<(), RecordError> {
         let event = match record {
-            Record::Instrument { exchange, symbol, base, quote, market, contract_size } => {
+            Record::Instrument {
+                exchange,
+                symbol,
+                base,
+                quote,
+                market,
+                contract_size,
+            } => {
                 let spec = InstrumentSpec {
                     base: base.clone(),
                     quote: quote.clone(),
@@ -200,7 +212,17 @@ impl Normalizer {
                 }
                 return Ok(());
             }
-            Record::Trade { exchange, symbol, ts, received_ts, price, size, side, buyer, seller } => {
+            Record::Trade {
+                exchange,
+                symbol,
+                ts,
+                received_ts,
+                price,
+                size,
+                side,
+                buyer,
+                seller,
+            } => {
                 let price = positive("price", dec("price", price)?)?;
                 let size = positive("size", dec("size", size)?)?;
                 let instrument = self.instrument(exchange, symbol, out);
@@ -215,7 +237,16 @@ impl Normalizer {
                     seller: text(seller.as_ref()),
                 })
             }
-            Record::Liquidation { exchange, symbol, ts, received_ts, price, size, position, account } => {
+            Record::Liquidation {
+                exchange,
+                symbol,
+                ts,
+                received_ts,
+                price,
+                size,
+                position,
+                account,
+            } => {
                 let price = positive("price", dec("price", price)?)?;
                 let size = positive("size", dec("size", size)?)?;
                 let instrument = self.instrument(exchange, symbol, out);
@@ -230,11 +261,22 @@ impl Normalizer {
                 })
             }
             Record::Funding {
-                exchange, symbol, ts, received_ts, rate, interval_h, mark_price, index_price, next_funding_ts,
+                exchange,
+                symbol,
+                ts,
+                received_ts,
+                rate,
+                interval_h,
+                mark_price,
+                index_price,
+                next_funding_ts,
             } => {
                 let rate = dec("rate", rate)?;
                 if *interval_h == 0 {
-                    return Err(RecordError { field: "interval_h", reason: "must be at least 1".into() });
+                    return Err(RecordError {
+                        field: "interval_h",
+                        reason: "must be at least 1".into(),
+                    });
                 }
                 let mark_price = dec_opt("mark_price", mark_price.as_ref())?;
                 let index_price = dec_opt("index_price", index_price.as_ref())?;
@@ -250,8 +292,15 @@ impl Normalizer {
                     next_funding_ts: *next_funding_ts,
                 })
             }
-            Record::OpenInterest { exchange, symbol, ts, received_ts, open_interest } => {
-                let open_interest = non_negative("open_interest", dec("open_interest", open_interest)?)?;
+            Record::OpenInterest {
+                exchange,
+                symbol,
+                ts,
+                received_ts,
+                open_interest,
+            } => {
+                let open_interest =
+                    non_negative("open_interest", dec("open_interest", open_interest)?)?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::OpenInterest(OpenInterest {
                     instrument,
@@ -260,7 +309,15 @@ impl Normalizer {
                     open_interest,
                 })
             }
-            Record::Book { exchange, symbol, ts, received_ts, snapshot, bids, asks } => {
+            Record::Book {
+                exchange,
+                symbol,
+                ts,
+                received_ts,
+                snapshot,
+                bids,
+                asks,
+            } => {
                 let bids = levels("bids", bids)?;
                 let asks = levels("asks", asks)?;
                 let instrument = self.instrument(exchange, symbol, out);
@@ -274,7 +331,15 @@ impl Normalizer {
                 })
             }
             Record::Position {
-                exchange, symbol, ts, received_ts, account, size, entry_price, liquidation_price, leverage,
+                exchange,
+                symbol,
+                ts,
+                received_ts,
+                account,
+                size,
+                entry_price,
+                liquidation_price,
+                leverage,
             } => {
                 let size = dec("size", size)?;
                 let entry_price = non_negative("entry_price", dec("entry_price", entry_price)?)?;

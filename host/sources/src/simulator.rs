@@ -91,17 +91,65 @@ impl Simulator {
     pub fn new(settings: &SimulatorSettings) -> Self {
         let mut rng = StdRng::seed_from_u64(settings.seed);
         let assets = vec![
-            Asset { name: "BTC", price: 37_000.0, vol: 0.0003, tick: (1, 1), lot: (1, 3), typical_size: 0.05, shock: None },
-            Asset { name: "ETH", price: 2_000.0, vol: 0.0004, tick: (1, 2), lot: (1, 2), typical_size: 0.8, shock: None },
-            Asset { name: "SOL", price: 55.0, vol: 0.0006, tick: (1, 3), lot: (1, 1), typical_size: 30.0, shock: None },
+            Asset {
+                name: "BTC",
+                price: 37_000.0,
+                vol: 0.0003,
+                tick: (1, 1),
+                lot: (1, 3),
+                typical_size: 0.05,
+                shock: None,
+            },
+            Asset {
+                name: "ETH",
+                price: 2_000.0,
+                vol: 0.0004,
+                tick: (1, 2),
+                lot: (1, 2),
+                typical_size: 0.8,
+                shock: None,
+            },
+            Asset {
+                name: "SOL",
+                price: 55.0,
+                vol: 0.0006,
+                tick: (1, 3),
+                lot: (1, 1),
+                typical_size: 30.0,
+                shock: None,
+            },
         ];
         let mut markets = Vec::new();
         for (asset, a) in assets.iter().enumerate() {
             let oi = 5_000_000.0 / a.price;
-            markets.push(Market { venue: "binance", symbol: format!("{}USDT", a.name), asset, basis: 0.0, funding_interval_h: 8, contract_size: None, open_interest: oi * 3.0 });
+            markets.push(Market {
+                venue: "binance",
+                symbol: format!("{}USDT", a.name),
+                asset,
+                basis: 0.0,
+                funding_interval_h: 8,
+                contract_size: None,
+                open_interest: oi * 3.0,
+            });
             let contract = [(1, 2), (1, 1), (1, 0)][asset];
-            markets.push(Market { venue: "okx", symbol: format!("{}-USDT-SWAP", a.name), asset, basis: 0.0002, funding_interval_h: 8, contract_size: Some(contract), open_interest: oi * 2.0 });
-            markets.push(Market { venue: "hyperliquid", symbol: a.name.to_owned(), asset, basis: -0.0003, funding_interval_h: 1, contract_size: None, open_interest: oi });
+            markets.push(Market {
+                venue: "okx",
+                symbol: format!("{}-USDT-SWAP", a.name),
+                asset,
+                basis: 0.0002,
+                funding_interval_h: 8,
+                contract_size: Some(contract),
+                open_interest: oi * 2.0,
+            });
+            markets.push(Market {
+                venue: "hyperliquid",
+                symbol: a.name.to_owned(),
+                asset,
+                basis: -0.0003,
+                funding_interval_h: 1,
+                contract_size: None,
+                open_interest: oi,
+            });
         }
         let accounts = markets
             .iter()
@@ -111,7 +159,12 @@ impl Simulator {
                 }
                 (0..settings.accounts)
                     .map(|_| Account {
-                        address: format!("0x{:016x}{:016x}{:08x}", rng.random::<u64>(), rng.random::<u64>(), rng.random::<u32>()),
+                        address: format!(
+                            "0x{:016x}{:016x}{:08x}",
+                            rng.random::<u64>(),
+                            rng.random::<u64>(),
+                            rng.random::<u32>()
+                        ),
                         size: 0.0,
                         entry: 0.0,
                         leverage: 1.0,
@@ -190,9 +243,19 @@ impl Simulator {
                 exchange: m.venue.to_owned(),
                 symbol: m.symbol.clone(),
                 base: Some(a.name.to_owned()),
-                quote: Some(if m.venue == "hyperliquid" { "USD" } else { "USDT" }.to_owned()),
+                quote: Some(
+                    if m.venue == "hyperliquid" {
+                        "USD"
+                    } else {
+                        "USDT"
+                    }
+                    .to_owned(),
+                ),
                 market: Some(MarketKind::Perpetual),
-                contract_size: Some(m.contract_size.map_or_else(|| "1".to_owned(), |(u, s)| Decimal::new(u, s).to_string())),
+                contract_size: Some(
+                    m.contract_size
+                        .map_or_else(|| "1".to_owned(), |(u, s)| Decimal::new(u, s).to_string()),
+                ),
             });
         }
     }
@@ -228,7 +291,11 @@ impl Simulator {
         for _ in 0..n {
             let ts = t0 + self.rng.random_range(0..STEP_MS);
             let buy_bias = 0.5 + (drift * 200.0).clamp(-0.3, 0.3);
-            let side = if self.rng.random::<f64>() < buy_bias { Side::Buy } else { Side::Sell };
+            let side = if self.rng.random::<f64>() < buy_bias {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
             let noise = 1.0 + 0.00005 * self.normal();
             let a = &self.assets[asset];
             let (tick, lot, typical) = (a.tick, a.lot, a.typical_size);
@@ -245,21 +312,27 @@ impl Simulator {
                 let accounts = &self.accounts[m];
                 let b = self.rng.random_range(0..accounts.len());
                 let s = self.rng.random_range(0..accounts.len());
-                (Some(accounts[b].address.clone()), Some(accounts[s].address.clone()))
+                (
+                    Some(accounts[b].address.clone()),
+                    Some(accounts[s].address.clone()),
+                )
             } else {
                 (None, None)
             };
-            out.push((ts, Record::Trade {
-                exchange: self.markets[m].venue.to_owned(),
-                symbol: self.markets[m].symbol.clone(),
+            out.push((
                 ts,
-                received_ts: Some(ts + 5),
-                price: price.to_string(),
-                size: size.to_string(),
-                side,
-                buyer,
-                seller,
-            }));
+                Record::Trade {
+                    exchange: self.markets[m].venue.to_owned(),
+                    symbol: self.markets[m].symbol.clone(),
+                    ts,
+                    received_ts: Some(ts + 5),
+                    price: price.to_string(),
+                    size: size.to_string(),
+                    side,
+                    buyer,
+                    seller,
+                },
+            ));
         }
     }
 
@@ -269,28 +342,37 @@ impl Simulator {
             return;
         }
         let asset = self.markets[m].asset;
-        let Some((_, drift)) = self.assets[asset].shock else { return };
+        let Some((_, drift)) = self.assets[asset].shock else {
+            return;
+        };
         let n = self.rng.random_range(0..=3u32);
         for _ in 0..n {
             let ts = t0 + self.rng.random_range(0..STEP_MS);
             let a = &self.assets[asset];
             let (tick, lot, typical) = (a.tick, a.lot, a.typical_size);
-            let position = if drift < 0.0 { PositionSide::Long } else { PositionSide::Short };
+            let position = if drift < 0.0 {
+                PositionSide::Long
+            } else {
+                PositionSide::Short
+            };
             let price = to_decimal(self.price(m) * (1.0 - drift), tick);
             let mut size = to_decimal(typical * 8.0 * (0.7 * self.normal()).exp(), lot);
             if size.is_zero() {
                 size = Decimal::new(lot.0, lot.1);
             }
-            out.push((ts, Record::Liquidation {
-                exchange: self.markets[m].venue.to_owned(),
-                symbol: self.markets[m].symbol.clone(),
+            out.push((
                 ts,
-                received_ts: Some(ts + 5),
-                price: price.to_string(),
-                size: size.to_string(),
-                position,
-                account: None,
-            }));
+                Record::Liquidation {
+                    exchange: self.markets[m].venue.to_owned(),
+                    symbol: self.markets[m].symbol.clone(),
+                    ts,
+                    received_ts: Some(ts + 5),
+                    price: price.to_string(),
+                    size: size.to_string(),
+                    position,
+                    account: None,
+                },
+            ));
         }
     }
 
@@ -306,7 +388,11 @@ impl Simulator {
             received_ts: Some(ts + 5),
             account: acc.address.clone(),
             size: signed_decimal(acc.size, a.lot).to_string(),
-            entry_price: if flat { "0".to_owned() } else { to_decimal(acc.entry, a.tick).to_string() },
+            entry_price: if flat {
+                "0".to_owned()
+            } else {
+                to_decimal(acc.entry, a.tick).to_string()
+            },
             liquidation_price: (!flat).then(|| to_decimal(acc.liquidation, a.tick).to_string()),
             leverage: (!flat).then(|| format!("{}", acc.leverage)),
         }
@@ -318,19 +404,27 @@ impl Simulator {
         for i in 0..self.accounts[m].len() {
             let ts = t0 + self.rng.random_range(0..STEP_MS);
             let acc = &self.accounts[m][i];
-            let crossed = acc.size > 0.0 && price <= acc.liquidation || acc.size < 0.0 && price >= acc.liquidation;
+            let crossed = acc.size > 0.0 && price <= acc.liquidation
+                || acc.size < 0.0 && price >= acc.liquidation;
             if crossed {
                 let a = &self.assets[asset];
-                out.push((ts, Record::Liquidation {
-                    exchange: "hyperliquid".to_owned(),
-                    symbol: self.markets[m].symbol.clone(),
+                out.push((
                     ts,
-                    received_ts: Some(ts + 5),
-                    price: to_decimal(acc.liquidation, a.tick).to_string(),
-                    size: to_decimal(acc.size.abs(), a.lot).to_string(),
-                    position: if acc.size > 0.0 { PositionSide::Long } else { PositionSide::Short },
-                    account: Some(acc.address.clone()),
-                }));
+                    Record::Liquidation {
+                        exchange: "hyperliquid".to_owned(),
+                        symbol: self.markets[m].symbol.clone(),
+                        ts,
+                        received_ts: Some(ts + 5),
+                        price: to_decimal(acc.liquidation, a.tick).to_string(),
+                        size: to_decimal(acc.size.abs(), a.lot).to_string(),
+                        position: if acc.size > 0.0 {
+                            PositionSide::Long
+                        } else {
+                            PositionSide::Short
+                        },
+                        account: Some(acc.address.clone()),
+                    },
+                ));
                 self.accounts[m][i].size = 0.0;
                 out.push((ts, self.position_record(m, i, ts)));
                 continue;
@@ -350,7 +444,10 @@ impl Simulator {
                 if qty == 0.0 {
                     continue;
                 }
-                let entry: f64 = to_decimal(price, a.tick).to_string().parse().unwrap_or(price);
+                let entry: f64 = to_decimal(price, a.tick)
+                    .to_string()
+                    .parse()
+                    .unwrap_or(price);
                 let liquidation = if long {
                     entry * (1.0 - 1.0 / leverage + MAINTENANCE_MARGIN)
                 } else {
@@ -417,7 +514,10 @@ impl Simulator {
         let mut level = |i: usize, dir: f64| {
             let p = price + dir * tick * (1.0 + 2.0 * i as f64);
             let s = typical * (2.0 + i as f64) * (0.5 * self.normal()).exp();
-            (to_decimal(p, tick_unit).to_string(), to_decimal(s.max(0.0), lot).to_string())
+            (
+                to_decimal(p, tick_unit).to_string(),
+                to_decimal(s.max(0.0), lot).to_string(),
+            )
         };
         let bids = (0..10).map(|i| level(i, -1.0)).collect();
         let asks = (0..10).map(|i| level(i, 1.0)).collect();
@@ -471,7 +571,14 @@ mod tests {
                 last = ts;
             }
         }
-        for kind in ["instrument", "trade", "funding", "open_interest", "book", "position"] {
+        for kind in [
+            "instrument",
+            "trade",
+            "funding",
+            "open_interest",
+            "book",
+            "position",
+        ] {
             assert!(kinds.contains(kind), "{kind} missing from {kinds:?}");
         }
         // Hyperliquid funds hourly: 90 minutes give the start and the 1-hour mark.

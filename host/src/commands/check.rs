@@ -20,7 +20,13 @@ pub(crate) fn check(wasm: &Path, plugin_config: &str) -> anyhow::Result<ExitCode
     match crate::plugins::load_plugin(&engine, &spec) {
         Ok(p) => {
             let s = &p.subscription;
-            let list = |v: &[String]| if v.is_empty() { "all".to_owned() } else { v.join(", ") };
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "all".to_owned()
+                } else {
+                    v.join(", ")
+                }
+            };
             let kinds: Vec<String> = s.kinds.iter().map(|k| k.as_str().to_owned()).collect();
             println!("ok: {} fits prism:plugin@0.1.0", wasm.display());
             println!("name:      {}", p.info.name);
@@ -31,12 +37,17 @@ pub(crate) fn check(wasm: &Path, plugin_config: &str) -> anyhow::Result<ExitCode
             println!("symbols:   {}", list(&s.symbols));
             println!(
                 "timer:     {}",
-                s.timer_interval_ms.map_or_else(|| "none".to_owned(), |t| format!("every {t} ms"))
+                s.timer_interval_ms
+                    .map_or_else(|| "none".to_owned(), |t| format!("every {t} ms"))
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {} does not fit the contract: {}", wasm.display(), e.source);
+            eprintln!(
+                "error: {} does not fit the contract: {}",
+                wasm.display(),
+                e.source
+            );
             Ok(ExitCode::FAILURE)
         }
     }

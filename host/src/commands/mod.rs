@@ -14,7 +14,9 @@ pub(crate) fn engine(config: &Config) -> anyhow::Result<PluginEngine> {
     Ok(PluginEngine::new(EngineSettings {
         max_memory_bytes: (runtime.max_memory_mb as usize) << 20,
         max_instances: runtime.max_instances,
-        cache_dir: runtime.cache.then(|| config.resolve(&runtime.data_dir).join("cache")),
+        cache_dir: runtime
+            .cache
+            .then(|| config.resolve(&runtime.data_dir).join("cache")),
         ..EngineSettings::default()
     })?)
 }

@@ -16,7 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Replays `events` through `plugin_paths`; writes outputs to `out`.
-pub(crate) fn replay(events: &Path, plugin_paths: &[PathBuf], config: Option<&Path>, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) fn replay(
+    events: &Path,
+    plugin_paths: &[PathBuf],
+    config: Option<&Path>,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let config = match config {
         Some(path) => Config::load(path)?,
         None => {
@@ -30,13 +35,19 @@ pub(crate) fn replay(events: &Path, plugin_paths: &[PathBuf], config: Option<&Pa
     for path in plugin_paths {
         // Settings come from a config entry with the same path, or, after
         // `init`, the same id as the plugin's name.
-        let by_path = config.plugins.iter().find(|p| config.resolve(&p.path) == *path);
-        let probe_json = by_path.map_or_else(|| "{}".to_owned(), prism_config::PluginConfig::config_json);
+        let by_path = config
+            .plugins
+            .iter()
+            .find(|p| config.resolve(&p.path) == *path);
+        let probe_json =
+            by_path.map_or_else(|| "{}".to_owned(), prism_config::PluginConfig::config_json);
         let spec = PluginSpec {
             id: by_path.map(|p| p.id.clone()),
             path,
             config_json: &probe_json,
-            limits: by_path.map_or(config.plugin_defaults, |p| p.limits(&config.plugin_defaults)),
+            limits: by_path.map_or(config.plugin_defaults, |p| {
+                p.limits(&config.plugin_defaults)
+            }),
             seed: by_path.and_then(|p| p.seed),
             subscription: by_path.and_then(|p| p.subscription.as_ref()),
         };
@@ -56,7 +67,9 @@ pub(crate) fn replay(events: &Path, plugin_paths: &[PathBuf], config: Option<&Pa
             loaded = load_plugin(&engine, &spec)?;
         }
         anyhow::ensure!(
-            plugins.iter().all(|p: &crate::plugins::LoadedPlugin| p.id != loaded.id),
+            plugins
+                .iter()
+                .all(|p: &crate::plugins::LoadedPlugin| p.id != loaded.id),
             "two plugins have the id `{}`; give them distinct ids in --config",
             loaded.id
         );
@@ -72,8 +85,12 @@ pub(crate) fn replay(events: &Path, plugin_paths: &[PathBuf], config: Option<&Pa
             let mut sinks = HashMap::new();
             for id in &ids {
                 let part = out.with_extension(format!("part-{id}"));
-                let file = std::fs::File::create(&part).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?;
-                sinks.insert(Arc::from(id.as_str()), OutputSink::Jsonl(Box::new(BufWriter::new(file))));
+                let file = std::fs::File::create(&part)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?;
+                sinks.insert(
+                    Arc::from(id.as_str()),
+                    OutputSink::Jsonl(Box::new(BufWriter::new(file))),
+                );
                 parts.push(part);
             }
             OutputSink::ByPlugin(sinks)
@@ -87,10 +104,14 @@ pub(crate) fn replay(events: &Path, plugin_paths: &[PathBuf], config: Option<&Pa
     let views = pipeline.views.clone();
 
     let stats = Arc::new(SourceStats::default());
-    let reader = EventReader::open(events, crate::source::skip_reporter(events.display().to_string(), stats.clone()))?;
+    let reader = EventReader::open(
+        events,
+        crate::source::skip_reporter(events.display().to_string(), stats.clone()),
+    )?;
     let progress = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     progress.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed} {human_pos} events ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {elapsed} {human_pos} events ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let started = Instant::now();
     let ticker = {
@@ -116,7 +137,8 @@ pub(crate) fn replay(events: &Path, plugin_paths: &[PathBuf], config: Option<&Pa
     source_result?;
 
     if let Some(out) = out {
-        let file = std::fs::File::create(out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+        let file = std::fs::File::create(out)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
         let mut writer = BufWriter::new(file);
         for part in &parts {
             let mut f = std::fs::File::open(part)?;
@@ -141,12 +163,24 @@ pub(crate) fn replay(events: &Path, plugin_paths: &[PathBuf], config: Option<&Pa
             .filter(|k| v.metrics.outputs(**k) > 0)
             .map(|k| format!("{} {}", v.metrics.outputs(*k), k.as_str()))
             .collect();
-        let counts = if counts.is_empty() { "no outputs".to_owned() } else { counts.join(", ") };
-        println!("  {}: {} events in, {counts}", v.id, v.metrics.events_in.load(Ordering::Relaxed));
+        let counts = if counts.is_empty() {
+            "no outputs".to_owned()
+        } else {
+            counts.join(", ")
+        };
+        println!(
+            "  {}: {} events in, {counts}",
+            v.id,
+            v.metrics.events_in.load(Ordering::Relaxed)
+        );
         if let Some(err) = v.metrics.last_error() {
             failed = true;
             println!("  {}: FAILED: {err}", v.id);
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

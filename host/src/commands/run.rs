@@ -44,7 +44,10 @@ pub(crate) fn pipeline_settings(config: &Config) -> PipelineSettings {
 }
 
 /// Runs until Ctrl-C (or SIGTERM).
-pub(crate) fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    config_path: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
     let engine = super::engine(&config)?;
     let mut plugins = Vec::new();
@@ -70,7 +73,11 @@ pub(crate) fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> a
         signals: s.signals,
         records: s.records,
     }));
-    let pipeline = Pipeline::start(pipeline_settings(&config), plugins, OutputSink::Store(store.clone()))?;
+    let pipeline = Pipeline::start(
+        pipeline_settings(&config),
+        plugins,
+        OutputSink::Store(store.clone()),
+    )?;
     let mut state = AppState::new(store);
     state.head_ts = pipeline.head_ts.clone();
     if let Ok(mut views) = state.plugins.write() {
@@ -80,9 +87,18 @@ pub(crate) fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> a
     }
     let stats = Arc::new(SourceStats::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let source = crate::source::spawn(&config.source, &config.base_dir, pipeline.source.clone(), stats.clone(), stop.clone())?;
+    let source = crate::source::spawn(
+        &config.source,
+        &config.base_dir,
+        pipeline.source.clone(),
+        stats.clone(),
+        stop.clone(),
+    )?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let served = runtime.block_on(async {
         let address = listen.unwrap_or(config.api.listen);
         let listener = tokio::net::TcpListener::bind(address)
@@ -95,8 +111,12 @@ pub(crate) fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> a
         tokio::spawn(async move {
             // Mirror the source's counters into the API state.
             loop {
-                counters.source_events.store(mirror.events.load(Ordering::Relaxed), Ordering::Relaxed);
-                counters.source_skipped.store(mirror.skipped.load(Ordering::Relaxed), Ordering::Relaxed);
+                counters
+                    .source_events
+                    .store(mirror.events.load(Ordering::Relaxed), Ordering::Relaxed);
+                counters
+                    .source_skipped
+                    .store(mirror.skipped.load(Ordering::Relaxed), Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
@@ -106,9 +126,15 @@ pub(crate) fn run(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> a
     tracing::info!("shutting down");
     stop.store(true, Ordering::Relaxed);
     drop(runtime);
-    let source_result = source.join().map_err(|_| anyhow::anyhow!("the source thread panicked"))?;
+    let source_result = source
+        .join()
+        .map_err(|_| anyhow::anyhow!("the source thread panicked"))?;
     let outputs = pipeline.finish()?;
-    tracing::info!(events = stats.events.load(Ordering::Relaxed), outputs, "stopped");
+    tracing::info!(
+        events = stats.events.load(Ordering::Relaxed),
+        outputs,
+        "stopped"
+    );
     served?;
     source_result?;
     Ok(ExitCode::SUCCESS)
@@ -120,7 +146,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -8,24 +8,44 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Writes `duration` of simulated market to `out`.
-pub(crate) fn sim(seed: u64, duration: &str, out: &Path, accounts: usize, start_ms: i64) -> anyhow::Result<ExitCode> {
+pub(crate) fn sim(
+    seed: u64,
+    duration: &str,
+    out: &Path,
+    accounts: usize,
+    start_ms: i64,
+) -> anyhow::Result<ExitCode> {
     let duration_ms = i64::try_from(parse_duration(duration)?.as_millis())?;
     anyhow::ensure!(accounts > 0, "--accounts must be at least 1");
-    let mut sim = Simulator::new(&SimulatorSettings { seed, start_ms, duration_ms: Some(duration_ms), accounts });
-    let file = std::fs::File::create(out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    let mut sim = Simulator::new(&SimulatorSettings {
+        seed,
+        start_ms,
+        duration_ms: Some(duration_ms),
+        accounts,
+    });
+    let file = std::fs::File::create(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
     let mut writer = RecordWriter::new(BufWriter::new(file), Format::from_path(out));
     let mut records = Vec::new();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     while sim.step(&mut records) {
         for r in records.drain(..) {
-            let kind = serde_json::to_value(&r).ok().and_then(|v| v["type"].as_str().map(str::to_owned)).unwrap_or_default();
+            let kind = serde_json::to_value(&r)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_default();
             *counts.entry(kind).or_default() += 1;
-            writer.write(&r).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            writer
+                .write(&r)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
         }
     }
     writer.finish()?;
     let total: u64 = counts.values().sum();
-    println!("wrote {total} records to {} (seed {seed}, {duration})", out.display());
+    println!(
+        "wrote {total} records to {} (seed {seed}, {duration})",
+        out.display()
+    );
     for (kind, n) in counts {
         println!("  {kind:<14} {n}");
     }

@@ -70,12 +70,16 @@ impl Flow {
         let overflow = || "taker notional overflows 128 bits".to_owned();
         let mut value = mantissa;
         if scale > self.scale {
-            let k = POW10.get((scale - self.scale) as usize).ok_or_else(overflow)?;
+            let k = POW10
+                .get((scale - self.scale) as usize)
+                .ok_or_else(overflow)?;
             self.buy = self.buy.checked_mul(*k).ok_or_else(overflow)?;
             self.sell = self.sell.checked_mul(*k).ok_or_else(overflow)?;
             self.scale = scale;
         } else if scale < self.scale {
-            let k = POW10.get((self.scale - scale) as usize).ok_or_else(overflow)?;
+            let k = POW10
+                .get((self.scale - scale) as usize)
+                .ok_or_else(overflow)?;
             value = value.checked_mul(*k).ok_or_else(overflow)?;
         }
         let total = match side {
@@ -122,7 +126,10 @@ fn notional(price: prism_sdk::Decimal, size: prism_sdk::Decimal) -> (i128, u32) 
     let scale = u32::from(price.scale) + u32::from(size.scale);
     match price.mantissa.checked_mul(size.mantissa) {
         Some(m) => (i128::from(m), scale),
-        None => (i128::from(price.mantissa) * i128::from(size.mantissa), scale),
+        None => (
+            i128::from(price.mantissa) * i128::from(size.mantissa),
+            scale,
+        ),
     }
 }
 
@@ -131,7 +138,9 @@ fn notional(price: prism_sdk::Decimal, size: prism_sdk::Decimal) -> (i128, u32) 
 fn ratio(buy: i128, sell: i128, scale: u32) -> f64 {
     let exact = |m: i128| Decimal::try_from_i128_with_scale(m, scale.min(28)).ok();
     match (exact(buy), exact(sell)) {
-        (Some(b), Some(s)) if scale <= 28 => b.checked_div(s).map_or(buy as f64 / sell as f64, to_f64),
+        (Some(b), Some(s)) if scale <= 28 => {
+            b.checked_div(s).map_or(buy as f64 / sell as f64, to_f64)
+        }
         _ => buy as f64 / sell as f64,
     }
 }
@@ -189,22 +198,37 @@ impl LongShortRatio {
         let to = boundary.div_euclid(self.bucket_ms);
         for (id, book) in self.books.iter().enumerate() {
             let mut total = Flow::default();
-            for f in book.flow.iter().filter(|f| f.bucket >= from && f.bucket < to) {
+            for f in book
+                .flow
+                .iter()
+                .filter(|f| f.bucket >= from && f.bucket < to)
+            {
                 // Cannot fail: each bucket fitted, and the window is a sum of few.
                 let _ = total.add(Side::Buy, f.buy, f.scale);
                 let _ = total.add(Side::Sell, f.sell, f.scale);
             }
             if total.sell > 0 {
-                ctx.series("taker_long_short_ratio", Some(id as u32), boundary, ratio(total.buy, total.sell, total.scale));
+                ctx.series(
+                    "taker_long_short_ratio",
+                    Some(id as u32),
+                    boundary,
+                    ratio(total.buy, total.sell, total.scale),
+                );
             }
         }
         for (id, book) in self.books.iter().enumerate() {
             if book.seen && book.shorts > 0 {
-                ctx.series("account_long_short_ratio", Some(id as u32), boundary, book.longs as f64 / book.shorts as f64);
+                ctx.series(
+                    "account_long_short_ratio",
+                    Some(id as u32),
+                    boundary,
+                    book.longs as f64 / book.shorts as f64,
+                );
             }
         }
         // Buckets before the next window's start are never read again.
-        let keep_from = (boundary + self.config.step_ms - self.config.window_ms).div_euclid(self.bucket_ms);
+        let keep_from =
+            (boundary + self.config.step_ms - self.config.window_ms).div_euclid(self.bucket_ms);
         for book in &mut self.books {
             while book.flow.front().is_some_and(|f| f.bucket < keep_from) {
                 book.flow.pop_front();
@@ -220,11 +244,20 @@ impl LongShortRatio {
         let at = match book.flow.iter().rposition(|f| f.bucket <= bucket) {
             Some(i) if book.flow[i].bucket == bucket => i,
             Some(i) => {
-                book.flow.insert(i + 1, Flow { bucket, ..Flow::default() });
+                book.flow.insert(
+                    i + 1,
+                    Flow {
+                        bucket,
+                        ..Flow::default()
+                    },
+                );
                 i + 1
             }
             None => {
-                book.flow.push_front(Flow { bucket, ..Flow::default() });
+                book.flow.push_front(Flow {
+                    bucket,
+                    ..Flow::default()
+                });
                 0
             }
         };
@@ -239,10 +272,15 @@ fn to_f64(d: Decimal) -> f64 {
 
 impl Plugin for LongShortRatio {
     fn init(config: &str) -> Result<(Self, PluginInfo), String> {
-        let config: Config = serde_json::from_str(config).map_err(|e| format!("long-short-ratio config: {e}"))?;
+        let config: Config =
+            serde_json::from_str(config).map_err(|e| format!("long-short-ratio config: {e}"))?;
         let plugin = Self::from_config(config)?;
         // Every kind: any event's time may pass a boundary.
-        let info = PluginInfo::new("long-short-ratio", env!("CARGO_PKG_VERSION"), Subscription::all());
+        let info = PluginInfo::new(
+            "long-short-ratio",
+            env!("CARGO_PKG_VERSION"),
+            Subscription::all(),
+        );
         Ok((plugin, info))
     }
 
@@ -279,7 +317,8 @@ impl Plugin for LongShortRatio {
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let restored: Self = rmp_serde::from_slice(state).map_err(|e| format!("long-short-ratio state: {e}"))?;
+        let restored: Self =
+            rmp_serde::from_slice(state).map_err(|e| format!("long-short-ratio state: {e}"))?;
         // The operator's current config wins over the saved one.
         let config = self.config;
         *self = restored;

@@ -15,7 +15,8 @@ fn series(out: &[Output]) -> Vec<(String, u32, i64, f64)> {
 
 #[test]
 fn taker_ratio_over_the_window_at_each_boundary() {
-    let mut h = Harness::<LongShortRatio>::new(r#"{"window_ms": 120000, "step_ms": 60000}"#).unwrap();
+    let mut h =
+        Harness::<LongShortRatio>::new(r#"{"window_ms": 120000, "step_ms": 60000}"#).unwrap();
     let btc = h.instrument("binance", "BTCUSDT");
     let events = vec![
         // Minute 0: buy 2×100 = 200, sell 1×100 = 100.
@@ -43,7 +44,8 @@ fn taker_ratio_over_the_window_at_each_boundary() {
 
 #[test]
 fn boundaries_skipped_by_a_gap_are_each_emitted_and_empty_windows_are_not() {
-    let mut h = Harness::<LongShortRatio>::new(r#"{"window_ms": 120000, "step_ms": 60000}"#).unwrap();
+    let mut h =
+        Harness::<LongShortRatio>::new(r#"{"window_ms": 120000, "step_ms": 60000}"#).unwrap();
     let btc = h.instrument("binance", "BTCUSDT");
     let events = vec![
         h.trade(btc, 1_000, "10", "1", Side::Buy),
@@ -69,9 +71,18 @@ fn only_instruments_with_sells_emit_and_nothing_is_flushed_at_the_end() {
         h.trade(eth, 2, "2000", "1", Side::Buy),
         h.trade(eth, 59_999, "2000", "1", Side::Buy),
     ];
-    assert!(h.push(events).unwrap().is_empty(), "no boundary crossed yet");
-    let out = series(&h.push(vec![h.funding(eth, 60_000, "0.0001", 8, None)]).unwrap());
-    assert_eq!(out, vec![("taker_long_short_ratio".into(), btc, 60_000, 0.5)]);
+    assert!(
+        h.push(events).unwrap().is_empty(),
+        "no boundary crossed yet"
+    );
+    let out = series(
+        &h.push(vec![h.funding(eth, 60_000, "0.0001", 8, None)])
+            .unwrap(),
+    );
+    assert_eq!(
+        out,
+        vec![("taker_long_short_ratio".into(), btc, 60_000, 0.5)]
+    );
 }
 
 #[test]
@@ -107,29 +118,44 @@ fn account_ratio_counts_latest_positions() {
 fn state_survives_snapshot_and_restore() {
     let mut h = Harness::<LongShortRatio>::new("{}").unwrap();
     let btc = h.instrument("binance", "BTCUSDT");
-    h.push(vec![h.trade(btc, 1, "100", "3", Side::Buy), h.trade(btc, 2, "100", "1", Side::Sell)])
-        .unwrap();
+    h.push(vec![
+        h.trade(btc, 1, "100", "3", Side::Buy),
+        h.trade(btc, 2, "100", "1", Side::Sell),
+    ])
+    .unwrap();
     let state = h.snapshot();
     let mut fresh = Harness::<LongShortRatio>::new("{}").unwrap();
     let btc2 = fresh.instrument("binance", "BTCUSDT");
     assert_eq!(btc, btc2);
     fresh.restore(&state).unwrap();
-    let out = series(&fresh.push(vec![fresh.trade(btc, 60_000, "1", "1", Side::Buy)]).unwrap());
-    assert_eq!(out, vec![("taker_long_short_ratio".into(), btc, 60_000, 3.0)]);
+    let out = series(
+        &fresh
+            .push(vec![fresh.trade(btc, 60_000, "1", "1", Side::Buy)])
+            .unwrap(),
+    );
+    assert_eq!(
+        out,
+        vec![("taker_long_short_ratio".into(), btc, 60_000, 3.0)]
+    );
 }
 
 #[test]
 fn bad_config_is_refused_with_the_field() {
-    let err = Harness::<LongShortRatio>::new(r#"{"step_ms": 0}"#).err().unwrap();
+    let err = Harness::<LongShortRatio>::new(r#"{"step_ms": 0}"#)
+        .err()
+        .unwrap();
     assert!(err.contains("step_ms"), "{err}");
-    let err = Harness::<LongShortRatio>::new(r#"{"windw_ms": 5}"#).err().unwrap();
+    let err = Harness::<LongShortRatio>::new(r#"{"windw_ms": 5}"#)
+        .err()
+        .unwrap();
     assert!(err.contains("windw_ms"), "{err}");
 }
 
 #[test]
 fn windows_that_are_not_multiples_of_the_step_are_exact() {
     // window 90 s, step 60 s: buckets of 30 s.
-    let mut h = Harness::<LongShortRatio>::new(r#"{"window_ms": 90000, "step_ms": 60000}"#).unwrap();
+    let mut h =
+        Harness::<LongShortRatio>::new(r#"{"window_ms": 90000, "step_ms": 60000}"#).unwrap();
     let btc = h.instrument("binance", "BTCUSDT");
     let events = vec![
         h.trade(btc, 29_999, "1", "100", Side::Sell), // outside [30000, 120000)
@@ -138,5 +164,8 @@ fn windows_that_are_not_multiples_of_the_step_are_exact() {
         h.trade(btc, 120_000, "1", "1", Side::Buy),
     ];
     let out = series(&h.push(events).unwrap());
-    assert_eq!(out.last().unwrap(), &("taker_long_short_ratio".into(), btc, 120_000, 0.5));
+    assert_eq!(
+        out.last().unwrap(),
+        &("taker_long_short_ratio".into(), btc, 120_000, 0.5)
+    );
 }

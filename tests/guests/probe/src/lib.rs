@@ -39,16 +39,28 @@ fn outcome<T: std::fmt::Debug, E: std::fmt::Display>(r: Result<T, E>) -> String 
 
 fn probe_sandbox() -> BTreeMap<String, String> {
     let mut seen = BTreeMap::new();
-    seen.insert("read_file".into(), outcome(std::fs::read_to_string("/etc/passwd").map(|s| s.len())));
-    seen.insert("write_file".into(), outcome(std::fs::write("/tmp/prism-probe", b"x")));
-    seen.insert("list_dir".into(), outcome(std::fs::read_dir(".").map(|d| d.count())));
+    seen.insert(
+        "read_file".into(),
+        outcome(std::fs::read_to_string("/etc/passwd").map(|s| s.len())),
+    );
+    seen.insert(
+        "write_file".into(),
+        outcome(std::fs::write("/tmp/prism-probe", b"x")),
+    );
+    seen.insert(
+        "list_dir".into(),
+        outcome(std::fs::read_dir(".").map(|d| d.count())),
+    );
     seen.insert("env_var".into(), outcome(std::env::var("HOME")));
     seen.insert("env_count".into(), format!("{}", std::env::vars().count()));
     seen.insert(
         "tcp_connect".into(),
         outcome(std::net::TcpStream::connect("127.0.0.1:8080").map(|_| ())),
     );
-    seen.insert("udp_bind".into(), outcome(std::net::UdpSocket::bind("127.0.0.1:0").map(|_| ())));
+    seen.insert(
+        "udp_bind".into(),
+        outcome(std::net::UdpSocket::bind("127.0.0.1:0").map(|_| ())),
+    );
     seen.insert(
         "dns".into(),
         outcome(std::net::ToSocketAddrs::to_socket_addrs("localhost:80").map(|a| a.count())),
@@ -109,7 +121,8 @@ impl Probe {
 
 impl Plugin for Probe {
     fn init(config: &str) -> Result<(Self, PluginInfo), String> {
-        let config: Config = serde_json::from_str(config).map_err(|e| format!("probe config: {e}"))?;
+        let config: Config =
+            serde_json::from_str(config).map_err(|e| format!("probe config: {e}"))?;
         if config.mode == "init_error" {
             return Err("init_error mode: refusing to start".into());
         }
@@ -143,7 +156,11 @@ impl Plugin for Probe {
         if let Some(seen) = self.sandbox.take() {
             ctx.document("sandbox", self.last_ts, &seen)?;
         }
-        ctx.document("count", self.last_ts, &serde_json::json!({"events": self.events}))
+        ctx.document(
+            "count",
+            self.last_ts,
+            &serde_json::json!({"events": self.events}),
+        )
     }
 
     fn snapshot(&self) -> Vec<u8> {
@@ -154,7 +171,9 @@ impl Plugin for Probe {
         if self.config.mode == "restore_error" {
             return Err("restore_error mode: refusing state".into());
         }
-        let bytes: [u8; 8] = state.try_into().map_err(|_| "state must be 8 bytes".to_owned())?;
+        let bytes: [u8; 8] = state
+            .try_into()
+            .map_err(|_| "state must be 8 bytes".to_owned())?;
         self.events = u64::from_le_bytes(bytes);
         Ok(())
     }
