@@ -30,10 +30,7 @@ fn last_ts(out: &[Event]) -> Option<i64> {
 }
 
 /// A reporter of skipped records: logs each (up to a limit) and counts.
-pub(crate) fn skip_reporter(
-    name: String,
-    stats: Arc<SourceStats>,
-) -> prism_sources::SkipReporter {
+pub(crate) fn skip_reporter(name: String, stats: Arc<SourceStats>) -> prism_sources::SkipReporter {
     Box::new(move |s: &Skipped| {
         let n = stats.skipped.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= LOGGED_SKIPS {

@@ -177,7 +177,7 @@ macro_rules! export_plugin {
                     $crate::runtime::restore::<$plugin>(&state)
                 }
             }
-            $crate::bindings::export!(PrismGuest with_types_in $crate::bindings);
+    $crate::bindings::export!(PrismGuest with_types_in $crate::bindings);
         };
     };
 }

@@ -123,11 +123,7 @@ impl EventReader {
     }
 
     /// Reads MessagePack records from bytes.
-    pub fn from_msgpack(
-        name: &str,
-        bytes: Vec<u8>,
-        on_skip: SkipReporter,
-    ) -> Self {
+    pub fn from_msgpack(name: &str, bytes: Vec<u8>, on_skip: SkipReporter) -> Self {
         Self::new(name.to_owned(), Input::Packed { bytes, at: 0 }, on_skip)
     }
 
