@@ -21,6 +21,14 @@ path = "{lsr}"
 id = "hello"
 path = "{hello}"
 [[plugins]]
+id = "binance-trades"
+path = "{hello}"
+[plugins.subscription]
+kinds = ["trade", "liquidation"]
+exchanges = ["binance"]
+symbols = ["BTC*"]
+timer_interval_ms = 60000
+[[plugins]]
 id = "counter"
 path = "{probe}"
 config = {{ mode = "count" }}
@@ -111,7 +119,16 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["counter", "hello", "long-short-ratio", "panicky"]);
+    assert_eq!(
+        ids,
+        [
+            "binance-trades",
+            "counter",
+            "hello",
+            "long-short-ratio",
+            "panicky"
+        ]
+    );
     assert_eq!(
         server.json("/api/v1/signals")["items"],
         serde_json::json!([])
