@@ -1,6 +1,6 @@
 //! `GET /metrics` in the Prometheus text format.
 
-use crate::state::AppState;
+use crate::state::{AppState, PluginView};
 use prism_model::OutputKind;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -38,44 +38,61 @@ pub(crate) fn render(state: &AppState) -> String {
         state.source_skipped.load(Ordering::Relaxed)
     );
 
-    help(
-        &mut out,
+    let mut gauge = |name: &str, kind: &str, text: &str, value: &dyn Fn(&PluginView) -> u64| {
+        help(&mut out, name, kind, text);
+        for p in &plugins {
+            let _ = writeln!(out, "{name}{{plugin=\"{}\"}} {}", p.id, value(p));
+        }
+    };
+    gauge(
         "prism_plugin_up",
         "gauge",
         "1 while the plugin runs, 0 when failed or stopped.",
+        &|p| u64::from(p.metrics.state() == prism_runtime::PluginState::Running),
     );
-    for p in &plugins {
-        let up = u8::from(p.metrics.state() == prism_runtime::PluginState::Running);
-        let _ = writeln!(out, "prism_plugin_up{{plugin=\"{}\"}} {up}", p.id);
-    }
-    help(
-        &mut out,
+    gauge(
         "prism_plugin_events_total",
         "counter",
         "Events delivered to the plugin.",
+        &|p| p.metrics.events_in.load(Ordering::Relaxed),
     );
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "prism_plugin_events_total{{plugin=\"{}\"}} {}",
-            p.id,
-            p.metrics.events_in.load(Ordering::Relaxed)
-        );
-    }
-    help(
-        &mut out,
+    gauge(
         "prism_plugin_events_dropped_total",
         "counter",
         "Events not delivered because the plugin had failed.",
+        &|p| p.metrics.events_dropped.load(Ordering::Relaxed),
     );
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "prism_plugin_events_dropped_total{{plugin=\"{}\"}} {}",
-            p.id,
-            p.metrics.events_dropped.load(Ordering::Relaxed)
-        );
-    }
+    gauge(
+        "prism_plugin_errors_total",
+        "counter",
+        "Failed calls (traps, deadlines, limits, errors).",
+        &|p| p.metrics.errors.load(Ordering::Relaxed),
+    );
+    gauge(
+        "prism_plugin_queue_depth",
+        "gauge",
+        "Batches waiting in the plugin's queue.",
+        &|p| p.queue_depth.load(Ordering::Relaxed) as u64,
+    );
+    gauge(
+        "prism_plugin_lag_ms",
+        "gauge",
+        "Event time between the newest routed event and the plugin's last processed event.",
+        &|p| {
+            let last = p.metrics.last_event_ts.load(Ordering::Relaxed);
+            if last == i64::MIN || head == i64::MIN {
+                0
+            } else {
+                u64::try_from(head - last).unwrap_or(0)
+            }
+        },
+    );
+    gauge(
+        "prism_plugin_memory_bytes",
+        "gauge",
+        "Linear memory used by the plugin instance.",
+        &|p| p.metrics.memory_bytes.load(Ordering::Relaxed),
+    );
     help(
         &mut out,
         "prism_plugin_outputs_total",
@@ -92,63 +109,6 @@ pub(crate) fn render(state: &AppState) -> String {
                 p.metrics.outputs(kind)
             );
         }
-    }
-    help(
-        &mut out,
-        "prism_plugin_errors_total",
-        "counter",
-        "Failed calls (traps, deadlines, limits, errors).",
-    );
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "prism_plugin_errors_total{{plugin=\"{}\"}} {}",
-            p.id,
-            p.metrics.errors.load(Ordering::Relaxed)
-        );
-    }
-    help(
-        &mut out,
-        "prism_plugin_queue_depth",
-        "gauge",
-        "Batches waiting in the plugin's queue.",
-    );
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "prism_plugin_queue_depth{{plugin=\"{}\"}} {}",
-            p.id,
-            p.queue_depth.load(Ordering::Relaxed)
-        );
-    }
-    help(
-        &mut out,
-        "prism_plugin_lag_ms",
-        "gauge",
-        "Event time between the newest routed event and the plugin's last processed event.",
-    );
-    for p in &plugins {
-        let last = p.metrics.last_event_ts.load(Ordering::Relaxed);
-        let lag = if last == i64::MIN || head == i64::MIN {
-            0
-        } else {
-            (head - last).max(0)
-        };
-        let _ = writeln!(out, "prism_plugin_lag_ms{{plugin=\"{}\"}} {lag}", p.id);
-    }
-    help(
-        &mut out,
-        "prism_plugin_memory_bytes",
-        "gauge",
-        "Linear memory used by the plugin instance.",
-    );
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "prism_plugin_memory_bytes{{plugin=\"{}\"}} {}",
-            p.id,
-            p.metrics.memory_bytes.load(Ordering::Relaxed)
-        );
     }
     help(
         &mut out,
