@@ -93,10 +93,12 @@ fn wasm_run(
     config: &str,
     events: &[Event],
     batch: usize,
+    fast: bool,
 ) -> (Duration, usize) {
     let mut instance = module
         .instantiate("bench", PluginLimits::default(), 1)
         .unwrap();
+    instance.set_fast_lowering(fast);
     instance.init(config).unwrap();
     let (declarations, trades) = events.split_at(SYMBOLS.len());
     instance.on_events(declarations).unwrap();
@@ -141,7 +143,13 @@ fn main() {
     let probe = PluginModule::load(&engine, &wasm_path("prism_probe")).unwrap();
     const COUNT: &str = r#"{"mode":"count"}"#;
     // Warm up both paths once.
-    wasm_run(&module, "{}", &host_events[..SYMBOLS.len() + 100_000], 256);
+    wasm_run(
+        &module,
+        "{}",
+        &host_events[..SYMBOLS.len() + 100_000],
+        256,
+        true,
+    );
     native_run(&sdk_events[..100_000], 256);
     println!(
         "long-short-ratio, {EVENTS} trades over 9 instruments; {} ; {} threads",
@@ -150,29 +158,34 @@ fn main() {
     );
     println!();
     println!(
-        "| batch | wasm ns/event | native ns/event | wasm / native | boundary only (counting plugin) ns/event | outputs |"
+        "| batch | wasm ns/event | native ns/event | wasm / native | wasm, generic lowering | boundary only (counting plugin) | boundary only, generic lowering | outputs |"
     );
     println!(
-        "|------:|--------------:|----------------:|--------------:|-----------------------------------------:|--------:|"
+        "|------:|--------------:|----------------:|--------------:|-----------------------:|--------------------------------:|--------------------------------:|--------:|"
     );
     for batch in BATCHES {
         // Best of three, to keep scheduler noise out of the ratio.
         let best =
             |f: &dyn Fn() -> (Duration, usize)| (0..3).map(|_| f()).min_by_key(|r| r.0).unwrap();
-        let (w, w_out) = best(&|| wasm_run(&module, "{}", &host_events, batch));
+        let (w, w_out) = best(&|| wasm_run(&module, "{}", &host_events, batch, true));
+        let (g, g_out) = best(&|| wasm_run(&module, "{}", &host_events, batch, false));
         let (n, n_out) = best(&|| native_run(&sdk_events, batch));
-        let (b, _) = best(&|| wasm_run(&probe, COUNT, &host_events, batch));
+        let (b, _) = best(&|| wasm_run(&probe, COUNT, &host_events, batch, true));
+        let (bg, _) = best(&|| wasm_run(&probe, COUNT, &host_events, batch, false));
+        assert_eq!(w_out, g_out);
         assert_eq!(
             w_out, n_out,
             "wasm and native must produce the same outputs"
         );
         let per = |d: Duration| d.as_nanos() as f64 / EVENTS as f64;
         println!(
-            "| {batch:>5} | {:>13.1} | {:>15.1} | {:>13.2} | {:>40.1} | {w_out:>7} |",
+            "| {batch:>5} | {:>13.1} | {:>15.1} | {:>13.2} | {:>22.1} | {:>31.1} | {:>31.1} | {w_out:>7} |",
             per(w),
             per(n),
             per(w) / per(n),
-            per(b)
+            per(g),
+            per(b),
+            per(bg)
         );
     }
 }

@@ -12,6 +12,7 @@ pub mod bindings;
 pub mod conversions;
 pub mod engine;
 pub mod error;
+mod lowering;
 pub mod metrics;
 pub mod plugin;
 mod sandbox;

@@ -4,12 +4,13 @@ use crate::bindings::{Plugin, PluginPre};
 use crate::conversions::{self, Declared, PluginInfo};
 use crate::engine::{EPOCH_TICK, PluginEngine};
 use crate::error::{Fault, FaultKind, LoadError};
+use crate::lowering::WireEvent;
 use crate::sandbox::HostState;
 use prism_model::{Event, Output};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Func, HasSelf, Linker, TypedFunc};
 use wasmtime::{Store, Trap};
 
 /// Per-plugin limits; exceeding one is that plugin's fault.
@@ -107,13 +108,28 @@ impl PluginModule {
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(deadline_ticks(limits.call_deadline));
         store.epoch_deadline_trap();
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| {
-            let fault = classify(&e, store.data().captured());
-            LoadError::Instantiate(fault.message)
-        })?;
+        let instance = self
+            .pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .map_err(|e| {
+                let fault = classify(&e, store.data().captured());
+                LoadError::Instantiate(fault.message)
+            })?;
+        let bindings =
+            Plugin::new(&mut store, &instance).map_err(|e| LoadError::Exports(format!("{e:#}")))?;
+        let on_events = instance
+            .get_func(&mut store, "on-events")
+            .ok_or_else(|| LoadError::Exports("no export `on-events`".into()))?;
+        // Type-checked once here, so each call can skip the check.
+        on_events
+            .typed::<(&[WireEvent],), (OnEventsResult,)>(&store)
+            .map_err(|e| LoadError::Exports(format!("{e:#}")))?;
         Ok(PluginInstance {
             store,
             bindings,
+            on_events,
+            fast_lowering: true,
             limits,
             declared: Vec::new(),
             scratch: Vec::new(),
@@ -133,10 +149,14 @@ fn deadline_ticks(deadline: Duration) -> u64 {
 pub struct PluginInstance {
     store: Store<HostState>,
     bindings: Plugin,
+    on_events: Func,
+    fast_lowering: bool,
     limits: PluginLimits,
     declared: Declared,
-    scratch: Vec<crate::bindings::prism::plugin::events::Event>,
+    scratch: Vec<WireEvent>,
 }
+
+type OnEventsResult = Result<Vec<crate::bindings::prism::plugin::outputs::Output>, String>;
 
 impl PluginInstance {
     fn arm(&mut self) {
@@ -197,10 +217,29 @@ impl PluginInstance {
             if let Event::Instrument(i) = event {
                 conversions::remember(&mut self.declared, i);
             }
-            self.scratch.push(conversions::event_to_wit(event));
+            self.scratch
+                .push(WireEvent(conversions::event_to_wit(event)));
         }
         self.arm();
-        let result = self.bindings.call_on_events(&mut self.store, &self.scratch);
+        let result = if self.fast_lowering {
+            // SAFETY: the function was type-checked against exactly these
+            // parameter and result types when the instance was made.
+            let typed = unsafe {
+                TypedFunc::<(&[WireEvent],), (OnEventsResult,)>::new_unchecked(self.on_events)
+            };
+            typed.call(&mut self.store, (&self.scratch,)).map(|(r,)| r)
+        } else {
+            // SAFETY: `WireEvent` is `repr(transparent)` over the generated event.
+            let events = unsafe {
+                std::slice::from_raw_parts(
+                    self.scratch
+                        .as_ptr()
+                        .cast::<crate::bindings::prism::plugin::events::Event>(),
+                    self.scratch.len(),
+                )
+            };
+            self.bindings.call_on_events(&mut self.store, events)
+        };
         let outputs = match result {
             Ok(Ok(outputs)) => outputs,
             Ok(Err(reason)) => {
@@ -229,6 +268,13 @@ impl PluginInstance {
                 kind: FaultKind::BadOutput,
                 message: e.to_string(),
             })
+    }
+
+    /// Chooses how batches are lowered: the fast path (default) or
+    /// wasmtime's generic lowering. Both deliver the same events; this exists
+    /// to compare them in tests and benchmarks.
+    pub fn set_fast_lowering(&mut self, on: bool) {
+        self.fast_lowering = on;
     }
 
     /// Bytes of linear memory the instance uses now (all its memories).

@@ -105,6 +105,99 @@ fn the_sandbox_denies_files_env_network_and_wall_clock() {
     );
 }
 
+/// One event of every kind, trades with and without accounts, in a batch.
+fn every_kind() -> Vec<Event> {
+    use prism_model::{
+        Book, Funding, Level, Liquidation, OpenInterest, Position, PositionSide, Timer,
+    };
+    let d = |t: &str| decimal::parse(t).unwrap();
+    let mut events = trades(3);
+    let id = events[1].instrument().unwrap();
+    events.push(Event::Trade(Trade {
+        instrument: id,
+        ts: 5,
+        received_ts: 6,
+        price: d("-0.000000001"),
+        size: d("9223372036854775807"),
+        side: Side::Sell,
+        buyer: Some("0xbuyer".into()),
+        seller: None,
+    }));
+    events.push(Event::Liquidation(Liquidation {
+        instrument: id,
+        ts: 7,
+        received_ts: 8,
+        price: d("36950"),
+        size: d("1.2"),
+        position: PositionSide::Long,
+        account: Some("0xl".into()),
+    }));
+    events.push(Event::Funding(Funding {
+        instrument: id,
+        ts: 9,
+        received_ts: 9,
+        rate: d("-0.0000125"),
+        interval_hours: 8,
+        mark_price: Some(d("37010")),
+        index_price: None,
+        next_funding_ts: Some(28_800_000),
+    }));
+    events.push(Event::OpenInterest(OpenInterest {
+        instrument: id,
+        ts: 10,
+        received_ts: 11,
+        open_interest: d("1234.5"),
+    }));
+    events.push(Event::Book(Book {
+        instrument: id,
+        ts: 12,
+        received_ts: 13,
+        snapshot: true,
+        bids: vec![Level {
+            price: d("36999.9"),
+            size: d("2.1"),
+        }],
+        asks: vec![],
+    }));
+    events.push(Event::Position(Position {
+        instrument: id,
+        ts: 14,
+        received_ts: 15,
+        account: "0xabc".into(),
+        size: d("-12.5"),
+        entry_price: d("37100"),
+        liquidation_price: Some(d("39800")),
+        leverage: None,
+    }));
+    events.push(Event::Timer(Timer { ts: 60_000 }));
+    events.extend(trades(2).into_iter().skip(1));
+    events
+}
+
+#[test]
+fn the_fast_lowering_delivers_exactly_what_the_generic_one_does() {
+    let engine = engine();
+    let batch = every_kind();
+    let mut echoes = Vec::new();
+    for fast in [true, false] {
+        let mut probe = start(&engine, r#"{"mode":"echo"}"#, PluginLimits::default());
+        probe.set_fast_lowering(fast);
+        let out = probe.on_events(&batch).unwrap();
+        let seen: Vec<String> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Log(l) => Some(l.body.as_str().unwrap().to_owned()),
+                _ => None,
+            })
+            .collect();
+        echoes.push(seen);
+    }
+    assert_eq!(echoes[0].len(), batch.len());
+    assert_eq!(echoes[0], echoes[1]);
+    let first_trade = &echoes[0][1];
+    assert!(first_trade.starts_with("Event::Trade(Trade { instrument: 0, ts: 1700000000000, received-ts: 1700000000000, price: Decimal { mantissa: 370001, scale: 1 }, size: Decimal { mantissa: 25, scale: 2 }, side: Side::Buy, buyer: None, seller: None"), "{first_trade}");
+}
+
 #[test]
 fn counts_every_event_across_batches() {
     let engine = engine();

@@ -7,6 +7,8 @@
 //!   `sandbox` on the first batch.
 //! - `{"mode":"panic"|"loop"|"grow"|"flood"|"recurse"|"error", "at": N}` —
 //!   counts like `count`, then misbehaves on the N-th market event (1-based).
+//! - `{"mode":"echo"}` — logs every event it receives, as its debug text
+//!   (log `echo`), to check what crossed the boundary.
 //! - `{"mode":"init_error"}` — refuses to start.
 //! - `{"mode":"restore_error"}` — refuses any state.
 
@@ -141,6 +143,9 @@ impl Plugin for Probe {
     }
 
     fn on_event(&mut self, ctx: &mut Context, event: &Event) -> Result<(), String> {
+        if self.config.mode == "echo" {
+            ctx.log("echo", None, event.ts().unwrap_or(0), &format!("{event:?}"))?;
+        }
         if matches!(event, Event::Instrument(_)) {
             return Ok(());
         }
