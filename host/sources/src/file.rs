@@ -348,6 +348,31 @@ mod tests {
     }
 
     #[test]
+    fn numbers_and_extra_fields_are_accepted() {
+        let text = r#"{"type":"trade","exchange":"binance","symbol":"BTCUSDT","ts":1,"price":37000.1,"size":2,"side":"sell","trade_id":991}
+{"type":"instrument","exchange":"okx","symbol":"BTC-USDT-SWAP","kind":"perpetual","contract_size":"0.01"}
+"#;
+        let (skips, on_skip) = collecting();
+        let mut r = EventReader::from_lines("t", std::io::Cursor::new(text), on_skip);
+        let events = read_all(&mut r);
+        assert!(
+            skips.lock().unwrap().is_empty(),
+            "{:?}",
+            skips.lock().unwrap()
+        );
+        let Event::Trade(t) = &events[1] else {
+            panic!()
+        };
+        assert_eq!(t.price.to_string(), "37000.1");
+        assert_eq!(t.size.to_string(), "2");
+        let Event::Instrument(i) = &events[2] else {
+            panic!()
+        };
+        assert_eq!(i.contract_size.to_string(), "0.01");
+        assert_eq!(i.kind, prism_model::MarketKind::Perpetual);
+    }
+
+    #[test]
     fn messagepack_round_trips_and_skips_bad_records() {
         let records: Vec<Record> = GOOD
             .lines()

@@ -9,5 +9,5 @@ pub mod simulator;
 
 pub use file::{EventReader, FileError, Format, RecordWriter, SkipReporter, Skipped};
 pub use pump::{Pacer, SourceStats};
-pub use record::{Normalizer, Record, RecordError};
+pub use record::{DecimalText, Normalizer, Record, RecordError};
 pub use simulator::{Simulator, SimulatorSettings};

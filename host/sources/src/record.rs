@@ -12,9 +12,62 @@ use prism_model::{
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// One record of a replay file.
+/// A decimal as written in a file: normally a string (`"37000.1"`), exact.
+/// A JSON number is accepted too, read through its shortest round-trip
+/// text, which is exact for up to 15 significant digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecimalText(pub String);
+
+impl Serialize for DecimalText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for DecimalText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DecimalText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a decimal, preferably as a string like \"37000.1\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DecimalText, E> {
+                Ok(DecimalText(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DecimalText, E> {
+                Ok(DecimalText(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DecimalText, E> {
+                Ok(DecimalText(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<DecimalText, E> {
+                if !v.is_finite() {
+                    return Err(E::custom("not a finite number"));
+                }
+                Ok(DecimalText(format!("{v}")))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl From<&str> for DecimalText {
+    fn from(text: &str) -> Self {
+        DecimalText(text.to_owned())
+    }
+}
+
+impl From<String> for DecimalText {
+    fn from(text: String) -> Self {
+        DecimalText(text)
+    }
+}
+
+/// One record of a replay file. Unknown fields are ignored, so files with
+/// extra columns (trade ids, raw payloads) still replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     Instrument {
         exchange: String,
@@ -23,10 +76,15 @@ pub enum Record {
         base: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         quote: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            alias = "kind",
+            alias = "market_kind"
+        )]
         market: Option<MarketKind>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        contract_size: Option<String>,
+        contract_size: Option<DecimalText>,
     },
     Trade {
         exchange: String,
@@ -34,8 +92,8 @@ pub enum Record {
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_ts: Option<TimestampMs>,
-        price: String,
-        size: String,
+        price: DecimalText,
+        size: DecimalText,
         side: Side,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         buyer: Option<String>,
@@ -48,8 +106,8 @@ pub enum Record {
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_ts: Option<TimestampMs>,
-        price: String,
-        size: String,
+        price: DecimalText,
+        size: DecimalText,
         position: PositionSide,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<String>,
@@ -60,12 +118,12 @@ pub enum Record {
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_ts: Option<TimestampMs>,
-        rate: String,
+        rate: DecimalText,
         interval_h: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        mark_price: Option<String>,
+        mark_price: Option<DecimalText>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        index_price: Option<String>,
+        index_price: Option<DecimalText>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_funding_ts: Option<TimestampMs>,
     },
@@ -75,7 +133,7 @@ pub enum Record {
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_ts: Option<TimestampMs>,
-        open_interest: String,
+        open_interest: DecimalText,
     },
     Book {
         exchange: String,
@@ -84,8 +142,8 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_ts: Option<TimestampMs>,
         snapshot: bool,
-        bids: Vec<(String, String)>,
-        asks: Vec<(String, String)>,
+        bids: Vec<(DecimalText, DecimalText)>,
+        asks: Vec<(DecimalText, DecimalText)>,
     },
     Position {
         exchange: String,
@@ -94,12 +152,12 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         received_ts: Option<TimestampMs>,
         account: String,
-        size: String,
-        entry_price: String,
+        size: DecimalText,
+        entry_price: DecimalText,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        liquidation_price: Option<String>,
+        liquidation_price: Option<DecimalText>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        leverage: Option<String>,
+        leverage: Option<DecimalText>,
     },
 }
 
@@ -111,14 +169,17 @@ pub struct RecordError {
     pub reason: String,
 }
 
-fn dec(field: &'static str, text: &str) -> Result<Decimal, RecordError> {
-    decimal::parse(text).map_err(|e| RecordError {
+fn dec(field: &'static str, text: &DecimalText) -> Result<Decimal, RecordError> {
+    decimal::parse(&text.0).map_err(|e| RecordError {
         field,
         reason: e.to_string(),
     })
 }
 
-fn dec_opt(field: &'static str, text: Option<&String>) -> Result<Option<Decimal>, RecordError> {
+fn dec_opt(
+    field: &'static str,
+    text: Option<&DecimalText>,
+) -> Result<Option<Decimal>, RecordError> {
     text.map(|t| dec(field, t)).transpose()
 }
 
@@ -142,7 +203,10 @@ fn non_negative(field: &'static str, value: Decimal) -> Result<Decimal, RecordEr
     Ok(value)
 }
 
-fn levels(field: &'static str, raw: &[(String, String)]) -> Result<Vec<Level>, RecordError> {
+fn levels(
+    field: &'static str,
+    raw: &[(DecimalText, DecimalText)],
+) -> Result<Vec<Level>, RecordError> {
     raw.iter()
         .map(|(p, s)| {
             Ok(Level {

@@ -10,7 +10,7 @@
 //! liquidation price) open, close and get liquidated when price crosses
 //! their liquidation price. The same seed gives the same stream.
 
-use crate::record::Record;
+use crate::record::{DecimalText, Record};
 use prism_model::decimal::Decimal;
 use prism_model::{MarketKind, PositionSide, Side, TimestampMs};
 use rand::rngs::StdRng;
@@ -254,7 +254,8 @@ impl Simulator {
                 market: Some(MarketKind::Perpetual),
                 contract_size: Some(
                     m.contract_size
-                        .map_or_else(|| "1".to_owned(), |(u, s)| Decimal::new(u, s).to_string()),
+                        .map_or_else(|| "1".to_owned(), |(u, s)| Decimal::new(u, s).to_string())
+                        .into(),
                 ),
             });
         }
@@ -326,8 +327,8 @@ impl Simulator {
                     symbol: self.markets[m].symbol.clone(),
                     ts,
                     received_ts: Some(ts + 5),
-                    price: price.to_string(),
-                    size: size.to_string(),
+                    price: price.to_string().into(),
+                    size: size.to_string().into(),
                     side,
                     buyer,
                     seller,
@@ -367,8 +368,8 @@ impl Simulator {
                     symbol: self.markets[m].symbol.clone(),
                     ts,
                     received_ts: Some(ts + 5),
-                    price: price.to_string(),
-                    size: size.to_string(),
+                    price: price.to_string().into(),
+                    size: size.to_string().into(),
                     position,
                     account: None,
                 },
@@ -387,14 +388,15 @@ impl Simulator {
             ts,
             received_ts: Some(ts + 5),
             account: acc.address.clone(),
-            size: signed_decimal(acc.size, a.lot).to_string(),
+            size: signed_decimal(acc.size, a.lot).to_string().into(),
             entry_price: if flat {
-                "0".to_owned()
+                "0".into()
             } else {
-                to_decimal(acc.entry, a.tick).to_string()
+                to_decimal(acc.entry, a.tick).to_string().into()
             },
-            liquidation_price: (!flat).then(|| to_decimal(acc.liquidation, a.tick).to_string()),
-            leverage: (!flat).then(|| format!("{}", acc.leverage)),
+            liquidation_price: (!flat)
+                .then(|| to_decimal(acc.liquidation, a.tick).to_string().into()),
+            leverage: (!flat).then(|| format!("{}", acc.leverage).into()),
         }
     }
 
@@ -415,8 +417,8 @@ impl Simulator {
                         symbol: self.markets[m].symbol.clone(),
                         ts,
                         received_ts: Some(ts + 5),
-                        price: to_decimal(acc.liquidation, a.tick).to_string(),
-                        size: to_decimal(acc.size.abs(), a.lot).to_string(),
+                        price: to_decimal(acc.liquidation, a.tick).to_string().into(),
+                        size: to_decimal(acc.size.abs(), a.lot).to_string().into(),
                         position: if acc.size > 0.0 {
                             PositionSide::Long
                         } else {
@@ -484,10 +486,10 @@ impl Simulator {
             symbol: market.symbol.clone(),
             ts,
             received_ts: Some(ts + 5),
-            rate: signed_decimal(rate, (1, 8)).to_string(),
+            rate: signed_decimal(rate, (1, 8)).to_string().into(),
             interval_h: market.funding_interval_h,
-            mark_price: Some(to_decimal(self.price(m), a.tick).to_string()),
-            index_price: Some(to_decimal(a.price, a.tick).to_string()),
+            mark_price: Some(to_decimal(self.price(m), a.tick).to_string().into()),
+            index_price: Some(to_decimal(a.price, a.tick).to_string().into()),
             next_funding_ts: Some((ts.div_euclid(interval) + 1) * interval),
         }
     }
@@ -502,7 +504,7 @@ impl Simulator {
             symbol: market.symbol.clone(),
             ts,
             received_ts: Some(ts + 5),
-            open_interest: to_decimal(market.open_interest, a.lot).to_string(),
+            open_interest: to_decimal(market.open_interest, a.lot).to_string().into(),
         }
     }
 
@@ -515,8 +517,8 @@ impl Simulator {
             let p = price + dir * tick * (1.0 + 2.0 * i as f64);
             let s = typical * (2.0 + i as f64) * (0.5 * self.normal()).exp();
             (
-                to_decimal(p, tick_unit).to_string(),
-                to_decimal(s.max(0.0), lot).to_string(),
+                DecimalText(to_decimal(p, tick_unit).to_string()),
+                DecimalText(to_decimal(s.max(0.0), lot).to_string()),
             )
         };
         let bids = (0..10).map(|i| level(i, -1.0)).collect();
