@@ -217,3 +217,111 @@ async fn signals(
         json!({"items": items, "next_cursor": page.next_cursor}),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::PluginView;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use prism_model::{InstrumentRegistry, Output, SeriesPoint};
+    use prism_outputs::{OutputStore, StoreLimits};
+    use tower::ServiceExt;
+
+    fn state() -> AppState {
+        let store = Arc::new(OutputStore::new(StoreLimits::default()));
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let btc = reg.get(btc).unwrap().clone();
+        let plugin: Arc<str> = Arc::from("ratios");
+        let points = [(60_000, 1.5), (120_000, 0.75)]
+            .into_iter()
+            .map(|(ts, value)| {
+                Output::Series(SeriesPoint {
+                    name: Arc::from("r"),
+                    instrument: Some(btc.clone()),
+                    ts,
+                    value,
+                })
+            })
+            .collect();
+        store.insert(&plugin, points);
+        let state = AppState::new(store);
+        state.plugins.write().unwrap().insert(
+            "ratios".into(),
+            PluginView {
+                id: "ratios".into(),
+                name: "ratios".into(),
+                version: "1.0.0".into(),
+                path: "ratios.wasm".into(),
+                sha256: "00".repeat(32),
+                subscription: prism_runtime::Subscription::default(),
+                metrics: Arc::default(),
+                queue_depth: Arc::default(),
+                loaded_at_ms: 0,
+            },
+        );
+        state
+    }
+
+    async fn get(path: &str) -> (StatusCode, Value) {
+        let response = app(state())
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn series_are_served_with_filters() {
+        let (status, body) =
+            get("/api/v1/plugins/ratios/series/r?symbol=BTCUSDT&from=100000").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body["points"],
+            json!([{"exchange": "binance", "symbol": "BTCUSDT", "ts": 120000, "value": 0.75}])
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_have_one_shape() {
+        let (status, body) = get("/api/v1/plugins/nope/series/r").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "not_found");
+        let (status, body) = get("/api/v1/plugins/ratios/series/r?from=yesterday").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("from"),
+            "{body}"
+        );
+        let (status, body) = get("/nowhere").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "not_found");
+        let (status, _) = get("/api/v1/signals?strength=huge").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn metrics_are_prometheus_text() {
+        let response = app(state())
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(text.contains("# TYPE prism_plugin_events_total counter"));
+        assert!(text.contains("prism_plugin_events_total{plugin=\"ratios\"} 0"));
+        assert!(text.contains(
+            "prism_plugin_call_duration_seconds_bucket{plugin=\"ratios\",le=\"+Inf\"} 0"
+        ));
+    }
+}
