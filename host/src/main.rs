@@ -1,8 +1,6 @@
 //! `prism`: runs market-data plugins over a stream of normalized events.
 
 mod commands;
-mod pipeline;
-mod plugins;
 mod source;
 
 use clap::{Parser, Subcommand};

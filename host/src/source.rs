@@ -1,5 +1,6 @@
 //! Runs a configured source on its own thread, feeding the pipeline.
 
+use crossbeam_channel::Sender;
 use prism_config::{SimulatorConfig, SourceConfig, parse_duration};
 use prism_model::Event;
 use prism_sources::{
@@ -8,7 +9,6 @@ use prism_sources::{
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
 /// Events per chunk handed to the router.
@@ -48,7 +48,7 @@ pub(crate) fn skip_reporter(name: String, stats: Arc<SourceStats>) -> prism_sour
 pub(crate) fn spawn(
     config: &SourceConfig,
     base: &Path,
-    tx: SyncSender<Vec<Event>>,
+    tx: Sender<Vec<Event>>,
     stats: Arc<SourceStats>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<JoinHandle<SourceResult>> {
@@ -84,7 +84,7 @@ pub(crate) fn spawn(
 pub(crate) fn replay_file(
     mut reader: EventReader,
     pace: f64,
-    tx: &SyncSender<Vec<Event>>,
+    tx: &Sender<Vec<Event>>,
     stats: &SourceStats,
     stop: &AtomicBool,
 ) -> SourceResult {
@@ -106,7 +106,7 @@ pub(crate) fn replay_file(
 
 fn simulate(
     config: &SimulatorConfig,
-    tx: &SyncSender<Vec<Event>>,
+    tx: &Sender<Vec<Event>>,
     stats: &SourceStats,
     stop: &AtomicBool,
 ) -> SourceResult {

@@ -35,7 +35,7 @@ config = {{ mode = "count" }}
 [[plugins]]
 id = "panicky"
 path = "{probe}"
-config = {{ mode = "panic", at = 4 }}
+config = {{ mode = "panic", at_ts = 1700000030000 }}
 "#,
             data = dir.join("data").display(),
             events = fixture("ratios.jsonl").display(),
@@ -99,18 +99,36 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
         |v| v["body"]["events"] == 9,
     );
     assert_eq!(count["body"]["events"], 9);
-    let panicky = server.json("/api/v1/plugins/panicky");
-    assert_eq!(panicky["state"], "failed");
+    // The panicking plugin lost only the poison event, set aside as a dead
+    // letter with the error, and went on.
+    let panicky = server.wait_for("/api/v1/plugins/panicky", Duration::from_secs(10), |v| {
+        v["events_in"] == 8
+    });
+    assert_eq!(panicky["state"], "running", "{panicky}");
+    assert_eq!(panicky["dead_letters"], 1);
+    assert!(panicky["restarts"].as_u64().unwrap() >= 1, "{panicky}");
     assert!(
-        panicky["last_error"]
+        panicky["last_error"]["message"]
             .as_str()
             .unwrap()
             .contains("poison event number 4"),
         "{panicky}"
     );
+    let letters = server.json("/api/v1/plugins/panicky/dead-letters");
+    assert_eq!(letters["total"], 1);
+    assert_eq!(
+        letters["items"][0]["event"],
+        serde_json::json!({"type": "position", "exchange": "hyperliquid", "symbol": "BTC",
+            "ts": 1700000030000i64, "account": "0xa", "size": "1", "entry_price": "37000"})
+    );
+    assert_eq!(letters["items"][0]["error"]["kind"], "panic");
+    let counted = server.json("/api/v1/plugins/panicky/documents/count");
+    assert_eq!(
+        counted["body"]["events"], 8,
+        "every event but the poison one"
+    );
     let health = server.json("/health");
-    assert_eq!(health["status"], "degraded");
-    assert_eq!(health["failed_plugins"], serde_json::json!(["panicky"]));
+    assert_eq!(health["status"], "ok");
 
     let list = server.json("/api/v1/plugins");
     let ids: Vec<&str> = list["items"]
@@ -139,8 +157,9 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
     for line in [
         "prism_plugin_events_total{plugin=\"long-short-ratio\"} 9",
         "prism_plugin_outputs_total{plugin=\"long-short-ratio\",kind=\"series\"} 6",
-        "prism_plugin_errors_total{plugin=\"panicky\"} 1",
-        "prism_plugin_up{plugin=\"panicky\"} 0",
+        "prism_plugin_dead_letters_total{plugin=\"panicky\"} 1",
+        "prism_plugin_up{plugin=\"panicky\"} 1",
+        "prism_plugin_state{plugin=\"panicky\",state=\"running\"} 1",
         "prism_source_skipped_total 2",
         "prism_plugin_call_duration_seconds_count{plugin=\"hello\"}",
         "prism_plugin_queue_depth{plugin=\"counter\"} 0",

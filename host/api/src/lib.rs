@@ -4,14 +4,16 @@
 //! a server. Every error is `{"error": {"code": …, "message": …}}` with the
 //! matching status; internal details are logged, never sent.
 
+mod admin;
 mod error;
 mod metrics;
 mod routes;
 mod state;
+mod status;
 
 pub use error::ApiError;
 pub use routes::app;
-pub use state::{AppState, PluginView};
+pub use state::{AdminSettings, AppState};
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves.
 ///

@@ -1,6 +1,7 @@
 //! `GET /metrics` in the Prometheus text format.
 
-use crate::state::{AppState, PluginView};
+use crate::state::AppState;
+use prism_control::PluginView;
 use prism_model::OutputKind;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -47,7 +48,7 @@ pub(crate) fn render(state: &AppState) -> String {
     gauge(
         "prism_plugin_up",
         "gauge",
-        "1 while the plugin runs, 0 when failed or stopped.",
+        "1 while the plugin processes events, 0 otherwise.",
         &|p| u64::from(p.metrics.state() == prism_runtime::PluginState::Running),
     );
     gauge(
@@ -59,7 +60,7 @@ pub(crate) fn render(state: &AppState) -> String {
     gauge(
         "prism_plugin_events_dropped_total",
         "counter",
-        "Events not delivered because the plugin had failed.",
+        "Events not delivered because the plugin was paused, quarantined or failed.",
         &|p| p.metrics.events_dropped.load(Ordering::Relaxed),
     );
     gauge(
@@ -78,14 +79,37 @@ pub(crate) fn render(state: &AppState) -> String {
         "prism_plugin_lag_ms",
         "gauge",
         "Event time between the newest routed event and the plugin's last processed event.",
-        &|p| {
-            let last = p.metrics.last_event_ts.load(Ordering::Relaxed);
-            if last == i64::MIN || head == i64::MIN {
-                0
-            } else {
-                u64::try_from(head - last).unwrap_or(0)
-            }
-        },
+        &|p| u64::try_from(crate::status::lag_ms(p, head)).unwrap_or(0),
+    );
+    gauge(
+        "prism_plugin_restarts_total",
+        "counter",
+        "Fresh instances started to recover from failures.",
+        &|p| p.metrics.restarts.load(Ordering::Relaxed),
+    );
+    gauge(
+        "prism_plugin_swaps_total",
+        "counter",
+        "Versions or configs switched to while running.",
+        &|p| p.metrics.swaps.load(Ordering::Relaxed),
+    );
+    gauge(
+        "prism_plugin_swap_failures_total",
+        "counter",
+        "Swaps refused: the new version failed to load, start or take over the state.",
+        &|p| p.metrics.swap_failures.load(Ordering::Relaxed),
+    );
+    gauge(
+        "prism_plugin_dead_letters_total",
+        "counter",
+        "Events set aside because the plugin failed on them alone.",
+        &|p| p.metrics.dead_letters_total.load(Ordering::Relaxed),
+    );
+    gauge(
+        "prism_plugin_snapshot_bytes",
+        "gauge",
+        "Size of the plugin's last state snapshot.",
+        &|p| p.metrics.snapshot_bytes.load(Ordering::Relaxed),
     );
     gauge(
         "prism_plugin_memory_bytes",
@@ -93,6 +117,20 @@ pub(crate) fn render(state: &AppState) -> String {
         "Linear memory used by the plugin instance.",
         &|p| p.metrics.memory_bytes.load(Ordering::Relaxed),
     );
+    help(
+        &mut out,
+        "prism_plugin_state",
+        "gauge",
+        "1 for the state the plugin is in.",
+    );
+    for p in &plugins {
+        let _ = writeln!(
+            out,
+            "prism_plugin_state{{plugin=\"{}\",state=\"{}\"}} 1",
+            p.id,
+            p.metrics.state().as_str()
+        );
+    }
     help(
         &mut out,
         "prism_plugin_outputs_total",

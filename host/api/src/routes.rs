@@ -1,14 +1,17 @@
 //! Routes and handlers.
 
+use crate::admin;
 use crate::error::ApiError;
-use crate::state::{AppState, PluginView};
+use crate::state::AppState;
+use crate::status::{latency, summary};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use prism_model::{Instrument, OutputKind};
+use prism_control::PluginView;
+use prism_model::Instrument;
 use prism_outputs::{LogQuery, SeriesQuery, SignalQuery};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -21,7 +24,15 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/plugins", get(list_plugins))
-        .route("/api/v1/plugins/{id}", get(plugin_detail))
+        .route(
+            "/api/v1/plugins/{id}",
+            get(plugin_detail).post(admin::add).delete(admin::remove),
+        )
+        .route("/api/v1/plugins/{id}/wasm", put(admin::replace_wasm))
+        .route("/api/v1/plugins/{id}/config", put(admin::replace_config))
+        .route("/api/v1/plugins/{id}/versions", get(versions))
+        .route("/api/v1/plugins/{id}/dead-letters", get(dead_letters))
+        .route("/api/v1/plugins/{id}/{action}", post(admin::action))
         .route("/api/v1/plugins/{id}/series/{name}", get(series))
         .route("/api/v1/plugins/{id}/documents/{key}", get(document))
         .route("/api/v1/plugins/{id}/logs", get(logs))
@@ -31,7 +42,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Query parameters, with rejections in the API's error shape.
-struct ApiQuery<T>(T);
+pub(crate) struct ApiQuery<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
@@ -69,7 +80,12 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let plugins = state.all_plugins();
     let failed: Vec<&str> = plugins
         .iter()
-        .filter(|p| p.metrics.state() == prism_runtime::PluginState::Failed)
+        .filter(|p| {
+            matches!(
+                p.metrics.state(),
+                prism_runtime::PluginState::Failed | prism_runtime::PluginState::Quarantined
+            )
+        })
         .map(|p| p.id.as_str())
         .collect();
     Json(json!({
@@ -91,35 +107,6 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-fn summary(p: &PluginView, head: i64) -> Value {
-    let m = &p.metrics;
-    let last = m.last_event_ts.load(Ordering::Relaxed);
-    let outputs: serde_json::Map<String, Value> = OutputKind::ALL
-        .iter()
-        .map(|k| (k.as_str().to_owned(), json!(m.outputs(*k))))
-        .collect();
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "version": p.version,
-        "state": m.state().as_str(),
-        "sha256": p.sha256,
-        "path": p.path,
-        "loaded_at": p.loaded_at_ms,
-        "subscription": p.subscription,
-        "events_in": m.events_in.load(Ordering::Relaxed),
-        "events_dropped": m.events_dropped.load(Ordering::Relaxed),
-        "batches": m.batches.load(Ordering::Relaxed),
-        "outputs": outputs,
-        "errors": m.errors.load(Ordering::Relaxed),
-        "last_error": m.last_error(),
-        "queue_depth": p.queue_depth.load(Ordering::Relaxed),
-        "last_event_ts": (last != i64::MIN).then_some(last),
-        "lag_ms": if last == i64::MIN || head == i64::MIN { 0 } else { (head - last).max(0) },
-        "memory_bytes": m.memory_bytes.load(Ordering::Relaxed),
-    })
-}
-
 async fn list_plugins(State(state): State<AppState>) -> impl IntoResponse {
     let head = state.head_ts.load(Ordering::Relaxed);
     let items: Vec<Value> = state
@@ -136,9 +123,43 @@ async fn plugin_detail(
 ) -> Result<Json<Value>, ApiError> {
     let p = known(&state, &id)?;
     let mut body = summary(&p, state.head_ts.load(Ordering::Relaxed));
+    body["call_latency"] = latency(&p);
     body["series"] = json!(state.store.series_names(&id));
     body["documents"] = json!(state.store.document_keys(&id));
     Ok(Json(body))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let items = state.control.versions(&id)?;
+    Ok(Json(json!({"plugin": id, "items": items})))
+}
+
+async fn dead_letters(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let p = known(&state, &id)?;
+    let items: Vec<Value> = p
+        .metrics
+        .dead_letters()
+        .iter()
+        .map(|d| {
+            json!({
+                "event": prism_sources::event_json(&d.event, d.instrument.as_deref()),
+                "error": {"kind": d.fault.kind, "message": d.fault.message},
+                "at": d.at_ms,
+                "sha256": d.version,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "plugin": id,
+        "total": p.metrics.dead_letters_total.load(Ordering::Relaxed),
+        "items": items,
+    })))
 }
 
 async fn series(
@@ -221,12 +242,52 @@ async fn signals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::PluginView;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
+    use prism_control::{ControlError, PluginControl, VersionRecord};
     use prism_model::{InstrumentRegistry, Output, SeriesPoint};
     use prism_outputs::{OutputStore, StoreLimits};
     use tower::ServiceExt;
+
+    /// A control plane with fixed plugins; every change is refused.
+    struct Fixed(Vec<PluginView>);
+
+    impl PluginControl for Fixed {
+        fn views(&self) -> Vec<PluginView> {
+            self.0.clone()
+        }
+        fn view(&self, id: &str) -> Option<PluginView> {
+            self.0.iter().find(|v| v.id == id).cloned()
+        }
+        fn versions(&self, id: &str) -> Result<Vec<VersionRecord>, ControlError> {
+            Err(ControlError::NotFound(id.into()))
+        }
+        fn add(&self, id: &str, _: &[u8], _: Option<&str>) -> Result<PluginView, ControlError> {
+            Err(ControlError::Exists(id.into()))
+        }
+        fn replace_wasm(&self, id: &str, _: &[u8]) -> Result<PluginView, ControlError> {
+            Err(ControlError::NotFound(id.into()))
+        }
+        fn replace_config(&self, id: &str, _: &str) -> Result<PluginView, ControlError> {
+            Err(ControlError::NotFound(id.into()))
+        }
+        fn pause(&self, id: &str) -> Result<PluginView, ControlError> {
+            self.view(id)
+                .ok_or_else(|| ControlError::NotFound(id.into()))
+        }
+        fn resume(&self, id: &str) -> Result<PluginView, ControlError> {
+            self.pause(id)
+        }
+        fn reload(&self, id: &str) -> Result<PluginView, ControlError> {
+            self.pause(id)
+        }
+        fn rollback(&self, id: &str) -> Result<PluginView, ControlError> {
+            Err(ControlError::NoPrevious(id.into()))
+        }
+        fn remove(&self, id: &str) -> Result<(), ControlError> {
+            Err(ControlError::NotFound(id.into()))
+        }
+    }
 
     fn state() -> AppState {
         let store = Arc::new(OutputStore::new(StoreLimits::default()));
@@ -246,29 +307,26 @@ mod tests {
             })
             .collect();
         store.insert(&plugin, points);
-        let state = AppState::new(store);
-        state.plugins.write().unwrap().insert(
-            "ratios".into(),
-            PluginView {
-                id: "ratios".into(),
-                name: "ratios".into(),
-                version: "1.0.0".into(),
-                path: "ratios.wasm".into(),
-                sha256: "00".repeat(32),
-                subscription: prism_runtime::Subscription::default(),
-                metrics: Arc::default(),
-                queue_depth: Arc::default(),
-                loaded_at_ms: 0,
-            },
-        );
+        let view = PluginView {
+            id: "ratios".into(),
+            name: "ratios".into(),
+            version: "1.0.0".into(),
+            sha256: "00".repeat(32),
+            source: "ratios.wasm".into(),
+            config: json!({}),
+            subscription: prism_runtime::Subscription::default(),
+            loaded_at_ms: 0,
+            metrics: Arc::default(),
+            queue_depth: Arc::default(),
+        };
+        let mut state = AppState::new(store, Arc::new(Fixed(vec![view])));
+        state.admin.token = Some(Arc::from("s3cret"));
+        state.admin.max_upload_bytes = 16;
         state
     }
 
-    async fn get(path: &str) -> (StatusCode, Value) {
-        let response = app(state())
-            .oneshot(Request::get(path).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+    async fn send(request: Request<Body>) -> (StatusCode, Value) {
+        let response = app(state()).oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
@@ -277,6 +335,10 @@ mod tests {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    async fn get(path: &str) -> (StatusCode, Value) {
+        send(Request::get(path).body(Body::empty()).unwrap()).await
     }
 
     #[tokio::test]
@@ -306,6 +368,49 @@ mod tests {
         assert_eq!(body["error"]["code"], "not_found");
         let (status, _) = get("/api/v1/signals?strength=huge").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    fn post(path: &str, token: Option<&str>, body: &'static [u8]) -> Request<Body> {
+        let mut r = Request::post(path);
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        r.body(Body::from(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn mutations_need_the_token_and_respect_the_upload_limit() {
+        let (status, body) = send(post("/api/v1/plugins/ratios/pause", None, b"")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        let (status, _) = send(post("/api/v1/plugins/ratios/pause", Some("guess"), b"")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, body) = send(post("/api/v1/plugins/ratios/pause", Some("s3cret"), b"")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["id"], "ratios");
+        let (status, body) = send(post(
+            "/api/v1/plugins/new",
+            Some("s3cret"),
+            b"0123456789abcdefXYZ",
+        ))
+        .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!(body["error"]["code"], "payload_too_large");
+        let (status, body) = send(post("/api/v1/plugins/ratios", Some("s3cret"), b"\0asm")).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let (status, body) =
+            send(post("/api/v1/plugins/ratios/rollback", Some("s3cret"), b"")).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["error"]["code"], "no_previous_version");
+        let (status, _) = send(post("/api/v1/plugins/ratios/explode", Some("s3cret"), b"")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let mut off = state();
+        off.admin.token = None;
+        let response = app(off)
+            .oneshot(post("/api/v1/plugins/ratios/pause", Some("s3cret"), b""))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]

@@ -1,34 +1,35 @@
-//! What the API reads: the output store and a view of each plugin.
+//! What the API reads: the output store and the control plane.
 
+use prism_control::{PluginControl, PluginView};
 use prism_outputs::OutputStore;
-use prism_runtime::{PluginMetrics, Subscription};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Instant;
 
-/// One plugin as the API shows it.
+/// The admin API's settings.
 #[derive(Debug, Clone)]
-pub struct PluginView {
-    pub id: String,
-    pub name: String,
-    pub version: String,
-    pub path: String,
-    pub sha256: String,
-    /// The subscription in force (the plugin's, with config overrides).
-    pub subscription: Subscription,
-    pub metrics: Arc<PluginMetrics>,
-    /// Batches waiting in the plugin's queue.
-    pub queue_depth: Arc<AtomicUsize>,
-    /// Unix ms when this version was loaded.
-    pub loaded_at_ms: i64,
+pub struct AdminSettings {
+    /// The bearer token mutating endpoints require; `None` disables them.
+    pub token: Option<Arc<str>>,
+    /// Largest plugin upload, bytes.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            token: None,
+            max_upload_bytes: 64 << 20,
+        }
+    }
 }
 
 /// Shared state of the API handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<OutputStore>,
-    pub plugins: Arc<RwLock<BTreeMap<String, PluginView>>>,
+    pub control: Arc<dyn PluginControl>,
+    pub admin: AdminSettings,
     /// Event time of the newest event routed, ms (`i64::MIN` before any).
     pub head_ts: Arc<AtomicI64>,
     /// Events emitted by the source.
@@ -39,12 +40,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store` with no plugins yet.
+    /// State over `store` and `control`, with the admin API disabled.
     #[must_use]
-    pub fn new(store: Arc<OutputStore>) -> Self {
+    pub fn new(store: Arc<OutputStore>, control: Arc<dyn PluginControl>) -> Self {
         Self {
             store,
-            plugins: Arc::default(),
+            control,
+            admin: AdminSettings::default(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source_events: Arc::default(),
             source_skipped: Arc::default(),
@@ -52,18 +54,15 @@ impl AppState {
         }
     }
 
-    /// A copy of one plugin's view.
+    /// One plugin's view.
     #[must_use]
     pub fn plugin(&self, id: &str) -> Option<PluginView> {
-        self.plugins.read().ok()?.get(id).cloned()
+        self.control.view(id)
     }
 
-    /// Copies of every plugin's view, by id.
+    /// Every plugin's view, by id.
     #[must_use]
     pub fn all_plugins(&self) -> Vec<PluginView> {
-        self.plugins
-            .read()
-            .map(|p| p.values().cloned().collect())
-            .unwrap_or_default()
+        self.control.views()
     }
 }

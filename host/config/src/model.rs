@@ -10,7 +10,9 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub api: ApiConfig,
+    pub admin: AdminConfig,
     pub runtime: RuntimeConfig,
+    pub recovery: RecoveryConfig,
     /// Limits every plugin gets unless its own entry overrides them.
     pub plugin_defaults: PluginLimitsConfig,
     pub pipeline: PipelineConfig,
@@ -41,6 +43,72 @@ impl Default for ApiConfig {
     }
 }
 
+/// The admin API (mutating plugin endpoints).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Bearer token the admin endpoints require. `PRISM_ADMIN_TOKEN` in the
+    /// environment takes precedence. Without either, the admin API is off.
+    pub token: Option<String>,
+    /// Largest plugin upload, MiB.
+    pub max_upload_mb: u32,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            max_upload_mb: 64,
+        }
+    }
+}
+
+impl AdminConfig {
+    /// The token in force: the environment's `PRISM_ADMIN_TOKEN`, else the
+    /// config's; empty values count as none.
+    #[must_use]
+    pub fn effective_token(&self) -> Option<String> {
+        std::env::var("PRISM_ADMIN_TOKEN")
+            .ok()
+            .or_else(|| self.token.clone())
+            .filter(|t| !t.trim().is_empty())
+    }
+}
+
+/// Crash recovery: state snapshots and how a failing plugin is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    /// Snapshot each plugin's state after this many batches…
+    pub snapshot_every_batches: u32,
+    /// …or when its last snapshot is this old (ms), whichever comes first.
+    pub snapshot_every_ms: u64,
+    /// More failures than this within `failure_window_ms` quarantine a plugin.
+    pub max_failures: u32,
+    pub failure_window_ms: u64,
+    /// The first quarantine lasts this long (ms); each next one doubles.
+    pub backoff_ms: u64,
+    /// After this many quarantines in a row a plugin stays failed until an
+    /// operator resumes it.
+    pub max_quarantines: u32,
+    /// Dead letters kept per plugin.
+    pub dead_letters: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            snapshot_every_batches: 100,
+            snapshot_every_ms: 5000,
+            max_failures: 5,
+            failure_window_ms: 60_000,
+            backoff_ms: 1000,
+            max_quarantines: 3,
+            dead_letters: 1000,
+        }
+    }
+}
+
 /// The wasm runtime.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,6 +121,10 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest memory any plugin may be given, MiB (pool slot size).
     pub max_memory_mb: u32,
+    /// Watch plugin files and the config file, and apply changes live.
+    pub watch: bool,
+    /// Quiet time after the last write of a burst before a change is applied, ms.
+    pub watch_debounce_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -62,6 +134,8 @@ impl Default for RuntimeConfig {
             cache: true,
             max_instances: 64,
             max_memory_mb: 256,
+            watch: true,
+            watch_debounce_ms: 20,
         }
     }
 }
@@ -219,7 +293,7 @@ fn empty_table() -> toml::Table {
 }
 
 /// Replaces parts of a plugin's declared subscription.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionOverride {
     pub kinds: Option<Vec<EventKind>>,

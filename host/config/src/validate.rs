@@ -154,6 +154,22 @@ impl Config {
                 }
             }
         }
+        let r = &self.recovery;
+        for (key, n) in [
+            (
+                "recovery.snapshot_every_batches",
+                u64::from(r.snapshot_every_batches),
+            ),
+            ("recovery.snapshot_every_ms", r.snapshot_every_ms),
+            ("recovery.failure_window_ms", r.failure_window_ms),
+            ("recovery.backoff_ms", r.backoff_ms),
+            ("recovery.dead_letters", r.dead_letters as u64),
+            ("admin.max_upload_mb", u64::from(self.admin.max_upload_mb)),
+        ] {
+            if n == 0 {
+                bad(key.into(), "must be at least 1");
+            }
+        }
         let mut ids = HashSet::new();
         let defaults = &self.plugin_defaults;
         for (i, plugin) in self.plugins.iter().enumerate() {

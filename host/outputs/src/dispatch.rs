@@ -1,10 +1,10 @@
 //! The dispatcher: drains the workers' output queue into sinks.
 
 use crate::store::OutputStore;
+use crossbeam_channel::Receiver;
 use prism_runtime::worker::PluginOutputs;
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 
 /// Where dispatched outputs go.
 pub enum OutputSink {

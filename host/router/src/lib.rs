@@ -11,5 +11,8 @@ pub mod queue;
 pub mod router;
 
 pub use filter::{Filter, SymbolPattern};
-pub use queue::{Batch, BatchReceiver, BatchSender, plugin_queue};
-pub use router::{Route, Router, RouterSettings, run_router};
+pub use queue::{Batch, BatchReceiver, BatchSender, Wake, plugin_queue};
+pub use router::{Route, Router, RouterCommand, RouterSettings, run_router};
+
+/// Re-exported so every stage uses the same channel crate.
+pub use crossbeam_channel;

@@ -1,9 +1,10 @@
 //! A plugin's bounded batch queue, with its depth visible as a gauge.
 
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError, bounded};
 use prism_model::Event;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvError, SyncSender, TryRecvError, sync_channel};
+use std::time::Duration;
 
 /// Events for one plugin, in stream order; instrument declarations precede
 /// the first event that uses them.
@@ -26,7 +27,7 @@ impl Batch {
 /// The sending half: `send` blocks while the queue is full.
 #[derive(Debug, Clone)]
 pub struct BatchSender {
-    tx: SyncSender<Batch>,
+    tx: Sender<Batch>,
     depth: Arc<AtomicUsize>,
 }
 
@@ -40,7 +41,7 @@ pub struct BatchReceiver {
 /// Makes a queue holding at most `capacity` batches (at least 1).
 #[must_use]
 pub fn plugin_queue(capacity: usize) -> (BatchSender, BatchReceiver) {
-    let (tx, rx) = sync_channel(capacity.max(1));
+    let (tx, rx) = bounded(capacity.max(1));
     let depth = Arc::new(AtomicUsize::new(0));
     (
         BatchSender {
@@ -82,15 +83,27 @@ impl BatchSender {
     }
 }
 
+/// What [`BatchReceiver::recv_or`] woke up for.
+#[derive(Debug)]
+pub enum Wake<C> {
+    /// The next batch.
+    Batch(Batch),
+    /// A message on the other channel (control messages come first when
+    /// both are ready, so a swap is never starved by a busy stream).
+    Other(C),
+    /// Nothing arrived within the timeout.
+    Idle,
+    /// The batch queue is closed and drained.
+    Closed,
+}
+
 impl BatchReceiver {
-    /// Waits for the next batch; `Err` once every sender is gone and the queue is empty.
-    ///
-    /// # Errors
-    /// [`RecvError`] at the end of the stream.
-    pub fn recv(&self) -> Result<Batch, RecvError> {
-        let batch = self.rx.recv()?;
+    /// Waits for the next batch; `None` once every sender is gone and the queue is empty.
+    #[must_use]
+    pub fn recv(&self) -> Option<Batch> {
+        let batch = self.rx.recv().ok()?;
         self.depth.fetch_sub(1, Ordering::Relaxed);
-        Ok(batch)
+        Some(batch)
     }
 
     /// Takes a batch if one is waiting.
@@ -101,5 +114,74 @@ impl BatchReceiver {
         let batch = self.rx.try_recv()?;
         self.depth.fetch_sub(1, Ordering::Relaxed);
         Ok(batch)
+    }
+
+    /// Waits up to `timeout` for a batch or a message on `other`, whichever
+    /// comes first; `other` wins a tie. A closed `other` is ignored (the
+    /// worker then lives on its batch queue alone).
+    pub fn recv_or<C>(&self, other: &Receiver<C>, timeout: Duration) -> Wake<C> {
+        if let Ok(c) = other.try_recv() {
+            return Wake::Other(c);
+        }
+        let mut select = Select::new();
+        let batches = select.recv(&self.rx);
+        let others = select.recv(other);
+        let Ok(ready) = select.select_timeout(timeout) else {
+            return Wake::Idle;
+        };
+        if ready.index() == others {
+            return match ready.recv(other) {
+                Ok(c) => Wake::Other(c),
+                // Closed: fall back to the queue alone.
+                Err(_) => match self.rx.recv_timeout(timeout) {
+                    Ok(b) => self.took(b),
+                    Err(RecvTimeoutError::Timeout) => Wake::Idle,
+                    Err(RecvTimeoutError::Disconnected) => Wake::Closed,
+                },
+            };
+        }
+        debug_assert_eq!(ready.index(), batches);
+        match ready.recv(&self.rx) {
+            Ok(b) => self.took(b),
+            Err(_) => Wake::Closed,
+        }
+    }
+
+    fn took<C>(&self, batch: Batch) -> Wake<C> {
+        self.depth.fetch_sub(1, Ordering::Relaxed);
+        Wake::Batch(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_messages_win_and_depth_is_kept() {
+        let (tx, rx) = plugin_queue(4);
+        let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded::<&str>();
+        tx.send(Batch::default()).unwrap();
+        ctl_tx.send("swap").unwrap();
+        assert_eq!(tx.depth(), 1);
+        assert!(matches!(
+            rx.recv_or(&ctl_rx, Duration::ZERO),
+            Wake::Other("swap")
+        ));
+        assert!(matches!(
+            rx.recv_or(&ctl_rx, Duration::ZERO),
+            Wake::Batch(_)
+        ));
+        assert_eq!(tx.depth(), 0);
+        assert!(matches!(
+            rx.recv_or(&ctl_rx, Duration::from_millis(1)),
+            Wake::Idle
+        ));
+        drop(tx);
+        drop(ctl_tx);
+        assert!(matches!(
+            rx.recv_or(&ctl_rx, Duration::from_millis(1)),
+            Wake::Closed
+        ));
     }
 }

@@ -2,10 +2,10 @@
 
 use crate::filter::Filter;
 use crate::queue::{Batch, BatchSender};
+use crossbeam_channel::{Receiver, Select};
 use prism_model::{Event, Instrument, Timer, TimestampMs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// Batching settings shared by all routes.
@@ -100,6 +100,20 @@ impl Route {
         }
         self.next_timer = Some(at);
     }
+}
+
+/// A change of the routing table, sent by the control plane. Applied
+/// between two source chunks, never in the middle of one.
+#[derive(Debug)]
+pub enum RouterCommand {
+    /// Starts routing to a new plugin. Its first batch declares the
+    /// instruments it needs, as for any route.
+    Add(Route),
+    /// Stops routing to a plugin: its pending batch is sent, then its queue
+    /// is closed, so its worker drains and ends.
+    Remove(Arc<str>),
+    /// Replaces a plugin's subscription (after a swap or a config change).
+    SetFilter(Arc<str>, Filter),
 }
 
 /// Routes a stream of events to plugin queues.
@@ -203,6 +217,35 @@ impl Router {
         }
     }
 
+    /// Applies a change of the routing table.
+    pub fn apply(&mut self, command: RouterCommand) {
+        match command {
+            RouterCommand::Add(route) => {
+                self.routes.retain(|r| r.id != route.id);
+                self.routes.push(route);
+            }
+            RouterCommand::Remove(id) => {
+                if let Some(at) = self.routes.iter().position(|r| r.id == id) {
+                    let mut route = self.routes.remove(at);
+                    route.flush();
+                }
+            }
+            RouterCommand::SetFilter(id, filter) => {
+                if let Some(route) = self.routes.iter_mut().find(|r| r.id == id) {
+                    // Batches already queued keep the old subscription; every
+                    // event routed from now on is judged by the new one.
+                    route.flush();
+                    route.kind_mask = filter.kind_mask();
+                    if route.filter.timer_interval_ms != filter.timer_interval_ms {
+                        route.next_timer = None;
+                    }
+                    route.filter = filter;
+                    route.wants.clear();
+                }
+            }
+        }
+    }
+
     /// Sends every batch that has waited longer than the linger time.
     pub fn flush_stale(&mut self) {
         let linger = self.settings.batch_linger;
@@ -223,18 +266,48 @@ impl Router {
 
 /// Runs a router over a channel of event chunks until the source closes it,
 /// then flushes and returns (dropping the queues ends the workers).
-pub fn run_router(mut router: Router, source: Receiver<Vec<Event>>) {
+///
+/// Routing-table changes arrive on `commands` and are applied between
+/// chunks; a closed `commands` channel only means no more changes.
+pub fn run_router(
+    mut router: Router,
+    source: Receiver<Vec<Event>>,
+    commands: Receiver<RouterCommand>,
+) {
     let linger = router.settings.batch_linger;
+    let mut commands_open = true;
     loop {
-        match source.recv_timeout(linger) {
+        while commands_open {
+            match commands.try_recv() {
+                Ok(c) => router.apply(c),
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => commands_open = false,
+            }
+        }
+        let mut select = Select::new();
+        let from_source = select.recv(&source);
+        if commands_open {
+            select.recv(&commands);
+        }
+        let Ok(ready) = select.select_timeout(linger) else {
+            router.flush_stale();
+            continue;
+        };
+        if ready.index() != from_source {
+            // A command is waiting (or the channel closed); the loop's head takes it.
+            if ready.recv(&commands).map(|c| router.apply(c)).is_err() {
+                commands_open = false;
+            }
+            continue;
+        }
+        match ready.recv(&source) {
             Ok(chunk) => {
                 for event in chunk {
                     router.route(event);
                 }
                 router.flush_stale();
             }
-            Err(RecvTimeoutError::Timeout) => router.flush_stale(),
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(_) => break,
         }
     }
     router.flush_all();
@@ -337,11 +410,61 @@ mod tests {
             router.flush_all();
         });
         let mut seen = 0;
-        while let Ok(batch) = rx.recv() {
+        while let Some(batch) = rx.recv() {
             seen += batch.market_events();
             std::thread::sleep(Duration::from_micros(50));
         }
         producer.join().unwrap();
         assert_eq!(seen, 1000);
+    }
+
+    #[test]
+    fn commands_add_remove_and_refilter_routes_between_chunks() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (eth, _) = reg.intern("binance", "ETHUSDT");
+        let settings = RouterSettings {
+            batch_size: 1000,
+            batch_linger: Duration::from_secs(60),
+        };
+        let (a_tx, a_rx) = plugin_queue(16);
+        let mut router = Router::new(settings, vec![Route::new("a", Filter::default(), a_tx)]);
+        for id in [btc, eth] {
+            router.route(Event::Instrument(reg.get(id).unwrap().clone()));
+        }
+        router.route(trade(btc, 1));
+        let (b_tx, b_rx) = plugin_queue(16);
+        router.apply(RouterCommand::Add(Route::new("b", Filter::default(), b_tx)));
+        router.route(trade(eth, 2));
+        router.apply(RouterCommand::SetFilter(
+            Arc::from("b"),
+            Filter {
+                symbols: vec![SymbolPattern::new("BTC*")],
+                ..Filter::default()
+            },
+        ));
+        router.route(trade(eth, 3));
+        router.route(trade(btc, 4));
+        router.apply(RouterCommand::Remove(Arc::from("a")));
+        router.route(trade(btc, 5));
+        router.flush_all();
+        let ts = |b: Batch| -> Vec<i64> {
+            b.events
+                .iter()
+                .filter(|e| !matches!(e, Event::Instrument(_)))
+                .filter_map(Event::ts)
+                .collect()
+        };
+        assert_eq!(
+            ts(a_rx.recv().unwrap()),
+            [1, 2, 3, 4],
+            "a saw all until removed"
+        );
+        assert!(a_rx.recv().is_none(), "a's queue is closed once removed");
+        let mut b = Vec::new();
+        while let Ok(batch) = b_rx.try_recv() {
+            b.extend(ts(batch));
+        }
+        assert_eq!(b, [2, 4, 5], "b: all from its start, then BTC only");
     }
 }

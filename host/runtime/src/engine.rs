@@ -120,7 +120,7 @@ impl PluginEngine {
     /// and only cost a recompile.
     pub fn compile(&self, wasm: &[u8]) -> Result<(Component, String), LoadError> {
         check_header(wasm)?;
-        let digest = hex(&Sha256::digest(wasm));
+        let digest = content_digest(wasm);
         let Some(dir) = &self.settings.cache_dir else {
             return Ok((self.compile_fresh(wasm)?, digest));
         };
@@ -176,6 +176,12 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
         return Err(LoadError::NotComponent);
     }
     Ok(())
+}
+
+/// The content digest Prism identifies a component by: SHA-256, hex.
+#[must_use]
+pub fn content_digest(wasm: &[u8]) -> String {
+    hex(&Sha256::digest(wasm))
 }
 
 fn hex(bytes: &[u8]) -> String {

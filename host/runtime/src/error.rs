@@ -27,6 +27,12 @@ pub enum LoadError {
     /// world, or an incompatible version of `prism:plugin`.
     #[error("the component's imports do not fit the `prism:plugin/plugin@0.1.0` world: {0}")]
     Imports(String),
+    /// The component was built against another version of the contract.
+    #[error(
+        "the component was built against `{found}`; this host speaks `prism:plugin@{}`: rebuild it with the current SDK",
+        crate::CONTRACT_VERSION
+    )]
+    Incompatible { found: String },
     /// The component lacks an export of the contract (or has it with another type).
     #[error("the component's exports do not fit the `prism:plugin/plugin@0.1.0` world: {0}")]
     Exports(String),

@@ -5,8 +5,9 @@
 //!   an on-disk cache of compiled artifacts keyed by content hash.
 //! - [`PluginModule`]: one compiled plugin version (an `InstancePre`).
 //! - [`PluginInstance`]: one live instance, owned by one worker thread.
-//! - [`worker`]: the thread that feeds an instance batches and dispatches
-//!   its outputs.
+//! - [`PluginVersion`]: a module with the settings it runs under.
+//! - [`worker`]: the thread that feeds an instance batches, dispatches its
+//!   outputs, swaps versions between batches and recovers from crashes.
 
 pub mod bindings;
 pub mod conversions;
@@ -16,10 +17,15 @@ mod lowering;
 pub mod metrics;
 pub mod plugin;
 mod sandbox;
+pub mod version;
 pub mod worker;
 
+/// The version of the `prism:plugin` contract this host implements.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
 pub use conversions::{PluginInfo, Subscription};
-pub use engine::{EngineSettings, PluginEngine};
+pub use engine::{EngineSettings, PluginEngine, content_digest};
 pub use error::{Fault, FaultKind, LoadError};
-pub use metrics::{PluginMetrics, PluginState};
+pub use metrics::{DeadLetter, ErrorRecord, PluginMetrics, PluginState};
 pub use plugin::{PluginInstance, PluginLimits, PluginModule};
+pub use version::{InstanceSettings, PluginVersion};

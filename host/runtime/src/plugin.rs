@@ -70,9 +70,10 @@ impl PluginModule {
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            contract_mismatch(engine, &component)
+                .unwrap_or_else(|| LoadError::Imports(format!("{e:#}")))
+        })?;
         let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Exports(format!("{e:#}")))?;
         Ok(Self {
             engine: engine.clone(),
@@ -135,6 +136,23 @@ impl PluginModule {
             scratch: Vec::new(),
         })
     }
+}
+
+/// Names the contract version a component was built against, when it
+/// imports `prism:plugin` interfaces of a version other than this host's.
+fn contract_mismatch(
+    engine: &PluginEngine,
+    component: &wasmtime::component::Component,
+) -> Option<LoadError> {
+    let wanted = format!("@{}", crate::CONTRACT_VERSION);
+    component
+        .component_type()
+        .imports(&engine.engine)
+        .map(|(name, _)| name)
+        .find(|name| name.starts_with("prism:plugin/") && !name.ends_with(&wanted))
+        .map(|name| LoadError::Incompatible {
+            found: name.to_owned(),
+        })
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {

@@ -1,6 +1,7 @@
 //! `prism check X.wasm`.
 
 use prism_config::Config;
+use prism_control::PluginSettings;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -9,17 +10,21 @@ pub(crate) fn check(wasm: &Path, plugin_config: &str) -> anyhow::Result<ExitCode
     let mut config = Config::default();
     config.runtime.cache = false;
     let engine = super::engine(&config)?;
-    let spec = crate::plugins::PluginSpec {
-        id: None,
-        path: wasm,
-        config_json: plugin_config,
-        limits: config.plugin_defaults,
-        seed: None,
-        subscription: None,
+    let bytes = match std::fs::read(wasm) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", wasm.display());
+            return Ok(ExitCode::FAILURE);
+        }
     };
-    match crate::plugins::load_plugin(&engine, &spec) {
-        Ok(p) => {
-            let s = &p.subscription;
+    let settings = PluginSettings {
+        config_json: plugin_config.to_owned(),
+        limits: config.plugin_defaults,
+        ..PluginSettings::default()
+    };
+    match prism_control::prepare(&engine, &bytes, "check", &settings) {
+        Ok((version, _)) => {
+            let s = &version.info.subscription;
             let list = |v: &[String]| {
                 if v.is_empty() {
                     "all".to_owned()
@@ -28,10 +33,14 @@ pub(crate) fn check(wasm: &Path, plugin_config: &str) -> anyhow::Result<ExitCode
                 }
             };
             let kinds: Vec<String> = s.kinds.iter().map(|k| k.as_str().to_owned()).collect();
-            println!("ok: {} fits prism:plugin@0.1.0", wasm.display());
-            println!("name:      {}", p.info.name);
-            println!("version:   {}", p.info.version);
-            println!("sha256:    {}", p.digest);
+            println!(
+                "ok: {} fits prism:plugin@{}",
+                wasm.display(),
+                prism_runtime::CONTRACT_VERSION
+            );
+            println!("name:      {}", version.info.name);
+            println!("version:   {}", version.info.version);
+            println!("sha256:    {}", version.digest());
             println!("kinds:     {}", list(&kinds));
             println!("exchanges: {}", list(&s.exchanges));
             println!("symbols:   {}", list(&s.symbols));
@@ -43,11 +52,7 @@ pub(crate) fn check(wasm: &Path, plugin_config: &str) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!(
-                "error: {} does not fit the contract: {}",
-                wasm.display(),
-                e.source
-            );
+            eprintln!("error: {} does not fit the contract: {e}", wasm.display());
             Ok(ExitCode::FAILURE)
         }
     }

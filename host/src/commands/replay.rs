@@ -1,11 +1,13 @@
 //! `prism replay`: a file through plugins, as fast as possible.
 
-use crate::pipeline::Pipeline;
-use crate::plugins::{PluginSpec, load_plugin};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prism_config::Config;
-use prism_model::OutputKind;
+use prism_control::{
+    Origin, Pipeline, PluginSettings, PluginView, instance_settings, plugin_settings,
+};
+use prism_model::{OutputKind, PluginId};
 use prism_outputs::OutputSink;
+use prism_runtime::{PluginInstance, PluginModule, PluginVersion};
 use prism_sources::{EventReader, SourceStats};
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -14,6 +16,82 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Dead letters printed per plugin at the end of a replay.
+const SHOWN_DEAD_LETTERS: usize = 5;
+
+struct Prepared {
+    id: PluginId,
+    path: PathBuf,
+    version: PluginVersion,
+    instance: PluginInstance,
+    settings: PluginSettings,
+}
+
+/// Prepares one `--plugin`: its settings come from a config entry with the
+/// same path or, after `init`, with the same id as the plugin's name.
+fn prepare_plugin(
+    engine: &prism_runtime::PluginEngine,
+    config: &Config,
+    path: &Path,
+) -> anyhow::Result<Prepared> {
+    let wasm =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("plugin {}: {e}", path.display());
+    // Compiled once; started once or twice (to learn its name, then with
+    // the config entry of that name).
+    let module = PluginModule::from_bytes(engine, &wasm).map_err(|e| failed(&e))?;
+    let start = |id: &str, settings: &PluginSettings| {
+        PluginVersion::prepare(module.clone(), id, instance_settings(id, settings))
+            .map_err(|e| failed(&e))
+    };
+    let entry = match config
+        .plugins
+        .iter()
+        .find(|p| config.resolve(&p.path) == *path)
+    {
+        Some(entry) => Some(entry),
+        None => {
+            let defaults = PluginSettings {
+                config_json: "{}".into(),
+                limits: config.plugin_defaults,
+                ..PluginSettings::default()
+            };
+            let (version, instance) = start(&path.display().to_string(), &defaults)?;
+            let id = PluginId::new(&version.info.name).map_err(|e| {
+                failed(&format!(
+                    "the plugin's name cannot serve as its id ({e}); give it one in --config"
+                ))
+            })?;
+            match config.plugins.iter().find(|p| p.id == id) {
+                Some(entry) => Some(entry),
+                None => {
+                    // No entry: restart under its own id, so its seed is
+                    // the one a config entry of that id would give.
+                    drop(instance);
+                    let (version, instance) = start(id.as_str(), &defaults)?;
+                    return Ok(Prepared {
+                        id,
+                        path: path.to_path_buf(),
+                        version,
+                        instance,
+                        settings: defaults,
+                    });
+                }
+            }
+        }
+    };
+    let entry = entry.ok_or_else(|| failed(&"no config entry"))?;
+    let settings = plugin_settings(config, entry);
+    let (version, instance) = start(entry.id.as_str(), &settings)?;
+    Ok(Prepared {
+        id: entry.id.clone(),
+        path: path.to_path_buf(),
+        version,
+        instance,
+        settings,
+    })
+}
 
 /// Replays `events` through `plugin_paths`; writes outputs to `out`.
 pub(crate) fn replay(
@@ -31,51 +109,16 @@ pub(crate) fn replay(
         }
     };
     let engine = super::engine(&config)?;
-    let mut plugins = Vec::new();
+    let mut plugins: Vec<Prepared> = Vec::new();
     for path in plugin_paths {
-        // Settings come from a config entry with the same path, or, after
-        // `init`, the same id as the plugin's name.
-        let by_path = config
-            .plugins
-            .iter()
-            .find(|p| config.resolve(&p.path) == *path);
-        let probe_json =
-            by_path.map_or_else(|| "{}".to_owned(), prism_config::PluginConfig::config_json);
-        let spec = PluginSpec {
-            id: by_path.map(|p| p.id.clone()),
-            path,
-            config_json: &probe_json,
-            limits: by_path.map_or(config.plugin_defaults, |p| {
-                p.limits(&config.plugin_defaults)
-            }),
-            seed: by_path.and_then(|p| p.seed),
-            subscription: by_path.and_then(|p| p.subscription.as_ref()),
-        };
-        let mut loaded = load_plugin(&engine, &spec)?;
-        if by_path.is_none()
-            && let Some(entry) = config.plugins.iter().find(|p| p.id == loaded.id)
-        {
-            let json = entry.config_json();
-            let spec = PluginSpec {
-                id: Some(entry.id.clone()),
-                config_json: &json,
-                limits: entry.limits(&config.plugin_defaults),
-                seed: entry.seed,
-                subscription: entry.subscription.as_ref(),
-                ..spec
-            };
-            loaded = load_plugin(&engine, &spec)?;
-        }
+        let p = prepare_plugin(&engine, &config, path)?;
         anyhow::ensure!(
-            plugins
-                .iter()
-                .all(|p: &crate::plugins::LoadedPlugin| p.id != loaded.id),
+            plugins.iter().all(|q| q.id != p.id),
             "two plugins have the id `{}`; give them distinct ids in --config",
-            loaded.id
+            p.id
         );
-        plugins.push(loaded);
+        plugins.push(p);
     }
-    let ids: Vec<String> = plugins.iter().map(|p| p.id.to_string()).collect();
 
     // One temporary file per plugin: each plugin's outputs keep their order
     // whatever the threads do, and the result is the same on every run.
@@ -83,12 +126,12 @@ pub(crate) fn replay(
     let sink = match out {
         Some(out) => {
             let mut sinks = HashMap::new();
-            for id in &ids {
-                let part = out.with_extension(format!("part-{id}"));
+            for p in &plugins {
+                let part = out.with_extension(format!("part-{}", p.id));
                 let file = std::fs::File::create(&part)
                     .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?;
                 sinks.insert(
-                    Arc::from(id.as_str()),
+                    Arc::from(p.id.as_str()),
                     OutputSink::Jsonl(Box::new(BufWriter::new(file))),
                 );
                 parts.push(part);
@@ -97,11 +140,22 @@ pub(crate) fn replay(
         }
         None => OutputSink::All(Vec::new()),
     };
-    let mut settings = super::run::pipeline_settings(&config);
+    let mut settings = super::pipeline_settings(&config);
     // Batches by size only: boundaries then depend on the data, not on timing.
     settings.router.batch_linger = Duration::from_secs(3600);
-    let pipeline = Pipeline::start(settings, plugins, sink)?;
-    let views = pipeline.views.clone();
+    let pipeline = Pipeline::start(engine, settings, sink, None)?;
+    let mut views: Vec<PluginView> = Vec::new();
+    for p in plugins {
+        let origin = Origin::File {
+            path: p.path,
+            from_config: false,
+        };
+        views.push(
+            pipeline
+                .supervisor
+                .add_prepared(&p.id, p.version, p.instance, p.settings, origin)?,
+        );
+    }
 
     let stats = Arc::new(SourceStats::default());
     let reader = EventReader::open(
@@ -158,29 +212,51 @@ pub(crate) fn replay(
     );
     let mut failed = false;
     for v in &views {
-        let counts: Vec<String> = OutputKind::ALL
-            .iter()
-            .filter(|k| v.metrics.outputs(**k) > 0)
-            .map(|k| format!("{} {}", v.metrics.outputs(*k), k.as_str()))
-            .collect();
-        let counts = if counts.is_empty() {
-            "no outputs".to_owned()
-        } else {
-            counts.join(", ")
-        };
-        println!(
-            "  {}: {} events in, {counts}",
-            v.id,
-            v.metrics.events_in.load(Ordering::Relaxed)
-        );
-        if let Some(err) = v.metrics.last_error() {
-            failed = true;
-            println!("  {}: FAILED: {err}", v.id);
-        }
+        failed |= report(v);
     }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints one plugin's counts; true when it failed at all.
+fn report(v: &PluginView) -> bool {
+    let m = &v.metrics;
+    let counts: Vec<String> = OutputKind::ALL
+        .iter()
+        .filter(|k| m.outputs(**k) > 0)
+        .map(|k| format!("{} {}", m.outputs(*k), k.as_str()))
+        .collect();
+    let counts = if counts.is_empty() {
+        "no outputs".to_owned()
+    } else {
+        counts.join(", ")
+    };
+    println!(
+        "  {}: {} events in, {counts}",
+        v.id,
+        m.events_in.load(Ordering::Relaxed)
+    );
+    let errors = m.errors.load(Ordering::Relaxed);
+    let Some(err) = m.last_error() else {
+        return false;
+    };
+    let dead = m.dead_letters_total.load(Ordering::Relaxed);
+    let dropped = m.events_dropped.load(Ordering::Relaxed);
+    println!(
+        "  {}: FAILED ({errors} failed calls, {dead} dead letters, {dropped} events not delivered, ended {}): {err}",
+        v.id,
+        m.state().as_str()
+    );
+    for d in m.dead_letters().iter().take(SHOWN_DEAD_LETTERS) {
+        println!(
+            "    dead letter: {} ({:?}: {})",
+            prism_sources::event_json(&d.event, d.instrument.as_deref()),
+            d.fault.kind,
+            d.fault.message.lines().last().unwrap_or("")
+        );
+    }
+    true
 }

@@ -1,11 +1,9 @@
 //! `prism run`: the pipeline plus the API, until Ctrl-C.
 
-use crate::pipeline::{Pipeline, PipelineSettings};
-use crate::plugins::{PluginSpec, load_plugin};
-use prism_api::AppState;
+use prism_api::{AdminSettings, AppState};
 use prism_config::{Config, DEFAULT_TOML};
+use prism_control::{Pipeline, PluginControl, plugin_settings};
 use prism_outputs::{OutputSink, OutputStore, StoreLimits};
-use prism_router::RouterSettings;
 use prism_sources::SourceStats;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,30 +15,21 @@ use std::time::Duration;
 const DEFAULT_CONFIG: &str = "config/prism.toml";
 
 /// Reads the config: the given file, else `config/prism.toml`, else the
-/// embedded default (as if it lived in `config/`).
-pub(crate) fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+/// embedded default (as if it lived in `config/`). Also returns the file
+/// it came from, if any (to watch it).
+pub(crate) fn load_config(path: Option<PathBuf>) -> anyhow::Result<(Config, Option<PathBuf>)> {
     if let Some(path) = path {
-        return Ok(Config::load(&path)?);
+        return Ok((Config::load(&path)?, Some(path)));
     }
     let default = Path::new(DEFAULT_CONFIG);
     if default.exists() {
-        return Ok(Config::load(default)?);
+        return Ok((Config::load(default)?, Some(default.to_path_buf())));
     }
     tracing::info!("{DEFAULT_CONFIG} not found; using the embedded default config");
-    Ok(Config::from_toml_str(DEFAULT_TOML, Path::new("config"))?)
-}
-
-/// Pipeline settings from a config.
-pub(crate) fn pipeline_settings(config: &Config) -> PipelineSettings {
-    PipelineSettings {
-        router: RouterSettings {
-            batch_size: config.pipeline.batch_size,
-            batch_linger: Duration::from_millis(config.pipeline.batch_linger_ms),
-        },
-        queue_batches: config.pipeline.queue_batches,
-        output_queue: config.pipeline.output_queue,
-        source_queue: 16,
-    }
+    Ok((
+        Config::from_toml_str(DEFAULT_TOML, Path::new("config"))?,
+        None,
+    ))
 }
 
 /// Runs until Ctrl-C (or SIGTERM).
@@ -48,24 +37,8 @@ pub(crate) fn run(
     config_path: Option<PathBuf>,
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
-    let config = load_config(config_path)?;
+    let (config, config_file) = load_config(config_path)?;
     let engine = super::engine(&config)?;
-    let mut plugins = Vec::new();
-    for p in &config.plugins {
-        let path = config.resolve(&p.path);
-        let json = p.config_json();
-        let spec = PluginSpec {
-            id: Some(p.id.clone()),
-            path: &path,
-            config_json: &json,
-            limits: p.limits(&config.plugin_defaults),
-            seed: p.seed,
-            subscription: p.subscription.as_ref(),
-        };
-        let loaded = load_plugin(&engine, &spec)?;
-        tracing::info!(plugin = %loaded.id, name = %loaded.info.name, version = %loaded.info.version, "plugin loaded");
-        plugins.push(loaded);
-    }
     let s = config.stores;
     let store = Arc::new(OutputStore::new(StoreLimits {
         series_points: s.series_points,
@@ -74,16 +47,40 @@ pub(crate) fn run(
         records: s.records,
     }));
     let pipeline = Pipeline::start(
-        pipeline_settings(&config),
-        plugins,
+        engine,
+        super::pipeline_settings(&config),
         OutputSink::Store(store.clone()),
+        None,
     )?;
-    let mut state = AppState::new(store);
-    state.head_ts = pipeline.head_ts.clone();
-    if let Ok(mut views) = state.plugins.write() {
-        for v in &pipeline.views {
-            views.insert(v.id.clone(), v.clone());
+    let supervisor = pipeline.supervisor.clone();
+    for p in &config.plugins {
+        let path = config.resolve(&p.path);
+        let view = supervisor
+            .add_file(&p.id, &path, plugin_settings(&config, p), true)
+            .map_err(|e| anyhow::anyhow!("plugin `{}` ({}): {e}", p.id, path.display()))?;
+        tracing::info!(plugin = %view.id, name = %view.name, version = %view.version, "plugin loaded");
+    }
+    let watcher = if config.runtime.watch {
+        let debounce = Duration::from_millis(config.runtime.watch_debounce_ms);
+        match prism_control::watch(supervisor.clone(), config_file.as_deref(), debounce) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("plugin files will not be watched: {e}");
+                None
+            }
         }
+    } else {
+        None
+    };
+    let control: Arc<dyn PluginControl> = supervisor;
+    let mut state = AppState::new(store, control);
+    state.head_ts = pipeline.head_ts.clone();
+    state.admin = AdminSettings {
+        token: config.admin.effective_token().map(Arc::from),
+        max_upload_bytes: (config.admin.max_upload_mb as usize) << 20,
+    };
+    if state.admin.token.is_none() {
+        tracing::info!("admin API off: set admin.token or PRISM_ADMIN_TOKEN to enable it");
     }
     let stats = Arc::new(SourceStats::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -129,6 +126,7 @@ pub(crate) fn run(
     let source_result = source
         .join()
         .map_err(|_| anyhow::anyhow!("the source thread panicked"))?;
+    drop(watcher);
     let outputs = pipeline.finish()?;
     tracing::info!(
         events = stats.events.load(Ordering::Relaxed),

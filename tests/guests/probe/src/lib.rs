@@ -7,6 +7,10 @@
 //!   `sandbox` on the first batch.
 //! - `{"mode":"panic"|"loop"|"grow"|"flood"|"recurse"|"error", "at": N}` —
 //!   counts like `count`, then misbehaves on the N-th market event (1-based).
+//!   After a recovery the count resumes from the last good state, so the
+//!   next event is the N-th again: a plugin that keeps failing.
+//! - the same modes with `"at_ts": T` instead — misbehaves on every market
+//!   event whose time is T: a single poison event.
 //! - `{"mode":"echo"}` — logs every event it receives, as its debug text
 //!   (log `echo`), to check what crossed the boundary.
 //! - `{"mode":"init_error"}` — refuses to start.
@@ -21,6 +25,8 @@ struct Config {
     mode: String,
     #[serde(default)]
     at: u64,
+    #[serde(default)]
+    at_ts: Option<i64>,
 }
 
 /// See the crate docs.
@@ -151,7 +157,9 @@ impl Plugin for Probe {
         }
         self.events += 1;
         self.last_ts = event.ts().unwrap_or(self.last_ts);
-        if self.config.at != 0 && self.events == self.config.at {
+        let poisoned = (self.config.at != 0 && self.events == self.config.at)
+            || self.config.at_ts.is_some_and(|t| event.ts() == Some(t));
+        if poisoned {
             self.misbehave(ctx)?;
         }
         Ok(())

@@ -1,0 +1,78 @@
+//! The control plane's errors. Each has a stable code for the API.
+
+use prism_runtime::LoadError;
+
+/// Why a control operation was refused or failed. The running version of
+/// the plugin is untouched whenever one of these is returned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ControlError {
+    /// No plugin has this id.
+    #[error("no plugin `{0}`")]
+    NotFound(String),
+    /// A plugin with this id exists already.
+    #[error("a plugin `{0}` exists already; replace its wasm or config instead")]
+    Exists(String),
+    /// The id breaks the id rules.
+    #[error("{0}")]
+    InvalidId(String),
+    /// The request itself is unusable (e.g. config that is not a JSON object).
+    #[error("{0}")]
+    Invalid(String),
+    /// The component could not be loaded or started; says why.
+    #[error("{0}")]
+    Load(LoadError),
+    /// The worker refused the swap (e.g. the new version's `restore` failed).
+    #[error("the swap was refused: {0}")]
+    Swap(String),
+    /// There is no earlier version to roll back to.
+    #[error("plugin `{0}` has no earlier version to roll back to")]
+    NoPrevious(String),
+    /// The plugin's worker has stopped (its stream ended).
+    #[error("plugin `{0}` is no longer running")]
+    Gone(String),
+    /// The worker did not answer in time.
+    #[error("plugin `{0}` did not answer within {1} s")]
+    Timeout(String, u64),
+    /// A file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+}
+
+impl ControlError {
+    /// A stable, machine-readable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            ControlError::NotFound(_) => "not_found",
+            ControlError::Exists(_) => "conflict",
+            ControlError::InvalidId(_) => "invalid_id",
+            ControlError::Invalid(_) => "bad_request",
+            ControlError::Load(e) => load_code(e),
+            ControlError::Swap(_) => "swap_failed",
+            ControlError::NoPrevious(_) => "no_previous_version",
+            ControlError::Gone(_) => "gone",
+            ControlError::Timeout(..) => "timeout",
+            ControlError::Read { .. } => "read_failed",
+        }
+    }
+}
+
+fn load_code(e: &LoadError) -> &'static str {
+    match e {
+        LoadError::NotWasm => "not_wasm",
+        LoadError::NotComponent => "not_a_component",
+        LoadError::Compile(_) => "invalid_component",
+        LoadError::Imports(_) | LoadError::Exports(_) => "wrong_world",
+        LoadError::Incompatible { .. } => "incompatible_contract",
+        LoadError::Init(_) => "init_failed",
+        LoadError::Restore(_) => "restore_failed",
+        LoadError::Instantiate(_) | LoadError::Fault(_) => "start_failed",
+        LoadError::Engine(_) | LoadError::Read { .. } => "load_failed",
+    }
+}
+
+impl From<LoadError> for ControlError {
+    fn from(e: LoadError) -> Self {
+        ControlError::Load(e)
+    }
+}

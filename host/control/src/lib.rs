@@ -1,0 +1,25 @@
+//! Prism's control plane: starts the pipeline, adds and removes plugins,
+//! swaps their versions while the stream runs, watches plugin files and the
+//! config file, and answers the admin API.
+//!
+//! Nothing here is on the hot path: decisions reach the router and the
+//! workers as typed commands on their own channels, between two batches.
+
+mod error;
+mod load;
+mod pipeline;
+mod reconcile;
+mod supervisor;
+mod view;
+mod watch;
+
+pub use error::ControlError;
+pub use load::{
+    PluginSettings, effective_subscription, filter_of, instance_settings, prepare, runtime_limits,
+    seed_of,
+};
+pub use pipeline::{Pipeline, PipelineSettings};
+pub use reconcile::{Reconciled, plugin_settings};
+pub use supervisor::{Origin, Supervisor, SupervisorSettings};
+pub use view::{Change, PluginControl, PluginView, VersionRecord, VersionStatus};
+pub use watch::{Watcher, watch};

@@ -1,0 +1,133 @@
+//! Preparing a plugin version: compile, instantiate under limits, `init`,
+//! and merge its subscription with the operator's overrides.
+
+use prism_config::{PluginLimitsConfig, SubscriptionOverride};
+use prism_router::{Filter, SymbolPattern};
+use prism_runtime::{
+    InstanceSettings, LoadError, PluginEngine, PluginInstance, PluginLimits, PluginModule,
+    PluginVersion, Subscription,
+};
+use std::time::Duration;
+
+/// How to start a plugin, apart from its code.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PluginSettings {
+    /// The config `init` gets, as JSON text.
+    pub config_json: String,
+    pub limits: PluginLimitsConfig,
+    /// Seed of the plugin's randomness; derived from the id when absent.
+    pub seed: Option<u64>,
+    /// The operator's overrides of the plugin's declared subscription.
+    pub subscription: Option<SubscriptionOverride>,
+}
+
+/// FNV-1a: a stable seed from an id, the same on every machine and build.
+#[must_use]
+pub fn seed_of(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Limits in the runtime's units.
+#[must_use]
+pub fn runtime_limits(limits: PluginLimitsConfig) -> PluginLimits {
+    PluginLimits {
+        memory_bytes: (limits.memory_mb as usize) << 20,
+        call_deadline: Duration::from_millis(limits.call_deadline_ms),
+        max_outputs: limits.max_outputs,
+    }
+}
+
+/// The settings an instance of plugin `id` runs under.
+#[must_use]
+pub fn instance_settings(id: &str, settings: &PluginSettings) -> InstanceSettings {
+    InstanceSettings {
+        config_json: if settings.config_json.trim().is_empty() {
+            "{}".to_owned()
+        } else {
+            settings.config_json.clone()
+        },
+        limits: runtime_limits(settings.limits),
+        seed: settings.seed.unwrap_or_else(|| seed_of(id)),
+    }
+}
+
+/// Compiles (or takes from the cache) and starts a first instance.
+///
+/// # Errors
+/// A [`LoadError`] that says what is wrong with the component or its config.
+pub fn prepare(
+    engine: &PluginEngine,
+    wasm: &[u8],
+    id: &str,
+    settings: &PluginSettings,
+) -> Result<(PluginVersion, PluginInstance), LoadError> {
+    let module = PluginModule::from_bytes(engine, wasm)?;
+    PluginVersion::prepare(module, id, instance_settings(id, settings))
+}
+
+/// The subscription in force: the plugin's own, with the operator's overrides.
+#[must_use]
+pub fn effective_subscription(
+    declared: &Subscription,
+    overrides: Option<&SubscriptionOverride>,
+) -> Subscription {
+    let mut s = declared.clone();
+    if let Some(o) = overrides {
+        if let Some(k) = &o.kinds {
+            s.kinds.clone_from(k);
+        }
+        if let Some(e) = &o.exchanges {
+            s.exchanges.clone_from(e);
+        }
+        if let Some(x) = &o.symbols {
+            s.symbols.clone_from(x);
+        }
+        if o.timer_interval_ms.is_some() {
+            s.timer_interval_ms = o.timer_interval_ms;
+        }
+    }
+    s
+}
+
+/// The router's filter for a subscription.
+#[must_use]
+pub fn filter_of(s: &Subscription) -> Filter {
+    Filter {
+        kinds: s.kinds.clone(),
+        exchanges: s.exchanges.clone(),
+        symbols: s.symbols.iter().map(|p| SymbolPattern::new(p)).collect(),
+        timer_interval_ms: s.timer_interval_ms.filter(|i| *i > 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_stable() {
+        assert_eq!(seed_of(""), 0xcbf2_9ce4_8422_2325);
+        assert_ne!(seed_of("a"), seed_of("b"));
+    }
+
+    #[test]
+    fn overrides_replace_only_what_they_name() {
+        let declared = Subscription {
+            kinds: vec![prism_model::EventKind::Trade],
+            exchanges: vec!["binance".into()],
+            symbols: vec![],
+            timer_interval_ms: Some(1000),
+        };
+        let o = SubscriptionOverride {
+            symbols: Some(vec!["BTC*".into()]),
+            ..SubscriptionOverride::default()
+        };
+        let s = effective_subscription(&declared, Some(&o));
+        assert_eq!(s.kinds, declared.kinds);
+        assert_eq!(s.exchanges, declared.exchanges);
+        assert_eq!(s.symbols, ["BTC*"]);
+        assert_eq!(s.timer_interval_ms, Some(1000));
+    }
+}

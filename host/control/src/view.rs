@@ -1,0 +1,134 @@
+//! What the control plane shows and offers the API.
+
+use crate::error::ControlError;
+use prism_runtime::{PluginMetrics, Subscription};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+/// One plugin as the API shows it: a copy of its control-plane facts plus
+/// handles to its live counters.
+#[derive(Debug, Clone)]
+pub struct PluginView {
+    pub id: String,
+    /// The plugin's own name and version (from `init`).
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// Where the code came from: a file path, or `upload`.
+    pub source: String,
+    /// The config the running version was started with.
+    pub config: serde_json::Value,
+    /// The subscription in force (the plugin's, with config overrides).
+    pub subscription: Subscription,
+    /// Unix ms when the running version was switched to.
+    pub loaded_at_ms: i64,
+    pub metrics: Arc<PluginMetrics>,
+    /// Batches waiting in the plugin's queue.
+    pub queue_depth: Arc<AtomicUsize>,
+}
+
+/// What changed to make a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Loaded at start or added.
+    Start,
+    /// New code.
+    Wasm,
+    /// New config for the same code.
+    Config,
+    /// Re-read or re-initialized on request.
+    Reload,
+    /// Back to an earlier version.
+    Rollback,
+}
+
+/// Where a version stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    /// Running now.
+    Active,
+    /// Ran before; a rollback can return to it.
+    Previous,
+    /// Never ran: it failed to load, start or take over the state.
+    Failed,
+}
+
+/// One entry of a plugin's version history.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionRecord {
+    /// Position in the history, from 1.
+    pub seq: u64,
+    pub sha256: String,
+    /// The plugin's own name and version, when it got as far as `init`.
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub config: serde_json::Value,
+    pub change: Change,
+    pub status: VersionStatus,
+    /// Unix ms.
+    pub loaded_at_ms: i64,
+    /// Why it failed, for `failed` entries.
+    pub error: Option<String>,
+}
+
+/// The operations of the control plane, as the API uses them. Every
+/// mutating operation leaves the running version untouched when it fails.
+pub trait PluginControl: Send + Sync {
+    /// Every plugin, by id.
+    fn views(&self) -> Vec<PluginView>;
+    /// One plugin.
+    fn view(&self, id: &str) -> Option<PluginView>;
+    /// A plugin's version history, oldest first.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`].
+    fn versions(&self, id: &str) -> Result<Vec<VersionRecord>, ControlError>;
+    /// Adds and starts a plugin from component bytes.
+    ///
+    /// # Errors
+    /// Bad id, existing id, or a component that does not load or start.
+    fn add(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        config_json: Option<&str>,
+    ) -> Result<PluginView, ControlError>;
+    /// Swaps in new code, keeping the state.
+    ///
+    /// # Errors
+    /// As [`Self::add`], or the swap refused.
+    fn replace_wasm(&self, id: &str, wasm: &[u8]) -> Result<PluginView, ControlError>;
+    /// Re-initializes with a new config, keeping the state.
+    ///
+    /// # Errors
+    /// Config not a JSON object, `init` refusing it, or the swap refused.
+    fn replace_config(&self, id: &str, config_json: &str) -> Result<PluginView, ControlError>;
+    /// Stops delivering events (they are skipped and counted).
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`], or a plugin that is not running.
+    fn pause(&self, id: &str) -> Result<PluginView, ControlError>;
+    /// Leaves a pause, a quarantine or a failure.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`], or a plugin that cannot restart.
+    fn resume(&self, id: &str) -> Result<PluginView, ControlError>;
+    /// Re-reads the plugin's file (or re-initializes an uploaded plugin).
+    ///
+    /// # Errors
+    /// As [`Self::replace_wasm`].
+    fn reload(&self, id: &str) -> Result<PluginView, ControlError>;
+    /// Returns to the previous version (code and config).
+    ///
+    /// # Errors
+    /// [`ControlError::NoPrevious`], or the swap refused.
+    fn rollback(&self, id: &str) -> Result<PluginView, ControlError>;
+    /// Stops routing to the plugin and removes it.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`].
+    fn remove(&self, id: &str) -> Result<(), ControlError>;
+}
