@@ -55,11 +55,18 @@ impl Drop for Server {
 impl Server {
     /// Starts `prism run --config CONFIG --listen 127.0.0.1:0` and waits for its address.
     pub(crate) fn start(config: &std::path::Path) -> Server {
+        Self::start_with(config, &[])
+    }
+
+    /// As [`Self::start`], with extra environment variables.
+    pub(crate) fn start_with(config: &std::path::Path, env: &[(&str, &str)]) -> Server {
         let mut child = prism()
             .args(["run", "--config"])
             .arg(config)
             .args(["--listen", "127.0.0.1:0"])
             .env("PRISM_LOG", "warn")
+            .env_remove("PRISM_ADMIN_TOKEN")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -81,14 +88,34 @@ impl Server {
 
     /// GET a path: (status, body).
     pub(crate) fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, None, b"")
+    }
+
+    /// Any request, with an optional bearer token: (status, body).
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
         let host = self.base.trim_start_matches("http://");
         let mut stream = TcpStream::connect(host).unwrap();
         stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
+        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{auth}Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        // A server may answer (e.g. 413) before reading the whole body.
+        let _ = stream.write_all(body);
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let response = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         let status = head
             .split_whitespace()

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `prism` binary: its CLI and its HTTP API, with
 //! the plugins built from this repository (`scripts/test.sh` builds them).
 
+mod admin;
 mod common;
 mod replay;
 mod run;

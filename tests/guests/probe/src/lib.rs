@@ -112,7 +112,7 @@ impl Probe {
                 self.hoard.push(vec![1u8; 1 << 20]);
             },
             "flood" => {
-                for i in 0..1_000_000 {
+                for i in 0..20_000 {
                     ctx.series("flood", None, self.last_ts, f64::from(i));
                 }
                 Ok(())

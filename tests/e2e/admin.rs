@@ -1,0 +1,222 @@
+//! The admin API, file watching and config reload, through a running
+//! `prism run` with the simulator streaming.
+
+use crate::common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const TOKEN: &str = "e2e-admin-token";
+const COUNT_CONFIG: &str = "%7B%22mode%22%3A%22count%22%7D"; // {"mode":"count"}
+
+/// The probe with a custom section appended: other bytes, same code.
+fn variant(n: u8) -> Vec<u8> {
+    let mut bytes = std::fs::read(wasm("prism_probe")).unwrap();
+    let name = b"e2e-variant";
+    bytes.extend([0, (name.len() + 2) as u8, name.len() as u8]);
+    bytes.extend(name);
+    bytes.push(n);
+    bytes
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn config_text(dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+[admin]
+max_upload_mb = 1
+[runtime]
+data_dir = "{data}"
+watch_debounce_ms = 20
+[source]
+kind = "simulator"
+pace = 600.0
+[[plugins]]
+id = "watched"
+path = "watched.wasm"
+config = {{ mode = "count" }}
+{extra}
+"#,
+        data = dir.join("data").display()
+    )
+}
+
+#[test]
+fn operators_swap_pause_roll_back_and_remove_plugins_while_the_stream_runs() {
+    let dir = temp_dir("admin");
+    std::fs::copy(wasm("prism_probe"), dir.join("watched.wasm")).unwrap();
+    let config = dir.join("prism.toml");
+    std::fs::write(&config, config_text(&dir, "")).unwrap();
+    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    let probe = std::fs::read(wasm("prism_probe")).unwrap();
+    let add = format!("/api/v1/plugins/up?config={COUNT_CONFIG}");
+
+    // Without the token, or with another, nothing changes.
+    let (status, body) = server.request("POST", &add, None, &probe);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "unauthorized");
+    let (status, _) = server.request("POST", &add, Some("guess"), &probe);
+    assert_eq!(status, 401);
+
+    // Add.
+    let (status, body) = server.request("POST", &add, Some(TOKEN), &probe);
+    assert_eq!(status, 201, "{body}");
+    let added = json(&body);
+    assert_eq!(added["source"], "upload");
+    assert_eq!(added["config"], serde_json::json!({"mode": "count"}));
+    let first_sha = added["sha256"].as_str().unwrap().to_owned();
+    let (status, body) = server.request("POST", &add, Some(TOKEN), &probe);
+    assert_eq!(
+        (status, json(&body)["error"]["code"].clone()),
+        (409, "conflict".into())
+    );
+
+    // Ids and components that do not fit are refused, saying why.
+    for (path, bytes, code, status) in [
+        ("/api/v1/plugins/Bad.Id", probe.clone(), "invalid_id", 400),
+        ("/api/v1/plugins/x", b"not wasm".to_vec(), "not_wasm", 422),
+        (
+            "/api/v1/plugins/x",
+            std::fs::read(wasm("other-world")).unwrap(),
+            "wrong_world",
+            422,
+        ),
+        (
+            "/api/v1/plugins/x",
+            std::fs::read(wasm("future_contract")).unwrap(),
+            "incompatible_contract",
+            422,
+        ),
+        (
+            "/api/v1/plugins/x",
+            vec![0; 2 << 20],
+            "payload_too_large",
+            413,
+        ),
+    ] {
+        let (got, body) = server.request("POST", path, Some(TOKEN), &bytes);
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(json(&body)["error"]["code"], code, "{body}");
+    }
+
+    // Swap the code: the state (the count) carries over.
+    let before = server.wait_for(
+        "/api/v1/plugins/up/documents/count",
+        Duration::from_secs(10),
+        |v| v["body"]["events"].as_u64().unwrap_or(0) > 0,
+    )["body"]["events"]
+        .as_u64()
+        .unwrap();
+    let (status, body) = server.request("PUT", "/api/v1/plugins/up/wasm", Some(TOKEN), &variant(1));
+    assert_eq!(status, 200, "{body}");
+    let swapped = json(&body);
+    assert_ne!(swapped["sha256"], first_sha.as_str());
+    assert_eq!(swapped["swaps"], 1);
+    let after = server.json("/api/v1/plugins/up/documents/count")["body"]["events"]
+        .as_u64()
+        .unwrap();
+    assert!(after >= before, "count went from {before} to {after}");
+
+    // A config whose restore fails is refused; the old version keeps running.
+    let (status, body) = server.request(
+        "PUT",
+        "/api/v1/plugins/up/config",
+        Some(TOKEN),
+        br#"{"mode":"restore_error"}"#,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "swap_failed");
+    let status_now = server.json("/api/v1/plugins/up");
+    assert_eq!(status_now["state"], "running");
+    assert_eq!(status_now["swap_failures"], 1);
+    assert_eq!(status_now["config"], serde_json::json!({"mode": "count"}));
+    assert!(
+        status_now["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refusing state")
+    );
+
+    // Pause and resume.
+    let (status, body) = server.request("POST", "/api/v1/plugins/up/pause", Some(TOKEN), b"");
+    assert_eq!(
+        (status, json(&body)["state"].clone()),
+        (200, "paused".into()),
+        "{body}"
+    );
+    server.wait_for("/api/v1/plugins/up", Duration::from_secs(10), |v| {
+        v["events_dropped"].as_u64().unwrap_or(0) > 0
+    });
+    let (status, body) = server.request("POST", "/api/v1/plugins/up/resume", Some(TOKEN), b"");
+    assert_eq!(
+        (status, json(&body)["state"].clone()),
+        (200, "running".into()),
+        "{body}"
+    );
+
+    // Roll back to the first version.
+    let (status, body) = server.request("POST", "/api/v1/plugins/up/rollback", Some(TOKEN), b"");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["sha256"], first_sha.as_str());
+    let versions = server.json("/api/v1/plugins/up/versions")["items"].clone();
+    let summary: Vec<(String, String)> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["change"].as_str().unwrap().into(),
+                v["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("start", "previous"),
+        ("wasm", "previous"),
+        ("config", "failed"),
+        ("rollback", "active"),
+    ];
+    assert_eq!(
+        summary,
+        expect.map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{versions}"
+    );
+    assert_eq!(versions[3]["sha256"], first_sha.as_str());
+
+    // The watcher: a new file in place of a plugin's is swapped in.
+    let watched = server.json("/api/v1/plugins/watched");
+    std::fs::write(dir.join("watched.tmp"), variant(2)).unwrap();
+    std::fs::rename(dir.join("watched.tmp"), dir.join("watched.wasm")).unwrap();
+    let now = server.wait_for("/api/v1/plugins/watched", Duration::from_secs(20), |v| {
+        v["swaps"] == 1
+    });
+    assert_ne!(now["sha256"], watched["sha256"]);
+
+    // A config change: a plugin added, another's config changed.
+    let extra = format!(
+        "[[plugins]]\nid = \"late\"\npath = \"{}\"\n",
+        wasm("hello").display()
+    );
+    let text = config_text(&dir, &extra).replace(
+        "config = { mode = \"count\" }",
+        "config = { mode = \"count\", at = 0 }",
+    );
+    std::fs::write(&config, text).unwrap();
+    server.wait_for("/api/v1/plugins/late", Duration::from_secs(20), |v| {
+        v["state"] == "running"
+    });
+    server.wait_for("/api/v1/plugins/watched", Duration::from_secs(20), |v| {
+        v["config"] == serde_json::json!({"mode": "count", "at": 0})
+    });
+
+    // Remove.
+    let (status, _) = server.request("DELETE", "/api/v1/plugins/up", Some(TOKEN), b"");
+    assert_eq!(status, 204);
+    let (status, _) = server.get("/api/v1/plugins/up");
+    assert_eq!(status, 404);
+    let (status, _) = server.request("DELETE", "/api/v1/plugins/up", Some(TOKEN), b"");
+    assert_eq!(status, 404);
+    assert_eq!(server.json("/health")["status"], "ok");
+}
