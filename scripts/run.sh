@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2 >/dev/null
-cargo build --release --locked --target wasm32-wasip2 -p long-short-ratio -p hello
+cargo build --release --locked --target wasm32-wasip2 -p long-short-ratio -p liquidation-map -p funding-arb -p whale-detector -p hello
 cargo build --release --locked -p prism-host
 exec target/release/prism run --config config/prism.toml "$@"

@@ -47,6 +47,8 @@ mod decimal;
 pub mod log;
 #[doc(hidden)]
 pub mod runtime;
+mod schedule;
+pub mod serde_with;
 pub mod testing;
 
 pub use bindings::prism::plugin::events::{
@@ -63,6 +65,7 @@ pub use bindings::{PluginInfo, Subscription};
 pub use context::{Context, Instruments};
 pub use decimal::DecimalError;
 pub use rust_decimal;
+pub use schedule::{Boundaries, grade};
 
 /// A plugin's logic. One value lives in the plugin instance between calls.
 pub trait Plugin: Sized + 'static {

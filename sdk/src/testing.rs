@@ -49,9 +49,23 @@ impl<P: Plugin> Harness<P> {
         &self.plugin
     }
 
-    /// The id of `(exchange, symbol)` (a perpetual, contract size 1); it is
-    /// declared to the plugin ahead of the next [`Self::push`].
+    /// The id of `(exchange, symbol)` (a perpetual, contract size 1, base
+    /// the symbol without a `USDT` suffix); it is declared to the plugin
+    /// ahead of the next [`Self::push`].
     pub fn instrument(&mut self, exchange: &str, symbol: &str) -> InstrumentId {
+        let base = symbol.trim_end_matches("USDT").to_owned();
+        self.instrument_of(exchange, symbol, &base, "USD")
+    }
+
+    /// The id of `(exchange, symbol)` with this base and quote asset (a
+    /// perpetual, contract size 1).
+    pub fn instrument_of(
+        &mut self,
+        exchange: &str,
+        symbol: &str,
+        base: &str,
+        quote: &str,
+    ) -> InstrumentId {
         let key = (exchange.to_owned(), symbol.to_owned());
         if let Some(id) = self.ids.get(&key) {
             return *id;
@@ -62,8 +76,8 @@ impl<P: Plugin> Harness<P> {
             id,
             exchange: exchange.to_owned(),
             symbol: symbol.to_owned(),
-            base: symbol.trim_end_matches("USDT").to_owned(),
-            quote: "USD".to_owned(),
+            base: base.to_owned(),
+            quote: quote.to_owned(),
             kind: MarketKind::Perpetual,
             contract_size: Decimal::new(1, 0),
         });
@@ -112,6 +126,47 @@ impl<P: Plugin> Harness<P> {
             buyer: None,
             seller: None,
         })
+    }
+
+    /// A trade with the buyer's and seller's accounts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn trade_between(
+        &self,
+        instrument: InstrumentId,
+        ts: TimestampMs,
+        price: &str,
+        size: &str,
+        side: Side,
+        buyer: &str,
+        seller: &str,
+    ) -> Event {
+        Event::Trade(Trade {
+            instrument,
+            ts,
+            received_ts: ts,
+            price: dec(price),
+            size: dec(size),
+            side,
+            buyer: Some(buyer.to_owned()),
+            seller: Some(seller.to_owned()),
+        })
+    }
+
+    /// A liquidation of `account`'s position.
+    pub fn liquidation_of(
+        &self,
+        instrument: InstrumentId,
+        ts: TimestampMs,
+        price: &str,
+        size: &str,
+        position: PositionSide,
+        account: &str,
+    ) -> Event {
+        let mut event = self.liquidation(instrument, ts, price, size, position);
+        if let Event::Liquidation(l) = &mut event {
+            l.account = Some(account.to_owned());
+        }
+        event
     }
 
     /// A liquidation event.

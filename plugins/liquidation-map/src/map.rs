@@ -1,0 +1,266 @@
+//! One instrument's liquidations, positions and open-interest model, and
+//! the map built from them at a boundary.
+
+use crate::config::Config;
+use prism_sdk::PositionSide;
+use prism_sdk::rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// `10^(floor(log10(price)) - 3)`: four significant digits of price per
+/// bucket (BTC at 60 000 → 10). `None` for a price ≤ 0.
+#[must_use]
+pub fn auto_bucket(price: Decimal) -> Option<Decimal> {
+    if price <= Decimal::ZERO {
+        return None;
+    }
+    let p = price.normalize();
+    let digits = i64::from(p.mantissa().unsigned_abs().checked_ilog10()?) + 1;
+    let exponent = digits - 1 - i64::from(p.scale()) - 3;
+    if exponent >= 0 {
+        let mut b = Decimal::ONE;
+        for _ in 0..exponent {
+            b = b.checked_mul(Decimal::TEN)?;
+        }
+        Some(b)
+    } else {
+        let scale = u32::try_from(-exponent).ok().filter(|s| *s <= 28)?;
+        Some(Decimal::new(1, scale))
+    }
+}
+
+/// The bucket a price falls in: `floor(price / size) * size`.
+#[must_use]
+pub fn bucket_of(price: Decimal, size: Decimal) -> Decimal {
+    ((price / size).floor() * size).normalize()
+}
+
+/// A liquidation kept for the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Liq {
+    pub ts: i64,
+    pub price: Decimal,
+    pub size: Decimal,
+    #[serde(with = "prism_sdk::serde_with::position_side")]
+    pub position: PositionSide,
+}
+
+/// An account's latest position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pos {
+    pub size: Decimal,
+    pub entry_price: Decimal,
+    pub liquidation_price: Option<Decimal>,
+}
+
+/// A modelled liquidation level: `amount` base units of `side` positions
+/// that would be liquidated at `price`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    pub price: Decimal,
+    #[serde(with = "prism_sdk::serde_with::position_side")]
+    pub side: PositionSide,
+    pub amount: Decimal,
+}
+
+/// Everything kept about one instrument.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Instrument {
+    pub exchange: String,
+    pub symbol: String,
+    pub bucket: Option<Decimal>,
+    pub last_price: Option<Decimal>,
+    pub liquidations: VecDeque<Liq>,
+    pub positions: BTreeMap<String, Pos>,
+    pub last_open_interest: Option<Decimal>,
+    pub model: VecDeque<Level>,
+}
+
+/// One bucket of realized liquidations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RealizedBucket {
+    pub price: Decimal,
+    pub long_notional: Decimal,
+    pub short_notional: Decimal,
+    pub long_count: u64,
+    pub short_count: u64,
+}
+
+/// One bucket of estimated liquidation levels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EstimatedBucket {
+    pub price: Decimal,
+    pub long_notional: Decimal,
+    pub short_notional: Decimal,
+    /// `positions` (accounts' own liquidation prices) or `open_interest`
+    /// (the leverage-tier model).
+    pub source: String,
+}
+
+/// The document published at a boundary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiquidationMap {
+    pub exchange: String,
+    pub symbol: String,
+    pub bucket_size: Decimal,
+    pub from: i64,
+    pub to: i64,
+    pub last_price: Option<Decimal>,
+    pub realized: Vec<RealizedBucket>,
+    pub estimated: Vec<EstimatedBucket>,
+}
+
+fn side_notional(bucket: &mut EstimatedBucket, side: PositionSide, notional: Decimal) {
+    match side {
+        PositionSide::Long => bucket.long_notional += notional,
+        PositionSide::Short => bucket.short_notional += notional,
+    }
+}
+
+impl Instrument {
+    /// Fixes the bucket size at the first price seen (or from config).
+    pub fn see_price(&mut self, price: Decimal, config: &Config) {
+        if self.bucket.is_none() {
+            self.bucket = config
+                .bucket_for(&self.exchange, &self.symbol)
+                .or_else(|| auto_bucket(price));
+        }
+    }
+
+    /// A trade: the last price, and modelled levels the price crossed go.
+    pub fn trade(&mut self, price: Decimal) {
+        self.last_price = Some(price);
+        self.model.retain(|l| match l.side {
+            PositionSide::Long => l.price < price,
+            PositionSide::Short => l.price > price,
+        });
+    }
+
+    /// An open-interest update: an increase opens positions on both sides at
+    /// every leverage tier, at the last trade price. Decreases are not
+    /// attributed (which positions closed is unknown).
+    pub fn open_interest(&mut self, open_interest: Decimal, config: &Config) {
+        let previous = self.last_open_interest.replace(open_interest);
+        let (Some(before), Some(price)) = (previous, self.last_price) else {
+            return;
+        };
+        let increase = open_interest - before;
+        if increase <= Decimal::ZERO {
+            return;
+        }
+        let mmr = config.maintenance_margin_rate;
+        for tier in &config.leverage_tiers {
+            let amount = increase * tier.weight;
+            if amount <= Decimal::ZERO {
+                continue;
+            }
+            let margin = Decimal::ONE / tier.leverage;
+            self.model.push_back(Level {
+                price: price * (Decimal::ONE - margin + mmr),
+                side: PositionSide::Long,
+                amount,
+            });
+            self.model.push_back(Level {
+                price: price * (Decimal::ONE + margin - mmr),
+                side: PositionSide::Short,
+                amount,
+            });
+        }
+        while self.model.len() > config.max_model_levels {
+            self.model.pop_front();
+        }
+    }
+
+    /// The map at boundary `to`, or `None` when there is nothing to show.
+    #[must_use]
+    pub fn map(&self, from: i64, to: i64) -> Option<LiquidationMap> {
+        let size = self.bucket?;
+        let mut realized: BTreeMap<Decimal, RealizedBucket> = BTreeMap::new();
+        for l in self
+            .liquidations
+            .iter()
+            .filter(|l| l.ts >= from && l.ts < to)
+        {
+            let price = bucket_of(l.price, size);
+            let b = realized.entry(price).or_insert_with(|| RealizedBucket {
+                price,
+                ..RealizedBucket::default()
+            });
+            let notional = l.price * l.size;
+            match l.position {
+                PositionSide::Long => {
+                    b.long_notional += notional;
+                    b.long_count += 1;
+                }
+                PositionSide::Short => {
+                    b.short_notional += notional;
+                    b.short_count += 1;
+                }
+            }
+        }
+        let estimated = self.estimated(size);
+        if realized.is_empty() && estimated.is_empty() {
+            return None;
+        }
+        let mut realized: Vec<RealizedBucket> = realized.into_values().collect();
+        for b in &mut realized {
+            b.long_notional = b.long_notional.normalize();
+            b.short_notional = b.short_notional.normalize();
+        }
+        Some(LiquidationMap {
+            exchange: self.exchange.clone(),
+            symbol: self.symbol.clone(),
+            bucket_size: size,
+            from,
+            to,
+            last_price: self.last_price.map(|p| p.normalize()),
+            realized,
+            estimated,
+        })
+    }
+
+    fn estimated(&self, size: Decimal) -> Vec<EstimatedBucket> {
+        let mut out: BTreeMap<Decimal, EstimatedBucket> = BTreeMap::new();
+        let known: Vec<(&Pos, Decimal)> = self
+            .positions
+            .values()
+            .filter(|p| !p.size.is_zero())
+            .filter_map(|p| Some((p, p.liquidation_price?)))
+            .collect();
+        if known.is_empty() {
+            for level in &self.model {
+                let price = bucket_of(level.price, size);
+                let b = out.entry(price).or_insert_with(|| EstimatedBucket {
+                    price,
+                    source: "open_interest".into(),
+                    ..EstimatedBucket::default()
+                });
+                let mark = self.last_price.unwrap_or(level.price);
+                side_notional(b, level.side, level.amount * mark);
+            }
+        } else {
+            for (p, liquidation_price) in known {
+                let price = bucket_of(liquidation_price, size);
+                let b = out.entry(price).or_insert_with(|| EstimatedBucket {
+                    price,
+                    source: "positions".into(),
+                    ..EstimatedBucket::default()
+                });
+                let mark = self.last_price.unwrap_or(p.entry_price);
+                let side = if p.size > Decimal::ZERO {
+                    PositionSide::Long
+                } else {
+                    PositionSide::Short
+                };
+                side_notional(b, side, p.size.abs() * mark);
+            }
+        }
+        out.into_values()
+            .map(|mut b| {
+                b.long_notional = b.long_notional.normalize();
+                b.short_notional = b.short_notional.normalize();
+                b
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,240 @@
+//! Values computed by hand from the definition in the crate docs.
+
+use super::*;
+use prism_sdk::testing::{Harness, body_json};
+use prism_sdk::{Output, Side};
+use serde_json::{Value, json};
+
+fn docs(out: &[Output]) -> Vec<(String, i64, Value)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Document(d) => Some((d.key.clone(), d.ts, body_json(&d.body))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn logs(out: &[Output], name: &str) -> Vec<Value> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Log(l) if l.name == name => Some(body_json(&l.body)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn automatic_buckets_keep_four_significant_digits() {
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    assert_eq!(map::auto_bucket(d("60000")), Some(d("10")));
+    assert_eq!(map::auto_bucket(d("37000.1")), Some(d("10")));
+    assert_eq!(map::auto_bucket(d("2500")), Some(d("1")));
+    assert_eq!(map::auto_bucket(d("999.99")), Some(d("0.1")));
+    assert_eq!(map::auto_bucket(d("1")), Some(d("0.001")));
+    assert_eq!(map::auto_bucket(d("0.5")), Some(d("0.0001")));
+    assert_eq!(map::auto_bucket(d("0")), None);
+    assert_eq!(map::bucket_of(d("59995.5"), d("10")), d("59990"));
+    assert_eq!(map::bucket_of(d("0.123456"), d("0.0001")), d("0.1234"));
+}
+
+#[test]
+fn realized_liquidations_are_bucketed_by_side_and_large_ones_logged() {
+    let mut h = Harness::<LiquidationMapPlugin>::new("{}").unwrap();
+    let btc = h.instrument("binance", "BTCUSDT");
+    let out = h
+        .push(vec![
+            h.trade(btc, 1_000, "60012.5", "1", Side::Buy),
+            h.liquidation(btc, 2_000, "59995.5", "2", PositionSide::Long),
+            h.liquidation(btc, 3_000, "59999", "0.5", PositionSide::Long),
+            h.liquidation(btc, 4_000, "60120", "1", PositionSide::Short),
+            h.trade(btc, 60_000, "60100", "1", Side::Sell),
+        ])
+        .unwrap();
+    // 59995.5 × 2 = 119991 (large), 59999 × 0.5 = 29999.5, 60120 × 1 = 60120.
+    let all = logs(&out, "liquidation");
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        all[0],
+        json!({"exchange": "binance", "symbol": "BTCUSDT", "side": "long", "price": "59995.5",
+               "size": "2", "notional": "119991", "account": null})
+    );
+    let large = logs(&out, "large_liquidation");
+    assert_eq!(large.len(), 1);
+    assert_eq!(large[0]["notional"], "119991");
+    let docs = docs(&out);
+    assert_eq!(docs.len(), 1);
+    let (key, ts, body) = &docs[0];
+    assert_eq!(key, "liquidation-map:binance:BTCUSDT");
+    assert_eq!(*ts, 60_000);
+    assert_eq!(body["bucket_size"], "10");
+    assert_eq!(body["from"], 60_000 - 86_400_000);
+    assert_eq!(body["to"], 60_000);
+    assert_eq!(
+        body["last_price"], "60012.5",
+        "the boundary comes before the trade at 60000"
+    );
+    assert_eq!(
+        body["realized"],
+        json!([
+            {"price": "59990", "long_notional": "149990.5", "short_notional": "0", "long_count": 2, "short_count": 0},
+            {"price": "60120", "long_notional": "0", "short_notional": "60120", "long_count": 0, "short_count": 1},
+        ])
+    );
+    assert_eq!(body["estimated"], json!([]));
+}
+
+#[test]
+fn known_liquidation_prices_give_the_estimate() {
+    let mut h = Harness::<LiquidationMapPlugin>::new("{}").unwrap();
+    let btc = h.instrument("hyperliquid", "BTC");
+    let out = h
+        .push(vec![
+            h.trade(btc, 1_000, "60000", "1", Side::Buy),
+            h.position(btc, 1_100, "0xa", "2", "59000", Some("54321")),
+            h.position(btc, 1_200, "0xb", "-1", "61000", Some("66666")),
+            h.position(btc, 1_300, "0xc", "1", "60000", None),
+            h.position(btc, 1_400, "0xd", "1", "60000", Some("50000")),
+            h.position(btc, 1_500, "0xd", "0", "60000", None),
+            h.position(btc, 1_600, "0xa", "3", "59500", Some("54000")),
+            h.trade(btc, 60_000, "60000", "1", Side::Buy),
+        ])
+        .unwrap();
+    let docs = docs(&out);
+    assert_eq!(docs.len(), 1);
+    // 0xa: 3 × 60000 long at 54000; 0xb: 1 × 60000 short at bucket 66660;
+    // 0xc has no liquidation price, 0xd closed.
+    assert_eq!(
+        docs[0].2["estimated"],
+        json!([
+            {"price": "54000", "long_notional": "180000", "short_notional": "0", "source": "positions"},
+            {"price": "66660", "long_notional": "0", "short_notional": "60000", "source": "positions"},
+        ])
+    );
+    assert_eq!(docs[0].2["realized"], json!([]));
+}
+
+#[test]
+fn without_positions_open_interest_increases_are_modelled_over_leverage_tiers() {
+    let mut h = Harness::<LiquidationMapPlugin>::new("{}").unwrap();
+    let eth = h.instrument("binance", "ETHUSDT");
+    let out = h
+        .push(vec![
+            h.trade(eth, 1_000, "2000", "1", Side::Buy),
+            h.open_interest(eth, 1_100, "1000"),
+            h.open_interest(eth, 1_200, "1100"),
+            // Crosses the 100× long level at 2000 × 0.995 = 1990.
+            h.trade(eth, 1_300, "1985", "1", Side::Sell),
+            h.trade(eth, 60_000, "1985", "1", Side::Sell),
+        ])
+        .unwrap();
+    // +100 of open interest, 25 per tier (weights 0.25), mmr 0.005:
+    // long at 2000 × (1 − 1/L + 0.005), short at 2000 × (1 + 1/L − 0.005),
+    // notional 25 × 1985 = 49625 at the last price.
+    let level = |price: &str, long: bool| {
+        json!({"price": price,
+               "long_notional": if long { "49625" } else { "0" },
+               "short_notional": if long { "0" } else { "49625" },
+               "source": "open_interest"})
+    };
+    assert_eq!(
+        docs(&out)[0].2["estimated"],
+        json!([
+            level("1810", true),
+            level("1930", true),
+            level("1970", true),
+            level("2010", false),
+            level("2030", false),
+            level("2070", false),
+            level("2190", false),
+        ])
+    );
+}
+
+#[test]
+fn windows_slide_and_boundaries_skipped_by_a_gap_are_each_emitted() {
+    let config = r#"{"step_ms": 60000, "window_ms": 60000, "bucket_sizes": {"BTCUSDT": "100"}}"#;
+    let mut h = Harness::<LiquidationMapPlugin>::new(config).unwrap();
+    let btc = h.instrument("binance", "BTCUSDT");
+    let out = h
+        .push(vec![
+            h.liquidation(btc, 10_000, "60050", "1", PositionSide::Short),
+            h.liquidation(btc, 70_000, "60150", "1", PositionSide::Long),
+            h.trade(btc, 200_000, "60000", "1", Side::Buy),
+        ])
+        .unwrap();
+    let docs = docs(&out);
+    // B = 60000: the first; B = 120000: the second; B = 180000: nothing left.
+    let summary: Vec<(i64, Value)> = docs
+        .iter()
+        .map(|(_, ts, b)| (*ts, b["realized"][0]["price"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(60_000, json!("60000")), (120_000, json!("60100"))]
+    );
+    assert_eq!(docs[0].2["bucket_size"], "100");
+}
+
+#[test]
+fn snapshot_and_restore_continue_exactly() {
+    let events = |h: &mut Harness<LiquidationMapPlugin>| {
+        let btc = h.instrument("binance", "BTCUSDT");
+        (0..300)
+            .map(|i| {
+                let ts = i * 1_000;
+                if i % 7 == 0 {
+                    h.liquidation(btc, ts, "60005", "0.3", PositionSide::Long)
+                } else {
+                    h.trade(btc, ts, "60001", "0.1", Side::Buy)
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut whole = Harness::<LiquidationMapPlugin>::new("{}").unwrap();
+    let all = events(&mut whole);
+    let expected = whole.push(all.clone()).unwrap();
+    let mut first = Harness::<LiquidationMapPlugin>::new("{}").unwrap();
+    let all2 = events(&mut first);
+    let mut got = first.push(all2[..150].to_vec()).unwrap();
+    let state = first.snapshot();
+    let mut second = Harness::<LiquidationMapPlugin>::new("{}").unwrap();
+    second.restore(&state).unwrap();
+    let _ = events(&mut second);
+    // The restored instance needs the instrument table again, as the host gives it.
+    got.extend(second.push(all2[150..].to_vec()).unwrap());
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn bad_config_is_refused_with_the_field() {
+    for (config, field) in [
+        (r#"{"step_ms": 0}"#, "step_ms"),
+        (
+            r#"{"bucket_sizes": {"BTCUSDT": "-1"}}"#,
+            "bucket_sizes.BTCUSDT",
+        ),
+        (
+            r#"{"leverage_tiers": [{"leverage": "0.5", "weight": "1"}]}"#,
+            "leverage_tiers[0]",
+        ),
+        (
+            r#"{"maintenance_margin_rate": "1.5"}"#,
+            "maintenance_margin_rate",
+        ),
+        (r#"{"windw_ms": 1}"#, "windw_ms"),
+    ] {
+        let err = Harness::<LiquidationMapPlugin>::new(config).err().unwrap();
+        assert!(err.contains(field), "{config}: {err}");
+    }
+}
+
+#[test]
+fn numbers_in_config_may_be_json_numbers_or_text() {
+    let c = Config::parse(
+        r#"{"large_liquidation_usd": 50000, "bucket_sizes": {"binance:ETHUSDT": 0.5}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.large_liquidation_usd, Decimal::from(50_000));
+    assert_eq!(c.bucket_for("binance", "ETHUSDT"), Some(Decimal::new(5, 1)));
+    assert_eq!(c.bucket_for("okx", "ETHUSDT"), None);
+}
