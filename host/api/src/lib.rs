@@ -5,15 +5,21 @@
 //! matching status; internal details are logged, never sent.
 
 mod admin;
+mod analytics;
 mod error;
 mod metrics;
+mod openapi;
 mod routes;
 mod state;
 mod status;
+#[cfg(test)]
+mod testing;
+mod ws;
 
+pub use analytics::AnalyticsPlugins;
 pub use error::ApiError;
 pub use routes::app;
-pub use state::{AdminSettings, AppState};
+pub use state::{AdminSettings, AppState, WsSettings};
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves.
 ///

@@ -1,9 +1,9 @@
 //! Routes and handlers.
 
-use crate::admin;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::status::{latency, summary};
+use crate::{admin, analytics, ws};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -37,6 +37,36 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/plugins/{id}/documents/{key}", get(document))
         .route("/api/v1/plugins/{id}/logs", get(logs))
         .route("/api/v1/signals", get(signals))
+        .route("/api/v1/signals/stats", get(analytics::signal_stats))
+        .route("/api/v1/liquidations", get(analytics::liquidations))
+        .route(
+            "/api/v1/liquidations/recent",
+            get(analytics::recent_liquidations),
+        )
+        .route(
+            "/api/v1/liquidations/stats",
+            get(analytics::liquidation_stats),
+        )
+        .route(
+            "/api/v1/long-short-ratios/current",
+            get(analytics::ratios_current),
+        )
+        .route(
+            "/api/v1/long-short-ratios/history",
+            get(analytics::ratios_history),
+        )
+        .route("/api/v1/liquidation-map", get(analytics::liquidation_map))
+        .route(
+            "/api/v1/whales",
+            get(analytics::whales).post(analytics::add_whale),
+        )
+        .route(
+            "/api/v1/whales/{account}/activities",
+            get(analytics::whale_activities),
+        )
+        .route("/api/v1/opportunities", get(analytics::opportunities))
+        .route("/api/v1/ws", get(ws::upgrade))
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }
@@ -242,52 +272,12 @@ async fn signals(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{Fixed, view};
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use prism_control::{ControlError, PluginControl, VersionRecord};
     use prism_model::{InstrumentRegistry, Output, SeriesPoint};
     use prism_outputs::{OutputStore, StoreLimits};
     use tower::ServiceExt;
-
-    /// A control plane with fixed plugins; every change is refused.
-    struct Fixed(Vec<PluginView>);
-
-    impl PluginControl for Fixed {
-        fn views(&self) -> Vec<PluginView> {
-            self.0.clone()
-        }
-        fn view(&self, id: &str) -> Option<PluginView> {
-            self.0.iter().find(|v| v.id == id).cloned()
-        }
-        fn versions(&self, id: &str) -> Result<Vec<VersionRecord>, ControlError> {
-            Err(ControlError::NotFound(id.into()))
-        }
-        fn add(&self, id: &str, _: &[u8], _: Option<&str>) -> Result<PluginView, ControlError> {
-            Err(ControlError::Exists(id.into()))
-        }
-        fn replace_wasm(&self, id: &str, _: &[u8]) -> Result<PluginView, ControlError> {
-            Err(ControlError::NotFound(id.into()))
-        }
-        fn replace_config(&self, id: &str, _: &str) -> Result<PluginView, ControlError> {
-            Err(ControlError::NotFound(id.into()))
-        }
-        fn pause(&self, id: &str) -> Result<PluginView, ControlError> {
-            self.view(id)
-                .ok_or_else(|| ControlError::NotFound(id.into()))
-        }
-        fn resume(&self, id: &str) -> Result<PluginView, ControlError> {
-            self.pause(id)
-        }
-        fn reload(&self, id: &str) -> Result<PluginView, ControlError> {
-            self.pause(id)
-        }
-        fn rollback(&self, id: &str) -> Result<PluginView, ControlError> {
-            Err(ControlError::NoPrevious(id.into()))
-        }
-        fn remove(&self, id: &str) -> Result<(), ControlError> {
-            Err(ControlError::NotFound(id.into()))
-        }
-    }
 
     fn state() -> AppState {
         let store = Arc::new(OutputStore::new(StoreLimits::default()));
@@ -307,19 +297,7 @@ mod tests {
             })
             .collect();
         store.insert(&plugin, points);
-        let view = PluginView {
-            id: "ratios".into(),
-            name: "ratios".into(),
-            version: "1.0.0".into(),
-            sha256: "00".repeat(32),
-            source: "ratios.wasm".into(),
-            config: json!({}),
-            subscription: prism_runtime::Subscription::default(),
-            loaded_at_ms: 0,
-            metrics: Arc::default(),
-            queue_depth: Arc::default(),
-        };
-        let mut state = AppState::new(store, Arc::new(Fixed(vec![view])));
+        let mut state = AppState::new(store, Arc::new(Fixed::new(vec![view("ratios", json!({}))])));
         state.admin.token = Some(Arc::from("s3cret"));
         state.admin.max_upload_bytes = 16;
         state
@@ -428,5 +406,36 @@ mod tests {
         assert!(text.contains(
             "prism_plugin_call_duration_seconds_bucket{plugin=\"ratios\",le=\"+Inf\"} 0"
         ));
+    }
+
+    #[tokio::test]
+    async fn every_endpoint_of_the_openapi_document_is_routed() {
+        let doc = crate::openapi::build();
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["openapi"], "3.1.0");
+        for e in crate::openapi::ENDPOINTS {
+            let path = e
+                .path
+                .replace("{id}", "ratios")
+                .replace("{name}", "r")
+                .replace("{key}", "k")
+                .replace("{account}", "0xabc");
+            let request = Request::builder()
+                .method(e.method.to_uppercase().as_str())
+                .uri(&path)
+                .body(Body::empty())
+                .unwrap();
+            let (status, body) = send(request).await;
+            let fell_through = status == StatusCode::NOT_FOUND
+                && body["error"]["message"] == "no such endpoint"
+                || status == StatusCode::METHOD_NOT_ALLOWED;
+            assert!(!fell_through, "{} {path}: {status} {body}", e.method);
+            assert!(
+                json["paths"][e.path][e.method].is_object(),
+                "{} {} is in the document",
+                e.method,
+                e.path
+            );
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! What the API reads: the output store and the control plane.
 
+use crate::analytics::AnalyticsPlugins;
 use prism_control::{PluginControl, PluginView};
 use prism_outputs::OutputStore;
+use prism_runtime::worker::PluginOutputs;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Instant;
@@ -24,12 +26,33 @@ impl Default for AdminSettings {
     }
 }
 
+/// WebSocket settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WsSettings {
+    pub heartbeat: std::time::Duration,
+    /// A client silent this long is dropped.
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat: std::time::Duration::from_secs(30),
+            idle_timeout: std::time::Duration::from_secs(90),
+        }
+    }
+}
+
 /// Shared state of the API handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<OutputStore>,
     pub control: Arc<dyn PluginControl>,
     pub admin: AdminSettings,
+    pub analytics: AnalyticsPlugins,
+    /// Live outputs, for WebSocket clients (the dispatcher sends here).
+    pub live: tokio::sync::broadcast::Sender<Arc<PluginOutputs>>,
+    pub ws: WsSettings,
     /// Event time of the newest event routed, ms (`i64::MIN` before any).
     pub head_ts: Arc<AtomicI64>,
     /// Events emitted by the source.
@@ -47,6 +70,9 @@ impl AppState {
             store,
             control,
             admin: AdminSettings::default(),
+            analytics: AnalyticsPlugins::default(),
+            live: tokio::sync::broadcast::channel(1024).0,
+            ws: WsSettings::default(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source_events: Arc::default(),
             source_skipped: Arc::default(),

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub api: ApiConfig,
+    /// Which plugins back the analytics endpoints.
+    pub analytics: AnalyticsConfig,
     pub admin: AdminConfig,
     pub runtime: RuntimeConfig,
     pub recovery: RecoveryConfig,
@@ -32,6 +34,13 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Serve the API at all.
     pub enabled: bool,
+    /// Output batches a WebSocket client may fall behind by before it
+    /// starts missing them (it is told how many it missed).
+    pub ws_buffer: usize,
+    /// Seconds between server heartbeats on a WebSocket.
+    pub ws_heartbeat_s: u64,
+    /// A WebSocket client silent (no message, no pong) this long is dropped.
+    pub ws_idle_timeout_s: u64,
 }
 
 impl Default for ApiConfig {
@@ -39,6 +48,39 @@ impl Default for ApiConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             enabled: true,
+            ws_buffer: 1024,
+            ws_heartbeat_s: 30,
+            ws_idle_timeout_s: 90,
+        }
+    }
+}
+
+/// The plugin behind each analytics endpoint (by id).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// `/api/v1/liquidations*`: its `liquidation` log entries.
+    pub liquidations: PluginId,
+    /// `/api/v1/liquidation-map`: its `liquidation-map:{exchange}:{symbol}` documents.
+    pub liquidation_map: PluginId,
+    /// `/api/v1/long-short-ratios/*`: its `taker_long_short_ratio` and
+    /// `account_long_short_ratio` series.
+    pub long_short_ratio: PluginId,
+    /// `/api/v1/whales*`: its `watched` config and `whale_activity` logs.
+    pub whales: PluginId,
+    /// `/api/v1/opportunities`: its `opportunities` document.
+    pub opportunities: PluginId,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        let id = |s: &str| PluginId::new(s).unwrap_or_else(|_| unreachable!("a valid literal id"));
+        Self {
+            liquidations: id("liquidation-map"),
+            liquidation_map: id("liquidation-map"),
+            long_short_ratio: id("long-short-ratio"),
+            whales: id("whale-detector"),
+            opportunities: id("funding-arb"),
         }
     }
 }

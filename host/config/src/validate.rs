@@ -165,6 +165,9 @@ impl Config {
             ("recovery.backoff_ms", r.backoff_ms),
             ("recovery.dead_letters", r.dead_letters as u64),
             ("admin.max_upload_mb", u64::from(self.admin.max_upload_mb)),
+            ("api.ws_buffer", self.api.ws_buffer as u64),
+            ("api.ws_heartbeat_s", self.api.ws_heartbeat_s),
+            ("api.ws_idle_timeout_s", self.api.ws_idle_timeout_s),
         ] {
             if n == 0 {
                 bad(key.into(), "must be at least 1");

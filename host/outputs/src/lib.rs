@@ -10,5 +10,5 @@ pub mod query;
 pub mod store;
 
 pub use dispatch::{OutputSink, run_dispatcher};
-pub use query::{LogQuery, Page, SeriesQuery, SignalQuery};
+pub use query::{LogQuery, MAX_LIMIT, Page, SeriesQuery, SignalQuery};
 pub use store::{OutputStore, StoreLimits};

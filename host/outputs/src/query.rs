@@ -62,6 +62,15 @@ fn in_range(ts: TimestampMs, from: Option<TimestampMs>, to: Option<TimestampMs>)
     from.is_none_or(|f| ts >= f) && to.is_none_or(|t| ts <= t)
 }
 
+/// A log entry's exchange and symbol ("" when it names no instrument).
+fn place(l: &LogEntry) -> (Arc<str>, Arc<str>) {
+    l.instrument
+        .as_ref()
+        .map_or((Arc::from(""), Arc::from("")), |i| {
+            (i.exchange.clone(), i.symbol.clone())
+        })
+}
+
 fn eq(filter: &Option<String>, value: &str) -> bool {
     filter
         .as_deref()
@@ -157,6 +166,18 @@ impl OutputStore {
     /// Log entries, newest first.
     #[must_use]
     pub fn logs(&self, plugin: &str, q: &LogQuery) -> Page<LogEntry> {
+        self.logs_matching(plugin, q, |_| true)
+    }
+
+    /// Log entries matching `q` and `keep` (e.g. a field of the body),
+    /// newest first, paged like [`Self::logs`].
+    #[must_use]
+    pub fn logs_matching(
+        &self,
+        plugin: &str,
+        q: &LogQuery,
+        keep: impl Fn(&LogEntry) -> bool,
+    ) -> Page<LogEntry> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
         let Ok(plugins) = self.plugins.read() else {
             return Page {
@@ -170,13 +191,6 @@ impl OutputStore {
                 next_cursor: None,
             };
         };
-        let place = |l: &LogEntry| {
-            l.instrument
-                .as_ref()
-                .map_or((Arc::from(""), Arc::from("")), |i| {
-                    (i.exchange.clone(), i.symbol.clone())
-                })
-        };
         let matching = store.logs.iter().rev().filter(|(seq, l)| {
             let (exchange, symbol) = place(l);
             q.cursor.is_none_or(|c| *seq < c)
@@ -184,11 +198,33 @@ impl OutputStore {
                 && eq(&q.exchange, &exchange)
                 && eq(&q.symbol, &symbol)
                 && in_range(l.ts, q.from, q.to)
+                && keep(l)
         });
         page(matching, limit, |(seq, l)| (*seq, l.clone()))
     }
 
-    /// Signals of all plugins, newest first, with the plugin that sent each.
+    /// Calls `f` on every kept log entry of `plugin` named `name`, oldest
+    /// first (for statistics over what the store holds).
+    pub fn for_each_log(&self, plugin: &str, name: &str, mut f: impl FnMut(&LogEntry)) {
+        let Ok(plugins) = self.plugins.read() else {
+            return;
+        };
+        if let Some(store) = plugins.get(plugin) {
+            for (_, l) in store.logs.iter().filter(|(_, l)| &*l.name == name) {
+                f(l);
+            }
+        }
+    }
+
+    /// Calls `f` on every kept signal with the plugin that sent it, oldest first.
+    pub fn for_each_signal(&self, mut f: impl FnMut(&str, &Signal)) {
+        if let Ok(all) = self.signals.read() {
+            for (_, plugin, s) in all.iter() {
+                f(plugin, s);
+            }
+        }
+    }
+
     #[must_use]
     pub fn signals(&self, q: &SignalQuery) -> Page<(Arc<str>, Signal)> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);

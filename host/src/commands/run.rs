@@ -1,6 +1,6 @@
 //! `prism run`: the pipeline plus the API, until Ctrl-C.
 
-use prism_api::{AdminSettings, AppState};
+use prism_api::{AdminSettings, AnalyticsPlugins, AppState, WsSettings};
 use prism_config::{Config, DEFAULT_TOML};
 use prism_control::{Pipeline, PluginControl, plugin_settings};
 use prism_outputs::{OutputSink, OutputStore, StoreLimits};
@@ -46,10 +46,14 @@ pub(crate) fn run(
         signals: s.signals,
         records: s.records,
     }));
+    let (live, _) = tokio::sync::broadcast::channel(config.api.ws_buffer.max(1));
     let pipeline = Pipeline::start(
         engine,
         super::pipeline_settings(&config),
-        OutputSink::Store(store.clone()),
+        OutputSink::All(vec![
+            OutputSink::Store(store.clone()),
+            OutputSink::Broadcast(live.clone()),
+        ]),
         None,
     )?;
     let supervisor = pipeline.supervisor.clone();
@@ -78,6 +82,19 @@ pub(crate) fn run(
     state.admin = AdminSettings {
         token: config.admin.effective_token().map(Arc::from),
         max_upload_bytes: (config.admin.max_upload_mb as usize) << 20,
+    };
+    let a = &config.analytics;
+    state.analytics = AnalyticsPlugins {
+        liquidations: a.liquidations.to_string(),
+        liquidation_map: a.liquidation_map.to_string(),
+        long_short_ratio: a.long_short_ratio.to_string(),
+        whales: a.whales.to_string(),
+        opportunities: a.opportunities.to_string(),
+    };
+    state.live = live;
+    state.ws = WsSettings {
+        heartbeat: Duration::from_secs(config.api.ws_heartbeat_s),
+        idle_timeout: Duration::from_secs(config.api.ws_idle_timeout_s),
     };
     if state.admin.token.is_none() {
         tracing::info!("admin API off: set admin.token or PRISM_ADMIN_TOKEN to enable it");
