@@ -2,6 +2,7 @@
 //! the plugins built from this repository (`scripts/test.sh` builds them).
 
 mod admin;
+mod analytics;
 mod common;
 mod replay;
 mod run;

@@ -31,7 +31,8 @@ pub struct Config {
     pub leverage_tiers: Vec<Tier>,
     /// Maintenance margin rate of the model's liquidation prices.
     pub maintenance_margin_rate: Decimal,
-    /// Modelled levels kept per instrument (the oldest go first).
+    /// Modelled levels kept per instrument and side (past it, the levels
+    /// farthest from the price go first).
     pub max_model_levels: usize,
 }
 

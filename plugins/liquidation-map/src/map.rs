@@ -53,15 +53,9 @@ pub struct Pos {
     pub liquidation_price: Option<Decimal>,
 }
 
-/// A modelled liquidation level: `amount` base units of `side` positions
-/// that would be liquidated at `price`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Level {
-    pub price: Decimal,
-    #[serde(with = "prism_sdk::serde_with::position_side")]
-    pub side: PositionSide,
-    pub amount: Decimal,
-}
+/// Modelled liquidation levels of one side: price → base units of
+/// positions that would be liquidated there.
+pub type Levels = BTreeMap<Decimal, Decimal>;
 
 /// Everything kept about one instrument.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -73,7 +67,10 @@ pub struct Instrument {
     pub liquidations: VecDeque<Liq>,
     pub positions: BTreeMap<String, Pos>,
     pub last_open_interest: Option<Decimal>,
-    pub model: VecDeque<Level>,
+    /// Modelled levels of long positions (below the price when opened).
+    pub model_longs: Levels,
+    /// Modelled levels of short positions (above the price when opened).
+    pub model_shorts: Levels,
 }
 
 /// One bucket of realized liquidations.
@@ -127,13 +124,25 @@ impl Instrument {
         }
     }
 
-    /// A trade: the last price, and modelled levels the price crossed go.
+    /// A trade: the last price, and modelled levels the price reached go
+    /// (long levels at or above it, short levels at or below it).
     pub fn trade(&mut self, price: Decimal) {
         self.last_price = Some(price);
-        self.model.retain(|l| match l.side {
-            PositionSide::Long => l.price < price,
-            PositionSide::Short => l.price > price,
-        });
+        if self
+            .model_longs
+            .last_key_value()
+            .is_some_and(|(p, _)| *p >= price)
+        {
+            self.model_longs.split_off(&price);
+        }
+        if self
+            .model_shorts
+            .first_key_value()
+            .is_some_and(|(p, _)| *p <= price)
+        {
+            self.model_shorts = self.model_shorts.split_off(&price);
+            self.model_shorts.remove(&price);
+        }
     }
 
     /// An open-interest update: an increase opens positions on both sides at
@@ -155,19 +164,17 @@ impl Instrument {
                 continue;
             }
             let margin = Decimal::ONE / tier.leverage;
-            self.model.push_back(Level {
-                price: price * (Decimal::ONE - margin + mmr),
-                side: PositionSide::Long,
-                amount,
-            });
-            self.model.push_back(Level {
-                price: price * (Decimal::ONE + margin - mmr),
-                side: PositionSide::Short,
-                amount,
-            });
+            let long = (price * (Decimal::ONE - margin + mmr)).normalize();
+            let short = (price * (Decimal::ONE + margin - mmr)).normalize();
+            *self.model_longs.entry(long).or_default() += amount;
+            *self.model_shorts.entry(short).or_default() += amount;
         }
-        while self.model.len() > config.max_model_levels {
-            self.model.pop_front();
+        // Past the cap, the levels farthest from the price go first.
+        while self.model_longs.len() > config.max_model_levels {
+            self.model_longs.pop_first();
+        }
+        while self.model_shorts.len() > config.max_model_levels {
+            self.model_shorts.pop_last();
         }
     }
 
@@ -228,15 +235,20 @@ impl Instrument {
             .filter_map(|p| Some((p, p.liquidation_price?)))
             .collect();
         if known.is_empty() {
-            for level in &self.model {
-                let price = bucket_of(level.price, size);
+            let levels = self
+                .model_longs
+                .iter()
+                .map(|l| (PositionSide::Long, l))
+                .chain(self.model_shorts.iter().map(|l| (PositionSide::Short, l)));
+            for (side, (level, amount)) in levels {
+                let price = bucket_of(*level, size);
                 let b = out.entry(price).or_insert_with(|| EstimatedBucket {
                     price,
                     source: "open_interest".into(),
                     ..EstimatedBucket::default()
                 });
-                let mark = self.last_price.unwrap_or(level.price);
-                side_notional(b, level.side, level.amount * mark);
+                let mark = self.last_price.unwrap_or(*level);
+                side_notional(b, side, *amount * mark);
             }
         } else {
             for (p, liquidation_price) in known {
