@@ -6,7 +6,6 @@
 //! plugin boundary cannot fail.
 
 pub use rust_decimal::Decimal;
-use std::str::FromStr;
 
 /// The largest scale a decimal may have (that of `rust_decimal`).
 pub const MAX_SCALE: u32 = 28;
@@ -32,7 +31,8 @@ pub enum DecimalError {
 /// [`DecimalError::Overflow`] when it does not fit a 64-bit mantissa.
 pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
     let trimmed = text.trim();
-    let value = Decimal::from_str(trimmed)
+    // `from_str` would round past 28 places; `from_str_exact` refuses.
+    let value = Decimal::from_str_exact(trimmed)
         .or_else(|_| Decimal::from_scientific(trimmed))
         .map_err(|_| DecimalError::Syntax {
             text: text.to_owned(),

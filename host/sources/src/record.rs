@@ -99,6 +99,10 @@ pub enum Record {
         buyer: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seller: Option<String>,
+        /// A trade of the venue's insurance fund (Binance `X: INSURANCE_FUND`):
+        /// the takeover of a liquidated position.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        insurance_fund: bool,
     },
     Liquidation {
         exchange: String,
@@ -286,6 +290,7 @@ impl Normalizer {
                 side,
                 buyer,
                 seller,
+                insurance_fund: _,
             } => {
                 let price = positive("price", dec("price", price)?)?;
                 let size = positive("size", dec("size", size)?)?;

@@ -332,6 +332,7 @@ impl Simulator {
                     side,
                     buyer,
                     seller,
+                    insurance_fund: false,
                 },
             ));
         }

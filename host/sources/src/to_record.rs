@@ -47,6 +47,7 @@ impl Record {
                 side: t.side,
                 buyer: t.buyer.as_deref().map(str::to_owned),
                 seller: t.seller.as_deref().map(str::to_owned),
+                insurance_fund: false,
             },
             Event::Liquidation(l) => Record::Liquidation {
                 exchange,

@@ -1,0 +1,274 @@
+//! Hyperliquid (`wss://api.hyperliquid.xyz/ws`). Sizes are in coins;
+//! funding is hourly; trades may carry `users: [buyer, seller]`. There is
+//! no public liquidation channel: a user fill with a `liquidation` object
+//! becomes a liquidation of `liquidatedUser`.
+
+use super::dedup::Seen;
+use super::{Ctx, Funding, Outcome, made, parse};
+use crate::num::{self, BadValue, bad};
+use prism_model::{Decimal, PositionSide, Side};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    channel: Option<&'a str>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "dataType")]
+    data_type: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Trade<'a> {
+    coin: &'a str,
+    side: &'a str,
+    px: &'a str,
+    sz: &'a str,
+    time: i64,
+    tid: u64,
+    #[serde(borrow, default)]
+    users: Option<(&'a str, &'a str)>,
+}
+
+#[derive(Deserialize)]
+struct Level<'a> {
+    px: &'a str,
+    sz: &'a str,
+}
+
+#[derive(Deserialize)]
+struct L2Book<'a> {
+    coin: &'a str,
+    time: i64,
+    #[serde(borrow)]
+    levels: (Vec<Level<'a>>, Vec<Level<'a>>),
+}
+
+#[derive(Deserialize)]
+struct AssetCtx<'a> {
+    coin: &'a str,
+    #[serde(borrow)]
+    ctx: AssetContext<'a>,
+}
+
+#[derive(Deserialize)]
+struct AssetContext<'a> {
+    #[serde(default)]
+    funding: Option<&'a str>,
+    #[serde(default, rename = "openInterest")]
+    open_interest: Option<&'a str>,
+    #[serde(default, rename = "markPx")]
+    mark_px: Option<&'a str>,
+    #[serde(default, rename = "oraclePx")]
+    oracle_px: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct UserData<'a> {
+    #[serde(borrow, default)]
+    fills: Vec<Fill<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Fill<'a> {
+    coin: &'a str,
+    px: &'a str,
+    sz: &'a str,
+    side: &'a str,
+    time: i64,
+    #[serde(default)]
+    dir: Option<&'a str>,
+    #[serde(borrow, default)]
+    liquidation: Option<LiquidationInfo<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LiquidationInfo<'a> {
+    #[serde(rename = "liquidatedUser")]
+    liquidated_user: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Meta<'a> {
+    #[serde(default)]
+    dex: Option<String>,
+    #[serde(borrow)]
+    universe: Vec<MetaAsset<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MetaAsset<'a> {
+    name: &'a str,
+}
+
+#[derive(Deserialize)]
+struct AllDexs<'a> {
+    #[serde(borrow)]
+    ctxs: Vec<(String, Vec<AssetContext<'a>>)>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    seen: Seen,
+    /// Coin names by dex ("" for the main one), in the order of `meta`.
+    universes: HashMap<String, Vec<String>>,
+}
+
+fn side(field: &str, s: &str) -> Result<Side, BadValue> {
+    match s {
+        "B" => Ok(Side::Buy),
+        "A" => Ok(Side::Sell),
+        other => Err(bad(field, format!("unknown side `{other}`"))),
+    }
+}
+
+impl State {
+    pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
+        let m: Message<'_> = parse("message", message)?;
+        let (Some(channel), Some(data)) = (m.channel, m.data) else {
+            let name = m.data_type.or(m.channel).unwrap_or("no channel");
+            return Ok(Outcome::Unknown(name.to_owned()));
+        };
+        let data = data.get();
+        let before = ctx.out.len();
+        match channel {
+            "trades" => {
+                let trades: Vec<Trade<'_>> = parse("trades", data)?;
+                for t in trades {
+                    // Hyperliquid resends recent trades on every subscription.
+                    if !self.seen.first(t.coin, t.tid) {
+                        ctx.stats.duplicates += 1;
+                        continue;
+                    }
+                    let (buyer, seller) = t.users.map_or((None, None), |(b, s)| {
+                        (Some(b.to_owned()), Some(s.to_owned()))
+                    });
+                    ctx.trade(
+                        t.coin,
+                        t.time,
+                        num::text("px", t.px)?,
+                        num::text("sz", t.sz)?,
+                        side("side", t.side)?,
+                        buyer,
+                        seller,
+                        false,
+                    );
+                }
+            }
+            "l2Book" => {
+                let b: L2Book<'_> = parse("l2Book", data)?;
+                let levels = |l: &[Level<'_>]| -> Result<Vec<(Decimal, Decimal)>, BadValue> {
+                    l.iter()
+                        .map(|x| Ok((num::text("px", x.px)?, num::text("sz", x.sz)?)))
+                        .collect()
+                };
+                let (bids, asks) = (levels(&b.levels.0)?, levels(&b.levels.1)?);
+                ctx.book(b.coin, b.time, true, bids, asks);
+            }
+            "activeAssetCtx" => {
+                let a: AssetCtx<'_> = parse("activeAssetCtx", data)?;
+                let ts = ctx.time(None)?;
+                asset_ctx(ctx, a.coin, ts, &a.ctx)?;
+            }
+            "meta" => {
+                let meta: Meta<'_> = parse("meta", data)?;
+                let names = meta.universe.iter().map(|a| a.name.to_owned()).collect();
+                self.universes.insert(meta.dex.unwrap_or_default(), names);
+                return Ok(Outcome::Control);
+            }
+            "allDexsAssetCtxs" => {
+                let all: AllDexs<'_> = parse("allDexsAssetCtxs", data)?;
+                let ts = ctx.time(None)?;
+                let mut unnamed = 0;
+                for (dex, ctxs) in &all.ctxs {
+                    let Some(names) = self.universes.get(dex) else {
+                        unnamed += ctxs.len();
+                        continue;
+                    };
+                    for (name, c) in names.iter().zip(ctxs) {
+                        let coin = if dex.is_empty() {
+                            name.clone()
+                        } else {
+                            format!("{dex}:{name}")
+                        };
+                        asset_ctx(ctx, &coin, ts, c)?;
+                    }
+                }
+                if ctx.out.len() == before && unnamed > 0 {
+                    // Contexts are listed by index only: without the
+                    // universe (`meta`) there is no name to give them.
+                    return Ok(Outcome::Unsupported("allDexsAssetCtxs without meta".into()));
+                }
+            }
+            "user" | "userFills" => {
+                let u: UserData<'_> = parse("user", data)?;
+                for f in u.fills {
+                    let Some(l) = f.liquidation else { continue };
+                    let fill_side = side("side", f.side)?;
+                    // The fill is the subscriber's side. If the subscriber
+                    // was liquidated, the fill closed its position; if it
+                    // was the counterparty, the liquidated user took the
+                    // other side.
+                    let own = f.dir.is_some_and(|d| d.starts_with("Liquidat"));
+                    let liquidated_sold = match fill_side {
+                        Side::Sell => own,
+                        Side::Buy => !own,
+                    };
+                    let position = if liquidated_sold {
+                        PositionSide::Long
+                    } else {
+                        PositionSide::Short
+                    };
+                    ctx.liquidation(
+                        f.coin,
+                        f.time,
+                        num::text("px", f.px)?,
+                        num::text("sz", f.sz)?,
+                        position,
+                        Some(l.liquidated_user.to_owned()),
+                    );
+                }
+            }
+            "subscriptionResponse" | "pong" | "post" => return Ok(Outcome::Control),
+            other @ ("activeSpotAssetCtx"
+            | "bbo"
+            | "allMids"
+            | "candle"
+            | "notification"
+            | "webData2"
+            | "orderUpdates"
+            | "userEvents"
+            | "userFundings"
+            | "userNonFundingLedgerUpdates"
+            | "activeAssetData"
+            | "userTwapSliceFills"
+            | "userTwapHistory") => {
+                return Ok(Outcome::Unsupported(other.to_owned()));
+            }
+            other => return Ok(Outcome::Unknown(other.to_owned())),
+        }
+        Ok(made(ctx, before))
+    }
+}
+
+/// Funding (hourly), open interest (coins), mark and oracle price.
+fn asset_ctx(ctx: &mut Ctx<'_>, coin: &str, ts: i64, c: &AssetContext<'_>) -> Result<(), BadValue> {
+    let opt = |field: &str, v: Option<&str>| v.map(|v| num::text(field, v)).transpose();
+    if let Some(rate) = opt("funding", c.funding)? {
+        let funding = Funding {
+            rate,
+            interval_h: 1,
+            mark: opt("markPx", c.mark_px)?,
+            index: opt("oraclePx", c.oracle_px)?,
+            next: None,
+        };
+        ctx.funding(coin, ts, funding);
+    }
+    if let Some(oi) = opt("openInterest", c.open_interest)? {
+        ctx.open_interest(coin, ts, oi);
+    }
+    Ok(())
+}

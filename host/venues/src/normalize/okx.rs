@@ -1,0 +1,352 @@
+//! OKX v5 public channels. Derivatives trade in contracts: sizes are
+//! multiplied by the contract value (linear: base units per contract;
+//! inverse: USD per contract, so base = contracts × value / price).
+
+use super::{Ctx, Funding, Outcome, made, parse};
+use crate::book::{Book, BookSide};
+use crate::contracts::Contract;
+use crate::num::{self, BadValue, bad};
+use prism_model::{Decimal, PositionSide, Side};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    arg: Option<Arg<'a>>,
+    #[serde(borrow, default)]
+    action: Option<&'a str>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    event: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Arg<'a> {
+    channel: &'a str,
+    #[serde(borrow, default, rename = "instId")]
+    inst_id: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Trade<'a> {
+    #[serde(rename = "instId")]
+    inst_id: &'a str,
+    px: &'a str,
+    sz: &'a str,
+    side: &'a str,
+    ts: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Liquidations<'a> {
+    #[serde(rename = "instId")]
+    inst_id: &'a str,
+    #[serde(borrow)]
+    details: Vec<LiquidationDetail<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LiquidationDetail<'a> {
+    #[serde(rename = "bkPx")]
+    bk_px: &'a str,
+    #[serde(rename = "posSide")]
+    pos_side: &'a str,
+    side: &'a str,
+    sz: &'a str,
+    ts: &'a str,
+}
+
+#[derive(Deserialize)]
+struct FundingRate<'a> {
+    #[serde(rename = "instId")]
+    inst_id: &'a str,
+    #[serde(default, rename = "fundingRate")]
+    funding_rate: Option<&'a str>,
+    #[serde(default, rename = "fundingTime")]
+    funding_time: Option<&'a str>,
+    #[serde(default, rename = "nextFundingTime")]
+    next_funding_time: Option<&'a str>,
+    #[serde(default)]
+    ts: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct OpenInterest<'a> {
+    #[serde(rename = "instId")]
+    inst_id: &'a str,
+    oi: &'a str,
+    #[serde(default, rename = "oiCcy")]
+    oi_ccy: Option<&'a str>,
+    ts: &'a str,
+}
+
+#[derive(Deserialize)]
+struct BookData<'a> {
+    #[serde(borrow)]
+    asks: Vec<Vec<&'a str>>,
+    #[serde(borrow)]
+    bids: Vec<Vec<&'a str>>,
+    ts: &'a str,
+    #[serde(default)]
+    checksum: Option<i64>,
+    #[serde(default, rename = "seqId")]
+    seq_id: Option<i64>,
+    #[serde(default, rename = "prevSeqId")]
+    prev_seq_id: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+struct InstBook {
+    book: Book,
+    seq: Option<i64>,
+    synced: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    books: HashMap<String, InstBook>,
+}
+
+fn ms(field: &str, text: &str) -> Result<i64, BadValue> {
+    text.parse()
+        .map_err(|_| bad(field, format!("`{text}` is not a time")))
+}
+
+/// Whether an instrument trades in contracts (swaps, futures, options):
+/// `BASE-QUOTE` is spot.
+fn is_derivative(inst_id: &str) -> bool {
+    inst_id.split('-').count() > 2
+}
+
+/// Base units of `size` of `inst_id` at `price`.
+fn base_size(
+    ctx: &Ctx<'_>,
+    inst_id: &str,
+    size: Decimal,
+    price: Decimal,
+) -> Result<Decimal, BadValue> {
+    if !is_derivative(inst_id) {
+        return Ok(size);
+    }
+    let Contract { value, inverse } = ctx.contracts.get("okx", inst_id).ok_or_else(|| {
+        bad(
+            "sz",
+            format!(
+                "the contract value of okx {inst_id} is not known; set it in the config (contracts)"
+            ),
+        )
+    })?;
+    let amount = num::mul("sz", size, value)?;
+    if inverse {
+        num::div("sz", amount, price)
+    } else {
+        Ok(amount)
+    }
+}
+
+impl State {
+    pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
+        if message.trim() == "pong" {
+            return Ok(Outcome::Control);
+        }
+        let m: Message<'_> = parse("message", message)?;
+        if m.event.is_some() {
+            return Ok(Outcome::Control);
+        }
+        let (Some(arg), Some(data)) = (m.arg, m.data) else {
+            return Ok(Outcome::Unknown("no arg or data".into()));
+        };
+        let data = data.get();
+        let before = ctx.out.len();
+        match arg.channel {
+            "trades" | "trades-all" => {
+                let trades: Vec<Trade<'_>> = parse("trades", data)?;
+                for t in trades {
+                    let price = num::text("px", t.px)?;
+                    let size = base_size(ctx, t.inst_id, num::text("sz", t.sz)?, price)?;
+                    let side = match t.side {
+                        "buy" => Side::Buy,
+                        "sell" => Side::Sell,
+                        other => return Err(bad("side", format!("unknown side `{other}`"))),
+                    };
+                    ctx.trade(
+                        t.inst_id,
+                        ms("ts", t.ts)?,
+                        price,
+                        size,
+                        side,
+                        None,
+                        None,
+                        false,
+                    );
+                }
+            }
+            "liquidation-orders" => {
+                let all: Vec<Liquidations<'_>> = parse("liquidation-orders", data)?;
+                for l in all {
+                    for d in l.details {
+                        let price = num::text("bkPx", d.bk_px)?;
+                        let size = base_size(ctx, l.inst_id, num::text("sz", d.sz)?, price)?;
+                        let position = match (d.pos_side, d.side) {
+                            ("long", _) | ("net", "sell") => PositionSide::Long,
+                            ("short", _) | ("net", "buy") => PositionSide::Short,
+                            (p, s) => {
+                                return Err(bad(
+                                    "posSide",
+                                    format!(
+                                        "cannot tell the liquidated side from posSide `{p}`, side `{s}`"
+                                    ),
+                                ));
+                            }
+                        };
+                        ctx.liquidation(l.inst_id, ms("ts", d.ts)?, price, size, position, None);
+                    }
+                }
+            }
+            "funding-rate" => {
+                let all: Vec<FundingRate<'_>> = parse("funding-rate", data)?;
+                for f in all {
+                    let rate = f
+                        .funding_rate
+                        .filter(|r| !r.is_empty())
+                        .ok_or_else(|| bad("fundingRate", "missing"))?;
+                    let funding_time = f.funding_time.map(|t| ms("fundingTime", t)).transpose()?;
+                    let next = f
+                        .next_funding_time
+                        .map(|t| ms("nextFundingTime", t))
+                        .transpose()?;
+                    let interval_h = match (funding_time, next) {
+                        (Some(a), Some(b)) if b > a && (b - a) % HOUR_MS == 0 => {
+                            u32::try_from((b - a) / HOUR_MS).unwrap_or(8)
+                        }
+                        _ => 8,
+                    };
+                    let ts = f.ts.map(|t| ms("ts", t)).transpose()?;
+                    let ts = ts.or(ctx.received).or(funding_time);
+                    let ts = ctx.time(ts)?;
+                    let funding = Funding {
+                        rate: num::text("fundingRate", rate)?,
+                        interval_h,
+                        mark: None,
+                        index: None,
+                        next: funding_time,
+                    };
+                    ctx.funding(f.inst_id, ts, funding);
+                }
+            }
+            "open-interest" => {
+                let all: Vec<OpenInterest<'_>> = parse("open-interest", data)?;
+                for o in all {
+                    let oi = match o.oi_ccy.filter(|c| !c.is_empty()) {
+                        Some(ccy) => num::text("oiCcy", ccy)?,
+                        None => {
+                            let c = ctx
+                                .contracts
+                                .get("okx", o.inst_id)
+                                .filter(|c| !c.inverse)
+                                .ok_or_else(|| {
+                                    bad(
+                                        "oi",
+                                        format!(
+                                            "no oiCcy and no linear contract value for okx {}",
+                                            o.inst_id
+                                        ),
+                                    )
+                                })?;
+                            num::mul("oi", num::text("oi", o.oi)?, c.value)?
+                        }
+                    };
+                    ctx.open_interest(o.inst_id, ms("ts", o.ts)?, oi);
+                }
+            }
+            "books" | "books5" | "books50-l2-tbt" | "books-l2-tbt" | "bbo-tbt" => {
+                let inst_id = arg.inst_id.ok_or_else(|| bad("arg.instId", "missing"))?;
+                let snapshot = m.action.is_none_or(|a| a == "snapshot");
+                let all: Vec<BookData<'_>> = parse("books", data)?;
+                for d in all {
+                    self.book(ctx, inst_id, snapshot, &d)?;
+                }
+            }
+            other @ ("tickers"
+            | "mark-price"
+            | "index-tickers"
+            | "price-limit"
+            | "opt-summary"
+            | "estimated-price"
+            | "instruments"
+            | "status"
+            | "mark-price-candle1m") => {
+                return Ok(Outcome::Unsupported(other.to_owned()));
+            }
+            other if other.starts_with("candle") || other.starts_with("index-candle") => {
+                return Ok(Outcome::Unsupported(other.to_owned()));
+            }
+            other => return Ok(Outcome::Unknown(other.to_owned())),
+        }
+        Ok(made(ctx, before))
+    }
+
+    /// Keeps the book and checks it. `prevSeqId` must be the last `seqId`:
+    /// after a gap, updates are dropped (and counted) until the next
+    /// snapshot. The checksum (when sent) must match the book after the
+    /// update: a mismatch is counted and asks for a resync, and the update
+    /// is still emitted, as the venue sent it.
+    fn book(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        inst_id: &str,
+        snapshot: bool,
+        d: &BookData<'_>,
+    ) -> Result<(), BadValue> {
+        let state = self.books.entry(inst_id.to_owned()).or_default();
+        if snapshot {
+            state.book.clear();
+            state.synced = true;
+        } else if !state.synced {
+            ctx.stats.book_unsynced += 1;
+            return Ok(());
+        } else if let (Some(prev), Some(last)) = (d.prev_seq_id, state.seq)
+            && prev != last
+        {
+            state.synced = false;
+            ctx.gap(inst_id);
+            return Ok(());
+        }
+        let mut converted = (Vec::new(), Vec::new());
+        for (side, levels, into) in [
+            (BookSide::Bid, &d.bids, &mut converted.0),
+            (BookSide::Ask, &d.asks, &mut converted.1),
+        ] {
+            for level in levels {
+                let (Some(px), Some(sz)) = (level.first(), level.get(1)) else {
+                    return Err(bad("books", "a level without price and size"));
+                };
+                state.book.set(side, px, sz)?;
+                let price = num::text("price", px)?;
+                let size = num::text("size", sz)?;
+                let size = if size.is_zero() {
+                    size
+                } else {
+                    base_size(ctx, inst_id, size, price)?
+                };
+                into.push((price, size));
+            }
+        }
+        if let Some(expected) = d.checksum
+            && i64::from(state.book.okx_checksum()) != expected
+        {
+            ctx.stats.checksum_mismatches += 1;
+            if !ctx.resync.iter().any(|s| s == inst_id) {
+                ctx.resync.push(inst_id.to_owned());
+            }
+        }
+        state.seq = d.seq_id.or(state.seq);
+        ctx.book(inst_id, ms("ts", d.ts)?, snapshot, converted.0, converted.1);
+        Ok(())
+    }
+}

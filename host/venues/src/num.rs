@@ -1,0 +1,84 @@
+//! Exact numbers from wire values. A value that cannot be represented
+//! exactly (more than 28 decimal places, a mantissa past 64 bits, not a
+//! number) is refused with the field's name.
+
+use prism_model::{Decimal, decimal};
+use prism_sources::DecimalText;
+
+/// Places kept when a size must be derived by division (a USD amount of an
+/// inverse contract over a price): the quotient rarely terminates, so it is
+/// rounded half-even to this many places, far below any venue's lot size.
+pub const DERIVED_PLACES: u32 = 12;
+
+/// Why a value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}`: {reason}")]
+pub struct BadValue {
+    pub field: String,
+    pub reason: String,
+}
+
+pub(crate) fn bad(field: &str, reason: impl Into<String>) -> BadValue {
+    BadValue {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// A decimal text, exactly.
+pub(crate) fn text(field: &str, s: &str) -> Result<Decimal, BadValue> {
+    decimal::parse(s).map_err(|e| bad(field, e.to_string()))
+}
+
+/// A JSON number a venue sent as a float, read through its shortest
+/// round-trip text: exact for what the venue printed (up to 15 significant
+/// digits), refused when not finite.
+pub(crate) fn float(field: &str, v: f64) -> Result<Decimal, BadValue> {
+    if !v.is_finite() {
+        return Err(bad(field, "not a finite number"));
+    }
+    text(field, &format!("{v}"))
+}
+
+/// `a × b`, exactly.
+pub(crate) fn mul(field: &str, a: Decimal, b: Decimal) -> Result<Decimal, BadValue> {
+    a.checked_mul(b)
+        .map(|d| d.normalize())
+        .ok_or_else(|| bad(field, format!("{a} × {b} overflows")))
+}
+
+/// `a / b`, rounded to [`DERIVED_PLACES`].
+pub(crate) fn div(field: &str, a: Decimal, b: Decimal) -> Result<Decimal, BadValue> {
+    if b.is_zero() {
+        return Err(bad(field, "division by a zero price"));
+    }
+    a.checked_div(b)
+        .map(|q| q.round_dp(DERIVED_PLACES).normalize())
+        .ok_or_else(|| bad(field, format!("{a} / {b} overflows")))
+}
+
+/// The decimal as replay-format text (no trailing zeros).
+pub(crate) fn out(d: Decimal) -> DecimalText {
+    DecimalText(d.normalize().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_or_refused() {
+        assert_eq!(text("p", "37000.10").unwrap().to_string(), "37000.10");
+        assert!(text("p", "1e400").is_err());
+        assert!(
+            text("p", "12345678901234567890123").is_err(),
+            "past 64 bits"
+        );
+        assert_eq!(float("p", 9598.5).unwrap().to_string(), "9598.5");
+        assert_eq!(float("p", 0.1).unwrap().to_string(), "0.1");
+        assert!(float("p", f64::NAN).is_err());
+        let q = div("size", Decimal::from(2000), text("p", "9598.5").unwrap()).unwrap();
+        assert_eq!(q.to_string(), "0.208365890504");
+        assert_eq!(out(text("x", "1.2300").unwrap()).0, "1.23");
+    }
+}
