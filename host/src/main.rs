@@ -52,6 +52,23 @@ enum Command {
         #[arg(long, default_value = "{}")]
         plugin_config: String,
     },
+    /// Turn a venue's recorded messages into Prism's replay format.
+    Normalize {
+        /// binance, okx, hyperliquid, deribit, bybit or lighter.
+        #[arg(long)]
+        venue: String,
+        /// raw (one message a line), prism (`prism record`), cryptofeed or tardis.
+        #[arg(long, default_value = "raw")]
+        format: String,
+        /// The recording.
+        input: PathBuf,
+        /// The replay file to write (`.jsonl`, or `.msgpack`).
+        #[arg(long)]
+        out: PathBuf,
+        /// A contract value, VENUE:SYMBOL=VALUE (or VALUE/inverse for USD per contract); repeat.
+        #[arg(long = "contract")]
+        contracts: Vec<String>,
+    },
     /// Write the simulator's stream to a file.
     Sim {
         #[arg(long, default_value_t = 42)]
@@ -92,6 +109,13 @@ fn main() -> ExitCode {
             wasm,
             plugin_config,
         } => commands::check::check(&wasm, &plugin_config),
+        Command::Normalize {
+            venue,
+            format,
+            input,
+            out,
+            contracts,
+        } => commands::normalize::normalize(&venue, &format, &input, &out, &contracts),
         Command::Sim {
             seed,
             duration,

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod check;
+pub(crate) mod normalize;
 pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod sim;
