@@ -52,6 +52,19 @@ enum Command {
         #[arg(long, default_value = "{}")]
         plugin_config: String,
     },
+    /// Record the raw frames of the config's live feeds (`[source] kind = "live"`).
+    Record {
+        /// The config file (default `config/prism.toml`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The file to write, one frame a line (read it back with
+        /// `prism normalize --format prism`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this long (e.g. `10m`); default: until Ctrl-C.
+        #[arg(long)]
+        duration: Option<String>,
+    },
     /// Turn a venue's recorded messages into Prism's replay format.
     Normalize {
         /// binance, okx, hyperliquid, deribit, bybit or lighter.
@@ -109,6 +122,11 @@ fn main() -> ExitCode {
             wasm,
             plugin_config,
         } => commands::check::check(&wasm, &plugin_config),
+        Command::Record {
+            config,
+            out,
+            duration,
+        } => commands::record::record(config, &out, duration.as_deref()),
         Command::Normalize {
             venue,
             format,

@@ -1,15 +1,21 @@
 //! Runs a configured source on its own thread, feeding the pipeline.
 
 use crossbeam_channel::Sender;
-use prism_config::{SimulatorConfig, SourceConfig, parse_duration};
+use prism_config::{
+    FeedChannel, LiveConfig, SimulatorConfig, SourceConfig, VenueConfig, parse_duration,
+};
 use prism_model::Event;
 use prism_sources::{
-    EventReader, Normalizer, Pacer, Simulator, SimulatorSettings, Skipped, SourceStats,
+    EventReader, Normalizer, Pacer, Record, Simulator, SimulatorSettings, Skipped, SourceStats,
 };
+use prism_venues::capture::Recorded;
+use prism_venues::live::{Channels, FeedMetrics, FeedOutputs, FeedSettings, spawn_feed};
+use prism_venues::{Contract, Venue};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Events per chunk handed to the router.
 const CHUNK: usize = 1024;
@@ -41,6 +47,12 @@ pub(crate) fn skip_reporter(name: String, stats: Arc<SourceStats>) -> prism_sour
     })
 }
 
+/// A running source: its thread, and the live feeds' counters if any.
+pub(crate) struct Source {
+    pub(crate) thread: JoinHandle<SourceResult>,
+    pub(crate) feeds: Vec<(String, Arc<FeedMetrics>)>,
+}
+
 /// Starts the source described by `config`.
 ///
 /// # Errors
@@ -51,13 +63,33 @@ pub(crate) fn spawn(
     tx: Sender<Vec<Event>>,
     stats: Arc<SourceStats>,
     stop: Arc<AtomicBool>,
-) -> anyhow::Result<JoinHandle<SourceResult>> {
+) -> anyhow::Result<Source> {
+    let thread = |f: Box<dyn FnOnce() -> SourceResult + Send>| {
+        std::thread::Builder::new()
+            .name("prism-source".into())
+            .spawn(f)
+    };
     match config {
         SourceConfig::Simulator(sim) => {
             let sim = sim.clone();
-            Ok(std::thread::Builder::new()
-                .name("prism-source".into())
-                .spawn(move || simulate(&sim, &tx, &stats, &stop))?)
+            Ok(Source {
+                thread: thread(Box::new(move || simulate(&sim, &tx, &stats, &stop)))?,
+                feeds: Vec::new(),
+            })
+        }
+        SourceConfig::Live(live) => {
+            let feeds = start_feeds(
+                live,
+                base,
+                &stop,
+                FeedUse::Pipeline(tx.clone()),
+                stats.clone(),
+            )?;
+            let metrics = feeds.metrics.clone();
+            Ok(Source {
+                thread: thread(Box::new(move || feeds.join()))?,
+                feeds: metrics,
+            })
         }
         SourceConfig::Replay(replay) => {
             let path: PathBuf = if replay.path.is_absolute() {
@@ -70,9 +102,12 @@ pub(crate) fn spawn(
                 skip_reporter(path.display().to_string(), stats.clone()),
             )?;
             let pace = replay.pace;
-            Ok(std::thread::Builder::new()
-                .name("prism-source".into())
-                .spawn(move || replay_file(reader, pace, &tx, &stats, &stop))?)
+            Ok(Source {
+                thread: thread(Box::new(move || {
+                    replay_file(reader, pace, &tx, &stats, &stop)
+                }))?,
+                feeds: Vec::new(),
+            })
         }
     }
 }
@@ -147,4 +182,179 @@ fn simulate(
         }
     }
     Ok(())
+}
+
+/// The live feeds of a config, and the threads that carry their output on.
+pub(crate) struct Feeds {
+    threads: Vec<JoinHandle<()>>,
+    /// Each feed's counters, by venue.
+    pub(crate) metrics: Vec<(String, Arc<FeedMetrics>)>,
+}
+
+impl Feeds {
+    /// Waits for every feed (they end when `stop` is set).
+    pub(crate) fn join(self) -> SourceResult {
+        for t in self.threads {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("a feed thread panicked"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Where feed output goes.
+pub(crate) enum FeedUse {
+    /// Normalized into the pipeline.
+    Pipeline(Sender<Vec<Event>>),
+    /// Raw frames only, into this file (`prism record`); records are counted.
+    Record(PathBuf),
+}
+
+/// The runtime settings of one configured venue.
+pub(crate) fn feed_settings(v: &VenueConfig) -> anyhow::Result<FeedSettings> {
+    let venue: Venue = v.venue.parse()?;
+    let mut s = FeedSettings::new(venue, v.symbols.clone());
+    if let Some(channels) = &v.channels {
+        let on = |c: FeedChannel| channels.contains(&c);
+        s.channels = Channels {
+            trades: on(FeedChannel::Trades),
+            liquidations: on(FeedChannel::Liquidations),
+            funding: on(FeedChannel::Funding),
+            open_interest: on(FeedChannel::OpenInterest),
+            book: on(FeedChannel::Book),
+        };
+    }
+    if let Some(url) = &v.url {
+        s.url.clone_from(url);
+    }
+    if let Some(url) = &v.rest_url {
+        s.rest_url = url.trim_end_matches('/').to_owned();
+    }
+    if let Some(h) = v.heartbeat_s {
+        s.heartbeat = Duration::from_secs(h);
+    }
+    s.idle_timeout = Duration::from_secs(v.idle_timeout_s);
+    s.backoff = Duration::from_millis(v.backoff_ms);
+    s.max_backoff = Duration::from_millis(v.max_backoff_ms);
+    s.open_interest_poll = Duration::from_secs(v.open_interest_poll_s);
+    s.accounts.clone_from(&v.accounts);
+    for (symbol, value) in &v.contracts {
+        let (number, inverse) = match value.strip_suffix("/inverse") {
+            Some(n) => (n, true),
+            None => (value.as_str(), false),
+        };
+        let value = prism_model::decimal::parse(number)
+            .map_err(|e| anyhow::anyhow!("contracts.{symbol}: {e}"))?;
+        s.contracts
+            .set(venue.name(), symbol, Contract { value, inverse });
+    }
+    Ok(s)
+}
+
+/// Starts a feed per configured venue, and the threads that normalize
+/// their records into events (one instrument registry for all venues) and
+/// write raw frames when recording.
+pub(crate) fn start_feeds(
+    live: &LiveConfig,
+    base: &Path,
+    stop: &Arc<AtomicBool>,
+    use_: FeedUse,
+    stats: Arc<SourceStats>,
+) -> anyhow::Result<Feeds> {
+    let (records_tx, records_rx) = crossbeam_channel::bounded::<Vec<Record>>(1024);
+    let record_path = match (&use_, &live.record) {
+        (FeedUse::Record(path), _) => Some(path.clone()),
+        (FeedUse::Pipeline(_), Some(p)) => Some(if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
+        }),
+        (FeedUse::Pipeline(_), None) => None,
+    };
+    let mut threads = Vec::new();
+    let frames = match record_path {
+        Some(path) => {
+            let (tx, rx) = crossbeam_channel::bounded::<Recorded>(65_536);
+            threads.push(spawn_recorder(&path, rx)?);
+            Some(tx)
+        }
+        None => None,
+    };
+    let mut metrics = Vec::new();
+    for v in &live.venues {
+        let settings = feed_settings(v)?;
+        let m = Arc::new(FeedMetrics::default());
+        metrics.push((v.venue.clone(), m.clone()));
+        let outputs = FeedOutputs {
+            records: records_tx.clone(),
+            frames: frames.clone(),
+        };
+        threads.push(spawn_feed(settings, outputs, m, stop.clone())?);
+    }
+    drop(records_tx);
+    if let FeedUse::Record(_) = use_ {
+        threads.push(
+            std::thread::Builder::new()
+                .name("prism-feeds".into())
+                .spawn(move || {
+                    while let Ok(batch) = records_rx.recv() {
+                        stats.emitted(batch.len() as u64, None);
+                    }
+                })?,
+        );
+    } else if let FeedUse::Pipeline(tx) = use_ {
+        threads.push(
+            std::thread::Builder::new()
+                .name("prism-feeds".into())
+                .spawn(move || {
+                    let mut normalizer = Normalizer::default();
+                    let mut skipped = 0u64;
+                    while let Ok(batch) = records_rx.recv() {
+                        let mut chunk = Vec::with_capacity(batch.len() + 2);
+                        for r in &batch {
+                            if let Err(e) = normalizer.push(r, &mut chunk) {
+                                skipped += 1;
+                                if skipped <= LOGGED_SKIPS {
+                                    tracing::warn!("feed record refused: {e}");
+                                }
+                                stats.skipped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        stats.emitted(count(&chunk), last_ts(&chunk));
+                        if !chunk.is_empty() && tx.send(chunk).is_err() {
+                            return;
+                        }
+                    }
+                })?,
+        );
+    }
+    Ok(Feeds { threads, metrics })
+}
+
+/// Writes raw frames, one `prism record` line each.
+pub(crate) fn spawn_recorder(
+    path: &Path,
+    frames: crossbeam_channel::Receiver<Recorded>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    Ok(std::thread::Builder::new()
+        .name("prism-record".into())
+        .spawn(move || {
+            let mut out = std::io::BufWriter::new(file);
+            while let Ok(frame) = frames.recv() {
+                let written = serde_json::to_writer(&mut out, &frame)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| std::io::Write::write_all(&mut out, b"\n"));
+                if let Err(e) = written {
+                    tracing::error!("cannot write {name}: {e}; recording stops");
+                    return;
+                }
+                if frames.is_empty() {
+                    let _ = std::io::Write::flush(&mut out);
+                }
+            }
+            let _ = std::io::Write::flush(&mut out);
+        })?)
 }

@@ -7,3 +7,4 @@ mod common;
 mod replay;
 mod run;
 mod tools;
+mod venues;

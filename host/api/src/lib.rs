@@ -19,7 +19,7 @@ mod ws;
 pub use analytics::AnalyticsPlugins;
 pub use error::ApiError;
 pub use routes::app;
-pub use state::{AdminSettings, AppState, WsSettings};
+pub use state::{AdminSettings, AppState, FeedView, WsSettings};
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves.
 ///

@@ -6,6 +6,14 @@ use prism_model::OutputKind;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+/// A feed metric: name, type, help text, and how to read it.
+type FeedCounter = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&prism_venues::live::FeedMetrics) -> u64,
+);
+
 fn help(out: &mut String, name: &str, kind: &str, text: &str) {
     let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
 }
@@ -38,6 +46,83 @@ pub(crate) fn render(state: &AppState) -> String {
         "prism_source_skipped_total {}",
         state.source_skipped.load(Ordering::Relaxed)
     );
+
+    let feed_counters: [FeedCounter; 8] = [
+        (
+            "prism_feed_connected",
+            "gauge",
+            "1 while the venue's feed is connected.",
+            |m| u64::from(m.connected.load(Ordering::Relaxed)),
+        ),
+        (
+            "prism_feed_messages_total",
+            "counter",
+            "Messages received from the venue.",
+            |m| m.messages.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_feed_records_total",
+            "counter",
+            "Normalized records from the venue.",
+            |m| m.records.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_feed_reconnects_total",
+            "counter",
+            "Connections lost and retried.",
+            |m| m.reconnects.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_feed_book_gaps_total",
+            "counter",
+            "Book sequence gaps detected.",
+            |m| m.book_gaps.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_feed_resyncs_total",
+            "counter",
+            "Book snapshots fetched or resubscriptions to resync.",
+            |m| m.resyncs.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_feed_rejected_total",
+            "counter",
+            "Messages refused (values not exact, malformed).",
+            |m| m.rejected.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_feed_unknown_total",
+            "counter",
+            "Messages of unknown types.",
+            |m| m.unknown.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, text, value) in feed_counters {
+        help(&mut out, name, kind, text);
+        for f in &state.feeds {
+            let _ = writeln!(out, "{name}{{venue=\"{}\"}} {}", f.venue, value(&f.metrics));
+        }
+    }
+    help(
+        &mut out,
+        "prism_feed_latency_ms",
+        "gauge",
+        "Exchange-to-receive latency: mean and max over the feed's records.",
+    );
+    for f in &state.feeds {
+        let _ = writeln!(
+            out,
+            "prism_feed_latency_ms{{venue=\"{}\",stat=\"mean\"}} {}",
+            f.venue,
+            f.metrics.latency_mean_ms()
+        );
+        let _ = writeln!(
+            out,
+            "prism_feed_latency_ms{{venue=\"{}\",stat=\"max\"}} {}",
+            f.venue,
+            f.metrics.latency_max_ms.load(Ordering::Relaxed)
+        );
+    }
 
     let mut gauge = |name: &str, kind: &str, text: &str, value: &dyn Fn(&PluginView) -> u64| {
         help(&mut out, name, kind, text);

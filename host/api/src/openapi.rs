@@ -97,6 +97,12 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     ),
     get("/api/v1/plugins", "plugins", "Every plugin's status", &[]),
     get(
+        "/api/v1/feeds",
+        "status",
+        "Live exchange feeds: connection, messages, reconnects, book gaps, latency",
+        &[],
+    ),
+    get(
         "/api/v1/plugins/{id}",
         "plugins",
         "One plugin's status, call latency, series names and document keys",

@@ -24,6 +24,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/v1/plugins", get(list_plugins))
+        .route("/api/v1/feeds", get(feeds))
         .route(
             "/api/v1/plugins/{id}",
             get(plugin_detail).post(admin::add).delete(admin::remove),
@@ -118,8 +119,15 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         })
         .map(|p| p.id.as_str())
         .collect();
+    let disconnected: Vec<&str> = state
+        .feeds
+        .iter()
+        .filter(|f| !f.metrics.connected.load(Ordering::Relaxed))
+        .map(|f| f.venue.as_str())
+        .collect();
     Json(json!({
-        "status": if failed.is_empty() { "ok" } else { "degraded" },
+        "status": if failed.is_empty() && disconnected.is_empty() { "ok" } else { "degraded" },
+        "disconnected_feeds": disconnected,
         "uptime_s": state.started.elapsed().as_secs(),
         "plugins": plugins.len(),
         "failed_plugins": failed,
@@ -135,6 +143,32 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         crate::metrics::render(&state),
     )
+}
+
+fn feed_json(f: &crate::state::FeedView) -> Value {
+    let m = &f.metrics;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let last = m.last_message_ms.load(Ordering::Relaxed);
+    json!({
+        "venue": f.venue,
+        "connected": m.connected.load(Ordering::Relaxed),
+        "connects": n(&m.connects),
+        "reconnects": n(&m.reconnects),
+        "messages": n(&m.messages),
+        "records": n(&m.records),
+        "rejected": n(&m.rejected),
+        "unknown": n(&m.unknown),
+        "book_gaps": n(&m.book_gaps),
+        "checksum_mismatches": n(&m.checksum_mismatches),
+        "resyncs": n(&m.resyncs),
+        "latency_ms": {"mean": m.latency_mean_ms(), "max": m.latency_max_ms.load(Ordering::Relaxed)},
+        "last_message_at": (last > 0).then_some(last),
+    })
+}
+
+async fn feeds(State(state): State<AppState>) -> impl IntoResponse {
+    let items: Vec<Value> = state.feeds.iter().map(feed_json).collect();
+    Json(json!({ "items": items }))
 }
 
 async fn list_plugins(State(state): State<AppState>) -> impl IntoResponse {

@@ -26,6 +26,13 @@ impl Default for AdminSettings {
     }
 }
 
+/// A live exchange feed as the API shows it.
+#[derive(Debug, Clone)]
+pub struct FeedView {
+    pub venue: String,
+    pub metrics: Arc<prism_venues::live::FeedMetrics>,
+}
+
 /// WebSocket settings.
 #[derive(Debug, Clone, Copy)]
 pub struct WsSettings {
@@ -53,6 +60,8 @@ pub struct AppState {
     /// Live outputs, for WebSocket clients (the dispatcher sends here).
     pub live: tokio::sync::broadcast::Sender<Arc<PluginOutputs>>,
     pub ws: WsSettings,
+    /// Live exchange feeds (empty with other sources).
+    pub feeds: Vec<FeedView>,
     /// Event time of the newest event routed, ms (`i64::MIN` before any).
     pub head_ts: Arc<AtomicI64>,
     /// Events emitted by the source.
@@ -73,6 +82,7 @@ impl AppState {
             analytics: AnalyticsPlugins::default(),
             live: tokio::sync::broadcast::channel(1024).0,
             ws: WsSettings::default(),
+            feeds: Vec::new(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source_events: Arc::default(),
             source_skipped: Arc::default(),

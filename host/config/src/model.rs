@@ -262,6 +262,8 @@ pub enum SourceConfig {
     Simulator(SimulatorConfig),
     /// A normalized event file (JSON Lines or MessagePack).
     Replay(ReplayConfig),
+    /// Live exchange feeds.
+    Live(LiveConfig),
 }
 
 impl Default for SourceConfig {
@@ -304,6 +306,101 @@ pub struct ReplayConfig {
     pub path: PathBuf,
     /// Event-time seconds per wall second; 0 = as fast as possible.
     pub pace: f64,
+}
+
+/// Live exchange feeds.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    pub venues: Vec<VenueConfig>,
+    /// Also write every raw frame here (the `prism record` format), to
+    /// replay or normalize later.
+    pub record: Option<PathBuf>,
+}
+
+/// The kinds of data a feed subscribes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedChannel {
+    Trades,
+    Liquidations,
+    Funding,
+    OpenInterest,
+    Book,
+}
+
+impl FeedChannel {
+    /// Every channel.
+    pub const ALL: [FeedChannel; 5] = [
+        FeedChannel::Trades,
+        FeedChannel::Liquidations,
+        FeedChannel::Funding,
+        FeedChannel::OpenInterest,
+        FeedChannel::Book,
+    ];
+}
+
+/// The venues a live feed can connect to.
+pub const VENUES: [&str; 6] = [
+    "binance",
+    "okx",
+    "hyperliquid",
+    "deribit",
+    "bybit",
+    "lighter",
+];
+
+/// One venue's live feed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    /// One of [`VENUES`].
+    pub venue: String,
+    /// The venue's own symbols (`BTCUSDT`, `BTC-USDT-SWAP`, `BTC`, …).
+    pub symbols: Vec<String>,
+    /// What to subscribe to (default: everything the venue publishes).
+    #[serde(default)]
+    pub channels: Option<Vec<FeedChannel>>,
+    /// The WebSocket address (default: the venue's public one).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The REST address, for book snapshots and open interest (default: the venue's).
+    #[serde(default)]
+    pub rest_url: Option<String>,
+    /// Seconds between the client's heartbeats (default: the venue's advice).
+    #[serde(default)]
+    pub heartbeat_s: Option<u64>,
+    /// Reconnect when nothing arrives for this long.
+    #[serde(default = "default_idle_timeout_s")]
+    pub idle_timeout_s: u64,
+    /// First wait before reconnecting, ms; doubles (with jitter) up to `max_backoff_ms`.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// Seconds between open-interest polls where the venue has no stream (Binance).
+    #[serde(default = "default_open_interest_poll_s")]
+    pub open_interest_poll_s: u64,
+    /// Contract values by symbol, as decimal text; append `/inverse` when
+    /// the value is in USD.
+    #[serde(default)]
+    pub contracts: std::collections::BTreeMap<String, String>,
+    /// Accounts whose fills are followed (Hyperliquid: its liquidations).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+fn default_idle_timeout_s() -> u64 {
+    60
+}
+fn default_backoff_ms() -> u64 {
+    500
+}
+fn default_max_backoff_ms() -> u64 {
+    30_000
+}
+fn default_open_interest_poll_s() -> u64 {
+    30
 }
 
 /// One plugin.

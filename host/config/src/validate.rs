@@ -142,6 +142,66 @@ impl Config {
                     bad("source.accounts".into(), "must be at least 1");
                 }
             }
+            SourceConfig::Live(live) => {
+                if live.venues.is_empty() {
+                    bad("source.venues".into(), "name at least one venue");
+                }
+                for (i, v) in live.venues.iter().enumerate() {
+                    let key = |k: &str| format!("source.venues[{i}].{k}");
+                    if !crate::model::VENUES.contains(&v.venue.as_str()) {
+                        bad(
+                            key("venue"),
+                            &format!(
+                                "unknown venue `{}`; use one of {}",
+                                v.venue,
+                                crate::model::VENUES.join(", ")
+                            ),
+                        );
+                    }
+                    if v.symbols.is_empty() || v.symbols.iter().any(|s| s.trim().is_empty()) {
+                        bad(key("symbols"), "name at least one symbol, none empty");
+                    }
+                    for (k, url, schemes) in [
+                        ("url", &v.url, ["ws://", "wss://"]),
+                        ("rest_url", &v.rest_url, ["http://", "https://"]),
+                    ] {
+                        if let Some(u) = url
+                            && !schemes.iter().any(|s| u.starts_with(s))
+                        {
+                            bad(
+                                key(k),
+                                &format!("must start with {} or {}", schemes[0], schemes[1]),
+                            );
+                        }
+                    }
+                    if v.backoff_ms == 0 || v.max_backoff_ms < v.backoff_ms {
+                        bad(
+                            key("backoff_ms"),
+                            "must be at least 1 and at most max_backoff_ms",
+                        );
+                    }
+                    for (k, n) in [
+                        ("idle_timeout_s", v.idle_timeout_s),
+                        ("open_interest_poll_s", v.open_interest_poll_s),
+                        ("heartbeat_s", v.heartbeat_s.unwrap_or(1)),
+                    ] {
+                        if n == 0 {
+                            bad(key(k), "must be at least 1");
+                        }
+                    }
+                    for (symbol, value) in &v.contracts {
+                        let number = value.strip_suffix("/inverse").unwrap_or(value);
+                        if prism_model::decimal::parse(number)
+                            .map_or(true, |d| d <= prism_model::Decimal::ZERO)
+                        {
+                            bad(
+                                format!("source.venues[{i}].contracts.{symbol}"),
+                                "must be a positive decimal (append /inverse for USD per contract)",
+                            );
+                        }
+                    }
+                }
+            }
             SourceConfig::Replay(replay) => {
                 if replay.path.as_os_str().is_empty() {
                     bad("source.path".into(), "is required for a replay source");
@@ -301,6 +361,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("trades"), "{err}");
+    }
+
+    #[test]
+    fn live_feeds_are_checked_key_by_key() {
+        let err = parse(
+            r#"
+            [source]
+            kind = "live"
+            [[source.venues]]
+            venue = "binance"
+            symbols = ["BTCUSDT"]
+            channels = ["trades", "book"]
+            [[source.venues]]
+            venue = "kraken"
+            symbols = []
+            url = "http://x"
+            contracts = { "BTC-USDT-SWAP" = "zero" }
+            "#,
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "source.venues[1].venue",
+                "source.venues[1].symbols",
+                "source.venues[1].url",
+                "source.venues[1].contracts.BTC-USDT-SWAP"
+            ]
+        );
+        let err = parse("[source]\nkind = \"live\"\n[[source.venues]]\nvenue = \"okx\"\nsymbols = [\"X\"]\nchannels = [\"candles\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("candles"), "{err}");
     }
 
     #[test]

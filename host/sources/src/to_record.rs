@@ -16,6 +16,46 @@ fn opt(d: Option<Decimal>) -> Option<DecimalText> {
 }
 
 impl Record {
+    /// The venue's symbol the record is about.
+    #[must_use]
+    pub fn symbol(&self) -> &str {
+        match self {
+            Record::Instrument { symbol, .. }
+            | Record::Trade { symbol, .. }
+            | Record::Liquidation { symbol, .. }
+            | Record::Funding { symbol, .. }
+            | Record::OpenInterest { symbol, .. }
+            | Record::Book { symbol, .. }
+            | Record::Position { symbol, .. } => symbol,
+        }
+    }
+
+    /// Event time and receive time, where the record has them.
+    #[must_use]
+    pub fn times(&self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Record::Instrument { .. } => (None, None),
+            Record::Trade {
+                ts, received_ts, ..
+            }
+            | Record::Liquidation {
+                ts, received_ts, ..
+            }
+            | Record::Funding {
+                ts, received_ts, ..
+            }
+            | Record::OpenInterest {
+                ts, received_ts, ..
+            }
+            | Record::Book {
+                ts, received_ts, ..
+            }
+            | Record::Position {
+                ts, received_ts, ..
+            } => (Some(*ts), *received_ts),
+        }
+    }
+
     /// The record of `event`, which is about `instrument`. `None` for events
     /// the replay format has no record for (timers, fills) and when the
     /// event is about another instrument than the one given.

@@ -2,6 +2,7 @@
 
 pub(crate) mod check;
 pub(crate) mod normalize;
+pub(crate) mod record;
 pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod sim;

@@ -13,16 +13,28 @@ const REPORTED: usize = 20;
 
 /// Parses `VENUE:SYMBOL=VALUE` or `VENUE:SYMBOL=VALUE/inverse`.
 pub(crate) fn parse_contract(text: &str) -> anyhow::Result<(String, String, Contract)> {
-    let usage = || anyhow::anyhow!("--contract `{text}`: expected VENUE:SYMBOL=VALUE (append /inverse for a value in USD)");
+    let usage = || {
+        anyhow::anyhow!(
+            "--contract `{text}`: expected VENUE:SYMBOL=VALUE (append /inverse for a value in USD)"
+        )
+    };
     let (key, value) = text.split_once('=').ok_or_else(usage)?;
     let (venue, symbol) = key.split_once(':').ok_or_else(usage)?;
     let (value, inverse) = match value.strip_suffix("/inverse") {
         Some(v) => (v, true),
         None => (value, false),
     };
-    let value = prism_model::decimal::parse(value).map_err(|e| anyhow::anyhow!("--contract `{text}`: {e}"))?;
-    anyhow::ensure!(value > prism_model::Decimal::ZERO, "--contract `{text}`: the value must be > 0");
-    Ok((venue.to_owned(), symbol.to_owned(), Contract { value, inverse }))
+    let value = prism_model::decimal::parse(value)
+        .map_err(|e| anyhow::anyhow!("--contract `{text}`: {e}"))?;
+    anyhow::ensure!(
+        value > prism_model::Decimal::ZERO,
+        "--contract `{text}`: the value must be > 0"
+    );
+    Ok((
+        venue.to_owned(),
+        symbol.to_owned(),
+        Contract { value, inverse },
+    ))
 }
 
 /// Normalizes `input` (one message or capture line a line) into `out`.
@@ -40,8 +52,10 @@ pub(crate) fn normalize(
         let (v, symbol, contract) = parse_contract(c)?;
         table.set(&v, &symbol, contract);
     }
-    let file = std::fs::File::open(input).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", input.display()))?;
-    let created = std::fs::File::create(out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    let file = std::fs::File::open(input)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", input.display()))?;
+    let created = std::fs::File::create(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
     let mut writer = RecordWriter::new(BufWriter::new(created), FileFormat::from_path(out));
     let mut normalizer = FeedNormalizer::new(venue, table);
     let mut records = Vec::new();
@@ -68,7 +82,8 @@ pub(crate) fn normalize(
             }
         };
         records.clear();
-        if let Outcome::Rejected(reason) = normalizer.push(&frame.message, frame.received_ms, &mut records)
+        if let Outcome::Rejected(reason) =
+            normalizer.push(&frame.message, frame.received_ms, &mut records)
             && reported < REPORTED
         {
             reported += 1;
@@ -80,7 +95,9 @@ pub(crate) fn normalize(
                 .and_then(|v| v["type"].as_str().map(str::to_owned))
                 .unwrap_or_default();
             *by_type.entry(kind).or_default() += 1;
-            writer.write(r).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            writer
+                .write(r)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
         }
     }
     writer.finish()?;
@@ -107,7 +124,10 @@ pub(crate) fn normalize(
     if !s.unknown.is_empty() {
         println!("  unknown message types: {}", list(&s.unknown));
     }
-    println!("  refused: {} messages, {bad_lines} lines not in the format", s.rejected);
+    println!(
+        "  refused: {} messages, {bad_lines} lines not in the format",
+        s.rejected
+    );
     println!(
         "  books: {} gaps, {} checksum mismatches, {} stale and {} out-of-sync updates dropped; {} duplicates dropped",
         s.book_gaps, s.checksum_mismatches, s.book_stale, s.book_unsynced, s.duplicates

@@ -101,7 +101,10 @@ pub(crate) fn run(
     }
     let stats = Arc::new(SourceStats::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let source = crate::source::spawn(
+    let crate::source::Source {
+        thread: source,
+        feeds,
+    } = crate::source::spawn(
         &config.source,
         &config.base_dir,
         pipeline.source.clone(),
@@ -109,6 +112,10 @@ pub(crate) fn run(
         stop.clone(),
     )?;
 
+    state.feeds = feeds
+        .into_iter()
+        .map(|(venue, metrics)| prism_api::FeedView { venue, metrics })
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -15,6 +15,7 @@
 pub mod book;
 pub mod capture;
 pub mod contracts;
+pub mod live;
 mod normalize;
 pub mod num;
 

@@ -1,0 +1,68 @@
+//! `prism record`: the raw frames of the config's live feeds into a file.
+
+use crate::source::{FeedUse, start_feeds};
+use prism_config::{SourceConfig, parse_duration};
+use prism_sources::SourceStats;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Records until Ctrl-C or for `duration`.
+pub(crate) fn record(
+    config: Option<PathBuf>,
+    out: &Path,
+    duration: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let (config, _) = super::run::load_config(config)?;
+    let SourceConfig::Live(live) = &config.source else {
+        anyhow::bail!(
+            "prism record needs a config whose [source] is kind = \"live\" with [[source.venues]]"
+        );
+    };
+    let limit = duration.map(parse_duration).transpose()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(SourceStats::default());
+    let feeds = start_feeds(
+        live,
+        &config.base_dir,
+        &stop,
+        FeedUse::Record(out.to_path_buf()),
+        stats.clone(),
+    )?;
+    let flag = stop.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    runtime.block_on(async move {
+        let deadline = async {
+            match limit {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = deadline => {}
+        }
+        flag.store(true, Ordering::Relaxed);
+    });
+    let metrics = feeds.metrics.clone();
+    feeds.join()?;
+    println!(
+        "recorded {:.1} s into {}",
+        started.elapsed().max(Duration::ZERO).as_secs_f64(),
+        out.display()
+    );
+    for (venue, m) in metrics {
+        println!(
+            "  {venue}: {} messages, {} records, {} reconnects",
+            m.messages.load(Ordering::Relaxed),
+            m.records.load(Ordering::Relaxed),
+            m.reconnects.load(Ordering::Relaxed)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
