@@ -57,6 +57,47 @@ pub(crate) fn div(field: &str, a: Decimal, b: Decimal) -> Result<Decimal, BadVal
         .ok_or_else(|| bad(field, format!("{a} / {b} overflows")))
 }
 
+/// A decimal text, checked exactly, in canonical form (no trailing zeros,
+/// no leading zeros, no `+`, `-0` as `0`): what `out(text(...))` gives,
+/// without the round trip through a number.
+pub(crate) fn canonical(field: &str, s: &str) -> Result<DecimalText, BadValue> {
+    let t = s.trim();
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = !int.is_empty() || !frac.is_empty();
+    if !plain
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        // Exponents and anything odd: the exact parser decides, and names the problem.
+        return text(field, s).map(out);
+    }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let significant = format!("{int}{frac}");
+    let significant = significant.trim_start_matches('0');
+    if frac.len() > 28
+        || significant.len() > 19
+        || (significant.len() == 19 && significant > "9223372036854775807")
+    {
+        return text(field, s).map(out);
+    }
+    let mut canon = String::with_capacity(int.len() + frac.len() + 3);
+    if negative && !significant.is_empty() {
+        canon.push('-');
+    }
+    canon.push_str(if int.is_empty() { "0" } else { int });
+    if !frac.is_empty() {
+        canon.push('.');
+        canon.push_str(frac);
+    }
+    Ok(DecimalText(canon))
+}
+
 /// The decimal as replay-format text (no trailing zeros).
 pub(crate) fn out(d: Decimal) -> DecimalText {
     DecimalText(d.normalize().to_string())
@@ -80,5 +121,33 @@ mod tests {
         let q = div("size", Decimal::from(2000), text("p", "9598.5").unwrap()).unwrap();
         assert_eq!(q.to_string(), "0.208365890504");
         assert_eq!(out(text("x", "1.2300").unwrap()).0, "1.23");
+        for (input, want) in [
+            ("37000.10", "37000.1"),
+            ("007.50", "7.5"),
+            ("-0.000", "0"),
+            ("+12", "12"),
+            ("0.00001000", "0.00001"),
+            ("100", "100"),
+            ("9223372036854775807", "9223372036854775807"),
+            ("1e-5", "0.00001"),
+        ] {
+            assert_eq!(canonical("x", input).unwrap().0, want, "{input}");
+            assert_eq!(
+                canonical("x", input).unwrap().0,
+                out(text("x", input).unwrap()).0,
+                "{input}"
+            );
+        }
+        for bad_input in [
+            "",
+            "-",
+            ".",
+            "1.2.3",
+            "12a",
+            "9223372036854775808",
+            "1.00000000000000000000000000001",
+        ] {
+            assert!(canonical("x", bad_input).is_err(), "{bad_input}");
+        }
     }
 }

@@ -3,9 +3,9 @@
 //! `{"stream":"<symbol>@depthSnapshot","data":<body>}` (the capture reader
 //! wraps it so), open interest as `{"stream":"<symbol>@openInterest",...}`.
 
-use super::{Ctx, Funding, Outcome, made, parse};
+use super::{Ctx, Funding, Outcome, TextLevel, made, parse};
 use crate::num::{self, BadValue, bad};
-use prism_model::{Decimal, PositionSide, Side};
+use prism_model::{PositionSide, Side};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -13,44 +13,71 @@ use std::collections::HashMap;
 /// Binance funding is every 8 hours for most symbols (the stream does not say).
 const FUNDING_INTERVAL_H: u32 = 8;
 
+/// A combined-stream envelope (`stream`, `data`), its event read in the
+/// same pass; a bare event is read again as an [`Event`].
 #[derive(Deserialize)]
-struct Envelope<'a> {
+struct Message<'a> {
     #[serde(borrow, default)]
     stream: Option<&'a str>,
     #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    data: Option<Event<'a>>,
     #[serde(default)]
     result: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     id: Option<serde::de::IgnoredAny>,
 }
 
+/// An event of any kind: every field a kind needs, the kind (`e`) says
+/// which are present.
 #[derive(Deserialize)]
-struct Head<'a> {
+struct Event<'a> {
     #[serde(borrow, default)]
     e: Option<&'a str>,
+    #[serde(default, rename = "E")]
+    e_time: Option<i64>,
+    #[serde(default, rename = "T")]
+    t: Option<i64>,
+    #[serde(borrow, default)]
+    s: Option<&'a str>,
+    #[serde(borrow, default)]
+    p: Option<&'a str>,
+    #[serde(borrow, default)]
+    q: Option<&'a str>,
+    #[serde(default)]
+    m: Option<bool>,
+    #[serde(borrow, default, rename = "X")]
+    x: Option<&'a str>,
+    // Fields other kinds use with other types (a ticker's `o` is a price,
+    // a bookTicker's `b` a price, an aggTrade's `a` an id) stay raw until
+    // the kind is known.
+    #[serde(borrow, default)]
+    o: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    i: Option<&'a str>,
+    #[serde(borrow, default)]
+    r: Option<&'a str>,
+    #[serde(default, rename = "U")]
+    first: Option<u64>,
+    #[serde(default)]
+    u: Option<u64>,
+    #[serde(default)]
+    pu: Option<u64>,
+    #[serde(borrow, default)]
+    b: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    a: Option<&'a RawValue>,
     #[serde(default, rename = "lastUpdateId")]
     last_update_id: Option<u64>,
-    #[serde(default, rename = "openInterest")]
-    open_interest: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct Trade<'a> {
-    s: &'a str,
-    p: &'a str,
-    q: &'a str,
-    #[serde(rename = "T")]
-    t: i64,
-    m: bool,
-    #[serde(default, rename = "X")]
-    x: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct ForceOrder<'a> {
-    #[serde(borrow)]
-    o: ForceOrderBody<'a>,
+    #[serde(borrow, default)]
+    bids: Option<Vec<(&'a str, &'a str)>>,
+    #[serde(borrow, default)]
+    asks: Option<Vec<(&'a str, &'a str)>>,
+    #[serde(borrow, default)]
+    symbol: Option<&'a str>,
+    #[serde(borrow, default, rename = "openInterest")]
+    open_interest: Option<&'a str>,
+    #[serde(default)]
+    time: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -66,57 +93,20 @@ struct ForceOrderBody<'a> {
     t: i64,
 }
 
-#[derive(Deserialize)]
-struct MarkPrice<'a> {
-    #[serde(rename = "E")]
-    e_time: i64,
-    s: &'a str,
-    p: &'a str,
-    #[serde(default)]
-    i: Option<&'a str>,
-    r: &'a str,
-    #[serde(rename = "T")]
-    next: i64,
+fn need<T>(field: &str, v: Option<T>) -> Result<T, BadValue> {
+    v.ok_or_else(|| bad(field, "missing"))
 }
 
-#[derive(Deserialize)]
+/// A depth diff's fields.
 struct DepthUpdate<'a> {
-    #[serde(rename = "E")]
     e_time: i64,
-    #[serde(default, rename = "T")]
     t: Option<i64>,
     s: &'a str,
-    #[serde(rename = "U")]
     first: u64,
     u: u64,
     pu: u64,
-    #[serde(borrow)]
     b: Vec<(&'a str, &'a str)>,
-    #[serde(borrow)]
     a: Vec<(&'a str, &'a str)>,
-}
-
-#[derive(Deserialize)]
-struct Snapshot<'a> {
-    #[serde(rename = "lastUpdateId")]
-    last_update_id: u64,
-    #[serde(default, rename = "E")]
-    e_time: Option<i64>,
-    #[serde(default, rename = "T")]
-    t: Option<i64>,
-    #[serde(borrow)]
-    bids: Vec<(&'a str, &'a str)>,
-    #[serde(borrow)]
-    asks: Vec<(&'a str, &'a str)>,
-}
-
-#[derive(Deserialize)]
-struct OpenInterest<'a> {
-    symbol: &'a str,
-    #[serde(rename = "openInterest")]
-    open_interest: &'a str,
-    #[serde(default)]
-    time: Option<i64>,
 }
 
 /// Where a symbol's book stands against its sequence numbers.
@@ -134,30 +124,46 @@ pub(crate) struct State {
     books: HashMap<String, DepthSync>,
 }
 
-fn levels(raw: &[(&str, &str)]) -> Result<Vec<(Decimal, Decimal)>, BadValue> {
+fn levels(raw: &[(&str, &str)]) -> Result<Vec<TextLevel>, BadValue> {
     raw.iter()
-        .map(|(p, s)| Ok((num::text("price", p)?, num::text("size", s)?)))
+        .map(|(p, s)| Ok((num::canonical("price", p)?, num::canonical("size", s)?)))
         .collect()
 }
 
 impl State {
     pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
-        let envelope: Envelope<'_> = parse("message", message)?;
-        if envelope.result.is_some() && envelope.id.is_some() {
+        let m: Message<'_> = parse("message", message)?;
+        if m.result.is_some() && m.id.is_some() {
             return Ok(Outcome::Control);
         }
-        let (stream, body) = match envelope.data {
-            Some(data) => (envelope.stream, data.get()),
-            None => (None, message),
+        let stream = m.stream;
+        let ev = match m.data {
+            Some(ev) => ev,
+            None => parse::<Event<'_>>("message", message)?,
         };
-        let head: Head<'_> = parse("message", body)?;
         let before = ctx.out.len();
-        match head.e {
-            Some("aggTrade") => self.trade(ctx, body, false)?,
-            Some("trade") => self.trade(ctx, body, true)?,
+        match ev.e {
+            Some(kind @ ("aggTrade" | "trade")) => {
+                // `m`: the buyer was the maker, so the aggressor sold.
+                let side = if need("m", ev.m)? {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                };
+                let insurance_fund = kind == "trade" && ev.x == Some("INSURANCE_FUND");
+                ctx.trade(
+                    need("s", ev.s)?,
+                    need("T", ev.t)?,
+                    num::canonical("p", need("p", ev.p)?)?,
+                    num::canonical("q", need("q", ev.q)?)?,
+                    side,
+                    None,
+                    None,
+                    insurance_fund,
+                );
+            }
             Some("forceOrder") => {
-                let f: ForceOrder<'_> = parse("forceOrder", body)?;
-                let o = f.o;
+                let o: ForceOrderBody<'_> = parse("o", need("o", ev.o)?.get())?;
                 let avg = num::text("o.ap", o.ap)?;
                 let price = if avg.is_zero() {
                     num::text("o.p", o.p)?
@@ -179,24 +185,34 @@ impl State {
                 ctx.liquidation(o.s, o.t, price, size, position, None);
             }
             Some("markPriceUpdate") => {
-                let m: MarkPrice<'_> = parse("markPriceUpdate", body)?;
-                if m.r.is_empty() || m.next == 0 {
+                let rate = need("r", ev.r)?;
+                let next = need("T", ev.t)?;
+                if rate.is_empty() || next == 0 {
                     // Delivery contracts publish a mark price but no funding.
                     return Ok(Outcome::Unsupported(
                         "markPriceUpdate without funding".into(),
                     ));
                 }
                 let funding = Funding {
-                    rate: num::text("r", m.r)?,
+                    rate: num::text("r", rate)?,
                     interval_h: FUNDING_INTERVAL_H,
-                    mark: Some(num::text("p", m.p)?),
-                    index: m.i.map(|i| num::text("i", i)).transpose()?,
-                    next: Some(m.next),
+                    mark: Some(num::text("p", need("p", ev.p)?)?),
+                    index: ev.i.map(|i| num::text("i", i)).transpose()?,
+                    next: Some(next),
                 };
-                ctx.funding(m.s, m.e_time, funding);
+                ctx.funding(need("s", ev.s)?, need("E", ev.e_time)?, funding);
             }
             Some("depthUpdate") => {
-                let d: DepthUpdate<'_> = parse("depthUpdate", body)?;
+                let d = DepthUpdate {
+                    e_time: need("E", ev.e_time)?,
+                    t: ev.t,
+                    s: need("s", ev.s)?,
+                    first: need("U", ev.first)?,
+                    u: need("u", ev.u)?,
+                    pu: need("pu", ev.pu)?,
+                    b: parse("b", need("b", ev.b)?.get())?,
+                    a: parse("a", need("a", ev.a)?.get())?,
+                };
                 self.depth(ctx, &d)?;
             }
             Some(
@@ -207,7 +223,7 @@ impl State {
                 return Ok(Outcome::Unsupported(other.to_owned()));
             }
             Some(other) => return Ok(Outcome::Unknown(other.to_owned())),
-            None if head.last_update_id.is_some() => {
+            None if ev.last_update_id.is_some() => {
                 let symbol = stream
                     .and_then(|s| s.split('@').next())
                     .map(str::to_ascii_uppercase)
@@ -217,23 +233,23 @@ impl State {
                             "a depth snapshot needs its symbol (`<symbol>@depthSnapshot`)",
                         )
                     })?;
-                let s: Snapshot<'_> = parse("depth snapshot", body)?;
-                let ts = ctx.time(s.t.or(s.e_time))?;
-                let (bids, asks) = (levels(&s.bids)?, levels(&s.asks)?);
+                let ts = ctx.time(ev.t.or(ev.e_time))?;
+                let bids = levels(&need("bids", ev.bids)?)?;
+                let asks = levels(&need("asks", ev.asks)?)?;
                 self.books.insert(
                     symbol.clone(),
                     DepthSync {
-                        last: s.last_update_id,
+                        last: need("lastUpdateId", ev.last_update_id)?,
                         fresh: true,
                         synced: true,
                     },
                 );
                 ctx.book(&symbol, ts, true, bids, asks);
             }
-            None if head.open_interest.is_some() => {
-                let o: OpenInterest<'_> = parse("openInterest", body)?;
-                let ts = ctx.time(o.time)?;
-                ctx.open_interest(o.symbol, ts, num::text("openInterest", o.open_interest)?);
+            None if ev.open_interest.is_some() => {
+                let ts = ctx.time(ev.time)?;
+                let oi = num::text("openInterest", need("openInterest", ev.open_interest)?)?;
+                ctx.open_interest(need("symbol", ev.symbol)?, ts, oi);
             }
             None => {
                 return Ok(Outcome::Unknown(
@@ -242,24 +258,6 @@ impl State {
             }
         }
         Ok(made(ctx, before))
-    }
-
-    fn trade(&mut self, ctx: &mut Ctx<'_>, body: &str, raw_trade: bool) -> Result<(), BadValue> {
-        let t: Trade<'_> = parse(if raw_trade { "trade" } else { "aggTrade" }, body)?;
-        // `m`: the buyer was the maker, so the aggressor sold.
-        let side = if t.m { Side::Sell } else { Side::Buy };
-        let insurance_fund = t.x == Some("INSURANCE_FUND");
-        ctx.trade(
-            t.s,
-            t.t,
-            num::text("p", t.p)?,
-            num::text("q", t.q)?,
-            side,
-            None,
-            None,
-            insurance_fund,
-        );
-        Ok(())
     }
 
     /// Applies a diff in sequence (`U`/`u`/`pu`, Binance's futures rules):

@@ -6,8 +6,8 @@ use std::collections::{HashSet, VecDeque};
 /// Remembers the last `capacity` ids.
 #[derive(Debug)]
 pub(crate) struct Seen {
-    set: HashSet<(String, u64)>,
-    order: VecDeque<(String, u64)>,
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
     capacity: usize,
 }
 
@@ -22,14 +22,13 @@ impl Default for Seen {
 }
 
 impl Seen {
-    /// True the first time `(scope, id)` is offered.
-    pub(crate) fn first(&mut self, scope: &str, id: u64) -> bool {
-        let key = (scope.to_owned(), id);
-        if self.set.contains(&key) {
+    /// True the first time `id` is offered (ids unique across the
+    /// venue's instruments, as Hyperliquid's `tid` and Lighter's `trade_id` are).
+    pub(crate) fn first(&mut self, id: u64) -> bool {
+        if !self.set.insert(id) {
             return false;
         }
-        self.set.insert(key.clone());
-        self.order.push_back(key);
+        self.order.push_back(id);
         if self.order.len() > self.capacity
             && let Some(old) = self.order.pop_front()
         {

@@ -4,9 +4,9 @@
 //! becomes a liquidation of `liquidatedUser`.
 
 use super::dedup::Seen;
-use super::{Ctx, Funding, Outcome, made, parse};
+use super::{Ctx, Funding, Outcome, TextLevel, made, parse};
 use crate::num::{self, BadValue, bad};
-use prism_model::{Decimal, PositionSide, Side};
+use prism_model::{PositionSide, Side};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -139,7 +139,7 @@ impl State {
                 let trades: Vec<Trade<'_>> = parse("trades", data)?;
                 for t in trades {
                     // Hyperliquid resends recent trades on every subscription.
-                    if !self.seen.first(t.coin, t.tid) {
+                    if !self.seen.first(t.tid) {
                         ctx.stats.duplicates += 1;
                         continue;
                     }
@@ -149,8 +149,8 @@ impl State {
                     ctx.trade(
                         t.coin,
                         t.time,
-                        num::text("px", t.px)?,
-                        num::text("sz", t.sz)?,
+                        num::canonical("px", t.px)?,
+                        num::canonical("sz", t.sz)?,
                         side("side", t.side)?,
                         buyer,
                         seller,
@@ -160,9 +160,9 @@ impl State {
             }
             "l2Book" => {
                 let b: L2Book<'_> = parse("l2Book", data)?;
-                let levels = |l: &[Level<'_>]| -> Result<Vec<(Decimal, Decimal)>, BadValue> {
+                let levels = |l: &[Level<'_>]| -> Result<Vec<TextLevel>, BadValue> {
                     l.iter()
-                        .map(|x| Ok((num::text("px", x.px)?, num::text("sz", x.sz)?)))
+                        .map(|x| Ok((num::canonical("px", x.px)?, num::canonical("sz", x.sz)?)))
                         .collect()
                 };
                 let (bids, asks) = (levels(&b.levels.0)?, levels(&b.levels.1)?);

@@ -96,7 +96,7 @@ impl State {
                     if !ids.contains(&t.trade_id) {
                         self.trade(ctx, &t)?;
                     }
-                    if !self.seen_liquidations.first("liquidation", t.trade_id) {
+                    if !self.seen_liquidations.first(t.trade_id) {
                         continue;
                     }
                     let position = if t.is_maker_ask {
@@ -169,7 +169,7 @@ impl State {
 
     fn trade(&mut self, ctx: &mut Ctx<'_>, t: &Trade<'_>) -> Result<(), BadValue> {
         // The subscription answer repeats recent trades.
-        if !self.seen.first("trade", t.trade_id) {
+        if !self.seen.first(t.trade_id) {
             ctx.stats.duplicates += 1;
             return Ok(());
         }
@@ -181,8 +181,8 @@ impl State {
         ctx.trade(
             &self.name(t.market_id),
             t.timestamp,
-            num::text("price", t.price)?,
-            num::text("size", t.size)?,
+            num::canonical("price", t.price)?,
+            num::canonical("size", t.size)?,
             side,
             None,
             None,

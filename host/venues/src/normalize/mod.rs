@@ -15,6 +15,27 @@ use prism_model::{Decimal, PositionSide, Side, TimestampMs};
 use prism_sources::Record;
 use std::collections::BTreeMap;
 
+/// A value as replay-format text: a decimal (formatted) or text already
+/// canonical ([`crate::num::canonical`]).
+pub(crate) trait Text {
+    fn text(self) -> prism_sources::DecimalText;
+}
+
+impl Text for Decimal {
+    fn text(self) -> prism_sources::DecimalText {
+        out(self)
+    }
+}
+
+impl Text for prism_sources::DecimalText {
+    fn text(self) -> prism_sources::DecimalText {
+        self
+    }
+}
+
+/// A book level as replay-format text.
+pub(crate) type TextLevel = (prism_sources::DecimalText, prism_sources::DecimalText);
+
 /// What one message was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -90,8 +111,8 @@ impl Ctx<'_> {
         &mut self,
         symbol: &str,
         ts: TimestampMs,
-        price: Decimal,
-        size: Decimal,
+        price: impl Text,
+        size: impl Text,
         side: Side,
         buyer: Option<String>,
         seller: Option<String>,
@@ -102,8 +123,8 @@ impl Ctx<'_> {
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
-            price: out(price),
-            size: out(size),
+            price: price.text(),
+            size: size.text(),
             side,
             buyer,
             seller,
@@ -115,8 +136,8 @@ impl Ctx<'_> {
         &mut self,
         symbol: &str,
         ts: TimestampMs,
-        price: Decimal,
-        size: Decimal,
+        price: impl Text,
+        size: impl Text,
         position: PositionSide,
         account: Option<String>,
     ) {
@@ -125,8 +146,8 @@ impl Ctx<'_> {
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
-            price: out(price),
-            size: out(size),
+            price: price.text(),
+            size: size.text(),
             position,
             account,
         });
@@ -161,19 +182,17 @@ impl Ctx<'_> {
         symbol: &str,
         ts: TimestampMs,
         snapshot: bool,
-        bids: Vec<(Decimal, Decimal)>,
-        asks: Vec<(Decimal, Decimal)>,
+        bids: Vec<TextLevel>,
+        asks: Vec<TextLevel>,
     ) {
-        let levels =
-            |l: Vec<(Decimal, Decimal)>| l.into_iter().map(|(p, s)| (out(p), out(s))).collect();
         self.out.push(Record::Book {
             exchange: self.venue.to_owned(),
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
             snapshot,
-            bids: levels(bids),
-            asks: levels(asks),
+            bids,
+            asks,
         });
     }
 

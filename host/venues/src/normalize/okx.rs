@@ -334,7 +334,7 @@ impl State {
                 } else {
                     base_size(ctx, inst_id, size, price)?
                 };
-                into.push((price, size));
+                into.push((crate::num::out(price), crate::num::out(size)));
             }
         }
         if let Some(expected) = d.checksum
