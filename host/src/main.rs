@@ -31,9 +31,16 @@ enum Command {
     },
     /// Run an event file through plugins as fast as possible.
     Replay {
-        /// The event file (`.jsonl`, or `.msgpack` for MessagePack).
+        /// The event file (`.jsonl`, or `.msgpack` for MessagePack), or with
+        /// `--venue` a recording of that venue's raw messages.
         #[arg(long)]
         events: PathBuf,
+        /// The events file is this venue's recording, normalized as it is read.
+        #[arg(long)]
+        venue: Option<String>,
+        /// The recording's format: raw, prism (default), cryptofeed or tardis.
+        #[arg(long, requires = "venue")]
+        format: Option<String>,
         /// A plugin component; repeat for several.
         #[arg(long = "plugin", required = true)]
         plugins: Vec<PathBuf>,
@@ -114,10 +121,18 @@ fn main() -> ExitCode {
         Command::Run { config, listen } => commands::run::run(config, listen),
         Command::Replay {
             events,
+            venue,
+            format,
             plugins,
             config,
             out,
-        } => commands::replay::replay(&events, &plugins, config.as_deref(), out.as_deref()),
+        } => commands::replay::replay(
+            &events,
+            (venue.as_deref(), format.as_deref()),
+            &plugins,
+            config.as_deref(),
+            out.as_deref(),
+        ),
         Command::Check {
             wasm,
             plugin_config,

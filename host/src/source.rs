@@ -8,9 +8,9 @@ use prism_model::Event;
 use prism_sources::{
     EventReader, Normalizer, Pacer, Record, Simulator, SimulatorSettings, Skipped, SourceStats,
 };
-use prism_venues::capture::Recorded;
+use prism_venues::capture::{Format as CaptureFormat, Line as CaptureLine, Recorded, parse_line};
 use prism_venues::live::{Channels, FeedMetrics, FeedOutputs, FeedSettings, spawn_feed};
-use prism_venues::{Contract, Venue};
+use prism_venues::{Contract, Contracts, FeedNormalizer, Outcome, Venue};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,8 +97,10 @@ pub(crate) fn spawn(
             } else {
                 base.join(&replay.path)
             };
-            let reader = EventReader::open(
+            let reader = open_events(
                 &path,
+                replay.venue.as_deref(),
+                replay.format.as_deref(),
                 skip_reporter(path.display().to_string(), stats.clone()),
             )?;
             let pace = replay.pace;
@@ -112,12 +114,121 @@ pub(crate) fn spawn(
     }
 }
 
+/// A file read in chunks of events.
+pub(crate) trait ChunkReader: Send {
+    /// Appends up to `max` events; false once the file is done.
+    ///
+    /// # Errors
+    /// Unrecoverable read errors (bad records are skipped and reported).
+    fn read_chunk(&mut self, max: usize, out: &mut Vec<Event>) -> anyhow::Result<bool>;
+}
+
+impl ChunkReader for EventReader {
+    fn read_chunk(&mut self, max: usize, out: &mut Vec<Event>) -> anyhow::Result<bool> {
+        Ok(EventReader::read_chunk(self, max, out)?)
+    }
+}
+
+/// A venue's recording, normalized as it is read: each line through the
+/// capture reader, the venue's normalizer and the record normalizer.
+pub(crate) struct CaptureReader {
+    lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+    line: u64,
+    format: CaptureFormat,
+    venue: FeedNormalizer,
+    records: Normalizer,
+    scratch: Vec<Record>,
+    on_skip: prism_sources::SkipReporter,
+    path: String,
+}
+
+impl ChunkReader for CaptureReader {
+    fn read_chunk(&mut self, max: usize, out: &mut Vec<Event>) -> anyhow::Result<bool> {
+        let start = out.len();
+        while out.len() - start < max {
+            let Some(line) = self.lines.next() else {
+                return Ok(out.len() > start);
+            };
+            self.line += 1;
+            let line =
+                line.map_err(|e| anyhow::anyhow!("{}:{}: cannot read: {e}", self.path, self.line))?;
+            let frame = match parse_line(self.format, &line) {
+                CaptureLine::Frame(f) => f,
+                CaptureLine::Skip(_) => continue,
+                CaptureLine::Bad(why) => {
+                    (self.on_skip)(&Skipped {
+                        line: self.line,
+                        message: why,
+                    });
+                    continue;
+                }
+            };
+            self.scratch.clear();
+            if let Outcome::Rejected(why) =
+                self.venue
+                    .push(&frame.message, frame.received_ms, &mut self.scratch)
+            {
+                (self.on_skip)(&Skipped {
+                    line: self.line,
+                    message: why,
+                });
+            }
+            for r in &self.scratch {
+                if let Err(e) = self.records.push(r, out) {
+                    (self.on_skip)(&Skipped {
+                        line: self.line,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Opens an event file, or a venue's recording when `venue` is given.
+///
+/// # Errors
+/// An unknown venue or format, or a file that cannot be opened.
+pub(crate) fn open_events(
+    path: &Path,
+    venue: Option<&str>,
+    format: Option<&str>,
+    on_skip: prism_sources::SkipReporter,
+) -> anyhow::Result<Box<dyn ChunkReader>> {
+    let Some(venue) = venue else {
+        anyhow::ensure!(
+            format.is_none(),
+            "a recording's format needs its venue (--venue)"
+        );
+        return Ok(Box::new(EventReader::open(path, on_skip)?));
+    };
+    let venue: Venue = venue.parse()?;
+    let format: CaptureFormat = format
+        .unwrap_or("prism")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    use std::io::BufRead as _;
+    Ok(Box::new(CaptureReader {
+        lines: std::io::BufReader::new(file).lines(),
+        line: 0,
+        format,
+        venue: FeedNormalizer::new(venue, Contracts::default()),
+        records: Normalizer::default(),
+        scratch: Vec::new(),
+        on_skip,
+        path: path.display().to_string(),
+    }))
+}
+
 /// Reads a replay file into the pipeline.
 ///
 /// # Errors
 /// Unrecoverable read errors; the pipeline has what came before.
 pub(crate) fn replay_file(
-    mut reader: EventReader,
+    mut reader: Box<dyn ChunkReader>,
     pace: f64,
     tx: &Sender<Vec<Event>>,
     stats: &SourceStats,

@@ -207,6 +207,26 @@ fn normalize_turns_the_shared_recordings_into_replay_files() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&result.stdout);
     assert!(stdout.contains("replayed 364 events"), "{stdout}");
+    // …and the recording replays directly, through the same normalizer.
+    let result = prism()
+        .args([
+            "replay",
+            "--venue",
+            "okx",
+            "--format",
+            "cryptofeed",
+            "--events",
+        ])
+        .arg(data.join("captures/okx-2022-05-13.cryptofeed.txt"))
+        .arg("--plugin")
+        .arg(wasm("hello"))
+        .output()
+        .unwrap();
+    let direct = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        direct.contains("replayed 364 events") && direct.contains("0 malformed"),
+        "{direct}"
+    );
     // A tardis-machine file, and a refusal named by line.
     let tardis = dir.join("tardis.ndjson");
     std::fs::write(

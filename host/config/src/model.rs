@@ -306,6 +306,12 @@ pub struct ReplayConfig {
     pub path: PathBuf,
     /// Event-time seconds per wall second; 0 = as fast as possible.
     pub pace: f64,
+    /// When set, the file is a recording of this venue's raw messages,
+    /// normalized as it is read (see `format`).
+    pub venue: Option<String>,
+    /// The recording's format: `raw`, `prism`, `cryptofeed` or `tardis`
+    /// (default `prism`); only with `venue`.
+    pub format: Option<String>,
 }
 
 /// Live exchange feeds.

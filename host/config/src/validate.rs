@@ -206,6 +206,31 @@ impl Config {
                 if replay.path.as_os_str().is_empty() {
                     bad("source.path".into(), "is required for a replay source");
                 }
+                if let Some(v) = &replay.venue
+                    && !crate::model::VENUES.contains(&v.as_str())
+                {
+                    bad(
+                        "source.venue".into(),
+                        &format!(
+                            "unknown venue `{v}`; use one of {}",
+                            crate::model::VENUES.join(", ")
+                        ),
+                    );
+                }
+                if let Some(f) = &replay.format {
+                    if replay.venue.is_none() {
+                        bad(
+                            "source.format".into(),
+                            "only applies to a recording: set source.venue too",
+                        );
+                    }
+                    if !["raw", "prism", "cryptofeed", "tardis"].contains(&f.as_str()) {
+                        bad(
+                            "source.format".into(),
+                            "use raw, prism, cryptofeed or tardis",
+                        );
+                    }
+                }
                 if !(replay.pace >= 0.0 && replay.pace.is_finite()) {
                     bad(
                         "source.pace".into(),

@@ -8,7 +8,7 @@ use prism_control::{
 use prism_model::{OutputKind, PluginId};
 use prism_outputs::OutputSink;
 use prism_runtime::{PluginInstance, PluginModule, PluginVersion};
-use prism_sources::{EventReader, SourceStats};
+use prism_sources::SourceStats;
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -96,6 +96,7 @@ fn prepare_plugin(
 /// Replays `events` through `plugin_paths`; writes outputs to `out`.
 pub(crate) fn replay(
     events: &Path,
+    recording: (Option<&str>, Option<&str>),
     plugin_paths: &[PathBuf],
     config: Option<&Path>,
     out: Option<&Path>,
@@ -158,8 +159,10 @@ pub(crate) fn replay(
     }
 
     let stats = Arc::new(SourceStats::default());
-    let reader = EventReader::open(
+    let reader = crate::source::open_events(
         events,
+        recording.0,
+        recording.1,
         crate::source::skip_reporter(events.display().to_string(), stats.clone()),
     )?;
     let progress = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
