@@ -49,6 +49,7 @@ pub mod log;
 pub mod runtime;
 mod schedule;
 pub mod serde_with;
+pub mod state;
 pub mod testing;
 
 pub use bindings::prism::plugin::events::{

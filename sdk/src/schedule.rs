@@ -31,6 +31,17 @@ impl Boundaries {
         }
     }
 
+    /// These boundaries if they already step by `step_ms`, else fresh ones
+    /// (for a restored state under a config with another step).
+    #[must_use]
+    pub fn with_step(self, step_ms: i64) -> Self {
+        if self.step_ms == step_ms.max(1) {
+            self
+        } else {
+            Self::new(step_ms)
+        }
+    }
+
     /// The step, ms.
     #[must_use]
     pub fn step_ms(&self) -> i64 {

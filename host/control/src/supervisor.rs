@@ -222,12 +222,12 @@ impl Supervisor {
         settings: PluginSettings,
         origin: Origin,
     ) -> Result<PluginView, ControlError> {
-        let _registry = lock(&self.registry);
+        // Refused before compiling; checked again, under the lock, when added.
         if self.slot(id.as_str()).is_ok() {
             return Err(ControlError::Exists(id.to_string()));
         }
         let (version, instance) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
-        self.start_worker(id, version, instance, settings, origin)
+        self.add_prepared(id, version, instance, settings, origin)
     }
 
     /// Adds a plugin whose first instance was prepared already (by

@@ -181,18 +181,14 @@ impl Plugin for LiquidationMapPlugin {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).unwrap_or_default()
+        prism_sdk::state::encode(self)
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let restored: Self =
-            rmp_serde::from_slice(state).map_err(|e| format!("liquidation-map state: {e}"))?;
+        let restored: Self = prism_sdk::state::decode(state, "liquidation-map")?;
         // The operator's current config wins; the data carries over.
-        let config = self.config.clone();
-        *self = restored;
-        if self.config.step_ms != config.step_ms {
-            self.boundaries = Boundaries::new(config.step_ms);
-        }
+        let config = std::mem::replace(self, restored).config;
+        self.boundaries = self.boundaries.with_step(config.step_ms);
         self.config = config;
         Ok(())
     }

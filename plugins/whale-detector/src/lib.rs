@@ -274,18 +274,14 @@ impl Plugin for WhaleDetector {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).unwrap_or_default()
+        prism_sdk::state::encode(self)
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let restored: Self =
-            rmp_serde::from_slice(state).map_err(|e| format!("whale-detector state: {e}"))?;
-        // The operator's current config (e.g. a longer watch list) wins.
-        let config = self.config.clone();
-        *self = restored;
-        if self.config.step_ms != config.step_ms {
-            self.boundaries = Boundaries::new(config.step_ms);
-        }
+        let restored: Self = prism_sdk::state::decode(state, "whale-detector")?;
+        // The operator's current config wins; the data carries over.
+        let config = std::mem::replace(self, restored).config;
+        self.boundaries = self.boundaries.with_step(config.step_ms);
         self.config = config;
         Ok(())
     }
