@@ -167,7 +167,7 @@ fn recorded_frames_normalize_to_the_same_events() {
 #[test]
 fn normalize_turns_the_shared_recordings_into_replay_files() {
     let dir = temp_dir("normalize");
-    let data = repo().join("../shared/data");
+    let data = repo().join("tests/data");
     for (venue, format, file, want) in [
         (
             "okx",

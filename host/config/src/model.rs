@@ -32,7 +32,7 @@ pub struct Config {
 pub struct ApiConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Serve the API at all.
+    /// Serve the API at all (`prism run --listen` serves it regardless).
     pub enabled: bool,
     /// Output batches a WebSocket client may fall behind by before it
     /// starts missing them (it is told how many it missed).

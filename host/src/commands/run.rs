@@ -121,6 +121,11 @@ pub(crate) fn run(
         .enable_all()
         .build()?;
     let served = runtime.block_on(async {
+        if !config.api.enabled && listen.is_none() {
+            println!("prism: running without the API (api.enabled = false); Ctrl-C stops");
+            shutdown_signal().await;
+            return anyhow::Ok(());
+        }
         let address = listen.unwrap_or(config.api.listen);
         let listener = tokio::net::TcpListener::bind(address)
             .await

@@ -32,9 +32,9 @@ fn per_message(venue: Venue, make: impl Fn(usize) -> String) -> (f64, usize) {
 
 fn capture(venue: Venue, file: &str) -> (f64, usize, usize) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/captures")
+        .join("../../tests/data/captures")
         .join(file);
-    let text = std::fs::read_to_string(path).expect("the shared data");
+    let text = std::fs::read_to_string(path).expect("tests/data holds the recordings");
     let frames: Vec<(Option<i64>, String)> = text
         .lines()
         .filter_map(|l| match parse_line(Format::Cryptofeed, l) {

@@ -1,4 +1,4 @@
-//! Every capture in `shared/data/captures/` replays through the capture
+//! Every capture in `tests/data/captures/` (copies of `shared/data/`) replays through the capture
 //! reader and its venue's normalizer with no line or message refused; books
 //! stay in sequence and OKX checksums all match.
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/captures")
+        .join("../../tests/data/captures")
         .join(name)
 }
 
@@ -16,8 +16,7 @@ fn data(name: &str) -> PathBuf {
 fn frames(files: &[&str]) -> Vec<(i64, String)> {
     let mut out = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(data(file))
-            .expect("the shared data sits next to the repository");
+        let text = std::fs::read_to_string(data(file)).expect("tests/data holds the recordings");
         for (i, line) in text.lines().enumerate() {
             match parse_line(Format::Cryptofeed, line) {
                 Line::Frame(f) => out.push((

@@ -1,7 +1,7 @@
-//! Every message in `shared/data/messages/` through its venue's normalizer,
+//! Every message in `tests/data/messages/` (copies of `shared/data/`) through its venue's normalizer,
 //! compared with the expected records in `tests/golden/`, which were checked
 //! by hand against the exchanges' documented semantics (see
-//! `shared/data/README.md`). A line's receive time is taken as
+//! `tests/data/README.md`). A line's receive time is taken as
 //! `RECEIVED + line number`, for messages that carry no time of their own.
 //!
 //! After a deliberate change, rewrite the expectations with
@@ -15,7 +15,7 @@ const RECEIVED: i64 = 1_800_000_000_000;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
+        .join("../../tests/data")
         .join(name)
 }
 
@@ -33,7 +33,7 @@ fn check(venue: Venue, file: &str) {
     let path = data(&format!("messages/{file}"));
     let Ok(text) = std::fs::read_to_string(&path) else {
         panic!(
-            "{} is missing: the shared data sits next to the repository",
+            "{} is missing: tests/data holds the recordings",
             path.display()
         );
     };

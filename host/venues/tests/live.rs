@@ -322,7 +322,7 @@ fn okx_heartbeats_and_resubscribes_a_book_that_skipped_a_sequence() {
 
 fn sample(file: &str, line: usize) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/messages")
+        .join("../../tests/data/messages")
         .join(file);
     std::fs::read_to_string(path)
         .unwrap()

@@ -8,9 +8,9 @@ use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
 
 fn samples() -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/messages");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/messages");
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("the shared data") {
+    for entry in std::fs::read_dir(dir).expect("tests/data holds the recordings") {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         out.extend(text.lines().map(str::to_owned));
     }
