@@ -202,3 +202,60 @@ fn the_default_config_shows_outputs_within_ten_seconds() {
     let health = server.json("/health");
     assert_eq!(health["status"], "ok");
 }
+
+#[test]
+fn state_persisted_by_one_run_is_restored_by_the_next() {
+    let dir = temp_dir("persist");
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[runtime]
+data_dir = "{data}"
+[recovery]
+snapshot_every_ms = 100
+restore_on_start = true
+[source]
+kind = "replay"
+path = "{events}"
+[[plugins]]
+id = "counter"
+path = "{probe}"
+config = {{ mode = "count" }}
+"#,
+            data = dir.join("data").display(),
+            events = fixture("ratios.jsonl").display(),
+            probe = wasm("prism_probe").display(),
+        ),
+    )
+    .unwrap();
+    {
+        let first = Server::start(&config);
+        first.wait_for(
+            "/api/v1/plugins/counter/documents/count",
+            Duration::from_secs(20),
+            |v| v["body"]["events"] == 9,
+        );
+        // The idle worker snapshots within `snapshot_every_ms`; the file follows.
+        let state = dir.join("data/snapshots/counter.state");
+        let started = Instant::now();
+        while std::fs::read(&state)
+            .map(|b| b != 9u64.to_le_bytes())
+            .unwrap_or(true)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no snapshot of 9 events on disk"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // A new process: the count goes on from 9 over the same 9 events.
+    let second = Server::start(&config);
+    second.wait_for(
+        "/api/v1/plugins/counter/documents/count",
+        Duration::from_secs(20),
+        |v| v["body"]["events"] == 18,
+    );
+}

@@ -135,6 +135,12 @@ pub struct RecoveryConfig {
     pub max_quarantines: u32,
     /// Dead letters kept per plugin.
     pub dead_letters: usize,
+    /// Write each plugin's snapshots to `runtime.data_dir/snapshots/`.
+    pub persist_snapshots: bool,
+    /// At start, restore each configured plugin from its persisted
+    /// snapshot. For live feeds; with the simulator or a replay, event time
+    /// starts over and a restored state would be ahead of it.
+    pub restore_on_start: bool,
 }
 
 impl Default for RecoveryConfig {
@@ -147,6 +153,8 @@ impl Default for RecoveryConfig {
             backoff_ms: 1000,
             max_quarantines: 3,
             dead_letters: 1000,
+            persist_snapshots: true,
+            restore_on_start: false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod load;
 mod pipeline;
 mod reconcile;
+mod snapshots;
 mod supervisor;
 mod view;
 mod watch;
@@ -20,6 +21,7 @@ pub use load::{
 };
 pub use pipeline::{Pipeline, PipelineSettings};
 pub use reconcile::{Reconciled, plugin_settings};
+pub use snapshots::SnapshotStore;
 pub use supervisor::{Origin, Supervisor, SupervisorSettings};
 pub use view::{Change, PluginControl, PluginView, VersionRecord, VersionStatus};
 pub use watch::{Watcher, watch};

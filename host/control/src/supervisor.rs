@@ -210,6 +210,46 @@ impl Supervisor {
         self.add_bytes(id, &wasm, settings, origin)
     }
 
+    /// Adds a plugin from a file with a state to start from (a snapshot
+    /// persisted before a restart). If the plugin refuses the state it
+    /// starts fresh, and its status says why.
+    ///
+    /// # Errors
+    /// As [`Self::add_file`].
+    pub fn add_file_restored(
+        &self,
+        id: &PluginId,
+        path: &Path,
+        settings: PluginSettings,
+        from_config: bool,
+        state: &[u8],
+    ) -> Result<PluginView, ControlError> {
+        let wasm = read(path)?;
+        let (version, mut instance) = prepare(&self.engine, &wasm, id.as_str(), &settings)?;
+        let refused = instance.restore(state).err();
+        let (version, instance) = match refused {
+            None => (version, instance),
+            // A refused restore may have left the instance half-done.
+            Some(_) => prepare(&self.engine, &wasm, id.as_str(), &settings)?,
+        };
+        let origin = Origin::File {
+            path: path.to_path_buf(),
+            from_config,
+        };
+        let view = self.add_prepared(id, version, instance, settings, origin)?;
+        match refused {
+            Some(e) => {
+                tracing::warn!(plugin = %id, "the saved state was refused; starting fresh: {e}");
+                view.metrics
+                    .record_error(format!("the saved state was refused; started fresh: {e}"));
+            }
+            None => {
+                tracing::info!(plugin = %id, bytes = state.len(), "state restored from the last run")
+            }
+        }
+        Ok(view)
+    }
+
     /// Adds a plugin: compiles, starts and initializes it, then starts its
     /// worker and its route.
     ///

@@ -2,7 +2,7 @@
 
 use prism_api::{AdminSettings, AnalyticsPlugins, AppState, WsSettings};
 use prism_config::{Config, DEFAULT_TOML};
-use prism_control::{Pipeline, PluginControl, plugin_settings};
+use prism_control::{Pipeline, PluginControl, SnapshotStore, plugin_settings};
 use prism_outputs::{OutputSink, OutputStore, StoreLimits};
 use prism_sources::SourceStats;
 use std::net::SocketAddr;
@@ -47,6 +47,19 @@ pub(crate) fn run(
         records: s.records,
     }));
     let (live, _) = tokio::sync::broadcast::channel(config.api.ws_buffer.max(1));
+    let snapshots = if config.recovery.persist_snapshots || config.recovery.restore_on_start {
+        let dir = config.resolve(&config.runtime.data_dir).join("snapshots");
+        Some(
+            SnapshotStore::open(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot use {}: {e}", dir.display()))?,
+        )
+    } else {
+        None
+    };
+    let sink = snapshots
+        .as_ref()
+        .filter(|_| config.recovery.persist_snapshots)
+        .map(SnapshotStore::sink);
     let pipeline = Pipeline::start(
         engine,
         super::pipeline_settings(&config),
@@ -54,14 +67,21 @@ pub(crate) fn run(
             OutputSink::Store(store.clone()),
             OutputSink::Broadcast(live.clone()),
         ]),
-        None,
+        sink,
     )?;
     let supervisor = pipeline.supervisor.clone();
     for p in &config.plugins {
         let path = config.resolve(&p.path);
-        let view = supervisor
-            .add_file(&p.id, &path, plugin_settings(&config, p), true)
-            .map_err(|e| anyhow::anyhow!("plugin `{}` ({}): {e}", p.id, path.display()))?;
+        let saved = snapshots
+            .as_ref()
+            .filter(|_| config.recovery.restore_on_start)
+            .and_then(|s| s.load(p.id.as_str()));
+        let settings = plugin_settings(&config, p);
+        let view = match saved {
+            Some(state) => supervisor.add_file_restored(&p.id, &path, settings, true, &state),
+            None => supervisor.add_file(&p.id, &path, settings, true),
+        }
+        .map_err(|e| anyhow::anyhow!("plugin `{}` ({}): {e}", p.id, path.display()))?;
         tracing::info!(plugin = %view.id, name = %view.name, version = %view.version, "plugin loaded");
     }
     let watcher = if config.runtime.watch {
@@ -157,6 +177,8 @@ pub(crate) fn run(
         .map_err(|_| anyhow::anyhow!("the source thread panicked"))?;
     drop(watcher);
     let outputs = pipeline.finish()?;
+    // The workers are done: their last snapshots are queued; write them.
+    drop(snapshots);
     tracing::info!(
         events = stats.events.load(Ordering::Relaxed),
         outputs,

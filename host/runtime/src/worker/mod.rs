@@ -209,6 +209,12 @@ impl Worker {
             }
         }
         if self.mode == Mode::Running || self.mode == Mode::Paused {
+            // The last state, for a restart to continue from.
+            if !self.checkpoint.since.is_empty()
+                && let Err(fault) = self.take_checkpoint()
+            {
+                self.fault(&fault);
+            }
             self.metrics.set_state(PluginState::Stopped);
         }
     }
