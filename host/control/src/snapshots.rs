@@ -14,10 +14,13 @@ use std::thread::JoinHandle;
 /// Snapshots waiting for the writer.
 const QUEUE: usize = 256;
 
+/// A plugin's id and one snapshot of its state.
+type Snapshot = (Arc<str>, Arc<[u8]>);
+
 /// A directory of plugin snapshots and its writer thread.
 pub struct SnapshotStore {
     dir: PathBuf,
-    tx: Option<Sender<(Arc<str>, Arc<[u8]>)>>,
+    tx: Option<Sender<Snapshot>>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -28,7 +31,7 @@ impl SnapshotStore {
     /// When the directory cannot be created or the thread started.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let (tx, rx) = bounded::<(Arc<str>, Arc<[u8]>)>(QUEUE);
+        let (tx, rx) = bounded::<Snapshot>(QUEUE);
         let target = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("prism-snapshots".into())
