@@ -92,11 +92,8 @@ pub(crate) fn spawn(
             })
         }
         SourceConfig::Replay(replay) => {
-            let path: PathBuf = if replay.path.is_absolute() {
-                replay.path.clone()
-            } else {
-                base.join(&replay.path)
-            };
+            // An absolute path replaces `base` in the join.
+            let path: PathBuf = base.join(&replay.path);
             let reader = open_events(
                 &path,
                 replay.venue.as_deref(),
@@ -373,24 +370,17 @@ pub(crate) fn start_feeds(
     stats: Arc<SourceStats>,
 ) -> anyhow::Result<Feeds> {
     let (records_tx, records_rx) = crossbeam_channel::bounded::<Vec<Record>>(1024);
-    let record_path = match (&use_, &live.record) {
-        (FeedUse::Record(path), _) => Some(path.clone()),
-        (FeedUse::Pipeline(_), Some(p)) => Some(if p.is_absolute() {
-            p.clone()
-        } else {
-            base.join(p)
-        }),
-        (FeedUse::Pipeline(_), None) => None,
+    let record_path = match &use_ {
+        FeedUse::Record(path) => Some(path.clone()),
+        FeedUse::Pipeline(_) => live.record.as_ref().map(|p| base.join(p)),
     };
     let mut threads = Vec::new();
-    let frames = match record_path {
-        Some(path) => {
-            let (tx, rx) = crossbeam_channel::bounded::<Recorded>(65_536);
-            threads.push(spawn_recorder(&path, rx)?);
-            Some(tx)
-        }
-        None => None,
-    };
+    let mut frames = None;
+    if let Some(path) = record_path {
+        let (tx, rx) = crossbeam_channel::bounded::<Recorded>(65_536);
+        threads.push(spawn_recorder(&path, rx)?);
+        frames = Some(tx);
+    }
     let mut metrics = Vec::new();
     for v in &live.venues {
         let settings = feed_settings(v)?;

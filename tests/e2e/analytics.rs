@@ -315,6 +315,18 @@ fn the_simulator_through_all_plugins_serves_every_analytics_endpoint_and_websock
         server.json("/api/v1/whales")["items"],
         json!([{"account": account}])
     );
+    // Watching it again changes nothing and answers with the same list.
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/whales",
+        Some("tok"),
+        format!(r#"{{"account":"{}"}}"#, account.to_uppercase()).as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"],
+        json!([{"account": account}])
+    );
 
     // Wait for the stream (3 h of simulated time) to end and drain.
     let last = std::cell::Cell::new(-1i64);

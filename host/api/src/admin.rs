@@ -79,7 +79,7 @@ async fn read_body(state: &AppState, body: Body) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Runs a control operation on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
     op: impl FnOnce(&dyn PluginControl) -> Result<T, ControlError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -435,14 +435,16 @@ fn watched(state: &AppState, plugin: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The body every whale-list endpoint answers with.
+fn whale_list(plugin: &str, accounts: &[String]) -> Json<Value> {
+    let items: Vec<Value> = accounts.iter().map(|a| json!({"account": a})).collect();
+    Json(json!({"plugin": plugin, "items": items}))
+}
+
 /// `GET /api/v1/whales`: the watched accounts.
 pub(crate) async fn whales(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let plugin = backing(&state, &state.analytics.whales, "whales")?;
-    let items: Vec<Value> = watched(&state, plugin)
-        .into_iter()
-        .map(|a| json!({"account": a}))
-        .collect();
-    Ok(Json(json!({"plugin": plugin, "items": items})))
+    Ok(whale_list(plugin, &watched(&state, plugin)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -469,11 +471,7 @@ pub(crate) async fn add_whale(
     }
     let mut list = watched(&state, &plugin);
     if list.iter().any(|a| a.eq_ignore_ascii_case(&account)) {
-        return Ok((
-            StatusCode::OK,
-            Json(json!({"plugin": plugin, "items": list})),
-        )
-            .into_response());
+        return Ok((StatusCode::OK, whale_list(&plugin, &list)).into_response());
     }
     list.push(account);
     let mut config = state
@@ -484,17 +482,9 @@ pub(crate) async fn add_whale(
         .unwrap_or_else(|| json!({}));
     config["watched"] = json!(list);
     let text = config.to_string();
-    let control = state.control.clone();
     let id = plugin.clone();
-    tokio::task::spawn_blocking(move || control.replace_config(&id, &text))
-        .await
-        .map_err(|e| ApiError::internal(&e))??;
-    let items: Vec<Value> = list.iter().map(|a| json!({"account": a})).collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"plugin": plugin, "items": items})),
-    )
-        .into_response())
+    crate::admin::blocking(&state, move |control| control.replace_config(&id, &text)).await?;
+    Ok((StatusCode::CREATED, whale_list(&plugin, &list)).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -107,10 +107,28 @@ fn config_value(json: &str) -> serde_json::Value {
     serde_json::from_str(json).unwrap_or(serde_json::Value::Null)
 }
 
+// A panic while holding one of these locks leaves plain data behind; keep
+// serving rather than cascade the panic.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding one of these locks leaves plain data behind;
-    // keep serving rather than cascade the panic.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `RwLock` access that recovers from poisoning, for the same reason as [`lock`].
+trait Unpoisoned<T> {
+    fn read_unpoisoned(&self) -> std::sync::RwLockReadGuard<'_, T>;
+    fn write_unpoisoned(&self) -> std::sync::RwLockWriteGuard<'_, T>;
+}
+
+impl<T> Unpoisoned<T> for std::sync::RwLock<T> {
+    fn read_unpoisoned(&self) -> std::sync::RwLockReadGuard<'_, T> {
+        self.read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_unpoisoned(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+        self.write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Supervisor {
@@ -143,8 +161,7 @@ impl Supervisor {
 
     fn slot(&self, id: &str) -> Result<Arc<PluginSlot>, ControlError> {
         self.plugins
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .read_unpoisoned()
             .get(id)
             .cloned()
             .ok_or_else(|| ControlError::NotFound(id.to_owned()))
@@ -155,18 +172,11 @@ impl Supervisor {
     pub fn watched_files(&self) -> Vec<(String, PathBuf, bool)> {
         self.slots()
             .iter()
-            .filter_map(|s| {
-                match &s
-                    .state
-                    .read()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .origin
-                {
-                    Origin::File { path, from_config } => {
-                        Some((s.id.to_string(), path.clone(), *from_config))
-                    }
-                    Origin::Upload => None,
+            .filter_map(|s| match &s.state.read_unpoisoned().origin {
+                Origin::File { path, from_config } => {
+                    Some((s.id.to_string(), path.clone(), *from_config))
                 }
+                Origin::Upload => None,
             })
             .collect()
     }
@@ -175,20 +185,12 @@ impl Supervisor {
     #[must_use]
     pub fn settings_of(&self, id: &str) -> Option<PluginSettings> {
         let slot = self.slot(id).ok()?;
-        let state = slot
-            .state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = slot.state.read_unpoisoned();
         Some(state.settings.clone())
     }
 
     fn slots(&self) -> Vec<Arc<PluginSlot>> {
-        self.plugins
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect()
+        self.plugins.read_unpoisoned().values().cloned().collect()
     }
 
     /// Adds a plugin from a file.
@@ -362,8 +364,7 @@ impl Supervisor {
             return Err(ControlError::Gone(id.to_string()));
         }
         self.plugins
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .write_unpoisoned()
             .insert(id.to_string(), slot.clone());
         tracing::info!(plugin = %id, "plugin started");
         Ok(view_of(&slot))
@@ -405,10 +406,7 @@ impl Supervisor {
         let slot = self.slot(id)?;
         let _op = lock(&slot.ops);
         let (current, old) = {
-            let s = slot
-                .state
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let s = slot.state.read_unpoisoned();
             (s.current.clone(), s.settings.clone())
         };
         let only_subscription = PluginSettings {
@@ -448,10 +446,7 @@ impl Supervisor {
     ) {
         let subscription =
             effective_subscription(&version.info.subscription, settings.subscription.as_ref());
-        let mut state = slot
-            .state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = slot.state.write_unpoisoned();
         if state.subscription != subscription {
             let _ = self.router.send(RouterCommand::SetFilter(
                 Arc::from(slot.id.as_str()),
@@ -516,10 +511,7 @@ impl Supervisor {
         change: Change,
     ) {
         let now = wall_ms();
-        let mut state = slot
-            .state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = slot.state.write_unpoisoned();
         for entry in &mut state.history {
             if entry.record.status == VersionStatus::Active {
                 entry.record.status = VersionStatus::Previous;
@@ -562,10 +554,7 @@ impl Supervisor {
             .swap_failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         slot.metrics.record_error(message);
-        let mut state = slot
-            .state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = slot.state.write_unpoisoned();
         let seq = state.next_seq;
         state.next_seq += 1;
         state.history.push(VersionEntry {
@@ -612,10 +601,7 @@ impl Supervisor {
     pub fn reload_plugin(&self, id: &str) -> Result<PluginView, ControlError> {
         let slot = self.slot(id)?;
         let (origin, current, settings) = {
-            let s = slot
-                .state
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let s = slot.state.read_unpoisoned();
             (s.origin.clone(), s.current.clone(), s.settings.clone())
         };
         match origin {
@@ -671,10 +657,7 @@ impl Supervisor {
         let wasm = read(path)?;
         let view = self.replace_bytes(id, &wasm, Change::Wasm)?;
         let slot = self.slot(id)?;
-        let mut state = slot
-            .state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = slot.state.write_unpoisoned();
         if let Origin::File { path: p, .. } = &mut state.origin {
             *p = path.to_path_buf();
         }
@@ -689,10 +672,7 @@ impl Supervisor {
         let slot = self.slot(id)?;
         let _op = lock(&slot.ops);
         let target = {
-            let s = slot
-                .state
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let s = slot.state.read_unpoisoned();
             s.history
                 .iter()
                 .rev()
@@ -769,8 +749,7 @@ impl Supervisor {
         let _registry = lock(&self.registry);
         let slot = self
             .plugins
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .write_unpoisoned()
             .remove(id)
             .ok_or_else(|| ControlError::NotFound(id.to_owned()))?;
         let _ = self.router.send(RouterCommand::Remove(Arc::from(id)));
@@ -802,10 +781,7 @@ impl Supervisor {
     /// [`ControlError::NotFound`].
     pub fn history(&self, id: &str) -> Result<Vec<VersionRecord>, ControlError> {
         let slot = self.slot(id)?;
-        let state = slot
-            .state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = slot.state.read_unpoisoned();
         Ok(state.history.iter().map(|e| e.record.clone()).collect())
     }
 
@@ -831,10 +807,7 @@ fn read(path: &Path) -> Result<Vec<u8>, ControlError> {
 }
 
 fn view_of(slot: &PluginSlot) -> PluginView {
-    let state = slot
-        .state
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let state = slot.state.read_unpoisoned();
     PluginView {
         id: slot.id.to_string(),
         name: state.current.info.name.clone(),

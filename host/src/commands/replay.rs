@@ -45,47 +45,34 @@ fn prepare_plugin(
         PluginVersion::prepare(module.clone(), id, instance_settings(id, settings))
             .map_err(|e| failed(&e))
     };
-    let entry = match config
+    let by_path = config
         .plugins
         .iter()
-        .find(|p| config.resolve(&p.path) == *path)
-    {
-        Some(entry) => Some(entry),
+        .find(|p| config.resolve(&p.path) == *path);
+    let (id, settings) = match by_path {
+        Some(entry) => (entry.id.clone(), plugin_settings(config, entry)),
         None => {
             let defaults = PluginSettings {
                 config_json: "{}".into(),
                 limits: config.plugin_defaults,
                 ..PluginSettings::default()
             };
-            let (version, instance) = start(&path.display().to_string(), &defaults)?;
+            let (version, _) = start(&path.display().to_string(), &defaults)?;
             let id = PluginId::new(&version.info.name).map_err(|e| {
                 failed(&format!(
                     "the plugin's name cannot serve as its id ({e}); give it one in --config"
                 ))
             })?;
             match config.plugins.iter().find(|p| p.id == id) {
-                Some(entry) => Some(entry),
-                None => {
-                    // No entry: restart under its own id, so its seed is
-                    // the one a config entry of that id would give.
-                    drop(instance);
-                    let (version, instance) = start(id.as_str(), &defaults)?;
-                    return Ok(Prepared {
-                        id,
-                        path: path.to_path_buf(),
-                        version,
-                        instance,
-                        settings: defaults,
-                    });
-                }
+                Some(entry) => (id, plugin_settings(config, entry)),
+                None => (id, defaults),
             }
         }
     };
-    let entry = entry.ok_or_else(|| failed(&"no config entry"))?;
-    let settings = plugin_settings(config, entry);
-    let (version, instance) = start(entry.id.as_str(), &settings)?;
+    // Started under its id, so its seed is the one `prism run` would give it.
+    let (version, instance) = start(id.as_str(), &settings)?;
     Ok(Prepared {
-        id: entry.id.clone(),
+        id,
         path: path.to_path_buf(),
         version,
         instance,

@@ -127,6 +127,12 @@ fn cryptofeed(line: &str) -> Line {
 }
 
 /// Wraps the REST answers the normalizers take as stream messages.
+/// Wraps `data` (a JSON document) as a Binance combined-stream message of
+/// stream `stream`, the shape REST answers are recorded and replayed in.
+pub(crate) fn combined_stream(stream: &str, data: &str) -> String {
+    format!(r#"{{"stream":"{stream}","data":{data}}}"#)
+}
+
 fn wrap_rest(url: &str, body: String) -> String {
     if !url.starts_with("http") {
         return body;
@@ -143,7 +149,7 @@ fn wrap_rest(url: &str, body: String) -> String {
         return body;
     };
     match symbol {
-        Some(symbol) => format!(r#"{{"stream":"{symbol}@{kind}","data":{body}}}"#),
+        Some(symbol) => combined_stream(&format!("{symbol}@{kind}"), &body),
         None => body,
     }
 }

@@ -103,6 +103,14 @@ pub struct WorkerParts {
     pub on_snapshot: Option<SnapshotSink>,
 }
 
+/// How many of `events` are market events (instrument declarations are not).
+fn market_count(events: &[Event]) -> u64 {
+    events
+        .iter()
+        .filter(|e| !matches!(e, Event::Instrument(_)))
+        .count() as u64
+}
+
 /// Starts the worker thread for one plugin.
 ///
 /// The thread ends when the queue's senders are gone and it is drained.
@@ -246,7 +254,7 @@ impl Worker {
         }
         match self.call(&batch.events) {
             Ok(outputs) => {
-                self.delivered(&batch.events, outputs);
+                self.delivered(market_count(&batch.events), &batch.events, outputs);
                 self.checkpoint.since.push(batch);
                 self.maybe_checkpoint();
             }
@@ -287,12 +295,9 @@ impl Worker {
         result
     }
 
-    /// Counts what `events` delivered and sends their outputs on.
-    fn delivered(&self, events: &[Event], outputs: Vec<Output>) {
-        let market = events
-            .iter()
-            .filter(|e| !matches!(e, Event::Instrument(_)))
-            .count() as u64;
+    /// Counts `market` events of `events` as delivered and sends their
+    /// outputs on.
+    fn delivered(&self, market: u64, events: &[Event], outputs: Vec<Output>) {
         self.metrics.events_in.fetch_add(market, Ordering::Relaxed);
         if let Some(ts) = events.iter().rev().find_map(Event::ts) {
             self.metrics.last_event_ts.fetch_max(ts, Ordering::Relaxed);

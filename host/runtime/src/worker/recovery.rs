@@ -5,7 +5,7 @@
 //! quarantined with exponential backoff, then stopped until an operator
 //! resumes it.
 
-use super::{Mode, Worker};
+use super::{Mode, Worker, market_count};
 use crate::error::Fault;
 use crate::metrics::{DeadLetter, PluginState, wall_ms};
 use prism_model::{Event, Output};
@@ -20,13 +20,6 @@ enum Stop {
     Broken(String),
     /// The plugin failed too often; it goes into quarantine.
     TooManyFailures,
-}
-
-fn market_count(events: &[Event]) -> u64 {
-    events
-        .iter()
-        .filter(|e| !matches!(e, Event::Instrument(_)))
-        .count() as u64
 }
 
 impl Worker {
@@ -52,11 +45,7 @@ impl Worker {
         match stop {
             None | Some(Stop::TooManyFailures) => {
                 // The live instance holds the state after what was processed.
-                self.metrics.events_in.fetch_add(done, Ordering::Relaxed);
-                if let Some(ts) = batch.events.iter().rev().find_map(Event::ts) {
-                    self.metrics.last_event_ts.fetch_max(ts, Ordering::Relaxed);
-                }
-                self.send(outputs);
+                self.delivered(done, &batch.events, outputs);
                 let lettered = self.metrics.dead_letters_total.load(Ordering::Relaxed) - letters;
                 self.drop_events(market_count(&batch.events).saturating_sub(done + lettered));
                 if let Err(f) = self.take_checkpoint() {

@@ -2,7 +2,7 @@
 
 use super::protocol::{self, Resync};
 use super::{FeedMetrics, FeedSettings};
-use crate::capture::Recorded;
+use crate::capture::{Recorded, combined_stream};
 use crate::{FeedNormalizer, Outcome};
 use crossbeam_channel::Sender;
 use futures_util::{SinkExt, StreamExt};
@@ -197,7 +197,7 @@ impl Feed {
                     };
                     last_heard = Instant::now();
                     self.delivered = true;
-                    if let Err(e) = self.handle(&mut ws, text, &self.s.url.clone()).await {
+                    if let Err(e) = self.handle(&mut ws, text, None).await {
                         return Ended::Lost(e);
                     }
                 }
@@ -213,11 +213,10 @@ impl Feed {
                 }
                 _ = poll.tick(), if !polls.is_empty() => {
                     for (url, wrap) in &polls {
-                        if let Some(body) = self.fetch(url).await {
-                            let text = format!(r#"{{"stream":"{wrap}","data":{body}}}"#);
-                            if let Err(e) = self.handle(&mut ws, text, url).await {
-                                return Ended::Lost(e);
-                            }
+                        if let Some(text) = self.fetch_stream(url, wrap).await
+                            && let Err(e) = self.handle(&mut ws, text, Some(url)).await
+                        {
+                            return Ended::Lost(e);
                         }
                     }
                 }
@@ -231,7 +230,9 @@ impl Feed {
         }
     }
 
-    async fn fetch(&self, url: &str) -> Option<String> {
+    /// Fetches a REST answer and wraps it as the combined-stream message
+    /// `stream` so the normalizer reads it like any socket message.
+    async fn fetch_stream(&self, url: &str, stream: &str) -> Option<String> {
         let answer = self
             .http
             .get(url)
@@ -239,7 +240,11 @@ impl Feed {
             .await
             .and_then(reqwest::Response::error_for_status);
         match answer {
-            Ok(r) => r.text().await.ok(),
+            Ok(r) => r
+                .text()
+                .await
+                .ok()
+                .map(|body| combined_stream(stream, &body)),
             Err(e) => {
                 tracing::warn!(venue = %self.s.venue, "GET {url}: {e}");
                 None
@@ -252,9 +257,8 @@ impl Feed {
         self.metrics.resyncs.fetch_add(1, Ordering::Relaxed);
         match protocol::resync(&self.s, symbol) {
             Resync::Rest { url, wrap } => {
-                if let Some(body) = self.fetch(&url).await {
-                    let text = format!(r#"{{"stream":"{wrap}","data":{body}}}"#);
-                    Box::pin(self.handle(ws, text, &url)).await?;
+                if let Some(text) = self.fetch_stream(&url, &wrap).await {
+                    Box::pin(self.handle(ws, text, Some(&url))).await?;
                 }
             }
             Resync::Resubscribe(messages) => {
@@ -271,7 +275,13 @@ impl Feed {
 
     /// One message: recorded, answered if it asks, normalized, filtered to
     /// the configured symbols, handed on; books that broke are resynced.
-    async fn handle(&mut self, ws: &mut Socket, text: String, url: &str) -> Result<(), String> {
+    /// `url` names a REST source; `None` is the socket itself.
+    async fn handle(
+        &mut self,
+        ws: &mut Socket,
+        text: String,
+        url: Option<&str>,
+    ) -> Result<(), String> {
         let received = wall_ms();
         self.metrics
             .last_message_ms
@@ -281,7 +291,7 @@ impl Feed {
             let _ = frames.send(Recorded {
                 received_ms: received,
                 venue: self.s.venue.name().to_owned(),
-                url: url.to_owned(),
+                url: url.unwrap_or(&self.s.url).to_owned(),
                 message: text.clone(),
             });
         }

@@ -199,6 +199,11 @@ impl Ctx<'_> {
     /// A book that lost its sequence: count it and ask for a new snapshot.
     pub(crate) fn gap(&mut self, symbol: &str) {
         self.stats.book_gaps += 1;
+        self.request_resync(symbol);
+    }
+
+    /// Asks the feed for a new snapshot of `symbol`'s book, once per push.
+    pub(crate) fn request_resync(&mut self, symbol: &str) {
         if !self.resync.iter().any(|s| s == symbol) {
             self.resync.push(symbol.to_owned());
         }

@@ -341,9 +341,7 @@ impl State {
             && i64::from(state.book.okx_checksum()) != expected
         {
             ctx.stats.checksum_mismatches += 1;
-            if !ctx.resync.iter().any(|s| s == inst_id) {
-                ctx.resync.push(inst_id.to_owned());
-            }
+            ctx.request_resync(inst_id);
         }
         state.seq = d.seq_id.or(state.seq);
         ctx.book(inst_id, ms("ts", d.ts)?, snapshot, converted.0, converted.1);
