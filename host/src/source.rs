@@ -64,10 +64,26 @@ pub(crate) fn spawn(
     stats: Arc<SourceStats>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Source> {
-    let thread = |f: Box<dyn FnOnce() -> SourceResult + Send>| {
+    // How the source ends is recorded at once, so `/health` shows a source
+    // that stopped (and why) while the rest keeps serving.
+    let ending = stats.clone();
+    let thread = move |f: Box<dyn FnOnce() -> SourceResult + Send>| {
         std::thread::Builder::new()
             .name("prism-source".into())
-            .spawn(f)
+            .spawn(move || {
+                let result = f();
+                match &result {
+                    Ok(()) => {
+                        tracing::info!("the source reached its end");
+                        ending.ended(None);
+                    }
+                    Err(e) => {
+                        tracing::error!("the source stopped: {e:#}");
+                        ending.ended(Some(format!("{e:#}")));
+                    }
+                }
+                result
+            })
     };
     match config {
         SourceConfig::Simulator(sim) => {
@@ -129,8 +145,7 @@ impl ChunkReader for EventReader {
 /// A venue's recording, normalized as it is read: each line through the
 /// capture reader, the venue's normalizer and the record normalizer.
 pub(crate) struct CaptureReader {
-    lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
-    line: u64,
+    lines: prism_sources::BoundedLines<std::io::BufReader<std::fs::File>>,
     format: CaptureFormat,
     venue: FeedNormalizer,
     records: Normalizer,
@@ -143,18 +158,31 @@ impl ChunkReader for CaptureReader {
     fn read_chunk(&mut self, max: usize, out: &mut Vec<Event>) -> anyhow::Result<bool> {
         let start = out.len();
         while out.len() - start < max {
-            let Some(line) = self.lines.next() else {
+            let at = self.lines.number() + 1;
+            let next = self
+                .lines
+                .next_line()
+                .map_err(|e| anyhow::anyhow!("{}:{at}: cannot read: {e}", self.path))?;
+            let Some(line) = next else {
                 return Ok(out.len() > start);
             };
-            self.line += 1;
-            let line =
-                line.map_err(|e| anyhow::anyhow!("{}:{}: cannot read: {e}", self.path, self.line))?;
-            let frame = match parse_line(self.format, &line) {
+            let number = line.number;
+            let line = match line.text {
+                Ok(text) => text,
+                Err(why) => {
+                    (self.on_skip)(&Skipped {
+                        line: number,
+                        message: why,
+                    });
+                    continue;
+                }
+            };
+            let frame = match parse_line(self.format, line) {
                 CaptureLine::Frame(f) => f,
                 CaptureLine::Skip(_) => continue,
                 CaptureLine::Bad(why) => {
                     (self.on_skip)(&Skipped {
-                        line: self.line,
+                        line: number,
                         message: why,
                     });
                     continue;
@@ -166,14 +194,14 @@ impl ChunkReader for CaptureReader {
                     .push(&frame.message, frame.received_ms, &mut self.scratch)
             {
                 (self.on_skip)(&Skipped {
-                    line: self.line,
+                    line: number,
                     message: why,
                 });
             }
             for r in &self.scratch {
                 if let Err(e) = self.records.push(r, out) {
                     (self.on_skip)(&Skipped {
-                        line: self.line,
+                        line: number,
                         message: e.to_string(),
                     });
                 }
@@ -207,10 +235,8 @@ pub(crate) fn open_events(
         .map_err(|e: String| anyhow::anyhow!(e))?;
     let file = std::fs::File::open(path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-    use std::io::BufRead as _;
     Ok(Box::new(CaptureReader {
-        lines: std::io::BufReader::new(file).lines(),
-        line: 0,
+        lines: prism_sources::BoundedLines::new(std::io::BufReader::new(file)),
         format,
         venue: FeedNormalizer::new(venue, Contracts::default()),
         records: Normalizer::default(),
@@ -234,14 +260,21 @@ pub(crate) fn replay_file(
     let mut pacer = Pacer::new(pace);
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
-        if !reader.read_chunk(CHUNK, &mut chunk)? || stop.load(Ordering::Relaxed) {
+        let read = reader.read_chunk(CHUNK, &mut chunk);
+        if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if let Some(ts) = last_ts(&chunk) {
-            pacer.wait_for(ts);
+        // What was read before an error still goes into the pipeline.
+        if !chunk.is_empty() {
+            if let Some(ts) = last_ts(&chunk) {
+                pacer.wait_for(ts);
+            }
+            stats.emitted(count(&chunk), last_ts(&chunk));
+            if tx.send(chunk).is_err() {
+                return Ok(());
+            }
         }
-        stats.emitted(count(&chunk), last_ts(&chunk));
-        if tx.send(chunk).is_err() {
+        if !read? {
             return Ok(());
         }
     }

@@ -342,7 +342,7 @@ fn the_simulator_through_all_plugins_serves_every_analytics_endpoint_and_websock
             .as_array()
             .unwrap()
             .iter()
-            .all(|p| p["queue_depth"] == 0 && p["state"] == "running")
+            .all(|p| p["queue_depth"] == 0 && p["state"] == "stopped")
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
 

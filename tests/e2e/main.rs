@@ -4,6 +4,7 @@
 mod admin;
 mod analytics;
 mod common;
+mod hardening;
 mod replay;
 mod run;
 mod tools;

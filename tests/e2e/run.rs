@@ -57,7 +57,10 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
         Duration::from_secs(30),
         |v| v["events_in"] == 9,
     );
-    assert_eq!(lsr["state"], "running");
+    assert!(
+        lsr["state"] == "running" || lsr["state"] == "stopped",
+        "{lsr}"
+    );
     assert_eq!(lsr["name"], "long-short-ratio");
     assert_eq!(lsr["outputs"]["series"], 6);
     assert_eq!(lsr["sha256"].as_str().unwrap().len(), 64);
@@ -104,7 +107,10 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
     let panicky = server.wait_for("/api/v1/plugins/panicky", Duration::from_secs(10), |v| {
         v["events_in"] == 8
     });
-    assert_eq!(panicky["state"], "running", "{panicky}");
+    assert!(
+        panicky["state"] == "running" || panicky["state"] == "stopped",
+        "{panicky}"
+    );
     assert_eq!(panicky["dead_letters"], 1);
     assert!(panicky["restarts"].as_u64().unwrap() >= 1, "{panicky}");
     assert!(
@@ -127,8 +133,18 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
         counted["body"]["events"], 8,
         "every event but the poison one"
     );
-    let health = server.json("/health");
-    assert_eq!(health["status"], "ok");
+    // The replay ends: every plugin drains and stops, and nothing is degraded.
+    let health = server.wait_for("/health", Duration::from_secs(10), |h| {
+        h["source"]["state"] == "finished"
+    });
+    assert_eq!(health["status"], "ok", "{health}");
+    server.wait_for("/api/v1/plugins", Duration::from_secs(10), |v| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] == "stopped")
+    });
 
     let list = server.json("/api/v1/plugins");
     let ids: Vec<&str> = list["items"]
@@ -158,8 +174,7 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
         "prism_plugin_events_total{plugin=\"long-short-ratio\"} 9",
         "prism_plugin_outputs_total{plugin=\"long-short-ratio\",kind=\"series\"} 6",
         "prism_plugin_dead_letters_total{plugin=\"panicky\"} 1",
-        "prism_plugin_up{plugin=\"panicky\"} 1",
-        "prism_plugin_state{plugin=\"panicky\",state=\"running\"} 1",
+        "prism_plugin_state{plugin=\"panicky\",state=\"stopped\"} 1",
         "prism_source_skipped_total 2",
         "prism_plugin_call_duration_seconds_count{plugin=\"hello\"}",
         "prism_plugin_queue_depth{plugin=\"counter\"} 0",

@@ -33,7 +33,7 @@ pub(crate) fn render(state: &AppState) -> String {
     let _ = writeln!(
         out,
         "prism_source_events_total {}",
-        state.source_events.load(Ordering::Relaxed)
+        state.source.events.load(Ordering::Relaxed)
     );
     help(
         &mut out,
@@ -44,7 +44,7 @@ pub(crate) fn render(state: &AppState) -> String {
     let _ = writeln!(
         out,
         "prism_source_skipped_total {}",
-        state.source_skipped.load(Ordering::Relaxed)
+        state.source.skipped.load(Ordering::Relaxed)
     );
 
     let feed_counters: [FeedCounter; 8] = [

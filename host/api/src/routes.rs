@@ -125,13 +125,23 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         .filter(|f| !f.metrics.connected.load(Ordering::Relaxed))
         .map(|f| f.venue.as_str())
         .collect();
+    let source_state = state.source.state();
+    let healthy = failed.is_empty()
+        && disconnected.is_empty()
+        && source_state != prism_sources::SourceState::Failed;
     Json(json!({
-        "status": if failed.is_empty() && disconnected.is_empty() { "ok" } else { "degraded" },
+        "status": if healthy { "ok" } else { "degraded" },
+        "source": {
+            "state": source_state,
+            "error": state.source.error(),
+            "events": state.source.events.load(Ordering::Relaxed),
+            "skipped": state.source.skipped.load(Ordering::Relaxed),
+        },
         "disconnected_feeds": disconnected,
         "uptime_s": state.started.elapsed().as_secs(),
         "plugins": plugins.len(),
         "failed_plugins": failed,
-        "events": state.source_events.load(Ordering::Relaxed),
+        "events": state.source.events.load(Ordering::Relaxed),
     }))
 }
 

@@ -5,7 +5,7 @@ use prism_control::{PluginControl, PluginView};
 use prism_outputs::OutputStore;
 use prism_runtime::worker::PluginOutputs;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::AtomicI64;
 use std::time::Instant;
 
 /// The admin API's settings.
@@ -64,10 +64,8 @@ pub struct AppState {
     pub feeds: Vec<FeedView>,
     /// Event time of the newest event routed, ms (`i64::MIN` before any).
     pub head_ts: Arc<AtomicI64>,
-    /// Events emitted by the source.
-    pub source_events: Arc<AtomicU64>,
-    /// Malformed records the source skipped.
-    pub source_skipped: Arc<AtomicU64>,
+    /// The source's counters and state (running, finished, failed).
+    pub source: Arc<prism_sources::SourceStats>,
     pub started: Instant,
 }
 
@@ -84,8 +82,7 @@ impl AppState {
             ws: WsSettings::default(),
             feeds: Vec::new(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
-            source_events: Arc::default(),
-            source_skipped: Arc::default(),
+            source: Arc::default(),
             started: Instant::now(),
         }
     }

@@ -74,6 +74,14 @@ impl Pipeline {
         })
     }
 
+    /// Hands the source's sender to the caller: the pipeline then drains and
+    /// its workers stop (state `stopped`) as soon as that sender and its
+    /// clones are dropped, e.g. when a finite replay reaches its end.
+    pub fn take_source(&mut self) -> Sender<Vec<Event>> {
+        let (closed, _) = bounded(1);
+        std::mem::replace(&mut self.source, closed)
+    }
+
     /// Closes the source, lets every queue drain, and returns the number of
     /// outputs dispatched.
     ///

@@ -1,5 +1,6 @@
 //! Reading and writing replay files: JSON Lines and MessagePack.
 
+use crate::lines::BoundedLines;
 use crate::msgpack::value_len;
 use crate::record::{Normalizer, Record};
 use prism_model::Event;
@@ -67,7 +68,7 @@ pub enum FileError {
 }
 
 enum Input {
-    Lines(Box<dyn BufRead + Send>),
+    Lines(BoundedLines<Box<dyn BufRead + Send>>),
     Packed { bytes: Vec<u8>, at: usize },
 }
 
@@ -78,7 +79,6 @@ pub struct EventReader {
     input: Input,
     record: u64,
     normalizer: Normalizer,
-    line: String,
     /// Called for every skipped record.
     on_skip: SkipReporter,
     skipped: u64,
@@ -97,7 +97,10 @@ impl EventReader {
             source,
         })?;
         let input = match Format::from_path(path) {
-            Format::Jsonl => Input::Lines(Box::new(BufReader::with_capacity(1 << 16, file))),
+            Format::Jsonl => Input::Lines(BoundedLines::new(Box::new(BufReader::with_capacity(
+                1 << 16,
+                file,
+            )))),
             Format::MessagePack => {
                 let mut bytes = Vec::new();
                 BufReader::new(file)
@@ -119,7 +122,11 @@ impl EventReader {
         reader: impl BufRead + Send + 'static,
         on_skip: SkipReporter,
     ) -> Self {
-        Self::new(name.to_owned(), Input::Lines(Box::new(reader)), on_skip)
+        Self::new(
+            name.to_owned(),
+            Input::Lines(BoundedLines::new(Box::new(reader))),
+            on_skip,
+        )
     }
 
     /// Reads MessagePack records from bytes.
@@ -133,7 +140,6 @@ impl EventReader {
             input,
             record: 0,
             normalizer: Normalizer::default(),
-            line: String::new(),
             on_skip,
             skipped: 0,
             done: false,
@@ -184,20 +190,21 @@ impl EventReader {
 
     fn next_record(&mut self) -> Result<Option<Result<Record, String>>, FileError> {
         match &mut self.input {
-            Input::Lines(reader) => loop {
-                self.line.clear();
-                self.record += 1;
-                let n = reader
-                    .read_line(&mut self.line)
-                    .map_err(|source| FileError::Read {
-                        path: self.path.clone(),
-                        line: self.record,
-                        source,
-                    })?;
-                if n == 0 {
+            Input::Lines(lines) => loop {
+                let at = lines.number() + 1;
+                let next = lines.next_line().map_err(|source| FileError::Read {
+                    path: self.path.clone(),
+                    line: at,
+                    source,
+                })?;
+                let Some(line) = next else {
                     return Ok(None);
-                }
-                let text = self.line.trim();
+                };
+                self.record = line.number;
+                let text = match line.text {
+                    Ok(text) => text.trim(),
+                    Err(why) => return Ok(Some(Err(why))),
+                };
                 if text.is_empty() {
                     continue;
                 }
@@ -345,6 +352,31 @@ mod tests {
         assert!(skips[1].message.contains("price"), "{}", skips[1].message);
         assert!(skips[2].message.contains("trades"), "{}", skips[2].message);
         assert!(skips[3].message.contains("size"), "{}", skips[3].message);
+    }
+
+    #[test]
+    fn a_line_of_invalid_utf8_is_skipped_and_the_lines_around_it_are_read() {
+        let trade = GOOD.lines().next().unwrap();
+        let mut bytes = Vec::new();
+        for _ in 0..1000 {
+            bytes.extend_from_slice(trade.as_bytes());
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(b"{\"type\":\"trade\",\"symbol\":\"\xff\xfe\"}\n");
+        bytes.extend_from_slice(trade.as_bytes());
+        bytes.push(b'\n');
+        let (skips, on_skip) = collecting();
+        let mut r = EventReader::from_lines("t", std::io::Cursor::new(bytes), on_skip);
+        let events = read_all(&mut r);
+        let trades = events
+            .iter()
+            .filter(|e| matches!(e, Event::Trade(_)))
+            .count();
+        assert_eq!(trades, 1001);
+        let skips = skips.lock().unwrap();
+        assert_eq!(skips.len(), 1);
+        assert_eq!(skips[0].line, 1001);
+        assert!(skips[0].message.contains("UTF-8"), "{}", skips[0].message);
     }
 
     #[test]

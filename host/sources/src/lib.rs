@@ -2,6 +2,7 @@
 //! feeds their events into the pipeline at a chosen pace.
 
 pub mod file;
+pub mod lines;
 pub mod msgpack;
 pub mod pump;
 pub mod record;
@@ -9,7 +10,8 @@ pub mod simulator;
 pub mod to_record;
 
 pub use file::{EventReader, FileError, Format, RecordWriter, SkipReporter, Skipped};
-pub use pump::{Pacer, SourceStats};
+pub use lines::{BoundedLines, MAX_LINE_BYTES, NumberedLine};
+pub use pump::{Pacer, SourceState, SourceStats};
 pub use record::{DecimalText, Normalizer, Record, RecordError};
 pub use simulator::{Simulator, SimulatorSettings};
 pub use to_record::event_json;

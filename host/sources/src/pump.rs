@@ -1,7 +1,8 @@
 //! Pacing and counting for sources.
 
 use prism_model::TimestampMs;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Holds a source to a pace: `pace` event-time seconds per wall second
@@ -38,7 +39,20 @@ impl Pacer {
     }
 }
 
-/// Counters of a source, readable while it runs.
+/// Where a source stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    /// Emitting events (or waiting for them).
+    Running,
+    /// A finite source (a replay file, a simulator with a duration) reached
+    /// its end.
+    Finished,
+    /// The source stopped on an error; no more events will come.
+    Failed,
+}
+
+/// Counters and state of a source, readable while it runs.
 #[derive(Debug, Default)]
 pub struct SourceStats {
     /// Events emitted (declarations excluded).
@@ -47,6 +61,8 @@ pub struct SourceStats {
     pub skipped: AtomicU64,
     /// Event time of the last event emitted.
     pub last_ts: std::sync::atomic::AtomicI64,
+    state: AtomicU8,
+    error: Mutex<Option<String>>,
 }
 
 impl SourceStats {
@@ -56,6 +72,35 @@ impl SourceStats {
         if let Some(ts) = ts {
             self.last_ts.fetch_max(ts, Ordering::Relaxed);
         }
+    }
+
+    /// The source's state now.
+    #[must_use]
+    pub fn state(&self) -> SourceState {
+        match self.state.load(Ordering::Acquire) {
+            0 => SourceState::Running,
+            1 => SourceState::Finished,
+            _ => SourceState::Failed,
+        }
+    }
+
+    /// Why the source failed, when it did.
+    #[must_use]
+    pub fn error(&self) -> Option<String> {
+        self.error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records how the source ended: `None` for a normal end.
+    pub fn ended(&self, error: Option<String>) {
+        let failed = error.is_some();
+        *self
+            .error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = error;
+        self.state.store(u8::from(failed) + 1, Ordering::Release);
     }
 }
 
@@ -73,5 +118,18 @@ mod tests {
             "{d:?}"
         );
         assert_eq!(Pacer::new(0.0).delay_for(1_000_000), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_source_reports_how_it_ended() {
+        let s = SourceStats::default();
+        assert_eq!(s.state(), SourceState::Running);
+        s.ended(Some("disk on fire".into()));
+        assert_eq!(s.state(), SourceState::Failed);
+        assert_eq!(s.error().as_deref(), Some("disk on fire"));
+        let s = SourceStats::default();
+        s.ended(None);
+        assert_eq!(s.state(), SourceState::Finished);
+        assert_eq!(s.error(), None);
     }
 }

@@ -4,7 +4,7 @@ use prism_sources::{Format as FileFormat, RecordWriter};
 use prism_venues::capture::{Format, Line, parse_line};
 use prism_venues::{Contract, Contracts, FeedNormalizer, Outcome, Venue};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, BufWriter};
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -63,10 +63,26 @@ pub(crate) fn normalize(
     let mut skipped: BTreeMap<&'static str, u64> = BTreeMap::new();
     let (mut lines, mut bad_lines, mut reported) = (0u64, 0u64, 0usize);
     let name = input.display().to_string();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| anyhow::anyhow!("{name}:{}: cannot read: {e}", i + 1))?;
+    let mut input_lines = prism_sources::BoundedLines::new(BufReader::new(file));
+    loop {
+        let next = input_lines
+            .next_line()
+            .map_err(|e| anyhow::anyhow!("{name}:{}: cannot read: {e}", lines + 1))?;
+        let Some(numbered) = next else { break };
         lines += 1;
-        let frame = match parse_line(format, &line) {
+        let number = numbered.number;
+        let line = match numbered.text {
+            Ok(text) => text,
+            Err(why) => {
+                bad_lines += 1;
+                if reported < REPORTED {
+                    reported += 1;
+                    eprintln!("{name}:{number}: {why}");
+                }
+                continue;
+            }
+        };
+        let frame = match parse_line(format, line) {
             Line::Frame(f) => f,
             Line::Skip(why) => {
                 *skipped.entry(why).or_default() += 1;
@@ -76,7 +92,7 @@ pub(crate) fn normalize(
                 bad_lines += 1;
                 if reported < REPORTED {
                     reported += 1;
-                    eprintln!("{name}:{}: not a {format:?} line: {why}", i + 1);
+                    eprintln!("{name}:{number}: not a {format:?} line: {why}");
                 }
                 continue;
             }
@@ -87,7 +103,7 @@ pub(crate) fn normalize(
             && reported < REPORTED
         {
             reported += 1;
-            eprintln!("{name}:{}: refused: {reason}", i + 1);
+            eprintln!("{name}:{number}: refused: {reason}");
         }
         for r in &records {
             let kind = serde_json::to_value(r)

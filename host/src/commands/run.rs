@@ -60,7 +60,7 @@ pub(crate) fn run(
         .as_ref()
         .filter(|_| config.recovery.persist_snapshots)
         .map(SnapshotStore::sink);
-    let pipeline = Pipeline::start(
+    let mut pipeline = Pipeline::start(
         engine,
         super::pipeline_settings(&config),
         OutputSink::All(vec![
@@ -120,6 +120,7 @@ pub(crate) fn run(
         tracing::info!("admin API off: set admin.token or PRISM_ADMIN_TOKEN to enable it");
     }
     let stats = Arc::new(SourceStats::default());
+    state.source = stats.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let crate::source::Source {
         thread: source,
@@ -127,7 +128,9 @@ pub(crate) fn run(
     } = crate::source::spawn(
         &config.source,
         &config.base_dir,
-        pipeline.source.clone(),
+        // The source thread holds the only sender: when a finite source
+        // ends, the pipeline drains and its plugins stop.
+        pipeline.take_source(),
         stats.clone(),
         stop.clone(),
     )?;
@@ -152,20 +155,6 @@ pub(crate) fn run(
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let bound = listener.local_addr()?;
         println!("prism: API listening on http://{bound}");
-        let counters = state.clone();
-        let mirror = stats.clone();
-        tokio::spawn(async move {
-            // Mirror the source's counters into the API state.
-            loop {
-                counters
-                    .source_events
-                    .store(mirror.events.load(Ordering::Relaxed), Ordering::Relaxed);
-                counters
-                    .source_skipped
-                    .store(mirror.skipped.load(Ordering::Relaxed), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
         prism_api::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     });
