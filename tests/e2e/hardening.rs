@@ -162,3 +162,84 @@ fn invalid_utf8_is_skipped_by_replay_and_normalize() {
         "{written}"
     );
 }
+
+fn counter_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[runtime]
+data_dir = "{data}"
+[source]
+kind = "replay"
+path = "{events}"
+[[plugins]]
+id = "counter"
+path = "{probe}"
+config = {{ mode = "count" }}
+"#,
+            data = dir.join("data").display(),
+            events = fixture("ratios.jsonl").display(),
+            probe = wasm("prism_probe").display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn counts_nine(config: &std::path::Path) {
+    let server = Server::start(config);
+    server.wait_for(
+        "/api/v1/plugins/counter/documents/count",
+        Duration::from_secs(30),
+        |v| v["body"]["events"] == 9,
+    );
+}
+
+fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join("data/cache"))
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_tampered_compiled_artifact_is_recompiled_never_run() {
+    let dir = temp_dir("tampered-cache");
+    let config = counter_config(&dir);
+    counts_nine(&config);
+    let cached = artifacts(&dir);
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let genuine = std::fs::read(&cached[0]).unwrap();
+    // Keep the first 4 KiB (the ELF header) intact and scramble code after it.
+    let mut tampered = genuine.clone();
+    for b in &mut tampered[4096..genuine.len() / 2] {
+        *b = 0x0f;
+    }
+    std::fs::write(&cached[0], &tampered).unwrap();
+    // The next start notices, recompiles and runs the plugin in its sandbox.
+    counts_nine(&config);
+    assert_eq!(
+        std::fs::read(&cached[0]).unwrap(),
+        genuine,
+        "the artifact was replaced by a genuine one"
+    );
+
+    // A cache directory that others can write is not used at all.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::remove_file(&cached[0]).unwrap();
+    std::fs::set_permissions(
+        dir.join("data/cache"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    counts_nine(&config);
+    assert!(
+        artifacts(&dir).is_empty(),
+        "nothing cached in a shared directory"
+    );
+}

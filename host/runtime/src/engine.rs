@@ -1,9 +1,10 @@
 //! The process-wide wasmtime engine, narrowed to what Prism uses.
 
+use crate::cache::ArtifactCache;
 use crate::error::LoadError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -45,6 +46,7 @@ impl Default for EngineSettings {
 pub struct PluginEngine {
     pub(crate) engine: Engine,
     settings: Arc<EngineSettings>,
+    cache: Option<Arc<ArtifactCache>>,
     _ticker: Arc<Ticker>,
 }
 
@@ -95,9 +97,20 @@ impl PluginEngine {
                 }
             })
             .map_err(|e| LoadError::Engine(e.to_string()))?;
+        let cache = settings
+            .cache_dir
+            .as_deref()
+            .and_then(|dir| match ArtifactCache::open(dir) {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    tracing::warn!("the compiled-plugin cache is off: {e}");
+                    None
+                }
+            });
         Ok(Self {
             engine,
             settings: Arc::new(settings),
+            cache,
             _ticker: Arc::new(Ticker(stop)),
         })
     }
@@ -108,11 +121,20 @@ impl PluginEngine {
         &self.settings
     }
 
+    /// Whether compiled artifacts are cached (a cache directory was given
+    /// and is private to this user).
+    #[must_use]
+    pub fn caches(&self) -> bool {
+        self.cache.is_some()
+    }
+
     /// Compiles a component, or loads its compiled artifact from the cache.
     ///
     /// The cache key is the SHA-256 of the bytes plus the engine's
     /// compatibility hash, so a new wasmtime or different settings never load
-    /// a stale artifact. A corrupt cache entry is recompiled and replaced.
+    /// a stale artifact. An artifact is loaded only after its keyed hash
+    /// verifies (see [`crate::cache`]); an altered or damaged one is
+    /// recompiled and replaced, with a warning.
     ///
     /// # Errors
     /// [`LoadError::NotWasm`], [`LoadError::NotComponent`] or
@@ -121,24 +143,31 @@ impl PluginEngine {
     pub fn compile(&self, wasm: &[u8]) -> Result<(Component, String), LoadError> {
         check_header(wasm)?;
         let digest = content_digest(wasm);
-        let Some(dir) = &self.settings.cache_dir else {
+        let Some(cache) = &self.cache else {
             return Ok((self.compile_fresh(wasm)?, digest));
         };
-        let path = dir.join(format!("{digest}-{}.cwasm", self.compat_hash()));
-        if path.exists() {
-            // SAFETY: the file was written by `Component::serialize` of an
-            // engine with the same compatibility hash, in a directory the
-            // operator owns; wasmtime re-checks the header and version.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+        let name = format!("{digest}-{}.cwasm", self.compat_hash());
+        if let Some(bytes) = cache.read(&name) {
+            // SAFETY: these bytes carry a keyed hash that only this Prism
+            // (holder of the owner-only key) writes, over exactly these bytes
+            // as `Component::serialize` of an engine with the same
+            // compatibility hash produced them; they are deserialized from
+            // the memory that was verified.
+            match unsafe { Component::deserialize(&self.engine, &bytes) } {
                 Ok(component) => return Ok((component, digest)),
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "recompiling corrupt cached artifact")
+                    tracing::warn!(artifact = %name, error = %e, "recompiling an unusable cached artifact")
                 }
             }
         }
         let component = self.compile_fresh(wasm)?;
-        if let Err(e) = write_artifact(dir, &path, &component) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled plugin");
+        match component.serialize() {
+            Ok(bytes) => {
+                if let Err(e) = cache.write(&name, &bytes) {
+                    tracing::warn!(artifact = %name, error = %e, "cannot cache the compiled plugin");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serialize the compiled plugin"),
         }
         Ok((component, digest))
     }
@@ -154,15 +183,6 @@ impl PluginEngine {
             .hash(&mut hasher);
         format!("{:016x}", hasher.finish())
     }
-}
-
-fn write_artifact(dir: &Path, path: &Path, component: &Component) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let bytes = component.serialize().map_err(std::io::Error::other)?;
-    // Write then rename, so a concurrent reader never sees half a file.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
 }
 
 /// Tells a component from a core module and from something else entirely,

@@ -10,6 +10,7 @@
 //!   outputs, swaps versions between batches and recovers from crashes.
 
 pub mod bindings;
+pub mod cache;
 pub mod conversions;
 pub mod engine;
 pub mod error;
