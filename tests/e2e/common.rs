@@ -60,6 +60,19 @@ impl Server {
 
     /// As [`Self::start`], with extra environment variables.
     pub(crate) fn start_with(config: &std::path::Path, env: &[(&str, &str)]) -> Server {
+        Self::spawn(config, env, Stdio::inherit())
+    }
+
+    /// As [`Self::start_with`], the server's log (stderr) going to `log`.
+    pub(crate) fn start_logged(
+        config: &std::path::Path,
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Server {
+        Self::spawn(config, env, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn spawn(config: &std::path::Path, env: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut child = prism()
             .args(["run", "--config"])
             .arg(config)
@@ -68,7 +81,7 @@ impl Server {
             .env_remove("PRISM_ADMIN_TOKEN")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -84,6 +97,17 @@ impl Server {
             .recv_timeout(Duration::from_secs(60))
             .expect("prism printed its API address");
         Server { child, base }
+    }
+
+    /// Resident memory of the server process, bytes.
+    pub(crate) fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kb * 1024
     }
 
     /// GET a path: (status, body).

@@ -243,3 +243,226 @@ fn a_tampered_compiled_artifact_is_recompiled_never_run() {
         "nothing cached in a shared directory"
     );
 }
+
+/// A replay file of `n` trades, one millisecond apart.
+fn trades_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let path = dir.join("trades.jsonl");
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "{{\"type\":\"trade\",\"exchange\":\"binance\",\"symbol\":\"BTCUSDT\",\"ts\":{},\"price\":\"37000\",\"size\":\"1\",\"side\":\"buy\"}}\n",
+            1_700_000_000_000i64 + i as i64
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config_with(dir: &std::path::Path, source: &str, extra: &str) -> std::path::PathBuf {
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\ndata_dir = \"{}\"\n{source}\n{extra}",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn a_plugin_writing_ever_new_keys_fails_itself_within_its_limits() {
+    let dir = temp_dir("keys");
+    let events = trades_file(&dir, 5000);
+    let config = config_with(
+        &dir,
+        &format!(
+            "[pipeline]\nbatch_size = 16\n[source]\nkind = \"replay\"\npath = \"{}\"",
+            events.display()
+        ),
+        &format!(
+            r#"
+[plugin_defaults]
+max_series = 200
+max_document_keys = 150
+max_log_names = 250
+[[plugins]]
+id = "keys"
+path = "{probe}"
+config = {{ mode = "keys" }}
+[[plugins]]
+id = "counter"
+path = "{probe}"
+config = {{ mode = "count" }}
+"#,
+            probe = wasm("prism_probe").display()
+        ),
+    );
+    let server = Server::start(&config);
+    // The neighbour sees every event.
+    server.wait_for(
+        "/api/v1/plugins/counter/documents/count",
+        Duration::from_secs(60),
+        |v| v["body"]["events"] == 5000,
+    );
+    let keys = server.wait_for("/api/v1/plugins/keys", Duration::from_secs(60), |p| {
+        p["state"] != "running" && p["state"] != "recovering"
+    });
+    assert!(keys["dead_letters"].as_u64().unwrap() >= 1, "{keys}");
+    // The documents limit (150) is the first one reached, and nothing past it is kept.
+    let documents = keys["documents"].as_array().unwrap().len();
+    let series = keys["series"].as_array().unwrap().len();
+    assert!(documents <= 150, "{documents} documents kept");
+    assert!(series <= 200, "{series} series kept");
+    assert!(
+        documents >= 140,
+        "the plugin ran up to its limit: {documents}"
+    );
+    let letters = server.json("/api/v1/plugins/keys/dead-letters");
+    let first = &letters["items"][0];
+    assert_eq!(first["error"]["kind"], "output_limit", "{letters}");
+    assert!(
+        first["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_document_keys"),
+        "{letters}"
+    );
+    // The poison event is the 150th: its `key-150` would be the 151st key
+    // beside the probe's own `count`.
+    assert_eq!(first["event"]["ts"], 1_700_000_000_149i64, "{letters}");
+    assert!(server.rss() < 512 << 20, "RSS {} bytes", server.rss());
+}
+
+#[test]
+fn an_oversized_document_is_refused_before_it_is_stored() {
+    let dir = temp_dir("big-doc");
+    let events = trades_file(&dir, 10);
+    let config = config_with(
+        &dir,
+        &format!(
+            "[source]\nkind = \"replay\"\npath = \"{}\"",
+            events.display()
+        ),
+        &format!(
+            r#"
+[[plugins]]
+id = "big"
+path = "{probe}"
+config = {{ mode = "big", bytes = 5000000, at_ts = 1700000000002 }}
+"#,
+            probe = wasm("prism_probe").display()
+        ),
+    );
+    let server = Server::start(&config);
+    let big = server.wait_for("/api/v1/plugins/big", Duration::from_secs(30), |p| {
+        p["events_in"] == 9 && p["dead_letters"] == 1
+    });
+    assert_eq!(big["dead_letters"], 1, "{big}");
+    let letters = server.json("/api/v1/plugins/big/dead-letters");
+    assert_eq!(letters["items"][0]["error"]["kind"], "output_limit");
+    assert!(
+        letters["items"][0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_document_bytes"),
+        "{letters}"
+    );
+    let (status, _) = server.get("/api/v1/plugins/big/documents/big");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_chatty_plugin_is_rate_limited_and_cannot_forge_log_lines() {
+    let dir = temp_dir("chatty");
+    let events = trades_file(&dir, 2000);
+    let config = config_with(
+        &dir,
+        &format!(
+            "[pipeline]\nbatch_size = 10\n[source]\nkind = \"replay\"\npath = \"{}\"",
+            events.display()
+        ),
+        &format!(
+            r#"
+[plugin_defaults]
+log_lines_per_s = 20
+[[plugins]]
+id = "chatty"
+path = "{probe}"
+config = {{ mode = "chatty", lines = 50 }}
+[[plugins]]
+id = "counter"
+path = "{probe}"
+config = {{ mode = "count" }}
+"#,
+            probe = wasm("prism_probe").display()
+        ),
+    );
+    let log = dir.join("server.log");
+    let started = std::time::Instant::now();
+    let server = Server::start_logged(&config, &[("PRISM_LOG", "info")], &log);
+    server.wait_for(
+        "/api/v1/plugins/counter/documents/count",
+        Duration::from_secs(60),
+        |v| v["body"]["events"] == 2000,
+    );
+    let chatty = server.wait_for("/api/v1/plugins/chatty", Duration::from_secs(60), |p| {
+        p["events_in"] == 2000
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let written = text.lines().filter(|l| l.contains("chatty\\r\\n")).count();
+    // 100 000 lines asked for; at most a burst of 40 plus 20 a second pass.
+    assert!(
+        (written as f64) <= 40.0 + 20.0 * (elapsed + 1.0),
+        "{written} lines in {elapsed:.1} s"
+    );
+    assert!(written >= 20, "{written}");
+    assert!(
+        text.contains("log lines") && text.contains("suppressed"),
+        "a summary says what was dropped"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("2026-01-01T00:00:00Z ERROR forged")),
+        "no forged line"
+    );
+    assert!(
+        chatty["logs_suppressed"].as_u64().unwrap() >= 100_000 - written as u64,
+        "{chatty}"
+    );
+}
+
+#[test]
+fn uploaded_plugins_get_the_configured_plugin_defaults() {
+    let dir = temp_dir("upload-defaults");
+    let config = config_with(
+        &dir,
+        "[source]\nkind = \"simulator\"\npace = 600.0",
+        "[plugin_defaults]\nmax_outputs = 2\n",
+    );
+    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", "t0ken")]);
+    let probe = std::fs::read(wasm("prism_probe")).unwrap();
+    // {"mode":"keys"}: three outputs for every event, past the cap of 2
+    // even for one event alone: each becomes a dead letter.
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/plugins/up?config=%7B%22mode%22%3A%22keys%22%7D",
+        Some("t0ken"),
+        &probe,
+    );
+    assert_eq!(status, 201, "{body}");
+    server.wait_for("/api/v1/plugins/up", Duration::from_secs(30), |p| {
+        p["dead_letters"].as_u64().unwrap_or(0) > 0
+    });
+    let letters = server.json("/api/v1/plugins/up/dead-letters");
+    let error = &letters["items"][0]["error"];
+    assert_eq!(error["kind"], "output_cap", "{letters}");
+    assert!(
+        error["message"].as_str().unwrap().contains("the cap is 2"),
+        "{letters}"
+    );
+}

@@ -66,7 +66,13 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
     assert_eq!(lsr["sha256"].as_str().unwrap().len(), 64);
 
     let expected = expected_ratios();
-    let taker = server.json("/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio?exchange=binance&symbol=BTCUSDT");
+    // Counters move when the worker is done; the store a moment later, when
+    // the dispatcher has the outputs.
+    let taker = server.wait_for(
+        "/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio?exchange=binance&symbol=BTCUSDT",
+        Duration::from_secs(10),
+        |v| v["points"].as_array().is_some_and(|p| p.len() >= 3),
+    );
     let points = taker["points"].as_array().unwrap();
     let want: Vec<_> = expected
         .iter()
@@ -89,7 +95,11 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
     assert_eq!(newest["points"][0]["symbol"], "BTC");
     assert_eq!(newest["points"][0]["value"], 2.0);
 
-    let doc = server.json("/api/v1/plugins/hello/documents/counts");
+    let doc = server.wait_for(
+        "/api/v1/plugins/hello/documents/counts",
+        Duration::from_secs(10),
+        |v| v["body"]["position"] == 3,
+    );
     assert_eq!(
         doc["body"],
         serde_json::json!({"funding": 1, "position": 3, "trade": 5})

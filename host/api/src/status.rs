@@ -57,6 +57,7 @@ pub(crate) fn summary(p: &PluginView, head: i64) -> Value {
         "last_event_ts": (last != i64::MIN).then_some(last),
         "lag_ms": lag_ms(p, head),
         "memory_bytes": m.memory_bytes.load(Ordering::Relaxed),
+        "logs_suppressed": m.logs_suppressed.load(Ordering::Relaxed),
     })
 }
 

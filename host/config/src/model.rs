@@ -190,7 +190,9 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Per-plugin limits (all optional in a plugin entry).
+/// Per-plugin limits (each can be set in a plugin entry too). Going past
+/// one is that plugin's fault: its batch fails, the poison event is set
+/// aside, and a plugin that keeps failing is quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginLimitsConfig {
@@ -200,6 +202,24 @@ pub struct PluginLimitsConfig {
     pub call_deadline_ms: u64,
     /// Outputs one batch may produce.
     pub max_outputs: usize,
+    /// Distinct series (name and instrument) a plugin may write.
+    pub max_series: usize,
+    /// Distinct document keys.
+    pub max_document_keys: usize,
+    /// Distinct log names.
+    pub max_log_names: usize,
+    /// Bytes one document body may hold in memory.
+    pub max_document_bytes: usize,
+    /// Bytes the latest bodies of all of a plugin's documents may hold.
+    pub max_documents_bytes: usize,
+    /// Bytes one log entry (or alert) body may hold.
+    pub max_log_bytes: usize,
+    /// Bytes all outputs of one batch may hold.
+    pub max_batch_bytes: usize,
+    /// Lines a second the plugin may write to the host's log (bursts of twice).
+    pub log_lines_per_s: u32,
+    /// Bytes a second the plugin may write to the host's log (bursts of twice).
+    pub log_bytes_per_s: u32,
 }
 
 impl Default for PluginLimitsConfig {
@@ -208,7 +228,37 @@ impl Default for PluginLimitsConfig {
             memory_mb: 64,
             call_deadline_ms: 1000,
             max_outputs: 10_000,
+            max_series: 1_000,
+            max_document_keys: 1_000,
+            max_log_names: 100,
+            max_document_bytes: 1 << 20,
+            max_documents_bytes: 64 << 20,
+            max_log_bytes: 64 << 10,
+            max_batch_bytes: 16 << 20,
+            log_lines_per_s: 100,
+            log_bytes_per_s: 64 << 10,
         }
+    }
+}
+
+impl PluginLimitsConfig {
+    /// Each limit with its key, for validation: `(key, value)`.
+    #[must_use]
+    pub fn named(&self) -> [(&'static str, u64); 12] {
+        [
+            ("memory_mb", u64::from(self.memory_mb)),
+            ("call_deadline_ms", self.call_deadline_ms),
+            ("max_outputs", self.max_outputs as u64),
+            ("max_series", self.max_series as u64),
+            ("max_document_keys", self.max_document_keys as u64),
+            ("max_log_names", self.max_log_names as u64),
+            ("max_document_bytes", self.max_document_bytes as u64),
+            ("max_documents_bytes", self.max_documents_bytes as u64),
+            ("max_log_bytes", self.max_log_bytes as u64),
+            ("max_batch_bytes", self.max_batch_bytes as u64),
+            ("log_lines_per_s", u64::from(self.log_lines_per_s)),
+            ("log_bytes_per_s", u64::from(self.log_bytes_per_s)),
+        ]
     }
 }
 
@@ -243,8 +293,13 @@ impl Default for PipelineConfig {
 pub struct StoresConfig {
     /// Points kept per (plugin, series, instrument).
     pub series_points: usize,
+    /// Points kept per plugin over all its series (the longest series lose
+    /// their oldest points first).
+    pub plugin_series_points: usize,
     /// Log entries kept per plugin.
     pub log_entries: usize,
+    /// Bytes of log bodies kept per plugin, as held in memory.
+    pub plugin_log_bytes: usize,
     /// Signals kept in all.
     pub signals: usize,
     /// Orders and alerts kept per plugin.
@@ -255,7 +310,9 @@ impl Default for StoresConfig {
     fn default() -> Self {
         Self {
             series_points: 10_000,
+            plugin_series_points: 1_000_000,
             log_entries: 10_000,
+            plugin_log_bytes: 64 << 20,
             signals: 10_000,
             records: 1_000,
         }
@@ -436,6 +493,24 @@ pub struct PluginConfig {
     pub call_deadline_ms: Option<u64>,
     #[serde(default)]
     pub max_outputs: Option<usize>,
+    #[serde(default)]
+    pub max_series: Option<usize>,
+    #[serde(default)]
+    pub max_document_keys: Option<usize>,
+    #[serde(default)]
+    pub max_log_names: Option<usize>,
+    #[serde(default)]
+    pub max_document_bytes: Option<usize>,
+    #[serde(default)]
+    pub max_documents_bytes: Option<usize>,
+    #[serde(default)]
+    pub max_log_bytes: Option<usize>,
+    #[serde(default)]
+    pub max_batch_bytes: Option<usize>,
+    #[serde(default)]
+    pub log_lines_per_s: Option<u32>,
+    #[serde(default)]
+    pub log_bytes_per_s: Option<u32>,
     /// Seed of the plugin's randomness (default: derived from the id).
     #[serde(default)]
     pub seed: Option<u64>,
@@ -469,6 +544,19 @@ impl PluginConfig {
             memory_mb: self.memory_mb.unwrap_or(defaults.memory_mb),
             call_deadline_ms: self.call_deadline_ms.unwrap_or(defaults.call_deadline_ms),
             max_outputs: self.max_outputs.unwrap_or(defaults.max_outputs),
+            max_series: self.max_series.unwrap_or(defaults.max_series),
+            max_document_keys: self.max_document_keys.unwrap_or(defaults.max_document_keys),
+            max_log_names: self.max_log_names.unwrap_or(defaults.max_log_names),
+            max_document_bytes: self
+                .max_document_bytes
+                .unwrap_or(defaults.max_document_bytes),
+            max_documents_bytes: self
+                .max_documents_bytes
+                .unwrap_or(defaults.max_documents_bytes),
+            max_log_bytes: self.max_log_bytes.unwrap_or(defaults.max_log_bytes),
+            max_batch_bytes: self.max_batch_bytes.unwrap_or(defaults.max_batch_bytes),
+            log_lines_per_s: self.log_lines_per_s.unwrap_or(defaults.log_lines_per_s),
+            log_bytes_per_s: self.log_bytes_per_s.unwrap_or(defaults.log_bytes_per_s),
         }
     }
 }

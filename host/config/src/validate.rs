@@ -117,7 +117,12 @@ impl Config {
         }
         for (key, n) in [
             ("stores.series_points", self.stores.series_points),
+            (
+                "stores.plugin_series_points",
+                self.stores.plugin_series_points,
+            ),
             ("stores.log_entries", self.stores.log_entries),
+            ("stores.plugin_log_bytes", self.stores.plugin_log_bytes),
             ("stores.signals", self.stores.signals),
             ("stores.records", self.stores.records),
         ] {
@@ -260,6 +265,20 @@ impl Config {
         }
         let mut ids = HashSet::new();
         let defaults = &self.plugin_defaults;
+        for (key, value) in defaults.named() {
+            if value == 0 {
+                bad(format!("plugin_defaults.{key}"), "must be at least 1");
+            }
+        }
+        if defaults.memory_mb > self.runtime.max_memory_mb {
+            bad(
+                "plugin_defaults.memory_mb".into(),
+                &format!(
+                    "must be at most runtime.max_memory_mb ({})",
+                    self.runtime.max_memory_mb
+                ),
+            );
+        }
         for (i, plugin) in self.plugins.iter().enumerate() {
             if !ids.insert(plugin.id.as_str()) {
                 bad(
@@ -280,14 +299,10 @@ impl Config {
                     ),
                 );
             }
-            if limits.call_deadline_ms == 0 {
-                bad(
-                    format!("plugins[{i}].call_deadline_ms"),
-                    "must be at least 1",
-                );
-            }
-            if limits.max_outputs == 0 {
-                bad(format!("plugins[{i}].max_outputs"), "must be at least 1");
+            for (key, value) in limits.named() {
+                if value == 0 {
+                    bad(format!("plugins[{i}].{key}"), "must be at least 1");
+                }
             }
             if let Some(s) = &plugin.subscription
                 && s.timer_interval_ms == Some(0)

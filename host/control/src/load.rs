@@ -4,8 +4,8 @@
 use prism_config::{PluginLimitsConfig, SubscriptionOverride};
 use prism_router::{Filter, SymbolPattern};
 use prism_runtime::{
-    InstanceSettings, LoadError, PluginEngine, PluginInstance, PluginLimits, PluginModule,
-    PluginVersion, Subscription,
+    InstanceSettings, LoadError, LogLimits, OutputLimits, PluginEngine, PluginInstance,
+    PluginLimits, PluginModule, PluginVersion, Subscription,
 };
 use std::time::Duration;
 
@@ -36,6 +36,19 @@ pub fn runtime_limits(limits: PluginLimitsConfig) -> PluginLimits {
         memory_bytes: (limits.memory_mb as usize) << 20,
         call_deadline: Duration::from_millis(limits.call_deadline_ms),
         max_outputs: limits.max_outputs,
+        outputs: OutputLimits {
+            max_series: limits.max_series,
+            max_document_keys: limits.max_document_keys,
+            max_log_names: limits.max_log_names,
+            max_document_bytes: limits.max_document_bytes,
+            max_documents_bytes: limits.max_documents_bytes,
+            max_log_bytes: limits.max_log_bytes,
+            max_batch_bytes: limits.max_batch_bytes,
+        },
+        log: LogLimits {
+            lines_per_s: limits.log_lines_per_s,
+            bytes_per_s: limits.log_bytes_per_s,
+        },
     }
 }
 

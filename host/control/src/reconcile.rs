@@ -89,11 +89,15 @@ impl Supervisor {
     }
 }
 
-fn upload_settings(config_json: Option<&str>) -> Result<PluginSettings, ControlError> {
+fn upload_settings(
+    config_json: Option<&str>,
+    limits: prism_config::PluginLimitsConfig,
+) -> Result<PluginSettings, ControlError> {
     let config_json = config_json.unwrap_or("{}");
     check_config(config_json)?;
     Ok(PluginSettings {
         config_json: config_json.to_owned(),
+        limits,
         ..PluginSettings::default()
     })
 }
@@ -130,7 +134,7 @@ impl PluginControl for Supervisor {
         config_json: Option<&str>,
     ) -> Result<PluginView, ControlError> {
         let id = PluginId::new(id).map_err(|e| ControlError::InvalidId(e.to_string()))?;
-        let settings = upload_settings(config_json)?;
+        let settings = upload_settings(config_json, self.plugin_defaults())?;
         self.add_bytes(&id, wasm, settings, crate::supervisor::Origin::Upload)
     }
 

@@ -37,6 +37,9 @@ pub struct SupervisorSettings {
     pub answer_timeout: Duration,
     /// Versions kept per plugin for rollback (the running one included).
     pub versions_kept: usize,
+    /// Limits of plugins added through the admin API (the config's
+    /// `[plugin_defaults]`).
+    pub plugin_defaults: prism_config::PluginLimitsConfig,
 }
 
 impl Default for SupervisorSettings {
@@ -47,6 +50,7 @@ impl Default for SupervisorSettings {
             dead_letters: 1000,
             answer_timeout: Duration::from_secs(120),
             versions_kept: 10,
+            plugin_defaults: prism_config::PluginLimitsConfig::default(),
         }
     }
 }
@@ -151,6 +155,12 @@ impl Supervisor {
             }),
             on_snapshot,
         }
+    }
+
+    /// The limits plugins added through the admin API run under.
+    #[must_use]
+    pub fn plugin_defaults(&self) -> prism_config::PluginLimitsConfig {
+        self.settings.plugin_defaults
     }
 
     /// The engine plugins are compiled with.

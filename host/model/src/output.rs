@@ -199,3 +199,40 @@ impl Output {
         }
     }
 }
+
+/// Bytes a decoded body (`Document::body`, `LogEntry::body`) holds in
+/// memory, approximately: [`VALUE_BYTES`] per value plus its text. Limits on
+/// plugin outputs are counted in this unit, so they bound the host's memory
+/// rather than the size on the wire.
+#[must_use]
+pub fn body_bytes(body: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    VALUE_BYTES
+        + match body {
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+            Value::String(s) => s.len(),
+            Value::Array(items) => items.iter().map(body_bytes).sum(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| VALUE_BYTES + k.len() + body_bytes(v))
+                .sum(),
+        }
+}
+
+/// What one JSON value costs in memory before its text (see [`body_bytes`]).
+pub const VALUE_BYTES: usize = 32;
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn body_bytes_count_values_and_text() {
+        assert_eq!(body_bytes(&serde_json::json!(null)), 32);
+        assert_eq!(body_bytes(&serde_json::json!("abcd")), 36);
+        // Array: 32 + two numbers (32 each).
+        assert_eq!(body_bytes(&serde_json::json!([1, 2])), 96);
+        // Object: 32 + key entry (32 + 1) + value 32.
+        assert_eq!(body_bytes(&serde_json::json!({"a": 1})), 97);
+    }
+}

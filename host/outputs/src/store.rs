@@ -1,14 +1,22 @@
 //! Bounded in-memory stores of plugin outputs.
 
+use prism_model::output::body_bytes;
 use prism_model::{Alert, Document, LogEntry, OrderIntent, Output, SeriesPoint, Signal};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 /// How much each store keeps; the oldest entries go first.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
+    /// Points kept per series (name and instrument).
     pub series_points: usize,
+    /// Points kept per plugin over all its series: past it, the longest
+    /// series lose their oldest points.
+    pub plugin_series_points: usize,
+    /// Log entries kept per plugin.
     pub log_entries: usize,
+    /// Bytes of log bodies kept per plugin (as held in memory).
+    pub plugin_log_bytes: usize,
     pub signals: usize,
     pub records: usize,
 }
@@ -17,7 +25,9 @@ impl Default for StoreLimits {
     fn default() -> Self {
         Self {
             series_points: 10_000,
+            plugin_series_points: 1_000_000,
             log_entries: 10_000,
+            plugin_log_bytes: 64 << 20,
             signals: 10_000,
             records: 1_000,
         }
@@ -31,11 +41,50 @@ pub(crate) type SeriesKey = (Arc<str>, Arc<str>, Arc<str>);
 #[derive(Debug, Default)]
 pub(crate) struct PluginOutputs {
     pub(crate) series: HashMap<SeriesKey, VecDeque<SeriesPoint>>,
+    /// Points in all of `series`.
+    series_points: usize,
     pub(crate) documents: BTreeMap<Arc<str>, Document>,
     pub(crate) logs: VecDeque<(u64, LogEntry)>,
+    /// Bytes of the bodies in `logs`.
+    log_bytes: usize,
     pub(crate) orders: VecDeque<OrderIntent>,
     pub(crate) alerts: VecDeque<Alert>,
     pub(crate) dropped: u64,
+}
+
+impl PluginOutputs {
+    /// Drops the oldest points of the longest series until about 95% of
+    /// `cap` points are left (a margin, so trimming is rare). Series left
+    /// empty are forgotten.
+    fn trim_series(&mut self, cap: usize) {
+        let target = cap - cap / 20;
+        let mut longest: BinaryHeap<(usize, SeriesKey)> = self
+            .series
+            .iter()
+            .map(|(k, v)| (v.len(), k.clone()))
+            .collect();
+        while self.series_points > target {
+            let Some((len, key)) = longest.pop() else {
+                break;
+            };
+            let next = longest.peek().map_or(0, |p| p.0);
+            let take = (len - next)
+                .max(1)
+                .min(self.series_points - target)
+                .min(len);
+            if let Some(points) = self.series.get_mut(&key) {
+                points.drain(..take);
+                if points.is_empty() {
+                    self.series.remove(&key);
+                }
+            }
+            self.series_points -= take;
+            self.dropped += take as u64;
+            if len > take {
+                longest.push((len - take, key));
+            }
+        }
+    }
 }
 
 /// All plugins' outputs, plus the signals of all plugins in one list.
@@ -84,7 +133,11 @@ impl OutputStore {
                             None => (p.name.clone(), Arc::from(""), Arc::from("")),
                         };
                         let points = store.series.entry(key).or_default();
-                        push_bounded(points, p, limits.series_points)
+                        let evicted = push_bounded(points, p, limits.series_points);
+                        if !evicted {
+                            store.series_points += 1;
+                        }
+                        evicted
                     }
                     Output::Document(d) => {
                         store.documents.insert(d.key.clone(), d);
@@ -92,7 +145,19 @@ impl OutputStore {
                     }
                     Output::Log(l) => {
                         let seq = self.next_seq();
-                        push_bounded(&mut store.logs, (seq, l), limits.log_entries)
+                        store.log_bytes += body_bytes(&l.body);
+                        store.logs.push_back((seq, l));
+                        // The oldest go first, by count and by bytes; the
+                        // newest entry is always kept.
+                        while store.logs.len() > limits.log_entries
+                            || (store.log_bytes > limits.plugin_log_bytes && store.logs.len() > 1)
+                        {
+                            if let Some((_, old)) = store.logs.pop_front() {
+                                store.log_bytes -= body_bytes(&old.body);
+                                store.dropped += 1;
+                            }
+                        }
+                        false
                     }
                     Output::Signal(s) => {
                         signals.push(s);
@@ -104,6 +169,9 @@ impl OutputStore {
                 if evicted {
                     store.dropped += 1;
                 }
+            }
+            if store.series_points > limits.plugin_series_points {
+                store.trim_series(limits.plugin_series_points);
             }
         }
         if !signals.is_empty()
@@ -126,5 +194,64 @@ impl OutputStore {
         if let Ok(mut plugins) = self.plugins.write() {
             plugins.remove(plugin);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(name: &str, ts: i64) -> Output {
+        Output::Series(SeriesPoint {
+            name: Arc::from(name),
+            instrument: None,
+            ts,
+            value: 1.0,
+        })
+    }
+
+    #[test]
+    fn a_plugins_points_and_log_bytes_stay_within_their_totals() {
+        let store = OutputStore::new(StoreLimits {
+            series_points: 100,
+            plugin_series_points: 200,
+            plugin_log_bytes: 1000,
+            ..StoreLimits::default()
+        });
+        let plugin: Arc<str> = Arc::from("p");
+        // One long series, then many short ones.
+        store.insert(&plugin, (0..100).map(|t| point("long", t)).collect());
+        for n in 0..50 {
+            store.insert(
+                &plugin,
+                (0..5).map(|t| point(&format!("s{n}"), t)).collect(),
+            );
+        }
+        let plugins = store.plugins.read().unwrap();
+        let p = &plugins["p"];
+        let total: usize = p.series.values().map(VecDeque::len).sum();
+        assert!((190..=200).contains(&total), "{total}");
+        assert_eq!(p.series_points, total);
+        // The long series paid first, oldest points first.
+        let long = &p.series[&(Arc::from("long"), Arc::from(""), Arc::from(""))];
+        assert!(long.len() <= 5, "{}", long.len());
+        assert_eq!(long.back().unwrap().ts, 99);
+        drop(plugins);
+
+        // 32 + 100 bytes per body: 7 fit in 1000.
+        let log = |ts| {
+            Output::Log(LogEntry {
+                name: Arc::from("l"),
+                instrument: None,
+                ts,
+                body: serde_json::json!("x".repeat(100)),
+            })
+        };
+        store.insert(&plugin, (0..20).map(log).collect());
+        let plugins = store.plugins.read().unwrap();
+        let p = &plugins["p"];
+        assert_eq!(p.logs.len(), 7);
+        assert_eq!(p.log_bytes, 7 * 132);
+        assert_eq!(p.logs.front().unwrap().1.ts, 13);
     }
 }

@@ -192,6 +192,11 @@ pub(crate) fn subscription_to_wit(s: &Subscription) -> WitSubscription {
     }
 }
 
+/// Longest series name, document key, log name or order client id, bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Longest signal reason or alert title, bytes.
+pub const MAX_TEXT_BYTES: usize = 1024;
+
 /// Why a plugin's output was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OutputError {
@@ -207,6 +212,46 @@ pub enum OutputError {
     },
     #[error("series `{name}` has a non-finite value")]
     NotFinite { name: String },
+    #[error("{what} is {bytes} bytes long; at most {limit} are allowed")]
+    TextTooLong {
+        what: &'static str,
+        bytes: usize,
+        limit: usize,
+    },
+    #[error(
+        "the body of {kind} `{name}` holds {bytes} bytes or more; the limit is {limit} ({key})"
+    )]
+    TooLarge {
+        kind: &'static str,
+        name: String,
+        bytes: usize,
+        limit: usize,
+        key: &'static str,
+    },
+}
+
+impl OutputError {
+    /// The fault this makes: a limit, or a malformed output.
+    #[must_use]
+    pub fn fault_kind(&self) -> crate::FaultKind {
+        match self {
+            OutputError::TextTooLong { .. } | OutputError::TooLarge { .. } => {
+                crate::FaultKind::OutputLimit
+            }
+            _ => crate::FaultKind::BadOutput,
+        }
+    }
+}
+
+fn bounded(text: &str, what: &'static str, limit: usize) -> Result<usize, OutputError> {
+    if text.len() > limit {
+        return Err(OutputError::TextTooLong {
+            what,
+            bytes: text.len(),
+            limit,
+        });
+    }
+    Ok(text.len())
 }
 
 /// The instruments a plugin has been told about, by id.
@@ -233,83 +278,146 @@ fn dec_from(d: wt::Decimal, what: &'static str) -> Result<Decimal, OutputError> 
     })
 }
 
-fn body(bytes: &[u8], kind: &'static str, name: &str) -> Result<serde_json::Value, OutputError> {
-    rmp_serde::from_slice(bytes).map_err(|e| OutputError::Body {
+/// Decodes a body, refusing one larger than `limit` in memory. A body
+/// longer than `limit` on the wire is refused before it is decoded: it can
+/// only be larger once decoded.
+fn body(
+    bytes: &[u8],
+    kind: &'static str,
+    name: &str,
+    limit: usize,
+    key: &'static str,
+) -> Result<(serde_json::Value, usize), OutputError> {
+    let too_large = |bytes: usize| OutputError::TooLarge {
+        kind,
+        name: name.to_owned(),
+        bytes,
+        limit,
+        key,
+    };
+    if bytes.len() > limit {
+        return Err(too_large(bytes.len()));
+    }
+    let value: serde_json::Value = rmp_serde::from_slice(bytes).map_err(|e| OutputError::Body {
         kind,
         name: name.to_owned(),
         reason: e.to_string(),
-    })
+    })?;
+    let held = m::output::body_bytes(&value);
+    if held > limit {
+        return Err(too_large(held));
+    }
+    Ok((value, held))
 }
 
-/// Lifts one output, resolving instrument ids against what was declared.
+/// Lifts one output, resolving instrument ids against what was declared,
+/// and says how many bytes it holds.
 pub(crate) fn output_from_wit(
     o: wo::Output,
     declared: &Declared,
-) -> Result<m::Output, OutputError> {
+    limits: &crate::plugin::OutputLimits,
+) -> Result<(m::Output, usize), OutputError> {
     Ok(match o {
         wo::Output::Series(s) => {
+            let bytes = bounded(&s.name, "a series name", MAX_NAME_BYTES)?;
             if !s.value.is_finite() {
                 return Err(OutputError::NotFinite { name: s.name });
             }
-            m::Output::Series(m::SeriesPoint {
+            let point = m::Output::Series(m::SeriesPoint {
                 instrument: resolve_opt(declared, s.instrument)?,
                 name: Arc::from(s.name),
                 ts: s.ts,
                 value: s.value,
-            })
+            });
+            (point, bytes + 48)
         }
-        wo::Output::Document(d) => m::Output::Document(m::Document {
-            body: body(&d.body, "document", &d.key)?,
-            key: Arc::from(d.key),
-            ts: d.ts,
-        }),
-        wo::Output::Log(l) => m::Output::Log(m::LogEntry {
-            body: body(&l.body, "log", &l.name)?,
-            instrument: resolve_opt(declared, l.instrument)?,
-            name: Arc::from(l.name),
-            ts: l.ts,
-        }),
-        wo::Output::Signal(s) => m::Output::Signal(m::Signal {
-            instrument: resolve(declared, s.instrument)?,
-            ts: s.ts,
-            direction: match s.direction {
-                wo::Direction::Long => m::Direction::Long,
-                wo::Direction::Short => m::Direction::Short,
-                wo::Direction::Flat => m::Direction::Flat,
-            },
-            strength: match s.strength {
-                wo::Strength::Strong => m::Strength::Strong,
-                wo::Strength::Medium => m::Strength::Medium,
-                wo::Strength::Weak => m::Strength::Weak,
-                wo::Strength::Ignore => m::Strength::Ignore,
-            },
-            reason: Arc::from(s.reason),
-        }),
-        wo::Output::Order(o) => m::Output::Order(m::OrderIntent {
-            instrument: resolve(declared, o.instrument)?,
-            client_id: Arc::from(o.client_id),
-            ts: o.ts,
-            side: match o.side {
-                wt::Side::Buy => m::Side::Buy,
-                wt::Side::Sell => m::Side::Sell,
-            },
-            size: dec_from(o.size, "order size")?,
-            limit_price: o
-                .limit_price
-                .map(|p| dec_from(p, "order limit price"))
-                .transpose()?,
-            reduce_only: o.reduce_only,
-        }),
-        wo::Output::Alert(a) => m::Output::Alert(m::Alert {
-            priority: match a.priority {
-                wo::Priority::P0 => m::Priority::P0,
-                wo::Priority::P1 => m::Priority::P1,
-                wo::Priority::P2 => m::Priority::P2,
-            },
-            ts: a.ts,
-            title: Arc::from(a.title),
-            body: Arc::from(a.body),
-        }),
+        wo::Output::Document(d) => {
+            let key = bounded(&d.key, "a document key", MAX_NAME_BYTES)?;
+            let (body, held) = body(
+                &d.body,
+                "document",
+                &d.key,
+                limits.max_document_bytes,
+                "max_document_bytes",
+            )?;
+            let doc = m::Output::Document(m::Document {
+                body,
+                key: Arc::from(d.key),
+                ts: d.ts,
+            });
+            (doc, key + held)
+        }
+        wo::Output::Log(l) => {
+            let name = bounded(&l.name, "a log name", MAX_NAME_BYTES)?;
+            let (body, held) = body(
+                &l.body,
+                "log",
+                &l.name,
+                limits.max_log_bytes,
+                "max_log_bytes",
+            )?;
+            let entry = m::Output::Log(m::LogEntry {
+                body,
+                instrument: resolve_opt(declared, l.instrument)?,
+                name: Arc::from(l.name),
+                ts: l.ts,
+            });
+            (entry, name + held)
+        }
+        wo::Output::Signal(s) => {
+            let bytes = bounded(&s.reason, "a signal reason", MAX_TEXT_BYTES)?;
+            let signal = m::Output::Signal(m::Signal {
+                instrument: resolve(declared, s.instrument)?,
+                ts: s.ts,
+                direction: match s.direction {
+                    wo::Direction::Long => m::Direction::Long,
+                    wo::Direction::Short => m::Direction::Short,
+                    wo::Direction::Flat => m::Direction::Flat,
+                },
+                strength: match s.strength {
+                    wo::Strength::Strong => m::Strength::Strong,
+                    wo::Strength::Medium => m::Strength::Medium,
+                    wo::Strength::Weak => m::Strength::Weak,
+                    wo::Strength::Ignore => m::Strength::Ignore,
+                },
+                reason: Arc::from(s.reason),
+            });
+            (signal, bytes + 64)
+        }
+        wo::Output::Order(o) => {
+            let bytes = bounded(&o.client_id, "an order client id", MAX_NAME_BYTES)?;
+            let order = m::Output::Order(m::OrderIntent {
+                instrument: resolve(declared, o.instrument)?,
+                client_id: Arc::from(o.client_id),
+                ts: o.ts,
+                side: match o.side {
+                    wt::Side::Buy => m::Side::Buy,
+                    wt::Side::Sell => m::Side::Sell,
+                },
+                size: dec_from(o.size, "order size")?,
+                limit_price: o
+                    .limit_price
+                    .map(|p| dec_from(p, "order limit price"))
+                    .transpose()?,
+                reduce_only: o.reduce_only,
+            });
+            (order, bytes + 96)
+        }
+        wo::Output::Alert(a) => {
+            let title = bounded(&a.title, "an alert title", MAX_TEXT_BYTES)?;
+            let body = bounded(&a.body, "an alert body", limits.max_log_bytes)?;
+            let alert = m::Output::Alert(m::Alert {
+                priority: match a.priority {
+                    wo::Priority::P0 => m::Priority::P0,
+                    wo::Priority::P1 => m::Priority::P1,
+                    wo::Priority::P2 => m::Priority::P2,
+                },
+                ts: a.ts,
+                title: Arc::from(a.title),
+                body: Arc::from(a.body),
+            });
+            (alert, title + body + 48)
+        }
     })
 }
 

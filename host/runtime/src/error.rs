@@ -68,6 +68,9 @@ pub enum FaultKind {
     Error,
     /// An output was malformed (unknown instrument, bad body, …).
     BadOutput,
+    /// The outputs went past a limit: a body too large, too many distinct
+    /// series, document keys or log names, too many bytes in one batch.
+    OutputLimit,
     /// Any other trap.
     Trap,
 }

@@ -28,5 +28,5 @@ pub use conversions::{PluginInfo, Subscription};
 pub use engine::{EngineSettings, PluginEngine, content_digest};
 pub use error::{Fault, FaultKind, LoadError};
 pub use metrics::{DeadLetter, ErrorRecord, PluginMetrics, PluginState};
-pub use plugin::{PluginInstance, PluginLimits, PluginModule};
+pub use plugin::{LogLimits, OutputLimits, PluginInstance, PluginLimits, PluginModule};
 pub use version::{InstanceSettings, PluginVersion};

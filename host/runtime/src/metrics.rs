@@ -121,6 +121,8 @@ pub struct PluginMetrics {
     pub last_event_ts: AtomicI64,
     /// Bytes of linear memory the instance uses.
     pub memory_bytes: AtomicU64,
+    /// Log lines of the plugin suppressed by its log rate limit.
+    pub logs_suppressed: AtomicU64,
     last_error: Mutex<Option<ErrorRecord>>,
     dead_letters: Mutex<VecDeque<DeadLetter>>,
     dead_letters_kept: usize,
@@ -162,6 +164,7 @@ impl PluginMetrics {
             latency_sum_us: AtomicU64::new(0),
             last_event_ts: AtomicI64::new(i64::MIN),
             memory_bytes: AtomicU64::new(0),
+            logs_suppressed: AtomicU64::new(0),
             last_error: Mutex::new(None),
             dead_letters: Mutex::new(VecDeque::new()),
             dead_letters_kept: dead_letters_kept.max(1),

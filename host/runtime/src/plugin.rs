@@ -22,6 +22,10 @@ pub struct PluginLimits {
     pub call_deadline: Duration,
     /// Outputs one `on-events` call may return.
     pub max_outputs: usize,
+    /// What the plugin's outputs may hold.
+    pub outputs: OutputLimits,
+    /// How much the plugin may write to the host's log.
+    pub log: LogLimits,
 }
 
 impl Default for PluginLimits {
@@ -30,6 +34,63 @@ impl Default for PluginLimits {
             memory_bytes: 64 << 20,
             call_deadline: Duration::from_secs(1),
             max_outputs: 10_000,
+            outputs: OutputLimits::default(),
+            log: LogLimits::default(),
+        }
+    }
+}
+
+/// Bounds on what a plugin's outputs hold. Bytes are counted as the host
+/// holds the output in memory (see [`prism_model::output::body_bytes`]).
+/// Going past one fails the batch like any other fault: the poison event is
+/// set aside, and a plugin that keeps going past its limits is quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Distinct series (name and instrument) a plugin may write.
+    pub max_series: usize,
+    /// Distinct document keys.
+    pub max_document_keys: usize,
+    /// Distinct log names.
+    pub max_log_names: usize,
+    /// One document's body.
+    pub max_document_bytes: usize,
+    /// The latest bodies of all of a plugin's documents together.
+    pub max_documents_bytes: usize,
+    /// One log entry's body (and one alert's body).
+    pub max_log_bytes: usize,
+    /// Everything one call returns.
+    pub max_batch_bytes: usize,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        Self {
+            max_series: 1_000,
+            max_document_keys: 1_000,
+            max_log_names: 100,
+            max_document_bytes: 1 << 20,
+            max_documents_bytes: 64 << 20,
+            max_log_bytes: 64 << 10,
+            max_batch_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The rate at which a plugin may write to the host's log (`host.log`).
+/// Lines past it are suppressed and counted, and a summary is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    /// Lines per second, sustained (a burst of twice as many is allowed).
+    pub lines_per_s: u32,
+    /// Bytes per second, sustained (a burst of twice as many is allowed).
+    pub bytes_per_s: u32,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        Self {
+            lines_per_s: 100,
+            bytes_per_s: 64 << 10,
         }
     }
 }
@@ -104,7 +165,7 @@ impl PluginModule {
             .min(self.engine.settings().max_memory_bytes);
         let mut store = Store::new(
             &self.engine.engine,
-            HostState::new(Arc::from(plugin_id), memory, seed),
+            HostState::new(Arc::from(plugin_id), memory, seed, limits.log),
         );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(deadline_ticks(limits.call_deadline));
@@ -272,20 +333,42 @@ impl PluginInstance {
             return Err(Fault {
                 kind: FaultKind::OutputCap,
                 message: format!(
-                    "returned {} outputs for one batch; the cap is {}",
+                    "returned {} outputs for one batch; the cap is {} (max_outputs)",
                     outputs.len(),
                     self.limits.max_outputs
                 ),
             });
         }
-        outputs
-            .into_iter()
-            .map(|o| conversions::output_from_wit(o, &self.declared))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Fault {
-                kind: FaultKind::BadOutput,
-                message: e.to_string(),
-            })
+        if let Some(summary) = self
+            .store
+            .data_mut()
+            .log
+            .take_summary(std::time::Instant::now())
+        {
+            tracing::warn!(target: "prism::plugin", plugin = %self.store.data().plugin_id, "{summary}");
+        }
+        let limits = &self.limits.outputs;
+        let mut batch_bytes = 0usize;
+        let mut lifted = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            let (output, bytes) =
+                conversions::output_from_wit(o, &self.declared, limits).map_err(|e| Fault {
+                    kind: e.fault_kind(),
+                    message: e.to_string(),
+                })?;
+            batch_bytes += bytes;
+            if batch_bytes > limits.max_batch_bytes {
+                return Err(Fault {
+                    kind: FaultKind::OutputLimit,
+                    message: format!(
+                        "the outputs of one batch hold more than {} bytes (max_batch_bytes)",
+                        limits.max_batch_bytes
+                    ),
+                });
+            }
+            lifted.push(output);
+        }
+        Ok(lifted)
     }
 
     /// Chooses how batches are lowered: the fast path (default) or
@@ -293,6 +376,11 @@ impl PluginInstance {
     /// to compare them in tests and benchmarks.
     pub fn set_fast_lowering(&mut self, on: bool) {
         self.fast_lowering = on;
+    }
+
+    /// Log lines suppressed by the rate limit since the last call of this.
+    pub fn take_suppressed_logs(&mut self) -> u64 {
+        std::mem::take(&mut self.store.data_mut().log.suppressed_total)
     }
 
     /// Bytes of linear memory the instance uses now (all its memories).

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -132,10 +132,16 @@ pub(crate) struct HostState {
     table: ResourceTable,
     pub(crate) limits: MemoryLimiter,
     pub(crate) stderr: TailPipe,
+    pub(crate) log: LogGate,
 }
 
 impl HostState {
-    pub(crate) fn new(plugin_id: Arc<str>, memory_bytes: usize, seed: u64) -> Self {
+    pub(crate) fn new(
+        plugin_id: Arc<str>,
+        memory_bytes: usize,
+        seed: u64,
+        log: crate::plugin::LogLimits,
+    ) -> Self {
         let stderr = TailPipe::default();
         let wasi = WasiCtx::builder()
             .stdout(stderr.clone())
@@ -160,6 +166,7 @@ impl HostState {
             table: ResourceTable::new(),
             limits,
             stderr,
+            log: LogGate::new(log),
         }
     }
 
@@ -186,17 +193,14 @@ impl WasiView for HostState {
 impl crate::bindings::prism::plugin::host::Host for HostState {
     fn log(&mut self, level: crate::bindings::prism::plugin::host::LogLevel, message: String) {
         use crate::bindings::prism::plugin::host::LogLevel;
-        const MAX: usize = 4096;
-        let mut message = message;
-        if message.len() > MAX {
-            let mut cut = MAX;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
         let plugin = &*self.plugin_id;
+        if let Some(summary) = self.log.take_summary(Instant::now()) {
+            tracing::warn!(target: "prism::plugin", plugin, "{summary}");
+        }
+        if !self.log.admit(message.len(), Instant::now()) {
+            return;
+        }
+        let message = escape(&message, LOG_LINE_BYTES);
         match level {
             LogLevel::Trace => tracing::trace!(target: "prism::plugin", plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "prism::plugin", plugin, "{message}"),
@@ -204,6 +208,113 @@ impl crate::bindings::prism::plugin::host::Host for HostState {
             LogLevel::Warn => tracing::warn!(target: "prism::plugin", plugin, "{message}"),
             LogLevel::Error => tracing::error!(target: "prism::plugin", plugin, "{message}"),
         }
+    }
+}
+
+/// Longest plugin log line written, bytes (before escaping); the rest is cut.
+const LOG_LINE_BYTES: usize = 4096;
+
+/// A log line as it may appear in the host's log: control characters
+/// (CR and LF above all, which would forge host log lines) escaped, at most
+/// `max` bytes of the original kept.
+pub(crate) fn escape(message: &str, max: usize) -> String {
+    let mut cut = message.len().min(max);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = String::with_capacity(cut + 8);
+    for c in message[..cut].chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    if cut < message.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Token buckets on a plugin's log lines and bytes. What they refuse is
+/// counted and summarized in one line, at most once a second.
+#[derive(Debug)]
+pub(crate) struct LogGate {
+    limits: crate::plugin::LogLimits,
+    lines: f64,
+    bytes: f64,
+    refilled: Option<Instant>,
+    suppressed_lines: u64,
+    suppressed_bytes: u64,
+    /// Lines suppressed in all, for the plugin's metrics; taken by the worker.
+    pub(crate) suppressed_total: u64,
+    summarized: Option<Instant>,
+}
+
+impl LogGate {
+    fn new(limits: crate::plugin::LogLimits) -> Self {
+        Self {
+            limits,
+            lines: 2.0 * f64::from(limits.lines_per_s),
+            bytes: 2.0 * f64::from(limits.bytes_per_s),
+            refilled: None,
+            suppressed_lines: 0,
+            suppressed_bytes: 0,
+            suppressed_total: 0,
+            summarized: None,
+        }
+    }
+
+    /// Whether a line of `bytes` may be written now.
+    pub(crate) fn admit(&mut self, bytes: usize, now: Instant) -> bool {
+        let (rate_lines, rate_bytes) = (
+            f64::from(self.limits.lines_per_s),
+            f64::from(self.limits.bytes_per_s),
+        );
+        if let Some(last) = self.refilled {
+            let dt = now.saturating_duration_since(last).as_secs_f64();
+            self.lines = (self.lines + dt * rate_lines).min(2.0 * rate_lines);
+            self.bytes = (self.bytes + dt * rate_bytes).min(2.0 * rate_bytes);
+        }
+        self.refilled = Some(now);
+        // A line never costs more than the bucket holds, so a long line
+        // (cut to LOG_LINE_BYTES when written) can always pass eventually.
+        let cost = (bytes.min(LOG_LINE_BYTES) as f64).min(2.0 * rate_bytes);
+        if self.lines >= 1.0 && self.bytes >= cost {
+            self.lines -= 1.0;
+            self.bytes -= cost;
+            return true;
+        }
+        self.suppressed_lines += 1;
+        self.suppressed_bytes += bytes as u64;
+        self.suppressed_total += 1;
+        false
+    }
+
+    /// The summary of what was suppressed, when there is some and the last
+    /// summary is a second old.
+    pub(crate) fn take_summary(&mut self, now: Instant) -> Option<String> {
+        if self.suppressed_lines == 0
+            || self
+                .summarized
+                .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1))
+        {
+            return None;
+        }
+        self.summarized = Some(now);
+        let text = format!(
+            "{} log lines ({} bytes) of this plugin suppressed: it logs faster than {} lines or {} bytes a second",
+            self.suppressed_lines,
+            self.suppressed_bytes,
+            self.limits.lines_per_s,
+            self.limits.bytes_per_s
+        );
+        self.suppressed_lines = 0;
+        self.suppressed_bytes = 0;
+        Some(text)
     }
 }
 
@@ -252,3 +363,43 @@ impl ResourceLimiter for MemoryLimiter {
 impl crate::bindings::prism::plugin::types::Host for HostState {}
 impl crate::bindings::prism::plugin::events::Host for HostState {}
 impl crate::bindings::prism::plugin::outputs::Host for HostState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_forge_log_lines() {
+        assert_eq!(
+            escape("ok\r\n2026-01-01 ERROR forged\u{1b}[31m", 100),
+            "ok\\r\\n2026-01-01 ERROR forged\\u{1b}[31m"
+        );
+        assert_eq!(escape("ééé", 3), "é…");
+    }
+
+    #[test]
+    fn the_gate_holds_its_rate_and_summarizes_the_rest() {
+        let mut gate = LogGate::new(crate::plugin::LogLimits {
+            lines_per_s: 10,
+            bytes_per_s: 1000,
+        });
+        let t0 = Instant::now();
+        let passed = (0..1000).filter(|_| gate.admit(10, t0)).count();
+        assert_eq!(passed, 20, "a burst of twice the rate");
+        let summary = gate.take_summary(t0).unwrap();
+        assert!(
+            summary.starts_with("980 log lines (9800 bytes)"),
+            "{summary}"
+        );
+        assert_eq!(gate.take_summary(t0), None);
+        // One second later: ten more lines, no more.
+        let t1 = t0 + Duration::from_secs(1);
+        let passed = (0..1000).filter(|_| gate.admit(10, t1)).count();
+        assert_eq!(passed, 10);
+        // Bytes bound too: 1000 bytes a second, so big lines pass less often.
+        let t2 = t1 + Duration::from_secs(2);
+        let passed = (0..100).filter(|_| gate.admit(4000, t2)).count();
+        assert_eq!(passed, 1, "a long line costs the whole bucket");
+        assert_eq!(gate.suppressed_total, 980 + 990 + 99);
+    }
+}

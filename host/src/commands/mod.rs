@@ -48,6 +48,7 @@ pub(crate) fn pipeline_settings(config: &Config) -> PipelineSettings {
                 max_quarantines: r.max_quarantines,
             },
             dead_letters: r.dead_letters,
+            plugin_defaults: config.plugin_defaults,
             ..SupervisorSettings::default()
         },
     }

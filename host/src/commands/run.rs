@@ -42,7 +42,9 @@ pub(crate) fn run(
     let s = config.stores;
     let store = Arc::new(OutputStore::new(StoreLimits {
         series_points: s.series_points,
+        plugin_series_points: s.plugin_series_points,
         log_entries: s.log_entries,
+        plugin_log_bytes: s.plugin_log_bytes,
         signals: s.signals,
         records: s.records,
     }));

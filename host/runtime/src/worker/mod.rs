@@ -8,6 +8,7 @@
 //! so a crashed instance can be rebuilt without losing or repeating an
 //! output.
 
+mod budget;
 mod recovery;
 
 use crate::error::Fault;
@@ -162,6 +163,7 @@ struct Worker {
     failures: VecDeque<Instant>,
     quarantines: u32,
     last_failure: Option<Instant>,
+    budget: budget::OutputBudget,
 }
 
 impl Worker {
@@ -188,6 +190,7 @@ impl Worker {
             failures: VecDeque::new(),
             quarantines: 0,
             last_failure: None,
+            budget: budget::OutputBudget::default(),
         };
         // The state at start is the first checkpoint: recovery always has a
         // base, even before the first periodic snapshot.
@@ -289,6 +292,14 @@ impl Worker {
         self.metrics
             .memory_bytes
             .store(instance.memory_used() as u64, Ordering::Relaxed);
+        self.metrics
+            .logs_suppressed
+            .fetch_add(instance.take_suppressed_logs(), Ordering::Relaxed);
+        let result = result.and_then(|outputs| {
+            self.budget
+                .admit(&outputs, &self.version.settings.limits.outputs)
+                .map(|()| outputs)
+        });
         if result.is_ok() {
             self.redeclare = false;
         }

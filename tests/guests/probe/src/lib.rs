@@ -13,6 +13,12 @@
 //!   event whose time is T: a single poison event.
 //! - `{"mode":"echo"}` — logs every event it receives, as its debug text
 //!   (log `echo`), to check what crossed the boundary.
+//! - `{"mode":"keys"}` — on every market event writes a new document key,
+//!   a new series name and a new log name: outputs without bound.
+//! - `{"mode":"big", "bytes": B, "at": N}` — on the N-th market event
+//!   writes document `big` with a body of B bytes of text.
+//! - `{"mode":"chatty", "lines": L}` — writes L host log lines of 1 KiB
+//!   per market event, each with CR/LF that would forge log lines.
 //! - `{"mode":"init_error"}` — refuses to start.
 //! - `{"mode":"restore_error"}` — refuses any state.
 
@@ -27,6 +33,10 @@ struct Config {
     at: u64,
     #[serde(default)]
     at_ts: Option<i64>,
+    #[serde(default)]
+    bytes: usize,
+    #[serde(default)]
+    lines: usize,
 }
 
 /// See the crate docs.
@@ -122,6 +132,7 @@ impl Probe {
                 Err(format!("recursion returned {depth}"))
             }
             "error" => Err(format!("refusing event number {}", self.events)),
+            "big" => ctx.document("big", self.last_ts, &"x".repeat(self.config.bytes)),
             _ => Ok(()),
         }
     }
@@ -157,6 +168,24 @@ impl Plugin for Probe {
         }
         self.events += 1;
         self.last_ts = event.ts().unwrap_or(self.last_ts);
+        match self.config.mode.as_str() {
+            "keys" => {
+                let n = self.events;
+                ctx.document(&format!("key-{n}"), self.last_ts, &n)?;
+                ctx.series(&format!("series-{n}"), None, self.last_ts, n as f64);
+                ctx.log(&format!("log-{n}"), None, self.last_ts, &n)?;
+            }
+            "chatty" => {
+                let line = format!(
+                    "chatty\r\n2026-01-01T00:00:00Z ERROR forged line {}",
+                    "z".repeat(960)
+                );
+                for _ in 0..self.config.lines {
+                    prism_sdk::log::info(&line);
+                }
+            }
+            _ => {}
+        }
         let poisoned = (self.config.at != 0 && self.events == self.config.at)
             || self.config.at_ts.is_some_and(|t| event.ts() == Some(t));
         if poisoned {
