@@ -101,18 +101,12 @@ impl Server {
 
     /// Resident memory of the server process, bytes.
     pub(crate) fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap();
-        kb * 1024
+        self.status_kb("VmRSS:") * 1024
     }
 
     /// GET a path: (status, body).
     pub(crate) fn get(&self, path: &str) -> (u16, String) {
-        self.request("GET", path, None, b"")
+        Self::client(&self.base).get(path)
     }
 
     /// Any request, with an optional bearer token: (status, body).
@@ -123,30 +117,35 @@ impl Server {
         token: Option<&str>,
         body: &[u8],
     ) -> (u16, String) {
-        let host = self.base.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(host).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-        write!(
-            stream,
-            "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{auth}Content-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        // A server may answer (e.g. 413) before reading the whole body.
-        let _ = stream.write_all(body);
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
-        let response = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, body.to_owned())
+        Self::client(&self.base).request(method, path, token, body)
+    }
+
+    /// A client of the server at `base`, to use from other threads.
+    pub(crate) fn client(base: &str) -> Client {
+        Client {
+            base: base.to_owned(),
+        }
+    }
+
+    /// Peak resident memory of the server process so far, bytes.
+    pub(crate) fn peak_rss(&self) -> u64 {
+        self.status_kb("VmHWM:") * 1024
+    }
+
+    /// Open file descriptors of the server process.
+    pub(crate) fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
     }
 
     /// GET a path that answers JSON with 200.
@@ -178,6 +177,56 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// A minimal HTTP/1.0 client of a server.
+pub(crate) struct Client {
+    base: String,
+}
+
+impl Client {
+    /// GET a path: (status, body).
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, None, b"")
+    }
+
+    /// Any request, with an optional bearer token: (status, body).
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
+        let host = self.base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+        // A refused connection may be closed before the request is written.
+        if write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{auth}Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .is_err()
+        {
+            return (0, String::new());
+        }
+        // A server may answer (e.g. 413) before reading the whole body.
+        let _ = stream.write_all(body);
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let response = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, body.to_owned())
     }
 }
 

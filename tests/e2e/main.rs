@@ -3,6 +3,7 @@
 
 mod admin;
 mod analytics;
+mod attacks;
 mod common;
 mod hardening;
 mod replay;

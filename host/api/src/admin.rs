@@ -52,9 +52,28 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
-/// Reads a request body up to the upload limit.
-async fn read_body(state: &AppState, body: Body) -> Result<Vec<u8>, ApiError> {
+/// An upload's bytes, and its turn: at most `admin.max_concurrent_uploads`
+/// are read and compiled at once, so concurrent large uploads cannot take
+/// the host's memory.
+pub(crate) struct Upload {
+    pub(crate) bytes: axum::body::Bytes,
+    _turn: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Waits for an upload turn, then reads the body up to the upload limit,
+/// each within the upload timeout.
+async fn read_body(state: &AppState, body: Body) -> Result<Upload, ApiError> {
     let limit = state.admin.max_upload_bytes;
+    let timeout = state.admin.upload_timeout;
+    let turn = tokio::time::timeout(timeout, state.uploads.clone().acquire_owned())
+        .await
+        .map_err(|_| {
+            ApiError::busy(format!(
+                "{} uploads are in progress (admin.max_concurrent_uploads); retry later",
+                state.admin.max_concurrent_uploads
+            ))
+        })?
+        .map_err(|e| ApiError::internal(&e))?;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,18 +83,30 @@ async fn read_body(state: &AppState, body: Body) -> Result<Vec<u8>, ApiError> {
             ),
         )
     };
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner.is::<http_body_util::LengthLimitError>() {
-            too_large()
-        } else {
-            ApiError::bad_request(format!("cannot read the request body: {inner}"))
-        }
-    })?;
+    let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!(
+                    "the body did not arrive within {} s (admin.upload_timeout_s)",
+                    timeout.as_secs()
+                ),
+            )
+        })?
+        .map_err(|e| {
+            let inner = e.into_inner();
+            if inner.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {inner}"))
+            }
+        })?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    Ok(bytes.to_vec())
+    Ok(Upload { bytes, _turn: turn })
 }
 
 /// Runs a control operation on the blocking pool.
@@ -109,8 +140,11 @@ pub(crate) async fn add(
     crate::routes::ApiQuery(q): crate::routes::ApiQuery<AddQuery>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let wasm = read_body(&state, body).await?;
-    let view = blocking(&state, move |c| c.add(&id, &wasm, q.config.as_deref())).await?;
+    let upload = read_body(&state, body).await?;
+    let view = blocking(&state, move |c| {
+        c.add(&id, &upload.bytes, q.config.as_deref())
+    })
+    .await?;
     Ok((StatusCode::CREATED, status(&state, &view)).into_response())
 }
 
@@ -121,8 +155,8 @@ pub(crate) async fn replace_wasm(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let wasm = read_body(&state, body).await?;
-    let view = blocking(&state, move |c| c.replace_wasm(&id, &wasm)).await?;
+    let upload = read_body(&state, body).await?;
+    let view = blocking(&state, move |c| c.replace_wasm(&id, &upload.bytes)).await?;
     Ok(status(&state, &view))
 }
 
@@ -133,8 +167,8 @@ pub(crate) async fn replace_config(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let bytes = read_body(&state, body).await?;
-    let json = String::from_utf8(bytes)
+    let upload = read_body(&state, body).await?;
+    let json = String::from_utf8(upload.bytes.to_vec())
         .map_err(|_| ApiError::bad_request("the config must be UTF-8 JSON"))?;
     let view = blocking(&state, move |c| c.replace_config(&id, &json)).await?;
     Ok(status(&state, &view))

@@ -3,6 +3,7 @@
 //! everywhere: `limit`, and `cursor` = the `next_cursor` of the page before.
 
 use crate::error::ApiError;
+use crate::reads::{cached_view, read};
 use crate::routes::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
@@ -135,7 +136,7 @@ pub(crate) async fn liquidations(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<LiquidationsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    liquidations_page(&state, q).map(Json)
+    read(&state, move |state| liquidations_page(state, q).map(Json)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +152,10 @@ pub(crate) async fn recent_liquidations(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RecentQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    read(&state, move |state| recent_liquidations_view(state, q)).await
+}
+
+fn recent_liquidations_view(state: &AppState, q: RecentQuery) -> Result<Json<Value>, ApiError> {
     let q = LiquidationsQuery {
         exchange: q.exchange,
         symbol: q.symbol,
@@ -160,7 +165,7 @@ pub(crate) async fn recent_liquidations(
         limit: Some(q.limit.unwrap_or(50)),
         cursor: None,
     };
-    let mut page = liquidations_page(&state, q)?;
+    let mut page = liquidations_page(state, q)?;
     page["next_cursor"] = Value::Null;
     Ok(Json(page))
 }
@@ -187,9 +192,18 @@ struct SideTotals {
 pub(crate) async fn liquidation_stats(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<PlaceQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let plugin = backing(&state, &state.analytics.liquidations, "liquidations")?;
-    let now = now_ms(&state);
+) -> Result<Json<std::sync::Arc<Value>>, ApiError> {
+    let key = format!("liquidation_stats:{q:?}");
+    cached_view(&state, key, move |state| {
+        liquidation_stats_view(state, q).map(|j| j.0)
+    })
+    .await
+    .map(Json)
+}
+
+fn liquidation_stats_view(state: &AppState, q: PlaceQuery) -> Result<Json<Value>, ApiError> {
+    let plugin = backing(state, &state.analytics.liquidations, "liquidations")?;
+    let now = now_ms(state);
     let windows = [("1h", 1), ("4h", 4), ("24h", 24)];
     let mut totals: Vec<[SideTotals; 2]> = windows.iter().map(|_| Default::default()).collect();
     state.store.for_each_log(plugin, "liquidation", |l| {
@@ -243,8 +257,12 @@ pub(crate) async fn ratios_current(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<PlaceQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    read(&state, move |state| ratios_current_view(state, q)).await
+}
+
+fn ratios_current_view(state: &AppState, q: PlaceQuery) -> Result<Json<Value>, ApiError> {
     let plugin = backing(
-        &state,
+        state,
         &state.analytics.long_short_ratio,
         "long_short_ratio",
     )?;
@@ -321,8 +339,12 @@ pub(crate) async fn ratios_history(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    read(&state, move |state| ratios_history_view(state, q)).await
+}
+
+fn ratios_history_view(state: &AppState, q: HistoryQuery) -> Result<Json<Value>, ApiError> {
     let plugin = backing(
-        &state,
+        state,
         &state.analytics.long_short_ratio,
         "long_short_ratio",
     )?;
@@ -406,7 +428,11 @@ pub(crate) async fn liquidation_map(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<MapQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = backing(&state, &state.analytics.liquidation_map, "liquidation_map")?;
+    read(&state, move |state| liquidation_map_view(state, q)).await
+}
+
+fn liquidation_map_view(state: &AppState, q: MapQuery) -> Result<Json<Value>, ApiError> {
+    let plugin = backing(state, &state.analytics.liquidation_map, "liquidation_map")?;
     let wanted = format!("liquidation-map:{}:{}", q.exchange, q.symbol);
     let key = state
         .store
@@ -505,7 +531,18 @@ pub(crate) async fn whale_activities(
     Path(account): Path<String>,
     ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = backing(&state, &state.analytics.whales, "whales")?;
+    read(&state, move |state| {
+        whale_activities_view(state, q, account)
+    })
+    .await
+}
+
+fn whale_activities_view(
+    state: &AppState,
+    q: ActivityQuery,
+    account: String,
+) -> Result<Json<Value>, ApiError> {
+    let plugin = backing(state, &state.analytics.whales, "whales")?;
     let query = LogQuery {
         name: Some("whale_activity".into()),
         exchange: q.exchange,
@@ -547,7 +584,11 @@ pub(crate) async fn opportunities(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<OpportunityQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = backing(&state, &state.analytics.opportunities, "opportunities")?;
+    read(&state, move |state| opportunities_view(state, q)).await
+}
+
+fn opportunities_view(state: &AppState, q: OpportunityQuery) -> Result<Json<Value>, ApiError> {
+    let plugin = backing(state, &state.analytics.opportunities, "opportunities")?;
     let Some(d) = state.store.document(plugin, "opportunities") else {
         return Ok(Json(json!({"ts": null, "items": []})));
     };
@@ -592,8 +633,17 @@ struct SignalCounts {
 pub(crate) async fn signal_stats(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<SignalStatsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let now = now_ms(&state);
+) -> Result<Json<std::sync::Arc<Value>>, ApiError> {
+    let key = format!("signal_stats:{q:?}");
+    cached_view(&state, key, move |state| {
+        signal_stats_view(state, q).map(|j| j.0)
+    })
+    .await
+    .map(Json)
+}
+
+fn signal_stats_view(state: &AppState, q: SignalStatsQuery) -> Result<Json<Value>, ApiError> {
+    let now = now_ms(state);
     let names = ["1h", "4h", "24h", "all"];
     let spans = [Some(HOUR_MS), Some(4 * HOUR_MS), Some(24 * HOUR_MS), None];
     let mut counts: Vec<SignalCounts> = names.iter().map(|_| SignalCounts::default()).collect();

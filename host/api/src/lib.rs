@@ -9,7 +9,9 @@ mod analytics;
 mod error;
 mod metrics;
 mod openapi;
+mod reads;
 mod routes;
+mod server;
 mod state;
 mod status;
 #[cfg(test)]
@@ -19,18 +21,6 @@ mod ws;
 pub use analytics::AnalyticsPlugins;
 pub use error::ApiError;
 pub use routes::app;
+pub use server::{ServerSettings, serve};
 pub use state::{AdminSettings, AppState, FeedView, WsSettings};
-
-/// Serves `app(state)` on `listener` until `shutdown` resolves.
-///
-/// # Errors
-/// I/O errors of the listener.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
+pub use ws::{LiveFrames, LiveSender, start_live};

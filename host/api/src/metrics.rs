@@ -47,6 +47,46 @@ pub(crate) fn render(state: &AppState) -> String {
         state.source.skipped.load(Ordering::Relaxed)
     );
 
+    let server: [(&str, &str, &str, u64); 5] = [
+        (
+            "prism_http_connections",
+            "gauge",
+            "Open HTTP connections.",
+            state.connections.open.load(Ordering::Relaxed) as u64,
+        ),
+        (
+            "prism_http_connections_refused_total",
+            "counter",
+            "Connections answered 503 because api.max_connections were open.",
+            state.connections.refused.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_ws_clients",
+            "gauge",
+            "Connected WebSocket clients.",
+            (state.ws.max_clients.max(1) - state.ws_clients.available_permits()) as u64,
+        ),
+        (
+            "prism_ws_batches_dropped_total",
+            "counter",
+            "Output batches not shown to WebSocket clients because their formatter was behind.",
+            state.live.dropped.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_plugin_logs_suppressed_total",
+            "counter",
+            "Plugin log lines suppressed by the log rate limits, all plugins.",
+            plugins
+                .iter()
+                .map(|p| p.metrics.logs_suppressed.load(Ordering::Relaxed))
+                .sum(),
+        ),
+    ];
+    for (name, kind, text, value) in server {
+        help(&mut out, name, kind, text);
+        let _ = writeln!(out, "{name} {value}");
+    }
+
     let feed_counters: [FeedCounter; 8] = [
         (
             "prism_feed_connected",

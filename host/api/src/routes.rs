@@ -1,6 +1,7 @@
 //! Routes and handlers.
 
 use crate::error::ApiError;
+use crate::reads::read;
 use crate::state::AppState;
 use crate::status::{latency, summary};
 use crate::{admin, analytics, ws};
@@ -69,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ws", get(ws::upgrade))
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         .with_state(state)
 }
 
@@ -195,12 +197,15 @@ async fn plugin_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = known(&state, &id)?;
-    let mut body = summary(&p, state.head_ts.load(Ordering::Relaxed));
-    body["call_latency"] = latency(&p);
-    body["series"] = json!(state.store.series_names(&id));
-    body["documents"] = json!(state.store.document_keys(&id));
-    Ok(Json(body))
+    read(&state, move |state| {
+        let p = known(state, &id)?;
+        let mut body = summary(&p, state.head_ts.load(Ordering::Relaxed));
+        body["call_latency"] = latency(&p);
+        body["series"] = json!(state.store.series_names(&id));
+        body["documents"] = json!(state.store.document_keys(&id));
+        Ok(Json(body))
+    })
+    .await
 }
 
 async fn versions(
@@ -215,7 +220,11 @@ async fn dead_letters(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = known(&state, &id)?;
+    read(&state, move |state| dead_letter_page(state, &id)).await
+}
+
+fn dead_letter_page(state: &AppState, id: &str) -> Result<Json<Value>, ApiError> {
+    let p = known(state, id)?;
     let items: Vec<Value> = p
         .metrics
         .dead_letters()
@@ -241,10 +250,19 @@ async fn series(
     Path((id, name)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<SeriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    known(&state, &id)?;
+    read(&state, move |state| series_page(state, &id, &name, &q)).await
+}
+
+fn series_page(
+    state: &AppState,
+    id: &str,
+    name: &str,
+    q: &SeriesQuery,
+) -> Result<Json<Value>, ApiError> {
+    known(state, id)?;
     let points: Vec<Value> = state
         .store
-        .series(&id, &name, &q)
+        .series(id, name, q)
         .into_iter()
         .map(|p| {
             let (exchange, symbol) = place(&p.instrument);
@@ -258,14 +276,17 @@ async fn document(
     State(state): State<AppState>,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    known(&state, &id)?;
-    let d = state
-        .store
-        .document(&id, &key)
-        .ok_or_else(|| ApiError::not_found(format!("plugin `{id}` has no document `{key}`")))?;
-    Ok(Json(
-        json!({"plugin": id, "key": d.key.as_ref(), "ts": d.ts, "body": d.body}),
-    ))
+    read(&state, move |state| {
+        known(state, &id)?;
+        let d = state
+            .store
+            .document(&id, &key)
+            .ok_or_else(|| ApiError::not_found(format!("plugin `{id}` has no document `{key}`")))?;
+        Ok(Json(
+            json!({"plugin": id, "key": d.key.as_ref(), "ts": d.ts, "body": d.body}),
+        ))
+    })
+    .await
 }
 
 async fn logs(
@@ -273,8 +294,12 @@ async fn logs(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    known(&state, &id)?;
-    let page = state.store.logs(&id, &q);
+    read(&state, move |state| log_page(state, &id, &q)).await
+}
+
+fn log_page(state: &AppState, id: &str, q: &LogQuery) -> Result<Json<Value>, ApiError> {
+    known(state, id)?;
+    let page = state.store.logs(id, q);
     let items: Vec<Value> = page
         .items
         .iter()
@@ -292,7 +317,11 @@ async fn signals(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<SignalQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let page = state.store.signals(&q);
+    read(&state, move |state| signal_page(state, &q)).await
+}
+
+fn signal_page(state: &AppState, q: &SignalQuery) -> Result<Json<Value>, ApiError> {
+    let page = state.store.signals(q);
     let items: Vec<Value> = page
         .items
         .iter()

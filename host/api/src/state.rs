@@ -3,7 +3,6 @@
 use crate::analytics::AnalyticsPlugins;
 use prism_control::{PluginControl, PluginView};
 use prism_outputs::OutputStore;
-use prism_runtime::worker::PluginOutputs;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Instant;
@@ -15,6 +14,10 @@ pub struct AdminSettings {
     pub token: Option<Arc<str>>,
     /// Largest plugin upload, bytes.
     pub max_upload_bytes: usize,
+    /// Uploads read and compiled at once.
+    pub max_concurrent_uploads: usize,
+    /// Longest an upload may take to arrive, and to wait for its turn.
+    pub upload_timeout: std::time::Duration,
 }
 
 impl Default for AdminSettings {
@@ -22,6 +25,8 @@ impl Default for AdminSettings {
         Self {
             token: None,
             max_upload_bytes: 64 << 20,
+            max_concurrent_uploads: 2,
+            upload_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -33,12 +38,25 @@ pub struct FeedView {
     pub metrics: Arc<prism_venues::live::FeedMetrics>,
 }
 
-/// WebSocket settings.
+/// WebSocket settings: what a client may cost.
 #[derive(Debug, Clone, Copy)]
 pub struct WsSettings {
     pub heartbeat: std::time::Duration,
     /// A client silent this long is dropped.
     pub idle_timeout: std::time::Duration,
+    /// A client that takes longer than this to accept what is sent to it
+    /// is dropped.
+    pub send_timeout: std::time::Duration,
+    /// Bytes waiting to be sent to a client at most; past it, it is dropped.
+    pub send_buffer_bytes: usize,
+    /// Clients at once.
+    pub max_clients: usize,
+    /// Largest message a client may send, bytes.
+    pub max_message_bytes: usize,
+    /// Channels one client may subscribe to.
+    pub max_channels: usize,
+    /// Distinct symbols one client may follow.
+    pub max_symbols: usize,
 }
 
 impl Default for WsSettings {
@@ -46,6 +64,12 @@ impl Default for WsSettings {
         Self {
             heartbeat: std::time::Duration::from_secs(30),
             idle_timeout: std::time::Duration::from_secs(90),
+            send_timeout: std::time::Duration::from_secs(10),
+            send_buffer_bytes: 1 << 20,
+            max_clients: 256,
+            max_message_bytes: 64 << 10,
+            max_channels: 32,
+            max_symbols: 1000,
         }
     }
 }
@@ -57,9 +81,16 @@ pub struct AppState {
     pub control: Arc<dyn PluginControl>,
     pub admin: AdminSettings,
     pub analytics: AnalyticsPlugins,
-    /// Live outputs, for WebSocket clients (the dispatcher sends here).
-    pub live: tokio::sync::broadcast::Sender<Arc<PluginOutputs>>,
+    /// Live outputs as WebSocket frames (see [`crate::start_live`]).
+    pub live: crate::ws::LiveFrames,
     pub ws: WsSettings,
+    /// One permit per WebSocket client (`ws.max_clients` of them).
+    pub ws_clients: Arc<tokio::sync::Semaphore>,
+    /// One permit per upload being read and compiled.
+    pub uploads: Arc<tokio::sync::Semaphore>,
+    pub(crate) reads: Arc<crate::reads::Reads>,
+    /// The HTTP server's connection counts.
+    pub connections: Arc<crate::server::Connections>,
     /// Live exchange feeds (empty with other sources).
     pub feeds: Vec<FeedView>,
     /// Event time of the newest event routed, ms (`i64::MIN` before any).
@@ -78,13 +109,46 @@ impl AppState {
             control,
             admin: AdminSettings::default(),
             analytics: AnalyticsPlugins::default(),
-            live: tokio::sync::broadcast::channel(1024).0,
+            live: crate::ws::LiveFrames::idle(256),
             ws: WsSettings::default(),
+            ws_clients: Arc::new(tokio::sync::Semaphore::new(
+                WsSettings::default().max_clients,
+            )),
+            uploads: Arc::new(tokio::sync::Semaphore::new(
+                AdminSettings::default().max_concurrent_uploads,
+            )),
+            reads: Arc::new(crate::reads::Reads::new(2, 256)),
+            connections: Arc::default(),
             feeds: Vec::new(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source: Arc::default(),
             started: Instant::now(),
         }
+    }
+
+    /// Applies WebSocket settings (and sizes the client pool to them).
+    #[must_use]
+    pub fn with_ws(mut self, ws: WsSettings) -> Self {
+        self.ws = ws;
+        self.ws_clients = Arc::new(tokio::sync::Semaphore::new(ws.max_clients.max(1)));
+        self
+    }
+
+    /// Applies admin settings (and sizes the upload pool to them).
+    #[must_use]
+    pub fn with_admin(mut self, admin: AdminSettings) -> Self {
+        self.uploads = Arc::new(tokio::sync::Semaphore::new(
+            admin.max_concurrent_uploads.max(1),
+        ));
+        self.admin = admin;
+        self
+    }
+
+    /// Bounds store reads: `concurrent` at once, `queued` more waiting.
+    #[must_use]
+    pub fn with_reads(mut self, concurrent: usize, queued: usize) -> Self {
+        self.reads = Arc::new(crate::reads::Reads::new(concurrent, queued));
+        self
     }
 
     /// One plugin's view.

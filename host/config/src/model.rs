@@ -34,13 +34,37 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Serve the API at all (`prism run --listen` serves it regardless).
     pub enabled: bool,
-    /// Output batches a WebSocket client may fall behind by before it
-    /// starts missing them (it is told how many it missed).
+    /// Chunks of live frames (each up to about 64 KiB) a WebSocket client
+    /// may fall behind by before it starts missing them (it is told how
+    /// many it missed).
     pub ws_buffer: usize,
     /// Seconds between server heartbeats on a WebSocket.
     pub ws_heartbeat_s: u64,
     /// A WebSocket client silent (no message, no pong) this long is dropped.
     pub ws_idle_timeout_s: u64,
+    /// A WebSocket client that takes longer than this to accept what is
+    /// sent to it is dropped.
+    pub ws_send_timeout_s: u64,
+    /// Bytes waiting to be sent to one WebSocket client at most.
+    pub ws_send_buffer_bytes: usize,
+    /// WebSocket clients at once.
+    pub ws_max_clients: usize,
+    /// Largest message a WebSocket client may send, bytes.
+    pub ws_max_message_bytes: usize,
+    /// Channels one WebSocket client may subscribe to.
+    pub ws_max_channels: usize,
+    /// Distinct symbols one WebSocket client may follow.
+    pub ws_max_symbols: usize,
+    /// Open HTTP connections at most; past it, new ones get `503`.
+    pub max_connections: usize,
+    /// Longest wait for a request's head (and for the next request on an
+    /// idle keep-alive connection), seconds.
+    pub header_read_timeout_s: u64,
+    /// Store reads (lists, stats, documents) computed at once; the rest
+    /// wait their turn off the reactor.
+    pub max_concurrent_reads: usize,
+    /// Reads that may wait for a turn; past it, `503 busy`.
+    pub max_queued_reads: usize,
 }
 
 impl Default for ApiConfig {
@@ -48,9 +72,19 @@ impl Default for ApiConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             enabled: true,
-            ws_buffer: 1024,
+            ws_buffer: 256,
             ws_heartbeat_s: 30,
             ws_idle_timeout_s: 90,
+            ws_send_timeout_s: 10,
+            ws_send_buffer_bytes: 1 << 20,
+            ws_max_clients: 256,
+            ws_max_message_bytes: 64 << 10,
+            ws_max_channels: 32,
+            ws_max_symbols: 1000,
+            max_connections: 1024,
+            header_read_timeout_s: 10,
+            max_concurrent_reads: 2,
+            max_queued_reads: 256,
         }
     }
 }
@@ -94,6 +128,11 @@ pub struct AdminConfig {
     pub token: Option<String>,
     /// Largest plugin upload, MiB.
     pub max_upload_mb: u32,
+    /// Uploads read and compiled at once; others wait (up to
+    /// `upload_timeout_s`) for their turn.
+    pub max_concurrent_uploads: usize,
+    /// Longest an upload may take to arrive (and to wait for its turn), s.
+    pub upload_timeout_s: u64,
 }
 
 impl Default for AdminConfig {
@@ -101,6 +140,8 @@ impl Default for AdminConfig {
         Self {
             token: None,
             max_upload_mb: 64,
+            max_concurrent_uploads: 2,
+            upload_timeout_s: 60,
         }
     }
 }

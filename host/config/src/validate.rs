@@ -258,6 +258,29 @@ impl Config {
             ("api.ws_buffer", self.api.ws_buffer as u64),
             ("api.ws_heartbeat_s", self.api.ws_heartbeat_s),
             ("api.ws_idle_timeout_s", self.api.ws_idle_timeout_s),
+            ("api.ws_send_timeout_s", self.api.ws_send_timeout_s),
+            (
+                "api.ws_send_buffer_bytes",
+                self.api.ws_send_buffer_bytes as u64,
+            ),
+            ("api.ws_max_clients", self.api.ws_max_clients as u64),
+            (
+                "api.ws_max_message_bytes",
+                self.api.ws_max_message_bytes as u64,
+            ),
+            ("api.ws_max_channels", self.api.ws_max_channels as u64),
+            ("api.ws_max_symbols", self.api.ws_max_symbols as u64),
+            ("api.max_connections", self.api.max_connections as u64),
+            ("api.header_read_timeout_s", self.api.header_read_timeout_s),
+            (
+                "api.max_concurrent_reads",
+                self.api.max_concurrent_reads as u64,
+            ),
+            (
+                "admin.max_concurrent_uploads",
+                self.admin.max_concurrent_uploads as u64,
+            ),
+            ("admin.upload_timeout_s", self.admin.upload_timeout_s),
         ] {
             if n == 0 {
                 bad(key.into(), "must be at least 1");

@@ -14,9 +14,9 @@ pub enum OutputSink {
     Jsonl(Box<dyn Write + Send>),
     /// Every one of these.
     All(Vec<OutputSink>),
-    /// Live subscribers (WebSocket clients). Never blocks: a subscriber that
-    /// falls behind loses the oldest batches and is told how many.
-    Broadcast(tokio::sync::broadcast::Sender<Arc<PluginOutputs>>),
+    /// Live subscribers (WebSocket clients), handed each batch by a function
+    /// that must never block (it queues or drops, and counts what it drops).
+    Live(Box<dyn Fn(&PluginOutputs) + Send>),
     /// A sink per plugin id (outputs of other plugins are discarded), so a
     /// file per plugin keeps each plugin's order independent of thread timing.
     ByPlugin(std::collections::HashMap<Arc<str>, OutputSink>),
@@ -37,11 +37,8 @@ impl OutputSink {
                 Ok(())
             }
             OutputSink::All(sinks) => sinks.iter_mut().try_for_each(|s| s.accept(batch)),
-            OutputSink::Broadcast(tx) => {
-                // No subscriber is not an error.
-                if tx.receiver_count() > 0 {
-                    let _ = tx.send(Arc::new(batch.clone()));
-                }
+            OutputSink::Live(send) => {
+                send(batch);
                 Ok(())
             }
             OutputSink::ByPlugin(sinks) => match sinks.get_mut(&batch.plugin) {
@@ -53,7 +50,7 @@ impl OutputSink {
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            OutputSink::Store(_) | OutputSink::Broadcast(_) => Ok(()),
+            OutputSink::Store(_) | OutputSink::Live(_) => Ok(()),
             OutputSink::Jsonl(out) => out.flush(),
             OutputSink::All(sinks) => sinks.iter_mut().try_for_each(OutputSink::flush),
             OutputSink::ByPlugin(sinks) => sinks.values_mut().try_for_each(OutputSink::flush),

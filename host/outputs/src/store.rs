@@ -95,6 +95,7 @@ pub struct OutputStore {
     /// (sequence, plugin, signal).
     pub(crate) signals: RwLock<VecDeque<(u64, Arc<str>, Signal)>>,
     sequence: std::sync::atomic::AtomicU64,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, cap: usize) -> bool {
@@ -114,6 +115,13 @@ impl OutputStore {
             limits,
             ..Self::default()
         }
+    }
+
+    /// Changes with every insert: a view computed at one generation is
+    /// still true while the generation is the same.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Stores the outputs of one batch of one plugin, in order.
@@ -182,6 +190,9 @@ impl OutputStore {
                 push_bounded(&mut all, (seq, plugin.clone(), s), limits.signals);
             }
         }
+        // After the change: a view computed before it never looks current.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn next_seq(&self) -> u64 {
@@ -194,6 +205,8 @@ impl OutputStore {
         if let Ok(mut plugins) = self.plugins.write() {
             plugins.remove(plugin);
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

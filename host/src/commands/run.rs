@@ -1,6 +1,6 @@
 //! `prism run`: the pipeline plus the API, until Ctrl-C.
 
-use prism_api::{AdminSettings, AnalyticsPlugins, AppState, WsSettings};
+use prism_api::AppState;
 use prism_config::{Config, DEFAULT_TOML};
 use prism_control::{Pipeline, PluginControl, SnapshotStore, plugin_settings};
 use prism_outputs::{OutputSink, OutputStore, StoreLimits};
@@ -48,7 +48,8 @@ pub(crate) fn run(
         signals: s.signals,
         records: s.records,
     }));
-    let (live, _) = tokio::sync::broadcast::channel(config.api.ws_buffer.max(1));
+    let analytics = super::analytics_plugins(&config);
+    let (live_tx, live) = prism_api::start_live(analytics.clone(), config.api.ws_buffer)?;
     let snapshots = if config.recovery.persist_snapshots || config.recovery.restore_on_start {
         let dir = config.resolve(&config.runtime.data_dir).join("snapshots");
         Some(
@@ -67,7 +68,7 @@ pub(crate) fn run(
         super::pipeline_settings(&config),
         OutputSink::All(vec![
             OutputSink::Store(store.clone()),
-            OutputSink::Broadcast(live.clone()),
+            OutputSink::Live(Box::new(move |batch| live_tx.send(batch))),
         ]),
         sink,
     )?;
@@ -101,23 +102,9 @@ pub(crate) fn run(
     let control: Arc<dyn PluginControl> = supervisor;
     let mut state = AppState::new(store, control);
     state.head_ts = pipeline.head_ts.clone();
-    state.admin = AdminSettings {
-        token: config.admin.effective_token().map(Arc::from),
-        max_upload_bytes: (config.admin.max_upload_mb as usize) << 20,
-    };
-    let a = &config.analytics;
-    state.analytics = AnalyticsPlugins {
-        liquidations: a.liquidations.to_string(),
-        liquidation_map: a.liquidation_map.to_string(),
-        long_short_ratio: a.long_short_ratio.to_string(),
-        whales: a.whales.to_string(),
-        opportunities: a.opportunities.to_string(),
-    };
+    let mut state = super::api_state(&config, state);
+    state.analytics = analytics;
     state.live = live;
-    state.ws = WsSettings {
-        heartbeat: Duration::from_secs(config.api.ws_heartbeat_s),
-        idle_timeout: Duration::from_secs(config.api.ws_idle_timeout_s),
-    };
     if state.admin.token.is_none() {
         tracing::info!("admin API off: set admin.token or PRISM_ADMIN_TOKEN to enable it");
     }
@@ -157,7 +144,13 @@ pub(crate) fn run(
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let bound = listener.local_addr()?;
         println!("prism: API listening on http://{bound}");
-        prism_api::serve(listener, state, shutdown_signal()).await?;
+        prism_api::serve(
+            listener,
+            state,
+            super::server_settings(&config),
+            shutdown_signal(),
+        )
+        .await?;
         anyhow::Ok(())
     });
     tracing::info!("shutting down");
