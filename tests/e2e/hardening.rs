@@ -466,3 +466,32 @@ fn uploaded_plugins_get_the_configured_plugin_defaults() {
         "{letters}"
     );
 }
+
+#[test]
+fn an_empty_token_variable_keeps_the_configured_token_and_spaces_do_not_matter() {
+    let dir = temp_dir("tokens");
+    let config = config_with(
+        &dir,
+        "[source]\nkind = \"simulator\"\npace = 60.0",
+        "[admin]\ntoken = \"  s3cret \\n\"\n",
+    );
+    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", "")]);
+    let probe = std::fs::read(wasm("prism_probe")).unwrap();
+    let add = "/api/v1/plugins/up?config=%7B%22mode%22%3A%22count%22%7D";
+    let (status, body) = server.request("POST", add, Some("s3cret"), &probe);
+    assert_eq!(status, 201, "the configured token is in force: {body}");
+    let (status, _) = server.request("POST", "/api/v1/plugins/up/pause", Some("  s3cret"), b"");
+    assert_eq!(status, 200);
+    let (status, _) = server.request("POST", "/api/v1/plugins/up/pause", Some("s3cre"), b"");
+    assert_eq!(status, 401);
+
+    let blank = config_with(
+        &dir,
+        "[source]\nkind = \"simulator\"",
+        "[admin]\ntoken = \"   \"\n",
+    );
+    let out = prism().args(["run", "--config"]).arg(&blank).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("admin.token"), "{stderr}");
+}

@@ -265,8 +265,9 @@ config = {{ mode = "count" }}
         // The idle worker snapshots within `snapshot_every_ms`; the file follows.
         let state = dir.join("data/snapshots/counter.state");
         let started = Instant::now();
+        // The file: a header, the state's checksum, the state (8 bytes).
         while std::fs::read(&state)
-            .map(|b| b != 9u64.to_le_bytes())
+            .map(|b| !(b.starts_with(b"PRSMSNP1") && b.ends_with(&9u64.to_le_bytes())))
             .unwrap_or(true)
         {
             assert!(
@@ -277,10 +278,71 @@ config = {{ mode = "count" }}
         }
     }
     // A new process: the count goes on from 9 over the same 9 events.
-    let second = Server::start(&config);
-    second.wait_for(
+    {
+        let second = Server::start(&config);
+        second.wait_for(
+            "/api/v1/plugins/counter/documents/count",
+            Duration::from_secs(20),
+            |v| v["body"]["events"] == 18,
+        );
+    }
+    // One changed byte: the state is refused, the plugin starts fresh and says why.
+    let state = dir.join("data/snapshots/counter.state");
+    let mut bytes = std::fs::read(&state).unwrap();
+    *bytes.last_mut().unwrap() ^= 0x01;
+    std::fs::write(&state, bytes).unwrap();
+    let third = Server::start(&config);
+    third.wait_for(
         "/api/v1/plugins/counter/documents/count",
         Duration::from_secs(20),
-        |v| v["body"]["events"] == 18,
+        |v| v["body"]["events"] == 9,
     );
+    let counter = third.json("/api/v1/plugins/counter");
+    assert!(
+        counter["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("checksum")),
+        "{counter}"
+    );
+}
+
+#[test]
+fn a_data_directory_that_cannot_be_written_shows_on_health() {
+    let dir = temp_dir("snapshot-fails");
+    // A directory where the counter's snapshot file must go: every write fails.
+    std::fs::create_dir_all(dir.join("data/snapshots/counter.state/x")).unwrap();
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[runtime]
+data_dir = "{data}"
+[recovery]
+snapshot_every_ms = 100
+[source]
+kind = "simulator"
+pace = 60.0
+[[plugins]]
+id = "counter"
+path = "{probe}"
+config = {{ mode = "count" }}
+"#,
+            data = dir.join("data").display(),
+            probe = wasm("prism_probe").display(),
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&config);
+    let health = server.wait_for("/health", Duration::from_secs(20), |h| {
+        h["snapshots"]["failed"].as_u64().unwrap_or(0) > 0
+    });
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["snapshots"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("counter")),
+        "{health}"
+    );
+    assert!(!dir.join("data/snapshots/counter.state.tmp").exists());
 }

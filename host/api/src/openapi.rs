@@ -397,7 +397,15 @@ pub(crate) fn build() -> OpenApi {
                         Required::False
                     })
                     .description(Some(*description))
-                    .schema(Some(ObjectBuilder::new().schema_type(kind.clone()))),
+                    .schema(Some({
+                        let schema = ObjectBuilder::new().schema_type(kind.clone());
+                        // The server refuses a page of nothing.
+                        if *name == "limit" {
+                            schema.minimum(Some(1))
+                        } else {
+                            schema
+                        }
+                    })),
             );
         }
         if let Some((content_type, description)) = e.body {

@@ -81,8 +81,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded_from_str(query).map(ApiQuery)
+        // `?side=` means no filter on side, as an absent parameter does.
+        let query: Vec<&str> = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !pair.ends_with('='))
+            .collect();
+        serde_urlencoded_from_str(&query.join("&")).map(ApiQuery)
     }
 }
 
@@ -101,6 +108,14 @@ fn place(instrument: &Option<Arc<Instrument>>) -> (Value, Value) {
         Some(i) => (json!(i.exchange.as_ref()), json!(i.symbol.as_ref())),
         None => (Value::Null, Value::Null),
     }
+}
+
+/// Refuses `limit=0`, as the OpenAPI document's `minimum: 1` says.
+fn at_least_one(limit: Option<usize>) -> Result<(), ApiError> {
+    if limit == Some(0) {
+        return Err(ApiError::bad_request("invalid query: limit must be at least 1"));
+    }
+    Ok(())
 }
 
 fn known(state: &AppState, id: &str) -> Result<PluginView, ApiError> {
@@ -128,9 +143,18 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         .map(|f| f.venue.as_str())
         .collect();
     let source_state = state.source.state();
+    let snapshot_error = state.snapshots.as_ref().and_then(|s| s.last_error());
     let healthy = failed.is_empty()
         && disconnected.is_empty()
-        && source_state != prism_sources::SourceState::Failed;
+        && source_state != prism_sources::SourceState::Failed
+        && snapshot_error.is_none();
+    let snapshots = state.snapshots.as_ref().map(|s| {
+        json!({
+            "written": s.written.load(Ordering::Relaxed),
+            "failed": s.failed.load(Ordering::Relaxed),
+            "error": snapshot_error,
+        })
+    });
     Json(json!({
         "status": if healthy { "ok" } else { "degraded" },
         "source": {
@@ -139,6 +163,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
             "events": state.source.events.load(Ordering::Relaxed),
             "skipped": state.source.skipped.load(Ordering::Relaxed),
         },
+        "snapshots": snapshots,
         "disconnected_feeds": disconnected,
         "uptime_s": state.started.elapsed().as_secs(),
         "plugins": plugins.len(),
@@ -260,6 +285,7 @@ fn series_page(
     q: &SeriesQuery,
 ) -> Result<Json<Value>, ApiError> {
     known(state, id)?;
+    at_least_one(q.limit)?;
     let points: Vec<Value> = state
         .store
         .series(id, name, q)
@@ -299,6 +325,7 @@ async fn logs(
 
 fn log_page(state: &AppState, id: &str, q: &LogQuery) -> Result<Json<Value>, ApiError> {
     known(state, id)?;
+    at_least_one(q.limit)?;
     let page = state.store.logs(id, q);
     let items: Vec<Value> = page
         .items
@@ -321,6 +348,7 @@ async fn signals(
 }
 
 fn signal_page(state: &AppState, q: &SignalQuery) -> Result<Json<Value>, ApiError> {
+    at_least_one(q.limit)?;
     let page = state.store.signals(q);
     let items: Vec<Value> = page
         .items
@@ -462,6 +490,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn schema_valid_requests_are_served_and_every_error_is_json() {
+        // An empty value is no filter; the OpenAPI document says limit >= 1.
+        let (status, body) = get("/api/v1/signals?strength=&direction=&limit=5").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = get("/api/v1/plugins/ratios/series/r?limit=0").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let doc = serde_json::to_value(crate::openapi::build()).unwrap();
+        let params = &doc["paths"]["/api/v1/signals"]["get"]["parameters"];
+        let limit = params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap();
+        assert_eq!(limit["schema"]["minimum"], 1);
+        // A path that is not UTF-8, a method not allowed: the JSON shape.
+        let (status, body) = get("/api/v1/plugins/%FF%FE/series/r").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], "bad_request", "{body}");
+        let (status, body) = send(
+            Request::delete("/api/v1/signals")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
     }
 
     #[tokio::test]

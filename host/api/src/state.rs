@@ -89,6 +89,8 @@ pub struct AppState {
     /// One permit per upload being read and compiled.
     pub uploads: Arc<tokio::sync::Semaphore>,
     pub(crate) reads: Arc<crate::reads::Reads>,
+    /// How persisting plugin snapshots goes, when it is on.
+    pub snapshots: Option<Arc<prism_control::SnapshotHealth>>,
     /// The HTTP server's connection counts.
     pub connections: Arc<crate::server::Connections>,
     /// Live exchange feeds (empty with other sources).
@@ -119,6 +121,7 @@ impl AppState {
             )),
             reads: Arc::new(crate::reads::Reads::new(2, 256)),
             connections: Arc::default(),
+            snapshots: None,
             feeds: Vec::new(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source: Arc::default(),

@@ -146,15 +146,48 @@ impl Default for AdminConfig {
     }
 }
 
+/// Where the admin token in force comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminToken {
+    /// `PRISM_ADMIN_TOKEN`, trimmed.
+    Environment(String),
+    /// `admin.token`, trimmed.
+    Config(String),
+    /// Neither: the admin API is off.
+    None,
+}
+
 impl AdminConfig {
     /// The token in force: the environment's `PRISM_ADMIN_TOKEN`, else the
-    /// config's; empty values count as none.
+    /// config's, each without surrounding white space (a bearer token in a
+    /// header is read the same way, so a token with a stray space or newline
+    /// still matches). A variable that is set but empty does not switch a
+    /// configured token off: the second value says so, for a warning.
     #[must_use]
-    pub fn effective_token(&self) -> Option<String> {
-        std::env::var("PRISM_ADMIN_TOKEN")
-            .ok()
-            .or_else(|| self.token.clone())
-            .filter(|t| !t.trim().is_empty())
+    pub fn effective_token(&self) -> (AdminToken, Option<&'static str>) {
+        let configured = || match self.token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => AdminToken::Config(t.to_owned()),
+            _ => AdminToken::None,
+        };
+        match std::env::var("PRISM_ADMIN_TOKEN") {
+            Ok(v) if !v.trim().is_empty() => (AdminToken::Environment(v.trim().to_owned()), None),
+            Ok(_) => (
+                configured(),
+                Some("PRISM_ADMIN_TOKEN is set but empty: ignored (admin.token, if set, is in force)"),
+            ),
+            Err(_) => (configured(), None),
+        }
+    }
+}
+
+impl AdminToken {
+    /// The token, if there is one.
+    #[must_use]
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            AdminToken::Environment(t) | AdminToken::Config(t) => Some(t),
+            AdminToken::None => None,
+        }
     }
 }
 

@@ -286,6 +286,12 @@ impl Config {
                 bad(key.into(), "must be at least 1");
             }
         }
+        if self.admin.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            bad(
+                "admin.token".into(),
+                "is empty: remove the key to turn the admin API off, or set a token",
+            );
+        }
         let mut ids = HashSet::new();
         let defaults = &self.plugin_defaults;
         for (key, value) in defaults.named() {

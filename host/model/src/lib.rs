@@ -36,3 +36,9 @@ pub use output::{
 
 /// Unix epoch time in milliseconds (event time unless stated otherwise).
 pub type TimestampMs = i64;
+
+/// The event times Prism accepts: from the unix epoch up to (not including)
+/// 2100-01-01. A time outside is a damaged record, refused where it enters
+/// (a replay file, a venue message), so plugins never do arithmetic on
+/// `i64::MIN` or `i64::MAX`.
+pub const EVENT_TIMES: std::ops::Range<TimestampMs> = 0..4_102_444_800_000;

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Most timers inserted for one gap in event time (see `Route::timers_until`).
+pub const MAX_TIMERS_PER_GAP: i64 = 10_000;
+
 /// Batching settings shared by all routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouterSettings {
@@ -94,6 +97,15 @@ impl Route {
             .next_timer
             .get_or_insert_with(|| ts.div_euclid(interval) * interval + interval);
         let mut at = next;
+        // A jump in event time (a gap in the data) makes at most
+        // MAX_TIMERS_PER_GAP timers: the last ones before `ts`; the rest
+        // are skipped, so a gap cannot stall the stream.
+        let due = ts.saturating_sub(at) / interval;
+        if due >= MAX_TIMERS_PER_GAP {
+            let skipped = due - MAX_TIMERS_PER_GAP + 1;
+            at = at.saturating_add(skipped.saturating_mul(interval));
+            tracing::debug!(plugin = %self.id, skipped, "timers skipped over a gap in event time");
+        }
         while at <= ts {
             self.push(Event::Timer(Timer { ts: at }));
             at += interval;
@@ -331,6 +343,40 @@ mod tests {
             buyer: None,
             seller: None,
         })
+    }
+
+    #[test]
+    fn a_gap_in_event_time_makes_a_bounded_number_of_timers() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (tx, rx) = plugin_queue(1 << 20);
+        let filter = Filter {
+            timer_interval_ms: Some(1),
+            ..Filter::default()
+        };
+        let mut router = Router::new(
+            RouterSettings {
+                batch_size: 1 << 20,
+                ..RouterSettings::default()
+            },
+            vec![Route::new("t", filter, tx)],
+        );
+        router.route(Event::Instrument(reg.get(btc).unwrap().clone()));
+        router.route(trade(btc, 1_000));
+        // A day later, with a timer every millisecond.
+        router.route(trade(btc, 1_000 + 86_400_000));
+        router.flush_all();
+        let events = rx.recv().unwrap().events;
+        let timers: Vec<i64> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Timer(t) => Some(t.ts),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(timers.len() as i64, MAX_TIMERS_PER_GAP);
+        assert_eq!(*timers.last().unwrap(), 1_000 + 86_400_000);
+        assert!(timers.windows(2).all(|w| w[1] == w[0] + 1));
     }
 
     #[test]

@@ -380,6 +380,23 @@ mod tests {
     }
 
     #[test]
+    fn absurd_times_are_refused_with_their_field() {
+        let text = format!(
+            "{}\n{}\n{}\n",
+            r#"{"type":"trade","exchange":"binance","symbol":"BTCUSDT","ts":-9223372036854775808,"price":"1","size":"1","side":"buy"}"#,
+            r#"{"type":"trade","exchange":"binance","symbol":"BTCUSDT","ts":9223372036854775807,"price":"1","size":"1","side":"buy"}"#,
+            r#"{"type":"funding","exchange":"okx","symbol":"BTC-USDT-SWAP","ts":1700000000000,"rate":"0.0001","interval_h":8,"next_funding_ts":4102444800000}"#,
+        );
+        let (skips, on_skip) = collecting();
+        let mut r = EventReader::from_lines("t", std::io::Cursor::new(text), on_skip);
+        assert!(read_all(&mut r).is_empty());
+        let skips = skips.lock().unwrap();
+        assert_eq!(skips.len(), 3);
+        assert!(skips[0].message.contains("`ts`"), "{}", skips[0].message);
+        assert!(skips[2].message.contains("next_funding_ts"), "{}", skips[2].message);
+    }
+
+    #[test]
     fn numbers_and_extra_fields_are_accepted() {
         let text = r#"{"type":"trade","exchange":"binance","symbol":"BTCUSDT","ts":1,"price":37000.1,"size":2,"side":"sell","trade_id":991}
 {"type":"instrument","exchange":"okx","symbol":"BTC-USDT-SWAP","kind":"perpetual","contract_size":"0.01"}

@@ -207,6 +207,40 @@ fn non_negative(field: &'static str, value: Decimal) -> Result<Decimal, RecordEr
     Ok(value)
 }
 
+fn time(field: &'static str, ts: TimestampMs) -> Result<TimestampMs, RecordError> {
+    if !prism_model::EVENT_TIMES.contains(&ts) {
+        return Err(RecordError {
+            field,
+            reason: format!(
+                "{ts} is not a time between 1970 and 2100 in unix milliseconds"
+            ),
+        });
+    }
+    Ok(ts)
+}
+
+/// Checks a record's times: event time, receive time, next funding time.
+fn times(record: &Record) -> Result<(), RecordError> {
+    let (ts, received, next) = match record {
+        Record::Instrument { .. } => return Ok(()),
+        Record::Trade { ts, received_ts, .. }
+        | Record::Liquidation { ts, received_ts, .. }
+        | Record::OpenInterest { ts, received_ts, .. }
+        | Record::Book { ts, received_ts, .. }
+        | Record::Position { ts, received_ts, .. } => (*ts, *received_ts, None),
+        Record::Funding {
+            ts,
+            received_ts,
+            next_funding_ts,
+            ..
+        } => (*ts, *received_ts, *next_funding_ts),
+    };
+    time("ts", ts)?;
+    received.map(|t| time("received_ts", t)).transpose()?;
+    next.map(|t| time("next_funding_ts", t)).transpose()?;
+    Ok(())
+}
+
 fn levels(
     field: &'static str,
     raw: &[(DecimalText, DecimalText)],
@@ -257,6 +291,7 @@ impl Normalizer {
     /// # Errors
     /// [`RecordError`] naming the field; nothing is appended then.
     pub fn push(&mut self, record: &Record, out: &mut Vec<Event>) -> Result<(), RecordError> {
+        times(record)?;
         let event = match record {
             Record::Instrument {
                 exchange,

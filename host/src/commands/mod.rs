@@ -69,6 +69,10 @@ pub(crate) fn analytics_plugins(config: &Config) -> prism_api::AnalyticsPlugins 
 /// The API's settings from a config, applied to `state`.
 pub(crate) fn api_state(config: &Config, state: prism_api::AppState) -> prism_api::AppState {
     let api = &config.api;
+    let (token, warning) = config.admin.effective_token();
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
     let mut state = state
         .with_ws(prism_api::WsSettings {
             heartbeat: Duration::from_secs(api.ws_heartbeat_s),
@@ -82,7 +86,7 @@ pub(crate) fn api_state(config: &Config, state: prism_api::AppState) -> prism_ap
         })
         .with_reads(api.max_concurrent_reads, api.max_queued_reads)
         .with_admin(prism_api::AdminSettings {
-            token: config.admin.effective_token().map(std::sync::Arc::from),
+            token: token.value().map(std::sync::Arc::from),
             max_upload_bytes: (config.admin.max_upload_mb as usize) << 20,
             max_concurrent_uploads: config.admin.max_concurrent_uploads,
             upload_timeout: Duration::from_secs(config.admin.upload_timeout_s),

@@ -73,18 +73,32 @@ pub(crate) fn run(
         sink,
     )?;
     let supervisor = pipeline.supervisor.clone();
+    let mut refused_states: Vec<(String, String)> = Vec::new();
     for p in &config.plugins {
         let path = config.resolve(&p.path);
-        let saved = snapshots
+        let saved = match snapshots
             .as_ref()
             .filter(|_| config.recovery.restore_on_start)
-            .and_then(|s| s.load(p.id.as_str()));
+            .map(|s| s.load(p.id.as_str()))
+        {
+            Some(Ok(state)) => state,
+            Some(Err(e)) => {
+                tracing::warn!(plugin = %p.id, "the saved state is not restored, the plugin starts fresh: {e}");
+                refused_states.push((p.id.to_string(), e.to_string()));
+                None
+            }
+            None => None,
+        };
         let settings = plugin_settings(&config, p);
         let view = match saved {
             Some(state) => supervisor.add_file_restored(&p.id, &path, settings, true, &state),
             None => supervisor.add_file(&p.id, &path, settings, true),
         }
         .map_err(|e| anyhow::anyhow!("plugin `{}` ({}): {e}", p.id, path.display()))?;
+        if let Some((_, why)) = refused_states.iter().find(|(id, _)| *id == p.id.as_str()) {
+            view.metrics
+                .record_error(format!("the saved state was not restored; started fresh: {why}"));
+        }
         tracing::info!(plugin = %view.id, name = %view.name, version = %view.version, "plugin loaded");
     }
     let watcher = if config.runtime.watch {
@@ -110,6 +124,7 @@ pub(crate) fn run(
     }
     let stats = Arc::new(SourceStats::default());
     state.source = stats.clone();
+    state.snapshots = snapshots.as_ref().map(SnapshotStore::health);
     let stop = Arc::new(AtomicBool::new(false));
     let crate::source::Source {
         thread: source,
