@@ -145,8 +145,13 @@ pub(crate) fn normalize(
         s.rejected
     );
     println!(
-        "  books: {} gaps, {} checksum mismatches, {} stale and {} out-of-sync updates dropped; {} duplicates dropped",
-        s.book_gaps, s.checksum_mismatches, s.book_stale, s.book_unsynced, s.duplicates
+        "  books: {} gaps, {} checksum mismatches, {} stale and {} out-of-sync updates dropped, {} still waiting for a snapshot at the end; {} duplicates dropped",
+        s.book_gaps,
+        s.checksum_mismatches,
+        s.book_stale,
+        s.book_unsynced,
+        s.book_waiting,
+        s.duplicates
     );
     if !skipped.is_empty() {
         let skipped: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();

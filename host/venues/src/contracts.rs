@@ -41,9 +41,30 @@ impl Contracts {
         }
         match venue {
             "okx" => okx_standard(symbol),
+            "bybit" => bybit_standard(symbol),
             _ => None,
         }
     }
+}
+
+/// Bybit's inverse contracts are 1 USD each: perpetuals `BASEUSD`
+/// (`BTCUSD`), futures `BASEUSD` + month code + year (`BTCUSDH25`). Linear
+/// contracts (`BTCUSDT`, `BTCPERP`, `BTC-28MAR25`) and spot trade in base
+/// units and have no entry.
+fn bybit_standard(symbol: &str) -> Option<Contract> {
+    let inverse_perpetual = symbol.strip_suffix("USD").is_some_and(|b| !b.is_empty());
+    let inverse_future = symbol.len() > 6 && {
+        let (head, tail) = symbol.split_at(symbol.len() - 3);
+        let tail = tail.as_bytes();
+        head.strip_suffix("USD").is_some_and(|b| !b.is_empty())
+            && b"FGHJKMNQUVXZ".contains(&tail[0])
+            && tail[1..].iter().all(u8::is_ascii_digit)
+    };
+    (symbol.bytes().all(|b| b.is_ascii_alphanumeric()) && (inverse_perpetual || inverse_future))
+        .then_some(Contract {
+            value: Decimal::ONE,
+            inverse: true,
+        })
 }
 
 /// OKX: `BASE-QUOTE-SWAP` or `BASE-QUOTE-YYMMDD`. Inverse (quote USD)
@@ -71,6 +92,32 @@ fn okx_standard(symbol: &str) -> Option<Contract> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bybit_inverse_symbols_are_one_usd_contracts() {
+        let c = Contracts::default();
+        for inverse in ["BTCUSD", "ETHUSD", "BTCUSDH25", "ETHUSDZ24"] {
+            let got = c.get("bybit", inverse);
+            assert_eq!(
+                got,
+                Some(Contract {
+                    value: Decimal::ONE,
+                    inverse: true
+                }),
+                "{inverse}"
+            );
+        }
+        for linear in [
+            "BTCUSDT",
+            "BTCPERP",
+            "BTC-28MAR25",
+            "BTCUSDC",
+            "USD",
+            "BTCUSDT-27DEC24",
+        ] {
+            assert_eq!(c.get("bybit", linear), None, "{linear}");
+        }
+    }
 
     #[test]
     fn okx_standard_values_and_overrides() {

@@ -78,7 +78,14 @@ fn binance_futures_capture_with_its_depth_snapshots() {
             )
         })
         .count() as u64;
-    assert_eq!(deltas + stats.book_unsynced + stats.book_stale, 764);
+    assert_eq!(
+        deltas + stats.book_unsynced + stats.book_stale + stats.book_waiting,
+        764
+    );
+    assert_eq!(
+        stats.book_unsynced, 0,
+        "diffs before a snapshot wait for it"
+    );
     assert!(deltas > 600, "{deltas} diffs applied");
 }
 

@@ -25,7 +25,11 @@ fn binance_depth_follows_the_sequence_and_asks_for_a_snapshot_after_a_gap() {
             r#"{{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":{first},"u":{last},"pu":{prev},"b":[["100","1"]],"a":[]}}"#
         )
     };
-    let snapshot = r#"{"stream":"btcusdt@depthSnapshot","data":{"lastUpdateId":100,"bids":[["99","2"]],"asks":[["101","3"]]}}"#;
+    let snapshot = |id: u64| {
+        format!(
+            r#"{{"stream":"btcusdt@depthSnapshot","data":{{"lastUpdateId":{id},"bids":[["99","2"]],"asks":[["101","3"]]}}}}"#
+        )
+    };
     let mut n = FeedNormalizer::new(Venue::Binance, Contracts::default());
     let mut out = Vec::new();
     let mut push = |n: &mut FeedNormalizer, m: &str| {
@@ -33,8 +37,17 @@ fn binance_depth_follows_the_sequence_and_asks_for_a_snapshot_after_a_gap() {
         n.push(m, Some(5), &mut out);
         out.len() - before
     };
-    assert_eq!(push(&mut n, &depth(90, 95, 80)), 0, "before any snapshot");
-    assert_eq!(push(&mut n, snapshot), 1);
+    assert_eq!(
+        push(&mut n, &depth(90, 95, 80)),
+        0,
+        "before any snapshot: held"
+    );
+    assert_eq!(n.stats().book_waiting, 1);
+    assert_eq!(
+        push(&mut n, &snapshot(100)),
+        1,
+        "the snapshot; the held diff (u 95 < 100) is stale"
+    );
     assert_eq!(
         push(&mut n, &depth(90, 99, 85)),
         0,
@@ -55,12 +68,78 @@ fn binance_depth_follows_the_sequence_and_asks_for_a_snapshot_after_a_gap() {
     assert_eq!(
         push(&mut n, &depth(126, 130, 125)),
         0,
-        "out of sync until a snapshot"
+        "held until a snapshot"
     );
-    assert_eq!(push(&mut n, snapshot), 1);
+    assert_eq!(
+        push(&mut n, &snapshot(127)),
+        2,
+        "the snapshot, then the held diff straddling 127; 120..125 is stale"
+    );
+    assert_eq!(push(&mut n, &depth(131, 133, 130)), 1, "in sequence again");
     let s = n.stats();
-    assert_eq!((s.book_unsynced, s.book_stale, s.book_gaps), (2, 1, 1));
+    assert_eq!(
+        (s.book_unsynced, s.book_stale, s.book_gaps, s.book_waiting),
+        (0, 3, 1, 0)
+    );
     assert!(matches!(&out[0], Record::Book { snapshot: true, .. }));
+}
+
+/// Binance's procedure buffers the diff stream before it fetches the
+/// snapshot: a diff received before the snapshot whose range straddles the
+/// snapshot's id is the first to apply, and the next one follows it.
+#[test]
+fn binance_depth_applies_a_diff_received_before_the_snapshot_that_straddles_it() {
+    let mut n = FeedNormalizer::new(Venue::Binance, Contracts::default());
+    let mut out = Vec::new();
+    for m in [
+        r#"{"e":"depthUpdate","E":10,"T":9,"s":"BTCUSDT","U":95,"u":105,"pu":94,"b":[["99","0"],["98","4"]],"a":[["101","2"]]}"#,
+        r#"{"stream":"btcusdt@depthSnapshot","data":{"lastUpdateId":100,"T":8,"bids":[["99","2"]],"asks":[["101","3"]]}}"#,
+        r#"{"e":"depthUpdate","E":20,"T":19,"s":"BTCUSDT","U":106,"u":108,"pu":105,"b":[],"a":[["102","1"]]}"#,
+    ] {
+        n.push(m, Some(5), &mut out);
+    }
+    let s = n.stats();
+    assert_eq!(
+        (s.book_gaps, s.book_unsynced, s.book_stale, s.book_waiting),
+        (0, 0, 0, 0)
+    );
+    // The book built from the records, by hand: bids {98: 4}, asks {101: 2, 102: 1}.
+    let mut bids = std::collections::BTreeMap::new();
+    let mut asks = std::collections::BTreeMap::new();
+    for r in &out {
+        let Record::Book {
+            snapshot,
+            bids: b,
+            asks: a,
+            ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
+        if *snapshot {
+            bids.clear();
+            asks.clear();
+        }
+        for (side, levels) in [(&mut bids, b), (&mut asks, a)] {
+            for (price, size) in levels {
+                if size.0 == "0" {
+                    side.remove(price.0.as_str());
+                } else {
+                    side.insert(price.0.clone(), size.0.clone());
+                }
+            }
+        }
+    }
+    assert_eq!(out.len(), 3, "snapshot and both diffs");
+    assert_eq!(bids, [("98".to_owned(), "4".to_owned())].into());
+    assert_eq!(
+        asks,
+        [
+            ("101".to_owned(), "2".to_owned()),
+            ("102".to_owned(), "1".to_owned())
+        ]
+        .into()
+    );
 }
 
 #[test]
@@ -179,4 +258,71 @@ fn values_that_are_not_exact_are_refused_and_counted() {
         s.rejections
     );
     assert_eq!(s.unknown["somethingNew"], 1);
+}
+
+/// Bybit's inverse contracts are 1 USD each (Bybit v5 docs, instruments
+/// info: `contractType: InversePerpetual`), so a size in contracts is USD:
+/// 5823 USD at 28560.5 is 5823 / 28560.5 = 0.203882985242 BTC (12 places,
+/// half-even). Linear symbols are in base units already.
+#[test]
+fn bybit_inverse_sizes_are_usd_over_the_price() {
+    let (n, out) = run(
+        Venue::Bybit,
+        Contracts::default(),
+        &[
+            r#"{"topic":"publicTrade.BTCUSD","type":"snapshot","ts":1672304486868,"data":[{"T":1672304486865,"s":"BTCUSD","S":"Buy","v":"5823","p":"28560.5","L":"PlusTick","i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}]}"#,
+            r#"{"topic":"allLiquidation.ETHUSDH25","type":"snapshot","ts":1739502303204,"data":[{"T":1739502302929,"s":"ETHUSDH25","S":"Sell","v":"1000","p":"2500"}]}"#,
+            r#"{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":1672304486868,"data":[{"T":1672304486865,"s":"BTCUSDT","S":"Sell","v":"0.001","p":"16578.50","L":"PlusTick","i":"x","BT":false}]}"#,
+        ],
+    );
+    assert_eq!(n.stats().rejected, 0, "{:?}", n.stats().rejections);
+    assert_eq!(out[0]["size"], "0.203882985242");
+    assert_eq!(out[0]["price"], "28560.5");
+    assert_eq!(out[0]["side"], "buy");
+    // 1000 USD / 2500 = 0.4 ETH; `Sell` = a short was liquidated.
+    assert_eq!(out[1]["size"], "0.4");
+    assert_eq!(out[1]["position"], "short");
+    assert_eq!(out[2]["size"], "0.001");
+}
+
+/// The older `liquidation.{symbol}` topic carries one object, its side the
+/// liquidated position's (Bybit v5 docs: "When you receive a Buy update,
+/// this means that a long position has been liquidated").
+#[test]
+fn bybit_single_liquidation_topic() {
+    let (n, out) = run(
+        Venue::Bybit,
+        Contracts::default(),
+        &[
+            r#"{"data":{"price":"0.03803","side":"Buy","size":"1637","symbol":"GALAUSDT","updatedTime":1673251091822},"topic":"liquidation.GALAUSDT","ts":1673251091822,"type":"snapshot"}"#,
+            r#"{"data":{"price":"20000","side":"Sell","size":"500","symbol":"BTCUSD","updatedTime":1673251091900},"topic":"liquidation.BTCUSD","ts":1673251091900,"type":"snapshot"}"#,
+        ],
+    );
+    assert_eq!(n.stats().rejected, 0, "{:?}", n.stats().rejections);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0]["type"], "liquidation");
+    assert_eq!(out[0]["symbol"], "GALAUSDT");
+    assert_eq!(out[0]["position"], "long");
+    assert_eq!(out[0]["size"], "1637");
+    assert_eq!(out[0]["price"], "0.03803");
+    assert_eq!(out[0]["ts"], 1673251091822_i64);
+    // Inverse: 500 USD / 20000 = 0.025 BTC.
+    assert_eq!(out[1]["position"], "short");
+    assert_eq!(out[1]["size"], "0.025");
+}
+
+/// OKX's first `liquidation-orders` push after a (re)subscription repeats
+/// recent liquidations, which carry no id: the same liquidation twice is
+/// kept once and counted as a duplicate; a different one still passes.
+#[test]
+fn okx_liquidations_repeated_after_a_reconnect_are_kept_once() {
+    let first = r#"{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"37000.5","ccy":"","posSide":"long","side":"sell","sz":"3","ts":"1700000000100"},{"bkLoss":"0","bkPx":"36990","ccy":"","posSide":"short","side":"buy","sz":"1","ts":"1700000000200"}],"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP","instType":"SWAP","uly":"BTC-USDT"}]}"#;
+    // After the reconnect: the same two, then a new one.
+    let again = r#"{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"37000.5","ccy":"","posSide":"long","side":"sell","sz":"3","ts":"1700000000100"},{"bkLoss":"0","bkPx":"36990","ccy":"","posSide":"short","side":"buy","sz":"1","ts":"1700000000200"},{"bkLoss":"0","bkPx":"36980","ccy":"","posSide":"long","side":"sell","sz":"3","ts":"1700000000300"}],"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP","instType":"SWAP","uly":"BTC-USDT"}]}"#;
+    let (n, out) = run(Venue::Okx, Contracts::default(), &[first, again]);
+    assert_eq!(n.stats().duplicates, 2);
+    let times: Vec<i64> = out.iter().map(|r| r["ts"].as_i64().unwrap()).collect();
+    assert_eq!(times, [1700000000100, 1700000000200, 1700000000300]);
+    // 3 contracts of 0.01 BTC.
+    assert_eq!(out[0]["size"], "0.03");
 }

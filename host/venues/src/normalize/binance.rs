@@ -8,7 +8,7 @@ use crate::num::{self, BadValue, bad};
 use prism_model::{PositionSide, Side};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Binance funding is every 8 hours for most symbols (the stream does not say).
 const FUNDING_INTERVAL_H: u32 = 8;
@@ -97,29 +97,52 @@ fn need<T>(field: &str, v: Option<T>) -> Result<T, BadValue> {
     v.ok_or_else(|| bad(field, "missing"))
 }
 
-/// A depth diff's fields.
-struct DepthUpdate<'a> {
-    e_time: i64,
-    t: Option<i64>,
-    s: &'a str,
+/// A depth diff, its levels checked: applied at once when the book is in
+/// sync, or held until the next snapshot.
+struct Diff {
+    ts: i64,
+    /// When the diff itself was received (it may be applied later).
+    received: Option<i64>,
+    symbol: String,
     first: u64,
     u: u64,
     pu: u64,
-    b: Vec<(&'a str, &'a str)>,
-    a: Vec<(&'a str, &'a str)>,
+    bids: Vec<TextLevel>,
+    asks: Vec<TextLevel>,
 }
 
+/// Diffs held per symbol while its book waits for a snapshot (at 100 ms a
+/// diff, well over a minute); past it the oldest are dropped and counted
+/// in `book_unsynced`.
+const WAITING: usize = 1024;
+
 /// Where a symbol's book stands against its sequence numbers.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct DepthSync {
     /// The last update id applied (the snapshot's, then each update's `u`).
     last: u64,
     /// A snapshot was applied and no update since.
     fresh: bool,
     synced: bool,
+    /// Diffs received while out of sync, oldest first. Binance's procedure
+    /// buffers the stream before fetching the snapshot, so a diff that
+    /// arrived first may still straddle the snapshot's id and apply.
+    waiting: VecDeque<Diff>,
 }
 
-#[derive(Debug, Default)]
+impl DepthSync {
+    fn wait(&mut self, stats: &mut super::Stats, diff: Diff) {
+        if self.waiting.len() == WAITING {
+            self.waiting.pop_front();
+            stats.book_unsynced += 1;
+        } else {
+            stats.book_waiting += 1;
+        }
+        self.waiting.push_back(diff);
+    }
+}
+
+#[derive(Default)]
 pub(crate) struct State {
     books: HashMap<String, DepthSync>,
 }
@@ -203,17 +226,19 @@ impl State {
                 ctx.funding(need("s", ev.s)?, need("E", ev.e_time)?, funding);
             }
             Some("depthUpdate") => {
-                let d = DepthUpdate {
-                    e_time: need("E", ev.e_time)?,
-                    t: ev.t,
-                    s: need("s", ev.s)?,
+                let e_time = need("E", ev.e_time)?;
+                let d = Diff {
+                    ts: ev.t.unwrap_or(e_time),
+                    received: ctx.received,
+                    symbol: need("s", ev.s)?.to_owned(),
                     first: need("U", ev.first)?,
                     u: need("u", ev.u)?,
                     pu: need("pu", ev.pu)?,
-                    b: parse("b", need("b", ev.b)?.get())?,
-                    a: parse("a", need("a", ev.a)?.get())?,
+                    bids: levels(&parse::<Vec<(&str, &str)>>("b", need("b", ev.b)?.get())?)?,
+                    asks: levels(&parse::<Vec<(&str, &str)>>("a", need("a", ev.a)?.get())?)?,
                 };
-                self.depth(ctx, &d)?;
+                let sync = self.books.entry(d.symbol.clone()).or_default();
+                depth(sync, ctx, d);
             }
             Some(
                 other @ ("24hrTicker" | "24hrMiniTicker" | "bookTicker" | "kline"
@@ -236,15 +261,19 @@ impl State {
                 let ts = ctx.time(ev.t.or(ev.e_time))?;
                 let bids = levels(&need("bids", ev.bids)?)?;
                 let asks = levels(&need("asks", ev.asks)?)?;
-                self.books.insert(
-                    symbol.clone(),
-                    DepthSync {
-                        last: need("lastUpdateId", ev.last_update_id)?,
-                        fresh: true,
-                        synced: true,
-                    },
-                );
+                let last = need("lastUpdateId", ev.last_update_id)?;
+                let sync = self.books.entry(symbol.clone()).or_default();
+                let waiting = std::mem::take(&mut sync.waiting);
+                ctx.stats.book_waiting -= waiting.len() as u64;
+                sync.last = last;
+                sync.fresh = true;
+                sync.synced = true;
                 ctx.book(&symbol, ts, true, bids, asks);
+                // The diffs that came first: older ones are stale, the one
+                // straddling the snapshot's id applies, then the rest in turn.
+                for d in waiting {
+                    depth(sync, ctx, d);
+                }
             }
             None if ev.open_interest.is_some() => {
                 let ts = ctx.time(ev.time)?;
@@ -259,33 +288,38 @@ impl State {
         }
         Ok(made(ctx, before))
     }
+}
 
-    /// Applies a diff in sequence (`U`/`u`/`pu`, Binance's futures rules):
-    /// before a snapshot, or after a gap, diffs are dropped and counted
-    /// until the next snapshot.
-    fn depth(&mut self, ctx: &mut Ctx<'_>, d: &DepthUpdate<'_>) -> Result<(), BadValue> {
-        let Some(sync) = self.books.get_mut(d.s).filter(|s| s.synced) else {
-            ctx.stats.book_unsynced += 1;
-            return Ok(());
-        };
-        if d.u < sync.last {
-            ctx.stats.book_stale += 1;
-            return Ok(());
-        }
-        let follows = if sync.fresh {
-            d.first <= sync.last && d.u >= sync.last
-        } else {
-            d.pu == sync.last
-        };
-        if !follows {
-            sync.synced = false;
-            ctx.gap(d.s);
-            return Ok(());
-        }
-        let (bids, asks) = (levels(&d.b)?, levels(&d.a)?);
-        sync.last = d.u;
-        sync.fresh = false;
-        ctx.book(d.s, d.t.unwrap_or(d.e_time), false, bids, asks);
-        Ok(())
+/// Applies a diff in sequence (`U`/`u`/`pu`, Binance's futures rules): the
+/// first after a snapshot must have `U` ≤ `lastUpdateId` ≤ `u`, each next
+/// one `pu` equal to the previous `u`. Before a snapshot, or after a gap
+/// (which asks for a new snapshot), diffs wait for the next snapshot.
+fn depth(sync: &mut DepthSync, ctx: &mut Ctx<'_>, d: Diff) {
+    if !sync.synced {
+        sync.wait(ctx.stats, d);
+        return;
     }
+    // Older than the book; once a diff applied, one ending at the same id
+    // is a repeat of it.
+    if d.u < sync.last || (d.u == sync.last && !sync.fresh) {
+        ctx.stats.book_stale += 1;
+        return;
+    }
+    let follows = if sync.fresh {
+        d.first <= sync.last && d.u >= sync.last
+    } else {
+        d.pu == sync.last
+    };
+    if !follows {
+        sync.synced = false;
+        ctx.gap(&d.symbol);
+        sync.wait(ctx.stats, d);
+        return;
+    }
+    sync.last = d.u;
+    sync.fresh = false;
+    // A held diff keeps its own receive time, not the snapshot's.
+    let now = std::mem::replace(&mut ctx.received, d.received);
+    ctx.book(&d.symbol, d.ts, false, d.bids, d.asks);
+    ctx.received = now;
 }

@@ -74,9 +74,13 @@ pub struct Stats {
     pub checksum_mismatches: u64,
     /// Book updates older than the book (dropped, as the venue prescribes).
     pub book_stale: u64,
-    /// Book updates that arrived while the book was out of sync (dropped
-    /// until the next snapshot).
+    /// Book updates that arrived while the book was out of sync and were
+    /// dropped (venues whose updates cannot straddle a snapshot drop them at
+    /// once; Binance holds them for the next snapshot, up to a bound).
     pub book_unsynced: u64,
+    /// Book updates held now for the next snapshot of their book (Binance:
+    /// a diff that arrived before the snapshot may still apply after it).
+    pub book_waiting: u64,
     /// Messages seen again (e.g. a venue resending recent trades on subscribe).
     pub duplicates: u64,
 }
@@ -194,6 +198,27 @@ impl Ctx<'_> {
             bids,
             asks,
         });
+    }
+
+    /// Base units of `size` of `symbol` at `price`: sizes of contracts with a
+    /// known value are multiplied by it (inverse: a USD amount, so divided
+    /// by the price too); anything else trades in base units already.
+    pub(crate) fn base_size(
+        &self,
+        field: &str,
+        symbol: &str,
+        size: Decimal,
+        price: Decimal,
+    ) -> Result<Decimal, BadValue> {
+        let Some(contract) = self.contracts.get(self.venue, symbol) else {
+            return Ok(size);
+        };
+        let amount = crate::num::mul(field, size, contract.value)?;
+        if contract.inverse {
+            crate::num::div(field, amount, price)
+        } else {
+            Ok(amount)
+        }
     }
 
     /// A book that lost its sequence: count it and ask for a new snapshot.

@@ -2,9 +2,9 @@
 //! multiplied by the contract value (linear: base units per contract;
 //! inverse: USD per contract, so base = contracts × value / price).
 
+use super::dedup::Seen;
 use super::{Ctx, Funding, Outcome, made, parse};
 use crate::book::{Book, BookSide};
-use crate::contracts::Contract;
 use crate::num::{self, BadValue, bad};
 use prism_model::{Decimal, PositionSide, Side};
 use serde::Deserialize;
@@ -110,6 +110,19 @@ struct InstBook {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     books: HashMap<String, InstBook>,
+    /// Liquidations seen, by a hash of all their fields: OKX's first push
+    /// after each (re)subscription repeats recent liquidations, which carry
+    /// no id.
+    liquidations: Seen,
+}
+
+/// What identifies a liquidation that has no id: every field OKX sends.
+fn liquidation_key(inst_id: &str, d: &LiquidationDetail<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // A fixed-key hasher: the same key for the same fields in every process.
+    let mut h = std::hash::DefaultHasher::new();
+    (inst_id, d.ts, d.side, d.pos_side, d.sz, d.bk_px).hash(&mut h);
+    h.finish()
 }
 
 fn ms(field: &str, text: &str) -> Result<i64, BadValue> {
@@ -123,30 +136,23 @@ fn is_derivative(inst_id: &str) -> bool {
     inst_id.split('-').count() > 2
 }
 
-/// Base units of `size` of `inst_id` at `price`.
+/// Base units of `size` of `inst_id` at `price`: a derivative's size is in
+/// contracts, whose value must be known.
 fn base_size(
     ctx: &Ctx<'_>,
     inst_id: &str,
     size: Decimal,
     price: Decimal,
 ) -> Result<Decimal, BadValue> {
-    if !is_derivative(inst_id) {
-        return Ok(size);
-    }
-    let Contract { value, inverse } = ctx.contracts.get("okx", inst_id).ok_or_else(|| {
-        bad(
+    if is_derivative(inst_id) && ctx.contracts.get("okx", inst_id).is_none() {
+        return Err(bad(
             "sz",
             format!(
                 "the contract value of okx {inst_id} is not known; set it in the config (contracts)"
             ),
-        )
-    })?;
-    let amount = num::mul("sz", size, value)?;
-    if inverse {
-        num::div("sz", amount, price)
-    } else {
-        Ok(amount)
+        ));
     }
+    ctx.base_size("sz", inst_id, size, price)
 }
 
 impl State {
@@ -188,8 +194,11 @@ impl State {
             }
             "liquidation-orders" => {
                 let all: Vec<Liquidations<'_>> = parse("liquidation-orders", data)?;
-                for l in all {
-                    for d in l.details {
+                // Read every detail first: a message is all or nothing, so
+                // none is remembered as seen unless all of them are kept.
+                let mut read = Vec::new();
+                for l in &all {
+                    for d in &l.details {
                         let price = num::text("bkPx", d.bk_px)?;
                         let size = base_size(ctx, l.inst_id, num::text("sz", d.sz)?, price)?;
                         let position = match (d.pos_side, d.side) {
@@ -204,7 +213,15 @@ impl State {
                                 ));
                             }
                         };
-                        ctx.liquidation(l.inst_id, ms("ts", d.ts)?, price, size, position, None);
+                        let key = liquidation_key(l.inst_id, d);
+                        read.push((key, l.inst_id, ms("ts", d.ts)?, price, size, position));
+                    }
+                }
+                for (key, inst_id, ts, price, size, position) in read {
+                    if self.liquidations.first(key) {
+                        ctx.liquidation(inst_id, ts, price, size, position, None);
+                    } else {
+                        ctx.stats.duplicates += 1;
                     }
                 }
             }
