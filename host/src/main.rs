@@ -41,10 +41,13 @@ enum Command {
         /// The recording's format: raw, prism (default), cryptofeed or tardis.
         #[arg(long, requires = "venue")]
         format: Option<String>,
-        /// A plugin component; repeat for several.
-        #[arg(long = "plugin", required = true)]
+        /// A plugin component; repeat for several. It runs under every
+        /// `--config` entry with the same file, else under its own name with
+        /// the default settings.
+        #[arg(long = "plugin", required_unless_present = "config")]
         plugins: Vec<PathBuf>,
-        /// Config for plugin settings and limits (matched by plugin id = name).
+        /// A config: its limits and plugin entries; without `--plugin`,
+        /// every plugin it lists runs, each under its own id and settings.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Write every output as one JSON line here.

@@ -127,7 +127,7 @@ fn operators_swap_pause_roll_back_and_remove_plugins_while_the_stream_runs() {
         br#"{"mode":"restore_error"}"#,
     );
     assert_eq!(status, 422, "{body}");
-    assert_eq!(json(&body)["error"]["code"], "swap_failed");
+    assert_eq!(json(&body)["error"]["code"], "restore_failed");
     let status_now = server.json("/api/v1/plugins/up");
     assert_eq!(status_now["state"], "running");
     assert_eq!(status_now["swap_failures"], 1);
@@ -219,4 +219,93 @@ fn operators_swap_pause_roll_back_and_remove_plugins_while_the_stream_runs() {
     let (status, _) = server.request("DELETE", "/api/v1/plugins/up", Some(TOKEN), b"");
     assert_eq!(status, 404);
     assert_eq!(server.json("/health")["status"], "ok");
+}
+
+#[test]
+fn an_uploaded_swap_becomes_the_source_and_another_plugin_needs_a_rename() {
+    let dir = temp_dir("admin-upload-source");
+    std::fs::copy(wasm("prism_probe"), dir.join("watched.wasm")).unwrap();
+    let config = dir.join("prism.toml");
+    std::fs::write(&config, config_text(&dir, "")).unwrap();
+    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    let from_file = server.wait_for("/api/v1/plugins/watched", Duration::from_secs(20), |v| {
+        v["state"] == "running"
+    });
+    assert!(
+        from_file["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("watched.wasm")
+    );
+
+    // New code uploaded over a file plugin: the upload is its source now.
+    let (status, body) = server.request(
+        "PUT",
+        "/api/v1/plugins/watched/wasm",
+        Some(TOKEN),
+        &variant(3),
+    );
+    assert_eq!(status, 200, "{body}");
+    let uploaded = json(&body);
+    assert_eq!(uploaded["source"], "upload");
+    assert_ne!(uploaded["sha256"], from_file["sha256"]);
+    // A reload re-initializes the uploaded code, not the file's older one.
+    let (status, body) = server.request("POST", "/api/v1/plugins/watched/reload", Some(TOKEN), b"");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["sha256"], uploaded["sha256"]);
+    // The file is no longer followed.
+    std::fs::write(dir.join("watched.tmp"), variant(4)).unwrap();
+    std::fs::rename(dir.join("watched.tmp"), dir.join("watched.wasm")).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        server.json("/api/v1/plugins/watched")["sha256"],
+        uploaded["sha256"]
+    );
+
+    // Another plugin's code (it calls itself `tiny-counter`; its state is a
+    // count, as the probe's) does not take this plugin's place and state
+    // unless the rename is asked for.
+    let other = std::fs::read(wasm("tiny_counter")).unwrap();
+    let (status, body) = server.request("PUT", "/api/v1/plugins/watched/wasm", Some(TOKEN), &other);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "name_changed");
+    assert!(
+        json(&body)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tiny-counter")
+    );
+    let still = server.json("/api/v1/plugins/watched");
+    assert_eq!(still["sha256"], uploaded["sha256"]);
+    assert_eq!(still["state"], "running");
+    let (status, body) = server.request(
+        "PUT",
+        "/api/v1/plugins/watched/wasm?rename=true",
+        Some(TOKEN),
+        &other,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["name"], "tiny-counter");
+}
+
+#[test]
+fn pausing_a_quarantined_plugin_is_a_conflict() {
+    let dir = temp_dir("admin-conflict");
+    std::fs::copy(wasm("prism_probe"), dir.join("watched.wasm")).unwrap();
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        config_text(&dir, "").replace(
+            "config = { mode = \"count\" }",
+            "config = { mode = \"panic\", at = 1 }\n[recovery]\nmax_failures = 0\nbackoff_ms = 600000",
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    server.wait_for("/api/v1/plugins/watched", Duration::from_secs(20), |v| {
+        v["state"] == "quarantined"
+    });
+    let (status, body) = server.request("POST", "/api/v1/plugins/watched/pause", Some(TOKEN), b"");
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "conflict");
 }

@@ -72,8 +72,24 @@ impl Server {
         Self::spawn(config, env, std::fs::File::create(log).unwrap().into())
     }
 
+    /// As [`Self::start`], run from `cwd` (so `config` may be relative to it).
+    pub(crate) fn start_in(cwd: &std::path::Path, config: &std::path::Path) -> Server {
+        let mut command = prism();
+        command.current_dir(cwd);
+        Self::spawn_command(command, config, &[], Stdio::inherit())
+    }
+
     fn spawn(config: &std::path::Path, env: &[(&str, &str)], stderr: Stdio) -> Server {
-        let mut child = prism()
+        Self::spawn_command(prism(), config, env, stderr)
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        config: &std::path::Path,
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Server {
+        let mut child = command
             .args(["run", "--config"])
             .arg(config)
             .args(["--listen", "127.0.0.1:0"])

@@ -147,11 +147,135 @@ config = {{ mode = "count" }}
         .arg(&out)
         .output()
         .unwrap();
-    // The first entry with that path is used: the panicking one.
+    // Every entry with that path runs: the panicking one fails alone.
     let stdout = String::from_utf8_lossy(&result.stdout);
     assert!(!result.status.success());
     assert!(
         stdout.contains("panicky: FAILED") && stdout.contains("poison event number 3"),
         "{stdout}"
+    );
+}
+
+/// The last `counts` document of each plugin in an `--out` file.
+fn last_counts(out: &std::path::Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|o| o["kind"] == "document" && o["key"] == "counts")
+        .map(|o| (o["plugin"].as_str().unwrap().to_owned(), o["body"].clone()))
+        .collect()
+}
+
+#[test]
+fn replay_with_a_config_alone_runs_its_plugins_each_with_its_settings() {
+    let dir = temp_dir("replay-config");
+    let config = dir.join("prism.toml");
+    // One `.wasm` twice, under two ids with two subscriptions; the path is
+    // relative to the config and spelled differently from `--plugin`'s.
+    let hello = wasm("hello");
+    std::fs::copy(&hello, dir.join("hello.wasm")).unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        &config,
+        r#"
+[runtime]
+cache = false
+[[plugins]]
+id = "everything"
+path = "sub/../hello.wasm"
+[[plugins]]
+id = "funding-only"
+path = "hello.wasm"
+subscription = { kinds = ["funding"] }
+"#,
+    )
+    .unwrap();
+    // The fixture's 9 valid events: 5 trades, 3 positions, 1 funding.
+    let expected = |plugin: &str| match plugin {
+        "everything" => serde_json::json!({"trade": 5, "position": 3, "funding": 1}),
+        _ => serde_json::json!({"funding": 1}),
+    };
+    for with_plugin in [false, true] {
+        let out = dir.join(format!("out-{with_plugin}.jsonl"));
+        let mut cmd = prism();
+        cmd.args(["replay", "--events"])
+            .arg(fixture("ratios.jsonl"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--out")
+            .arg(&out);
+        if with_plugin {
+            cmd.arg("--plugin").arg(dir.join("hello.wasm"));
+        }
+        let result = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&result.stdout);
+        assert!(result.status.success(), "{stdout}");
+        let counts = last_counts(&out);
+        assert_eq!(counts.len(), 2, "both entries ran: {counts:?}");
+        for (plugin, body) in &counts {
+            assert_eq!(body, &expected(plugin), "{plugin}");
+        }
+    }
+}
+
+#[test]
+fn replay_never_takes_another_entry_s_settings_by_name() {
+    let dir = temp_dir("replay-no-fallback");
+    let config = dir.join("prism.toml");
+    // An entry named like hello's own name, for another file.
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[runtime]
+cache = false
+[[plugins]]
+id = "hello"
+path = "{probe}"
+subscription = {{ kinds = ["funding"] }}
+"#,
+            probe = wasm("prism_probe").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out.jsonl");
+    let result = prism()
+        .args(["replay", "--events"])
+        .arg(fixture("ratios.jsonl"))
+        .arg("--plugin")
+        .arg(wasm("hello"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is not in the config") && stderr.contains("default settings"),
+        "{stderr}"
+    );
+    // The default settings: hello's own subscription, every kind.
+    assert_eq!(
+        last_counts(&out)["hello"],
+        serde_json::json!({"trade": 5, "position": 3, "funding": 1})
+    );
+    // Without --plugin and with no plugin in the config, it says what to do.
+    let empty = dir.join("empty.toml");
+    std::fs::write(&empty, "[runtime]\ncache = false\n").unwrap();
+    let result = prism()
+        .args(["replay", "--events"])
+        .arg(fixture("ratios.jsonl"))
+        .arg("--config")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(!result.status.success());
+    assert!(
+        String::from_utf8_lossy(&result.stderr).contains("--plugin"),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
     );
 }

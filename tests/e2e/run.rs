@@ -346,3 +346,60 @@ config = {{ mode = "count" }}
     );
     assert!(!dir.join("data/snapshots/counter.state.tmp").exists());
 }
+
+#[test]
+fn a_config_edit_with_relative_paths_swaps_only_what_changed() {
+    let dir = temp_dir("relative-paths");
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    std::fs::copy(wasm("hello"), dir.join("plugins/hello.wasm")).unwrap();
+    std::fs::copy(wasm("prism_probe"), dir.join("plugins/probe.wasm")).unwrap();
+    let text = |probe_config: &str| {
+        format!(
+            r#"
+[runtime]
+data_dir = "../data"
+watch_debounce_ms = 20
+[source]
+kind = "simulator"
+pace = 600.0
+[[plugins]]
+id = "hello"
+path = "../plugins/hello.wasm"
+[[plugins]]
+id = "probe"
+path = "../plugins/./probe.wasm"
+config = {probe_config}
+"#
+        )
+    };
+    std::fs::write(dir.join("conf/prism.toml"), text(r#"{ mode = "count" }"#)).unwrap();
+    // A relative config path, from the directory above it.
+    let server = Server::start_in(&dir, std::path::Path::new("conf/prism.toml"));
+    server.wait_for("/api/v1/plugins/hello", Duration::from_secs(20), |v| {
+        v["events_in"].as_u64().unwrap_or(0) > 0
+    });
+    // Only the probe's config changes.
+    std::fs::write(
+        dir.join("conf/prism.toml"),
+        text(r#"{ mode = "count", at = 0 }"#),
+    )
+    .unwrap();
+    server.wait_for("/api/v1/plugins/probe", Duration::from_secs(20), |v| {
+        v["config"] == serde_json::json!({"mode": "count", "at": 0})
+    });
+    // Give a spurious swap of hello time to show, then check there was none.
+    std::thread::sleep(Duration::from_millis(500));
+    let hello = server.json("/api/v1/plugins/hello");
+    assert_eq!(hello["swaps"], 0, "{hello}");
+    let versions = server.json("/api/v1/plugins/hello/versions");
+    assert_eq!(versions["items"].as_array().unwrap().len(), 1, "{versions}");
+    let probe = server.json("/api/v1/plugins/probe/versions");
+    let changes: Vec<&str> = probe["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes, ["start", "config"], "{probe}");
+}

@@ -148,15 +148,29 @@ pub(crate) async fn add(
     Ok((StatusCode::CREATED, status(&state, &view)).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplaceQuery {
+    /// Accept code that gives another plugin name than the running one.
+    #[serde(default)]
+    rename: bool,
+}
+
 /// `PUT /api/v1/plugins/{id}/wasm`: swaps in new code, keeping the state.
 pub(crate) async fn replace_wasm(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    crate::routes::ApiQuery(q): crate::routes::ApiQuery<ReplaceQuery>,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let upload = read_body(&state, body).await?;
-    let view = blocking(&state, move |c| c.replace_wasm(&id, &upload.bytes)).await?;
+    let rename = if q.rename {
+        prism_control::Rename::Allow
+    } else {
+        prism_control::Rename::Refuse
+    };
+    let view = blocking(&state, move |c| c.replace_wasm(&id, &upload.bytes, rename)).await?;
     Ok(status(&state, &view))
 }
 

@@ -261,11 +261,7 @@ pub(crate) async fn ratios_current(
 }
 
 fn ratios_current_view(state: &AppState, q: PlaceQuery) -> Result<Json<Value>, ApiError> {
-    let plugin = backing(
-        state,
-        &state.analytics.long_short_ratio,
-        "long_short_ratio",
-    )?;
+    let plugin = backing(state, &state.analytics.long_short_ratio, "long_short_ratio")?;
     let mut by_instrument: BTreeMap<(String, String), (Option<Value>, Option<Value>)> =
         BTreeMap::new();
     for (name, taker) in [(TAKER, true), (ACCOUNT, false)] {
@@ -343,11 +339,7 @@ pub(crate) async fn ratios_history(
 }
 
 fn ratios_history_view(state: &AppState, q: HistoryQuery) -> Result<Json<Value>, ApiError> {
-    let plugin = backing(
-        state,
-        &state.analytics.long_short_ratio,
-        "long_short_ratio",
-    )?;
+    let plugin = backing(state, &state.analytics.long_short_ratio, "long_short_ratio")?;
     let limit = limit(q.limit)?;
     let start = q.cursor.as_deref().map(parse_cursor).transpose()?;
     let to = match (q.to, start) {
@@ -479,8 +471,43 @@ pub(crate) struct NewWhale {
     account: String,
 }
 
-/// `POST /api/v1/whales` (admin): watch one more account. The whale plugin
-/// is re-initialized with the longer list, its state carried over.
+/// An account the whale plugin can follow, in its canonical form: an EVM
+/// address (`0x` and 40 hex digits, Hyperliquid; lower case) or a numeric
+/// account index (Lighter). Anything else could never match an event.
+fn whale_account(text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    let hex = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .filter(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if let Some(hex) = hex {
+        return Ok(format!("0x{}", hex.to_ascii_lowercase()));
+    }
+    if !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(text.to_owned());
+    }
+    Err(ApiError::bad_request(
+        "account must be an address (0x and 40 hex digits, as on Hyperliquid) or a numeric account index (as on Lighter)",
+    ))
+}
+
+/// Gives the whale plugin a new watch list; it is re-initialized with it,
+/// its state and other settings carried over.
+async fn set_watched(state: &AppState, plugin: &str, list: &[String]) -> Result<(), ApiError> {
+    let mut config = state
+        .control
+        .view(plugin)
+        .map(|v| v.config)
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    config["watched"] = json!(list);
+    let text = config.to_string();
+    let id = plugin.to_owned();
+    crate::admin::blocking(state, move |control| control.replace_config(&id, &text)).await?;
+    Ok(())
+}
+
+/// `POST /api/v1/whales` (admin): watch one more account.
 pub(crate) async fn add_whale(
     _: crate::admin::Admin,
     State(state): State<AppState>,
@@ -489,28 +516,32 @@ pub(crate) async fn add_whale(
     let plugin = backing(&state, &state.analytics.whales, "whales")?.to_owned();
     let new: NewWhale = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("expected {{\"account\": \"…\"}}: {e}")))?;
-    let account = new.account.trim().to_owned();
-    if account.is_empty() || account.len() > 128 || account.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "account must be 1-128 printable characters",
-        ));
-    }
+    let account = whale_account(&new.account)?;
     let mut list = watched(&state, &plugin);
     if list.iter().any(|a| a.eq_ignore_ascii_case(&account)) {
         return Ok((StatusCode::OK, whale_list(&plugin, &list)).into_response());
     }
     list.push(account);
-    let mut config = state
-        .control
-        .view(&plugin)
-        .map(|v| v.config)
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    config["watched"] = json!(list);
-    let text = config.to_string();
-    let id = plugin.clone();
-    crate::admin::blocking(&state, move |control| control.replace_config(&id, &text)).await?;
+    set_watched(&state, &plugin, &list).await?;
     Ok((StatusCode::CREATED, whale_list(&plugin, &list)).into_response())
+}
+
+/// `DELETE /api/v1/whales/{account}` (admin): stop watching an account.
+pub(crate) async fn remove_whale(
+    _: crate::admin::Admin,
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let plugin = backing(&state, &state.analytics.whales, "whales")?.to_owned();
+    let account = whale_account(&account)?;
+    let mut list = watched(&state, &plugin);
+    let before = list.len();
+    list.retain(|a| !a.eq_ignore_ascii_case(&account));
+    if list.len() == before {
+        return Err(ApiError::not_found(format!("{account} is not watched")));
+    }
+    set_watched(&state, &plugin, &list).await?;
+    Ok(whale_list(&plugin, &list))
 }
 
 #[derive(Debug, Deserialize)]
@@ -894,27 +925,72 @@ mod tests {
         let activities = get(&s, "/api/v1/whales/0xABC/activities").await;
         assert_eq!(activities["items"][0]["kind"], "trade");
         assert_eq!(activities["items"][0]["ts"], NOW - 10);
-        let post = |token: Option<&str>, body: &'static str| {
-            let mut r = Request::post("/api/v1/whales");
+        let send = |method: &str, path: &str, token: Option<&str>, body: String| {
+            let mut r = Request::builder().method(method).uri(path);
             if let Some(t) = token {
                 r = r.header("authorization", format!("Bearer {t}"));
             }
             r.body(Body::from(body)).unwrap()
         };
-        let (status, _) = call(&s, post(None, r#"{"account":"0xdef"}"#)).await;
+        let post = |token: Option<&str>, account: &str| {
+            send(
+                "POST",
+                "/api/v1/whales",
+                token,
+                format!(r#"{{"account":"{account}"}}"#),
+            )
+        };
+        let def = "0x00000000000000000000000000000000000000DE";
+        let (status, _) = call(&s, post(None, def)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (status, body) = call(&s, post(Some("t"), r#"{"account":"0xdef"}"#)).await;
+        // Only accounts a venue can have: an address or a numeric index.
+        for bad in [
+            "0xdef",
+            "whale",
+            "0x00000000000000000000000000000000000000zz",
+            "",
+            "-1",
+        ] {
+            let (status, answer) = call(&s, post(Some("t"), bad)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {answer}");
+        }
+        let (status, body) = call(&s, post(Some("t"), def)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        // The whale plugin got the longer list, its other settings kept.
+        let (status, body) = call(&s, post(Some("t"), " 281474976710655 ")).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // The whale plugin got the longer list (addresses in lower case),
+        // its other settings kept.
         let config = s.control.view("whale-detector").unwrap().config;
+        let lower = def.to_ascii_lowercase();
         assert_eq!(
             config,
-            json!({"min_trade_usd": 1000, "watched": ["0xabc", "0xdef"]})
+            json!({"min_trade_usd": 1000, "watched": ["0xabc", lower, "281474976710655"]})
         );
-        let (status, _) = call(&s, post(Some("t"), r#"{"account":"0xDEF"}"#)).await;
+        let (status, _) = call(&s, post(Some("t"), &lower)).await;
         assert_eq!(status, StatusCode::OK, "already watched");
-        let (status, _) = call(&s, post(Some("t"), r#"{"acount":"x"}"#)).await;
+        let (status, _) = call(
+            &s,
+            send(
+                "POST",
+                "/api/v1/whales",
+                Some("t"),
+                r#"{"acount":"x"}"#.into(),
+            ),
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
+        // Stop watching: admin only, then gone from the list; twice is 404.
+        let path = format!("/api/v1/whales/{def}");
+        let (status, _) = call(&s, send("DELETE", &path, None, String::new())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, body) = call(&s, send("DELETE", &path, Some("t"), String::new())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["items"],
+            json!([{"account": "0xabc"}, {"account": "281474976710655"}])
+        );
+        let (status, _) = call(&s, send("DELETE", &path, Some("t"), String::new())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
         let (status, body) = call(
             &s,
             Request::get("/api/v1/opportunities")

@@ -59,7 +59,7 @@ impl From<ControlError> for ApiError {
         let code = e.code();
         let status = match code {
             "not_found" => StatusCode::NOT_FOUND,
-            "conflict" | "no_previous_version" => StatusCode::CONFLICT,
+            "conflict" | "no_previous_version" | "name_changed" => StatusCode::CONFLICT,
             "invalid_id" | "bad_request" => StatusCode::BAD_REQUEST,
             "gone" => StatusCode::GONE,
             "timeout" => StatusCode::GATEWAY_TIMEOUT,

@@ -34,6 +34,7 @@ const P: ParameterIn = ParameterIn::Path;
 const S: Type = Type::String;
 const I: Type = Type::Integer;
 const N: Type = Type::Number;
+const B: Type = Type::Boolean;
 
 const ID: Param = ("id", P, true, S, "plugin id");
 const EXCHANGE: Param = ("exchange", Q, false, S, "exchange, any case");
@@ -247,6 +248,14 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
         Some(("application/json", "{\"account\": \"0x…\"}")),
         ("201", "Added; the list"),
     ),
+    admin(
+        "delete",
+        "/api/v1/whales/{account}",
+        "Stop watching an account",
+        &[("account", P, true, S, "account address")],
+        None,
+        ("200", "Removed; the list"),
+    ),
     get(
         "/api/v1/whales/{account}/activities",
         "analytics",
@@ -303,8 +312,17 @@ pub(crate) const ENDPOINTS: &[Endpoint] = &[
     admin(
         "put",
         "/api/v1/plugins/{id}/wasm",
-        "Swap in new code, keeping the state",
-        &[ID],
+        "Swap in new code, keeping the state; the code must be the same plugin (name) unless rename=true",
+        &[
+            ID,
+            (
+                "rename",
+                Q,
+                false,
+                B,
+                "accept code that gives another plugin name",
+            ),
+        ],
         Some(("application/wasm", "the component")),
         ("200", "Swapped; the status"),
     ),

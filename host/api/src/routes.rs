@@ -63,6 +63,10 @@ pub fn app(state: AppState) -> Router {
             get(analytics::whales).post(analytics::add_whale),
         )
         .route(
+            "/api/v1/whales/{account}",
+            axum::routing::delete(analytics::remove_whale),
+        )
+        .route(
             "/api/v1/whales/{account}/activities",
             get(analytics::whale_activities),
         )
@@ -113,7 +117,9 @@ fn place(instrument: &Option<Arc<Instrument>>) -> (Value, Value) {
 /// Refuses `limit=0`, as the OpenAPI document's `minimum: 1` says.
 fn at_least_one(limit: Option<usize>) -> Result<(), ApiError> {
     if limit == Some(0) {
-        return Err(ApiError::bad_request("invalid query: limit must be at least 1"));
+        return Err(ApiError::bad_request(
+            "invalid query: limit must be at least 1",
+        ));
     }
     Ok(())
 }

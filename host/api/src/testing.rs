@@ -43,7 +43,12 @@ impl PluginControl for Fixed {
     fn add(&self, id: &str, _: &[u8], _: Option<&str>) -> Result<PluginView, ControlError> {
         Err(ControlError::Exists(id.into()))
     }
-    fn replace_wasm(&self, id: &str, _: &[u8]) -> Result<PluginView, ControlError> {
+    fn replace_wasm(
+        &self,
+        id: &str,
+        _: &[u8],
+        _: prism_control::Rename,
+    ) -> Result<PluginView, ControlError> {
         Err(ControlError::NotFound(id.into()))
     }
     fn replace_config(&self, id: &str, config: &str) -> Result<PluginView, ControlError> {

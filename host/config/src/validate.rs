@@ -68,7 +68,9 @@ impl Config {
             origin: origin.to_owned(),
             message: e.to_string(),
         })?;
-        config.base_dir = base_dir.to_path_buf();
+        // Absolute, so a path resolved at start and one resolved by a reload
+        // (from wherever the watcher found the file) name the same file alike.
+        config.base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
         let problems = config.problems();
         if problems.is_empty() {
             Ok(config)
@@ -286,7 +288,12 @@ impl Config {
                 bad(key.into(), "must be at least 1");
             }
         }
-        if self.admin.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if self
+            .admin
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             bad(
                 "admin.token".into(),
                 "is empty: remove the key to turn the admin API off, or set a token",

@@ -1,6 +1,7 @@
 //! The control plane's errors. Each has a stable code for the API.
 
 use prism_runtime::LoadError;
+use prism_runtime::worker::Refusal;
 
 /// Why a control operation was refused or failed. The running version of
 /// the plugin is untouched whenever one of these is returned.
@@ -21,9 +22,19 @@ pub enum ControlError {
     /// The component could not be loaded or started; says why.
     #[error("{0}")]
     Load(LoadError),
-    /// The worker refused the swap (e.g. the new version's `restore` failed).
-    #[error("the swap was refused: {0}")]
-    Swap(String),
+    /// The plugin's worker refused the operation (e.g. the new version's
+    /// `restore` failed, or a quarantined plugin was asked to pause).
+    #[error("{0}")]
+    Refused(Refusal),
+    /// New code for a plugin gives another plugin's name.
+    #[error(
+        "plugin `{id}` is `{from}`, the new code is `{to}`: a swap keeps the plugin and its state; add `{to}` under its own id, or ask for the rename (`?rename=true`)"
+    )]
+    NameChanged {
+        id: String,
+        from: String,
+        to: String,
+    },
     /// There is no earlier version to roll back to.
     #[error("plugin `{0}` has no earlier version to roll back to")]
     NoPrevious(String),
@@ -48,7 +59,13 @@ impl ControlError {
             ControlError::InvalidId(_) => "invalid_id",
             ControlError::Invalid(_) => "bad_request",
             ControlError::Load(e) => load_code(e),
-            ControlError::Swap(_) => "swap_failed",
+            ControlError::Refused(r) => match r {
+                Refusal::Restore(_) => "restore_failed",
+                Refusal::Snapshot(_) | Refusal::CatchUp(_) => "swap_failed",
+                Refusal::NotRunning => "conflict",
+                Refusal::Restart(_) => "resume_failed",
+            },
+            ControlError::NameChanged { .. } => "name_changed",
             ControlError::NoPrevious(_) => "no_previous_version",
             ControlError::Gone(_) => "gone",
             ControlError::Timeout(..) => "timeout",

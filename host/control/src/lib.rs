@@ -22,6 +22,6 @@ pub use load::{
 pub use pipeline::{Pipeline, PipelineSettings};
 pub use reconcile::{Reconciled, plugin_settings};
 pub use snapshots::{SnapshotError, SnapshotHealth, SnapshotStore};
-pub use supervisor::{Origin, Supervisor, SupervisorSettings};
+pub use supervisor::{Origin, Rename, Supervisor, SupervisorSettings};
 pub use view::{Change, PluginControl, PluginView, VersionRecord, VersionStatus};
 pub use watch::{Watcher, watch};

@@ -63,7 +63,7 @@ impl Supervisor {
                 .find(|(i, _, _)| *i == id)
                 .map(|(_, p, _)| p.clone());
             let mut changed = false;
-            if old_path.as_ref().is_some_and(|p| *p != path) {
+            if old_path.as_ref().is_some_and(|p| !same_file(p, &path)) {
                 match self.move_file(&id, &path) {
                     Ok(_) => changed = true,
                     Err(e) => {
@@ -86,6 +86,15 @@ impl Supervisor {
             }
         }
         done
+    }
+}
+
+/// Whether two paths name one file: compared canonically (`..`, symbolic
+/// links, relative against absolute), or as given when one does not exist.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 
@@ -138,8 +147,13 @@ impl PluginControl for Supervisor {
         self.add_bytes(&id, wasm, settings, crate::supervisor::Origin::Upload)
     }
 
-    fn replace_wasm(&self, id: &str, wasm: &[u8]) -> Result<PluginView, ControlError> {
-        self.replace_bytes(id, wasm, crate::view::Change::Wasm)
+    fn replace_wasm(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        rename: crate::supervisor::Rename,
+    ) -> Result<PluginView, ControlError> {
+        self.upload_wasm(id, wasm, rename)
     }
 
     fn replace_config(&self, id: &str, config_json: &str) -> Result<PluginView, ControlError> {

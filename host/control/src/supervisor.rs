@@ -55,6 +55,16 @@ impl Default for SupervisorSettings {
     }
 }
 
+/// Whether a swap may bring in code that calls itself another plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rename {
+    /// The new code must give the running one's name (the default: a swap
+    /// keeps a plugin's identity, and its state is only meant for it).
+    Refuse,
+    /// The operator asked for another plugin under this id.
+    Allow,
+}
+
 /// Where a plugin's code comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -381,27 +391,60 @@ impl Supervisor {
     }
 
     /// Swaps plugin `id` to new code from `wasm`, under its current settings.
+    /// The new code must be the same plugin (the name its `init` gives),
+    /// unless `rename` allows another.
     ///
     /// # Errors
-    /// The component does not load or start, or the worker refused it; the
-    /// running version stays.
+    /// The component does not load or start, names another plugin, or the
+    /// worker refused it; the running version stays.
     pub fn replace_bytes(
         &self,
         id: &str,
         wasm: &[u8],
         change: Change,
+        rename: Rename,
     ) -> Result<PluginView, ControlError> {
         let slot = self.slot(id)?;
         let _op = lock(&slot.ops);
-        let settings = slot
-            .state
-            .read()
-            .map_or_else(|e| e.into_inner().settings.clone(), |s| s.settings.clone());
+        let (settings, name) = {
+            let s = slot.state.read_unpoisoned();
+            (s.settings.clone(), s.current.info.name.clone())
+        };
         let digest = prism_runtime::content_digest(wasm);
-        match prepare(&self.engine, wasm, id, &settings) {
+        let prepared = prepare(&self.engine, wasm, id, &settings)
+            .map_err(ControlError::from)
+            .and_then(|(version, instance)| {
+                if rename == Rename::Refuse && version.info.name != name {
+                    return Err(ControlError::NameChanged {
+                        id: id.to_owned(),
+                        from: name,
+                        to: version.info.name,
+                    });
+                }
+                Ok((version, instance))
+            });
+        match prepared {
             Ok((version, instance)) => self.swap(&slot, version, instance, settings, change),
-            Err(e) => Err(self.refused(&slot, digest, &settings, change, e.into())),
+            Err(e) => Err(self.refused(&slot, digest, &settings, change, e)),
         }
+    }
+
+    /// Swaps plugin `id` to uploaded code (as [`Self::replace_bytes`]); from
+    /// then on the upload is the plugin's source: its file, if it had one,
+    /// is no longer watched, and a reload re-initializes the uploaded code.
+    ///
+    /// # Errors
+    /// As [`Self::replace_bytes`].
+    pub fn upload_wasm(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        rename: Rename,
+    ) -> Result<PluginView, ControlError> {
+        self.replace_bytes(id, wasm, Change::Wasm, rename)?;
+        let slot = self.slot(id)?;
+        slot.state.write_unpoisoned().origin = Origin::Upload;
+        Ok(view_of(&slot))
     }
 
     /// Re-initializes plugin `id` with new settings (same code).
@@ -498,13 +541,13 @@ impl Supervisor {
                 return Err(ControlError::Gone(slot.id.to_string()));
             }
         };
-        if let Err(reason) = result {
+        if let Err(refusal) = result {
             return Err(self.refused(
                 slot,
                 version.digest().to_owned(),
                 &settings,
                 change,
-                ControlError::Swap(reason),
+                ControlError::Refused(refusal),
             ));
         }
         self.became_active(slot, &version, settings.clone(), change);
@@ -617,7 +660,7 @@ impl Supervisor {
         match origin {
             Origin::File { path, .. } => {
                 let wasm = read(&path)?;
-                self.replace_bytes(id, &wasm, Change::Reload)
+                self.replace_bytes(id, &wasm, Change::Reload, Rename::Refuse)
             }
             Origin::Upload => {
                 let _op = lock(&slot.ops);
@@ -656,22 +699,28 @@ impl Supervisor {
         if unchanged {
             return Ok(None);
         }
-        self.replace_bytes(id, &wasm, Change::Wasm).map(Some)
+        self.replace_bytes(id, &wasm, Change::Wasm, Rename::Refuse)
+            .map(Some)
     }
 
-    /// Points a file plugin at another file (a config change) and swaps to it.
+    /// Points a file plugin at another file (a config change) and swaps to
+    /// it, unless the new file holds the code already running (then only
+    /// the path changes: no new version, no swap).
     ///
     /// # Errors
     /// As [`Self::replace_bytes`].
     pub fn move_file(&self, id: &str, path: &Path) -> Result<PluginView, ControlError> {
         let wasm = read(path)?;
-        let view = self.replace_bytes(id, &wasm, Change::Wasm)?;
         let slot = self.slot(id)?;
-        let mut state = slot.state.write_unpoisoned();
-        if let Origin::File { path: p, .. } = &mut state.origin {
+        let unchanged =
+            slot.state.read_unpoisoned().current.digest() == prism_runtime::content_digest(&wasm);
+        if !unchanged {
+            self.replace_bytes(id, &wasm, Change::Wasm, Rename::Refuse)?;
+        }
+        if let Origin::File { path: p, .. } = &mut slot.state.write_unpoisoned().origin {
             *p = path.to_path_buf();
         }
-        Ok(view)
+        Ok(view_of(&slot))
     }
 
     /// Returns to the most recent earlier version (code and config).
@@ -714,7 +763,7 @@ impl Supervisor {
     fn ask(
         &self,
         id: &str,
-        command: impl FnOnce(Sender<Result<(), String>>) -> WorkerCommand,
+        command: impl FnOnce(prism_runtime::worker::Reply) -> WorkerCommand,
     ) -> Result<PluginView, ControlError> {
         let slot = self.slot(id)?;
         let _op = lock(&slot.ops);
@@ -724,7 +773,7 @@ impl Supervisor {
             .map_err(|_| ControlError::Gone(id.to_owned()))?;
         match answer.recv_timeout(self.settings.answer_timeout) {
             Ok(Ok(())) => Ok(view_of(&slot)),
-            Ok(Err(reason)) => Err(ControlError::Invalid(reason)),
+            Ok(Err(refusal)) => Err(ControlError::Refused(refusal)),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(ControlError::Timeout(
                 id.to_owned(),
                 self.settings.answer_timeout.as_secs(),

@@ -100,7 +100,14 @@ pub trait PluginControl: Send + Sync {
     ///
     /// # Errors
     /// As [`Self::add`], or the swap refused.
-    fn replace_wasm(&self, id: &str, wasm: &[u8]) -> Result<PluginView, ControlError>;
+    /// The new code must give the running one's name unless `rename`
+    /// allows another; afterwards the upload is the plugin's source.
+    fn replace_wasm(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        rename: crate::supervisor::Rename,
+    ) -> Result<PluginView, ControlError>;
     /// Re-initializes with a new config, keeping the state.
     ///
     /// # Errors

@@ -6,7 +6,7 @@
 mod support;
 
 use prism_config::PluginLimitsConfig;
-use prism_control::{ControlError, Origin, PluginControl, PluginSettings};
+use prism_control::{ControlError, Origin, PluginControl, PluginSettings, Rename};
 use prism_model::PluginId;
 use prism_runtime::{FaultKind, LoadError, PluginState};
 use std::sync::atomic::Ordering;
@@ -250,9 +250,11 @@ fn components_that_do_not_fit_are_refused_with_the_reason() {
         let err = add(id, &wasm, config);
         assert_eq!(err.code(), code, "{id}: {err}");
     }
+    // The future plugin imports only the contract's types (no host
+    // function), which link by shape: it is still refused by its version.
     let future = add("future", &wasm_bytes("future_contract"), "{}").to_string();
     assert!(
-        future.contains("prism:plugin/host@0.2.0") && future.contains("0.1.0"),
+        future.contains("prism:plugin/types@0.2.0") && future.contains("0.1.0"),
         "{future}"
     );
     let command = add("command", &wasm_bytes("other-world"), "{}").to_string();
@@ -301,7 +303,7 @@ fn a_swap_whose_restore_fails_keeps_the_old_version() {
     let err = s
         .replace_config("swapped", r#"{"mode":"restore_error"}"#)
         .unwrap_err();
-    assert_eq!(err.code(), "swap_failed", "{err}");
+    assert_eq!(err.code(), "restore_failed", "{err}");
     assert!(err.to_string().contains("refusing state"), "{err}");
     // A config `init` refuses.
     let err = s
@@ -309,7 +311,9 @@ fn a_swap_whose_restore_fails_keeps_the_old_version() {
         .unwrap_err();
     assert_eq!(err.code(), "init_failed", "{err}");
     // Not wasm at all.
-    let err = s.replace_wasm("swapped", b"garbage").unwrap_err();
+    let err = s
+        .replace_wasm("swapped", b"garbage", Rename::Refuse)
+        .unwrap_err();
     assert_eq!(err.code(), "not_wasm");
     let after = s.view("swapped").unwrap();
     assert_eq!(after.sha256, before.sha256);
@@ -334,7 +338,7 @@ fn config_swaps_keep_state_and_rollback_returns_to_the_previous_version() {
     let s = h.pipeline.supervisor.clone();
     // New code (same behaviour, other bytes): the count carries over.
     let v2 = support::variant(&wasm_bytes("prism_probe"), 2);
-    let view = s.replace_wasm("p", &v2).unwrap();
+    let view = s.replace_wasm("p", &v2, Rename::Refuse).unwrap();
     assert_eq!(view.sha256, prism_runtime::content_digest(&v2));
     h.send(100);
     h.wait("count after swap", Duration::from_secs(10), || {

@@ -126,15 +126,20 @@ impl PluginModule {
     /// export of the contract.
     pub fn from_bytes(engine: &PluginEngine, wasm: &[u8]) -> Result<Self, LoadError> {
         let (component, digest) = engine.compile(wasm)?;
+        // Types and functions are matched by shape, so a component built
+        // against another contract version may still link: its names say
+        // which version it was built for.
+        if let Some(mismatch) = contract_mismatch(engine, &component) {
+            return Err(mismatch);
+        }
         let mut linker: Linker<HostState> = Linker::new(&engine.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
-            contract_mismatch(engine, &component)
-                .unwrap_or_else(|| LoadError::Imports(format!("{e:#}")))
-        })?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Exports(format!("{e:#}")))?;
         Ok(Self {
             engine: engine.clone(),
@@ -200,16 +205,19 @@ impl PluginModule {
 }
 
 /// Names the contract version a component was built against, when it
-/// imports `prism:plugin` interfaces of a version other than this host's.
+/// imports or exports `prism:plugin` interfaces of a version other than
+/// this host's (the contract's types are imported as interfaces even by a
+/// plugin that calls nothing of the host).
 fn contract_mismatch(
     engine: &PluginEngine,
     component: &wasmtime::component::Component,
 ) -> Option<LoadError> {
     let wanted = format!("@{}", crate::CONTRACT_VERSION);
-    component
-        .component_type()
-        .imports(&engine.engine)
-        .map(|(name, _)| name)
+    let ty = component.component_type();
+    let imports = ty.imports(&engine.engine).map(|(name, _)| name);
+    let exports = ty.exports(&engine.engine).map(|(name, _)| name);
+    imports
+        .chain(exports)
         .find(|name| name.starts_with("prism:plugin/") && !name.ends_with(&wanted))
         .map(|name| LoadError::Incompatible {
             found: name.to_owned(),

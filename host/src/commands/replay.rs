@@ -28,55 +28,127 @@ struct Prepared {
     settings: PluginSettings,
 }
 
-/// Prepares one `--plugin`: its settings come from a config entry with the
-/// same path or, after `init`, with the same id as the plugin's name.
-fn prepare_plugin(
-    engine: &prism_runtime::PluginEngine,
-    config: &Config,
-    path: &Path,
-) -> anyhow::Result<Prepared> {
-    let wasm =
-        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("plugin {}: {e}", path.display());
-    // Compiled once; started once or twice (to learn its name, then with
-    // the config entry of that name).
-    let module = PluginModule::from_bytes(engine, &wasm).map_err(|e| failed(&e))?;
-    let start = |id: &str, settings: &PluginSettings| {
-        PluginVersion::prepare(module.clone(), id, instance_settings(id, settings))
-            .map_err(|e| failed(&e))
-    };
-    let by_path = config
-        .plugins
-        .iter()
-        .find(|p| config.resolve(&p.path) == *path);
-    let (id, settings) = match by_path {
-        Some(entry) => (entry.id.clone(), plugin_settings(config, entry)),
-        None => {
-            let defaults = PluginSettings {
-                config_json: "{}".into(),
-                limits: config.plugin_defaults,
-                ..PluginSettings::default()
-            };
-            let (version, _) = start(&path.display().to_string(), &defaults)?;
-            let id = PluginId::new(&version.info.name).map_err(|e| {
-                failed(&format!(
-                    "the plugin's name cannot serve as its id ({e}); give it one in --config"
-                ))
-            })?;
-            match config.plugins.iter().find(|p| p.id == id) {
-                Some(entry) => (id, plugin_settings(config, entry)),
-                None => (id, defaults),
-            }
+/// One plugin to replay: its id, its file and the settings it runs under.
+struct Entry {
+    id: PluginId,
+    path: PathBuf,
+    settings: PluginSettings,
+}
+
+/// Whether two paths name one file (compared canonically).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Components compiled once per file, however many entries run them.
+struct Modules<'a> {
+    engine: &'a prism_runtime::PluginEngine,
+    compiled: HashMap<PathBuf, PluginModule>,
+}
+
+impl Modules<'_> {
+    fn get(&mut self, path: &Path) -> anyhow::Result<PluginModule> {
+        if let Some(m) = self.compiled.get(path) {
+            return Ok(m.clone());
         }
+        let wasm = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let module = PluginModule::from_bytes(self.engine, &wasm)
+            .map_err(|e| anyhow::anyhow!("plugin {}: {e}", path.display()))?;
+        self.compiled.insert(path.to_path_buf(), module.clone());
+        Ok(module)
+    }
+}
+
+/// What to replay: with no `--plugin`, every plugin of the config; else each
+/// `--plugin` under every config entry with that file (compared
+/// canonically), or, when no entry has it, under its own name with the
+/// default settings (said on stderr: never another entry's settings).
+fn entries(
+    modules: &mut Modules<'_>,
+    config: &Config,
+    config_given: bool,
+    plugin_paths: &[PathBuf],
+) -> anyhow::Result<Vec<Entry>> {
+    let from_config = |p: &prism_config::PluginConfig| Entry {
+        id: p.id.clone(),
+        path: config.resolve(&p.path),
+        settings: plugin_settings(config, p),
     };
-    // Started under its id, so its seed is the one `prism run` would give it.
-    let (version, instance) = start(id.as_str(), &settings)?;
+    if plugin_paths.is_empty() {
+        anyhow::ensure!(
+            config_given,
+            "nothing to replay: give --plugin X.wasm, or --config FILE to run the plugins it lists"
+        );
+        anyhow::ensure!(
+            !config.plugins.is_empty(),
+            "the config lists no plugins; give --plugin X.wasm"
+        );
+        return Ok(config.plugins.iter().map(from_config).collect());
+    }
+    let mut out = Vec::new();
+    for path in plugin_paths {
+        let listed: Vec<Entry> = config
+            .plugins
+            .iter()
+            .filter(|p| same_file(&config.resolve(&p.path), path))
+            .map(from_config)
+            .collect();
+        if !listed.is_empty() {
+            out.extend(listed);
+            continue;
+        }
+        let settings = PluginSettings {
+            config_json: "{}".into(),
+            limits: config.plugin_defaults,
+            ..PluginSettings::default()
+        };
+        // Its name is its id: started once to learn it.
+        let (version, _) = PluginVersion::prepare(
+            modules.get(path)?,
+            "replay",
+            instance_settings("replay", &settings),
+        )
+        .map_err(|e| anyhow::anyhow!("plugin {}: {e}", path.display()))?;
+        let id = PluginId::new(&version.info.name).map_err(|e| {
+            anyhow::anyhow!(
+                "plugin {}: its name cannot serve as its id ({e}); list it in --config with an id",
+                path.display()
+            )
+        })?;
+        if config_given {
+            eprintln!(
+                "note: {} is not in the config; it runs as `{id}` with the default settings",
+                path.display()
+            );
+        }
+        out.push(Entry {
+            id,
+            path: path.clone(),
+            settings,
+        });
+    }
+    Ok(out)
+}
+
+/// Compiles (or takes from the cache) and starts one plugin under its id,
+/// so its seed is the one `prism run` would give it.
+fn prepare_plugin(modules: &mut Modules<'_>, entry: Entry) -> anyhow::Result<Prepared> {
+    let (version, instance) = PluginVersion::prepare(
+        modules.get(&entry.path)?,
+        entry.id.as_str(),
+        instance_settings(entry.id.as_str(), &entry.settings),
+    )
+    .map_err(|e| anyhow::anyhow!("plugin `{}` ({}): {e}", entry.id, entry.path.display()))?;
     Ok(Prepared {
-        id,
-        path: path.to_path_buf(),
+        id: entry.id,
+        path: entry.path,
         version,
         instance,
-        settings,
+        settings: entry.settings,
     })
 }
 
@@ -88,6 +160,7 @@ pub(crate) fn replay(
     config: Option<&Path>,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
+    let config_given = config.is_some();
     let config = match config {
         Some(path) => Config::load(path)?,
         None => {
@@ -98,15 +171,19 @@ pub(crate) fn replay(
     };
     let engine = super::engine(&config)?;
     let mut plugins: Vec<Prepared> = Vec::new();
-    for path in plugin_paths {
-        let p = prepare_plugin(&engine, &config, path)?;
+    let mut modules = Modules {
+        engine: &engine,
+        compiled: HashMap::new(),
+    };
+    for entry in entries(&mut modules, &config, config_given, plugin_paths)? {
         anyhow::ensure!(
-            plugins.iter().all(|q| q.id != p.id),
-            "two plugins have the id `{}`; give them distinct ids in --config",
-            p.id
+            plugins.iter().all(|q| q.id != entry.id),
+            "two plugins have the id `{}`: list them in --config, each with its own id, and run `prism replay --config FILE` (with no --plugin, every plugin of the file runs)",
+            entry.id
         );
-        plugins.push(p);
+        plugins.push(prepare_plugin(&mut modules, entry)?);
     }
+    drop(modules);
 
     // One temporary file per plugin: each plugin's outputs keep their order
     // whatever the threads do, and the result is the same on every run.

@@ -41,6 +41,31 @@ pub type FaultReporter = Arc<dyn Fn(&str, &Fault) + Send + Sync>;
 /// Called on the worker thread: it must only hand the bytes on.
 pub type SnapshotSink = Arc<dyn Fn(&str, &Arc<[u8]>) + Send + Sync>;
 
+/// Why a worker refused a command. The running version is untouched
+/// whenever one of these is the answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The running version failed in `snapshot`, so there is no state to
+    /// carry over (the plugin recovers on its own).
+    #[error("the running version failed to snapshot its state: {0}")]
+    Snapshot(Fault),
+    /// The new version's `restore` refused the state, or failed in it.
+    #[error("the new version refused the state: {0}")]
+    Restore(crate::LoadError),
+    /// The new version failed replaying the batches since the last snapshot.
+    #[error("the new version failed while catching up on the state: {0}")]
+    CatchUp(Fault),
+    /// The command needs a plugin that is running or paused.
+    #[error("the plugin is not running (quarantined or failed); resume it first")]
+    NotRunning,
+    /// The plugin could not be restarted from its last good state.
+    #[error("{0}")]
+    Restart(String),
+}
+
+/// A worker's answer to a command.
+pub type Reply = Sender<Result<(), Refusal>>;
+
 /// A command from the control plane, carried out between two batches.
 pub enum WorkerCommand {
     /// Switch to `instance` (of `version`, already through `init`): the
@@ -49,14 +74,14 @@ pub enum WorkerCommand {
     Swap {
         version: Arc<PluginVersion>,
         instance: Box<PluginInstance>,
-        reply: Sender<Result<(), String>>,
+        reply: Reply,
     },
     /// Stop calling the plugin; events are skipped (and counted) until
     /// resumed. The instance and its state are kept.
-    Pause { reply: Sender<Result<(), String>> },
+    Pause { reply: Reply },
     /// Leave a pause, a quarantine or a failure. From a quarantine or a
     /// failure, a fresh instance is built from the last good state.
-    Resume { reply: Sender<Result<(), String>> },
+    Resume { reply: Reply },
 }
 
 /// When to snapshot, and how to treat a plugin that keeps failing.
@@ -408,9 +433,7 @@ impl Worker {
                         self.metrics.set_state(PluginState::Paused);
                         Ok(())
                     }
-                    Mode::Quarantined { .. } | Mode::Failed => Err(
-                        "the plugin is not running (quarantined or failed); resume it first".into(),
-                    ),
+                    Mode::Quarantined { .. } | Mode::Failed => Err(Refusal::NotRunning),
                 };
                 let _ = reply.send(result);
             }
@@ -425,7 +448,7 @@ impl Worker {
                     Mode::Quarantined { .. } | Mode::Failed => {
                         self.quarantines = 0;
                         self.failures.clear();
-                        self.resume_from_checkpoint()
+                        self.resume_from_checkpoint().map_err(Refusal::Restart)
                     }
                 };
                 let _ = reply.send(result);
@@ -439,7 +462,7 @@ impl Worker {
         &mut self,
         version: Arc<PluginVersion>,
         mut candidate: PluginInstance,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let before = self.metrics.state();
         self.metrics.set_state(PluginState::Swapping);
         // The state to carry over: the live instance's, or, when it is not
@@ -451,9 +474,7 @@ impl Worker {
                     self.metrics.set_state(before);
                     self.fault(&fault);
                     self.recover_without_batch(&fault);
-                    return Err(format!(
-                        "the running version failed to snapshot its state: {fault}"
-                    ));
+                    return Err(Refusal::Snapshot(fault));
                 }
             },
             None => (
@@ -464,7 +485,7 @@ impl Worker {
         if let Err(e) = candidate.restore(&state) {
             self.metrics.set_state(before);
             self.checkpoint.since.extend(replay);
-            return Err(format!("the new version refused the state: {e}"));
+            return Err(Refusal::Restore(e));
         }
         let previous = self.instance.replace(candidate);
         let previous_version = std::mem::replace(&mut self.version, version);
@@ -476,9 +497,7 @@ impl Worker {
                 self.version = previous_version;
                 self.checkpoint.since = replay;
                 self.metrics.set_state(before);
-                return Err(format!(
-                    "the new version failed while catching up on the state: {fault}"
-                ));
+                return Err(Refusal::CatchUp(fault));
             }
         }
         self.set_checkpoint(state);
