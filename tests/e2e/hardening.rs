@@ -490,7 +490,11 @@ fn an_empty_token_variable_keeps_the_configured_token_and_spaces_do_not_matter()
         "[source]\nkind = \"simulator\"",
         "[admin]\ntoken = \"   \"\n",
     );
-    let out = prism().args(["run", "--config"]).arg(&blank).output().unwrap();
+    let out = prism()
+        .args(["run", "--config"])
+        .arg(&blank)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("admin.token"), "{stderr}");

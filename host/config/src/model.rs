@@ -173,7 +173,9 @@ impl AdminConfig {
             Ok(v) if !v.trim().is_empty() => (AdminToken::Environment(v.trim().to_owned()), None),
             Ok(_) => (
                 configured(),
-                Some("PRISM_ADMIN_TOKEN is set but empty: ignored (admin.token, if set, is in force)"),
+                Some(
+                    "PRISM_ADMIN_TOKEN is set but empty: ignored (admin.token, if set, is in force)",
+                ),
             ),
             Err(_) => (configured(), None),
         }

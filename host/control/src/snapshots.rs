@@ -134,7 +134,10 @@ impl SnapshotStore {
                     for (id, state) in latest {
                         let result = write(&target, &id, &state).map_err(|e| {
                             tracing::warn!(plugin = %id, "cannot persist the snapshot: {e}");
-                            format!("cannot write the snapshot of `{id}` in {}: {e}", target.display())
+                            format!(
+                                "cannot write the snapshot of `{id}` in {}: {e}",
+                                target.display()
+                            )
                         });
                         report.record(result);
                     }
@@ -229,9 +232,15 @@ mod tests {
         let mut changed = good.clone();
         *changed.last_mut().unwrap() ^= 1;
         std::fs::write(&path, changed).unwrap();
-        assert!(matches!(store.load("p"), Err(SnapshotError::Checksum { .. })));
+        assert!(matches!(
+            store.load("p"),
+            Err(SnapshotError::Checksum { .. })
+        ));
         std::fs::write(&path, &good[..10]).unwrap();
-        assert!(matches!(store.load("p"), Err(SnapshotError::NotSnapshot { .. })));
+        assert!(matches!(
+            store.load("p"),
+            Err(SnapshotError::NotSnapshot { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -393,7 +393,11 @@ mod tests {
         let skips = skips.lock().unwrap();
         assert_eq!(skips.len(), 3);
         assert!(skips[0].message.contains("`ts`"), "{}", skips[0].message);
-        assert!(skips[2].message.contains("next_funding_ts"), "{}", skips[2].message);
+        assert!(
+            skips[2].message.contains("next_funding_ts"),
+            "{}",
+            skips[2].message
+        );
     }
 
     #[test]

@@ -211,9 +211,7 @@ fn time(field: &'static str, ts: TimestampMs) -> Result<TimestampMs, RecordError
     if !prism_model::EVENT_TIMES.contains(&ts) {
         return Err(RecordError {
             field,
-            reason: format!(
-                "{ts} is not a time between 1970 and 2100 in unix milliseconds"
-            ),
+            reason: format!("{ts} is not a time between 1970 and 2100 in unix milliseconds"),
         });
     }
     Ok(ts)
@@ -223,11 +221,21 @@ fn time(field: &'static str, ts: TimestampMs) -> Result<TimestampMs, RecordError
 fn times(record: &Record) -> Result<(), RecordError> {
     let (ts, received, next) = match record {
         Record::Instrument { .. } => return Ok(()),
-        Record::Trade { ts, received_ts, .. }
-        | Record::Liquidation { ts, received_ts, .. }
-        | Record::OpenInterest { ts, received_ts, .. }
-        | Record::Book { ts, received_ts, .. }
-        | Record::Position { ts, received_ts, .. } => (*ts, *received_ts, None),
+        Record::Trade {
+            ts, received_ts, ..
+        }
+        | Record::Liquidation {
+            ts, received_ts, ..
+        }
+        | Record::OpenInterest {
+            ts, received_ts, ..
+        }
+        | Record::Book {
+            ts, received_ts, ..
+        }
+        | Record::Position {
+            ts, received_ts, ..
+        } => (*ts, *received_ts, None),
         Record::Funding {
             ts,
             received_ts,

@@ -96,8 +96,9 @@ pub(crate) fn run(
         }
         .map_err(|e| anyhow::anyhow!("plugin `{}` ({}): {e}", p.id, path.display()))?;
         if let Some((_, why)) = refused_states.iter().find(|(id, _)| *id == p.id.as_str()) {
-            view.metrics
-                .record_error(format!("the saved state was not restored; started fresh: {why}"));
+            view.metrics.record_error(format!(
+                "the saved state was not restored; started fresh: {why}"
+            ));
         }
         tracing::info!(plugin = %view.id, name = %view.name, version = %view.version, "plugin loaded");
     }
