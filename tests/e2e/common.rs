@@ -11,7 +11,7 @@ pub(crate) fn prism() -> Command {
 }
 
 pub(crate) fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 pub(crate) fn fixture(name: &str) -> PathBuf {

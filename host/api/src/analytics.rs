@@ -58,7 +58,7 @@ fn backing<'a>(state: &AppState, id: &'a str, key: &str) -> Result<&'a str, ApiE
 fn now_ms(state: &AppState) -> TimestampMs {
     let head = state.head_ts.load(Ordering::Relaxed);
     if head == i64::MIN {
-        prism_runtime::metrics::wall_ms()
+        prism_model::wall_ms()
     } else {
         head
     }

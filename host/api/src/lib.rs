@@ -23,4 +23,4 @@ pub use error::ApiError;
 pub use routes::app;
 pub use server::{ServerSettings, serve};
 pub use state::{AdminSettings, AppState, FeedView, WsSettings};
-pub use ws::{LiveFrames, LiveSender, start_live};
+pub use ws::{LiveFrames, LiveSink};

@@ -70,7 +70,12 @@ pub(crate) fn render(state: &AppState) -> String {
             "prism_ws_batches_dropped_total",
             "counter",
             "Output batches not shown to WebSocket clients because their formatter was behind.",
-            state.live.dropped.load(Ordering::Relaxed),
+            state
+                .sinks
+                .iter()
+                .filter(|s| s.name == "live")
+                .map(|s| s.dropped.load(Ordering::Relaxed))
+                .sum(),
         ),
         (
             "prism_plugin_logs_suppressed_total",
@@ -174,7 +179,7 @@ pub(crate) fn render(state: &AppState) -> String {
         "prism_plugin_up",
         "gauge",
         "1 while the plugin processes events, 0 otherwise.",
-        &|p| u64::from(p.metrics.state() == prism_runtime::PluginState::Running),
+        &|p| u64::from(p.metrics.state() == prism_worker::PluginState::Running),
     );
     gauge(
         "prism_plugin_events_total",

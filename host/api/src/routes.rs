@@ -137,7 +137,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         .filter(|p| {
             matches!(
                 p.metrics.state(),
-                prism_runtime::PluginState::Failed | prism_runtime::PluginState::Quarantined
+                prism_worker::PluginState::Failed | prism_worker::PluginState::Quarantined
             )
         })
         .map(|p| p.id.as_str())

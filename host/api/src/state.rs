@@ -81,8 +81,10 @@ pub struct AppState {
     pub control: Arc<dyn PluginControl>,
     pub admin: AdminSettings,
     pub analytics: AnalyticsPlugins,
-    /// Live outputs as WebSocket frames (see [`crate::start_live`]).
+    /// Live outputs as WebSocket frames (fed by [`crate::LiveSink`]).
     pub live: crate::ws::LiveFrames,
+    /// The sink stage's counters, per sink.
+    pub sinks: Vec<Arc<prism_sinks::SinkMetrics>>,
     pub ws: WsSettings,
     /// One permit per WebSocket client (`ws.max_clients` of them).
     pub ws_clients: Arc<tokio::sync::Semaphore>,
@@ -111,7 +113,8 @@ impl AppState {
             control,
             admin: AdminSettings::default(),
             analytics: AnalyticsPlugins::default(),
-            live: crate::ws::LiveFrames::idle(256),
+            live: crate::ws::LiveFrames::new(256),
+            sinks: Vec::new(),
             ws: WsSettings::default(),
             ws_clients: Arc::new(tokio::sync::Semaphore::new(
                 WsSettings::default().max_clients,

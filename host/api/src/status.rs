@@ -3,7 +3,7 @@
 
 use prism_control::PluginView;
 use prism_model::OutputKind;
-use prism_runtime::metrics::wall_ms;
+use prism_model::wall_ms;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 

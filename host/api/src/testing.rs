@@ -17,7 +17,7 @@ pub(crate) fn view(id: &str, config: Value) -> PluginView {
         sha256: "00".repeat(32),
         source: format!("{id}.wasm"),
         config,
-        subscription: prism_runtime::Subscription::default(),
+        subscription: prism_model::Subscription::default(),
         loaded_at_ms: 0,
         metrics: Arc::default(),
         queue_depth: Arc::default(),

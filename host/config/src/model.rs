@@ -1,6 +1,6 @@
 //! The config tree. Every section has defaults, so an empty file is valid.
 
-use prism_model::{EventKind, PluginId};
+use prism_model::{PluginId, SubscriptionOverride};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -594,16 +594,6 @@ pub struct PluginConfig {
 
 fn empty_table() -> toml::Table {
     toml::Table::new()
-}
-
-/// Replaces parts of a plugin's declared subscription.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubscriptionOverride {
-    pub kinds: Option<Vec<EventKind>>,
-    pub exchanges: Option<Vec<String>>,
-    pub symbols: Option<Vec<String>>,
-    pub timer_interval_ms: Option<u64>,
 }
 
 impl PluginConfig {

@@ -10,7 +10,6 @@ use prism_control::{
     Pipeline, PipelineSettings, PluginControl, PluginSettings, SupervisorSettings,
 };
 use prism_model::{Event, InstrumentRegistry, PluginId, Side, Trade, decimal};
-use prism_outputs::OutputSink;
 use prism_router::RouterSettings;
 use prism_runtime::{EngineSettings, PluginEngine, PluginModule};
 use std::path::{Path, PathBuf};
@@ -80,7 +79,7 @@ fn measure(name: &str, config: &str, swaps: u32) {
         source_queue: 16,
         supervisor: SupervisorSettings::default(),
     };
-    let pipeline = Pipeline::start(engine, settings, OutputSink::All(Vec::new()), None).unwrap();
+    let pipeline = Pipeline::start(engine, settings, Vec::new(), None).unwrap();
     let dir = std::env::temp_dir().join(format!("prism-swap-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{name}.wasm"));

@@ -1,7 +1,7 @@
 //! The control plane's errors. Each has a stable code for the API.
 
 use prism_runtime::LoadError;
-use prism_runtime::worker::Refusal;
+use prism_worker::Refusal;
 
 /// Why a control operation was refused or failed. The running version of
 /// the plugin is untouched whenever one of these is returned.

@@ -15,10 +15,7 @@ mod view;
 mod watch;
 
 pub use error::ControlError;
-pub use load::{
-    PluginSettings, effective_subscription, filter_of, instance_settings, prepare, runtime_limits,
-    seed_of,
-};
+pub use load::{PluginSettings, instance_settings, prepare, runtime_limits, seed_of};
 pub use pipeline::{Pipeline, PipelineSettings};
 pub use reconcile::{Reconciled, plugin_settings};
 pub use snapshots::{SnapshotError, SnapshotHealth, SnapshotStore};

@@ -1,11 +1,11 @@
 //! Preparing a plugin version: compile, instantiate under limits, `init`,
 //! and merge its subscription with the operator's overrides.
 
-use prism_config::{PluginLimitsConfig, SubscriptionOverride};
-use prism_router::{Filter, SymbolPattern};
+use prism_config::PluginLimitsConfig;
+use prism_model::SubscriptionOverride;
 use prism_runtime::{
     InstanceSettings, LoadError, LogLimits, OutputLimits, PluginEngine, PluginInstance,
-    PluginLimits, PluginModule, PluginVersion, Subscription,
+    PluginLimits, PluginModule, PluginVersion,
 };
 use std::time::Duration;
 
@@ -80,41 +80,6 @@ pub fn prepare(
     PluginVersion::prepare(module, id, instance_settings(id, settings))
 }
 
-/// The subscription in force: the plugin's own, with the operator's overrides.
-#[must_use]
-pub fn effective_subscription(
-    declared: &Subscription,
-    overrides: Option<&SubscriptionOverride>,
-) -> Subscription {
-    let mut s = declared.clone();
-    if let Some(o) = overrides {
-        if let Some(k) = &o.kinds {
-            s.kinds.clone_from(k);
-        }
-        if let Some(e) = &o.exchanges {
-            s.exchanges.clone_from(e);
-        }
-        if let Some(x) = &o.symbols {
-            s.symbols.clone_from(x);
-        }
-        if o.timer_interval_ms.is_some() {
-            s.timer_interval_ms = o.timer_interval_ms;
-        }
-    }
-    s
-}
-
-/// The router's filter for a subscription.
-#[must_use]
-pub fn filter_of(s: &Subscription) -> Filter {
-    Filter {
-        kinds: s.kinds.clone(),
-        exchanges: s.exchanges.clone(),
-        symbols: s.symbols.iter().map(|p| SymbolPattern::new(p)).collect(),
-        timer_interval_ms: s.timer_interval_ms.filter(|i| *i > 0),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,24 +88,5 @@ mod tests {
     fn seeds_are_stable() {
         assert_eq!(seed_of(""), 0xcbf2_9ce4_8422_2325);
         assert_ne!(seed_of("a"), seed_of("b"));
-    }
-
-    #[test]
-    fn overrides_replace_only_what_they_name() {
-        let declared = Subscription {
-            kinds: vec![prism_model::EventKind::Trade],
-            exchanges: vec!["binance".into()],
-            symbols: vec![],
-            timer_interval_ms: Some(1000),
-        };
-        let o = SubscriptionOverride {
-            symbols: Some(vec!["BTC*".into()]),
-            ..SubscriptionOverride::default()
-        };
-        let s = effective_subscription(&declared, Some(&o));
-        assert_eq!(s.kinds, declared.kinds);
-        assert_eq!(s.exchanges, declared.exchanges);
-        assert_eq!(s.symbols, ["BTC*"]);
-        assert_eq!(s.timer_interval_ms, Some(1000));
     }
 }

@@ -1,15 +1,15 @@
-//! Starts the stages of the data flow — router, output dispatcher — and the
-//! supervisor that adds plugin workers to them. `run` and `replay` both start
-//! through here, and plugins added later (API, config reload) take the same
-//! path as those present at start.
+//! Starts the stages of the data flow — router, sink stage — and the
+//! supervisor that adds plugin workers between them. `run` and `replay`
+//! both start through here, and plugins added later (API, config reload)
+//! take the same path as those present at start.
 
 use crate::supervisor::{Supervisor, SupervisorSettings};
 use crossbeam_channel::{Sender, bounded, unbounded};
 use prism_model::Event;
-use prism_outputs::{OutputSink, run_dispatcher};
 use prism_router::{Router, RouterSettings, run_router};
 use prism_runtime::PluginEngine;
-use prism_runtime::worker::SnapshotSink;
+use prism_sinks::{SinkError, SinkMetrics, SinkSpec, SinkStage};
+use prism_worker::SnapshotSink;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::thread::JoinHandle;
@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineSettings {
     pub router: RouterSettings,
-    /// Output batches waiting for the sinks before workers are held back.
+    /// Output batches waiting for the sink stage before workers are held back.
     pub output_queue: usize,
     /// Event chunks the source may have waiting for the router.
     pub source_queue: usize,
@@ -32,25 +32,25 @@ pub struct Pipeline {
     pub supervisor: Arc<Supervisor>,
     /// Event time of the newest event routed (ms), for lag.
     pub head_ts: Arc<AtomicI64>,
+    /// Each sink's counters.
+    pub sinks: Vec<Arc<SinkMetrics>>,
     router: JoinHandle<()>,
-    dispatcher: JoinHandle<std::io::Result<u64>>,
+    stage: SinkStage,
 }
 
 impl Pipeline {
-    /// Starts the router and the dispatcher, with no plugins yet.
+    /// Starts the router and the sink stage, with no plugins yet.
     ///
     /// # Errors
     /// When the OS refuses a thread.
     pub fn start(
         engine: PluginEngine,
         settings: PipelineSettings,
-        sink: OutputSink,
+        sinks: Vec<SinkSpec>,
         on_snapshot: Option<SnapshotSink>,
     ) -> std::io::Result<Self> {
         let (out_tx, out_rx) = bounded(settings.output_queue.max(1));
-        let dispatcher = std::thread::Builder::new()
-            .name("prism-outputs".into())
-            .spawn(move || run_dispatcher(out_rx, sink))?;
+        let stage = SinkStage::start(out_rx, sinks)?;
         let router = Router::new(settings.router, Vec::new());
         let head_ts = router.head_ts();
         let (source, source_rx) = bounded(settings.source_queue.max(1));
@@ -69,8 +69,9 @@ impl Pipeline {
             source,
             supervisor,
             head_ts,
+            sinks: stage.metrics(),
             router,
-            dispatcher,
+            stage,
         })
     }
 
@@ -83,15 +84,17 @@ impl Pipeline {
     }
 
     /// Closes the source, lets every queue drain, and returns the number of
-    /// outputs dispatched.
+    /// outputs that went to the sinks.
     ///
     /// # Errors
-    /// A write error of the output sink, or a stage that panicked.
-    pub fn finish(self) -> std::io::Result<u64> {
+    /// A sink's error, or a stage that panicked.
+    pub fn finish(self) -> Result<u64, SinkError> {
         drop(self.source);
-        let joined = |name: &str| std::io::Error::other(format!("the {name} thread panicked"));
-        self.router.join().map_err(|_| joined("router"))?;
+        self.router.join().map_err(|_| SinkError::Other {
+            sink: "router".into(),
+            message: "the router thread panicked".into(),
+        })?;
         self.supervisor.shut_down();
-        self.dispatcher.join().map_err(|_| joined("output"))?
+        self.stage.finish()
     }
 }

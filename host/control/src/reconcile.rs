@@ -4,9 +4,7 @@
 use crate::error::ControlError;
 use crate::load::PluginSettings;
 use crate::supervisor::Supervisor;
-use crate::view::{PluginControl, PluginView, VersionRecord};
 use prism_config::{Config, PluginConfig};
-use prism_model::PluginId;
 use std::path::PathBuf;
 
 /// The settings a config entry gives its plugin.
@@ -41,7 +39,7 @@ impl Supervisor {
         let listed: Vec<(String, PathBuf, bool)> = self.watched_files();
         for (id, _, from_config) in &listed {
             if *from_config && !config.plugins.iter().any(|p| p.id.as_str() == id) {
-                match self.remove_plugin(id) {
+                match self.remove(id) {
                     Ok(()) => done.removed.push(id.clone()),
                     Err(e) => done.refused.push((id.clone(), e)),
                 }
@@ -95,98 +93,5 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
-    }
-}
-
-fn upload_settings(
-    config_json: Option<&str>,
-    limits: prism_config::PluginLimitsConfig,
-) -> Result<PluginSettings, ControlError> {
-    let config_json = config_json.unwrap_or("{}");
-    check_config(config_json)?;
-    Ok(PluginSettings {
-        config_json: config_json.to_owned(),
-        limits,
-        ..PluginSettings::default()
-    })
-}
-
-fn check_config(json: &str) -> Result<(), ControlError> {
-    match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(_) => Err(ControlError::Invalid(
-            "a plugin's config must be a JSON object".into(),
-        )),
-        Err(e) => Err(ControlError::Invalid(format!(
-            "the plugin config is not JSON: {e}"
-        ))),
-    }
-}
-
-impl PluginControl for Supervisor {
-    fn views(&self) -> Vec<PluginView> {
-        self.all_views()
-    }
-
-    fn view(&self, id: &str) -> Option<PluginView> {
-        self.view_of_id(id)
-    }
-
-    fn versions(&self, id: &str) -> Result<Vec<VersionRecord>, ControlError> {
-        self.history(id)
-    }
-
-    fn add(
-        &self,
-        id: &str,
-        wasm: &[u8],
-        config_json: Option<&str>,
-    ) -> Result<PluginView, ControlError> {
-        let id = PluginId::new(id).map_err(|e| ControlError::InvalidId(e.to_string()))?;
-        let settings = upload_settings(config_json, self.plugin_defaults())?;
-        self.add_bytes(&id, wasm, settings, crate::supervisor::Origin::Upload)
-    }
-
-    fn replace_wasm(
-        &self,
-        id: &str,
-        wasm: &[u8],
-        rename: crate::supervisor::Rename,
-    ) -> Result<PluginView, ControlError> {
-        self.upload_wasm(id, wasm, rename)
-    }
-
-    fn replace_config(&self, id: &str, config_json: &str) -> Result<PluginView, ControlError> {
-        check_config(config_json)?;
-        let settings = self
-            .settings_of(id)
-            .ok_or_else(|| ControlError::NotFound(id.to_owned()))?;
-        self.replace_settings(
-            id,
-            PluginSettings {
-                config_json: config_json.to_owned(),
-                ..settings
-            },
-        )
-    }
-
-    fn pause(&self, id: &str) -> Result<PluginView, ControlError> {
-        self.pause_plugin(id)
-    }
-
-    fn resume(&self, id: &str) -> Result<PluginView, ControlError> {
-        self.resume_plugin(id)
-    }
-
-    fn reload(&self, id: &str) -> Result<PluginView, ControlError> {
-        self.reload_plugin(id)
-    }
-
-    fn rollback(&self, id: &str) -> Result<PluginView, ControlError> {
-        self.rollback_plugin(id)
-    }
-
-    fn remove(&self, id: &str) -> Result<(), ControlError> {
-        self.remove_plugin(id)
     }
 }

@@ -10,7 +10,7 @@
 //! is reported in [`SnapshotHealth`], which `/health` shows.
 
 use crossbeam_channel::{Sender, bounded};
-use prism_runtime::worker::SnapshotSink;
+use prism_worker::SnapshotSink;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

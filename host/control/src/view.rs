@@ -1,7 +1,8 @@
 //! What the control plane shows and offers the API.
 
 use crate::error::ControlError;
-use prism_runtime::{PluginMetrics, Subscription};
+use prism_model::Subscription;
+use prism_worker::PluginMetrics;
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;

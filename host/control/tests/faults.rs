@@ -8,7 +8,8 @@ mod support;
 use prism_config::PluginLimitsConfig;
 use prism_control::{ControlError, Origin, PluginControl, PluginSettings, Rename};
 use prism_model::PluginId;
-use prism_runtime::{FaultKind, LoadError, PluginState};
+use prism_runtime::{FaultKind, LoadError};
+use prism_worker::PluginState;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::{Harness, quick_recovery, wasm_bytes};
@@ -16,7 +17,7 @@ use support::{Harness, quick_recovery, wasm_bytes};
 const EVENTS: u64 = 1000;
 
 /// Runs `mode` poisoned on one event (the 501st) beside a healthy counter.
-fn poison_case(mode: &str, limits: PluginLimitsConfig) -> prism_runtime::DeadLetter {
+fn poison_case(mode: &str, limits: PluginLimitsConfig) -> prism_worker::DeadLetter {
     let mut h = Harness::start(quick_recovery(), 64);
     h.probe(
         "healthy",

@@ -6,7 +6,7 @@
 mod support;
 
 use prism_config::PluginLimitsConfig;
-use prism_control::{PluginControl, PluginSettings};
+use prism_control::PluginSettings;
 use prism_model::PluginId;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

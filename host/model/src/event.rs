@@ -172,6 +172,15 @@ impl EventKind {
 }
 
 impl Event {
+    /// An event of the stream proper: anything but an instrument
+    /// declaration. These are what a plugin is counted as receiving (every
+    /// one ends delivered, dead-lettered or dropped); declarations only
+    /// name the ids the others use.
+    #[must_use]
+    pub fn is_market(&self) -> bool {
+        !matches!(self, Event::Instrument(_))
+    }
+
     /// The instrument the event is about (none for timers).
     #[must_use]
     pub fn instrument(&self) -> Option<InstrumentId> {

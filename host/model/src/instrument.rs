@@ -137,6 +137,45 @@ impl InstrumentRegistry {
     }
 }
 
+/// Instruments by id, as a stage has learned them from the stream's
+/// declarations (`Event::Instrument`): the router, a plugin's worker and
+/// its instance each keep one, to resolve the ids they see.
+#[derive(Debug, Clone, Default)]
+pub struct InstrumentTable {
+    rows: Vec<Option<Arc<Instrument>>>,
+}
+
+impl InstrumentTable {
+    /// Adds or replaces (a redeclaration) an instrument.
+    pub fn insert(&mut self, instrument: Arc<Instrument>) {
+        let at = instrument.id.0 as usize;
+        if self.rows.len() <= at {
+            self.rows.resize(at + 1, None);
+        }
+        self.rows[at] = Some(instrument);
+    }
+
+    /// Learns every declaration among `events`.
+    pub fn learn(&mut self, events: &[crate::Event]) {
+        for event in events {
+            if let crate::Event::Instrument(i) = event {
+                self.insert(i.clone());
+            }
+        }
+    }
+
+    /// The instrument behind an id, if it was declared.
+    #[must_use]
+    pub fn get(&self, id: InstrumentId) -> Option<&Arc<Instrument>> {
+        self.rows.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// Every declared instrument, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Instrument>> {
+        self.rows.iter().flatten()
+    }
+}
+
 fn build(id: InstrumentId, exchange: &str, symbol: &str, spec: &InstrumentSpec) -> Instrument {
     let (base, quote) = split_symbol(symbol);
     Instrument {

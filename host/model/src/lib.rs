@@ -16,23 +16,27 @@
 //! assert_eq!(decimal::parse("37000.1").unwrap().to_string(), "37000.1");
 //! ```
 
+pub mod clock;
 pub mod decimal;
 pub mod event;
 pub mod id;
 pub mod instrument;
 pub mod output;
+pub mod subscription;
 
+pub use clock::{Clock, WallClock, wall_ms};
 pub use decimal::Decimal;
 pub use event::{
     Book, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position,
     PositionSide, Side, Timer, Trade,
 };
 pub use id::PluginId;
-pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, MarketKind};
+pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, InstrumentTable, MarketKind};
 pub use output::{
-    Alert, Direction, Document, LogEntry, OrderIntent, Output, OutputKind, Priority, SeriesPoint,
-    Signal, Strength,
+    Alert, Direction, Document, LogEntry, OrderIntent, Output, OutputBatch, OutputKind, Priority,
+    SeriesPoint, Signal, Strength,
 };
+pub use subscription::{Subscription, SubscriptionOverride};
 
 /// Unix epoch time in milliseconds (event time unless stated otherwise).
 pub type TimestampMs = i64;

@@ -99,6 +99,14 @@ pub enum Output {
     Alert(Alert),
 }
 
+/// The outputs of one call of one plugin, in the order it returned them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputBatch {
+    /// The plugin's id.
+    pub plugin: Arc<str>,
+    pub outputs: Vec<Output>,
+}
+
 /// The kinds of output, for counting and routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -163,10 +171,11 @@ impl Output {
         }
     }
 
-    /// The output as one JSON record of the `--out` file format, tagged with
-    /// the plugin id: `{"plugin":…,"kind":"series","name":…,"exchange":…,…}`.
+    /// The output as one line of the `--out` file format (also what
+    /// WebSocket clients of `plugin:{id}` get), tagged with the plugin id:
+    /// `{"plugin":…,"kind":"series","name":…,"exchange":…,…}`.
     #[must_use]
-    pub fn to_record(&self, plugin: &str) -> serde_json::Value {
+    pub fn to_line(&self, plugin: &str) -> serde_json::Value {
         use serde_json::{Value, json};
         let place = |i: &Option<Arc<Instrument>>| match i {
             Some(i) => (json!(i.exchange.as_ref()), json!(i.symbol.as_ref())),

@@ -1,14 +1,10 @@
-//! The output stage: takes what plugin workers produce and keeps it in
-//! bounded in-memory stores, or writes it to a file.
+//! Bounded in-memory stores of plugin outputs, and their paged queries.
 //!
-//! Stores are written by one dispatcher thread, behind the workers' bounded
-//! output queue, and read by the API; a read holds a store's lock only to
-//! copy out the answer.
+//! One sink of the sink stage writes them; the API reads them. A read holds
+//! a store's lock only to copy out the answer.
 
-pub mod dispatch;
 pub mod query;
 pub mod store;
 
-pub use dispatch::{OutputSink, run_dispatcher};
 pub use query::{LogQuery, MAX_LIMIT, Page, SeriesQuery, SignalQuery};
 pub use store::{OutputStore, StoreLimits};

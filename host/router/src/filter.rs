@@ -1,6 +1,6 @@
 //! Subscriptions as the router evaluates them.
 
-use prism_model::{EventKind, Instrument};
+use prism_model::{EventKind, Instrument, Subscription};
 
 /// A symbol pattern: `*` matches any run of characters, `?` one character;
 /// matching ignores ASCII case.
@@ -52,6 +52,19 @@ pub struct Filter {
     pub symbols: Vec<SymbolPattern>,
     /// Deliver a `timer` event at each multiple of this many ms of event time.
     pub timer_interval_ms: Option<u64>,
+}
+
+impl From<&Subscription> for Filter {
+    /// The filter that delivers what `subscription` asks for (a timer
+    /// interval of 0 means none).
+    fn from(s: &Subscription) -> Self {
+        Filter {
+            kinds: s.kinds.clone(),
+            exchanges: s.exchanges.clone(),
+            symbols: s.symbols.iter().map(|p| SymbolPattern::new(p)).collect(),
+            timer_interval_ms: s.timer_interval_ms.filter(|i| *i > 0),
+        }
+    }
 }
 
 impl Filter {

@@ -14,13 +14,10 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Events that count as delivered (declarations excluded).
+    /// Events that count as delivered (see [`Event::is_market`]).
     #[must_use]
     pub fn market_events(&self) -> usize {
-        self.events
-            .iter()
-            .filter(|e| !matches!(e, Event::Instrument(_)))
-            .count()
+        self.events.iter().filter(|e| e.is_market()).count()
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::filter::Filter;
 use crate::queue::{Batch, BatchSender};
 use crossbeam_channel::{Receiver, Select};
-use prism_model::{Event, Instrument, Timer, TimestampMs};
+use prism_model::{Event, InstrumentTable, Timer, TimestampMs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -133,7 +133,7 @@ pub enum RouterCommand {
 pub struct Router {
     settings: RouterSettings,
     routes: Vec<Route>,
-    instruments: Vec<Option<Arc<Instrument>>>,
+    instruments: InstrumentTable,
     /// Event time of the newest event routed (ms); `i64::MIN` before any.
     head_ts: Arc<AtomicI64>,
 }
@@ -145,7 +145,7 @@ impl Router {
         Self {
             settings,
             routes,
-            instruments: Vec::new(),
+            instruments: InstrumentTable::default(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
         }
     }
@@ -160,10 +160,7 @@ impl Router {
     pub fn route(&mut self, event: Event) {
         if let Event::Instrument(i) = &event {
             let at = i.id.0 as usize;
-            if self.instruments.len() <= at {
-                self.instruments.resize(at + 1, None);
-            }
-            self.instruments[at] = Some(i.clone());
+            self.instruments.insert(i.clone());
             for route in &mut self.routes {
                 // A redeclaration must reach plugins that already know the id.
                 if route.declared.get(at).copied().unwrap_or(false) {
@@ -186,7 +183,7 @@ impl Router {
             }
             if let Some(id) = instrument {
                 let at = id.0 as usize;
-                let Some(Some(info)) = self.instruments.get(at) else {
+                let Some(info) = self.instruments.get(id) else {
                     tracing::debug!(
                         instrument = id.0,
                         "event for an undeclared instrument dropped"

@@ -4,7 +4,7 @@
 
 use crate::bindings::prism::plugin::{events as we, outputs as wo, types as wt};
 use crate::bindings::{PluginInfo as WitInfo, Subscription as WitSubscription};
-use prism_model::{self as m, Decimal, Instrument, InstrumentId, decimal};
+use prism_model::{self as m, Decimal, Instrument, InstrumentTable, Subscription, decimal};
 use std::sync::Arc;
 
 /// A plugin's answer to `init`: who it is and what it wants.
@@ -13,15 +13,6 @@ pub struct PluginInfo {
     pub name: String,
     pub version: String,
     pub subscription: Subscription,
-}
-
-/// Which events a plugin wants; empty lists mean "all".
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Subscription {
-    pub kinds: Vec<m::EventKind>,
-    pub exchanges: Vec<String>,
-    pub symbols: Vec<String>,
-    pub timer_interval_ms: Option<u64>,
 }
 
 fn dec(d: Decimal) -> wt::Decimal {
@@ -254,18 +245,15 @@ fn bounded(text: &str, what: &'static str, limit: usize) -> Result<usize, Output
     Ok(text.len())
 }
 
-/// The instruments a plugin has been told about, by id.
-pub(crate) type Declared = Vec<Option<Arc<Instrument>>>;
-
-fn resolve(declared: &Declared, id: u32) -> Result<Arc<Instrument>, OutputError> {
+fn resolve(declared: &InstrumentTable, id: u32) -> Result<Arc<Instrument>, OutputError> {
     declared
-        .get(id as usize)
-        .and_then(Clone::clone)
+        .get(m::InstrumentId(id))
+        .cloned()
         .ok_or(OutputError::UnknownInstrument(id))
 }
 
 fn resolve_opt(
-    declared: &Declared,
+    declared: &InstrumentTable,
     id: Option<u32>,
 ) -> Result<Option<Arc<Instrument>>, OutputError> {
     id.map(|id| resolve(declared, id)).transpose()
@@ -314,7 +302,7 @@ fn body(
 /// and says how many bytes it holds.
 pub(crate) fn output_from_wit(
     o: wo::Output,
-    declared: &Declared,
+    declared: &InstrumentTable,
     limits: &crate::plugin::OutputLimits,
 ) -> Result<(m::Output, usize), OutputError> {
     Ok(match o {
@@ -419,19 +407,4 @@ pub(crate) fn output_from_wit(
             (alert, title + body + 48)
         }
     })
-}
-
-/// Remembers an instrument declaration so outputs can be resolved.
-pub(crate) fn remember(declared: &mut Declared, i: &Arc<Instrument>) {
-    let at = i.id.0 as usize;
-    if declared.len() <= at {
-        declared.resize(at + 1, None);
-    }
-    declared[at] = Some(i.clone());
-}
-
-/// The id of an instrument, for symmetry with the contract.
-#[allow(dead_code)]
-pub(crate) fn id(i: &Instrument) -> InstrumentId {
-    i.id
 }

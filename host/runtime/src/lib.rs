@@ -6,8 +6,9 @@
 //! - [`PluginModule`]: one compiled plugin version (an `InstancePre`).
 //! - [`PluginInstance`]: one live instance, owned by one worker thread.
 //! - [`PluginVersion`]: a module with the settings it runs under.
-//! - [`worker`]: the thread that feeds an instance batches, dispatches its
-//!   outputs, swaps versions between batches and recovers from crashes.
+//!
+//! What runs instances (their order, recovery, swaps) is the worker stage,
+//! `prism-worker`.
 
 pub mod bindings;
 pub mod cache;
@@ -15,18 +16,15 @@ pub mod conversions;
 pub mod engine;
 pub mod error;
 mod lowering;
-pub mod metrics;
 pub mod plugin;
 mod sandbox;
 pub mod version;
-pub mod worker;
 
 /// The version of the `prism:plugin` contract this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
-pub use conversions::{PluginInfo, Subscription};
+pub use conversions::PluginInfo;
 pub use engine::{EngineSettings, PluginEngine, content_digest};
 pub use error::{Fault, FaultKind, LoadError};
-pub use metrics::{DeadLetter, ErrorRecord, PluginMetrics, PluginState};
 pub use plugin::{LogLimits, OutputLimits, PluginInstance, PluginLimits, PluginModule};
 pub use version::{InstanceSettings, PluginVersion};

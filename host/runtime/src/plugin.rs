@@ -1,12 +1,12 @@
 //! Loading a plugin component and calling it under limits.
 
 use crate::bindings::{Plugin, PluginPre};
-use crate::conversions::{self, Declared, PluginInfo};
+use crate::conversions::{self, PluginInfo};
 use crate::engine::{EPOCH_TICK, PluginEngine};
 use crate::error::{Fault, FaultKind, LoadError};
 use crate::lowering::WireEvent;
 use crate::sandbox::HostState;
-use prism_model::{Event, Output};
+use prism_model::{Event, InstrumentTable, Output};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,7 +198,7 @@ impl PluginModule {
             on_events,
             fast_lowering: true,
             limits,
-            declared: Vec::new(),
+            declared: InstrumentTable::default(),
             scratch: Vec::new(),
         })
     }
@@ -239,7 +239,7 @@ pub struct PluginInstance {
     on_events: Func,
     fast_lowering: bool,
     limits: PluginLimits,
-    declared: Declared,
+    declared: InstrumentTable,
     scratch: Vec<WireEvent>,
 }
 
@@ -302,7 +302,7 @@ impl PluginInstance {
         self.scratch.clear();
         for event in events {
             if let Event::Instrument(i) = event {
-                conversions::remember(&mut self.declared, i);
+                self.declared.insert(i.clone());
             }
             self.scratch
                 .push(WireEvent(conversions::event_to_wit(event)));

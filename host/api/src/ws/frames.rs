@@ -1,29 +1,25 @@
 //! The live stream as WebSocket frames, made once for every client.
 //!
-//! The dispatcher hands each batch of outputs to a bounded queue (a full
-//! queue drops the batch and counts it: live viewers never slow the
-//! pipeline). One thread turns each batch into frames — the message text of
-//! every channel an output belongs to — and publishes them, in chunks of
-//! bounded size, on a broadcast channel. A client then only picks the frames
-//! it subscribed to and sends their shared bytes: the cost of an output is
-//! paid once, not once per client, and never on the async reactor.
+//! The live sink takes each batch of outputs on its own thread, behind its
+//! own queue in the sink stage (a full queue drops the batch and counts it:
+//! live viewers never slow the pipeline). It turns each batch into frames —
+//! the message text of every channel an output belongs to — and publishes
+//! them, in chunks of bounded size, on a broadcast channel. A client then
+//! only picks the frames it subscribed to and sends their shared bytes: the
+//! cost of an output is paid once, not once per client, and never on the
+//! async reactor.
 
 use super::subscription::Channel;
 use crate::analytics::{AnalyticsPlugins, liquidation_item};
 use axum::extract::ws::Utf8Bytes;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-use prism_model::Output;
-use prism_runtime::metrics::wall_ms;
-use prism_runtime::worker::PluginOutputs;
+use prism_model::{Output, OutputBatch, wall_ms};
+use prism_sinks::{Sink, SinkError};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 
 /// Bytes of frames per broadcast chunk, about.
 const CHUNK_BYTES: usize = 64 << 10;
-/// Output batches waiting for the frame thread.
-const QUEUE: usize = 256;
 
 /// One message for the clients of a channel.
 #[derive(Debug, Clone)]
@@ -41,90 +37,72 @@ pub(crate) type Frames = Arc<Vec<Frame>>;
 #[derive(Debug, Clone)]
 pub struct LiveFrames {
     pub(crate) frames: broadcast::Sender<Frames>,
-    /// Output batches dropped because the frame thread was behind.
-    pub(crate) dropped: Arc<AtomicU64>,
 }
 
 impl LiveFrames {
-    /// A stream no output reaches (for an API without a pipeline).
+    /// A stream no output reaches yet; `buffer` chunks are kept for
+    /// clients that lag.
     #[must_use]
-    pub fn idle(buffer: usize) -> Self {
+    pub fn new(buffer: usize) -> Self {
         Self {
             frames: broadcast::channel(buffer.max(1)).0,
-            dropped: Arc::default(),
+        }
+    }
+
+    /// The sink that feeds this stream (give it [`prism_sinks::Overflow::Drop`]).
+    #[must_use]
+    pub fn sink(&self, analytics: AnalyticsPlugins) -> LiveSink {
+        LiveSink {
+            analytics,
+            out: self.frames.clone(),
+            chunk: Vec::new(),
+            bytes: 0,
         }
     }
 }
 
-/// What the dispatcher sends live outputs to: never blocks.
-#[derive(Clone)]
-pub struct LiveSender {
-    tx: Sender<Arc<PluginOutputs>>,
-    dropped: Arc<AtomicU64>,
-    clients: broadcast::Sender<Frames>,
-}
-
-impl LiveSender {
-    /// Hands a batch on, unless no client listens; drops and counts it when
-    /// the frame thread is behind.
-    pub fn send(&self, batch: &PluginOutputs) {
-        if self.clients.receiver_count() == 0 {
-            return;
-        }
-        match self.tx.try_send(Arc::new(batch.clone())) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-/// Starts the frame thread; `buffer` chunks are kept for clients that lag.
-///
-/// # Errors
-/// When the OS refuses a thread.
-pub fn start_live(
+/// Turns output batches into frames for the WebSocket clients.
+pub struct LiveSink {
     analytics: AnalyticsPlugins,
-    buffer: usize,
-) -> std::io::Result<(LiveSender, LiveFrames)> {
-    let live = LiveFrames::idle(buffer);
-    let (tx, rx) = crossbeam_channel::bounded(QUEUE);
-    let frames = live.frames.clone();
-    std::thread::Builder::new()
-        .name("prism-ws-frames".into())
-        .spawn(move || run(&rx, &analytics, &frames))?;
-    Ok((
-        LiveSender {
-            tx,
-            dropped: live.dropped.clone(),
-            clients: live.frames.clone(),
-        },
-        live,
-    ))
+    out: broadcast::Sender<Frames>,
+    chunk: Vec<Frame>,
+    bytes: usize,
 }
 
-fn run(
-    rx: &Receiver<Arc<PluginOutputs>>,
-    analytics: &AnalyticsPlugins,
-    out: &broadcast::Sender<Frames>,
-) {
-    let mut chunk = Vec::new();
-    let mut bytes = 0;
-    while let Ok(batch) = rx.recv() {
-        frames_of(&batch, analytics, &mut |f: Frame| {
-            bytes += f.text.len();
-            chunk.push(f);
-            if bytes >= CHUNK_BYTES {
-                let _ = out.send(Arc::new(std::mem::take(&mut chunk)));
-                bytes = 0;
+impl LiveSink {
+    fn send_chunk(&mut self) {
+        if !self.chunk.is_empty() {
+            let _ = self.out.send(Arc::new(std::mem::take(&mut self.chunk)));
+        }
+        self.bytes = 0;
+    }
+}
+
+impl Sink for LiveSink {
+    fn write(&mut self, batch: &OutputBatch) -> Result<(), SinkError> {
+        if self.out.receiver_count() == 0 {
+            return Ok(());
+        }
+        let analytics = self.analytics.clone();
+        frames_of(batch, &analytics, &mut |f: Frame| {
+            self.bytes += f.text.len();
+            self.chunk.push(f);
+            if self.bytes >= CHUNK_BYTES {
+                self.send_chunk();
             }
         });
-        // Send what a batch made at once: latency over chunk size.
-        if rx.is_empty() && !chunk.is_empty() {
-            let _ = out.send(Arc::new(std::mem::take(&mut chunk)));
-            bytes = 0;
-        }
+        Ok(())
+    }
+
+    /// Sends what the batches so far made: latency over chunk size.
+    fn idle(&mut self) -> Result<(), SinkError> {
+        self.send_chunk();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.send_chunk();
+        Ok(())
     }
 }
 
@@ -136,7 +114,7 @@ pub(crate) fn message_text(kind: &str, payload: &Value) -> Utf8Bytes {
 /// Every frame a batch makes: each output on its plugin's channel, and on
 /// the analytics channel it feeds, if any.
 pub(crate) fn frames_of(
-    batch: &PluginOutputs,
+    batch: &OutputBatch,
     analytics: &AnalyticsPlugins,
     emit: &mut dyn FnMut(Frame),
 ) {
@@ -154,7 +132,7 @@ pub(crate) fn frames_of(
         emit(Frame {
             channel: own.clone(),
             symbol: symbol.clone(),
-            text: message_text(&own.name(), &o.to_record(plugin)),
+            text: message_text(&own.name(), &o.to_line(plugin)),
         });
         let Some((channel, payload)) = analytics_of(o, plugin, analytics) else {
             continue;
@@ -178,7 +156,7 @@ fn analytics_of(
     analytics: &AnalyticsPlugins,
 ) -> Option<(Channel, Value)> {
     Some(match o {
-        Output::Signal(_) => (Channel::Signals, o.to_record(plugin)),
+        Output::Signal(_) => (Channel::Signals, o.to_line(plugin)),
         Output::Log(l) if plugin == analytics.liquidations && &*l.name == "liquidation" => {
             (Channel::Liquidations, liquidation_item(l))
         }
@@ -189,7 +167,7 @@ fn analytics_of(
                     "taker_long_short_ratio" | "account_long_short_ratio"
                 ) =>
         {
-            (Channel::LongShortRatio, o.to_record(plugin))
+            (Channel::LongShortRatio, o.to_line(plugin))
         }
         Output::Document(d)
             if plugin == analytics.liquidation_map && d.key.starts_with("liquidation-map:") =>
@@ -206,7 +184,7 @@ fn analytics_of(
                     "whale_trade" | "whale_position" | "whale_activity"
                 ) =>
         {
-            (Channel::WhaleActivities, o.to_record(plugin))
+            (Channel::WhaleActivities, o.to_line(plugin))
         }
         Output::Document(d) if plugin == analytics.opportunities && &*d.key == "opportunities" => (
             Channel::Opportunities,

@@ -15,7 +15,7 @@
 mod frames;
 pub(crate) mod subscription;
 
-pub use frames::{LiveFrames, LiveSender, start_live};
+pub use frames::{LiveFrames, LiveSink};
 
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -7,10 +7,11 @@
 use prism_config::PluginLimitsConfig;
 use prism_control::{Origin, Pipeline, PipelineSettings, PluginSettings, SupervisorSettings};
 use prism_model::{Event, InstrumentRegistry, PluginId, Side, Trade, decimal};
-use prism_outputs::{OutputSink, OutputStore, StoreLimits};
+use prism_outputs::{OutputStore, StoreLimits};
 use prism_router::RouterSettings;
-use prism_runtime::worker::RecoverySettings;
 use prism_runtime::{EngineSettings, PluginEngine};
+use prism_sinks::{MemorySink, Overflow, SinkSpec};
+use prism_worker::RecoverySettings;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,8 +96,18 @@ impl Harness {
                 ..SupervisorSettings::default()
             },
         };
-        let pipeline =
-            Pipeline::start(engine, settings, OutputSink::Store(store.clone()), None).unwrap();
+        let pipeline = Pipeline::start(
+            engine,
+            settings,
+            vec![SinkSpec::new(
+                "memory",
+                MemorySink(store.clone()),
+                64,
+                Overflow::Wait,
+            )],
+            None,
+        )
+        .unwrap();
         Harness {
             pipeline,
             store,

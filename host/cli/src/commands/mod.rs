@@ -10,8 +10,8 @@ pub(crate) mod sim;
 use prism_config::{Config, RuntimeConfig};
 use prism_control::{PipelineSettings, SupervisorSettings};
 use prism_router::RouterSettings;
-use prism_runtime::worker::RecoverySettings;
 use prism_runtime::{EngineSettings, PluginEngine};
+use prism_worker::RecoverySettings;
 use std::time::Duration;
 
 /// The engine for a config's runtime section.

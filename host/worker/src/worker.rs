@@ -1,38 +1,21 @@
-//! A plugin's worker thread: takes batches from its queue, calls the plugin,
-//! hands the outputs on, and carries out the control plane's commands
-//! (swap, pause, resume) between two batches. Plugins never run on the async
-//! reactor.
-//!
-//! The worker also owns the plugin's recovery (see [`recovery`]): it keeps
-//! the last snapshot of the plugin's state and the batches processed since,
-//! so a crashed instance can be rebuilt without losing or repeating an
-//! output.
+//! A plugin's worker thread: its loop, its one state, and swaps. Plugins
+//! never run on the async reactor.
 
-mod budget;
-mod recovery;
-
-use crate::error::Fault;
-use crate::metrics::{PluginMetrics, PluginState, wall_ms};
-use crate::plugin::PluginInstance;
-use crate::version::PluginVersion;
+use crate::budget::OutputBudget;
+use crate::command::{Refusal, WorkerCommand};
+use crate::metrics::{PluginMetrics, PluginState};
 use crossbeam_channel::{Receiver, Sender};
-use prism_model::{Event, Instrument, Output};
+use prism_model::{Event, InstrumentTable, Output, OutputBatch, wall_ms};
 use prism_router::{Batch, BatchReceiver, Wake};
+use prism_runtime::{Fault, FaultKind, PluginInstance, PluginVersion};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The outputs of one batch of one plugin, in the order it returned them.
-#[derive(Debug, Clone)]
-pub struct PluginOutputs {
-    pub plugin: Arc<str>,
-    pub outputs: Vec<Output>,
-}
-
-/// Where workers send outputs: a bounded channel to the output stage.
-pub type OutputSender = Sender<PluginOutputs>;
+/// Where workers send outputs: a bounded channel to the sink stage.
+pub type OutputSender = Sender<OutputBatch>;
 
 /// Reports a fault to whoever watches plugins (the host's log).
 pub type FaultReporter = Arc<dyn Fn(&str, &Fault) + Send + Sync>;
@@ -40,49 +23,6 @@ pub type FaultReporter = Arc<dyn Fn(&str, &Fault) + Send + Sync>;
 /// Receives each new snapshot of a plugin's state (e.g. to persist it).
 /// Called on the worker thread: it must only hand the bytes on.
 pub type SnapshotSink = Arc<dyn Fn(&str, &Arc<[u8]>) + Send + Sync>;
-
-/// Why a worker refused a command. The running version is untouched
-/// whenever one of these is the answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// The running version failed in `snapshot`, so there is no state to
-    /// carry over (the plugin recovers on its own).
-    #[error("the running version failed to snapshot its state: {0}")]
-    Snapshot(Fault),
-    /// The new version's `restore` refused the state, or failed in it.
-    #[error("the new version refused the state: {0}")]
-    Restore(crate::LoadError),
-    /// The new version failed replaying the batches since the last snapshot.
-    #[error("the new version failed while catching up on the state: {0}")]
-    CatchUp(Fault),
-    /// The command needs a plugin that is running or paused.
-    #[error("the plugin is not running (quarantined or failed); resume it first")]
-    NotRunning,
-    /// The plugin could not be restarted from its last good state.
-    #[error("{0}")]
-    Restart(String),
-}
-
-/// A worker's answer to a command.
-pub type Reply = Sender<Result<(), Refusal>>;
-
-/// A command from the control plane, carried out between two batches.
-pub enum WorkerCommand {
-    /// Switch to `instance` (of `version`, already through `init`): the
-    /// running version's state is snapshotted and restored into it. On any
-    /// failure the running version stays, and the reply says why.
-    Swap {
-        version: Arc<PluginVersion>,
-        instance: Box<PluginInstance>,
-        reply: Reply,
-    },
-    /// Stop calling the plugin; events are skipped (and counted) until
-    /// resumed. The instance and its state are kept.
-    Pause { reply: Reply },
-    /// Leave a pause, a quarantine or a failure. From a quarantine or a
-    /// failure, a fresh instance is built from the last good state.
-    Resume { reply: Reply },
-}
 
 /// When to snapshot, and how to treat a plugin that keeps failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,14 +69,6 @@ pub struct WorkerParts {
     pub on_snapshot: Option<SnapshotSink>,
 }
 
-/// How many of `events` are market events (instrument declarations are not).
-fn market_count(events: &[Event]) -> u64 {
-    events
-        .iter()
-        .filter(|e| !matches!(e, Event::Instrument(_)))
-        .count() as u64
-}
-
 /// Starts the worker thread for one plugin.
 ///
 /// The thread ends when the queue's senders are gone and it is drained.
@@ -149,46 +81,61 @@ pub fn spawn_worker(parts: WorkerParts) -> std::io::Result<JoinHandle<()>> {
         .spawn(move || Worker::new(parts).run())
 }
 
-/// What the worker is doing with events.
+/// What the worker does with events: the one state it keeps. It changes
+/// only through [`Worker::enter`], which publishes it (state and end of
+/// quarantine) for the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     Running,
     Paused,
-    Quarantined { until: Instant },
+    /// Skipping events until `until` (`until_ms` on the wall clock).
+    Quarantined {
+        until: Instant,
+        until_ms: i64,
+    },
     Failed,
+    /// The stream ended.
+    Stopped,
+}
+
+/// Work shown over the mode while it lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Activity {
+    Swapping,
+    Recovering,
 }
 
 /// The last good state: a snapshot and the batches processed after it.
-struct Checkpoint {
-    state: Arc<[u8]>,
-    since: Vec<Batch>,
-    taken: Instant,
+pub(crate) struct Checkpoint {
+    pub(crate) state: Arc<[u8]>,
+    pub(crate) since: Vec<Batch>,
+    pub(crate) taken: Instant,
 }
 
 /// How often an idle worker wakes up (ends of quarantines, due snapshots).
 const IDLE_TICK: Duration = Duration::from_millis(250);
 
-struct Worker {
-    id: Arc<str>,
-    version: Arc<PluginVersion>,
-    instance: Option<PluginInstance>,
+pub(crate) struct Worker {
+    pub(crate) id: Arc<str>,
+    pub(crate) version: Arc<PluginVersion>,
+    pub(crate) instance: Option<PluginInstance>,
     queue: BatchReceiver,
     control: Receiver<WorkerCommand>,
     outputs: OutputSender,
-    metrics: Arc<PluginMetrics>,
-    settings: RecoverySettings,
+    pub(crate) metrics: Arc<PluginMetrics>,
+    pub(crate) settings: RecoverySettings,
     on_fault: FaultReporter,
     on_snapshot: Option<SnapshotSink>,
-    mode: Mode,
-    checkpoint: Checkpoint,
-    /// Every instrument declared to this plugin so far, by id: a fresh
-    /// instance gets them all again before its first event.
-    instruments: Vec<Option<Arc<Instrument>>>,
-    redeclare: bool,
-    failures: VecDeque<Instant>,
-    quarantines: u32,
-    last_failure: Option<Instant>,
-    budget: budget::OutputBudget,
+    pub(crate) mode: Mode,
+    pub(crate) checkpoint: Checkpoint,
+    /// Every instrument declared to this plugin so far: a fresh instance
+    /// gets them all again before its first event.
+    pub(crate) instruments: InstrumentTable,
+    pub(crate) redeclare: bool,
+    pub(crate) failures: VecDeque<Instant>,
+    pub(crate) quarantines: u32,
+    pub(crate) last_failure: Option<Instant>,
+    budget: OutputBudget,
 }
 
 impl Worker {
@@ -210,12 +157,12 @@ impl Worker {
                 since: Vec::new(),
                 taken: Instant::now(),
             },
-            instruments: Vec::new(),
+            instruments: InstrumentTable::default(),
             redeclare: false,
             failures: VecDeque::new(),
             quarantines: 0,
             last_failure: None,
-            budget: budget::OutputBudget::default(),
+            budget: OutputBudget::default(),
         };
         // The state at start is the first checkpoint: recovery always has a
         // base, even before the first periodic snapshot.
@@ -224,15 +171,42 @@ impl Worker {
             worker.instance = None;
             worker.enter_failed("the plugin failed in `snapshot` right after starting");
         } else {
-            worker.metrics.set_state(PluginState::Running);
+            worker.enter(Mode::Running);
         }
         worker
+    }
+
+    /// The one place the mode changes; the published state follows it.
+    pub(crate) fn enter(&mut self, mode: Mode) {
+        self.mode = mode;
+        self.show(None);
+    }
+
+    /// Publishes the mode, or an activity over it while it lasts.
+    pub(crate) fn show(&self, activity: Option<Activity>) {
+        let state = match (activity, self.mode) {
+            (Some(Activity::Swapping), _) => PluginState::Swapping,
+            (Some(Activity::Recovering), _) => PluginState::Recovering,
+            (None, Mode::Running) => PluginState::Running,
+            (None, Mode::Paused) => PluginState::Paused,
+            (None, Mode::Quarantined { .. }) => PluginState::Quarantined,
+            (None, Mode::Failed) => PluginState::Failed,
+            (None, Mode::Stopped) => PluginState::Stopped,
+        };
+        let until = match self.mode {
+            Mode::Quarantined { until_ms, .. } => until_ms,
+            _ => 0,
+        };
+        self.metrics
+            .quarantined_until_ms
+            .store(until, Ordering::Relaxed);
+        self.metrics.set_state(state);
     }
 
     fn run(mut self) {
         loop {
             let timeout = match self.mode {
-                Mode::Quarantined { until } => until
+                Mode::Quarantined { until, .. } => until
                     .saturating_duration_since(Instant::now())
                     .min(IDLE_TICK),
                 _ => IDLE_TICK,
@@ -244,40 +218,26 @@ impl Worker {
                 Wake::Closed => break,
             }
         }
-        if self.mode == Mode::Running || self.mode == Mode::Paused {
+        if matches!(self.mode, Mode::Running | Mode::Paused) {
             // The last state, for a restart to continue from.
             if !self.checkpoint.since.is_empty()
                 && let Err(fault) = self.take_checkpoint()
             {
                 self.fault(&fault);
             }
-            self.metrics.set_state(PluginState::Stopped);
-        }
-    }
-
-    fn learn_instruments(&mut self, events: &[Event]) {
-        for event in events {
-            if let Event::Instrument(i) = event {
-                let at = i.id.0 as usize;
-                if self.instruments.len() <= at {
-                    self.instruments.resize(at + 1, None);
-                }
-                self.instruments[at] = Some(i.clone());
-            }
+            self.enter(Mode::Stopped);
         }
     }
 
     fn batch(&mut self, batch: Batch) {
-        self.learn_instruments(&batch.events);
-        if let Mode::Quarantined { until } = self.mode
+        self.instruments.learn(&batch.events);
+        if let Mode::Quarantined { until, .. } = self.mode
             && Instant::now() >= until
         {
             self.leave_quarantine();
         }
         if self.mode != Mode::Running {
-            self.metrics
-                .events_dropped
-                .fetch_add(batch.market_events() as u64, Ordering::Relaxed);
+            self.drop_events(batch.market_events() as u64);
             return;
         }
         match self.call(&batch.events) {
@@ -292,10 +252,10 @@ impl Worker {
 
     /// Calls the plugin with `events`, preceded by every known instrument
     /// when the instance is fresh.
-    fn call(&mut self, events: &[Event]) -> Result<Vec<Output>, Fault> {
+    pub(crate) fn call(&mut self, events: &[Event]) -> Result<Vec<Output>, Fault> {
         let Some(instance) = self.instance.as_mut() else {
             return Err(Fault {
-                kind: crate::FaultKind::Trap,
+                kind: FaultKind::Trap,
                 message: "no live instance".into(),
             });
         };
@@ -304,7 +264,6 @@ impl Worker {
             let mut all: Vec<Event> = self
                 .instruments
                 .iter()
-                .flatten()
                 .map(|i| Event::Instrument(i.clone()))
                 .collect();
             all.extend_from_slice(events);
@@ -333,28 +292,28 @@ impl Worker {
 
     /// Counts `market` events of `events` as delivered and sends their
     /// outputs on.
-    fn delivered(&self, market: u64, events: &[Event], outputs: Vec<Output>) {
+    pub(crate) fn delivered(&self, market: u64, events: &[Event], outputs: Vec<Output>) {
         self.metrics.events_in.fetch_add(market, Ordering::Relaxed);
         if let Some(ts) = events.iter().rev().find_map(Event::ts) {
             self.metrics.last_event_ts.fetch_max(ts, Ordering::Relaxed);
         }
-        self.send(outputs);
-    }
-
-    fn send(&self, outputs: Vec<Output>) {
         if outputs.is_empty() {
             return;
         }
         for o in &outputs {
             self.metrics.count_output(o.kind());
         }
-        let batch = PluginOutputs {
+        let batch = OutputBatch {
             plugin: self.id.clone(),
             outputs,
         };
         if self.outputs.send(batch).is_err() {
-            tracing::debug!(plugin = %self.id, "output stage closed");
+            tracing::debug!(plugin = %self.id, "the sink stage has closed");
         }
+    }
+
+    pub(crate) fn drop_events(&self, n: u64) {
+        self.metrics.events_dropped.fetch_add(n, Ordering::Relaxed);
     }
 
     fn maybe_checkpoint(&mut self) {
@@ -368,7 +327,7 @@ impl Worker {
     }
 
     /// Snapshots the live instance; the batches since are no longer needed.
-    fn take_checkpoint(&mut self) -> Result<(), Fault> {
+    pub(crate) fn take_checkpoint(&mut self) -> Result<(), Fault> {
         let Some(instance) = self.instance.as_mut() else {
             return Ok(());
         };
@@ -403,7 +362,7 @@ impl Worker {
 
     fn idle(&mut self) {
         match self.mode {
-            Mode::Quarantined { until } if Instant::now() >= until => self.leave_quarantine(),
+            Mode::Quarantined { until, .. } if Instant::now() >= until => self.leave_quarantine(),
             Mode::Running
                 if !self.checkpoint.since.is_empty()
                     && self.checkpoint.taken.elapsed() >= self.settings.snapshot_every =>
@@ -417,43 +376,41 @@ impl Worker {
     }
 
     fn command(&mut self, command: WorkerCommand) {
-        match command {
+        let (reply, result) = match command {
             WorkerCommand::Swap {
                 version,
                 instance,
                 reply,
-            } => {
-                let result = self.swap(version, *instance);
-                let _ = reply.send(result);
-            }
+            } => (reply, self.swap(version, *instance)),
             WorkerCommand::Pause { reply } => {
                 let result = match self.mode {
                     Mode::Running | Mode::Paused => {
-                        self.mode = Mode::Paused;
-                        self.metrics.set_state(PluginState::Paused);
+                        self.enter(Mode::Paused);
                         Ok(())
                     }
-                    Mode::Quarantined { .. } | Mode::Failed => Err(Refusal::NotRunning),
+                    Mode::Quarantined { .. } | Mode::Failed | Mode::Stopped => {
+                        Err(Refusal::NotRunning)
+                    }
                 };
-                let _ = reply.send(result);
+                (reply, result)
             }
             WorkerCommand::Resume { reply } => {
                 let result = match self.mode {
                     Mode::Running => Ok(()),
                     Mode::Paused => {
-                        self.mode = Mode::Running;
-                        self.metrics.set_state(PluginState::Running);
+                        self.enter(Mode::Running);
                         Ok(())
                     }
-                    Mode::Quarantined { .. } | Mode::Failed => {
+                    Mode::Quarantined { .. } | Mode::Failed | Mode::Stopped => {
                         self.quarantines = 0;
                         self.failures.clear();
                         self.resume_from_checkpoint().map_err(Refusal::Restart)
                     }
                 };
-                let _ = reply.send(result);
+                (reply, result)
             }
-        }
+        };
+        let _ = reply.send(result);
     }
 
     /// Moves the state of the running version into `candidate` and makes
@@ -463,15 +420,14 @@ impl Worker {
         version: Arc<PluginVersion>,
         mut candidate: PluginInstance,
     ) -> Result<(), Refusal> {
-        let before = self.metrics.state();
-        self.metrics.set_state(PluginState::Swapping);
+        self.show(Some(Activity::Swapping));
         // The state to carry over: the live instance's, or, when it is not
         // alive, the last checkpoint with the batches since replayed.
         let (state, replay) = match self.instance.as_mut() {
             Some(live) => match live.snapshot() {
                 Ok(s) => (Arc::from(s), Vec::new()),
                 Err(fault) => {
-                    self.metrics.set_state(before);
+                    self.show(None);
                     self.fault(&fault);
                     self.recover_without_batch(&fault);
                     return Err(Refusal::Snapshot(fault));
@@ -483,7 +439,7 @@ impl Worker {
             ),
         };
         if let Err(e) = candidate.restore(&state) {
-            self.metrics.set_state(before);
+            self.show(None);
             self.checkpoint.since.extend(replay);
             return Err(Refusal::Restore(e));
         }
@@ -496,29 +452,32 @@ impl Worker {
                 self.instance = previous;
                 self.version = previous_version;
                 self.checkpoint.since = replay;
-                self.metrics.set_state(before);
+                self.show(None);
                 return Err(Refusal::CatchUp(fault));
             }
         }
         self.set_checkpoint(state);
-        if matches!(self.mode, Mode::Quarantined { .. } | Mode::Failed) {
-            self.mode = Mode::Running;
+        if matches!(
+            self.mode,
+            Mode::Quarantined { .. } | Mode::Failed | Mode::Stopped
+        ) {
             self.quarantines = 0;
             self.failures.clear();
-            self.metrics
-                .quarantined_until_ms
-                .store(0, Ordering::Relaxed);
+            self.enter(Mode::Running);
+        } else {
+            self.show(None);
         }
-        self.metrics.set_state(match self.mode {
-            Mode::Paused => PluginState::Paused,
-            _ => PluginState::Running,
-        });
         self.metrics.swaps.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    fn fault(&self, fault: &Fault) {
+    pub(crate) fn fault(&self, fault: &Fault) {
         self.metrics.record_fault(fault);
         (self.on_fault)(&self.id, fault);
     }
+}
+
+/// How many of `events` count as delivered (see [`Event::is_market`]).
+pub(crate) fn market_count(events: &[Event]) -> u64 {
+    events.iter().filter(|e| e.is_market()).count() as u64
 }

@@ -6,15 +6,14 @@
 //! outputs are admitted whole or not at all, so a batch that fails (and is
 //! retried or bisected) leaves nothing behind.
 
-use crate::error::{Fault, FaultKind};
-use crate::plugin::OutputLimits;
 use prism_model::Output;
+use prism_runtime::{Fault, FaultKind, OutputLimits};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Distinct outputs seen, and the size of each document's latest body.
 #[derive(Debug, Default)]
-pub(super) struct OutputBudget {
+pub(crate) struct OutputBudget {
     series: HashSet<(Arc<str>, Option<u32>)>,
     documents: HashMap<Arc<str>, usize>,
     documents_bytes: usize,
@@ -30,7 +29,7 @@ fn over(what: &str, limit: usize, key: &str) -> Fault {
 
 impl OutputBudget {
     /// Admits a batch's outputs, or refuses them all with the limit they break.
-    pub(super) fn admit(&mut self, outputs: &[Output], limits: &OutputLimits) -> Result<(), Fault> {
+    pub(crate) fn admit(&mut self, outputs: &[Output], limits: &OutputLimits) -> Result<(), Fault> {
         let mut series = Vec::new();
         let mut logs = Vec::new();
         let mut documents: HashMap<Arc<str>, usize> = HashMap::new();

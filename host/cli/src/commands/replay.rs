@@ -6,8 +6,8 @@ use prism_control::{
     Origin, Pipeline, PluginSettings, PluginView, instance_settings, plugin_settings,
 };
 use prism_model::{OutputKind, PluginId};
-use prism_outputs::OutputSink;
 use prism_runtime::{PluginInstance, PluginModule, PluginVersion};
+use prism_sinks::{JsonLines, Overflow, SinkSpec};
 use prism_sources::SourceStats;
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -188,27 +188,28 @@ pub(crate) fn replay(
     // One temporary file per plugin: each plugin's outputs keep their order
     // whatever the threads do, and the result is the same on every run.
     let mut parts = Vec::new();
-    let sink = match out {
-        Some(out) => {
-            let mut sinks = HashMap::new();
-            for p in &plugins {
-                let part = out.with_extension(format!("part-{}", p.id));
-                let file = std::fs::File::create(&part)
-                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?;
-                sinks.insert(
-                    Arc::from(p.id.as_str()),
-                    OutputSink::Jsonl(Box::new(BufWriter::new(file))),
-                );
-                parts.push(part);
-            }
-            OutputSink::ByPlugin(sinks)
+    let mut sinks = Vec::new();
+    if let Some(out) = out {
+        let mut writers: HashMap<Arc<str>, Box<dyn Write + Send>> = HashMap::new();
+        for p in &plugins {
+            let part = out.with_extension(format!("part-{}", p.id));
+            let file = std::fs::File::create(&part)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?;
+            writers.insert(Arc::from(p.id.as_str()), Box::new(BufWriter::new(file)));
+            parts.push(part);
         }
-        None => OutputSink::All(Vec::new()),
-    };
+        let queue = config.pipeline.output_queue;
+        sinks.push(SinkSpec::new(
+            "out",
+            JsonLines::by_plugin(writers),
+            queue,
+            Overflow::Wait,
+        ));
+    }
     let mut settings = super::pipeline_settings(&config);
     // Batches by size only: boundaries then depend on the data, not on timing.
     settings.router.batch_linger = Duration::from_secs(3600);
-    let pipeline = Pipeline::start(engine, settings, sink, None)?;
+    let pipeline = Pipeline::start(engine, settings, sinks, None)?;
     let mut views: Vec<PluginView> = Vec::new();
     for p in plugins {
         let origin = Origin::File {

@@ -2,8 +2,8 @@
 //! (and, on the failure path only, a mutex), so the API reads them without
 //! touching the hot path.
 
-use crate::error::Fault;
-use prism_model::{Event, Instrument, OutputKind};
+use prism_model::{Event, Instrument, OutputKind, wall_ms};
+use prism_runtime::Fault;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -132,14 +132,6 @@ impl Default for PluginMetrics {
     fn default() -> Self {
         Self::new(1000)
     }
-}
-
-/// Unix ms now (for status timestamps only; never reaches a plugin).
-#[must_use]
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl PluginMetrics {
@@ -305,7 +297,7 @@ mod tests {
                 event: Event::Timer(prism_model::Timer { ts }),
                 instrument: None,
                 fault: Fault {
-                    kind: crate::FaultKind::Panic,
+                    kind: prism_runtime::FaultKind::Panic,
                     message: "boom".into(),
                 },
                 at_ms: 0,

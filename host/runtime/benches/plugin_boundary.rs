@@ -80,7 +80,7 @@ fn to_sdk(e: &Event) -> prism_sdk::Event {
 
 fn wasm_path(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../target/wasm32-wasip2/release/{name}.wasm"));
+        .join(format!("../../target/wasm32-wasip2/release/{name}.wasm"));
     assert!(
         path.exists(),
         "build the plugins first: cargo build --release --target wasm32-wasip2 -p long-short-ratio -p prism-probe"

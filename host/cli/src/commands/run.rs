@@ -3,7 +3,8 @@
 use prism_api::AppState;
 use prism_config::{Config, DEFAULT_TOML};
 use prism_control::{Pipeline, PluginControl, SnapshotStore, plugin_settings};
-use prism_outputs::{OutputSink, OutputStore, StoreLimits};
+use prism_outputs::{OutputStore, StoreLimits};
+use prism_sinks::{MemorySink, Overflow, SinkSpec};
 use prism_sources::SourceStats;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,7 +50,7 @@ pub(crate) fn run(
         records: s.records,
     }));
     let analytics = super::analytics_plugins(&config);
-    let (live_tx, live) = prism_api::start_live(analytics.clone(), config.api.ws_buffer)?;
+    let live = prism_api::LiveFrames::new(config.api.ws_buffer);
     let snapshots = if config.recovery.persist_snapshots || config.recovery.restore_on_start {
         let dir = config.resolve(&config.runtime.data_dir).join("snapshots");
         Some(
@@ -66,10 +67,17 @@ pub(crate) fn run(
     let mut pipeline = Pipeline::start(
         engine,
         super::pipeline_settings(&config),
-        OutputSink::All(vec![
-            OutputSink::Store(store.clone()),
-            OutputSink::Live(Box::new(move |batch| live_tx.send(batch))),
-        ]),
+        vec![
+            SinkSpec::new(
+                "memory",
+                MemorySink(store.clone()),
+                config.pipeline.output_queue,
+                Overflow::Wait,
+            ),
+            // Live viewers never hold the pipeline back: what they cannot
+            // take in time is dropped and counted.
+            SinkSpec::new("live", live.sink(analytics.clone()), 256, Overflow::Drop),
+        ],
         sink,
     )?;
     let supervisor = pipeline.supervisor.clone();
@@ -117,6 +125,7 @@ pub(crate) fn run(
     let control: Arc<dyn PluginControl> = supervisor;
     let mut state = AppState::new(store, control);
     state.head_ts = pipeline.head_ts.clone();
+    state.sinks = pipeline.sinks.clone();
     let mut state = super::api_state(&config, state);
     state.analytics = analytics;
     state.live = live;

@@ -5,11 +5,11 @@
 //! quarantined with exponential backoff, then stopped until an operator
 //! resumes it.
 
-use super::{Mode, Worker, market_count};
-use crate::error::Fault;
-use crate::metrics::{DeadLetter, PluginState, wall_ms};
-use prism_model::{Event, Output};
+use crate::metrics::DeadLetter;
+use crate::worker::{Activity, Mode, Worker, market_count};
+use prism_model::{Event, Output, wall_ms};
 use prism_router::Batch;
+use prism_runtime::Fault;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -26,9 +26,9 @@ impl Worker {
     /// Recovers from `fault` on `batch`: every event of the batch ends up
     /// processed exactly once, set aside as a dead letter, or (if the plugin
     /// is quarantined on the way) counted as dropped.
-    pub(super) fn recover(&mut self, batch: Batch, fault: &Fault) {
+    pub(crate) fn recover(&mut self, batch: Batch, fault: &Fault) {
         self.fault(fault);
-        self.metrics.set_state(PluginState::Recovering);
+        self.show(Some(Activity::Recovering));
         if let Err(reason) = self.rebuild() {
             self.drop_events(market_count(&batch.events));
             self.hard_failure(&reason);
@@ -56,7 +56,7 @@ impl Worker {
                 if stop.is_some() || self.too_many_failures() {
                     self.quarantine("it keeps failing");
                 } else {
-                    self.metrics.set_state(PluginState::Running);
+                    self.show(None);
                 }
             }
             Some(Stop::Broken(reason)) => {
@@ -69,14 +69,14 @@ impl Worker {
     }
 
     /// Rebuilds after a failure outside a batch (a failed `snapshot`).
-    pub(super) fn recover_without_batch(&mut self, fault: &Fault) {
+    pub(crate) fn recover_without_batch(&mut self, fault: &Fault) {
         self.fault(fault);
         self.note_failure();
-        self.metrics.set_state(PluginState::Recovering);
+        self.show(Some(Activity::Recovering));
         match self.rebuild() {
             Err(reason) => self.hard_failure(&reason),
             Ok(()) if self.too_many_failures() => self.quarantine("it keeps failing"),
-            Ok(()) => self.metrics.set_state(PluginState::Running),
+            Ok(()) => self.show(None),
         }
     }
 
@@ -109,7 +109,7 @@ impl Worker {
         let market: Vec<usize> = events
             .iter()
             .enumerate()
-            .filter(|(_, e)| !matches!(e, Event::Instrument(_)))
+            .filter(|(_, e)| e.is_market())
             .map(|(i, _)| i)
             .collect();
         match market.len() {
@@ -136,7 +136,7 @@ impl Worker {
             "event set aside as a dead letter: {}", fault.message);
         let instrument = event
             .instrument()
-            .and_then(|id| self.instruments.get(id.0 as usize).cloned().flatten());
+            .and_then(|id| self.instruments.get(id).cloned());
         self.metrics.push_dead_letter(DeadLetter {
             event: event.clone(),
             instrument,
@@ -201,10 +201,6 @@ impl Worker {
         self.failures.len() > self.settings.max_failures as usize
     }
 
-    fn drop_events(&self, n: u64) {
-        self.metrics.events_dropped.fetch_add(n, Ordering::Relaxed);
-    }
-
     fn hard_failure(&mut self, reason: &str) {
         tracing::error!(plugin = %self.id, "recovery failed: {reason}");
         self.metrics.record_error(reason.to_owned());
@@ -213,7 +209,7 @@ impl Worker {
 
     /// Stops calling the plugin for a while (or for good, after too many
     /// quarantines in a row). The last good state is kept for the restart.
-    pub(super) fn quarantine(&mut self, reason: &str) {
+    pub(crate) fn quarantine(&mut self, reason: &str) {
         if self.instance.is_some()
             && let Err(fault) = self.take_checkpoint()
         {
@@ -233,14 +229,11 @@ impl Worker {
             .settings
             .backoff
             .saturating_mul(1 << (self.quarantines - 1).min(16));
-        self.mode = Mode::Quarantined {
+        let until_ms = wall_ms().saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(0));
+        self.enter(Mode::Quarantined {
             until: Instant::now() + backoff,
-        };
-        let until = wall_ms().saturating_add(i64::try_from(backoff.as_millis()).unwrap_or(0));
-        self.metrics
-            .quarantined_until_ms
-            .store(until, Ordering::Relaxed);
-        self.metrics.set_state(PluginState::Quarantined);
+            until_ms,
+        });
         let message = format!("quarantined for {backoff:?}: {reason}");
         tracing::warn!(plugin = %self.id, "{message}");
         if self.metrics.last_error().is_none() {
@@ -249,40 +242,30 @@ impl Worker {
     }
 
     /// Stops the plugin until an operator resumes it.
-    pub(super) fn enter_failed(&mut self, reason: &str) {
+    pub(crate) fn enter_failed(&mut self, reason: &str) {
         self.instance = None;
-        self.mode = Mode::Failed;
-        self.metrics
-            .quarantined_until_ms
-            .store(0, Ordering::Relaxed);
-        self.metrics.set_state(PluginState::Failed);
+        self.enter(Mode::Failed);
         tracing::error!(plugin = %self.id, "plugin stopped: {reason}; resume it through the admin API");
         self.metrics.record_error(format!(
             "stopped: {reason}; resume it through the admin API"
         ));
     }
 
-    pub(super) fn leave_quarantine(&mut self) {
+    pub(crate) fn leave_quarantine(&mut self) {
         if let Err(reason) = self.resume_from_checkpoint() {
             self.hard_failure(&reason);
         }
     }
 
     /// Back to running from the last good state.
-    pub(super) fn resume_from_checkpoint(&mut self) -> Result<(), String> {
-        self.metrics.set_state(PluginState::Recovering);
+    pub(crate) fn resume_from_checkpoint(&mut self) -> Result<(), String> {
+        self.show(Some(Activity::Recovering));
         if let Err(reason) = self.rebuild() {
             self.instance = None;
-            if self.mode == Mode::Failed {
-                self.metrics.set_state(PluginState::Failed);
-            }
+            self.show(None);
             return Err(reason);
         }
-        self.mode = Mode::Running;
-        self.metrics
-            .quarantined_until_ms
-            .store(0, Ordering::Relaxed);
-        self.metrics.set_state(PluginState::Running);
+        self.enter(Mode::Running);
         if let Err(fault) = self.take_checkpoint() {
             self.recover_without_batch(&fault);
         }

@@ -1,0 +1,428 @@
+//! The supervisor: the registry of plugins and the operations on them.
+//!
+//! It never sits on the hot path. Workers and the router get its decisions
+//! as typed commands on their own channels, and the registry's locks are
+//! taken only by control operations and API reads.
+//!
+//! - this file: the registry (add, remove, look up, views);
+//! - [`operations`]: changing a running plugin (swap, pause, resume,
+//!   rollback) and the admin API's [`PluginControl`](crate::PluginControl);
+//! - [`versions`]: each plugin's version history.
+
+mod operations;
+mod versions;
+
+use crate::error::ControlError;
+use crate::load::{PluginSettings, prepare};
+use crate::view::PluginView;
+use crossbeam_channel::Sender;
+use prism_model::{PluginId, Subscription, wall_ms};
+use prism_router::{Filter, Route, RouterCommand, plugin_queue};
+use prism_runtime::{LoadError, PluginEngine, PluginInstance, PluginVersion};
+use prism_worker::{
+    FaultReporter, OutputSender, PluginMetrics, RecoverySettings, SnapshotSink, WorkerCommand,
+    WorkerParts, spawn_worker,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use versions::History;
+
+pub use operations::Rename;
+
+/// How the supervisor runs workers.
+#[derive(Debug, Clone, Copy)]
+pub struct SupervisorSettings {
+    /// Batches a plugin's queue holds before the source is held back.
+    pub queue_batches: usize,
+    pub recovery: RecoverySettings,
+    /// Dead letters kept per plugin.
+    pub dead_letters: usize,
+    /// Longest a control operation waits for a worker's answer.
+    pub answer_timeout: Duration,
+    /// Versions kept per plugin for rollback (the running one included).
+    pub versions_kept: usize,
+    /// Limits of plugins added through the admin API (the config's
+    /// `[plugin_defaults]`).
+    pub plugin_defaults: prism_config::PluginLimitsConfig,
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        Self {
+            queue_batches: 64,
+            recovery: RecoverySettings::default(),
+            dead_letters: 1000,
+            answer_timeout: Duration::from_secs(120),
+            versions_kept: 10,
+            plugin_defaults: prism_config::PluginLimitsConfig::default(),
+        }
+    }
+}
+
+/// Where a plugin's code comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A file, watched for changes; `from_config` when the config file
+    /// lists it (a config reload may then remove it).
+    File { path: PathBuf, from_config: bool },
+    /// Uploaded through the admin API.
+    Upload,
+}
+
+/// The control-plane facts of one plugin.
+struct SlotState {
+    current: Arc<PluginVersion>,
+    settings: PluginSettings,
+    subscription: Subscription,
+    origin: Origin,
+    loaded_at_ms: i64,
+    history: History,
+}
+
+struct PluginSlot {
+    id: PluginId,
+    metrics: Arc<PluginMetrics>,
+    queue_depth: Arc<AtomicUsize>,
+    control: Sender<WorkerCommand>,
+    /// One control operation at a time per plugin.
+    ops: Mutex<()>,
+    state: RwLock<SlotState>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The registry of running plugins and the operations on them.
+pub struct Supervisor {
+    pub(crate) engine: PluginEngine,
+    settings: SupervisorSettings,
+    router: Sender<RouterCommand>,
+    outputs: Mutex<Option<OutputSender>>,
+    plugins: RwLock<BTreeMap<String, Arc<PluginSlot>>>,
+    /// Serializes adding and removing plugins.
+    registry: Mutex<()>,
+    on_fault: FaultReporter,
+    on_snapshot: Option<SnapshotSink>,
+}
+
+// A panic while holding one of these locks leaves plain data behind; keep
+// serving rather than cascade the panic.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `RwLock` access that recovers from poisoning, for the same reason as [`lock`].
+trait Unpoisoned<T> {
+    fn read_unpoisoned(&self) -> std::sync::RwLockReadGuard<'_, T>;
+    fn write_unpoisoned(&self) -> std::sync::RwLockWriteGuard<'_, T>;
+}
+
+impl<T> Unpoisoned<T> for std::sync::RwLock<T> {
+    fn read_unpoisoned(&self) -> std::sync::RwLockReadGuard<'_, T> {
+        self.read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_unpoisoned(&self) -> std::sync::RwLockWriteGuard<'_, T> {
+        self.write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Supervisor {
+    pub(crate) fn new(
+        engine: PluginEngine,
+        settings: SupervisorSettings,
+        router: Sender<RouterCommand>,
+        outputs: OutputSender,
+        on_snapshot: Option<SnapshotSink>,
+    ) -> Self {
+        Self {
+            engine,
+            settings,
+            router,
+            outputs: Mutex::new(Some(outputs)),
+            plugins: RwLock::default(),
+            registry: Mutex::new(()),
+            on_fault: Arc::new(|plugin: &str, fault| {
+                tracing::error!(plugin, kind = ?fault.kind, "plugin failed: {}", fault.message);
+            }),
+            on_snapshot,
+        }
+    }
+
+    /// The limits plugins added through the admin API run under.
+    #[must_use]
+    pub fn plugin_defaults(&self) -> prism_config::PluginLimitsConfig {
+        self.settings.plugin_defaults
+    }
+
+    /// The engine plugins are compiled with.
+    #[must_use]
+    pub fn engine(&self) -> &PluginEngine {
+        &self.engine
+    }
+
+    fn slot(&self, id: &str) -> Result<Arc<PluginSlot>, ControlError> {
+        self.plugins
+            .read_unpoisoned()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ControlError::NotFound(id.to_owned()))
+    }
+
+    fn slots(&self) -> Vec<Arc<PluginSlot>> {
+        self.plugins.read_unpoisoned().values().cloned().collect()
+    }
+
+    /// Ids of the plugins that came from files, with their paths and
+    /// whether the config file lists them.
+    #[must_use]
+    pub fn watched_files(&self) -> Vec<(String, PathBuf, bool)> {
+        self.slots()
+            .iter()
+            .filter_map(|s| match &s.state.read_unpoisoned().origin {
+                Origin::File { path, from_config } => {
+                    Some((s.id.to_string(), path.clone(), *from_config))
+                }
+                Origin::Upload => None,
+            })
+            .collect()
+    }
+
+    /// The settings a plugin runs under, if it exists.
+    #[must_use]
+    pub fn settings_of(&self, id: &str) -> Option<PluginSettings> {
+        let slot = self.slot(id).ok()?;
+        let state = slot.state.read_unpoisoned();
+        Some(state.settings.clone())
+    }
+
+    /// Adds a plugin from a file.
+    ///
+    /// # Errors
+    /// The file cannot be read, or as [`Self::add_bytes`].
+    pub fn add_file(
+        &self,
+        id: &PluginId,
+        path: &Path,
+        settings: PluginSettings,
+        from_config: bool,
+    ) -> Result<PluginView, ControlError> {
+        let wasm = read(path)?;
+        let origin = Origin::File {
+            path: path.to_path_buf(),
+            from_config,
+        };
+        self.add_bytes(id, &wasm, settings, origin)
+    }
+
+    /// Adds a plugin from a file with a state to start from (a snapshot
+    /// persisted before a restart). If the plugin refuses the state it
+    /// starts fresh, and its status says why.
+    ///
+    /// # Errors
+    /// As [`Self::add_file`].
+    pub fn add_file_restored(
+        &self,
+        id: &PluginId,
+        path: &Path,
+        settings: PluginSettings,
+        from_config: bool,
+        state: &[u8],
+    ) -> Result<PluginView, ControlError> {
+        let wasm = read(path)?;
+        let (version, mut instance) = prepare(&self.engine, &wasm, id.as_str(), &settings)?;
+        let refused = instance.restore(state).err();
+        let (version, instance) = match refused {
+            None => (version, instance),
+            // A refused restore may have left the instance half-done.
+            Some(_) => prepare(&self.engine, &wasm, id.as_str(), &settings)?,
+        };
+        let origin = Origin::File {
+            path: path.to_path_buf(),
+            from_config,
+        };
+        let view = self.add_prepared(id, version, instance, settings, origin)?;
+        match refused {
+            Some(e) => {
+                tracing::warn!(plugin = %id, "the saved state was refused; starting fresh: {e}");
+                view.metrics
+                    .record_error(format!("the saved state was refused; started fresh: {e}"));
+            }
+            None => {
+                tracing::info!(plugin = %id, bytes = state.len(), "state restored from the last run")
+            }
+        }
+        Ok(view)
+    }
+
+    /// Adds a plugin: compiles, starts and initializes it, then starts its
+    /// worker and its route.
+    ///
+    /// # Errors
+    /// [`ControlError::Exists`], or a [`LoadError`] saying what is wrong.
+    pub fn add_bytes(
+        &self,
+        id: &PluginId,
+        wasm: &[u8],
+        settings: PluginSettings,
+        origin: Origin,
+    ) -> Result<PluginView, ControlError> {
+        // Refused before compiling; checked again, under the lock, when added.
+        if self.slot(id.as_str()).is_ok() {
+            return Err(ControlError::Exists(id.to_string()));
+        }
+        let (version, instance) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
+        self.add_prepared(id, version, instance, settings, origin)
+    }
+
+    /// Adds a plugin whose first instance was prepared already (by
+    /// [`prepare`](crate::prepare) with the same `settings`): starts its
+    /// worker, then its route.
+    ///
+    /// # Errors
+    /// [`ControlError::Exists`], or the worker could not start.
+    pub fn add_prepared(
+        &self,
+        id: &PluginId,
+        version: PluginVersion,
+        instance: PluginInstance,
+        settings: PluginSettings,
+        origin: Origin,
+    ) -> Result<PluginView, ControlError> {
+        let _registry = lock(&self.registry);
+        if self.slot(id.as_str()).is_ok() {
+            return Err(ControlError::Exists(id.to_string()));
+        }
+        let outputs = lock(&self.outputs)
+            .clone()
+            .ok_or_else(|| ControlError::Gone(id.to_string()))?;
+        let version = Arc::new(version);
+        let subscription = version
+            .info
+            .subscription
+            .with_override(settings.subscription.as_ref());
+        let (queue_tx, queue_rx) = plugin_queue(self.settings.queue_batches);
+        let (control_tx, control_rx) = crossbeam_channel::unbounded();
+        let metrics = Arc::new(PluginMetrics::new(self.settings.dead_letters));
+        let name: Arc<str> = Arc::from(id.as_str());
+        let slot = Arc::new(PluginSlot {
+            id: id.clone(),
+            metrics: metrics.clone(),
+            queue_depth: queue_tx.depth_gauge(),
+            control: control_tx,
+            ops: Mutex::new(()),
+            state: RwLock::new(SlotState {
+                current: version.clone(),
+                settings: settings.clone(),
+                subscription: subscription.clone(),
+                origin,
+                loaded_at_ms: wall_ms(),
+                history: History::new(&version, settings, self.settings.versions_kept),
+            }),
+            worker: Mutex::new(None),
+        });
+        let worker = spawn_worker(WorkerParts {
+            id: name.clone(),
+            version,
+            instance,
+            queue: queue_rx,
+            control: control_rx,
+            outputs,
+            metrics,
+            recovery: self.settings.recovery,
+            on_fault: self.on_fault.clone(),
+            on_snapshot: self.on_snapshot.clone(),
+        })
+        .map_err(|e| {
+            ControlError::Load(LoadError::Engine(format!("cannot start a thread: {e}")))
+        })?;
+        *lock(&slot.worker) = Some(worker);
+        let route = Route::new(&name, Filter::from(&subscription), queue_tx);
+        if self.router.send(RouterCommand::Add(route)).is_err() {
+            return Err(ControlError::Gone(id.to_string()));
+        }
+        self.plugins
+            .write_unpoisoned()
+            .insert(id.to_string(), slot.clone());
+        tracing::info!(plugin = %id, "plugin started");
+        Ok(view_of(&slot))
+    }
+
+    /// Removes a plugin: its route closes, its worker drains and ends.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`].
+    pub fn remove(&self, id: &str) -> Result<(), ControlError> {
+        let _registry = lock(&self.registry);
+        let slot = self
+            .plugins
+            .write_unpoisoned()
+            .remove(id)
+            .ok_or_else(|| ControlError::NotFound(id.to_owned()))?;
+        let _ = self.router.send(RouterCommand::Remove(Arc::from(id)));
+        if let Some(worker) = lock(&slot.worker).take() {
+            // The worker ends once its queue drains; nobody needs to wait.
+            std::thread::spawn(move || {
+                let _ = worker.join();
+            });
+        }
+        tracing::info!(plugin = %id, "plugin removed");
+        Ok(())
+    }
+
+    /// Every plugin's view, by id.
+    #[must_use]
+    pub fn views(&self) -> Vec<PluginView> {
+        self.slots().iter().map(|s| view_of(s)).collect()
+    }
+
+    /// One plugin's view.
+    #[must_use]
+    pub fn view(&self, id: &str) -> Option<PluginView> {
+        self.slot(id).ok().map(|s| view_of(&s))
+    }
+
+    /// Lets the sink stage end once every worker has: drops the
+    /// supervisor's own handle on the output channel and waits for workers.
+    pub(crate) fn shut_down(&self) {
+        lock(&self.outputs).take();
+        for slot in self.slots() {
+            if let Some(worker) = lock(&slot.worker).take()
+                && worker.join().is_err()
+            {
+                tracing::error!(plugin = %slot.id, "the plugin's worker panicked");
+            }
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ControlError> {
+    std::fs::read(path).map_err(|e| ControlError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn view_of(slot: &PluginSlot) -> PluginView {
+    let state = slot.state.read_unpoisoned();
+    PluginView {
+        id: slot.id.to_string(),
+        name: state.current.info.name.clone(),
+        version: state.current.info.version.clone(),
+        sha256: state.current.digest().to_owned(),
+        source: match &state.origin {
+            Origin::File { path, .. } => path.display().to_string(),
+            Origin::Upload => "upload".to_owned(),
+        },
+        config: serde_json::from_str(&state.current.settings.config_json)
+            .unwrap_or(serde_json::Value::Null),
+        subscription: state.subscription.clone(),
+        loaded_at_ms: state.loaded_at_ms,
+        metrics: slot.metrics.clone(),
+        queue_depth: slot.queue_depth.clone(),
+    }
+}

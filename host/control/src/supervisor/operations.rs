@@ -1,0 +1,363 @@
+//! Changing a running plugin: the swap protocol (prepare off the hot path,
+//! hand over between two batches, record the outcome), pause, resume,
+//! rollback, and the admin API's operations.
+
+use super::{Origin, PluginSlot, Supervisor, Unpoisoned, lock, read, view_of};
+use crate::error::ControlError;
+use crate::load::{PluginSettings, instance_settings, prepare};
+use crate::view::{Change, PluginControl, PluginView, VersionRecord};
+use crossbeam_channel::{RecvTimeoutError, bounded};
+use prism_model::{PluginId, wall_ms};
+use prism_router::{Filter, RouterCommand};
+use prism_runtime::{PluginInstance, PluginVersion, content_digest};
+use prism_worker::{Reply, WorkerCommand};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Whether a swap may bring in code that calls itself another plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rename {
+    /// The new code must give the running one's name (the default: a swap
+    /// keeps a plugin's identity, and its state is only meant for it).
+    Refuse,
+    /// The operator asked for another plugin under this id.
+    Allow,
+}
+
+impl Supervisor {
+    /// Sends the plugin's worker a command that answers, and waits for the
+    /// answer (at most `answer_timeout`).
+    fn ask(
+        &self,
+        slot: &PluginSlot,
+        command: impl FnOnce(Reply) -> WorkerCommand,
+    ) -> Result<(), ControlError> {
+        let (reply, answer) = bounded(1);
+        let gone = || ControlError::Gone(slot.id.to_string());
+        slot.control.send(command(reply)).map_err(|_| gone())?;
+        match answer.recv_timeout(self.settings.answer_timeout) {
+            Ok(result) => result.map_err(ControlError::Refused),
+            Err(RecvTimeoutError::Timeout) => Err(ControlError::Timeout(
+                slot.id.to_string(),
+                self.settings.answer_timeout.as_secs(),
+            )),
+            Err(RecvTimeoutError::Disconnected) => Err(gone()),
+        }
+    }
+
+    /// One change of a plugin's version, under its operation lock: prepare
+    /// the new version off the hot path, then swap to it; whatever refuses
+    /// it is recorded in the history and the running version stays.
+    fn change(
+        &self,
+        slot: &PluginSlot,
+        change: Change,
+        settings: PluginSettings,
+        digest: String,
+        prepare: impl FnOnce() -> Result<(PluginVersion, PluginInstance), ControlError>,
+    ) -> Result<PluginView, ControlError> {
+        let _op = lock(&slot.ops);
+        let result = prepare().and_then(|(version, instance)| {
+            let version = Arc::new(version);
+            self.ask(slot, |reply| WorkerCommand::Swap {
+                version: version.clone(),
+                instance: Box::new(instance),
+                reply,
+            })
+            .map(|()| version)
+        });
+        match result {
+            Ok(version) => {
+                {
+                    let mut state = slot.state.write_unpoisoned();
+                    state.history.activate(&version, settings.clone(), change);
+                    state.current = version.clone();
+                    state.loaded_at_ms = wall_ms();
+                }
+                self.set_subscription(slot, &version, settings);
+                tracing::info!(plugin = %slot.id, sha256 = version.digest(), ?change, "plugin swapped");
+                Ok(view_of(slot))
+            }
+            Err(error) => {
+                let message = format!("{change:?} refused: {error}").to_lowercase();
+                tracing::warn!(plugin = %slot.id, "{message}");
+                slot.metrics.swap_failures.fetch_add(1, Ordering::Relaxed);
+                slot.metrics.record_error(message);
+                slot.state.write_unpoisoned().history.refuse(
+                    digest,
+                    settings,
+                    change,
+                    error.to_string(),
+                );
+                Err(error)
+            }
+        }
+    }
+
+    fn set_subscription(
+        &self,
+        slot: &PluginSlot,
+        version: &PluginVersion,
+        settings: PluginSettings,
+    ) {
+        let subscription = version
+            .info
+            .subscription
+            .with_override(settings.subscription.as_ref());
+        let mut state = slot.state.write_unpoisoned();
+        if state.subscription != subscription {
+            let _ = self.router.send(RouterCommand::SetFilter(
+                Arc::from(slot.id.as_str()),
+                Filter::from(&subscription),
+            ));
+        }
+        state.subscription = subscription;
+        state.settings = settings;
+    }
+
+    /// Swaps plugin `id` to new code from `wasm`, under its current settings.
+    /// The new code must be the same plugin (the name its `init` gives),
+    /// unless `rename` allows another.
+    ///
+    /// # Errors
+    /// The component does not load or start, names another plugin, or the
+    /// worker refused it; the running version stays.
+    pub fn replace_bytes(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        change: Change,
+        rename: Rename,
+    ) -> Result<PluginView, ControlError> {
+        let slot = self.slot(id)?;
+        let (settings, name) = {
+            let s = slot.state.read_unpoisoned();
+            (s.settings.clone(), s.current.info.name.clone())
+        };
+        self.change(
+            &slot,
+            change,
+            settings.clone(),
+            content_digest(wasm),
+            || {
+                let (version, instance) = prepare(&self.engine, wasm, id, &settings)?;
+                if rename == Rename::Refuse && version.info.name != name {
+                    return Err(ControlError::NameChanged {
+                        id: id.to_owned(),
+                        from: name,
+                        to: version.info.name,
+                    });
+                }
+                Ok((version, instance))
+            },
+        )
+    }
+
+    /// Re-initializes plugin `id` with new settings (same code). A change
+    /// of the subscription alone needs no new instance.
+    ///
+    /// # Errors
+    /// `init` refuses the config, or the worker refused the swap.
+    pub fn replace_settings(
+        &self,
+        id: &str,
+        settings: PluginSettings,
+    ) -> Result<PluginView, ControlError> {
+        let slot = self.slot(id)?;
+        let (current, old) = {
+            let s = slot.state.read_unpoisoned();
+            (s.current.clone(), s.settings.clone())
+        };
+        let only_subscription = PluginSettings {
+            subscription: settings.subscription.clone(),
+            ..old.clone()
+        } == settings;
+        if only_subscription {
+            let _op = lock(&slot.ops);
+            if old.subscription != settings.subscription {
+                self.set_subscription(&slot, &current, settings);
+            }
+            return Ok(view_of(&slot));
+        }
+        self.restart_code(&slot, &current, settings, Change::Config)
+    }
+
+    /// A fresh instance of the running code under `settings`, swapped in.
+    fn restart_code(
+        &self,
+        slot: &PluginSlot,
+        current: &PluginVersion,
+        settings: PluginSettings,
+        change: Change,
+    ) -> Result<PluginView, ControlError> {
+        let id = slot.id.as_str();
+        let digest = current.digest().to_owned();
+        self.change(slot, change, settings.clone(), digest, || {
+            Ok(PluginVersion::prepare(
+                current.module.clone(),
+                id,
+                instance_settings(id, &settings),
+            )?)
+        })
+    }
+
+    /// Reloads a file plugin if its content changed (the watcher's entry point).
+    ///
+    /// # Errors
+    /// As [`Self::replace_bytes`].
+    pub fn file_changed(&self, id: &str, path: &Path) -> Result<Option<PluginView>, ControlError> {
+        let slot = self.slot(id)?;
+        let wasm = read(path)?;
+        if slot.state.read_unpoisoned().current.digest() == content_digest(&wasm) {
+            return Ok(None);
+        }
+        self.replace_bytes(id, &wasm, Change::Wasm, Rename::Refuse)
+            .map(Some)
+    }
+
+    /// Points a file plugin at another file (a config change) and swaps to
+    /// it, unless the new file holds the code already running (then only
+    /// the path changes: no new version, no swap).
+    ///
+    /// # Errors
+    /// As [`Self::replace_bytes`].
+    pub fn move_file(&self, id: &str, path: &Path) -> Result<PluginView, ControlError> {
+        let wasm = read(path)?;
+        let slot = self.slot(id)?;
+        let unchanged = slot.state.read_unpoisoned().current.digest() == content_digest(&wasm);
+        if !unchanged {
+            self.replace_bytes(id, &wasm, Change::Wasm, Rename::Refuse)?;
+        }
+        if let Origin::File { path: p, .. } = &mut slot.state.write_unpoisoned().origin {
+            *p = path.to_path_buf();
+        }
+        Ok(view_of(&slot))
+    }
+}
+
+fn upload_settings(
+    config_json: Option<&str>,
+    limits: prism_config::PluginLimitsConfig,
+) -> Result<PluginSettings, ControlError> {
+    let config_json = config_json.unwrap_or("{}");
+    check_config(config_json)?;
+    Ok(PluginSettings {
+        config_json: config_json.to_owned(),
+        limits,
+        ..PluginSettings::default()
+    })
+}
+
+fn check_config(json: &str) -> Result<(), ControlError> {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(_) => Err(ControlError::Invalid(
+            "a plugin's config must be a JSON object".into(),
+        )),
+        Err(e) => Err(ControlError::Invalid(format!(
+            "the plugin config is not JSON: {e}"
+        ))),
+    }
+}
+
+impl PluginControl for Supervisor {
+    fn views(&self) -> Vec<PluginView> {
+        Supervisor::views(self)
+    }
+
+    fn view(&self, id: &str) -> Option<PluginView> {
+        Supervisor::view(self, id)
+    }
+
+    fn versions(&self, id: &str) -> Result<Vec<VersionRecord>, ControlError> {
+        let slot = self.slot(id)?;
+        let state = slot.state.read_unpoisoned();
+        Ok(state.history.records())
+    }
+
+    fn add(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        config_json: Option<&str>,
+    ) -> Result<PluginView, ControlError> {
+        let id = PluginId::new(id).map_err(|e| ControlError::InvalidId(e.to_string()))?;
+        let settings = upload_settings(config_json, self.plugin_defaults())?;
+        self.add_bytes(&id, wasm, settings, Origin::Upload)
+    }
+
+    fn replace_wasm(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        rename: Rename,
+    ) -> Result<PluginView, ControlError> {
+        self.replace_bytes(id, wasm, Change::Wasm, rename)?;
+        // From now on the upload is the plugin's source: its file, if it
+        // had one, is no longer watched, and a reload re-initializes it.
+        let slot = self.slot(id)?;
+        slot.state.write_unpoisoned().origin = Origin::Upload;
+        Ok(view_of(&slot))
+    }
+
+    fn replace_config(&self, id: &str, config_json: &str) -> Result<PluginView, ControlError> {
+        check_config(config_json)?;
+        let settings = self
+            .settings_of(id)
+            .ok_or_else(|| ControlError::NotFound(id.to_owned()))?;
+        self.replace_settings(
+            id,
+            PluginSettings {
+                config_json: config_json.to_owned(),
+                ..settings
+            },
+        )
+    }
+
+    fn pause(&self, id: &str) -> Result<PluginView, ControlError> {
+        let slot = self.slot(id)?;
+        let _op = lock(&slot.ops);
+        self.ask(&slot, |reply| WorkerCommand::Pause { reply })?;
+        Ok(view_of(&slot))
+    }
+
+    fn resume(&self, id: &str) -> Result<PluginView, ControlError> {
+        let slot = self.slot(id)?;
+        let _op = lock(&slot.ops);
+        self.ask(&slot, |reply| WorkerCommand::Resume { reply })?;
+        Ok(view_of(&slot))
+    }
+
+    fn reload(&self, id: &str) -> Result<PluginView, ControlError> {
+        let slot = self.slot(id)?;
+        let (origin, current, settings) = {
+            let s = slot.state.read_unpoisoned();
+            (s.origin.clone(), s.current.clone(), s.settings.clone())
+        };
+        match origin {
+            Origin::File { path, .. } => {
+                let wasm = read(&path)?;
+                self.replace_bytes(id, &wasm, Change::Reload, Rename::Refuse)
+            }
+            Origin::Upload => self.restart_code(&slot, &current, settings, Change::Reload),
+        }
+    }
+
+    fn rollback(&self, id: &str) -> Result<PluginView, ControlError> {
+        let slot = self.slot(id)?;
+        let target = slot.state.read_unpoisoned().history.previous();
+        let Some((version, settings)) = target else {
+            return Err(ControlError::NoPrevious(id.to_owned()));
+        };
+        let digest = version.digest().to_owned();
+        self.change(&slot, Change::Rollback, settings, digest, || {
+            let instance = version.start(id)?;
+            Ok(((*version).clone(), instance))
+        })
+    }
+
+    fn remove(&self, id: &str) -> Result<(), ControlError> {
+        Supervisor::remove(self, id)
+    }
+}

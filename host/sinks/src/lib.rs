@@ -1,0 +1,98 @@
+//! The sink stage: where plugin outputs go after the workers.
+//!
+//! Each sink implements the small [`Sink`] trait and runs on its own thread
+//! behind its own bounded queue ([`SinkStage`]). The stage hands every
+//! output batch to every sink's queue, in order; a sink that falls behind
+//! fills only its own queue, and then either holds the pipeline back
+//! ([`Overflow::Wait`], lossless: the sinks that keep data) or drops and
+//! counts what it cannot take ([`Overflow::Drop`]: live viewers). A sink
+//! that must survive an outage without holding the pipeline (a database)
+//! spools inside its own thread. Adding a sink is one module that
+//! implements [`Sink`].
+//!
+//! ```
+//! use prism_model::{Output, OutputBatch, SeriesPoint};
+//! use prism_sinks::{Overflow, Sink, SinkError, SinkSpec, SinkStage};
+//! use std::sync::{Arc, Mutex};
+//!
+//! struct Count(Arc<Mutex<usize>>);
+//! impl Sink for Count {
+//!     fn write(&mut self, batch: &OutputBatch) -> Result<(), SinkError> {
+//!         *self.0.lock().unwrap() += batch.outputs.len();
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let seen = Arc::new(Mutex::new(0));
+//! let (tx, rx) = crossbeam_channel::bounded(8);
+//! let stage = SinkStage::start(rx, vec![SinkSpec::new("count", Count(seen.clone()), 4, Overflow::Wait)]).unwrap();
+//! let point = Output::Series(SeriesPoint { name: "x".into(), instrument: None, ts: 1, value: 2.0 });
+//! tx.send(OutputBatch { plugin: "p".into(), outputs: vec![point] }).unwrap();
+//! drop(tx);
+//! assert_eq!(stage.finish().unwrap(), 1);
+//! assert_eq!(*seen.lock().unwrap(), 1);
+//! ```
+
+mod jsonl;
+mod memory;
+mod stage;
+
+pub use jsonl::JsonLines;
+pub use memory::MemorySink;
+pub use stage::{Overflow, SinkMetrics, SinkSpec, SinkStage};
+
+use prism_model::OutputBatch;
+
+/// Why a sink could not take a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Writing a file failed.
+    #[error("sink `{sink}`: {source}")]
+    Io {
+        sink: String,
+        source: std::io::Error,
+    },
+    /// Anything else, said by the sink.
+    #[error("sink `{sink}`: {message}")]
+    Other { sink: String, message: String },
+}
+
+/// A destination of plugin outputs. Called on the sink's own thread, one
+/// batch at a time, in the order the workers produced them.
+pub trait Sink: Send {
+    /// Takes one batch.
+    ///
+    /// # Errors
+    /// A [`SinkError`]: the sink is then failed; later batches are not
+    /// given to it, and [`SinkStage::finish`] returns the error.
+    fn write(&mut self, batch: &OutputBatch) -> Result<(), SinkError>;
+
+    /// Called after a write when no more batches are waiting: the moment to
+    /// send what was gathered from several batches (one message, one
+    /// transaction) without delaying any of them.
+    ///
+    /// # Errors
+    /// As [`Self::write`].
+    fn idle(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Called once after the last batch (e.g. to flush a file).
+    ///
+    /// # Errors
+    /// As [`Self::write`].
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// A sink made of a function that never blocks (e.g. hands the batch to
+/// live viewers); for callers that need no state of their own.
+pub struct FnSink<F>(pub F);
+
+impl<F: FnMut(&OutputBatch) + Send> Sink for FnSink<F> {
+    fn write(&mut self, batch: &OutputBatch) -> Result<(), SinkError> {
+        (self.0)(batch);
+        Ok(())
+    }
+}

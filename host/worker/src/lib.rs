@@ -1,0 +1,26 @@
+//! Prism's plugin workers: the executor between the router's batch queues
+//! and the sinks.
+//!
+//! A worker owns one plugin's instance (from [`prism_runtime`]), takes the
+//! plugin's batches strictly in order, calls it under its limits, counts
+//! and hands on its outputs, and carries out the control plane's commands
+//! (swap, pause, resume) between two batches. It keeps a checkpoint (the
+//! last snapshot of the plugin's state and the batches since) so a crashed
+//! instance is rebuilt without losing or repeating an output, bisects a
+//! failing batch down to the poison event (a dead letter), and quarantines
+//! a plugin that keeps failing.
+//!
+//! Every event a worker is sent ends in exactly one of delivered
+//! (`events_in`), dead-lettered or dropped (paused, quarantined, failed).
+
+mod budget;
+mod command;
+pub mod metrics;
+mod recovery;
+mod worker;
+
+pub use command::{Refusal, Reply, WorkerCommand};
+pub use metrics::{DeadLetter, ErrorRecord, LATENCY_BUCKETS_US, PluginMetrics, PluginState};
+pub use worker::{
+    FaultReporter, OutputSender, RecoverySettings, SnapshotSink, WorkerParts, spawn_worker,
+};
