@@ -6,9 +6,7 @@
 //! then `cargo bench -p prism-control --bench swap_latency`.
 
 use prism_config::PluginLimitsConfig;
-use prism_control::{
-    Pipeline, PipelineSettings, PluginControl, PluginSettings, SupervisorSettings,
-};
+use prism_control::{Pipeline, PipelineSettings, PluginSettings, SupervisorSettings};
 use prism_model::{Event, InstrumentRegistry, PluginId, Side, Trade, decimal};
 use prism_router::RouterSettings;
 use prism_runtime::{EngineSettings, PluginEngine, PluginModule};

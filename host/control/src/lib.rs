@@ -6,18 +6,20 @@
 //! workers as typed commands on their own channels, between two batches.
 
 mod error;
-mod load;
 mod pipeline;
 mod reconcile;
+mod settings;
 mod snapshots;
 mod supervisor;
 mod view;
 mod watch;
 
 pub use error::ControlError;
-pub use load::{PluginSettings, instance_settings, prepare, runtime_limits, seed_of};
 pub use pipeline::{Pipeline, PipelineSettings};
-pub use reconcile::{Reconciled, plugin_settings};
+pub use reconcile::Reconciled;
+pub use settings::{
+    PluginSettings, instance_settings, plugin_settings, prepare, runtime_limits, seed_of,
+};
 pub use snapshots::{SnapshotError, SnapshotHealth, SnapshotStore};
 pub use supervisor::{Origin, Rename, Supervisor, SupervisorSettings};
 pub use view::{Change, PluginControl, PluginView, VersionRecord, VersionStatus};

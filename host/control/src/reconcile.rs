@@ -2,21 +2,10 @@
 //! list is applied live; every other section takes effect at the next start.
 
 use crate::error::ControlError;
-use crate::load::PluginSettings;
+use crate::settings::plugin_settings;
 use crate::supervisor::Supervisor;
-use prism_config::{Config, PluginConfig};
+use prism_config::Config;
 use std::path::PathBuf;
-
-/// The settings a config entry gives its plugin.
-#[must_use]
-pub fn plugin_settings(config: &Config, entry: &PluginConfig) -> PluginSettings {
-    PluginSettings {
-        config_json: entry.config_json(),
-        limits: entry.limits(&config.plugin_defaults),
-        seed: entry.seed,
-        subscription: entry.subscription.clone(),
-    }
-}
 
 /// What one config reload did.
 #[derive(Debug, Default)]

@@ -1,5 +1,5 @@
-//! Prism's event sources: replay files and the simulator, and the pump that
-//! feeds their events into the pipeline at a chosen pace.
+//! Prism's event sources: replay files and the simulator, and the loops
+//! that feed their events into the pipeline at a chosen pace.
 
 pub mod file;
 pub mod lines;
@@ -7,6 +7,7 @@ pub mod msgpack;
 pub mod pump;
 pub mod record;
 pub mod simulator;
+pub mod stream;
 pub mod to_record;
 
 pub use file::{EventReader, FileError, Format, RecordWriter, SkipReporter, Skipped};
@@ -14,4 +15,5 @@ pub use lines::{BoundedLines, MAX_LINE_BYTES, NumberedLine};
 pub use pump::{Pacer, SourceState, SourceStats};
 pub use record::{DecimalText, Normalizer, Record, RecordError};
 pub use simulator::{Simulator, SimulatorSettings};
+pub use stream::{CHUNK, ChunkReader, SourceError, replay, simulate, spawn_source};
 pub use to_record::event_json;

@@ -10,7 +10,9 @@
 //! nothing panics on any input.
 //!
 //! [`capture`] reads recorded feeds (Prism's `record` format, cryptofeed
-//! captures, tardis-machine NDJSON) into `(receive time, message)` pairs.
+//! captures, tardis-machine NDJSON) into `(receive time, message)` pairs;
+//! [`recording`] replays them as a source and writes them; [`live`] runs
+//! the venues' WebSocket feeds.
 
 pub mod book;
 pub mod capture;
@@ -18,6 +20,7 @@ pub mod contracts;
 pub mod live;
 mod normalize;
 pub mod num;
+pub mod recording;
 
 pub use contracts::{Contract, Contracts};
 pub use normalize::{FeedNormalizer, KEPT_REASONS, Outcome, Stats};

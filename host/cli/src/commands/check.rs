@@ -9,7 +9,7 @@ use std::process::ExitCode;
 pub(crate) fn check(wasm: &Path, plugin_config: &str) -> anyhow::Result<ExitCode> {
     let mut config = Config::default();
     config.runtime.cache = false;
-    let engine = super::engine(&config)?;
+    let engine = crate::settings::engine(&config)?;
     let bytes = match std::fs::read(wasm) {
         Ok(b) => b,
         Err(e) => {

@@ -1,8 +1,8 @@
 //! `prism record`: the raw frames of the config's live feeds into a file.
 
-use crate::source::{FeedUse, start_feeds};
 use prism_config::{SourceConfig, parse_duration};
 use prism_sources::SourceStats;
+use prism_venues::live::{FeedUse, Feeds};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,12 +24,16 @@ pub(crate) fn record(
     let limit = duration.map(parse_duration).transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(SourceStats::default());
-    let feeds = start_feeds(
-        live,
-        &config.base_dir,
-        &stop,
+    let venues = live
+        .venues
+        .iter()
+        .map(crate::settings::feed)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let feeds = Feeds::start(
+        venues,
         FeedUse::Record(out.to_path_buf()),
         stats.clone(),
+        &stop,
     )?;
     let flag = stop.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -169,7 +169,7 @@ pub(crate) fn replay(
             c
         }
     };
-    let engine = super::engine(&config)?;
+    let engine = crate::settings::engine(&config)?;
     let mut plugins: Vec<Prepared> = Vec::new();
     let mut modules = Modules {
         engine: &engine,
@@ -206,7 +206,7 @@ pub(crate) fn replay(
             Overflow::Wait,
         ));
     }
-    let mut settings = super::pipeline_settings(&config);
+    let mut settings = crate::settings::pipeline(&config);
     // Batches by size only: boundaries then depend on the data, not on timing.
     settings.router.batch_linger = Duration::from_secs(3600);
     let pipeline = Pipeline::start(engine, settings, sinks, None)?;
@@ -224,7 +224,7 @@ pub(crate) fn replay(
     }
 
     let stats = Arc::new(SourceStats::default());
-    let reader = crate::source::open_events(
+    let mut reader = crate::source::open_events(
         events,
         recording.0,
         recording.1,
@@ -250,7 +250,7 @@ pub(crate) fn replay(
         (handle, done)
     };
     let stop = AtomicBool::new(false);
-    let source_result = crate::source::replay_file(reader, 0.0, &pipeline.source, &stats, &stop);
+    let source_result = prism_sources::replay(&mut *reader, 0.0, &pipeline.source, &stats, &stop);
     let dispatched = pipeline.finish()?;
     ticker.1.store(true, Ordering::Relaxed);
     let _ = ticker.0.join();

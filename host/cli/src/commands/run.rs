@@ -3,7 +3,7 @@
 use prism_api::AppState;
 use prism_config::{Config, DEFAULT_TOML};
 use prism_control::{Pipeline, PluginControl, SnapshotStore, plugin_settings};
-use prism_outputs::{OutputStore, StoreLimits};
+use prism_outputs::OutputStore;
 use prism_sinks::{MemorySink, Overflow, SinkSpec};
 use prism_sources::SourceStats;
 use std::net::SocketAddr;
@@ -39,17 +39,9 @@ pub(crate) fn run(
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     let (config, config_file) = load_config(config_path)?;
-    let engine = super::engine(&config)?;
-    let s = config.stores;
-    let store = Arc::new(OutputStore::new(StoreLimits {
-        series_points: s.series_points,
-        plugin_series_points: s.plugin_series_points,
-        log_entries: s.log_entries,
-        plugin_log_bytes: s.plugin_log_bytes,
-        signals: s.signals,
-        records: s.records,
-    }));
-    let analytics = super::analytics_plugins(&config);
+    let engine = crate::settings::engine(&config)?;
+    let store = Arc::new(OutputStore::new(crate::settings::stores(&config)));
+    let analytics = crate::settings::analytics(&config);
     let live = prism_api::LiveFrames::new(config.api.ws_buffer);
     let snapshots = if config.recovery.persist_snapshots || config.recovery.restore_on_start {
         let dir = config.resolve(&config.runtime.data_dir).join("snapshots");
@@ -66,7 +58,7 @@ pub(crate) fn run(
         .map(SnapshotStore::sink);
     let mut pipeline = Pipeline::start(
         engine,
-        super::pipeline_settings(&config),
+        crate::settings::pipeline(&config),
         vec![
             SinkSpec::new(
                 "memory",
@@ -76,7 +68,12 @@ pub(crate) fn run(
             ),
             // Live viewers never hold the pipeline back: what they cannot
             // take in time is dropped and counted.
-            SinkSpec::new("live", live.sink(analytics.clone()), 256, Overflow::Drop),
+            SinkSpec::new(
+                "live",
+                live.sink(analytics.clone()),
+                crate::settings::live_queue(),
+                Overflow::Drop,
+            ),
         ],
         sink,
     )?;
@@ -126,7 +123,7 @@ pub(crate) fn run(
     let mut state = AppState::new(store, control);
     state.head_ts = pipeline.head_ts.clone();
     state.sinks = pipeline.sinks.clone();
-    let mut state = super::api_state(&config, state);
+    let mut state = crate::settings::api(&config, state);
     state.analytics = analytics;
     state.live = live;
     if state.admin.token.is_none() {
@@ -172,7 +169,7 @@ pub(crate) fn run(
         prism_api::serve(
             listener,
             state,
-            super::server_settings(&config),
+            crate::settings::server(&config),
             shutdown_signal(),
         )
         .await?;

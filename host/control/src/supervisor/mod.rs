@@ -13,7 +13,7 @@ mod operations;
 mod versions;
 
 use crate::error::ControlError;
-use crate::load::{PluginSettings, prepare};
+use crate::settings::{PluginSettings, prepare};
 use crate::view::PluginView;
 use crossbeam_channel::Sender;
 use prism_model::{PluginId, Subscription, wall_ms};

@@ -4,7 +4,7 @@
 
 use super::{Origin, PluginSlot, Supervisor, Unpoisoned, lock, read, view_of};
 use crate::error::ControlError;
-use crate::load::{PluginSettings, instance_settings, prepare};
+use crate::settings::{PluginSettings, instance_settings, prepare};
 use crate::view::{Change, PluginControl, PluginView, VersionRecord};
 use crossbeam_channel::{RecvTimeoutError, bounded};
 use prism_model::{PluginId, wall_ms};

@@ -1,7 +1,7 @@
 //! A plugin's version history: what ran, what runs, what was refused.
 //! Every record is made here, and the history stays bounded.
 
-use crate::load::PluginSettings;
+use crate::settings::PluginSettings;
 use crate::view::{Change, VersionRecord, VersionStatus};
 use prism_model::wall_ms;
 use prism_runtime::PluginVersion;

@@ -6,6 +6,7 @@ use crate::capture::{Recorded, combined_stream};
 use crate::{FeedNormalizer, Outcome};
 use crossbeam_channel::Sender;
 use futures_util::{SinkExt, StreamExt};
+use prism_model::wall_ms;
 use prism_sources::Record;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,12 +20,6 @@ type Socket =
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const STOP_CHECK: Duration = Duration::from_millis(200);
-
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// Where a feed's results go.
 pub struct FeedOutputs {

@@ -6,9 +6,11 @@
 //! [`FeedNormalizer`](crate::FeedNormalizer) as recorded data.
 
 mod feed;
+mod feeds;
 mod protocol;
 
 pub use feed::{FeedOutputs, spawn_feed};
+pub use feeds::{FeedUse, Feeds};
 
 use crate::Venue;
 use crate::contracts::Contracts;

@@ -1,7 +1,10 @@
-//! Preparing a plugin version: compile, instantiate under limits, `init`,
-//! and merge its subscription with the operator's overrides.
+//! A plugin's settings: what a config entry gives it, what its instances
+//! run under, and preparing a version (compile, instantiate under its
+//! limits, `init`). Every other stage's settings come from the config in
+//! the binary's `settings` module; the plugins' are here because a config
+//! reload turns entries into settings while the pipeline runs.
 
-use prism_config::PluginLimitsConfig;
+use prism_config::{Config, PluginConfig, PluginLimitsConfig};
 use prism_model::SubscriptionOverride;
 use prism_runtime::{
     InstanceSettings, LoadError, LogLimits, OutputLimits, PluginEngine, PluginInstance,
@@ -19,6 +22,17 @@ pub struct PluginSettings {
     pub seed: Option<u64>,
     /// The operator's overrides of the plugin's declared subscription.
     pub subscription: Option<SubscriptionOverride>,
+}
+
+/// The settings a config entry gives its plugin.
+#[must_use]
+pub fn plugin_settings(config: &Config, entry: &PluginConfig) -> PluginSettings {
+    PluginSettings {
+        config_json: entry.config_json(),
+        limits: entry.limits(&config.plugin_defaults),
+        seed: entry.seed,
+        subscription: entry.subscription.clone(),
+    }
 }
 
 /// FNV-1a: a stable seed from an id, the same on every machine and build.

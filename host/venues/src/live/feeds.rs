@@ -1,0 +1,121 @@
+//! Every configured venue's feed as one source: their records normalized
+//! into events (one instrument registry for all venues), or only their raw
+//! frames written (`prism record`).
+
+use super::{FeedMetrics, FeedOutputs, FeedSettings, spawn_feed};
+use crate::recording::spawn_recorder;
+use crossbeam_channel::Sender;
+use prism_model::Event;
+use prism_sources::{Normalizer, Record, SourceError, SourceStats};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+/// Refused records logged one by one; past this only counted.
+const LOGGED_REFUSALS: u64 = 100;
+
+/// Where the feeds' output goes.
+pub enum FeedUse {
+    /// Normalized into the pipeline (and, with `record`, every raw frame
+    /// written there too).
+    Pipeline {
+        events: Sender<Vec<Event>>,
+        record: Option<PathBuf>,
+    },
+    /// Raw frames only, into this file (`prism record`); records are counted.
+    Record(PathBuf),
+}
+
+/// The running feeds, and the threads that carry their output on.
+pub struct Feeds {
+    threads: Vec<JoinHandle<()>>,
+    /// Each feed's counters, by venue.
+    pub metrics: Vec<(String, Arc<FeedMetrics>)>,
+}
+
+impl Feeds {
+    /// Starts a feed per venue, the thread that normalizes their records,
+    /// and the recorder when frames are written. They run until `stop`.
+    ///
+    /// # Errors
+    /// When the recording cannot be created or a thread started.
+    pub fn start(
+        venues: Vec<FeedSettings>,
+        use_: FeedUse,
+        stats: Arc<SourceStats>,
+        stop: &Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
+        let (records_tx, records_rx) = crossbeam_channel::bounded::<Vec<Record>>(1024);
+        let (events, record) = match use_ {
+            FeedUse::Pipeline { events, record } => (Some(events), record),
+            FeedUse::Record(path) => (None, Some(path)),
+        };
+        let mut threads = Vec::new();
+        let mut frames = None;
+        if let Some(path) = record {
+            let (tx, rx) = crossbeam_channel::bounded(65_536);
+            threads.push(spawn_recorder(&path, rx)?);
+            frames = Some(tx);
+        }
+        let mut metrics = Vec::new();
+        for settings in venues {
+            let m = Arc::new(FeedMetrics::default());
+            metrics.push((settings.venue.name().to_owned(), m.clone()));
+            let outputs = FeedOutputs {
+                records: records_tx.clone(),
+                frames: frames.clone(),
+            };
+            threads.push(spawn_feed(settings, outputs, m, stop.clone())?);
+        }
+        drop(records_tx);
+        let carry = std::thread::Builder::new().name("prism-feeds".into());
+        threads.push(match events {
+            None => carry.spawn(move || {
+                while let Ok(batch) = records_rx.recv() {
+                    stats.emitted(batch.len() as u64, None);
+                }
+            })?,
+            Some(tx) => carry.spawn(move || normalize(&records_rx, &tx, &stats))?,
+        });
+        Ok(Self { threads, metrics })
+    }
+
+    /// Waits for every feed (they end when `stop` is set).
+    ///
+    /// # Errors
+    /// A feed thread that panicked.
+    pub fn join(self) -> Result<(), SourceError> {
+        for t in self.threads {
+            t.join()
+                .map_err(|_| SourceError::Other("a feed thread panicked".into()))?;
+        }
+        Ok(())
+    }
+}
+
+fn normalize(
+    records: &crossbeam_channel::Receiver<Vec<Record>>,
+    tx: &Sender<Vec<Event>>,
+    stats: &SourceStats,
+) {
+    let mut normalizer = Normalizer::default();
+    let mut refused = 0u64;
+    while let Ok(batch) = records.recv() {
+        let mut chunk = Vec::with_capacity(batch.len() + 2);
+        for r in &batch {
+            if let Err(e) = normalizer.push(r, &mut chunk) {
+                refused += 1;
+                if refused <= LOGGED_REFUSALS {
+                    tracing::warn!("feed record refused: {e}");
+                }
+                stats.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let events = chunk.iter().filter(|e| e.is_market()).count() as u64;
+        stats.emitted(events, chunk.iter().rev().find_map(Event::ts));
+        if !chunk.is_empty() && tx.send(chunk).is_err() {
+            return;
+        }
+    }
+}
