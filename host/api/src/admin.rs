@@ -1,62 +1,39 @@
-//! The admin API: mutating plugin endpoints behind a bearer token.
-//!
-//! Control operations compile and start components, so they run on the
-//! blocking pool, never on the reactor.
+//! The admin API: adding, swapping, pausing, rolling back and removing
+//! plugins, behind the bearer token. Control operations compile and start
+//! components, so they run on the blocking pool, never on the reactor.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Admin, ApiQuery};
+use crate::params::{AddParams, ReplaceParams};
+use crate::reads::blocking;
 use crate::state::AppState;
-use crate::status::summary;
+use crate::views::PluginStatus;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use prism_control::{ControlError, PluginControl, PluginView};
-use serde::Deserialize;
-use std::sync::Arc;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use prism_control::{PluginControl, PluginView, Rename};
 use std::sync::atomic::Ordering;
-use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// Proof that the request carried the admin token.
-pub(crate) struct Admin;
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = &state.admin.token else {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "admin_disabled",
-                "the admin API is disabled: set `admin.token` in the config or PRISM_ADMIN_TOKEN",
-            ));
-        };
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        match given {
-            Some(given) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => Ok(Admin),
-            Some(_) => Err(unauthorized("the bearer token is not the admin token")),
-            None => Err(unauthorized(
-                "this endpoint needs `Authorization: Bearer <admin token>`",
-            )),
-        }
-    }
-}
-
-fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+/// This area's routes.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add, remove))
+        .routes(routes!(replace_wasm))
+        .routes(routes!(replace_config))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(reload))
+        .routes(routes!(rollback))
 }
 
 /// An upload's bytes, and its turn: at most `admin.max_concurrent_uploads`
 /// are read and compiled at once, so concurrent large uploads cannot take
 /// the host's memory.
-pub(crate) struct Upload {
-    pub(crate) bytes: axum::body::Bytes,
+struct Upload {
+    bytes: axum::body::Bytes,
     _turn: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -74,15 +51,6 @@ async fn read_body(state: &AppState, body: Body) -> Result<Upload, ApiError> {
             ))
         })?
         .map_err(|e| ApiError::internal(&e))?;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "the body is larger than the upload limit of {limit} bytes (admin.max_upload_mb)"
-            ),
-        )
-    };
     let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
         .await
         .map_err(|_| {
@@ -98,7 +66,13 @@ async fn read_body(state: &AppState, body: Body) -> Result<Upload, ApiError> {
         .map_err(|e| {
             let inner = e.into_inner();
             if inner.is::<http_body_util::LengthLimitError>() {
-                too_large()
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!(
+                        "the body is larger than the upload limit of {limit} bytes (admin.max_upload_mb)"
+                    ),
+                )
             } else {
                 ApiError::bad_request(format!("cannot read the request body: {inner}"))
             }
@@ -109,78 +83,87 @@ async fn read_body(state: &AppState, body: Body) -> Result<Upload, ApiError> {
     Ok(Upload { bytes, _turn: turn })
 }
 
-/// Runs a control operation on the blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    op: impl FnOnce(&dyn PluginControl) -> Result<T, ControlError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let control: Arc<dyn PluginControl> = state.control.clone();
-    tokio::task::spawn_blocking(move || op(control.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(ApiError::from)
+fn status(state: &AppState, view: &PluginView) -> Json<PluginStatus> {
+    Json(PluginStatus::of(
+        view,
+        state.head_ts.load(Ordering::Relaxed),
+    ))
 }
 
-fn status(state: &AppState, view: &PluginView) -> Json<serde_json::Value> {
-    Json(summary(view, state.head_ts.load(Ordering::Relaxed)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AddQuery {
-    /// The plugin's config, as JSON text.
-    config: Option<String>,
-}
-
-/// `POST /api/v1/plugins/{id}`: the body is the component.
-pub(crate) async fn add(
+/// Adds a plugin; the body is the component.
+#[utoipa::path(post, path = "/api/v1/plugins/{id}", tag = "admin",
+    params(("id" = String, Path, description = "plugin id"), AddParams),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "the component"),
+    security(("admin_token" = [])),
+    responses((status = 201, description = "Added; its status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn add(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    crate::routes::ApiQuery(q): crate::routes::ApiQuery<AddQuery>,
+    ApiQuery(q): ApiQuery<AddParams>,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<PluginStatus>), ApiError> {
     let upload = read_body(&state, body).await?;
     let view = blocking(&state, move |c| {
         c.add(&id, &upload.bytes, q.config.as_deref())
     })
     .await?;
-    Ok((StatusCode::CREATED, status(&state, &view)).into_response())
+    Ok((StatusCode::CREATED, status(&state, &view)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ReplaceQuery {
-    /// Accept code that gives another plugin name than the running one.
-    #[serde(default)]
-    rename: bool,
-}
-
-/// `PUT /api/v1/plugins/{id}/wasm`: swaps in new code, keeping the state.
-pub(crate) async fn replace_wasm(
+/// Removes a plugin.
+#[utoipa::path(delete, path = "/api/v1/plugins/{id}", tag = "admin",
+    params(("id" = String, Path, description = "plugin id")),
+    security(("admin_token" = [])),
+    responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody)))]
+async fn remove(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    crate::routes::ApiQuery(q): crate::routes::ApiQuery<ReplaceQuery>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |c| c.remove(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Swaps in new code, keeping the state. The code must be the same plugin
+/// (its name) unless `rename=true`; the upload becomes the plugin's source.
+#[utoipa::path(put, path = "/api/v1/plugins/{id}/wasm", tag = "admin",
+    params(("id" = String, Path, description = "plugin id"), ReplaceParams),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "the component"),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Swapped; the status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn replace_wasm(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ReplaceParams>,
     body: Body,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PluginStatus>, ApiError> {
     let upload = read_body(&state, body).await?;
     let rename = if q.rename {
-        prism_control::Rename::Allow
+        Rename::Allow
     } else {
-        prism_control::Rename::Refuse
+        Rename::Refuse
     };
     let view = blocking(&state, move |c| c.replace_wasm(&id, &upload.bytes, rename)).await?;
     Ok(status(&state, &view))
 }
 
-/// `PUT /api/v1/plugins/{id}/config`: the body is the new config (a JSON object).
-pub(crate) async fn replace_config(
+/// Re-initializes with a new config (the body, a JSON object), keeping the state.
+#[utoipa::path(put, path = "/api/v1/plugins/{id}/config", tag = "admin",
+    params(("id" = String, Path, description = "plugin id")),
+    request_body(content = Object, content_type = "application/json", description = "the config, a JSON object"),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Re-initialized; the status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn replace_config(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PluginStatus>, ApiError> {
     let upload = read_body(&state, body).await?;
     let json = String::from_utf8(upload.bytes.to_vec())
         .map_err(|_| ApiError::bad_request("the config must be UTF-8 JSON"))?;
@@ -188,32 +171,69 @@ pub(crate) async fn replace_config(
     Ok(status(&state, &view))
 }
 
-/// `POST /api/v1/plugins/{id}/{action}` for pause, resume, reload, rollback.
-pub(crate) async fn action(
-    _: Admin,
-    State(state): State<AppState>,
-    Path((id, action)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let view = match action.as_str() {
-        "pause" => blocking(&state, move |c| c.pause(&id)).await?,
-        "resume" => blocking(&state, move |c| c.resume(&id)).await?,
-        "reload" => blocking(&state, move |c| c.reload(&id)).await?,
-        "rollback" => blocking(&state, move |c| c.rollback(&id)).await?,
-        other => {
-            return Err(ApiError::not_found(format!(
-                "no action `{other}`; use pause, resume, reload or rollback"
-            )));
-        }
-    };
-    Ok(status(&state, &view))
+/// Runs a control operation and answers the plugin's status.
+async fn act(
+    state: &AppState,
+    op: impl FnOnce(&dyn PluginControl) -> Result<PluginView, prism_control::ControlError>
+    + Send
+    + 'static,
+) -> Result<Json<PluginStatus>, ApiError> {
+    let view = blocking(state, op).await?;
+    Ok(status(state, &view))
 }
 
-/// `DELETE /api/v1/plugins/{id}`.
-pub(crate) async fn remove(
+/// Stops delivering events (they are skipped and counted).
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/pause", tag = "admin",
+    params(("id" = String, Path, description = "plugin id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Paused; the status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn pause(
     _: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(&state, move |c| c.remove(&id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Json<PluginStatus>, ApiError> {
+    act(&state, move |c| c.pause(&id)).await
+}
+
+/// Resumes a paused, quarantined or failed plugin.
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/resume", tag = "admin",
+    params(("id" = String, Path, description = "plugin id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Running; the status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn resume(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PluginStatus>, ApiError> {
+    act(&state, move |c| c.resume(&id)).await
+}
+
+/// Re-reads the plugin's file, or re-initializes an uploaded plugin.
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/reload", tag = "admin",
+    params(("id" = String, Path, description = "plugin id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Reloaded; the status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn reload(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PluginStatus>, ApiError> {
+    act(&state, move |c| c.reload(&id)).await
+}
+
+/// Returns to the previous version (code and config).
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/rollback", tag = "admin",
+    params(("id" = String, Path, description = "plugin id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Rolled back; the status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn rollback(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PluginStatus>, ApiError> {
+    act(&state, move |c| c.rollback(&id)).await
 }

@@ -1,9 +1,26 @@
-//! The one error shape of the API.
+//! The one error shape of the API, and the layer that gives it to every
+//! error response and logs the server's own failures.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use prism_control::ControlError;
+use prism_worker::Refusal;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    pub(crate) error: ErrorDetail,
+}
+
+/// A stable, machine-readable code and a message for humans.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
 
 /// An API error: a stable `code`, a message for humans, and the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +28,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// What went wrong inside the server: logged by [`errors`], never sent.
+    detail: Option<String>,
 }
+
+/// The server-side detail of a 5xx answer, handed to the logging layer.
+#[derive(Debug, Clone)]
+struct Detail(String);
 
 impl ApiError {
     /// An error with this status, code and message.
@@ -21,6 +44,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -42,47 +66,68 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
     }
 
-    /// 500; the detail is logged, not sent.
+    /// 500 with code `internal`; `detail` goes to the server's log only.
     #[must_use]
     pub fn internal(detail: &dyn std::fmt::Display) -> Self {
-        tracing::error!("internal error: {detail}");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log",
-        )
+        Self {
+            detail: Some(detail.to_string()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the server log",
+            )
+        }
     }
 }
 
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
-        let code = e.code();
-        let status = match code {
-            "not_found" => StatusCode::NOT_FOUND,
-            "conflict" | "no_previous_version" | "name_changed" => StatusCode::CONFLICT,
-            "invalid_id" | "bad_request" => StatusCode::BAD_REQUEST,
-            "gone" => StatusCode::GONE,
-            "timeout" => StatusCode::GATEWAY_TIMEOUT,
-            "read_failed" | "load_failed" => return ApiError::internal(&e),
+        if e.is_host_fault() {
+            return ApiError::internal(&e);
+        }
+        let status = match &e {
+            ControlError::NotFound(_) => StatusCode::NOT_FOUND,
+            ControlError::Exists(_)
+            | ControlError::NameChanged { .. }
+            | ControlError::NoPrevious(_)
+            | ControlError::Refused(Refusal::NotRunning) => StatusCode::CONFLICT,
+            ControlError::InvalidId(_) | ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ControlError::Gone(_) => StatusCode::GONE,
+            ControlError::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,
             // Everything about the component itself: not wasm, wrong world,
-            // init/restore refused, swap refused.
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
+            // init or restore refused, swap refused.
+            ControlError::Read { .. } | ControlError::Load(_) | ControlError::Refused(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
         };
-        Self::new(status, code, e.to_string())
+        Self::new(status, e.code(), e.to_string())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(detail) = self.detail {
+            response.extensions_mut().insert(Detail(detail));
+        }
+        response
     }
 }
 
-/// Gives every error the API's JSON shape, whoever made it: axum's own
-/// rejections (a path segment that is not UTF-8, a method not allowed, …)
-/// answer in plain text or with an empty body otherwise.
-pub(crate) async fn json_errors(response: Response) -> Response {
+/// The error layer: logs what a 5xx answer hides from the client, and
+/// gives every error the API's JSON shape, whoever made it (axum's own
+/// rejections — a path segment that is not UTF-8, a method not allowed —
+/// answer in plain text or with an empty body otherwise).
+pub(crate) async fn errors(mut response: Response) -> Response {
+    if let Some(Detail(detail)) = response.extensions_mut().remove::<Detail>() {
+        tracing::error!(status = %response.status(), "internal error: {detail}");
+    }
     let status = response.status();
     let is_json = response
         .headers()

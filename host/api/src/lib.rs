@@ -1,26 +1,66 @@
 //! Prism's HTTP API. The only crate that names axum.
 //!
 //! [`app`] builds the router from an [`AppState`], so tests call it without
-//! a server. Every error is `{"error": {"code": …, "message": …}}` with the
-//! matching status; internal details are logged, never sent.
+//! a server. Each area (`system`, `plugins`, `admin`, `analytics`, `ws`)
+//! brings its own router; they share only what sits below them (`extract`,
+//! `params`, `reads`, `views`, `names`, `error`, `state`) and never import
+//! each other. Every error is `{"error": {"code": …, "message": …}}` with
+//! the matching status; internal details are logged, never sent. The
+//! OpenAPI document is derived from the handlers and their typed bodies.
 
 mod admin;
 mod analytics;
 mod error;
+mod extract;
 mod metrics;
+mod names;
 mod openapi;
+mod params;
+mod plugins;
 mod reads;
-mod routes;
 mod server;
 mod state;
-mod status;
+mod system;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tests;
+mod views;
 mod ws;
 
-pub use analytics::AnalyticsPlugins;
 pub use error::ApiError;
-pub use routes::app;
 pub use server::{ServerSettings, serve};
-pub use state::{AdminSettings, AppState, FeedView, WsSettings};
+pub use state::{AdminSettings, AnalyticsPlugins, AppState, FeedView, WsSettings};
 pub use ws::{LiveFrames, LiveSink};
+
+use axum::Router;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The name the binary gives the live WebSocket sink in the sink stage (its
+/// drops are reported as `prism_ws_batches_dropped_total`).
+pub const LIVE_SINK: &str = "live";
+
+/// The API's router over `state`.
+pub fn app(state: AppState) -> Router {
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::Base::openapi())
+        .merge(system::router())
+        .merge(plugins::router())
+        .merge(admin::router())
+        .merge(analytics::router())
+        .merge(ws::router())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::map_response(error::errors))
+        .with_state(state)
+}

@@ -1,4 +1,5 @@
-//! Reads of the stores, off the async reactor and bounded in number.
+//! Work off the async reactor: reads of the stores, bounded in number, and
+//! control operations (which compile and start components).
 //!
 //! A list or a statistic copies and serializes up to thousands of entries:
 //! done on the reactor, a flood of such requests would starve `/health`.
@@ -105,4 +106,21 @@ pub(crate) async fn cached_view(
         Ok(view)
     })
     .await
+}
+
+/// Runs a control operation on the blocking pool.
+///
+/// # Errors
+/// The operation's error, in the API's shape.
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    op: impl FnOnce(&dyn prism_control::PluginControl) -> Result<T, prism_control::ControlError>
+    + Send
+    + 'static,
+) -> Result<T, ApiError> {
+    let control = state.control.clone();
+    tokio::task::spawn_blocking(move || op(control.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(ApiError::from)
 }

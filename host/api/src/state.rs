@@ -1,11 +1,32 @@
 //! What the API reads: the output store and the control plane.
 
-use crate::analytics::AnalyticsPlugins;
 use prism_control::{PluginControl, PluginView};
 use prism_outputs::OutputStore;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Instant;
+
+/// The plugin ids behind the analytics endpoints (`[analytics]`).
+#[derive(Debug, Clone)]
+pub struct AnalyticsPlugins {
+    pub liquidations: String,
+    pub liquidation_map: String,
+    pub long_short_ratio: String,
+    pub whales: String,
+    pub opportunities: String,
+}
+
+impl Default for AnalyticsPlugins {
+    fn default() -> Self {
+        Self {
+            liquidations: "liquidation-map".into(),
+            liquidation_map: "liquidation-map".into(),
+            long_short_ratio: "long-short-ratio".into(),
+            whales: "whale-detector".into(),
+            opportunities: "funding-arb".into(),
+        }
+    }
+}
 
 /// The admin API's settings.
 #[derive(Debug, Clone)]

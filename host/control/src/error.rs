@@ -50,6 +50,17 @@ pub enum ControlError {
 }
 
 impl ControlError {
+    /// Whether the host itself failed (a file it could not read, its
+    /// engine), rather than the request or the component.
+    #[must_use]
+    pub fn is_host_fault(&self) -> bool {
+        matches!(
+            self,
+            ControlError::Read { .. }
+                | ControlError::Load(LoadError::Engine(_) | LoadError::Read { .. })
+        )
+    }
+
     /// A stable, machine-readable code.
     #[must_use]
     pub fn code(&self) -> &'static str {

@@ -10,7 +10,12 @@
 //! async reactor.
 
 use super::subscription::Channel;
-use crate::analytics::{AnalyticsPlugins, liquidation_item};
+use crate::names::{
+    ACCOUNT_RATIO, LIQUIDATION_LOG, LIQUIDATION_MAP_PREFIX, OPPORTUNITIES_DOC, TAKER_RATIO,
+    WHALE_LOGS,
+};
+use crate::state::AnalyticsPlugins;
+use crate::views::{LiquidationMapView, LiquidationView, Opportunities};
 use axum::extract::ws::Utf8Bytes;
 use prism_model::{Output, OutputBatch, wall_ms};
 use prism_sinks::{Sink, SinkError};
@@ -149,7 +154,12 @@ fn upper(s: &str) -> Arc<str> {
     Arc::from(s.to_ascii_uppercase())
 }
 
-/// The analytics channel an output feeds, with its payload.
+fn json(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// The analytics channel an output feeds, with its payload (the same body
+/// as the matching REST endpoint's items).
 fn analytics_of(
     o: &Output,
     plugin: &str,
@@ -157,39 +167,38 @@ fn analytics_of(
 ) -> Option<(Channel, Value)> {
     Some(match o {
         Output::Signal(_) => (Channel::Signals, o.to_line(plugin)),
-        Output::Log(l) if plugin == analytics.liquidations && &*l.name == "liquidation" => {
-            (Channel::Liquidations, liquidation_item(l))
+        Output::Log(l) if plugin == analytics.liquidations && &*l.name == LIQUIDATION_LOG => {
+            (Channel::Liquidations, json(LiquidationView::from(l)))
         }
         Output::Series(p)
             if plugin == analytics.long_short_ratio
-                && matches!(
-                    &*p.name,
-                    "taker_long_short_ratio" | "account_long_short_ratio"
-                ) =>
+                && (&*p.name == TAKER_RATIO || &*p.name == ACCOUNT_RATIO) =>
         {
             (Channel::LongShortRatio, o.to_line(plugin))
         }
         Output::Document(d)
-            if plugin == analytics.liquidation_map && d.key.starts_with("liquidation-map:") =>
+            if plugin == analytics.liquidation_map && d.key.starts_with(LIQUIDATION_MAP_PREFIX) =>
         {
-            (
-                Channel::LiquidationMap,
-                json!({"key": d.key.as_ref(), "ts": d.ts, "map": d.body}),
-            )
+            let map = LiquidationMapView {
+                key: d.key.to_string(),
+                ts: d.ts,
+                map: d.body.clone(),
+            };
+            (Channel::LiquidationMap, json(map))
         }
-        Output::Log(l)
-            if plugin == analytics.whales
-                && matches!(
-                    &*l.name,
-                    "whale_trade" | "whale_position" | "whale_activity"
-                ) =>
-        {
+        Output::Log(l) if plugin == analytics.whales && WHALE_LOGS.contains(&&*l.name) => {
             (Channel::WhaleActivities, o.to_line(plugin))
         }
-        Output::Document(d) if plugin == analytics.opportunities && &*d.key == "opportunities" => (
-            Channel::Opportunities,
-            json!({"ts": d.ts, "items": d.body["items"]}),
-        ),
+        Output::Document(d)
+            if plugin == analytics.opportunities && &*d.key == OPPORTUNITIES_DOC =>
+        {
+            let items = d.body["items"].as_array().cloned().unwrap_or_default();
+            let body = Opportunities {
+                ts: Some(d.ts),
+                items,
+            };
+            (Channel::Opportunities, json(body))
+        }
         _ => return None,
     })
 }

@@ -28,8 +28,18 @@ use std::time::Instant;
 use subscription::{Limits, Subscriptions};
 use tokio::sync::broadcast::error::RecvError;
 
-/// `GET /api/v1/ws`.
-pub(crate) async fn upgrade(
+/// This area's route.
+pub(crate) fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(upgrade))
+}
+
+/// Live outputs over WebSocket: subscribe to channels (`liquidations`,
+/// `long_short_ratio`, `liquidation_map`, `whale_activities`,
+/// `opportunities`, `signals`, `plugin:{id}`), optionally by symbol.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "live",
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+              (status = "default", body = crate::error::ErrorBody)))]
+async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
 ) -> Result<Response, ApiError> {

@@ -69,7 +69,7 @@ pub(crate) fn run(
             // Live viewers never hold the pipeline back: what they cannot
             // take in time is dropped and counted.
             SinkSpec::new(
-                "live",
+                prism_api::LIVE_SINK,
                 live.sink(analytics.clone()),
                 crate::settings::live_queue(),
                 Overflow::Drop,

@@ -1,0 +1,58 @@
+//! The analytics endpoints: views over the outputs of the reference plugins
+//! that `[analytics]` names (the names of their outputs are in
+//! [`crate::names`]). Lists are newest first and paged the same way
+//! everywhere: `limit`, and `cursor` = the `next_cursor` of the page before.
+
+mod liquidations;
+mod opportunities;
+mod ratios;
+mod signals;
+mod whales;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use prism_model::TimestampMs;
+use std::sync::atomic::Ordering;
+use utoipa_axum::router::OpenApiRouter;
+
+const HOUR_MS: i64 = 3_600_000;
+/// Items per page unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 100;
+/// Items per page at most.
+const MAX_LIMIT: usize = 1000;
+
+/// This area's routes.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(liquidations::router())
+        .merge(ratios::router())
+        .merge(whales::router())
+        .merge(opportunities::router())
+        .merge(signals::router())
+}
+
+/// The id of the plugin backing an endpoint, or 404 naming its config key.
+fn backing<'a>(state: &AppState, id: &'a str, key: &str) -> Result<&'a str, ApiError> {
+    if state.control.view(id).is_some() {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found(format!(
+            "no plugin `{id}` is running to back this endpoint (config key `analytics.{key}`)"
+        )))
+    }
+}
+
+/// "Now" for windows: the newest event time routed, else the wall clock.
+fn now_ms(state: &AppState) -> TimestampMs {
+    let head = state.head_ts.load(Ordering::Relaxed);
+    if head == i64::MIN {
+        prism_model::wall_ms()
+    } else {
+        head
+    }
+}
+
+/// A page's size for these endpoints.
+fn limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    crate::extract::page_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)
+}

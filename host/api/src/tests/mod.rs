@@ -1,0 +1,4 @@
+//! Tests of the API through its router, without a server.
+
+mod analytics;
+mod app;
