@@ -1,7 +1,7 @@
 //! The smallest useful plugin: counts the events it sees, by type, and
 //! publishes the counts as the document `counts` after every batch.
 
-use prism_sdk::{Context, Event, Plugin, PluginInfo, Subscription};
+use prism_sdk::{Context, Event, Plugin, PluginInfo, Subscription, state};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -54,11 +54,11 @@ impl Plugin for Hello {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).unwrap_or_default()
+        state::encode(self)
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        *self = rmp_serde::from_slice(state).map_err(|e| format!("bad hello state: {e}"))?;
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        *self = state::decode(bytes, "hello")?;
         Ok(())
     }
 }

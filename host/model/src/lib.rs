@@ -22,6 +22,7 @@ pub mod event;
 pub mod id;
 pub mod instrument;
 pub mod output;
+pub mod schedule;
 pub mod subscription;
 
 pub use clock::{Clock, WallClock, wall_ms};

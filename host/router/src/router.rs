@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Most timers inserted for one gap in event time (see `Route::timers_until`).
-pub const MAX_TIMERS_PER_GAP: i64 = 10_000;
+pub const MAX_TIMERS_PER_GAP: u64 = 10_000;
 
 /// Batching settings shared by all routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,23 @@ impl Default for RouterSettings {
     }
 }
 
+/// The batch being filled for one plugin, and since when.
+#[derive(Debug, Default)]
+struct Pending {
+    events: Vec<Event>,
+    /// When its first event came (for the linger time).
+    since: Option<Instant>,
+}
+
+impl Pending {
+    fn push(&mut self, event: Event) {
+        if self.events.is_empty() {
+            self.since = Some(Instant::now());
+        }
+        self.events.push(event);
+    }
+}
+
 /// One plugin's route: its filter, its queue and its batch being filled.
 #[derive(Debug)]
 pub struct Route {
@@ -36,8 +53,7 @@ pub struct Route {
     filter: Filter,
     kind_mask: u8,
     queue: BatchSender,
-    pending: Vec<Event>,
-    pending_since: Option<Instant>,
+    pending: Pending,
     /// Per instrument id: `None` not yet evaluated, `Some(wanted)` afterwards.
     wants: Vec<Option<bool>>,
     declared: Vec<bool>,
@@ -54,8 +70,7 @@ impl Route {
             kind_mask: filter.kind_mask(),
             filter,
             queue,
-            pending: Vec::new(),
-            pending_since: None,
+            pending: Pending::default(),
             wants: Vec::new(),
             declared: Vec::new(),
             next_timer: None,
@@ -64,53 +79,45 @@ impl Route {
     }
 
     fn push(&mut self, event: Event) {
-        if self.pending.is_empty() {
-            self.pending_since = Some(Instant::now());
-        }
         self.pending.push(event);
     }
 
     fn flush(&mut self) {
-        if self.pending.is_empty() || !self.open {
+        if self.pending.events.is_empty() || !self.open {
             return;
         }
-        let events = std::mem::take(&mut self.pending);
-        self.pending_since = None;
+        let events = std::mem::take(&mut self.pending.events);
+        self.pending.since = None;
         if self.queue.send(Batch { events }).is_err() {
             tracing::warn!(plugin = %self.id, "plugin worker is gone; its route is closed");
             self.open = false;
         }
     }
 
+    /// Inserts the `timer` events due before an event at `ts` (the boundary
+    /// rule of [`prism_model::schedule`]); a jump in event time (a gap in
+    /// the data) inserts at most [`MAX_TIMERS_PER_GAP`], the latest, so a
+    /// gap cannot stall the stream.
     fn timers_until(&mut self, ts: TimestampMs) {
         let Some(interval) = self
             .filter
             .timer_interval_ms
             .and_then(|i| i64::try_from(i).ok())
+            .filter(|i| *i > 0)
         else {
             return;
         };
-        if interval <= 0 {
-            return;
-        }
-        let next = *self
-            .next_timer
-            .get_or_insert_with(|| ts.div_euclid(interval) * interval + interval);
-        let mut at = next;
-        // A jump in event time (a gap in the data) makes at most
-        // MAX_TIMERS_PER_GAP timers: the last ones before `ts`; the rest
-        // are skipped, so a gap cannot stall the stream.
-        let due = ts.saturating_sub(at) / interval;
-        if due >= MAX_TIMERS_PER_GAP {
-            let skipped = due - MAX_TIMERS_PER_GAP + 1;
-            at = at.saturating_add(skipped.saturating_mul(interval));
+        let pending = &mut self.pending;
+        let skipped = prism_model::schedule::advance(
+            &mut self.next_timer,
+            interval,
+            ts,
+            MAX_TIMERS_PER_GAP,
+            |at| pending.push(Event::Timer(Timer { ts: at })),
+        );
+        if skipped > 0 {
             tracing::debug!(plugin = %self.id, skipped, "timers skipped over a gap in event time");
         }
-        while at <= ts {
-            self.push(Event::Timer(Timer { ts: at }));
-            at += interval;
-        }
-        self.next_timer = Some(at);
     }
 }
 
@@ -215,12 +222,12 @@ impl Router {
                 break;
             }
             route.push(event.clone());
-            if route.pending.len() >= self.settings.batch_size {
+            if route.pending.events.len() >= self.settings.batch_size {
                 route.flush();
             }
         }
         if let Some(route) = self.routes.last_mut()
-            && route.pending.len() >= self.settings.batch_size
+            && route.pending.events.len() >= self.settings.batch_size
         {
             route.flush();
         }
@@ -259,7 +266,7 @@ impl Router {
     pub fn flush_stale(&mut self) {
         let linger = self.settings.batch_linger;
         for route in &mut self.routes {
-            if route.pending_since.is_some_and(|t| t.elapsed() >= linger) {
+            if route.pending.since.is_some_and(|t| t.elapsed() >= linger) {
                 route.flush();
             }
         }
@@ -371,7 +378,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(timers.len() as i64, MAX_TIMERS_PER_GAP);
+        assert_eq!(timers.len() as u64, MAX_TIMERS_PER_GAP);
         assert_eq!(*timers.last().unwrap(), 1_000 + 86_400_000);
         assert!(timers.windows(2).all(|w| w[1] == w[0] + 1));
     }

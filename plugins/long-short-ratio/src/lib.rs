@@ -17,7 +17,9 @@
 //! (decimals); only the final ratio is a float.
 
 use prism_sdk::rust_decimal::Decimal;
-use prism_sdk::{Context, Event, InstrumentId, Plugin, PluginInfo, Side, Subscription};
+use prism_sdk::{
+    Boundaries, Context, Event, InstrumentId, Plugin, PluginInfo, Side, Subscription, state,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 
@@ -105,14 +107,27 @@ struct Book {
 }
 
 /// The plugin's whole state (what `snapshot` saves).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LongShortRatio {
     config: Config,
     /// gcd(window, step): buckets of this width tile every window exactly.
     bucket_ms: i64,
-    /// The next boundary to emit, once the first event was seen.
-    next_boundary: Option<i64>,
+    /// When to emit next.
+    boundaries: Boundaries,
     /// By instrument id.
+    books: Vec<Book>,
+}
+
+/// A saved state, as this version writes it or as 0.1.0 did (which kept
+/// the schedule as `next_boundary`): a swap from 0.1.0 keeps its place.
+#[derive(Deserialize)]
+struct Saved {
+    config: Config,
+    bucket_ms: i64,
+    #[serde(default)]
+    boundaries: Option<Boundaries>,
+    #[serde(default)]
+    next_boundary: Option<i64>,
     books: Vec<Book>,
 }
 
@@ -160,7 +175,7 @@ impl LongShortRatio {
         Ok(Self {
             config,
             bucket_ms: gcd(config.window_ms, config.step_ms),
-            next_boundary: None,
+            boundaries: Boundaries::new(config.step_ms),
             books: Vec::new(),
         })
     }
@@ -177,20 +192,9 @@ impl LongShortRatio {
 
     #[inline]
     fn emit_until(&mut self, ts: i64, ctx: &mut Context) {
-        if let Some(next) = self.next_boundary
-            && ts < next
-        {
-            return;
-        }
-        let step = self.config.step_ms;
-        let mut boundary = *self
-            .next_boundary
-            .get_or_insert_with(|| ts.div_euclid(step) * step + step);
-        while boundary <= ts {
-            self.emit(boundary, ctx);
-            boundary += step;
-        }
-        self.next_boundary = Some(boundary);
+        let mut boundaries = self.boundaries;
+        boundaries.advance(ts, |boundary| self.emit(boundary, ctx));
+        self.boundaries = boundaries;
     }
 
     fn emit(&mut self, boundary: i64, ctx: &mut Context) {
@@ -313,19 +317,22 @@ impl Plugin for LongShortRatio {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).unwrap_or_default()
+        state::encode(self)
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let restored: Self =
-            rmp_serde::from_slice(state).map_err(|e| format!("long-short-ratio state: {e}"))?;
-        // The operator's current config wins over the saved one.
-        let config = self.config;
-        *self = restored;
-        if self.config != config {
-            self.config = config;
-            self.bucket_ms = gcd(config.window_ms, config.step_ms);
-            self.next_boundary = None;
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let saved: Saved = state::decode(bytes, "long-short-ratio")?;
+        let boundaries = saved
+            .boundaries
+            .unwrap_or_else(|| Boundaries::resume(saved.config.step_ms, saved.next_boundary));
+        // The operator's current config wins over the saved one: under
+        // another window or step the flows restart.
+        if saved.config == self.config {
+            self.bucket_ms = saved.bucket_ms;
+            self.boundaries = boundaries;
+            self.books = saved.books;
+        } else {
+            self.books = saved.books;
             for book in &mut self.books {
                 book.flow.clear();
             }

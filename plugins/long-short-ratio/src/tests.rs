@@ -139,6 +139,45 @@ fn state_survives_snapshot_and_restore() {
     );
 }
 
+/// A state written by 0.1.0 kept its schedule as `next_boundary`: a swap
+/// from it keeps its place (the boundary at 60 s is still due, not skipped).
+#[test]
+fn a_state_of_the_earlier_version_is_restored_in_place() {
+    #[derive(Serialize)]
+    struct Earlier<'a> {
+        config: Config,
+        bucket_ms: i64,
+        next_boundary: Option<i64>,
+        books: &'a [Book],
+    }
+    let mut h = Harness::<LongShortRatio>::new("{}").unwrap();
+    let btc = h.instrument("binance", "BTCUSDT");
+    h.push(vec![
+        h.trade(btc, 1, "100", "3", Side::Buy),
+        h.trade(btc, 2, "100", "1", Side::Sell),
+    ])
+    .unwrap();
+    let now: LongShortRatio = state::decode(&h.snapshot(), "test").unwrap();
+    let earlier = state::encode(&Earlier {
+        config: now.config,
+        bucket_ms: now.bucket_ms,
+        next_boundary: Some(60_000),
+        books: &now.books,
+    });
+    let mut fresh = Harness::<LongShortRatio>::new("{}").unwrap();
+    fresh.instrument("binance", "BTCUSDT");
+    fresh.restore(&earlier).unwrap();
+    let out = series(
+        &fresh
+            .push(vec![fresh.trade(btc, 61_000, "1", "1", Side::Buy)])
+            .unwrap(),
+    );
+    assert_eq!(
+        out,
+        vec![("taker_long_short_ratio".into(), btc, 60_000, 3.0)]
+    );
+}
+
 #[test]
 fn bad_config_is_refused_with_the_field() {
     let err = Harness::<LongShortRatio>::new(r#"{"step_ms": 0}"#)
