@@ -2,18 +2,18 @@
 //! that feed their events into the pipeline at a chosen pace.
 
 pub mod file;
+pub mod from_event;
 pub mod lines;
 pub mod msgpack;
 pub mod pump;
 pub mod record;
 pub mod simulator;
 pub mod stream;
-pub mod to_record;
 
 pub use file::{EventReader, FileError, Format, RecordWriter, SkipReporter, Skipped};
+pub use from_event::event_json;
 pub use lines::{BoundedLines, MAX_LINE_BYTES, NumberedLine};
 pub use pump::{Pacer, SourceState, SourceStats};
 pub use record::{DecimalText, Normalizer, Record, RecordError};
 pub use simulator::{Simulator, SimulatorSettings};
 pub use stream::{CHUNK, ChunkReader, SourceError, replay, simulate, spawn_source};
-pub use to_record::event_json;

@@ -1,4 +1,4 @@
-//! Recorded feeds, one line each, into `(receive time, message)` frames.
+//! Captured feeds, one line each, into `(receive time, message)` frames.
 //!
 //! - `raw`: one message a line, as the venue sent it; no receive time.
 //! - `prism`: what `prism record` writes: `{"received_ms", "venue", "url", "message"}`
@@ -58,7 +58,7 @@ pub enum Line {
 
 /// A line of `prism record`'s output.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Recorded {
+pub struct CapturedFrame {
     pub received_ms: i64,
     pub venue: String,
     /// The WebSocket or REST address the frame came from.
@@ -78,7 +78,7 @@ pub fn parse_line(format: Format, line: &str) -> Line {
             received_ms: None,
             message: line.to_owned(),
         }),
-        Format::Prism => match serde_json::from_str::<Recorded>(line) {
+        Format::Prism => match serde_json::from_str::<CapturedFrame>(line) {
             Ok(r) => Line::Frame(Frame {
                 received_ms: Some(r.received_ms),
                 message: wrap_rest(&r.url, r.message),
@@ -273,7 +273,7 @@ mod tests {
             Some(1_709_251_199_999)
         );
         assert_eq!(iso8601_ms("2024-13-01T00:00:00Z"), None);
-        let line = serde_json::to_string(&Recorded {
+        let line = serde_json::to_string(&CapturedFrame {
             received_ms: 5,
             venue: "okx".into(),
             url: "wss://ws.okx.com/ws/v5/public".into(),

@@ -2,7 +2,7 @@
 //! venue's normalizer as the replay source reads a file, and the writer of
 //! `prism record`'s captures.
 
-use crate::capture::{Format, Line, Recorded, parse_line};
+use crate::capture::{CapturedFrame, Format, Line, parse_line};
 use crate::{Contracts, FeedNormalizer, Outcome, Venue};
 use prism_model::Event;
 use prism_sources::{
@@ -106,9 +106,9 @@ impl ChunkReader for CaptureReader {
 ///
 /// # Errors
 /// When the file cannot be created or the thread started.
-pub fn spawn_recorder(
+pub fn spawn_capture_writer(
     path: &Path,
-    frames: crossbeam_channel::Receiver<Recorded>,
+    frames: crossbeam_channel::Receiver<CapturedFrame>,
 ) -> std::io::Result<JoinHandle<()>> {
     let file = std::fs::File::create(path).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))

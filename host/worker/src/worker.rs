@@ -467,7 +467,6 @@ impl Worker {
         } else {
             self.show(None);
         }
-        self.metrics.swaps.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -75,6 +75,9 @@ impl Supervisor {
                     state.current = version.clone();
                     state.loaded_at_ms = wall_ms();
                 }
+                // Counted once the new version is what the view shows, so a
+                // reader that sees the count sees the version too.
+                slot.metrics.swaps.fetch_add(1, Ordering::Release);
                 self.set_subscription(slot, &version, settings);
                 tracing::info!(plugin = %slot.id, sha256 = version.digest(), ?change, "plugin swapped");
                 Ok(view_of(slot))

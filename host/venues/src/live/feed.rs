@@ -2,7 +2,7 @@
 
 use super::protocol::{self, Resync};
 use super::{FeedMetrics, FeedSettings};
-use crate::capture::{Recorded, combined_stream};
+use crate::capture::{CapturedFrame, combined_stream};
 use crate::{FeedNormalizer, Outcome};
 use crossbeam_channel::Sender;
 use futures_util::{SinkExt, StreamExt};
@@ -27,7 +27,7 @@ pub struct FeedOutputs {
     /// reading the socket waits, nothing is dropped).
     pub records: Sender<Vec<Record>>,
     /// Every raw frame, for recording.
-    pub frames: Option<Sender<Recorded>>,
+    pub frames: Option<Sender<CapturedFrame>>,
 }
 
 /// Starts a venue's feed on its own thread; it runs until `stop` is set.
@@ -283,7 +283,7 @@ impl Feed {
             .store(received, Ordering::Relaxed);
         self.metrics.messages.fetch_add(1, Ordering::Relaxed);
         if let Some(frames) = &self.out.frames {
-            let _ = frames.send(Recorded {
+            let _ = frames.send(CapturedFrame {
                 received_ms: received,
                 venue: self.s.venue.name().to_owned(),
                 url: url.unwrap_or(&self.s.url).to_owned(),

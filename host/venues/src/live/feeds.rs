@@ -3,7 +3,7 @@
 //! frames written (`prism record`).
 
 use super::{FeedMetrics, FeedOutputs, FeedSettings, spawn_feed};
-use crate::recording::spawn_recorder;
+use crate::recording::spawn_capture_writer;
 use crossbeam_channel::Sender;
 use prism_model::Event;
 use prism_sources::{Normalizer, Record, SourceError, SourceStats};
@@ -55,7 +55,7 @@ impl Feeds {
         let mut frames = None;
         if let Some(path) = record {
             let (tx, rx) = crossbeam_channel::bounded(65_536);
-            threads.push(spawn_recorder(&path, rx)?);
+            threads.push(spawn_capture_writer(&path, rx)?);
             frames = Some(tx);
         }
         let mut metrics = Vec::new();
