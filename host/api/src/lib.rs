@@ -3,8 +3,8 @@
 //! [`app`] builds the router from an [`AppState`], so tests call it without
 //! a server. Each area (`system`, `plugins`, `admin`, `analytics`, `ws`)
 //! brings its own router; they share only what sits below them (`extract`,
-//! `params`, `reads`, `views`, `names`, `error`, `state`) and never import
-//! each other. Every error is `{"error": {"code": …, "message": …}}` with
+//! `params`, `reads`, `views`, `names`, `live`, `error`, `state`) and never
+//! import each other. Every error is `{"error": {"code": …, "message": …}}` with
 //! the matching status; internal details are logged, never sent. The
 //! OpenAPI document is derived from the handlers and their typed bodies.
 
@@ -12,6 +12,7 @@ mod admin;
 mod analytics;
 mod error;
 mod extract;
+mod live;
 mod metrics;
 mod names;
 mod openapi;
@@ -29,9 +30,9 @@ mod views;
 mod ws;
 
 pub use error::ApiError;
+pub use live::{LiveFrames, LiveSink};
 pub use server::{ServerSettings, serve};
 pub use state::{AdminSettings, AnalyticsPlugins, AppState, FeedView, WsSettings};
-pub use ws::{LiveFrames, LiveSink};
 
 use axum::Router;
 use std::sync::Arc;

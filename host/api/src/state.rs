@@ -103,7 +103,7 @@ pub struct AppState {
     pub admin: AdminSettings,
     pub analytics: AnalyticsPlugins,
     /// Live outputs as WebSocket frames (fed by [`crate::LiveSink`]).
-    pub live: crate::ws::LiveFrames,
+    pub live: crate::live::LiveFrames,
     /// The sink stage's counters, per sink.
     pub sinks: Vec<Arc<prism_sinks::SinkMetrics>>,
     pub ws: WsSettings,
@@ -134,7 +134,7 @@ impl AppState {
             control,
             admin: AdminSettings::default(),
             analytics: AnalyticsPlugins::default(),
-            live: crate::ws::LiveFrames::new(256),
+            live: crate::live::LiveFrames::new(256),
             sinks: Vec::new(),
             ws: WsSettings::default(),
             ws_clients: Arc::new(tokio::sync::Semaphore::new(

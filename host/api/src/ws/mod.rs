@@ -12,10 +12,7 @@
 //! `ws_send_timeout` or its buffer is full. The server sends `heartbeat`
 //! every `ws_heartbeat_s` and closes a client silent for `ws_idle_timeout_s`.
 
-mod frames;
 pub(crate) mod subscription;
-
-pub use frames::{LiveFrames, LiveSink};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -62,7 +59,7 @@ async fn upgrade(
 }
 
 fn message(kind: &str, payload: &serde_json::Value) -> Message {
-    Message::Text(frames::message_text(kind, payload))
+    Message::Text(crate::live::message_text(kind, payload))
 }
 
 async fn client(socket: WebSocket, state: AppState) {

@@ -10,49 +10,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// What a client can subscribe to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Channel {
-    Liquidations,
-    LongShortRatio,
-    LiquidationMap,
-    WhaleActivities,
-    Opportunities,
-    Signals,
-    Plugin(Arc<str>),
-}
-
-impl Channel {
-    /// The channel a name means; `plugin:{id}` only for a valid id.
-    pub(crate) fn parse(name: &str) -> Option<Channel> {
-        Some(match name {
-            "liquidations" => Channel::Liquidations,
-            "long_short_ratio" => Channel::LongShortRatio,
-            "liquidation_map" => Channel::LiquidationMap,
-            "whale_activities" => Channel::WhaleActivities,
-            "opportunities" => Channel::Opportunities,
-            "signals" => Channel::Signals,
-            other => {
-                let id = other.strip_prefix("plugin:")?;
-                prism_model::PluginId::new(id).ok()?;
-                Channel::Plugin(Arc::from(id))
-            }
-        })
-    }
-
-    /// The name clients use, and the `type` of the messages it carries.
-    pub(crate) fn name(&self) -> String {
-        match self {
-            Channel::Liquidations => "liquidations".into(),
-            Channel::LongShortRatio => "long_short_ratio".into(),
-            Channel::LiquidationMap => "liquidation_map".into(),
-            Channel::WhaleActivities => "whale_activities".into(),
-            Channel::Opportunities => "opportunities".into(),
-            Channel::Signals => "signals".into(),
-            Channel::Plugin(id) => format!("plugin:{id}"),
-        }
-    }
-}
+use crate::live::Channel;
 
 /// Bounds on what one client may ask for.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@
 //! cost of an output is paid once, not once per client, and never on the
 //! async reactor.
 
-use super::subscription::Channel;
+use super::Channel;
 use crate::names::{
     ACCOUNT_RATIO, LIQUIDATION_LOG, LIQUIDATION_MAP_PREFIX, OPPORTUNITIES_DOC, TAKER_RATIO,
     WHALE_LOGS,
