@@ -232,6 +232,8 @@ fn the_default_config_shows_outputs_within_ten_seconds() {
 fn state_persisted_by_one_run_is_restored_by_the_next() {
     let dir = temp_dir("persist");
     let config = dir.join("prism.toml");
+    let events = dir.join("events.jsonl");
+    std::fs::copy(fixture("ratios.jsonl"), &events).unwrap();
     std::fs::write(
         &config,
         format!(
@@ -250,7 +252,7 @@ path = "{probe}"
 config = {{ mode = "count" }}
 "#,
             data = dir.join("data").display(),
-            events = fixture("ratios.jsonl").display(),
+            events = events.display(),
             probe = wasm("prism_probe").display(),
         ),
     )
@@ -265,9 +267,9 @@ config = {{ mode = "count" }}
         // The idle worker snapshots within `snapshot_every_ms`; the file follows.
         let state = dir.join("data/snapshots/counter.state");
         let started = Instant::now();
-        // The file: a header, the state's checksum, the state (8 bytes).
+        // The file: a header, the checksum, the position, the state (8 bytes).
         while std::fs::read(&state)
-            .map(|b| !(b.starts_with(b"PRSMSNP1") && b.ends_with(&9u64.to_le_bytes())))
+            .map(|b| !(b.starts_with(b"PRSMSNP2") && b.ends_with(&9u64.to_le_bytes())))
             .unwrap_or(true)
         {
             assert!(
@@ -277,14 +279,23 @@ config = {{ mode = "count" }}
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    // A new process: the count goes on from 9 over the same 9 events.
+    // The file grows by two events. A new process: the count goes on from
+    // 9, over the two new events only (the checkpoint covers the 9 first).
+    let mut text = std::fs::read_to_string(&events).unwrap();
+    text.push_str(
+        "{\"type\":\"trade\",\"exchange\":\"binance\",\"symbol\":\"BTCUSDT\",\"ts\":1700000200000,\"price\":\"36000\",\"size\":\"1\",\"side\":\"buy\"}\n\
+         {\"type\":\"trade\",\"exchange\":\"binance\",\"symbol\":\"BTCUSDT\",\"ts\":1700000201000,\"price\":\"36000\",\"size\":\"1\",\"side\":\"sell\"}\n",
+    );
+    std::fs::write(&events, text).unwrap();
     {
         let second = Server::start(&config);
         second.wait_for(
             "/api/v1/plugins/counter/documents/count",
             Duration::from_secs(20),
-            |v| v["body"]["events"] == 18,
+            |v| v["body"]["events"] == 11,
         );
+        let counter = second.json("/api/v1/plugins/counter");
+        assert_eq!(counter["events_in"], 2, "{counter}");
     }
     // One changed byte: the state is refused, the plugin starts fresh and says why.
     let state = dir.join("data/snapshots/counter.state");
@@ -295,7 +306,7 @@ config = {{ mode = "count" }}
     third.wait_for(
         "/api/v1/plugins/counter/documents/count",
         Duration::from_secs(20),
-        |v| v["body"]["events"] == 9,
+        |v| v["body"]["events"] == 11,
     );
     let counter = third.json("/api/v1/plugins/counter");
     assert!(

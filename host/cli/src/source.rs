@@ -2,7 +2,7 @@
 
 use crossbeam_channel::Sender;
 use prism_config::SourceConfig;
-use prism_model::Event;
+use prism_model::Chunk;
 use prism_sources::{ChunkReader, EventReader, Skipped, SourceError, SourceStats, spawn_source};
 use prism_venues::Venue;
 use prism_venues::capture::Format as CaptureFormat;
@@ -34,7 +34,10 @@ pub(crate) struct Source {
     pub(crate) feeds: Vec<(String, Arc<FeedMetrics>)>,
 }
 
-/// Starts the source described by `config`.
+/// Starts the source described by `config`. A replay file and the
+/// simulator number their events from 0 in every run (a restored plugin
+/// skips what its checkpoint covers); live feeds, which cannot replay,
+/// from `live_first`.
 ///
 /// # Errors
 /// When a replay file cannot be opened, a setting is invalid, or a thread
@@ -42,7 +45,8 @@ pub(crate) struct Source {
 pub(crate) fn spawn(
     config: &SourceConfig,
     base: &Path,
-    tx: Sender<Vec<Event>>,
+    tx: Sender<Chunk>,
+    live_first: u64,
     stats: Arc<SourceStats>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Source> {
@@ -67,6 +71,7 @@ pub(crate) fn spawn(
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let use_ = FeedUse::Pipeline {
                 events: tx,
+                first: live_first,
                 record: live.record.as_ref().map(|p| base.join(p)),
             };
             let feeds = Feeds::start(venues, use_, stats, &stop)?;

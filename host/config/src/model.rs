@@ -214,8 +214,8 @@ pub struct RecoveryConfig {
     /// Write each plugin's snapshots to `runtime.data_dir/snapshots/`.
     pub persist_snapshots: bool,
     /// At start, restore each configured plugin from its persisted
-    /// snapshot. For live feeds; with the simulator or a replay, event time
-    /// starts over and a restored state would be ahead of it.
+    /// checkpoint and resume the stream after the position it covers (a
+    /// replay or the simulator skips what it covered).
     pub restore_on_start: bool,
 }
 

@@ -77,7 +77,7 @@ fn measure(name: &str, config: &str, swaps: u32) {
         source_queue: 16,
         supervisor: SupervisorSettings::default(),
     };
-    let pipeline = Pipeline::start(engine, settings, Vec::new(), None).unwrap();
+    let pipeline = Pipeline::start(engine, settings, Vec::new()).unwrap();
     let dir = std::env::temp_dir().join(format!("prism-swap-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{name}.wasm"));
@@ -103,7 +103,8 @@ fn measure(name: &str, config: &str, swaps: u32) {
     let feeder = std::thread::spawn(move || {
         let mut reg = InstrumentRegistry::default();
         let (id, _) = reg.intern("binance", "BTCUSDT");
-        let _ = source.send(vec![Event::Instrument(reg.get(id).unwrap().clone())]);
+        let mut positions = prism_sources::Positions::default();
+        let _ = source.send(positions.chunk(vec![Event::Instrument(reg.get(id).unwrap().clone())]));
         let mut ts = 1_700_000_000_000i64;
         while !stopped.load(Ordering::Relaxed) {
             let chunk: Vec<Event> = (0..256)
@@ -121,7 +122,7 @@ fn measure(name: &str, config: &str, swaps: u32) {
                     })
                 })
                 .collect();
-            if source.send(chunk).is_err() {
+            if source.send(positions.chunk(chunk)).is_err() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));

@@ -20,7 +20,7 @@ pub use reconcile::Reconciled;
 pub use settings::{
     PluginSettings, instance_settings, plugin_settings, prepare, runtime_limits, seed_of,
 };
-pub use snapshots::{SnapshotError, SnapshotHealth, SnapshotStore};
+pub use snapshots::{SavedState, SnapshotError, SnapshotHealth, SnapshotStore, SnapshotWriter};
 pub use supervisor::{Origin, Rename, Supervisor, SupervisorSettings};
 pub use view::{Change, PluginControl, PluginView, VersionRecord, VersionStatus};
 pub use watch::{Watcher, watch};

@@ -5,11 +5,10 @@
 
 use crate::supervisor::{Supervisor, SupervisorSettings};
 use crossbeam_channel::{Sender, bounded, unbounded};
-use prism_model::Event;
+use prism_model::Chunk;
 use prism_router::{Router, RouterSettings, run_router};
 use prism_runtime::PluginEngine;
 use prism_sinks::{SinkError, SinkMetrics, SinkSpec, SinkStage};
-use prism_worker::SnapshotSink;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::thread::JoinHandle;
@@ -28,7 +27,7 @@ pub struct PipelineSettings {
 /// A running pipeline. Send event chunks into [`Pipeline::source`]; call
 /// [`Pipeline::finish`] to drain and stop.
 pub struct Pipeline {
-    pub source: Sender<Vec<Event>>,
+    pub source: Sender<Chunk>,
     pub supervisor: Arc<Supervisor>,
     /// Event time of the newest event routed (ms), for lag.
     pub head_ts: Arc<AtomicI64>,
@@ -47,7 +46,6 @@ impl Pipeline {
         engine: PluginEngine,
         settings: PipelineSettings,
         sinks: Vec<SinkSpec>,
-        on_snapshot: Option<SnapshotSink>,
     ) -> std::io::Result<Self> {
         let (out_tx, out_rx) = bounded(settings.output_queue.max(1));
         let stage = SinkStage::start(out_rx, sinks)?;
@@ -63,7 +61,6 @@ impl Pipeline {
             settings.supervisor,
             commands,
             out_tx,
-            on_snapshot,
         ));
         Ok(Self {
             source,
@@ -78,7 +75,7 @@ impl Pipeline {
     /// Hands the source's sender to the caller: the pipeline then drains and
     /// its workers stop (state `stopped`) as soon as that sender and its
     /// clones are dropped, e.g. when a finite replay reaches its end.
-    pub fn take_source(&mut self) -> Sender<Vec<Event>> {
+    pub fn take_source(&mut self) -> Sender<Chunk> {
         let (closed, _) = bounded(1);
         std::mem::replace(&mut self.source, closed)
     }

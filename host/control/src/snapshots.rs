@@ -1,24 +1,25 @@
-//! Plugins' state snapshots on disk, so state survives a restart: each
-//! worker's checkpoints are handed to a writer thread through a bounded
-//! queue (the worker never waits on the disk; when the queue is full the
-//! snapshot is skipped, a later one supersedes it), written atomically as
-//! `<dir>/<plugin id>.state`.
+//! Plugin checkpoints kept in a data directory, so a restart can resume
+//! each plugin where it was: `<dir>/<plugin id>.state`, written atomically
+//! by a sink of the sink stage (it never holds the workers back; the
+//! newest checkpoint of each plugin supersedes the ones still waiting).
 //!
-//! A file is `PRSMSNP1`, the SHA-256 of the state, then the state: a file
-//! changed or cut short is refused when read (the plugin starts fresh and
-//! says why), never restored. A write that fails leaves no partial file and
-//! is reported in [`SnapshotHealth`], which `/health` shows.
+//! A file is `PRSMSNP2`, the SHA-256 of the rest, then the stream position
+//! the state covers (a flag byte and 8 bytes) and the state. A file changed
+//! or cut short is refused when read (the plugin starts fresh and says
+//! why), never restored; a `PRSMSNP1` file (state only, no position) is
+//! still read. A write that fails leaves no partial file and is reported
+//! in [`SnapshotHealth`], which `/health` shows.
 
-use crossbeam_channel::{Sender, bounded};
-use prism_worker::SnapshotSink;
+use prism_model::{Checkpoint, OutputBatch};
+use prism_sinks::{Sink, SinkError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
-const MAGIC: &[u8; 8] = b"PRSMSNP1";
+const MAGIC: &[u8; 8] = b"PRSMSNP2";
+const MAGIC_V1: &[u8; 8] = b"PRSMSNP1";
 const HEADER: usize = MAGIC.len() + 32;
 
 /// Why a persisted snapshot was not restored.
@@ -74,92 +75,82 @@ impl SnapshotHealth {
     }
 }
 
-/// A state as written to disk: header, checksum, state.
-fn encode(state: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + state.len());
+/// A plugin's saved state and the stream position it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedState {
+    /// `None`: before any batch, or written by a version that did not say.
+    pub position: Option<u64>,
+    pub state: Vec<u8>,
+}
+
+/// A checkpoint as written to disk: header, checksum, position, state.
+fn encode(position: Option<u64>, state: &[u8]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(9 + state.len());
+    payload.push(u8::from(position.is_some()));
+    payload.extend_from_slice(&position.unwrap_or(0).to_le_bytes());
+    payload.extend_from_slice(state);
+    let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&Sha256::digest(state));
-    out.extend_from_slice(state);
+    out.extend_from_slice(&Sha256::digest(&payload));
+    out.extend_from_slice(&payload);
     out
 }
 
-/// The state in a file's bytes, when they are intact.
-fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, SnapshotError> {
+/// The checkpoint in a file's bytes, when they are intact.
+fn decode(path: &Path, bytes: &[u8]) -> Result<SavedState, SnapshotError> {
     let name = || path.display().to_string();
-    if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
+    let magic = bytes.get(..MAGIC.len());
+    let v1 = magic == Some(MAGIC_V1);
+    if bytes.len() < HEADER || !(v1 || magic == Some(MAGIC)) {
         return Err(SnapshotError::NotSnapshot { path: name() });
     }
-    let (sum, state) = bytes[MAGIC.len()..].split_at(32);
-    if Sha256::digest(state).as_slice() != sum {
+    let (sum, payload) = bytes[MAGIC.len()..].split_at(32);
+    if Sha256::digest(payload).as_slice() != sum {
         return Err(SnapshotError::Checksum { path: name() });
     }
-    Ok(state.to_vec())
+    if v1 {
+        return Ok(SavedState {
+            position: None,
+            state: payload.to_vec(),
+        });
+    }
+    let Some((head, state)) = payload.split_at_checked(9) else {
+        return Err(SnapshotError::NotSnapshot { path: name() });
+    };
+    let position = u64::from_le_bytes(head[1..9].try_into().unwrap_or_default());
+    Ok(SavedState {
+        position: (head[0] == 1).then_some(position),
+        state: state.to_vec(),
+    })
 }
 
-/// Snapshots waiting for the writer.
-const QUEUE: usize = 256;
-
-/// A plugin's id and one snapshot of its state.
-type Snapshot = (Arc<str>, Arc<[u8]>);
-
-/// A directory of plugin snapshots and its writer thread.
+/// A directory of plugin checkpoints.
 pub struct SnapshotStore {
     dir: PathBuf,
-    tx: Option<Sender<Snapshot>>,
-    writer: Option<JoinHandle<()>>,
     health: Arc<SnapshotHealth>,
 }
 
 impl SnapshotStore {
-    /// Opens (creating) the directory and starts the writer.
+    /// Opens (creating) the directory.
     ///
     /// # Errors
-    /// When the directory cannot be created or the thread started.
+    /// When the directory cannot be created.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let (tx, rx) = bounded::<Snapshot>(QUEUE);
-        let target = dir.to_path_buf();
-        let health = Arc::new(SnapshotHealth::default());
-        let report = health.clone();
-        let writer = std::thread::Builder::new()
-            .name("prism-snapshots".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    // Only the newest snapshot of each plugin is worth writing.
-                    let mut latest: HashMap<Arc<str>, Arc<[u8]>> = HashMap::new();
-                    latest.insert(first.0, first.1);
-                    while let Ok((id, state)) = rx.try_recv() {
-                        latest.insert(id, state);
-                    }
-                    for (id, state) in latest {
-                        let result = write(&target, &id, &state).map_err(|e| {
-                            tracing::warn!(plugin = %id, "cannot persist the snapshot: {e}");
-                            format!(
-                                "cannot write the snapshot of `{id}` in {}: {e}",
-                                target.display()
-                            )
-                        });
-                        report.record(result);
-                    }
-                }
-            })?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            tx: Some(tx),
-            writer: Some(writer),
-            health,
+            health: Arc::new(SnapshotHealth::default()),
         })
     }
 
-    /// The sink workers hand their checkpoints to.
+    /// The sink that writes the checkpoints workers make.
     #[must_use]
-    pub fn sink(&self) -> SnapshotSink {
-        let tx = self.tx.clone();
-        Arc::new(move |id: &str, state: &Arc<[u8]>| {
-            if let Some(tx) = &tx {
-                let _ = tx.try_send((Arc::from(id), state.clone()));
-            }
-        })
+    pub fn sink(&self) -> SnapshotWriter {
+        SnapshotWriter {
+            dir: self.dir.clone(),
+            health: self.health.clone(),
+            latest: HashMap::new(),
+        }
     }
 
     /// How writing goes.
@@ -168,12 +159,12 @@ impl SnapshotStore {
         self.health.clone()
     }
 
-    /// The last persisted snapshot of a plugin, if there is one.
+    /// The last persisted checkpoint of a plugin, if there is one.
     ///
     /// # Errors
     /// A file that cannot be read, is not a snapshot, or fails its checksum.
-    pub fn load(&self, id: &str) -> Result<Option<Vec<u8>>, SnapshotError> {
-        let path = self.path(id);
+    pub fn load(&self, id: &str) -> Result<Option<SavedState>, SnapshotError> {
+        let path = self.dir.join(format!("{id}.state"));
         match std::fs::read(&path) {
             Ok(bytes) => decode(&path, &bytes).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -183,25 +174,58 @@ impl SnapshotStore {
             }),
         }
     }
-
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.state"))
-    }
 }
 
-impl Drop for SnapshotStore {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+/// Writes checkpoints: the newest of each plugin, whenever its queue runs
+/// dry (and at the end).
+pub struct SnapshotWriter {
+    dir: PathBuf,
+    health: Arc<SnapshotHealth>,
+    latest: HashMap<Arc<str>, Checkpoint>,
+}
+
+impl SnapshotWriter {
+    fn write_latest(&mut self) {
+        for (id, c) in self.latest.drain() {
+            let result = write(&self.dir, &id, c.position, &c.state).map_err(|e| {
+                tracing::warn!(plugin = %id, "cannot persist the snapshot: {e}");
+                format!(
+                    "cannot write the snapshot of `{id}` in {}: {e}",
+                    self.dir.display()
+                )
+            });
+            self.health.record(result);
         }
     }
 }
 
-fn write(dir: &Path, id: &str, state: &[u8]) -> std::io::Result<()> {
+impl Sink for SnapshotWriter {
+    fn write(&mut self, _batch: &OutputBatch) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), SinkError> {
+        self.latest
+            .insert(checkpoint.plugin.clone(), checkpoint.clone());
+        Ok(())
+    }
+
+    fn idle(&mut self) -> Result<(), SinkError> {
+        self.write_latest();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.write_latest();
+        Ok(())
+    }
+}
+
+fn write(dir: &Path, id: &str, position: Option<u64>, state: &[u8]) -> std::io::Result<()> {
     let path = dir.join(format!("{id}.state"));
     let tmp = dir.join(format!("{id}.state.tmp"));
-    let result = std::fs::write(&tmp, encode(state)).and_then(|()| std::fs::rename(&tmp, path));
+    let result =
+        std::fs::write(&tmp, encode(position, state)).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -212,19 +236,36 @@ fn write(dir: &Path, id: &str, state: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn checkpoint(plugin: &str, position: u64, state: Vec<u8>) -> Checkpoint {
+        Checkpoint {
+            plugin: Arc::from(plugin),
+            position: Some(position),
+            version: Arc::from("00"),
+            state: Arc::from(state),
+        }
+    }
+
     #[test]
-    fn the_newest_snapshot_is_written_and_read_back() {
+    fn the_newest_checkpoint_is_written_and_read_back() {
         let dir = std::env::temp_dir().join(format!("prism-snapshots-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         {
             let store = SnapshotStore::open(&dir).unwrap();
-            let sink = store.sink();
+            let mut sink = store.sink();
             for n in 0u8..5 {
-                sink("p", &Arc::from(vec![n; 3]));
+                sink.checkpoint(&checkpoint("p", u64::from(n) * 10, vec![n; 3]))
+                    .unwrap();
             }
+            sink.finish().unwrap();
         }
         let store = SnapshotStore::open(&dir).unwrap();
-        assert_eq!(store.load("p").unwrap(), Some(vec![4; 3]));
+        assert_eq!(
+            store.load("p").unwrap(),
+            Some(SavedState {
+                position: Some(40),
+                state: vec![4; 3]
+            })
+        );
         assert_eq!(store.load("other").unwrap(), None);
         // One changed byte, a cut file, a file of another kind: refused.
         let path = dir.join("p.state");
@@ -241,6 +282,18 @@ mod tests {
             store.load("p"),
             Err(SnapshotError::NotSnapshot { .. })
         ));
+        // A file of the first format: the state, no position.
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend_from_slice(&Sha256::digest([7u8, 7]));
+        v1.extend_from_slice(&[7, 7]);
+        std::fs::write(&path, v1).unwrap();
+        assert_eq!(
+            store.load("p").unwrap(),
+            Some(SavedState {
+                position: None,
+                state: vec![7, 7]
+            })
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -252,8 +305,9 @@ mod tests {
         // A directory where the file must go: the rename fails.
         std::fs::create_dir_all(dir.join("p.state/x")).unwrap();
         let health = store.health();
-        store.sink()("p", &Arc::from(vec![1u8; 3]));
-        drop(store);
+        let mut sink = store.sink();
+        sink.checkpoint(&checkpoint("p", 1, vec![1u8; 3])).unwrap();
+        sink.finish().unwrap();
         assert_eq!(health.failed.load(Ordering::Relaxed), 1);
         assert!(health.last_error().unwrap().contains("`p`"));
         assert!(!dir.join("p.state.tmp").exists());

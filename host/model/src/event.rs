@@ -228,3 +228,22 @@ impl Event {
         }
     }
 }
+
+/// Events as a source hands them to the router, at consecutive positions
+/// in the stream from `first`. A position identifies an event for good
+/// (with a replayable source, across runs too): outputs are identified by
+/// the position of the batch they came from, and a plugin restored from a
+/// checkpoint resumes after the position it covers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Chunk {
+    pub first: u64,
+    pub events: Vec<Event>,
+}
+
+impl Chunk {
+    /// The position after this chunk's last event.
+    #[must_use]
+    pub fn end(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+}

@@ -28,14 +28,14 @@ pub mod subscription;
 pub use clock::{Clock, WallClock, wall_ms};
 pub use decimal::Decimal;
 pub use event::{
-    Book, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position,
+    Book, Chunk, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position,
     PositionSide, Side, Timer, Trade,
 };
 pub use id::PluginId;
 pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, InstrumentTable, MarketKind};
 pub use output::{
-    Alert, Direction, Document, LogEntry, OrderIntent, Output, OutputBatch, OutputKind, Priority,
-    SeriesPoint, Signal, Strength,
+    Alert, Checkpoint, Delivery, Direction, Document, LogEntry, OrderIntent, Output, OutputBatch,
+    OutputKind, Priority, SeriesPoint, Signal, Strength,
 };
 pub use subscription::{Subscription, SubscriptionOverride};
 

@@ -100,11 +100,35 @@ pub enum Output {
 }
 
 /// The outputs of one call of one plugin, in the order it returned them.
+/// Output `i` is identified for good by `(plugin, position, i)`: retries,
+/// recoveries and restarts never make another output with that identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputBatch {
     /// The plugin's id.
     pub plugin: Arc<str>,
+    /// The stream position of the batch the outputs came from.
+    pub position: u64,
     pub outputs: Vec<Output>,
+}
+
+/// A plugin's state after every batch up to `position`: what a restart
+/// restores, resuming the stream after `position`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub plugin: Arc<str>,
+    /// The stream position the state covers (`None` before any batch).
+    pub position: Option<u64>,
+    /// SHA-256 of the code that wrote the state.
+    pub version: Arc<str>,
+    pub state: Arc<[u8]>,
+}
+
+/// What workers hand the sink stage, in the order they make it: each
+/// plugin's output batches, and its checkpoints between them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Outputs(OutputBatch),
+    Checkpoint(Checkpoint),
 }
 
 /// The kinds of output, for counting and routing.

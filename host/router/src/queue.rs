@@ -11,6 +11,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
     pub events: Vec<Event>,
+    /// The stream position of the last source event in the batch; a
+    /// plugin's batches have increasing positions, so this identifies the
+    /// batch (and, with an index, each of its outputs).
+    pub position: u64,
 }
 
 impl Batch {

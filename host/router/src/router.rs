@@ -3,7 +3,7 @@
 use crate::filter::Filter;
 use crate::queue::{Batch, BatchSender};
 use crossbeam_channel::{Receiver, Select};
-use prism_model::{Event, InstrumentTable, Timer, TimestampMs};
+use prism_model::{Chunk, Event, InstrumentTable, Timer, TimestampMs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ struct Pending {
     events: Vec<Event>,
     /// When its first event came (for the linger time).
     since: Option<Instant>,
+    /// The position of the last source event pushed.
+    position: u64,
 }
 
 impl Pending {
@@ -58,6 +60,9 @@ pub struct Route {
     wants: Vec<Option<bool>>,
     declared: Vec<bool>,
     next_timer: Option<TimestampMs>,
+    /// Events at or before this position were processed before (the
+    /// plugin resumes from a checkpoint that covers them): not delivered.
+    resume_after: Option<u64>,
     open: bool,
 }
 
@@ -74,8 +79,18 @@ impl Route {
             wants: Vec::new(),
             declared: Vec::new(),
             next_timer: None,
+            resume_after: None,
             open: true,
         }
+    }
+
+    /// This route, for a plugin whose state covers the stream up to
+    /// `position`: events up to it are skipped (declarations still reach
+    /// it, and its timers keep their place).
+    #[must_use]
+    pub fn resuming_after(mut self, position: Option<u64>) -> Self {
+        self.resume_after = position;
+        self
     }
 
     fn push(&mut self, event: Event) {
@@ -88,9 +103,23 @@ impl Route {
         }
         let events = std::mem::take(&mut self.pending.events);
         self.pending.since = None;
-        if self.queue.send(Batch { events }).is_err() {
+        let position = self.pending.position;
+        if self.queue.send(Batch { events, position }).is_err() {
             tracing::warn!(plugin = %self.id, "plugin worker is gone; its route is closed");
             self.open = false;
+        }
+    }
+
+    /// Moves the timers past an event at `ts` without inserting them (the
+    /// event was processed in an earlier run, with its timers).
+    fn skip_timers(&mut self, ts: TimestampMs) {
+        if let Some(interval) = self
+            .filter
+            .timer_interval_ms
+            .and_then(|i| i64::try_from(i).ok())
+            .filter(|i| *i > 0)
+        {
+            prism_model::schedule::advance(&mut self.next_timer, interval, ts, 0, |_| {});
         }
     }
 
@@ -143,6 +172,8 @@ pub struct Router {
     instruments: InstrumentTable,
     /// Event time of the newest event routed (ms); `i64::MIN` before any.
     head_ts: Arc<AtomicI64>,
+    /// The position of the next event routed.
+    position: u64,
 }
 
 impl Router {
@@ -154,6 +185,7 @@ impl Router {
             routes,
             instruments: InstrumentTable::default(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
+            position: 0,
         }
     }
 
@@ -163,8 +195,19 @@ impl Router {
         self.head_ts.clone()
     }
 
-    /// Routes one event. May block while a plugin's queue is full.
+    /// Routes a chunk of the source's stream, at its positions.
+    pub fn route_chunk(&mut self, chunk: Chunk) {
+        self.position = chunk.first;
+        for event in chunk.events {
+            self.route(event);
+        }
+    }
+
+    /// Routes one event, at the position after the last one routed. May
+    /// block while a plugin's queue is full.
     pub fn route(&mut self, event: Event) {
+        let position = self.position;
+        self.position += 1;
         if let Event::Instrument(i) = &event {
             let at = i.id.0 as usize;
             self.instruments.insert(i.clone());
@@ -172,6 +215,7 @@ impl Router {
                 // A redeclaration must reach plugins that already know the id.
                 if route.declared.get(at).copied().unwrap_or(false) {
                     route.push(event.clone());
+                    route.pending.position = position;
                 }
                 if let Some(w) = route.wants.get_mut(at) {
                     *w = None;
@@ -188,6 +232,7 @@ impl Router {
             if !route.open || route.kind_mask & kind_bit == 0 {
                 continue;
             }
+            let mut undeclared = None;
             if let Some(id) = instrument {
                 let at = id.0 as usize;
                 let Some(info) = self.instruments.get(id) else {
@@ -205,17 +250,31 @@ impl Router {
                 if !wanted {
                     continue;
                 }
-                route.timers_until(ts);
                 if route.declared.len() <= at {
                     route.declared.resize(at + 1, false);
                 }
                 if !route.declared[at] {
                     route.declared[at] = true;
-                    route.push(Event::Instrument(info.clone()));
+                    undeclared = Some(info);
                 }
+            }
+            // Processed in an earlier run: only its timers keep their place,
+            // and its instrument is declared (a restored plugin may name it
+            // in its next outputs).
+            let done = route.resume_after.is_some_and(|done| position <= done);
+            if done {
+                route.skip_timers(ts);
             } else {
                 route.timers_until(ts);
             }
+            if let Some(info) = undeclared {
+                route.push(Event::Instrument(info.clone()));
+                route.pending.position = position;
+            }
+            if done {
+                continue;
+            }
+            route.pending.position = position;
             // The last route takes the event itself; the others a copy.
             if index == last {
                 route.push(event);
@@ -285,11 +344,7 @@ impl Router {
 ///
 /// Routing-table changes arrive on `commands` and are applied between
 /// chunks; a closed `commands` channel only means no more changes.
-pub fn run_router(
-    mut router: Router,
-    source: Receiver<Vec<Event>>,
-    commands: Receiver<RouterCommand>,
-) {
+pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receiver<RouterCommand>) {
     let linger = router.settings.batch_linger;
     let mut commands_open = true;
     loop {
@@ -318,9 +373,7 @@ pub fn run_router(
         }
         match ready.recv(&source) {
             Ok(chunk) => {
-                for event in chunk {
-                    router.route(event);
-                }
+                router.route_chunk(chunk);
                 router.flush_stale();
             }
             Err(_) => break,
@@ -381,6 +434,52 @@ mod tests {
         assert_eq!(timers.len() as u64, MAX_TIMERS_PER_GAP);
         assert_eq!(*timers.last().unwrap(), 1_000 + 86_400_000);
         assert!(timers.windows(2).all(|w| w[1] == w[0] + 1));
+    }
+
+    /// A plugin restored from a checkpoint covering position 3 gets what
+    /// comes after it: the declarations still, its timers in place, and
+    /// batches named by the position of their last event.
+    #[test]
+    fn a_resumed_route_skips_what_its_checkpoint_covers() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (tx, rx) = plugin_queue(16);
+        let filter = Filter {
+            timer_interval_ms: Some(1000),
+            ..Filter::default()
+        };
+        let route = Route::new("p", filter, tx).resuming_after(Some(3));
+        let mut router = Router::new(RouterSettings::default(), vec![route]);
+        // Positions: 0 the declaration, 1..=5 trades.
+        router.route_chunk(Chunk {
+            first: 0,
+            events: vec![
+                Event::Instrument(reg.get(btc).unwrap().clone()),
+                trade(btc, 500),
+                trade(btc, 1500),
+                trade(btc, 2500),
+                trade(btc, 2600),
+                trade(btc, 3100),
+            ],
+        });
+        router.flush_all();
+        let batch = rx.recv().unwrap();
+        let shape: Vec<String> = batch
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::Instrument(i) => format!("decl {}", i.symbol),
+                Event::Trade(t) => format!("trade {}", t.ts),
+                Event::Timer(t) => format!("timer {}", t.ts),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        // Timers 1000 and 2000 went with the skipped trades; 3000 is new.
+        assert_eq!(
+            shape,
+            ["decl BTCUSDT", "trade 2600", "timer 3000", "trade 3100"]
+        );
+        assert_eq!(batch.position, 5);
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //! let (tx, rx) = crossbeam_channel::bounded(8);
 //! let stage = SinkStage::start(rx, vec![SinkSpec::new("count", Count(seen.clone()), 4, Overflow::Wait)]).unwrap();
 //! let point = Output::Series(SeriesPoint { name: "x".into(), instrument: None, ts: 1, value: 2.0 });
-//! tx.send(OutputBatch { plugin: "p".into(), outputs: vec![point] }).unwrap();
+//! let batch = OutputBatch { plugin: "p".into(), position: 7, outputs: vec![point] };
+//! tx.send(prism_model::Delivery::Outputs(batch)).unwrap();
 //! drop(tx);
 //! assert_eq!(stage.finish().unwrap(), 1);
 //! assert_eq!(*seen.lock().unwrap(), 1);
@@ -41,7 +42,7 @@ pub use jsonl::JsonLines;
 pub use memory::MemorySink;
 pub use stage::{Overflow, SinkMetrics, SinkSpec, SinkStage};
 
-use prism_model::OutputBatch;
+use prism_model::{Checkpoint, OutputBatch};
 
 /// Why a sink could not take a batch.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,18 @@ pub trait Sink: Send {
     /// A [`SinkError`]: the sink is then failed; later batches are not
     /// given to it, and [`SinkStage::finish`] returns the error.
     fn write(&mut self, batch: &OutputBatch) -> Result<(), SinkError>;
+
+    /// Takes a plugin's checkpoint: its state after every batch up to the
+    /// checkpoint's position, all of whose outputs came before it. A sink
+    /// that keeps data durably can commit them with it, so a restart that
+    /// restores the checkpoint never makes an output it already has.
+    /// Default: nothing.
+    ///
+    /// # Errors
+    /// As [`Self::write`].
+    fn checkpoint(&mut self, _checkpoint: &Checkpoint) -> Result<(), SinkError> {
+        Ok(())
+    }
 
     /// Called after a write when no more batches are waiting: the moment to
     /// send what was gathered from several batches (one message, one

@@ -2,7 +2,7 @@
 
 use crate::{Sink, SinkError};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
-use prism_model::OutputBatch;
+use prism_model::Delivery;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -14,8 +14,9 @@ pub enum Overflow {
     /// sink's pace (for sinks that keep data; a sink that must not slow the
     /// pipeline during an outage spools in its own thread instead).
     Wait,
-    /// Drop the batch and count it (for live viewers, which must never
-    /// slow the pipeline).
+    /// Drop the batch (or checkpoint) and count it: for live viewers,
+    /// which must never slow the pipeline and keep nothing a checkpoint
+    /// would commit.
     Drop,
 }
 
@@ -71,7 +72,7 @@ impl SinkMetrics {
 }
 
 struct Lane {
-    tx: Sender<Arc<OutputBatch>>,
+    tx: Sender<Arc<Delivery>>,
     overflow: Overflow,
     metrics: Arc<SinkMetrics>,
 }
@@ -88,7 +89,7 @@ impl SinkStage {
     ///
     /// # Errors
     /// When the OS refuses a thread.
-    pub fn start(input: Receiver<OutputBatch>, specs: Vec<SinkSpec>) -> std::io::Result<Self> {
+    pub fn start(input: Receiver<Delivery>, specs: Vec<SinkSpec>) -> std::io::Result<Self> {
         let mut lanes = Vec::with_capacity(specs.len());
         let mut sinks = Vec::with_capacity(specs.len());
         let mut metrics = Vec::with_capacity(specs.len());
@@ -151,16 +152,18 @@ impl SinkStage {
     }
 }
 
-fn fan_out(input: &Receiver<OutputBatch>, lanes: &[Lane]) -> u64 {
+fn fan_out(input: &Receiver<Delivery>, lanes: &[Lane]) -> u64 {
     let mut count = 0u64;
-    while let Ok(batch) = input.recv() {
-        count += batch.outputs.len() as u64;
-        let batch = Arc::new(batch);
+    while let Ok(delivery) = input.recv() {
+        if let Delivery::Outputs(batch) = &delivery {
+            count += batch.outputs.len() as u64;
+        }
+        let delivery = Arc::new(delivery);
         for lane in lanes {
             lane.metrics.queued.fetch_add(1, Ordering::Relaxed);
             let sent = match lane.overflow {
-                Overflow::Wait => lane.tx.send(batch.clone()).is_ok(),
-                Overflow::Drop => match lane.tx.try_send(batch.clone()) {
+                Overflow::Wait => lane.tx.send(delivery.clone()).is_ok(),
+                Overflow::Drop => match lane.tx.try_send(delivery.clone()) {
                     Ok(()) => true,
                     Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
                 },
@@ -176,22 +179,25 @@ fn fan_out(input: &Receiver<OutputBatch>, lanes: &[Lane]) -> u64 {
 
 fn drain(
     sink: &mut dyn Sink,
-    rx: &Receiver<Arc<OutputBatch>>,
+    rx: &Receiver<Arc<Delivery>>,
     metrics: &SinkMetrics,
 ) -> Result<(), SinkError> {
     let mut failed: Option<SinkError> = None;
-    while let Ok(batch) = rx.recv() {
+    while let Ok(delivery) = rx.recv() {
         metrics.queued.fetch_sub(1, Ordering::Relaxed);
         if failed.is_some() {
             metrics.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let result = sink.write(&batch).and_then(|()| {
-            metrics
-                .written
-                .fetch_add(batch.outputs.len() as u64, Ordering::Relaxed);
-            if rx.is_empty() { sink.idle() } else { Ok(()) }
-        });
+        let result = match &*delivery {
+            Delivery::Outputs(batch) => sink.write(batch).map(|()| {
+                metrics
+                    .written
+                    .fetch_add(batch.outputs.len() as u64, Ordering::Relaxed);
+            }),
+            Delivery::Checkpoint(c) => sink.checkpoint(c),
+        }
+        .and_then(|()| if rx.is_empty() { sink.idle() } else { Ok(()) });
         if let Err(e) = result {
             failed = Some(fail(metrics, e));
         }
@@ -214,10 +220,10 @@ fn fail(metrics: &SinkMetrics, e: SinkError) -> SinkError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prism_model::{Output, SeriesPoint};
+    use prism_model::{Output, OutputBatch, SeriesPoint};
     use std::time::Duration;
 
-    fn batch(plugin: &str, n: usize) -> OutputBatch {
+    fn batch(plugin: &str, n: usize) -> Delivery {
         let point = |i: usize| {
             Output::Series(SeriesPoint {
                 name: "x".into(),
@@ -226,10 +232,11 @@ mod tests {
                 value: 0.0,
             })
         };
-        OutputBatch {
+        Delivery::Outputs(OutputBatch {
             plugin: plugin.into(),
+            position: n as u64,
             outputs: (0..n).map(point).collect(),
-        }
+        })
     }
 
     /// Takes batches only when told to.

@@ -16,4 +16,6 @@ pub use lines::{BoundedLines, MAX_LINE_BYTES, NumberedLine};
 pub use pump::{Pacer, SourceState, SourceStats};
 pub use record::{DecimalText, Normalizer, Record, RecordError};
 pub use simulator::{Simulator, SimulatorSettings};
-pub use stream::{CHUNK, ChunkReader, SourceError, replay, simulate, spawn_source};
+pub use stream::{
+    CHUNK, ChunkReader, Positions, SourceError, emit, replay, simulate, spawn_source,
+};

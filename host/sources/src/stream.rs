@@ -8,7 +8,7 @@ use crate::pump::{Pacer, SourceStats};
 use crate::record::{Normalizer, RecordError};
 use crate::simulator::{Simulator, SimulatorSettings};
 use crossbeam_channel::Sender;
-use prism_model::Event;
+use prism_model::{Chunk, Event};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -54,26 +54,58 @@ fn count(chunk: &[Event]) -> u64 {
     chunk.iter().filter(|e| e.is_market()).count() as u64
 }
 
-/// Counts a chunk and sends it on; false when the pipeline is gone.
-fn emit(chunk: Vec<Event>, tx: &Sender<Vec<Event>>, stats: &SourceStats) -> bool {
-    stats.emitted(count(&chunk), last_ts(&chunk));
-    chunk.is_empty() || tx.send(chunk).is_ok()
+/// Numbers the events a source emits: consecutive positions in the stream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Positions {
+    next: u64,
+}
+
+impl Positions {
+    /// Positions from `first` on.
+    #[must_use]
+    pub fn from(first: u64) -> Self {
+        Self { next: first }
+    }
+
+    /// `events` at the next positions.
+    pub fn chunk(&mut self, events: Vec<Event>) -> Chunk {
+        let chunk = Chunk {
+            first: self.next,
+            events,
+        };
+        self.next = chunk.end();
+        chunk
+    }
+}
+
+/// Counts a chunk and sends it on at its positions; false when the
+/// pipeline is gone.
+pub fn emit(
+    events: Vec<Event>,
+    positions: &mut Positions,
+    tx: &Sender<Chunk>,
+    stats: &SourceStats,
+) -> bool {
+    stats.emitted(count(&events), last_ts(&events));
+    events.is_empty() || tx.send(positions.chunk(events)).is_ok()
 }
 
 /// Reads a file into the pipeline at `pace` (event-time seconds per wall
 /// second; 0 = as fast as possible) until its end, `stop`, or the
-/// pipeline's end.
+/// pipeline's end. Its events are at positions from 0, the same in every
+/// run: a plugin resuming from a checkpoint skips what it covers.
 ///
 /// # Errors
 /// Unrecoverable read errors; the pipeline has what came before.
 pub fn replay(
     reader: &mut dyn ChunkReader,
     pace: f64,
-    tx: &Sender<Vec<Event>>,
+    tx: &Sender<Chunk>,
     stats: &SourceStats,
     stop: &AtomicBool,
 ) -> Result<(), SourceError> {
     let mut pacer = Pacer::new(pace);
+    let mut positions = Positions::default();
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
         let read = reader.read_chunk(CHUNK, &mut chunk);
@@ -84,25 +116,27 @@ pub fn replay(
         if let Some(ts) = last_ts(&chunk) {
             pacer.wait_for(ts);
         }
-        if !emit(chunk, tx, stats) || !read? {
+        if !emit(chunk, &mut positions, tx, stats) || !read? {
             return Ok(());
         }
     }
 }
 
 /// Runs the simulator into the pipeline at `pace` until its duration ends,
-/// `stop`, or the pipeline's end.
+/// `stop`, or the pipeline's end; its events are at positions from 0 (the
+/// same seed makes the same stream).
 ///
 /// # Errors
 /// A record the simulator made that is not a valid event.
 pub fn simulate(
     settings: &SimulatorSettings,
     pace: f64,
-    tx: &Sender<Vec<Event>>,
+    tx: &Sender<Chunk>,
     stats: &SourceStats,
     stop: &AtomicBool,
 ) -> Result<(), SourceError> {
     let mut sim = Simulator::new(settings);
+    let mut positions = Positions::default();
     let mut normalizer = Normalizer::default();
     let mut pacer = Pacer::new(pace);
     let mut records = Vec::new();
@@ -121,7 +155,7 @@ pub fn simulate(
         for r in &records {
             normalizer.push(r, &mut chunk)?;
         }
-        if !emit(chunk, tx, stats) || !more {
+        if !emit(chunk, &mut positions, tx, stats) || !more {
             break;
         }
     }

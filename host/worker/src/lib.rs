@@ -21,6 +21,4 @@ mod worker;
 
 pub use command::{Refusal, Reply, WorkerCommand};
 pub use metrics::{DeadLetter, ErrorRecord, LATENCY_BUCKETS_US, PluginMetrics, PluginState};
-pub use worker::{
-    FaultReporter, OutputSender, RecoverySettings, SnapshotSink, WorkerParts, spawn_worker,
-};
+pub use worker::{FaultReporter, OutputSender, RecoverySettings, WorkerParts, spawn_worker};

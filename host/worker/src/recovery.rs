@@ -45,7 +45,7 @@ impl Worker {
         match stop {
             None | Some(Stop::TooManyFailures) => {
                 // The live instance holds the state after what was processed.
-                self.delivered(done, &batch.events, outputs);
+                self.delivered(&batch, done, outputs);
                 let lettered = self.metrics.dead_letters_total.load(Ordering::Relaxed) - letters;
                 self.drop_events(market_count(&batch.events).saturating_sub(done + lettered));
                 if let Err(f) = self.take_checkpoint() {

@@ -5,7 +5,7 @@ use crate::budget::OutputBudget;
 use crate::command::{Refusal, WorkerCommand};
 use crate::metrics::{PluginMetrics, PluginState};
 use crossbeam_channel::{Receiver, Sender};
-use prism_model::{Event, InstrumentTable, Output, OutputBatch, wall_ms};
+use prism_model::{Checkpoint, Delivery, Event, InstrumentTable, Output, OutputBatch, wall_ms};
 use prism_router::{Batch, BatchReceiver, Wake};
 use prism_runtime::{Fault, FaultKind, PluginInstance, PluginVersion};
 use std::collections::VecDeque;
@@ -14,15 +14,12 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Where workers send outputs: a bounded channel to the sink stage.
-pub type OutputSender = Sender<OutputBatch>;
+/// Where workers send their output batches and checkpoints, in order: a
+/// bounded channel to the sink stage.
+pub type OutputSender = Sender<Delivery>;
 
 /// Reports a fault to whoever watches plugins (the host's log).
 pub type FaultReporter = Arc<dyn Fn(&str, &Fault) + Send + Sync>;
-
-/// Receives each new snapshot of a plugin's state (e.g. to persist it).
-/// Called on the worker thread: it must only hand the bytes on.
-pub type SnapshotSink = Arc<dyn Fn(&str, &Arc<[u8]>) + Send + Sync>;
 
 /// When to snapshot, and how to treat a plugin that keeps failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +63,9 @@ pub struct WorkerParts {
     pub metrics: Arc<PluginMetrics>,
     pub recovery: RecoverySettings,
     pub on_fault: FaultReporter,
-    pub on_snapshot: Option<SnapshotSink>,
+    /// The stream position the instance's state covers (it was restored
+    /// from a checkpoint), if any.
+    pub position: Option<u64>,
 }
 
 /// Starts the worker thread for one plugin.
@@ -106,7 +105,7 @@ pub(crate) enum Activity {
 }
 
 /// The last good state: a snapshot and the batches processed after it.
-pub(crate) struct Checkpoint {
+pub(crate) struct Saved {
     pub(crate) state: Arc<[u8]>,
     pub(crate) since: Vec<Batch>,
     pub(crate) taken: Instant,
@@ -125,9 +124,10 @@ pub(crate) struct Worker {
     pub(crate) metrics: Arc<PluginMetrics>,
     pub(crate) settings: RecoverySettings,
     on_fault: FaultReporter,
-    on_snapshot: Option<SnapshotSink>,
+    /// The position of the last batch processed (or restored).
+    pub(crate) position: Option<u64>,
     pub(crate) mode: Mode,
-    pub(crate) checkpoint: Checkpoint,
+    pub(crate) checkpoint: Saved,
     /// Every instrument declared to this plugin so far: a fresh instance
     /// gets them all again before its first event.
     pub(crate) instruments: InstrumentTable,
@@ -150,9 +150,9 @@ impl Worker {
             metrics: parts.metrics,
             settings: parts.recovery,
             on_fault: parts.on_fault,
-            on_snapshot: parts.on_snapshot,
+            position: parts.position,
             mode: Mode::Running,
-            checkpoint: Checkpoint {
+            checkpoint: Saved {
                 state: Arc::from(Vec::new()),
                 since: Vec::new(),
                 taken: Instant::now(),
@@ -242,7 +242,7 @@ impl Worker {
         }
         match self.call(&batch.events) {
             Ok(outputs) => {
-                self.delivered(market_count(&batch.events), &batch.events, outputs);
+                self.delivered(&batch, market_count(&batch.events), outputs);
                 self.checkpoint.since.push(batch);
                 self.maybe_checkpoint();
             }
@@ -290,11 +290,12 @@ impl Worker {
         result
     }
 
-    /// Counts `market` events of `events` as delivered and sends their
-    /// outputs on.
-    pub(crate) fn delivered(&self, market: u64, events: &[Event], outputs: Vec<Output>) {
+    /// Counts `market` events of `batch` as delivered, sends its outputs
+    /// on, and moves the worker's position past it.
+    pub(crate) fn delivered(&mut self, batch: &Batch, market: u64, outputs: Vec<Output>) {
+        self.position = Some(batch.position);
         self.metrics.events_in.fetch_add(market, Ordering::Relaxed);
-        if let Some(ts) = events.iter().rev().find_map(Event::ts) {
+        if let Some(ts) = batch.events.iter().rev().find_map(Event::ts) {
             self.metrics.last_event_ts.fetch_max(ts, Ordering::Relaxed);
         }
         if outputs.is_empty() {
@@ -303,11 +304,15 @@ impl Worker {
         for o in &outputs {
             self.metrics.count_output(o.kind());
         }
-        let batch = OutputBatch {
+        self.send(Delivery::Outputs(OutputBatch {
             plugin: self.id.clone(),
+            position: batch.position,
             outputs,
-        };
-        if self.outputs.send(batch).is_err() {
+        }));
+    }
+
+    fn send(&self, delivery: Delivery) {
+        if self.outputs.send(delivery).is_err() {
             tracing::debug!(plugin = %self.id, "the sink stage has closed");
         }
     }
@@ -350,10 +355,13 @@ impl Worker {
         self.metrics
             .snapshot_at_ms
             .store(wall_ms(), Ordering::Relaxed);
-        if let Some(sink) = &self.on_snapshot {
-            sink(&self.id, &state);
-        }
-        self.checkpoint = Checkpoint {
+        self.send(Delivery::Checkpoint(Checkpoint {
+            plugin: self.id.clone(),
+            position: self.position,
+            version: Arc::from(self.version.digest()),
+            state: state.clone(),
+        }));
+        self.checkpoint = Saved {
             state,
             since: Vec::new(),
             taken: Instant::now(),

@@ -209,7 +209,7 @@ pub(crate) fn replay(
     let mut settings = crate::settings::pipeline(&config);
     // Batches by size only: boundaries then depend on the data, not on timing.
     settings.router.batch_linger = Duration::from_secs(3600);
-    let pipeline = Pipeline::start(engine, settings, sinks, None)?;
+    let pipeline = Pipeline::start(engine, settings, sinks)?;
     let mut views: Vec<PluginView> = Vec::new();
     for p in plugins {
         let origin = Origin::File {
@@ -219,7 +219,7 @@ pub(crate) fn replay(
         views.push(
             pipeline
                 .supervisor
-                .add_prepared(&p.id, p.version, p.instance, p.settings, origin)?,
+                .add_prepared(&p.id, p.version, p.instance, p.settings, origin, None)?,
         );
     }
 

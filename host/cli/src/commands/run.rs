@@ -52,33 +52,40 @@ pub(crate) fn run(
     } else {
         None
     };
-    let sink = snapshots
+    let mut sinks = vec![
+        SinkSpec::new(
+            "memory",
+            MemorySink(store.clone()),
+            config.pipeline.output_queue,
+            Overflow::Wait,
+        ),
+        // Live viewers never hold the pipeline back: what they cannot
+        // take in time is dropped and counted.
+        SinkSpec::new(
+            prism_api::LIVE_SINK,
+            live.sink(analytics.clone()),
+            crate::settings::live_queue(),
+            Overflow::Drop,
+        ),
+    ];
+    if let Some(s) = snapshots
         .as_ref()
         .filter(|_| config.recovery.persist_snapshots)
-        .map(SnapshotStore::sink);
-    let mut pipeline = Pipeline::start(
-        engine,
-        crate::settings::pipeline(&config),
-        vec![
-            SinkSpec::new(
-                "memory",
-                MemorySink(store.clone()),
-                config.pipeline.output_queue,
-                Overflow::Wait,
-            ),
-            // Live viewers never hold the pipeline back: what they cannot
-            // take in time is dropped and counted.
-            SinkSpec::new(
-                prism_api::LIVE_SINK,
-                live.sink(analytics.clone()),
-                crate::settings::live_queue(),
-                Overflow::Drop,
-            ),
-        ],
-        sink,
-    )?;
+    {
+        // A checkpoint that waits is superseded by the next: never held back.
+        sinks.push(SinkSpec::new(
+            "snapshots",
+            s.sink(),
+            config.pipeline.output_queue,
+            Overflow::Wait,
+        ));
+    }
+    let mut pipeline = Pipeline::start(engine, crate::settings::pipeline(&config), sinks)?;
     let supervisor = pipeline.supervisor.clone();
     let mut refused_states: Vec<(String, String)> = Vec::new();
+    // The furthest position a restored plugin covers: a live source, which
+    // cannot replay, numbers its events after it.
+    let mut resumed_to: Option<u64> = None;
     for p in &config.plugins {
         let path = config.resolve(&p.path);
         let saved = match snapshots
@@ -95,6 +102,9 @@ pub(crate) fn run(
             None => None,
         };
         let settings = plugin_settings(&config, p);
+        if let Some(position) = saved.as_ref().and_then(|s| s.position) {
+            resumed_to = resumed_to.max(Some(position));
+        }
         let view = match saved {
             Some(state) => supervisor.add_file_restored(&p.id, &path, settings, true, &state),
             None => supervisor.add_file(&p.id, &path, settings, true),
@@ -142,6 +152,7 @@ pub(crate) fn run(
         // The source thread holds the only sender: when a finite source
         // ends, the pipeline drains and its plugins stop.
         pipeline.take_source(),
+        resumed_to.map_or(0, |p| p + 1),
         stats.clone(),
         stop.clone(),
     )?;

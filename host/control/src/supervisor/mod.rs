@@ -20,8 +20,8 @@ use prism_model::{PluginId, Subscription, wall_ms};
 use prism_router::{Filter, Route, RouterCommand, plugin_queue};
 use prism_runtime::{LoadError, PluginEngine, PluginInstance, PluginVersion};
 use prism_worker::{
-    FaultReporter, OutputSender, PluginMetrics, RecoverySettings, SnapshotSink, WorkerCommand,
-    WorkerParts, spawn_worker,
+    FaultReporter, OutputSender, PluginMetrics, RecoverySettings, WorkerCommand, WorkerParts,
+    spawn_worker,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,7 +104,6 @@ pub struct Supervisor {
     /// Serializes adding and removing plugins.
     registry: Mutex<()>,
     on_fault: FaultReporter,
-    on_snapshot: Option<SnapshotSink>,
 }
 
 // A panic while holding one of these locks leaves plain data behind; keep
@@ -137,7 +136,6 @@ impl Supervisor {
         settings: SupervisorSettings,
         router: Sender<RouterCommand>,
         outputs: OutputSender,
-        on_snapshot: Option<SnapshotSink>,
     ) -> Self {
         Self {
             engine,
@@ -149,7 +147,6 @@ impl Supervisor {
             on_fault: Arc::new(|plugin: &str, fault| {
                 tracing::error!(plugin, kind = ?fault.kind, "plugin failed: {}", fault.message);
             }),
-            on_snapshot,
         }
     }
 
@@ -219,9 +216,10 @@ impl Supervisor {
         self.add_bytes(id, &wasm, settings, origin)
     }
 
-    /// Adds a plugin from a file with a state to start from (a snapshot
-    /// persisted before a restart). If the plugin refuses the state it
-    /// starts fresh, and its status says why.
+    /// Adds a plugin from a file with a checkpoint to resume from (one a
+    /// previous run persisted): the state is restored and the stream is
+    /// delivered from after the position it covers. If the plugin refuses
+    /// the state it starts fresh, and its status says why.
     ///
     /// # Errors
     /// As [`Self::add_file`].
@@ -231,21 +229,24 @@ impl Supervisor {
         path: &Path,
         settings: PluginSettings,
         from_config: bool,
-        state: &[u8],
+        saved: &crate::SavedState,
     ) -> Result<PluginView, ControlError> {
         let wasm = read(path)?;
         let (version, mut instance) = prepare(&self.engine, &wasm, id.as_str(), &settings)?;
-        let refused = instance.restore(state).err();
-        let (version, instance) = match refused {
-            None => (version, instance),
+        let refused = instance.restore(&saved.state).err();
+        let (version, instance, resume) = match refused {
+            None => (version, instance, saved.position),
             // A refused restore may have left the instance half-done.
-            Some(_) => prepare(&self.engine, &wasm, id.as_str(), &settings)?,
+            Some(_) => {
+                let (v, i) = prepare(&self.engine, &wasm, id.as_str(), &settings)?;
+                (v, i, None)
+            }
         };
         let origin = Origin::File {
             path: path.to_path_buf(),
             from_config,
         };
-        let view = self.add_prepared(id, version, instance, settings, origin)?;
+        let view = self.add_prepared(id, version, instance, settings, origin, resume)?;
         match refused {
             Some(e) => {
                 tracing::warn!(plugin = %id, "the saved state was refused; starting fresh: {e}");
@@ -253,7 +254,7 @@ impl Supervisor {
                     .record_error(format!("the saved state was refused; started fresh: {e}"));
             }
             None => {
-                tracing::info!(plugin = %id, bytes = state.len(), "state restored from the last run")
+                tracing::info!(plugin = %id, bytes = saved.state.len(), position = ?saved.position, "state restored from the last run");
             }
         }
         Ok(view)
@@ -276,12 +277,14 @@ impl Supervisor {
             return Err(ControlError::Exists(id.to_string()));
         }
         let (version, instance) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
-        self.add_prepared(id, version, instance, settings, origin)
+        self.add_prepared(id, version, instance, settings, origin, None)
     }
 
     /// Adds a plugin whose first instance was prepared already (by
     /// [`prepare`](crate::prepare) with the same `settings`): starts its
-    /// worker, then its route.
+    /// worker, then its route. `resume`: the stream position the
+    /// instance's state covers (restored from a checkpoint), after which
+    /// its events start.
     ///
     /// # Errors
     /// [`ControlError::Exists`], or the worker could not start.
@@ -292,6 +295,7 @@ impl Supervisor {
         instance: PluginInstance,
         settings: PluginSettings,
         origin: Origin,
+        resume: Option<u64>,
     ) -> Result<PluginView, ControlError> {
         let _registry = lock(&self.registry);
         if self.slot(id.as_str()).is_ok() {
@@ -335,13 +339,13 @@ impl Supervisor {
             metrics,
             recovery: self.settings.recovery,
             on_fault: self.on_fault.clone(),
-            on_snapshot: self.on_snapshot.clone(),
+            position: resume,
         })
         .map_err(|e| {
             ControlError::Load(LoadError::Engine(format!("cannot start a thread: {e}")))
         })?;
         *lock(&slot.worker) = Some(worker);
-        let route = Route::new(&name, Filter::from(&subscription), queue_tx);
+        let route = Route::new(&name, Filter::from(&subscription), queue_tx).resuming_after(resume);
         if self.router.send(RouterCommand::Add(route)).is_err() {
             return Err(ControlError::Gone(id.to_string()));
         }

@@ -59,6 +59,8 @@ pub struct Harness {
     declared: bool,
     pub sent: u64,
     next_ts: i64,
+    /// The stream position of the next event sent.
+    position: u64,
 }
 
 /// Recovery settings that make tests quick: short backoff and window.
@@ -105,7 +107,6 @@ impl Harness {
                 64,
                 Overflow::Wait,
             )],
-            None,
         )
         .unwrap();
         Harness {
@@ -115,6 +116,7 @@ impl Harness {
             declared: false,
             sent: 0,
             next_ts: 1_700_000_000_000,
+            position: 0,
         }
     }
 
@@ -165,7 +167,15 @@ impl Harness {
                 }));
                 self.next_ts += 1;
             }
-            self.pipeline.source.send(chunk).unwrap();
+            let first = self.position;
+            self.position += chunk.len() as u64;
+            self.pipeline
+                .source
+                .send(prism_model::Chunk {
+                    first,
+                    events: chunk,
+                })
+                .unwrap();
             left -= take;
             self.sent += take;
         }

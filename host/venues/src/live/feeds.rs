@@ -5,8 +5,8 @@
 use super::{FeedMetrics, FeedOutputs, FeedSettings, spawn_feed};
 use crate::recording::spawn_capture_writer;
 use crossbeam_channel::Sender;
-use prism_model::Event;
-use prism_sources::{Normalizer, Record, SourceError, SourceStats};
+use prism_model::Chunk;
+use prism_sources::{Normalizer, Positions, Record, SourceError, SourceStats};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,10 @@ pub enum FeedUse {
     /// Normalized into the pipeline (and, with `record`, every raw frame
     /// written there too).
     Pipeline {
-        events: Sender<Vec<Event>>,
+        events: Sender<Chunk>,
+        /// The position of the first event: live events cannot be replayed,
+        /// so a restart continues after the last position a checkpoint covers.
+        first: u64,
         record: Option<PathBuf>,
     },
     /// Raw frames only, into this file (`prism record`); records are counted.
@@ -48,7 +51,11 @@ impl Feeds {
     ) -> std::io::Result<Self> {
         let (records_tx, records_rx) = crossbeam_channel::bounded::<Vec<Record>>(1024);
         let (events, record) = match use_ {
-            FeedUse::Pipeline { events, record } => (Some(events), record),
+            FeedUse::Pipeline {
+                events,
+                first,
+                record,
+            } => (Some((events, first)), record),
             FeedUse::Record(path) => (None, Some(path)),
         };
         let mut threads = Vec::new();
@@ -76,7 +83,9 @@ impl Feeds {
                     stats.emitted(batch.len() as u64, None);
                 }
             })?,
-            Some(tx) => carry.spawn(move || normalize(&records_rx, &tx, &stats))?,
+            Some((tx, first)) => carry.spawn(move || {
+                normalize(&records_rx, &tx, Positions::from(first), &stats);
+            })?,
         });
         Ok(Self { threads, metrics })
     }
@@ -96,7 +105,8 @@ impl Feeds {
 
 fn normalize(
     records: &crossbeam_channel::Receiver<Vec<Record>>,
-    tx: &Sender<Vec<Event>>,
+    tx: &Sender<Chunk>,
+    mut positions: Positions,
     stats: &SourceStats,
 ) {
     let mut normalizer = Normalizer::default();
@@ -112,9 +122,7 @@ fn normalize(
                 stats.skipped.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let events = chunk.iter().filter(|e| e.is_market()).count() as u64;
-        stats.emitted(events, chunk.iter().rev().find_map(Event::ts));
-        if !chunk.is_empty() && tx.send(chunk).is_err() {
+        if !prism_sources::emit(chunk, &mut positions, tx, stats) {
             return;
         }
     }
