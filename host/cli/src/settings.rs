@@ -42,6 +42,7 @@ pub(crate) fn pipeline(config: &Config) -> PipelineSettings {
         },
         output_queue: config.pipeline.output_queue,
         source_queue: SOURCE_QUEUE,
+        archive: Vec::new(),
         supervisor: SupervisorSettings {
             queue_batches: config.pipeline.queue_batches,
             recovery: RecoverySettings {

@@ -1,7 +1,7 @@
 //! The config tree. Every section has defaults, so an empty file is valid.
 
 use prism_model::{PluginId, SubscriptionOverride};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -269,7 +269,7 @@ impl Default for RuntimeConfig {
 /// Per-plugin limits (each can be set in a plugin entry too). Going past
 /// one is that plugin's fault: its batch fails, the poison event is set
 /// aside, and a plugin that keeps failing is quarantined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginLimitsConfig {
     /// Linear memory, MiB.

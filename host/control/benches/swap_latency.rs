@@ -75,6 +75,7 @@ fn measure(name: &str, config: &str, swaps: u32) {
         },
         output_queue: 1024,
         source_queue: 16,
+        archive: Vec::new(),
         supervisor: SupervisorSettings::default(),
     };
     let pipeline = Pipeline::start(engine, settings, Vec::new()).unwrap();

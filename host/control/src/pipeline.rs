@@ -14,13 +14,15 @@ use std::sync::atomic::AtomicI64;
 use std::thread::JoinHandle;
 
 /// Sizes of the pipeline's queues and batches.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct PipelineSettings {
     pub router: RouterSettings,
     /// Output batches waiting for the sink stage before workers are held back.
     pub output_queue: usize,
     /// Event chunks the source may have waiting for the router.
     pub source_queue: usize,
+    /// Kinds of input event handed to the sinks to keep (with the outputs).
+    pub archive: Vec<prism_model::EventKind>,
     pub supervisor: SupervisorSettings,
 }
 
@@ -49,7 +51,8 @@ impl Pipeline {
     ) -> std::io::Result<Self> {
         let (out_tx, out_rx) = bounded(settings.output_queue.max(1));
         let stage = SinkStage::start(out_rx, sinks)?;
-        let router = Router::new(settings.router, Vec::new());
+        let router =
+            Router::new(settings.router, Vec::new()).archiving(&settings.archive, out_tx.clone());
         let head_ts = router.head_ts();
         let (source, source_rx) = bounded(settings.source_queue.max(1));
         let (commands, commands_rx) = unbounded();

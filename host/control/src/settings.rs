@@ -35,6 +35,40 @@ pub fn plugin_settings(config: &Config, entry: &PluginConfig) -> PluginSettings 
     }
 }
 
+impl PluginSettings {
+    /// What a registry keeps beside the config: limits, seed and
+    /// subscription override, JSON (read back by [`Self::from_durable`]).
+    #[must_use]
+    pub fn durable_json(&self) -> String {
+        serde_json::json!({
+            "limits": self.limits,
+            "seed": self.seed,
+            "subscription": self.subscription,
+        })
+        .to_string()
+    }
+
+    /// Settings from a registry's `config` and [`Self::durable_json`] text.
+    ///
+    /// # Errors
+    /// Text that is not what `durable_json` writes.
+    pub fn from_durable(config_json: &str, durable: &str) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Durable {
+            limits: PluginLimitsConfig,
+            seed: Option<u64>,
+            subscription: Option<SubscriptionOverride>,
+        }
+        let d: Durable = serde_json::from_str(durable).map_err(|e| e.to_string())?;
+        Ok(Self {
+            config_json: config_json.to_owned(),
+            limits: d.limits,
+            seed: d.seed,
+            subscription: d.subscription,
+        })
+    }
+}
+
 /// FNV-1a: a stable seed from an id, the same on every machine and build.
 #[must_use]
 pub fn seed_of(id: &str) -> u64 {

@@ -45,6 +45,20 @@ pub enum Change {
     Rollback,
 }
 
+impl Change {
+    /// The name the API and the stores use.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Start => "start",
+            Change::Wasm => "wasm",
+            Change::Config => "config",
+            Change::Reload => "reload",
+            Change::Rollback => "rollback",
+        }
+    }
+}
+
 /// Where a version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,6 +69,18 @@ pub enum VersionStatus {
     Previous,
     /// Never ran: it failed to load, start or take over the state.
     Failed,
+}
+
+impl VersionStatus {
+    /// The name the API and the stores use.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Active => "active",
+            VersionStatus::Previous => "previous",
+            VersionStatus::Failed => "failed",
+        }
+    }
 }
 
 /// One entry of a plugin's version history.

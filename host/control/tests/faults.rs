@@ -369,7 +369,9 @@ fn config_swaps_keep_state_and_rollback_returns_to_the_previous_version() {
             &PluginId::new("q").unwrap(),
             b"\0asm\x0d\0\x01\0",
             PluginSettings::default(),
-            Origin::Upload,
+            Origin::Upload {
+                component: std::sync::Arc::from(&b"\0asm\x0d\0\x01\0"[..]),
+            },
         )
         .unwrap_err();
     assert!(

@@ -34,8 +34,9 @@ pub use event::{
 pub use id::PluginId;
 pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, InstrumentTable, MarketKind};
 pub use output::{
-    Alert, Checkpoint, Delivery, Direction, Document, LogEntry, OrderIntent, Output, OutputBatch,
-    OutputKind, Priority, SeriesPoint, Signal, Strength,
+    Alert, Archived, Checkpoint, Delivery, Direction, Document, LogEntry, OrderIntent, Output,
+    OutputBatch, OutputKind, PluginOrigin, PluginRecord, Priority, RegistryChange, Rejected,
+    SeriesPoint, Signal, Strength, VersionEntry,
 };
 pub use subscription::{Subscription, SubscriptionOverride};
 

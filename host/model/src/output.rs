@@ -123,12 +123,92 @@ pub struct Checkpoint {
     pub state: Arc<[u8]>,
 }
 
-/// What workers hand the sink stage, in the order they make it: each
-/// plugin's output batches, and its checkpoints between them.
+/// An event a plugin could not process, set aside (a dead letter). The
+/// position of its batch and its rank among the batch's dead letters
+/// identify it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub plugin: Arc<str>,
+    pub position: u64,
+    pub index: u32,
+    /// Wall time it was set aside, unix ms.
+    pub at_ms: i64,
+    pub event: crate::Event,
+    pub instrument: Option<Arc<Instrument>>,
+    /// The fault's kind (`panic`, `deadline`, …) and message.
+    pub kind: Arc<str>,
+    pub message: Arc<str>,
+    /// SHA-256 of the code that failed on it.
+    pub version: Arc<str>,
+}
+
+/// Where a plugin's code comes from, as a registry keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginOrigin {
+    /// A file (listed in the config file, or not).
+    File { path: String, from_config: bool },
+    /// Uploaded through the admin API: the component itself.
+    Upload { component: Arc<[u8]> },
+}
+
+/// One plugin as the registry keeps it: enough to start it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRecord {
+    pub id: Arc<str>,
+    pub origin: PluginOrigin,
+    /// SHA-256 of the code running now.
+    pub sha256: Arc<str>,
+    /// The config `init` got, JSON.
+    pub config_json: String,
+    /// Its limits, seed and subscription override, JSON.
+    pub settings_json: String,
+    pub paused: bool,
+}
+
+/// One entry of a plugin's version history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub plugin: Arc<str>,
+    pub loaded_at_ms: i64,
+    pub sha256: String,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub config_json: String,
+    /// `start`, `wasm`, `config`, `reload` or `rollback`.
+    pub change: &'static str,
+    /// `active`, `previous` or `failed`.
+    pub status: &'static str,
+    pub error: Option<String>,
+}
+
+/// A change of the plugin registry, for the sinks that keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryChange {
+    /// A plugin added, or its code, config or state of pause changed.
+    Upsert(PluginRecord),
+    /// A plugin removed.
+    Removed { id: Arc<str> },
+    /// A version recorded.
+    Version(VersionEntry),
+}
+
+/// Input events kept beside the outputs, each at its stream position with
+/// its instrument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Archived {
+    pub events: Vec<(u64, Arc<Instrument>, crate::Event)>,
+}
+
+/// What the sink stage carries, in the order it was made: each plugin's
+/// output batches and its checkpoints between them, its dead letters, the
+/// registry's changes, and archived input events.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
     Outputs(OutputBatch),
     Checkpoint(Checkpoint),
+    Rejected(Rejected),
+    Registry(RegistryChange),
+    Archive(Archived),
 }
 
 /// The kinds of output, for counting and routing.

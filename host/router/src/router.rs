@@ -2,8 +2,10 @@
 
 use crate::filter::Filter;
 use crate::queue::{Batch, BatchSender};
-use crossbeam_channel::{Receiver, Select};
-use prism_model::{Chunk, Event, InstrumentTable, Timer, TimestampMs};
+use crossbeam_channel::{Receiver, Select, Sender};
+use prism_model::{
+    Archived, Chunk, Delivery, Event, EventKind, InstrumentTable, Timer, TimestampMs,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -174,6 +176,8 @@ pub struct Router {
     head_ts: Arc<AtomicI64>,
     /// The position of the next event routed.
     position: u64,
+    /// Input events kept for history: of which kinds, and where they go.
+    archive: Option<(u8, Sender<Delivery>)>,
 }
 
 impl Router {
@@ -186,7 +190,20 @@ impl Router {
             instruments: InstrumentTable::default(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             position: 0,
+            archive: None,
         }
+    }
+
+    /// Also hands the events of `kinds` (each with its position and
+    /// instrument) to `sink`, chunk by chunk, for keeping: it may block,
+    /// holding the source back, as a plugin's full queue does.
+    #[must_use]
+    pub fn archiving(mut self, kinds: &[EventKind], sink: Sender<Delivery>) -> Self {
+        let mask = kinds.iter().fold(0u8, |m, k| m | 1 << (*k as u8));
+        if mask != 0 {
+            self.archive = Some((mask, sink));
+        }
+        self
     }
 
     /// A gauge of the newest event time routed, for lag metrics.
@@ -198,8 +215,25 @@ impl Router {
     /// Routes a chunk of the source's stream, at its positions.
     pub fn route_chunk(&mut self, chunk: Chunk) {
         self.position = chunk.first;
+        let mut kept = Vec::new();
         for event in chunk.events {
+            if let Some((mask, _)) = &self.archive
+                && let (Some(kind), Some(id)) = (event.kind(), event.instrument())
+                && mask & (1 << (kind as u8)) != 0
+                && let Some(info) = self.instruments.get(id)
+            {
+                kept.push((self.position, info.clone(), event.clone()));
+            }
             self.route(event);
+        }
+        if let Some((_, sink)) = &self.archive
+            && !kept.is_empty()
+            && sink
+                .send(Delivery::Archive(Archived { events: kept }))
+                .is_err()
+        {
+            tracing::warn!("the archive's sink is gone; input events are no longer kept");
+            self.archive = None;
         }
     }
 

@@ -42,7 +42,7 @@ pub use jsonl::JsonLines;
 pub use memory::MemorySink;
 pub use stage::{Overflow, SinkMetrics, SinkSpec, SinkStage};
 
-use prism_model::{Checkpoint, OutputBatch};
+use prism_model::{Archived, Checkpoint, OutputBatch, RegistryChange, Rejected};
 
 /// Why a sink could not take a batch.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,30 @@ pub trait Sink: Send {
     /// # Errors
     /// As [`Self::write`].
     fn checkpoint(&mut self, _checkpoint: &Checkpoint) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Takes a dead letter. Default: nothing.
+    ///
+    /// # Errors
+    /// As [`Self::write`].
+    fn rejected(&mut self, _rejected: &Rejected) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Takes a change of the plugin registry. Default: nothing.
+    ///
+    /// # Errors
+    /// As [`Self::write`].
+    fn registry(&mut self, _change: &RegistryChange) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Takes archived input events. Default: nothing.
+    ///
+    /// # Errors
+    /// As [`Self::write`].
+    fn archive(&mut self, _events: &Archived) -> Result<(), SinkError> {
         Ok(())
     }
 

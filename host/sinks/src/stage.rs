@@ -196,6 +196,9 @@ fn drain(
                     .fetch_add(batch.outputs.len() as u64, Ordering::Relaxed);
             }),
             Delivery::Checkpoint(c) => sink.checkpoint(c),
+            Delivery::Rejected(r) => sink.rejected(r),
+            Delivery::Registry(c) => sink.registry(c),
+            Delivery::Archive(a) => sink.archive(a),
         }
         .and_then(|()| if rx.is_empty() { sink.idle() } else { Ok(()) });
         if let Err(e) = result {

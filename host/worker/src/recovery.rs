@@ -7,12 +7,20 @@
 
 use crate::metrics::DeadLetter;
 use crate::worker::{Activity, Mode, Worker, market_count};
-use prism_model::{Event, Output, wall_ms};
+use prism_model::{Delivery, Event, Output, Rejected, wall_ms};
 use prism_router::Batch;
 use prism_runtime::Fault;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+
+/// A fault kind's name, as the API and the stores show it.
+fn fault_name(kind: prism_runtime::FaultKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
 
 /// Why isolating a batch stopped early.
 enum Stop {
@@ -27,6 +35,7 @@ impl Worker {
     /// processed exactly once, set aside as a dead letter, or (if the plugin
     /// is quarantined on the way) counted as dropped.
     pub(crate) fn recover(&mut self, batch: Batch, fault: &Fault) {
+        self.recovering = (batch.position, 0);
         self.fault(fault);
         self.show(Some(Activity::Recovering));
         if let Err(reason) = self.rebuild() {
@@ -137,11 +146,25 @@ impl Worker {
         let instrument = event
             .instrument()
             .and_then(|id| self.instruments.get(id).cloned());
+        let at_ms = wall_ms();
+        let (position, index) = self.recovering;
+        self.recovering.1 += 1;
+        self.send(Delivery::Rejected(Rejected {
+            plugin: self.id.clone(),
+            position,
+            index,
+            at_ms,
+            event: event.clone(),
+            instrument: instrument.clone(),
+            kind: Arc::from(fault_name(fault.kind)),
+            message: Arc::from(fault.message.as_str()),
+            version: Arc::from(self.version.digest()),
+        }));
         self.metrics.push_dead_letter(DeadLetter {
             event: event.clone(),
             instrument,
             fault,
-            at_ms: wall_ms(),
+            at_ms,
             version: self.version.digest().to_owned(),
         });
         self.note_failure();

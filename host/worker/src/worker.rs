@@ -126,6 +126,9 @@ pub(crate) struct Worker {
     on_fault: FaultReporter,
     /// The position of the last batch processed (or restored).
     pub(crate) position: Option<u64>,
+    /// The batch being recovered (its position) and the dead letters set
+    /// aside from it so far.
+    pub(crate) recovering: (u64, u32),
     pub(crate) mode: Mode,
     pub(crate) checkpoint: Saved,
     /// Every instrument declared to this plugin so far: a fresh instance
@@ -151,6 +154,7 @@ impl Worker {
             settings: parts.recovery,
             on_fault: parts.on_fault,
             position: parts.position,
+            recovering: (0, 0),
             mode: Mode::Running,
             checkpoint: Saved {
                 state: Arc::from(Vec::new()),
@@ -311,7 +315,7 @@ impl Worker {
         }));
     }
 
-    fn send(&self, delivery: Delivery) {
+    pub(crate) fn send(&self, delivery: Delivery) {
         if self.outputs.send(delivery).is_err() {
             tracing::debug!(plugin = %self.id, "the sink stage has closed");
         }

@@ -16,7 +16,10 @@ use crate::error::ControlError;
 use crate::settings::{PluginSettings, prepare};
 use crate::view::PluginView;
 use crossbeam_channel::Sender;
-use prism_model::{PluginId, Subscription, wall_ms};
+use prism_model::{
+    Delivery, PluginId, PluginOrigin, PluginRecord, RegistryChange, Subscription, VersionEntry,
+    wall_ms,
+};
 use prism_router::{Filter, Route, RouterCommand, plugin_queue};
 use prism_runtime::{LoadError, PluginEngine, PluginInstance, PluginVersion};
 use prism_worker::{
@@ -69,8 +72,9 @@ pub enum Origin {
     /// A file, watched for changes; `from_config` when the config file
     /// lists it (a config reload may then remove it).
     File { path: PathBuf, from_config: bool },
-    /// Uploaded through the admin API.
-    Upload,
+    /// Uploaded through the admin API (kept, so a registry can start it
+    /// again after a restart).
+    Upload { component: Arc<[u8]> },
 }
 
 /// The control-plane facts of one plugin.
@@ -81,6 +85,8 @@ struct SlotState {
     origin: Origin,
     loaded_at_ms: i64,
     history: History,
+    /// Paused by an operator (kept by the registry across restarts).
+    paused: bool,
 }
 
 struct PluginSlot {
@@ -184,7 +190,7 @@ impl Supervisor {
                 Origin::File { path, from_config } => {
                     Some((s.id.to_string(), path.clone(), *from_config))
                 }
-                Origin::Upload => None,
+                Origin::Upload { .. } => None,
             })
             .collect()
     }
@@ -326,6 +332,7 @@ impl Supervisor {
                 origin,
                 loaded_at_ms: wall_ms(),
                 history: History::new(&version, settings, self.settings.versions_kept),
+                paused: false,
             }),
             worker: Mutex::new(None),
         });
@@ -353,6 +360,8 @@ impl Supervisor {
             .write_unpoisoned()
             .insert(id.to_string(), slot.clone());
         tracing::info!(plugin = %id, "plugin started");
+        self.publish_plugin(&slot);
+        self.publish_versions(&slot);
         Ok(view_of(&slot))
     }
 
@@ -368,6 +377,7 @@ impl Supervisor {
             .remove(id)
             .ok_or_else(|| ControlError::NotFound(id.to_owned()))?;
         let _ = self.router.send(RouterCommand::Remove(Arc::from(id)));
+        self.publish(RegistryChange::Removed { id: Arc::from(id) });
         if let Some(worker) = lock(&slot.worker).take() {
             // The worker ends once its queue drains; nobody needs to wait.
             std::thread::spawn(move || {
@@ -388,6 +398,57 @@ impl Supervisor {
     #[must_use]
     pub fn view(&self, id: &str) -> Option<PluginView> {
         self.slot(id).ok().map(|s| view_of(&s))
+    }
+
+    /// Hands a registry change to the sink stage (durable sinks keep the
+    /// registry, to start the same plugins after a restart).
+    fn publish(&self, change: RegistryChange) {
+        let sender = lock(&self.outputs).clone();
+        if let Some(tx) = sender {
+            let _ = tx.send(Delivery::Registry(change));
+        }
+    }
+
+    /// Publishes what a plugin is now: its code, config, settings, pause.
+    fn publish_plugin(&self, slot: &PluginSlot) {
+        let record = {
+            let s = slot.state.read_unpoisoned();
+            PluginRecord {
+                id: Arc::from(slot.id.as_str()),
+                origin: match &s.origin {
+                    Origin::File { path, from_config } => PluginOrigin::File {
+                        path: path.display().to_string(),
+                        from_config: *from_config,
+                    },
+                    Origin::Upload { component } => PluginOrigin::Upload {
+                        component: component.clone(),
+                    },
+                },
+                sha256: Arc::from(s.current.digest()),
+                config_json: s.current.settings.config_json.clone(),
+                settings_json: s.settings.durable_json(),
+                paused: s.paused,
+            }
+        };
+        self.publish(RegistryChange::Upsert(record));
+    }
+
+    /// Publishes the version records not published yet.
+    fn publish_versions(&self, slot: &PluginSlot) {
+        let fresh = slot.state.write_unpoisoned().history.take_unpublished();
+        for r in fresh {
+            self.publish(RegistryChange::Version(VersionEntry {
+                plugin: Arc::from(slot.id.as_str()),
+                loaded_at_ms: r.loaded_at_ms,
+                sha256: r.sha256,
+                name: r.name,
+                version: r.version,
+                config_json: r.config.to_string(),
+                change: r.change.as_str(),
+                status: r.status.as_str(),
+                error: r.error,
+            }));
+        }
     }
 
     /// Lets the sink stage end once every worker has: drops the
@@ -420,7 +481,7 @@ fn view_of(slot: &PluginSlot) -> PluginView {
         sha256: state.current.digest().to_owned(),
         source: match &state.origin {
             Origin::File { path, .. } => path.display().to_string(),
-            Origin::Upload => "upload".to_owned(),
+            Origin::Upload { .. } => "upload".to_owned(),
         },
         config: serde_json::from_str(&state.current.settings.config_json)
             .unwrap_or(serde_json::Value::Null),

@@ -78,6 +78,8 @@ impl Supervisor {
                 // Counted once the new version is what the view shows, so a
                 // reader that sees the count sees the version too.
                 slot.metrics.swaps.fetch_add(1, Ordering::Release);
+                self.publish_plugin(slot);
+                self.publish_versions(slot);
                 self.set_subscription(slot, &version, settings);
                 tracing::info!(plugin = %slot.id, sha256 = version.digest(), ?change, "plugin swapped");
                 Ok(view_of(slot))
@@ -93,6 +95,7 @@ impl Supervisor {
                     change,
                     error.to_string(),
                 );
+                self.publish_versions(slot);
                 Err(error)
             }
         }
@@ -180,6 +183,7 @@ impl Supervisor {
             let _op = lock(&slot.ops);
             if old.subscription != settings.subscription {
                 self.set_subscription(&slot, &current, settings);
+                self.publish_plugin(&slot);
             }
             return Ok(view_of(&slot));
         }
@@ -235,6 +239,7 @@ impl Supervisor {
         if let Origin::File { path: p, .. } = &mut slot.state.write_unpoisoned().origin {
             *p = path.to_path_buf();
         }
+        self.publish_plugin(&slot);
         Ok(view_of(&slot))
     }
 }
@@ -287,7 +292,8 @@ impl PluginControl for Supervisor {
     ) -> Result<PluginView, ControlError> {
         let id = PluginId::new(id).map_err(|e| ControlError::InvalidId(e.to_string()))?;
         let settings = upload_settings(config_json, self.plugin_defaults())?;
-        self.add_bytes(&id, wasm, settings, Origin::Upload)
+        let component = Arc::from(wasm);
+        self.add_bytes(&id, wasm, settings, Origin::Upload { component })
     }
 
     fn replace_wasm(
@@ -300,7 +306,10 @@ impl PluginControl for Supervisor {
         // From now on the upload is the plugin's source: its file, if it
         // had one, is no longer watched, and a reload re-initializes it.
         let slot = self.slot(id)?;
-        slot.state.write_unpoisoned().origin = Origin::Upload;
+        slot.state.write_unpoisoned().origin = Origin::Upload {
+            component: Arc::from(wasm),
+        };
+        self.publish_plugin(&slot);
         Ok(view_of(&slot))
     }
 
@@ -322,6 +331,8 @@ impl PluginControl for Supervisor {
         let slot = self.slot(id)?;
         let _op = lock(&slot.ops);
         self.ask(&slot, |reply| WorkerCommand::Pause { reply })?;
+        slot.state.write_unpoisoned().paused = true;
+        self.publish_plugin(&slot);
         Ok(view_of(&slot))
     }
 
@@ -329,6 +340,10 @@ impl PluginControl for Supervisor {
         let slot = self.slot(id)?;
         let _op = lock(&slot.ops);
         self.ask(&slot, |reply| WorkerCommand::Resume { reply })?;
+        let was_paused = std::mem::replace(&mut slot.state.write_unpoisoned().paused, false);
+        if was_paused {
+            self.publish_plugin(&slot);
+        }
         Ok(view_of(&slot))
     }
 
@@ -343,7 +358,7 @@ impl PluginControl for Supervisor {
                 let wasm = read(&path)?;
                 self.replace_bytes(id, &wasm, Change::Reload, Rename::Refuse)
             }
-            Origin::Upload => self.restart_code(&slot, &current, settings, Change::Reload),
+            Origin::Upload { .. } => self.restart_code(&slot, &current, settings, Change::Reload),
         }
     }
 

@@ -20,6 +20,8 @@ pub(super) struct History {
     entries: Vec<VersionEntry>,
     next_seq: u64,
     kept: usize,
+    /// Records made since the registry last took them.
+    unpublished: Vec<VersionRecord>,
 }
 
 fn config_value(json: &str) -> serde_json::Value {
@@ -34,6 +36,7 @@ impl History {
             entries: Vec::new(),
             next_seq: 1,
             kept: kept.max(2),
+            unpublished: Vec::new(),
         };
         history.push(Change::Start, Ok(version.clone()), settings);
         history
@@ -89,18 +92,20 @@ impl History {
             ),
             Err((digest, error)) => (digest, None, None, VersionStatus::Failed, Some(error), None),
         };
+        let record = VersionRecord {
+            seq,
+            sha256,
+            name,
+            version,
+            config,
+            change,
+            status,
+            loaded_at_ms: wall_ms(),
+            error,
+        };
+        self.unpublished.push(record.clone());
         self.entries.push(VersionEntry {
-            record: VersionRecord {
-                seq,
-                sha256,
-                name,
-                version,
-                config,
-                change,
-                status,
-                loaded_at_ms: wall_ms(),
-                error,
-            },
+            record,
             version: runnable,
             settings,
         });
@@ -126,6 +131,11 @@ impl History {
             .rev()
             .find(|e| e.record.status == VersionStatus::Previous)
             .and_then(|e| Some((e.version.clone()?, e.settings.clone())))
+    }
+
+    /// The records made since this was last called (for the registry).
+    pub(super) fn take_unpublished(&mut self) -> Vec<VersionRecord> {
+        std::mem::take(&mut self.unpublished)
     }
 
     /// Every record, oldest first.

@@ -91,6 +91,7 @@ impl Harness {
             },
             output_queue: 64,
             source_queue: 4,
+            archive: Vec::new(),
             supervisor: SupervisorSettings {
                 queue_batches: 8,
                 recovery,
@@ -133,7 +134,9 @@ impl Harness {
                 &PluginId::new(id).unwrap(),
                 &wasm_bytes("prism_probe"),
                 settings,
-                Origin::Upload,
+                Origin::Upload {
+                    component: std::sync::Arc::from(wasm_bytes("prism_probe")),
+                },
             )
             .unwrap();
     }
