@@ -115,6 +115,31 @@ impl Server {
         Server { child, base }
     }
 
+    /// Stops the server as an operator would (SIGTERM) and waits for it;
+    /// panics if it takes more than 30 s.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the server at once (SIGKILL: no shutdown of any kind).
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Resident memory of the server process, bytes.
     pub(crate) fn rss(&self) -> u64 {
         self.status_kb("VmRSS:") * 1024

@@ -92,6 +92,9 @@ impl Route {
     #[must_use]
     pub fn resuming_after(mut self, position: Option<u64>) -> Self {
         self.resume_after = position;
+        // A batch of declarations alone is at the checkpoint's position,
+        // never before it.
+        self.pending.position = self.pending.position.max(position.unwrap_or(0));
         self
     }
 
@@ -303,7 +306,9 @@ impl Router {
             }
             if let Some(info) = undeclared {
                 route.push(Event::Instrument(info.clone()));
-                route.pending.position = position;
+                // Positions of a route's batches never go back (a resumed
+                // route declares instruments of events it skips).
+                route.pending.position = route.pending.position.max(position);
             }
             if done {
                 continue;
@@ -468,6 +473,30 @@ mod tests {
         assert_eq!(timers.len() as u64, MAX_TIMERS_PER_GAP);
         assert_eq!(*timers.last().unwrap(), 1_000 + 86_400_000);
         assert!(timers.windows(2).all(|w| w[1] == w[0] + 1));
+    }
+
+    /// A resumed route whose whole chunk was covered still declares the
+    /// instrument, in a batch at the checkpoint's position (a batch's
+    /// position never goes back: it identifies the batch's outputs).
+    #[test]
+    fn a_batch_of_declarations_alone_is_at_the_checkpoint() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (tx, rx) = plugin_queue(16);
+        let route = Route::new("p", Filter::default(), tx).resuming_after(Some(9));
+        let mut router = Router::new(RouterSettings::default(), vec![route]);
+        router.route_chunk(Chunk {
+            first: 0,
+            events: vec![
+                Event::Instrument(reg.get(btc).unwrap().clone()),
+                trade(btc, 500),
+                trade(btc, 600),
+            ],
+        });
+        router.flush_all();
+        let batch = rx.recv().unwrap();
+        assert!(matches!(batch.events[..], [Event::Instrument(_)]));
+        assert_eq!(batch.position, 9);
     }
 
     /// A plugin restored from a checkpoint covering position 3 gets what

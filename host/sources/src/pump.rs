@@ -30,11 +30,14 @@ impl Pacer {
         due.saturating_sub(wall.elapsed())
     }
 
-    /// Sleeps until an event at `ts` is due.
-    pub fn wait_for(&mut self, ts: TimestampMs) {
-        let delay = self.delay_for(ts);
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
+    /// Sleeps until an event at `ts` is due, or `stop` is set (checked
+    /// every 50 ms: a paced source never holds a shutdown back).
+    pub fn wait_for(&mut self, ts: TimestampMs, stop: &std::sync::atomic::AtomicBool) {
+        let mut delay = self.delay_for(ts);
+        while !delay.is_zero() && !stop.load(Ordering::Relaxed) {
+            let step = delay.min(Duration::from_millis(50));
+            std::thread::sleep(step);
+            delay -= step;
         }
     }
 }

@@ -114,7 +114,10 @@ pub fn replay(
         }
         // What was read before an error still goes into the pipeline.
         if let Some(ts) = last_ts(&chunk) {
-            pacer.wait_for(ts);
+            pacer.wait_for(ts, stop);
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
         }
         if !emit(chunk, &mut positions, tx, stats) || !read? {
             return Ok(());
@@ -141,7 +144,7 @@ pub fn simulate(
     let mut pacer = Pacer::new(pace);
     let mut records = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        pacer.wait_for(sim.now());
+        pacer.wait_for(sim.now(), stop);
         records.clear();
         // A few steps per chunk keep chunks near CHUNK events.
         let mut more = true;

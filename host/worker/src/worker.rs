@@ -297,7 +297,8 @@ impl Worker {
     /// Counts `market` events of `batch` as delivered, sends its outputs
     /// on, and moves the worker's position past it.
     pub(crate) fn delivered(&mut self, batch: &Batch, market: u64, outputs: Vec<Output>) {
-        self.position = Some(batch.position);
+        // Never back: the checkpoint's position covers every batch before.
+        self.position = self.position.max(Some(batch.position));
         self.metrics.events_in.fetch_add(market, Ordering::Relaxed);
         if let Some(ts) = batch.events.iter().rev().find_map(Event::ts) {
             self.metrics.last_event_ts.fetch_max(ts, Ordering::Relaxed);
@@ -364,6 +365,7 @@ impl Worker {
             position: self.position,
             version: Arc::from(self.version.digest()),
             state: state.clone(),
+            instruments: self.instruments.iter().cloned().collect(),
         }));
         self.checkpoint = Saved {
             state,
