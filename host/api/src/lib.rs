@@ -12,6 +12,7 @@ mod admin;
 mod analytics;
 mod error;
 mod extract;
+mod history;
 mod live;
 mod metrics;
 mod names;
@@ -26,13 +27,14 @@ mod system;
 mod testing;
 #[cfg(test)]
 mod tests;
+mod transactions;
 mod views;
 mod ws;
 
 pub use error::ApiError;
 pub use live::{LiveFrames, LiveSink};
 pub use server::{ServerSettings, serve};
-pub use state::{AdminSettings, AnalyticsPlugins, AppState, FeedView, WsSettings};
+pub use state::{AdminSettings, AnalyticsPlugins, AppState, FeedView, PostgresView, WsSettings};
 
 use axum::Router;
 use std::sync::Arc;
@@ -50,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(plugins::router())
         .merge(admin::router())
         .merge(analytics::router())
+        .merge(transactions::router())
         .merge(ws::router())
         .split_for_parts();
     let doc = Arc::new(doc);

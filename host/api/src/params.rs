@@ -1,6 +1,7 @@
 //! The query parameters each endpoint takes: typed, so the OpenAPI document
 //! is derived from them, and refused with their name when they do not fit.
 
+use crate::error::ApiError;
 use prism_model::{Direction, Strength, TimestampMs};
 use prism_outputs::{LogQuery, SeriesQuery, SignalQuery};
 use serde::Deserialize;
@@ -54,21 +55,41 @@ pub(crate) struct LogParams {
     /// Items per page (default 1000, at most 10000).
     #[param(minimum = 1)]
     pub(crate) limit: Option<usize>,
-    /// The `next_cursor` of the previous page.
-    pub(crate) cursor: Option<u64>,
+    /// The `next_cursor` of the previous page (opaque).
+    pub(crate) cursor: Option<String>,
 }
 
-impl From<&LogParams> for LogQuery {
-    fn from(p: &LogParams) -> Self {
-        LogQuery {
-            name: p.name.clone(),
-            exchange: p.exchange.clone(),
-            symbol: p.symbol.clone(),
-            from: p.from,
-            to: p.to,
-            limit: p.limit,
-            cursor: p.cursor,
-        }
+/// A cursor this API gave, read back.
+///
+/// # Errors
+/// `400` naming the cursor when it is not one.
+pub(crate) fn cursor<T: std::str::FromStr>(text: Option<&str>) -> Result<Option<T>, ApiError> {
+    text.map(|t| {
+        t.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid query: cursor `{t}` is not a cursor this endpoint gave"
+            ))
+        })
+    })
+    .transpose()
+}
+
+impl LogParams {
+    /// The store query.
+    ///
+    /// # Errors
+    /// A cursor this API did not give.
+    pub(crate) fn query(&self) -> Result<LogQuery, ApiError> {
+        Ok(LogQuery {
+            name: self.name.clone(),
+            exchange: self.exchange.clone(),
+            symbol: self.symbol.clone(),
+            from: self.from,
+            to: self.to,
+            body: Vec::new(),
+            limit: self.limit,
+            cursor: cursor(self.cursor.as_deref())?,
+        })
     }
 }
 
@@ -96,23 +117,27 @@ pub(crate) struct SignalParams {
     /// Items per page (default 1000, at most 10000).
     #[param(minimum = 1)]
     pub(crate) limit: Option<usize>,
-    /// The `next_cursor` of the previous page.
-    pub(crate) cursor: Option<u64>,
+    /// The `next_cursor` of the previous page (opaque).
+    pub(crate) cursor: Option<String>,
 }
 
-impl From<&SignalParams> for SignalQuery {
-    fn from(p: &SignalParams) -> Self {
-        SignalQuery {
-            plugin: p.plugin.clone(),
-            exchange: p.exchange.clone(),
-            symbol: p.symbol.clone(),
-            direction: p.direction,
-            strength: p.strength,
-            from: p.from,
-            to: p.to,
-            limit: p.limit,
-            cursor: p.cursor,
-        }
+impl SignalParams {
+    /// The store query.
+    ///
+    /// # Errors
+    /// A cursor this API did not give.
+    pub(crate) fn query(&self) -> Result<SignalQuery, ApiError> {
+        Ok(SignalQuery {
+            plugin: self.plugin.clone(),
+            exchange: self.exchange.clone(),
+            symbol: self.symbol.clone(),
+            direction: self.direction,
+            strength: self.strength,
+            from: self.from,
+            to: self.to,
+            limit: self.limit,
+            cursor: cursor(self.cursor.as_deref())?,
+        })
     }
 }
 
@@ -152,8 +177,8 @@ pub(crate) struct LiquidationParams {
     /// Items per page (default 100, at most 1000).
     #[param(minimum = 1)]
     pub(crate) limit: Option<usize>,
-    /// The `next_cursor` of the previous page.
-    pub(crate) cursor: Option<u64>,
+    /// The `next_cursor` of the previous page (opaque).
+    pub(crate) cursor: Option<String>,
 }
 
 /// The newest liquidations.
@@ -239,8 +264,50 @@ pub(crate) struct ActivityParams {
     /// Items per page (default 100, at most 1000).
     #[param(minimum = 1)]
     pub(crate) limit: Option<usize>,
-    /// The `next_cursor` of the previous page.
-    pub(crate) cursor: Option<u64>,
+    /// The `next_cursor` of the previous page (opaque).
+    pub(crate) cursor: Option<String>,
+}
+
+/// Archived trades: filters and paging.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct TransactionParams {
+    /// Exchange, any case.
+    pub(crate) exchange: Option<String>,
+    /// The venue's symbol, any case.
+    pub(crate) symbol: Option<String>,
+    /// The buyer or the seller, any case.
+    pub(crate) account: Option<String>,
+    /// The taker's side: `buy` or `sell`.
+    #[param(value_type = Option<String>)]
+    pub(crate) side: Option<TradeSide>,
+    /// Event time from, unix ms, inclusive.
+    pub(crate) from: Option<TimestampMs>,
+    /// Event time to, unix ms, inclusive.
+    pub(crate) to: Option<TimestampMs>,
+    /// Items per page (default 100, at most 1000).
+    #[param(minimum = 1)]
+    pub(crate) limit: Option<usize>,
+    /// The `next_cursor` of the previous page (opaque).
+    pub(crate) cursor: Option<String>,
+}
+
+/// The taker's side of a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TradeSide {
+    Buy,
+    Sell,
+}
+
+impl TradeSide {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TradeSide::Buy => "buy",
+            TradeSide::Sell => "sell",
+        }
+    }
 }
 
 /// Opportunity filters.

@@ -127,9 +127,7 @@ async fn series(
     read(&state, move |state| {
         known(state, &id)?;
         page_limit(q.limit, MAX_LIMIT, MAX_LIMIT)?;
-        let points = state
-            .store
-            .series(&id, &name, &(&q).into())
+        let points = crate::history::series(state, &id, &name, &(&q).into())?
             .iter()
             .map(PointView::from)
             .collect();
@@ -174,11 +172,11 @@ async fn logs(
     read(&state, move |state| {
         known(state, &id)?;
         page_limit(q.limit, MAX_LIMIT, MAX_LIMIT)?;
-        let page = state.store.logs(&id, &(&q).into());
+        let page = crate::history::logs(state, &id, &q.query()?)?;
         Ok(Json(LogPage {
             plugin: id,
-            items: page.items.iter().map(LogView::from).collect(),
-            next_cursor: page.next_cursor,
+            items: page.items.iter().map(|(_, l)| LogView::from(l)).collect(),
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
         }))
     })
     .await
@@ -194,14 +192,14 @@ async fn signals(
 ) -> Result<Json<SignalPage>, ApiError> {
     read(&state, move |state| {
         page_limit(q.limit, MAX_LIMIT, MAX_LIMIT)?;
-        let page = state.store.signals(&(&q).into());
+        let page = crate::history::signals(state, &q.query()?)?;
         Ok(Json(SignalPage {
             items: page
                 .items
                 .iter()
-                .map(|(plugin, s)| SignalView::of(plugin, s))
+                .map(|(_, plugin, s)| SignalView::of(plugin, s))
                 .collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
         }))
     })
     .await

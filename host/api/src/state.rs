@@ -95,6 +95,16 @@ impl Default for WsSettings {
     }
 }
 
+/// PostgreSQL, when configured: how its sink is doing, and the history
+/// beyond what memory holds.
+#[derive(Clone)]
+pub struct PostgresView {
+    pub health: Arc<prism_postgres::PostgresHealth>,
+    pub history: prism_postgres::History,
+    /// Trades are archived (`/api/v1/transactions` serves them).
+    pub archives_trades: bool,
+}
+
 /// Shared state of the API handlers.
 #[derive(Clone)]
 pub struct AppState {
@@ -114,6 +124,8 @@ pub struct AppState {
     pub(crate) reads: Arc<crate::reads::Reads>,
     /// How persisting plugin snapshots goes, when it is on.
     pub snapshots: Option<Arc<prism_control::SnapshotHealth>>,
+    /// PostgreSQL, when configured.
+    pub postgres: Option<PostgresView>,
     /// The HTTP server's connection counts.
     pub connections: Arc<crate::server::Connections>,
     /// Live exchange feeds (empty with other sources).
@@ -146,6 +158,7 @@ impl AppState {
             reads: Arc::new(crate::reads::Reads::new(2, 256)),
             connections: Arc::default(),
             snapshots: None,
+            postgres: None,
             feeds: Vec::new(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source: Arc::default(),

@@ -2,7 +2,9 @@
 
 use crate::error::ErrorBody;
 use crate::state::AppState;
-use crate::views::{FeedList, FeedStatus, Health, SnapshotsHealth, SourceHealth};
+use crate::views::{
+    FeedList, FeedStatus, Health, PostgresHealthView, SnapshotsHealth, SourceHealth,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -54,15 +56,21 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         failed: s.failed.load(Ordering::Relaxed),
         error: s.last_error(),
     });
+    let postgres = state
+        .postgres
+        .as_ref()
+        .map(|p| PostgresHealthView::of(&p.health));
     let healthy = failed_plugins.is_empty()
         && disconnected_feeds.is_empty()
         && source.state != SourceState::Failed
-        && snapshots.as_ref().is_none_or(|s| s.error.is_none());
+        && snapshots.as_ref().is_none_or(|s| s.error.is_none())
+        && postgres.as_ref().is_none_or(|p| p.reason.is_none());
     Json(Health {
         status: if healthy { "ok" } else { "degraded" },
         events: source.events,
         source,
         snapshots,
+        postgres,
         disconnected_feeds,
         uptime_s: state.started.elapsed().as_secs(),
         plugins: plugins.len(),

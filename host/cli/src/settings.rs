@@ -42,7 +42,12 @@ pub(crate) fn pipeline(config: &Config) -> PipelineSettings {
         },
         output_queue: config.pipeline.output_queue,
         source_queue: SOURCE_QUEUE,
-        archive: Vec::new(),
+        // Input events are archived only where they are kept: PostgreSQL.
+        archive: if config.postgres.effective_url().is_some() {
+            config.postgres.archive.clone()
+        } else {
+            Vec::new()
+        },
         supervisor: SupervisorSettings {
             queue_batches: config.pipeline.queue_batches,
             recovery: RecoverySettings {

@@ -37,7 +37,7 @@ pub(crate) struct Source {
 /// Starts the source described by `config`. A replay file and the
 /// simulator number their events from 0 in every run (a restored plugin
 /// skips what its checkpoint covers); live feeds, which cannot replay,
-/// from `live_first`.
+/// from `live_first`, with `instruments` given the ids of an earlier run.
 ///
 /// # Errors
 /// When a replay file cannot be opened, a setting is invalid, or a thread
@@ -47,6 +47,7 @@ pub(crate) fn spawn(
     base: &Path,
     tx: Sender<Chunk>,
     live_first: u64,
+    instruments: prism_model::InstrumentRegistry,
     stats: Arc<SourceStats>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Source> {
@@ -72,6 +73,7 @@ pub(crate) fn spawn(
             let use_ = FeedUse::Pipeline {
                 events: tx,
                 first: live_first,
+                instruments,
                 record: live.record.as_ref().map(|p| base.join(p)),
             };
             let feeds = Feeds::start(venues, use_, stats, &stop)?;

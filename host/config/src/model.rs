@@ -19,6 +19,8 @@ pub struct Config {
     pub plugin_defaults: PluginLimitsConfig,
     pub pipeline: PipelineConfig,
     pub stores: StoresConfig,
+    /// PostgreSQL: off unless a URL is given.
+    pub postgres: PostgresConfig,
     pub source: SourceConfig,
     pub plugins: Vec<PluginConfig>,
     /// Directory of the config file; relative paths are resolved against it.
@@ -232,6 +234,83 @@ impl Default for RecoveryConfig {
             persist_snapshots: true,
             restore_on_start: false,
         }
+    }
+}
+
+/// Kinds of rows `postgres.retention` takes a keep time for.
+pub const RETAINED: [&str; 12] = [
+    "series",
+    "documents",
+    "logs",
+    "signals",
+    "orders",
+    "alerts",
+    "dead_letters",
+    "trades",
+    "liquidations",
+    "funding",
+    "open_interest",
+    "positions",
+];
+
+/// PostgreSQL persistence: every output, the plugin registry, checkpoints
+/// and (optionally) input events. Off unless `url` or `PRISM_POSTGRES_URL`
+/// is set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// `postgres://user[:password]@host[:port]/database`.
+    pub url: Option<String>,
+    /// The schema Prism's tables live in (created if missing). One schema
+    /// holds one stream's outputs.
+    pub schema: String,
+    /// The local spool (in `runtime.data_dir/postgres-spool/<schema>`)
+    /// holds at most this many MiB while the database is away; past it the
+    /// pipeline waits.
+    pub spool_mb: u64,
+    /// Connections for history reads and retention.
+    pub pool_size: usize,
+    /// Wait at most this long (ms) for the database, at start and per attempt.
+    pub connect_timeout_ms: u64,
+    /// At shutdown, keep writing what is spooled for at most this long (ms);
+    /// the rest waits in the spool for the next start.
+    pub drain_ms: u64,
+    /// Input event kinds kept beside the outputs: `trade`, `liquidation`,
+    /// `funding`, `open_interest`, `position`.
+    pub archive: Vec<prism_model::EventKind>,
+    /// Keep times by kind (e.g. `series = "90d"`), measured back from the
+    /// newest event time; kinds not named are kept for good.
+    pub retention: std::collections::BTreeMap<String, String>,
+    /// How often retention runs.
+    pub retention_every: String,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            schema: "prism".into(),
+            spool_mb: 1024,
+            pool_size: 4,
+            connect_timeout_ms: 10_000,
+            drain_ms: 10_000,
+            archive: Vec::new(),
+            retention: std::collections::BTreeMap::new(),
+            retention_every: "1m".into(),
+        }
+    }
+}
+
+impl PostgresConfig {
+    /// The URL in force: `PRISM_POSTGRES_URL` if set and not empty, else
+    /// `url`. `None`: PostgreSQL is off.
+    #[must_use]
+    pub fn effective_url(&self) -> Option<String> {
+        std::env::var("PRISM_POSTGRES_URL")
+            .ok()
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.url.clone().filter(|u| !u.trim().is_empty()))
     }
 }
 

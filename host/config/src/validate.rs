@@ -246,6 +246,68 @@ impl Config {
                 }
             }
         }
+        let pg = &self.postgres;
+        if !pg
+            .schema
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            || pg.schema.len() > 63
+            || !pg
+                .schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            bad(
+                "postgres.schema".into(),
+                "must be lower-case letters, digits and `_`, not starting with a digit, at most 63",
+            );
+        }
+        if let Some(url) = &pg.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            bad(
+                "postgres.url".into(),
+                "must start with postgres:// or postgresql://",
+            );
+        }
+        for (key, n) in [
+            ("postgres.spool_mb", pg.spool_mb),
+            ("postgres.pool_size", pg.pool_size as u64),
+            ("postgres.connect_timeout_ms", pg.connect_timeout_ms),
+        ] {
+            if n == 0 {
+                bad(key.into(), "must be at least 1");
+            }
+        }
+        for kind in &pg.archive {
+            if matches!(
+                kind,
+                prism_model::EventKind::Book | prism_model::EventKind::Fill
+            ) {
+                bad(
+                    "postgres.archive".into(),
+                    "books and fills are not archived; use trade, liquidation, funding, open_interest, position",
+                );
+            }
+        }
+        for (kind, keep) in &pg.retention {
+            let key = format!("postgres.retention.{kind}");
+            if !crate::model::RETAINED.contains(&kind.as_str()) {
+                bad(
+                    key,
+                    &format!(
+                        "unknown kind; use one of {}",
+                        crate::model::RETAINED.join(", ")
+                    ),
+                );
+            } else if let Err(e) = crate::parse_duration(keep) {
+                bad(key, &e.to_string());
+            }
+        }
+        if let Err(e) = crate::parse_duration(&pg.retention_every) {
+            bad("postgres.retention_every".into(), &e.to_string());
+        }
         let r = &self.recovery;
         for (key, n) in [
             (
@@ -423,6 +485,39 @@ mod tests {
                 "source.duration",
                 "plugins[1].id",
                 "plugins[1].memory_mb"
+            ]
+        );
+    }
+
+    #[test]
+    fn postgres_is_off_by_default_and_checked_key_by_key() {
+        let c = parse("").unwrap();
+        assert_eq!(c.postgres.url, None);
+        assert_eq!(c.postgres.schema, "prism");
+        let err = parse(
+            r#"
+            [postgres]
+            url = "mysql://x"
+            schema = "Bad-Name"
+            spool_mb = 0
+            archive = ["trade", "book"]
+            retention = { series = "90d", logs = "soon", candles = "1d" }
+            "#,
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "postgres.schema",
+                "postgres.url",
+                "postgres.spool_mb",
+                "postgres.archive",
+                "postgres.retention.candles",
+                "postgres.retention.logs",
             ]
         );
     }

@@ -242,6 +242,7 @@ mod tests {
             position: Some(position),
             version: Arc::from("00"),
             state: Arc::from(state),
+            instruments: Vec::new(),
         }
     }
 

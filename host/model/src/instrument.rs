@@ -51,6 +51,9 @@ pub struct InstrumentSpec {
 pub struct InstrumentRegistry {
     by_key: HashMap<(Arc<str>, Arc<str>), InstrumentId>,
     table: Vec<Arc<Instrument>>,
+    /// Ids known from an earlier run ([`Self::preload`]) and not yet handed
+    /// out by [`Self::intern`] in this one.
+    unannounced: std::collections::HashSet<InstrumentId>,
 }
 
 const QUOTES: [&str; 6] = ["USDT", "USDC", "FDUSD", "BUSD", "USD", "BTC"];
@@ -78,12 +81,37 @@ fn split_symbol(symbol: &str) -> (String, String) {
 }
 
 impl InstrumentRegistry {
-    /// Returns the id of `(exchange, symbol)`, and whether it was just created.
+    /// A registry that gives the instruments of an earlier run their ids
+    /// again (a plugin state restored from that run names them by id). Ids
+    /// must be dense from 0; a gap or a repeat is refused.
+    ///
+    /// # Errors
+    /// The first id out of place.
+    pub fn preload(instruments: Vec<Instrument>) -> Result<Self, InstrumentId> {
+        let mut r = Self::default();
+        let mut sorted = instruments;
+        sorted.sort_by_key(|i| i.id);
+        for i in sorted {
+            if i.id.0 as usize != r.table.len() {
+                return Err(i.id);
+            }
+            r.by_key
+                .insert((i.exchange.clone(), i.symbol.clone()), i.id);
+            r.unannounced.insert(i.id);
+            r.table.push(Arc::new(i));
+        }
+        Ok(r)
+    }
+
+    /// Returns the id of `(exchange, symbol)`, and whether it was just created
+    /// (or, for one [preloaded](Self::preload), first asked for in this run:
+    /// either way it must now be declared downstream).
     /// A new instrument is a perpetual with contract size 1 and base/quote
     /// guessed from the symbol, unless [`Self::declare`] said otherwise first.
     pub fn intern(&mut self, exchange: &str, symbol: &str) -> (InstrumentId, bool) {
         if let Some(id) = self.by_key.get(&(Arc::from(exchange), Arc::from(symbol))) {
-            return (*id, false);
+            let first = !self.unannounced.is_empty() && self.unannounced.remove(id);
+            return (*id, first);
         }
         let id = self.insert(exchange, symbol, &InstrumentSpec::default());
         (id, true)
@@ -200,6 +228,30 @@ mod tests {
         assert_eq!(split_symbol("BTC-PERPETUAL"), ("BTC".into(), "USD".into()));
         assert_eq!(split_symbol("SOL"), ("SOL".into(), "USD".into()));
         assert_eq!(split_symbol("ETHBTC"), ("ETH".into(), "BTC".into()));
+    }
+
+    #[test]
+    fn preloaded_instruments_keep_their_ids_and_are_announced_once() {
+        let mut old = InstrumentRegistry::default();
+        old.intern("okx", "BTC-USDT-SWAP");
+        old.intern("binance", "BTCUSDT");
+        let rows: Vec<Instrument> = (0..2)
+            .map(|i| (**old.get(InstrumentId(i)).unwrap()).clone())
+            .collect();
+        let mut r = InstrumentRegistry::preload(rows).unwrap();
+        // In another order than the first run: the ids stay.
+        assert_eq!(r.intern("binance", "BTCUSDT"), (InstrumentId(1), true));
+        assert_eq!(r.intern("binance", "BTCUSDT"), (InstrumentId(1), false));
+        assert_eq!(r.intern("okx", "BTC-USDT-SWAP"), (InstrumentId(0), true));
+        assert_eq!(r.intern("bybit", "BTCUSDT"), (InstrumentId(2), true));
+        let gap = vec![Instrument {
+            id: InstrumentId(3),
+            ..(**old.get(InstrumentId(0)).unwrap()).clone()
+        }];
+        assert_eq!(
+            InstrumentRegistry::preload(gap).unwrap_err(),
+            InstrumentId(3)
+        );
     }
 
     #[test]

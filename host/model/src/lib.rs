@@ -35,8 +35,8 @@ pub use id::PluginId;
 pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, InstrumentTable, MarketKind};
 pub use output::{
     Alert, Archived, Checkpoint, Delivery, Direction, Document, LogEntry, OrderIntent, Output,
-    OutputBatch, OutputKind, PluginOrigin, PluginRecord, Priority, RegistryChange, Rejected,
-    SeriesPoint, Signal, Strength, VersionEntry,
+    OutputBatch, OutputId, OutputKind, PluginOrigin, PluginRecord, Priority, RegistryChange,
+    Rejected, SeriesPoint, Signal, Strength, VersionEntry,
 };
 pub use subscription::{Subscription, SubscriptionOverride};
 

@@ -111,6 +111,45 @@ pub struct OutputBatch {
     pub outputs: Vec<Output>,
 }
 
+/// An output's identity within its plugin: the stream position of the
+/// batch that made it and its index among that batch's outputs. Ordered as
+/// the outputs were made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutputId {
+    pub position: u64,
+    pub index: u32,
+}
+
+impl OutputId {
+    /// The id of output `index` of the batch at `position`.
+    #[must_use]
+    pub fn new(position: u64, index: usize) -> Self {
+        Self {
+            position,
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for OutputId {
+    /// `position.index`, the form API cursors use.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.position, self.index)
+    }
+}
+
+impl std::str::FromStr for OutputId {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (p, i) = s.split_once('.').ok_or(())?;
+        Ok(Self {
+            position: p.parse().map_err(|_| ())?,
+            index: i.parse().map_err(|_| ())?,
+        })
+    }
+}
+
 /// A plugin's state after every batch up to `position`: what a restart
 /// restores, resuming the stream after `position`.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +160,9 @@ pub struct Checkpoint {
     /// SHA-256 of the code that wrote the state.
     pub version: Arc<str>,
     pub state: Arc<[u8]>,
+    /// The instruments declared to the plugin: the state names them by id,
+    /// so a restart must give them the same ids.
+    pub instruments: Vec<Arc<Instrument>>,
 }
 
 /// An event a plugin could not process, set aside (a dead letter). The

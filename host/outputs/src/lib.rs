@@ -6,5 +6,7 @@
 pub mod query;
 pub mod store;
 
-pub use query::{LogQuery, MAX_LIMIT, Page, SeriesQuery, SignalQuery};
+pub use query::{
+    DEFAULT_LIMIT, LogQuery, MAX_LIMIT, Page, SeriesQuery, SignalCursor, SignalList, SignalQuery,
+};
 pub use store::{OutputStore, StoreLimits};

@@ -1,21 +1,53 @@
 //! Read access to the stores, with filters and paging shared by every endpoint.
 
 use crate::store::OutputStore;
-use prism_model::{Direction, Document, LogEntry, SeriesPoint, Signal, Strength, TimestampMs};
-use serde::Deserialize;
+use prism_model::{
+    Direction, Document, LogEntry, OutputId, SeriesPoint, Signal, Strength, TimestampMs,
+};
 use std::sync::Arc;
 
-/// A page of results: `items`, and `next_cursor` to pass as `cursor` for the
-/// next (older) page, if there is one.
+/// A page of results, newest first: `items`, and `next_cursor` to pass as
+/// `cursor` for the next (older) page, if there is one.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
+pub struct Page<T, C = OutputId> {
     pub items: Vec<T>,
-    pub next_cursor: Option<u64>,
+    pub next_cursor: Option<C>,
 }
 
+/// Where a page of signals (of every plugin) ends: signals are ordered by
+/// identity, then plugin. Text form `position.index.plugin`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SignalCursor {
+    pub id: OutputId,
+    pub plugin: Arc<str>,
+}
+
+impl std::fmt::Display for SignalCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.id, self.plugin)
+    }
+}
+
+impl std::str::FromStr for SignalCursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let mut parts = s.splitn(3, '.');
+        let (p, i, plugin) = (parts.next(), parts.next(), parts.next());
+        let id: OutputId = format!("{}.{}", p.ok_or(())?, i.ok_or(())?).parse()?;
+        let plugin = plugin.filter(|p| !p.is_empty()).ok_or(())?;
+        Ok(Self {
+            id,
+            plugin: Arc::from(plugin),
+        })
+    }
+}
+
+/// A page of signals: each with its identity and plugin.
+pub type SignalList = Page<(OutputId, Arc<str>, Signal), SignalCursor>;
+
 /// Filters of a series read. Times are inclusive event times (ms).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct SeriesQuery {
     pub exchange: Option<String>,
     pub symbol: Option<String>,
@@ -26,22 +58,22 @@ pub struct SeriesQuery {
 }
 
 /// Filters of a log read.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct LogQuery {
     pub name: Option<String>,
     pub exchange: Option<String>,
     pub symbol: Option<String>,
     pub from: Option<TimestampMs>,
     pub to: Option<TimestampMs>,
+    /// Fields of the body that must hold this text (any case).
+    pub body: Vec<(String, String)>,
     pub limit: Option<usize>,
-    /// Only entries older than this cursor (from a previous page).
-    pub cursor: Option<u64>,
+    /// Only entries older than this one (the previous page's last).
+    pub cursor: Option<OutputId>,
 }
 
 /// Filters of a signals read.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct SignalQuery {
     pub plugin: Option<String>,
     pub exchange: Option<String>,
@@ -51,12 +83,13 @@ pub struct SignalQuery {
     pub from: Option<TimestampMs>,
     pub to: Option<TimestampMs>,
     pub limit: Option<usize>,
-    pub cursor: Option<u64>,
+    pub cursor: Option<SignalCursor>,
 }
 
 /// Largest page any read returns.
 pub const MAX_LIMIT: usize = 10_000;
-const DEFAULT_LIMIT: usize = 1_000;
+/// Items a page holds unless asked otherwise.
+pub const DEFAULT_LIMIT: usize = 1_000;
 
 fn in_range(ts: TimestampMs, from: Option<TimestampMs>, to: Option<TimestampMs>) -> bool {
     from.is_none_or(|f| ts >= f) && to.is_none_or(|t| ts <= t)
@@ -87,9 +120,15 @@ impl OutputStore {
             .unwrap_or(false)
     }
 
-    /// Points of series `name`, oldest first (the newest `limit` of them).
+    /// Points of series `name`, oldest first (the newest `limit` of them),
+    /// with their identities.
     #[must_use]
-    pub fn series(&self, plugin: &str, name: &str, q: &SeriesQuery) -> Vec<SeriesPoint> {
+    pub fn series(
+        &self,
+        plugin: &str,
+        name: &str,
+        q: &SeriesQuery,
+    ) -> Vec<(OutputId, SeriesPoint)> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
         let Ok(plugins) = self.plugins.read() else {
             return Vec::new();
@@ -97,7 +136,7 @@ impl OutputStore {
         let Some(store) = plugins.get(plugin) else {
             return Vec::new();
         };
-        let mut points: Vec<SeriesPoint> = store
+        let mut points: Vec<(OutputId, SeriesPoint)> = store
             .series
             .iter()
             .filter(|((n, exchange, symbol), _)| {
@@ -106,22 +145,69 @@ impl OutputStore {
             .flat_map(|(_, points)| {
                 points
                     .iter()
-                    .filter(|p| in_range(p.ts, q.from, q.to))
+                    .filter(|(_, p)| in_range(p.ts, q.from, q.to))
                     .cloned()
             })
             .collect();
-        points.sort_by(|a, b| {
+        points.sort_by(|(a_id, a), (b_id, b)| {
             a.ts.cmp(&b.ts).then_with(|| {
                 let key = |p: &SeriesPoint| {
                     p.instrument
                         .as_ref()
                         .map(|i| (i.exchange.clone(), i.symbol.clone()))
                 };
-                key(a).cmp(&key(b))
+                key(a).cmp(&key(b)).then(a_id.cmp(b_id))
             })
         });
         let skip = points.len().saturating_sub(limit);
         points.split_off(skip)
+    }
+
+    /// Where memory's copy of series `name` starts, per instrument
+    /// (exchange and symbol, "" for none): the identity of its oldest point
+    /// kept. Everything the plugin made from there on is here.
+    #[must_use]
+    pub fn series_starts(&self, plugin: &str, name: &str) -> Vec<(Arc<str>, Arc<str>, OutputId)> {
+        let Ok(plugins) = self.plugins.read() else {
+            return Vec::new();
+        };
+        plugins.get(plugin).map_or_else(Vec::new, |store| {
+            store
+                .series
+                .iter()
+                .filter(|((n, _, _), _)| &**n == name)
+                .filter_map(|((_, e, s), points)| {
+                    points.front().map(|(id, _)| (e.clone(), s.clone(), *id))
+                })
+                .collect()
+        })
+    }
+
+    /// Where memory's copy of a plugin's log starts: the identity of the
+    /// oldest entry kept (`None`: it holds none).
+    #[must_use]
+    pub fn log_start(&self, plugin: &str) -> Option<OutputId> {
+        self.plugins
+            .read()
+            .ok()?
+            .get(plugin)?
+            .logs
+            .front()
+            .map(|(id, _)| *id)
+    }
+
+    /// Where memory's copy of each plugin's signals starts.
+    #[must_use]
+    pub fn signal_starts(&self) -> Vec<(Arc<str>, OutputId)> {
+        let Ok(all) = self.signals.read() else {
+            return Vec::new();
+        };
+        let mut starts: std::collections::HashMap<Arc<str>, OutputId> =
+            std::collections::HashMap::new();
+        for (id, plugin, _) in all.iter() {
+            starts.entry(plugin.clone()).or_insert(*id);
+        }
+        starts.into_iter().collect()
     }
 
     /// Names of a plugin's series.
@@ -163,21 +249,9 @@ impl OutputStore {
             .unwrap_or_default()
     }
 
-    /// Log entries, newest first.
+    /// Log entries with their identities, newest first.
     #[must_use]
-    pub fn logs(&self, plugin: &str, q: &LogQuery) -> Page<LogEntry> {
-        self.logs_matching(plugin, q, |_| true)
-    }
-
-    /// Log entries matching `q` and `keep` (e.g. a field of the body),
-    /// newest first, paged like [`Self::logs`].
-    #[must_use]
-    pub fn logs_matching(
-        &self,
-        plugin: &str,
-        q: &LogQuery,
-        keep: impl Fn(&LogEntry) -> bool,
-    ) -> Page<LogEntry> {
+    pub fn logs(&self, plugin: &str, q: &LogQuery) -> Page<(OutputId, LogEntry)> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
         let Ok(plugins) = self.plugins.read() else {
             return Page {
@@ -191,16 +265,20 @@ impl OutputStore {
                 next_cursor: None,
             };
         };
-        let matching = store.logs.iter().rev().filter(|(seq, l)| {
+        let matching = store.logs.iter().rev().filter(|(id, l)| {
             let (exchange, symbol) = place(l);
-            q.cursor.is_none_or(|c| *seq < c)
+            q.cursor.is_none_or(|c| *id < c)
                 && eq(&q.name, &l.name)
                 && eq(&q.exchange, &exchange)
                 && eq(&q.symbol, &symbol)
                 && in_range(l.ts, q.from, q.to)
-                && keep(l)
+                && q.body.iter().all(|(field, value)| {
+                    l.body[field.as_str()]
+                        .as_str()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(value))
+                })
         });
-        page(matching, limit, |(seq, l)| (*seq, l.clone()))
+        page(matching, limit, |(id, l)| (*id, (*id, l.clone())))
     }
 
     /// Calls `f` on every kept log entry of `plugin` named `name`, oldest
@@ -225,8 +303,10 @@ impl OutputStore {
         }
     }
 
+    /// Signals of every plugin with their identities, newest first (by
+    /// identity, then plugin).
     #[must_use]
-    pub fn signals(&self, q: &SignalQuery) -> Page<(Arc<str>, Signal)> {
+    pub fn signals(&self, q: &SignalQuery) -> SignalList {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
         let Ok(all) = self.signals.read() else {
             return Page {
@@ -234,34 +314,51 @@ impl OutputStore {
                 next_cursor: None,
             };
         };
-        let matching = all.iter().rev().filter(|(seq, plugin, s)| {
-            q.cursor.is_none_or(|c| *seq < c)
-                && eq(&q.plugin, plugin)
-                && eq(&q.exchange, &s.instrument.exchange)
-                && eq(&q.symbol, &s.instrument.symbol)
-                && q.direction.is_none_or(|d| d == s.direction)
-                && q.strength.is_none_or(|d| d == s.strength)
-                && in_range(s.ts, q.from, q.to)
-        });
-        page(matching, limit, |(seq, plugin, s)| {
-            (*seq, (plugin.clone(), s.clone()))
+        // Plugins' signals arrive interleaved: put them in identity order.
+        let mut matching: Vec<&(OutputId, Arc<str>, Signal)> = all
+            .iter()
+            .filter(|(id, plugin, s)| {
+                q.cursor
+                    .as_ref()
+                    .is_none_or(|c| (*id, plugin) < (c.id, &c.plugin))
+                    && eq(&q.plugin, plugin)
+                    && eq(&q.exchange, &s.instrument.exchange)
+                    && eq(&q.symbol, &s.instrument.symbol)
+                    && q.direction.is_none_or(|d| d == s.direction)
+                    && q.strength.is_none_or(|d| d == s.strength)
+                    && in_range(s.ts, q.from, q.to)
+            })
+            .collect();
+        matching.sort_unstable_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+        page(matching.into_iter(), limit, |(id, plugin, s)| {
+            (
+                SignalCursor {
+                    id: *id,
+                    plugin: plugin.clone(),
+                },
+                (*id, plugin.clone(), s.clone()),
+            )
         })
     }
 }
 
-fn page<'a, I, T, R: 'a>(mut matching: I, limit: usize, take: impl Fn(&R) -> (u64, T)) -> Page<T>
+fn page<'a, I, T, C, R: 'a>(
+    mut matching: I,
+    limit: usize,
+    take: impl Fn(&R) -> (C, T),
+) -> Page<T, C>
 where
     I: Iterator<Item = &'a R>,
 {
     let mut items = Vec::new();
-    let mut last_seq = None;
+    let mut last = None;
     for item in matching.by_ref().take(limit) {
-        let (seq, value) = take(item);
-        last_seq = Some(seq);
+        let (cursor, value) = take(item);
+        last = Some(cursor);
         items.push(value);
     }
     let next_cursor = if matching.next().is_some() {
-        last_seq
+        last
     } else {
         None
     };
@@ -298,7 +395,7 @@ mod tests {
         );
         store.insert(&plugin, vec![point(eth, 35, 9.0)]);
         let all = store.series("p", "r", &SeriesQuery::default());
-        let ts: Vec<i64> = all.iter().map(|p| p.ts).collect();
+        let ts: Vec<i64> = all.iter().map(|(_, p)| p.ts).collect();
         assert_eq!(ts, [30, 35, 40, 50], "btc keeps its newest 3");
         let q = SeriesQuery {
             symbol: Some("btcusdt".into()),
@@ -310,7 +407,7 @@ mod tests {
             limit: Some(1),
             ..SeriesQuery::default()
         };
-        assert_eq!(store.series("p", "r", &q)[0].ts, 50);
+        assert_eq!(store.series("p", "r", &q)[0].1.ts, 50);
     }
 
     #[test]
@@ -335,7 +432,10 @@ mod tests {
                 ..LogQuery::default()
             },
         );
-        assert_eq!(first.items.iter().map(|l| l.ts).collect::<Vec<_>>(), [4, 3]);
+        assert_eq!(
+            first.items.iter().map(|(_, l)| l.ts).collect::<Vec<_>>(),
+            [4, 3]
+        );
         let second = store.logs(
             "p",
             &LogQuery {
@@ -345,7 +445,7 @@ mod tests {
             },
         );
         assert_eq!(
-            second.items.iter().map(|l| l.ts).collect::<Vec<_>>(),
+            second.items.iter().map(|(_, l)| l.ts).collect::<Vec<_>>(),
             [2, 1]
         );
         let third = store.logs(
@@ -356,7 +456,10 @@ mod tests {
                 ..LogQuery::default()
             },
         );
-        assert_eq!(third.items.iter().map(|l| l.ts).collect::<Vec<_>>(), [0]);
+        assert_eq!(
+            third.items.iter().map(|(_, l)| l.ts).collect::<Vec<_>>(),
+            [0]
+        );
         assert_eq!(third.next_cursor, None);
     }
 }

@@ -1,7 +1,7 @@
 //! Bounded in-memory stores of plugin outputs.
 
 use prism_model::output::body_bytes;
-use prism_model::{Alert, Document, LogEntry, OrderIntent, Output, SeriesPoint, Signal};
+use prism_model::{Alert, Document, LogEntry, OrderIntent, Output, OutputId, SeriesPoint, Signal};
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
@@ -40,11 +40,11 @@ pub(crate) type SeriesKey = (Arc<str>, Arc<str>, Arc<str>);
 /// Everything one plugin has produced (bounded).
 #[derive(Debug, Default)]
 pub(crate) struct PluginOutputs {
-    pub(crate) series: HashMap<SeriesKey, VecDeque<SeriesPoint>>,
+    pub(crate) series: HashMap<SeriesKey, VecDeque<(OutputId, SeriesPoint)>>,
     /// Points in all of `series`.
     series_points: usize,
     pub(crate) documents: BTreeMap<Arc<str>, Document>,
-    pub(crate) logs: VecDeque<(u64, LogEntry)>,
+    pub(crate) logs: VecDeque<(OutputId, LogEntry)>,
     /// Bytes of the bodies in `logs`.
     log_bytes: usize,
     pub(crate) orders: VecDeque<OrderIntent>,
@@ -92,8 +92,9 @@ impl PluginOutputs {
 pub struct OutputStore {
     limits: StoreLimits,
     pub(crate) plugins: RwLock<HashMap<Arc<str>, PluginOutputs>>,
-    /// (sequence, plugin, signal).
-    pub(crate) signals: RwLock<VecDeque<(u64, Arc<str>, Signal)>>,
+    /// (identity, plugin, signal), as they arrived.
+    pub(crate) signals: RwLock<VecDeque<(OutputId, Arc<str>, Signal)>>,
+    /// Positions [`OutputStore::insert`] gives batches that have none.
     sequence: std::sync::atomic::AtomicU64,
     generation: std::sync::atomic::AtomicU64,
 }
@@ -124,8 +125,18 @@ impl OutputStore {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Stores the outputs of one batch of one plugin, in order.
+    /// Stores the outputs of one batch without a stream position (tests,
+    /// tools): each call is the next position.
     pub fn insert(&self, plugin: &Arc<str>, outputs: Vec<Output>) {
+        let position = self
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.insert_at(plugin, position, outputs);
+    }
+
+    /// Stores the outputs of one plugin's batch at stream `position`, in
+    /// order; output `i` is identified by `(position, i)`.
+    pub fn insert_at(&self, plugin: &Arc<str>, position: u64, outputs: Vec<Output>) {
         let limits = self.limits;
         let mut signals = Vec::new();
         {
@@ -133,7 +144,8 @@ impl OutputStore {
                 return;
             };
             let store = plugins.entry(plugin.clone()).or_default();
-            for output in outputs {
+            for (index, output) in outputs.into_iter().enumerate() {
+                let id = OutputId::new(position, index);
                 let evicted = match output {
                     Output::Series(p) => {
                         let key = match &p.instrument {
@@ -141,7 +153,7 @@ impl OutputStore {
                             None => (p.name.clone(), Arc::from(""), Arc::from("")),
                         };
                         let points = store.series.entry(key).or_default();
-                        let evicted = push_bounded(points, p, limits.series_points);
+                        let evicted = push_bounded(points, (id, p), limits.series_points);
                         if !evicted {
                             store.series_points += 1;
                         }
@@ -152,9 +164,8 @@ impl OutputStore {
                         false
                     }
                     Output::Log(l) => {
-                        let seq = self.next_seq();
                         store.log_bytes += body_bytes(&l.body);
-                        store.logs.push_back((seq, l));
+                        store.logs.push_back((id, l));
                         // The oldest go first, by count and by bytes; the
                         // newest entry is always kept.
                         while store.logs.len() > limits.log_entries
@@ -168,7 +179,7 @@ impl OutputStore {
                         false
                     }
                     Output::Signal(s) => {
-                        signals.push(s);
+                        signals.push((id, s));
                         false
                     }
                     Output::Order(o) => push_bounded(&mut store.orders, o, limits.records),
@@ -185,19 +196,13 @@ impl OutputStore {
         if !signals.is_empty()
             && let Ok(mut all) = self.signals.write()
         {
-            for s in signals {
-                let seq = self.next_seq();
-                push_bounded(&mut all, (seq, plugin.clone(), s), limits.signals);
+            for (id, s) in signals {
+                push_bounded(&mut all, (id, plugin.clone(), s), limits.signals);
             }
         }
         // After the change: a view computed before it never looks current.
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    fn next_seq(&self) -> u64 {
-        self.sequence
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets a plugin's outputs.
@@ -248,7 +253,7 @@ mod tests {
         // The long series paid first, oldest points first.
         let long = &p.series[&(Arc::from("long"), Arc::from(""), Arc::from(""))];
         assert!(long.len() <= 5, "{}", long.len());
-        assert_eq!(long.back().unwrap().ts, 99);
+        assert_eq!(long.back().unwrap().1.ts, 99);
         drop(plugins);
 
         // 32 + 100 bytes per body: 7 fit in 1000.

@@ -1,14 +1,10 @@
 -- Prism's schema, version 1. Every output is identified by its position in
 -- the stream: (plugin, position of its batch, index in the batch).
 
-CREATE TABLE instruments (
-    id            integer PRIMARY KEY,
-    exchange      text    NOT NULL,
-    symbol        text    NOT NULL,
-    base          text    NOT NULL,
-    quote         text    NOT NULL,
-    kind          text    NOT NULL,
-    contract_size numeric NOT NULL
+-- What this schema holds: one stream (its source), so positions identify.
+CREATE TABLE meta (
+    key   text PRIMARY KEY,
+    value text NOT NULL
 );
 
 CREATE TABLE series (
@@ -23,6 +19,7 @@ CREATE TABLE series (
     PRIMARY KEY (plugin, position, idx)
 );
 CREATE INDEX series_by_name ON series (plugin, name, ts);
+CREATE INDEX series_by_ts ON series USING brin (ts);
 
 CREATE TABLE documents (
     plugin   text    NOT NULL,
@@ -34,6 +31,7 @@ CREATE TABLE documents (
     PRIMARY KEY (plugin, position, idx)
 );
 CREATE INDEX documents_by_key ON documents (plugin, key, position DESC);
+CREATE INDEX documents_by_ts ON documents USING brin (ts);
 
 CREATE VIEW documents_latest AS
     SELECT DISTINCT ON (plugin, key) plugin, key, ts, body, position, idx
@@ -51,8 +49,8 @@ CREATE TABLE logs (
     body     jsonb   NOT NULL,
     PRIMARY KEY (plugin, position, idx)
 );
-CREATE INDEX logs_by_name ON logs (plugin, name, ts);
-CREATE INDEX logs_by_ts ON logs (plugin, ts);
+CREATE INDEX logs_by_name ON logs (plugin, name, position, idx);
+CREATE INDEX logs_by_ts ON logs USING brin (ts);
 
 CREATE TABLE signals (
     plugin    text    NOT NULL,
@@ -66,7 +64,8 @@ CREATE TABLE signals (
     reason    text    NOT NULL,
     PRIMARY KEY (plugin, position, idx)
 );
-CREATE INDEX signals_by_ts ON signals (ts);
+CREATE INDEX signals_by_position ON signals (position, idx);
+CREATE INDEX signals_by_ts ON signals USING brin (ts);
 
 CREATE TABLE orders (
     plugin      text    NOT NULL,
@@ -115,6 +114,9 @@ CREATE TABLE checkpoints (
     position    bigint,
     sha256      text   NOT NULL,
     state       bytea  NOT NULL,
+    -- The instruments the state may refer to by id: a restart declares
+    -- them again under the same ids.
+    instruments jsonb  NOT NULL DEFAULT '[]',
     taken_at_ms bigint NOT NULL
 );
 
@@ -124,10 +126,14 @@ CREATE TABLE plugins (
     id            text    PRIMARY KEY,
     origin        text    NOT NULL,   -- 'file' or 'upload'
     path          text,
+    from_config   boolean NOT NULL,   -- listed in the config file
     sha256        text    NOT NULL,
     config        jsonb   NOT NULL,
     settings      jsonb   NOT NULL,   -- limits, seed, subscription override
     paused        boolean NOT NULL DEFAULT false,
+    -- Removed through the admin API: kept so that a plugin the config
+    -- file lists stays removed.
+    removed       boolean NOT NULL DEFAULT false,
     updated_at_ms bigint  NOT NULL
 );
 
@@ -164,6 +170,7 @@ CREATE TABLE trades (
     seller      text
 );
 CREATE INDEX trades_by_instrument ON trades (exchange, symbol, ts);
+CREATE INDEX trades_by_ts ON trades USING brin (ts);
 CREATE INDEX trades_by_buyer ON trades (buyer) WHERE buyer IS NOT NULL;
 CREATE INDEX trades_by_seller ON trades (seller) WHERE seller IS NOT NULL;
 
@@ -178,6 +185,7 @@ CREATE TABLE liquidation_events (
     account       text
 );
 CREATE INDEX liquidation_events_by_instrument ON liquidation_events (exchange, symbol, ts);
+CREATE INDEX liquidation_events_by_ts ON liquidation_events USING brin (ts);
 
 CREATE TABLE funding_events (
     position        bigint  PRIMARY KEY,

@@ -10,7 +10,8 @@ pub struct MemorySink(pub Arc<OutputStore>);
 
 impl Sink for MemorySink {
     fn write(&mut self, batch: &OutputBatch) -> Result<(), SinkError> {
-        self.0.insert(&batch.plugin, batch.outputs.clone());
+        self.0
+            .insert_at(&batch.plugin, batch.position, batch.outputs.clone());
         Ok(())
     }
 }

@@ -275,6 +275,13 @@ pub struct Normalizer {
 }
 
 impl Normalizer {
+    /// A normalizer whose instruments start as `registry` (one preloaded
+    /// with an earlier run's ids).
+    #[must_use]
+    pub fn with_registry(registry: InstrumentRegistry) -> Self {
+        Self { registry }
+    }
+
     /// The instruments seen so far.
     #[must_use]
     pub fn registry(&self) -> &InstrumentRegistry {

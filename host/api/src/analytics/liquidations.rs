@@ -30,22 +30,28 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 fn page(state: &AppState, q: LiquidationParams) -> Result<LiquidationPage, ApiError> {
     let plugin = backing(state, &state.analytics.liquidations, "liquidations")?;
-    let side = q.side.map(crate::params::SideFilter::as_str);
     let query = LogQuery {
         name: Some(LIQUIDATION_LOG.into()),
         exchange: q.exchange,
         symbol: q.symbol,
         from: q.from,
         to: q.to,
+        body: q
+            .side
+            .map(|s| ("side".to_owned(), s.as_str().to_owned()))
+            .into_iter()
+            .collect(),
         limit: Some(limit(q.limit)?),
-        cursor: q.cursor,
+        cursor: crate::params::cursor(q.cursor.as_deref())?,
     };
-    let page = state.store.logs_matching(plugin, &query, |l| {
-        side.is_none_or(|s| l.body["side"].as_str() == Some(s))
-    });
+    let page = crate::history::logs(state, plugin, &query)?;
     Ok(LiquidationPage {
-        items: page.items.iter().map(LiquidationView::from).collect(),
-        next_cursor: page.next_cursor,
+        items: page
+            .items
+            .iter()
+            .map(|(_, l)| LiquidationView::from(l))
+            .collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
     })
 }
 

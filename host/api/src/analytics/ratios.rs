@@ -51,7 +51,7 @@ async fn current(
                 limit: Some(prism_outputs::MAX_LIMIT),
                 ..SeriesQuery::default()
             };
-            for p in state.store.series(plugin, name, &query) {
+            for (_, p) in state.store.series(plugin, name, &query) {
                 let Some(i) = &p.instrument else { continue };
                 let entry = by_instrument
                     .entry((i.exchange.to_string(), i.symbol.to_string()))
@@ -127,9 +127,7 @@ fn history_view(state: &AppState, q: HistoryParams) -> Result<RatioHistory, ApiE
             limit: Some(prism_outputs::MAX_LIMIT),
         };
         points.extend(
-            state
-                .store
-                .series(plugin, name, &query)
+            crate::history::series(state, plugin, name, &query)?
                 .into_iter()
                 .map(|p| (p, *kind)),
         );

@@ -153,18 +153,15 @@ async fn activities(
             symbol: q.symbol,
             from: q.from,
             to: q.to,
+            body: vec![("account".to_owned(), account.clone())],
             limit: Some(limit(q.limit)?),
-            cursor: q.cursor,
+            cursor: crate::params::cursor(q.cursor.as_deref())?,
         };
-        let page = state.store.logs_matching(plugin, &query, |l| {
-            l.body["account"]
-                .as_str()
-                .is_some_and(|a| a.eq_ignore_ascii_case(&account))
-        });
+        let page = crate::history::logs(state, plugin, &query)?;
         let items = page
             .items
             .iter()
-            .map(|l| {
+            .map(|(_, l)| {
                 let mut body = l.body.clone();
                 body["ts"] = json!(l.ts);
                 body
@@ -173,7 +170,7 @@ async fn activities(
         Ok(Json(WhaleActivities {
             account,
             items,
-            next_cursor: page.next_cursor,
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
         }))
     })
     .await

@@ -3,6 +3,7 @@
 
 mod feeds;
 mod plugins;
+mod postgres;
 mod server;
 mod source;
 
@@ -53,6 +54,7 @@ pub(crate) fn render(state: &AppState) -> String {
     source::write(&mut e, state);
     server::write(&mut e, state);
     feeds::write(&mut e, state);
+    postgres::write(&mut e, state);
     plugins::write(&mut e, state);
     e.out
 }

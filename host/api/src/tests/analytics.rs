@@ -134,7 +134,7 @@ async fn liquidations_page_newest_first_with_filters() {
             .collect()
     };
     assert_eq!(notionals(&first), ["7", "100.5"]);
-    let cursor = first["next_cursor"].as_u64().unwrap();
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
     let second = get(&s, &format!("/api/v1/liquidations?limit=2&cursor={cursor}")).await;
     assert_eq!(notionals(&second), ["200", "50.25"]);
     assert_eq!(second["next_cursor"], Value::Null);

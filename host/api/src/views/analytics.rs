@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct LiquidationPage {
     pub(crate) items: Vec<LiquidationView>,
-    pub(crate) next_cursor: Option<u64>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// One liquidation, as `liquidation-map` logged it.
@@ -165,7 +165,7 @@ pub(crate) struct WhaleActivities {
     /// `whale_activity` bodies, each with its `ts`.
     #[schema(value_type = Vec<Object>)]
     pub(crate) items: Vec<Value>,
-    pub(crate) next_cursor: Option<u64>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/opportunities` (and the `opportunities` channel).

@@ -3,10 +3,12 @@
 //! plane's values, once for REST and WebSocket.
 
 mod analytics;
+mod history;
 mod outputs;
 mod status;
 
 pub(crate) use analytics::*;
+pub(crate) use history::*;
 pub(crate) use outputs::*;
 pub(crate) use status::*;
 

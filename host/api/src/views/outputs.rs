@@ -63,7 +63,7 @@ pub(crate) struct LogPage {
     pub(crate) plugin: String,
     pub(crate) items: Vec<LogView>,
     /// The `cursor` of the next (older) page; null when there is none.
-    pub(crate) next_cursor: Option<u64>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// One log entry.
@@ -94,7 +94,7 @@ impl From<&LogEntry> for LogView {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SignalPage {
     pub(crate) items: Vec<SignalView>,
-    pub(crate) next_cursor: Option<u64>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// One graded signal.

@@ -12,12 +12,15 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
     /// `ok`, or `degraded` while a plugin is quarantined or failed, a live
-    /// feed is disconnected, the source failed, or a snapshot write failed.
+    /// feed is disconnected, the source failed, a snapshot write failed,
+    /// or PostgreSQL is unreachable or its spool full.
     #[schema(example = "ok")]
     pub(crate) status: &'static str,
     pub(crate) source: SourceHealth,
     /// How persisting snapshots goes; null when they are not persisted.
     pub(crate) snapshots: Option<SnapshotsHealth>,
+    /// How writing to PostgreSQL goes; null when it is not configured.
+    pub(crate) postgres: Option<PostgresHealthView>,
     /// Venues whose live feed is disconnected.
     pub(crate) disconnected_feeds: Vec<String>,
     pub(crate) uptime_s: u64,
@@ -49,6 +52,40 @@ pub(crate) struct SnapshotsHealth {
     pub(crate) failed: u64,
     /// The last write's error, until a write succeeds.
     pub(crate) error: Option<String>,
+}
+
+/// The PostgreSQL sink.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PostgresHealthView {
+    /// `ok` or `degraded`.
+    #[schema(example = "ok")]
+    pub(crate) status: &'static str,
+    /// What is wrong, while something is.
+    pub(crate) reason: Option<String>,
+    pub(crate) connected: bool,
+    /// Rows written since start.
+    pub(crate) rows: u64,
+    /// Bytes waiting in the local spool.
+    pub(crate) spool_bytes: u64,
+    /// Failed attempts since start (each is retried).
+    pub(crate) errors: u64,
+    /// The last failure, if any.
+    pub(crate) last_error: Option<String>,
+}
+
+impl PostgresHealthView {
+    pub(crate) fn of(h: &prism_postgres::PostgresHealth) -> Self {
+        let reason = h.problem();
+        Self {
+            status: if reason.is_some() { "degraded" } else { "ok" },
+            reason,
+            connected: h.connected.load(Ordering::Relaxed),
+            rows: h.rows.load(Ordering::Relaxed),
+            spool_bytes: h.spool_bytes.load(Ordering::Relaxed),
+            errors: h.errors.load(Ordering::Relaxed),
+            last_error: h.last_error(),
+        }
+    }
 }
 
 /// `GET /api/v1/feeds`.

@@ -39,6 +39,12 @@ pub(crate) fn run(
     listen: Option<SocketAddr>,
 ) -> anyhow::Result<ExitCode> {
     let (config, config_file) = load_config(config_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // Before anything starts: a database that cannot be used stops here.
+    let mut database = crate::database::open(&config, &runtime)?;
     let engine = crate::settings::engine(&config)?;
     let store = Arc::new(OutputStore::new(crate::settings::stores(&config)));
     let analytics = crate::settings::analytics(&config);
@@ -80,43 +86,28 @@ pub(crate) fn run(
             Overflow::Wait,
         ));
     }
+    if let Some(db) = database.as_mut() {
+        // Lossless: when its spool is full, the pipeline waits.
+        sinks.push(SinkSpec::new(
+            "postgres",
+            db.postgres.sink()?,
+            config.pipeline.output_queue,
+            Overflow::Wait,
+        ));
+    }
     let mut pipeline = Pipeline::start(engine, crate::settings::pipeline(&config), sinks)?;
     let supervisor = pipeline.supervisor.clone();
-    let mut refused_states: Vec<(String, String)> = Vec::new();
     // The furthest position a restored plugin covers: a live source, which
     // cannot replay, numbers its events after it.
-    let mut resumed_to: Option<u64> = None;
-    for p in &config.plugins {
-        let path = config.resolve(&p.path);
-        let saved = match snapshots
-            .as_ref()
-            .filter(|_| config.recovery.restore_on_start)
-            .map(|s| s.load(p.id.as_str()))
-        {
-            Some(Ok(state)) => state,
-            Some(Err(e)) => {
-                tracing::warn!(plugin = %p.id, "the saved state is not restored, the plugin starts fresh: {e}");
-                refused_states.push((p.id.to_string(), e.to_string()));
-                None
-            }
-            None => None,
-        };
-        let settings = plugin_settings(&config, p);
-        if let Some(position) = saved.as_ref().and_then(|s| s.position) {
-            resumed_to = resumed_to.max(Some(position));
+    let resumed_to = match &database {
+        // The database's checkpoints are the ones committed with their
+        // outputs: with it, plugins resume from them.
+        Some(db) => {
+            let resumed = crate::database::start_plugins(&config, &supervisor, &db.restored)?;
+            resumed.max(db.restored.high_water)
         }
-        let view = match saved {
-            Some(state) => supervisor.add_file_restored(&p.id, &path, settings, true, &state),
-            None => supervisor.add_file(&p.id, &path, settings, true),
-        }
-        .map_err(|e| anyhow::anyhow!("plugin `{}` ({}): {e}", p.id, path.display()))?;
-        if let Some((_, why)) = refused_states.iter().find(|(id, _)| *id == p.id.as_str()) {
-            view.metrics.record_error(format!(
-                "the saved state was not restored; started fresh: {why}"
-            ));
-        }
-        tracing::info!(plugin = %view.id, name = %view.name, version = %view.version, "plugin loaded");
-    }
+        None => start_plugins(&config, &supervisor, snapshots.as_ref())?,
+    };
     let watcher = if config.runtime.watch {
         let debounce = Duration::from_millis(config.runtime.watch_debounce_ms);
         match prism_control::watch(supervisor.clone(), config_file.as_deref(), debounce) {
@@ -153,6 +144,10 @@ pub(crate) fn run(
         // ends, the pipeline drains and its plugins stop.
         pipeline.take_source(),
         resumed_to.map_or(0, |p| p + 1),
+        database
+            .as_ref()
+            .map(|db| crate::database::instruments(&db.restored))
+            .unwrap_or_default(),
         stats.clone(),
         stop.clone(),
     )?;
@@ -161,10 +156,20 @@ pub(crate) fn run(
         .into_iter()
         .map(|(venue, metrics)| prism_api::FeedView { venue, metrics })
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    if let Some(db) = &database {
+        state.postgres = Some(prism_api::PostgresView {
+            health: db.postgres.health(),
+            history: db.postgres.history(),
+            archives_trades: config
+                .postgres
+                .archive
+                .contains(&prism_model::EventKind::Trade),
+        });
+        let retention = db.postgres.retention(crate::database::retention(&config));
+        let every = prism_config::parse_duration(&config.postgres.retention_every)
+            .unwrap_or(Duration::from_secs(60));
+        runtime.spawn(retention.run(every, pipeline.head_ts.clone()));
+    }
     let served = runtime.block_on(async {
         if !config.api.enabled && listen.is_none() {
             println!("prism: running without the API (api.enabled = false); Ctrl-C stops");
@@ -193,6 +198,9 @@ pub(crate) fn run(
         .join()
         .map_err(|_| anyhow::anyhow!("the source thread panicked"))?;
     drop(watcher);
+    if let Some(db) = &database {
+        db.postgres.shutting_down();
+    }
     let outputs = pipeline.finish()?;
     // The workers are done: their last snapshots are queued; write them.
     drop(snapshots);
@@ -204,6 +212,50 @@ pub(crate) fn run(
     served?;
     source_result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the configured plugins, each from its file snapshot when
+/// `recovery.restore_on_start` (no database). Returns the furthest
+/// position a restored plugin covers.
+fn start_plugins(
+    config: &Config,
+    supervisor: &prism_control::Supervisor,
+    snapshots: Option<&SnapshotStore>,
+) -> anyhow::Result<Option<u64>> {
+    let mut refused_states: Vec<(String, String)> = Vec::new();
+    let mut resumed_to: Option<u64> = None;
+    for p in &config.plugins {
+        let path = config.resolve(&p.path);
+        let saved = match snapshots
+            .as_ref()
+            .filter(|_| config.recovery.restore_on_start)
+            .map(|s| s.load(p.id.as_str()))
+        {
+            Some(Ok(state)) => state,
+            Some(Err(e)) => {
+                tracing::warn!(plugin = %p.id, "the saved state is not restored, the plugin starts fresh: {e}");
+                refused_states.push((p.id.to_string(), e.to_string()));
+                None
+            }
+            None => None,
+        };
+        let settings = plugin_settings(config, p);
+        if let Some(position) = saved.as_ref().and_then(|s| s.position) {
+            resumed_to = resumed_to.max(Some(position));
+        }
+        let view = match saved {
+            Some(state) => supervisor.add_file_restored(&p.id, &path, settings, true, &state),
+            None => supervisor.add_file(&p.id, &path, settings, true),
+        }
+        .map_err(|e| anyhow::anyhow!("plugin `{}` ({}): {e}", p.id, path.display()))?;
+        if let Some((_, why)) = refused_states.iter().find(|(id, _)| *id == p.id.as_str()) {
+            view.metrics.record_error(format!(
+                "the saved state was not restored; started fresh: {why}"
+            ));
+        }
+        tracing::info!(plugin = %view.id, name = %view.name, version = %view.version, "plugin loaded");
+    }
+    Ok(resumed_to)
 }
 
 async fn shutdown_signal() {

@@ -222,10 +222,8 @@ impl Supervisor {
         self.add_bytes(id, &wasm, settings, origin)
     }
 
-    /// Adds a plugin from a file with a checkpoint to resume from (one a
-    /// previous run persisted): the state is restored and the stream is
-    /// delivered from after the position it covers. If the plugin refuses
-    /// the state it starts fresh, and its status says why.
+    /// Adds a plugin from a file with a checkpoint to resume from: as
+    /// [`Self::add_restored`].
     ///
     /// # Errors
     /// As [`Self::add_file`].
@@ -238,19 +236,37 @@ impl Supervisor {
         saved: &crate::SavedState,
     ) -> Result<PluginView, ControlError> {
         let wasm = read(path)?;
-        let (version, mut instance) = prepare(&self.engine, &wasm, id.as_str(), &settings)?;
+        let origin = Origin::File {
+            path: path.to_path_buf(),
+            from_config,
+        };
+        self.add_restored(id, &wasm, settings, origin, saved)
+    }
+
+    /// Adds a plugin with a checkpoint to resume from (one a previous run
+    /// persisted): the state is restored and the stream is delivered from
+    /// after the position it covers. If the plugin refuses the state it
+    /// starts fresh, and its status says why.
+    ///
+    /// # Errors
+    /// As [`Self::add_bytes`].
+    pub fn add_restored(
+        &self,
+        id: &PluginId,
+        wasm: &[u8],
+        settings: PluginSettings,
+        origin: Origin,
+        saved: &crate::SavedState,
+    ) -> Result<PluginView, ControlError> {
+        let (version, mut instance) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
         let refused = instance.restore(&saved.state).err();
         let (version, instance, resume) = match refused {
             None => (version, instance, saved.position),
             // A refused restore may have left the instance half-done.
             Some(_) => {
-                let (v, i) = prepare(&self.engine, &wasm, id.as_str(), &settings)?;
+                let (v, i) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
                 (v, i, None)
             }
-        };
-        let origin = Origin::File {
-            path: path.to_path_buf(),
-            from_config,
         };
         let view = self.add_prepared(id, version, instance, settings, origin, resume)?;
         match refused {

@@ -5,7 +5,7 @@
 use super::{FeedMetrics, FeedOutputs, FeedSettings, spawn_feed};
 use crate::recording::spawn_capture_writer;
 use crossbeam_channel::Sender;
-use prism_model::Chunk;
+use prism_model::{Chunk, InstrumentRegistry};
 use prism_sources::{Normalizer, Positions, Record, SourceError, SourceStats};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +24,9 @@ pub enum FeedUse {
         /// The position of the first event: live events cannot be replayed,
         /// so a restart continues after the last position a checkpoint covers.
         first: u64,
+        /// The instruments' ids: preloaded with an earlier run's, so a
+        /// restored plugin state names the same instruments.
+        instruments: InstrumentRegistry,
         record: Option<PathBuf>,
     },
     /// Raw frames only, into this file (`prism record`); records are counted.
@@ -54,8 +57,9 @@ impl Feeds {
             FeedUse::Pipeline {
                 events,
                 first,
+                instruments,
                 record,
-            } => (Some((events, first)), record),
+            } => (Some((events, first, instruments)), record),
             FeedUse::Record(path) => (None, Some(path)),
         };
         let mut threads = Vec::new();
@@ -83,8 +87,9 @@ impl Feeds {
                     stats.emitted(batch.len() as u64, None);
                 }
             })?,
-            Some((tx, first)) => carry.spawn(move || {
-                normalize(&records_rx, &tx, Positions::from(first), &stats);
+            Some((tx, first, instruments)) => carry.spawn(move || {
+                let normalizer = Normalizer::with_registry(instruments);
+                normalize(&records_rx, &tx, normalizer, Positions::from(first), &stats);
             })?,
         });
         Ok(Self { threads, metrics })
@@ -106,10 +111,10 @@ impl Feeds {
 fn normalize(
     records: &crossbeam_channel::Receiver<Vec<Record>>,
     tx: &Sender<Chunk>,
+    mut normalizer: Normalizer,
     mut positions: Positions,
     stats: &SourceStats,
 ) {
-    let mut normalizer = Normalizer::default();
     let mut refused = 0u64;
     while let Ok(batch) = records.recv() {
         let mut chunk = Vec::with_capacity(batch.len() + 2);

@@ -19,6 +19,10 @@
 //!   writes document `big` with a body of B bytes of text.
 //! - `{"mode":"chatty", "lines": L}` — writes L host log lines of 1 KiB
 //!   per market event, each with CR/LF that would forge log lines.
+//! - `{"mode":"number"}` — numbers market events like `count`, and on each
+//!   trade writes series `n` and log `n` (body `{"n": n}`) and a signal
+//!   (reason `n=<n>`), all for the trade's instrument: each output says
+//!   which event made it, so a store can be checked for gaps and repeats.
 //! - `{"mode":"init_error"}` — refuses to start.
 //! - `{"mode":"restore_error"}` — refuses any state.
 
@@ -174,6 +178,21 @@ impl Plugin for Probe {
                 ctx.document(&format!("key-{n}"), self.last_ts, &n)?;
                 ctx.series(&format!("series-{n}"), None, self.last_ts, n as f64);
                 ctx.log(&format!("log-{n}"), None, self.last_ts, &n)?;
+            }
+            "number" => {
+                if let Event::Trade(t) = event {
+                    let n = self.events;
+                    let i = Some(t.instrument);
+                    ctx.series("n", i, t.ts, n as f64);
+                    ctx.log("n", i, t.ts, &serde_json::json!({ "n": n }))?;
+                    ctx.signal(
+                        t.instrument,
+                        t.ts,
+                        prism_sdk::Direction::Long,
+                        prism_sdk::Strength::Weak,
+                        &format!("n={n}"),
+                    );
+                }
             }
             "chatty" => {
                 let line = format!(

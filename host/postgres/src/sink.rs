@@ -1,0 +1,107 @@
+//! The sink: turns deliveries into records on the sink stage's thread and
+//! appends them to the spool; the writer thread takes them from there.
+
+use crate::rows::{self, Record};
+use crate::spool::Spool;
+use crate::writer::{self, WriterParts};
+use prism_model::{Archived, Checkpoint, OutputBatch, RegistryChange, Rejected};
+use prism_sinks::{Sink, SinkError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+const NAME: &str = "postgres";
+
+/// The database sink of the sink stage. Never waits on the database; waits
+/// only when the spool is full (and then says so).
+pub struct PostgresSink {
+    spool: Arc<Spool>,
+    /// Tells the writer the last record is in.
+    stop: Arc<AtomicBool>,
+    /// Lets a full spool take more at shutdown, rather than hang.
+    overflow: Arc<AtomicBool>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl PostgresSink {
+    pub(crate) fn start(
+        spool: Arc<Spool>,
+        parts: WriterParts,
+        stop: Arc<AtomicBool>,
+        overflow: Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
+        let writer = std::thread::Builder::new()
+            .name("postgres-writer".into())
+            .spawn(move || writer::run(parts))?;
+        Ok(Self {
+            spool,
+            stop,
+            overflow,
+            writer: Some(writer),
+        })
+    }
+
+    fn put(&self, record: &Record) -> Result<(), SinkError> {
+        self.spool
+            .append(record, &self.overflow)
+            .map_err(|e| SinkError::Other {
+                sink: NAME.into(),
+                message: e.to_string(),
+            })
+    }
+}
+
+impl Sink for PostgresSink {
+    fn write(&mut self, batch: &OutputBatch) -> Result<(), SinkError> {
+        if batch.outputs.is_empty() {
+            return Ok(());
+        }
+        self.put(&Record::Outputs(rows::outputs(batch)))
+    }
+
+    fn checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), SinkError> {
+        self.put(&Record::Checkpoint(rows::checkpoint(checkpoint)))
+    }
+
+    fn rejected(&mut self, rejected: &Rejected) -> Result<(), SinkError> {
+        self.put(&Record::DeadLetter(rows::dead_letter(rejected)))
+    }
+
+    fn registry(&mut self, change: &RegistryChange) -> Result<(), SinkError> {
+        self.put(&rows::registry(change))
+    }
+
+    fn archive(&mut self, events: &Archived) -> Result<(), SinkError> {
+        let rows = rows::archive(events);
+        if rows.len() == 0 {
+            return Ok(());
+        }
+        self.put(&Record::Archive(rows))
+    }
+
+    fn idle(&mut self) -> Result<(), SinkError> {
+        self.spool.flush().map_err(|e| SinkError::Other {
+            sink: NAME.into(),
+            message: e.to_string(),
+        })
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        let flushed = self.idle();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the PostgreSQL writer panicked");
+        }
+        flushed
+    }
+}
+
+impl Drop for PostgresSink {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = self.finish();
+        }
+    }
+}
