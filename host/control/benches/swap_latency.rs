@@ -3,7 +3,8 @@
 //! compiling the component alone, and the worker's switch (snapshot, restore).
 //!
 //! Run: `cargo build --release --target wasm32-wasip2 -p tiny-counter -p prism-probe`
-//! then `cargo bench -p prism-control --bench swap_latency`.
+//! then `cargo bench -p prism-control --bench swap_latency`; `-- --smoke` does
+//! a few swaps (CI does, so it never rots).
 
 use prism_config::PluginLimitsConfig;
 use prism_control::{Pipeline, PipelineSettings, PluginSettings, SupervisorSettings};
@@ -175,6 +176,11 @@ fn main() {
         "| plugin | size | swaps | median ms | p99 ms | max ms | compile alone, median ms | debounce ms |"
     );
     println!("|---|--:|--:|--:|--:|--:|--:|--:|");
-    measure("tiny_counter", "{}", 100);
-    measure("prism_probe", r#"{"mode":"count"}"#, 50);
+    let smoke = std::env::args().any(|a| a == "--smoke");
+    measure("tiny_counter", "{}", if smoke { 3 } else { 100 });
+    measure(
+        "prism_probe",
+        r#"{"mode":"count"}"#,
+        if smoke { 3 } else { 50 },
+    );
 }

@@ -2,8 +2,9 @@
 //! lowering, the guest's logic, lifting outputs) at several batch sizes, and
 //! the same logic compiled natively, in one run.
 //!
-//! Run: `cargo bench -p prism-host --bench plugin_boundary` after building the
+//! Run: `cargo bench -p prism-runtime --bench plugin_boundary` after building the
 //! plugins (`scripts/test.sh` or `cargo build --release --target wasm32-wasip2 -p long-short-ratio`).
+//! `-- --smoke` runs it small (CI does, so it never rots).
 
 use long_short_ratio::LongShortRatio;
 use prism_model::{Event, InstrumentRegistry, Side, Trade, decimal};
@@ -12,7 +13,14 @@ use prism_sdk::testing::Harness;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const EVENTS: usize = 1 << 20;
+/// Trades per run: 2^20, or 2^14 for a smoke run.
+fn events() -> usize {
+    if std::env::args().any(|a| a == "--smoke") {
+        1 << 14
+    } else {
+        1 << 20
+    }
+}
 const BATCHES: [usize; 4] = [1, 16, 256, 1024];
 const SYMBOLS: [(&str, &str); 9] = [
     ("binance", "BTCUSDT"),
@@ -30,13 +38,13 @@ const SYMBOLS: [(&str, &str); 9] = [
 /// a boundary (and 9 outputs) every 6 000 events.
 fn stream() -> (Vec<Event>, Vec<prism_sdk::Event>) {
     let mut registry = InstrumentRegistry::default();
-    let mut host = Vec::with_capacity(EVENTS + SYMBOLS.len());
+    let mut host = Vec::with_capacity(events() + SYMBOLS.len());
     for (exchange, symbol) in SYMBOLS {
         let (id, _) = registry.intern(exchange, symbol);
         host.push(Event::Instrument(registry.get(id).unwrap().clone()));
     }
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for i in 0..EVENTS {
+    for i in 0..events() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -146,13 +154,14 @@ fn main() {
     wasm_run(
         &module,
         "{}",
-        &host_events[..SYMBOLS.len() + 100_000],
+        &host_events[..SYMBOLS.len() + events().min(100_000)],
         256,
         true,
     );
-    native_run(&sdk_events[..100_000], 256);
+    native_run(&sdk_events[..events().min(100_000)], 256);
     println!(
-        "long-short-ratio, {EVENTS} trades over 9 instruments; {} ; {} threads",
+        "long-short-ratio, {} trades over 9 instruments; {} ; {} threads",
+        events(),
         cpu(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
@@ -177,7 +186,7 @@ fn main() {
             w_out, n_out,
             "wasm and native must produce the same outputs"
         );
-        let per = |d: Duration| d.as_nanos() as f64 / EVENTS as f64;
+        let per = |d: Duration| d.as_nanos() as f64 / events() as f64;
         println!(
             "| {batch:>5} | {:>13.1} | {:>15.1} | {:>13.2} | {:>22.1} | {:>31.1} | {:>31.1} | {w_out:>7} |",
             per(w),

@@ -1,7 +1,8 @@
 //! Normalizer throughput: ns per message, one trade message per venue (the
 //! shape each venue sends), and the recorded captures replayed whole.
 //!
-//! Run: `cargo bench -p prism-venues --bench normalize`.
+//! Run: `cargo bench -p prism-venues --bench normalize`; `-- --smoke` runs it
+//! small (CI does, so it never rots).
 
 use prism_venues::capture::{Format, Line, parse_line};
 use prism_venues::{Contracts, FeedNormalizer, Venue};
@@ -9,10 +10,17 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
-const ROUNDS: usize = 200_000;
+/// Messages per kind: 200 000, or 2 000 for a smoke run.
+fn rounds() -> usize {
+    if smoke() { 2_000 } else { 200_000 }
+}
+
+fn smoke() -> bool {
+    std::env::args().any(|a| a == "--smoke")
+}
 
 fn per_message(venue: Venue, make: impl Fn(usize) -> String) -> (f64, usize) {
-    let messages: Vec<String> = (0..ROUNDS).map(&make).collect();
+    let messages: Vec<String> = (0..rounds()).map(&make).collect();
     let mut best = f64::INFINITY;
     let mut records = 0;
     for _ in 0..3 {
@@ -25,7 +33,7 @@ fn per_message(venue: Venue, make: impl Fn(usize) -> String) -> (f64, usize) {
             n.push(black_box(m), Some(1_700_000_000_000), &mut out);
             records += out.len();
         }
-        best = best.min(started.elapsed().as_nanos() as f64 / ROUNDS as f64);
+        best = best.min(started.elapsed().as_nanos() as f64 / rounds() as f64);
     }
     (best, records)
 }
@@ -44,7 +52,7 @@ fn capture(venue: Venue, file: &str) -> (f64, usize, usize) {
         .collect();
     let mut best = f64::INFINITY;
     let mut records = 0;
-    for _ in 0..20 {
+    for _ in 0..if smoke() { 1 } else { 20 } {
         let mut n = FeedNormalizer::new(venue, Contracts::default());
         let mut out = Vec::new();
         let started = Instant::now();
