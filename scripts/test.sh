@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs the wasm
 # target if missing, builds the plugins and test guests, then runs the tests
-# (one release build, shared by tests, benches and `prism run`).
+# (one release build, shared by tests, benches and `prism run`), and a smoke
+# run of each benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,3 +10,7 @@ rustup target add wasm32-wasip2 >/dev/null
 cargo build --release --locked --target wasm32-wasip2 \
     -p long-short-ratio -p liquidation-map -p funding-arb -p whale-detector -p hello -p prism-probe -p other-world -p future-contract -p tiny-counter
 cargo test --release --locked --workspace "$@"
+# A cheap run of every benchmark, so none rots (figures: docs/benchmarks.md).
+cargo bench --locked -p prism-runtime -p prism-control -p prism-venues -p prism-postgres -p prism-nats \
+    --bench plugin_boundary --bench swap_latency --bench normalize --bench postgres_sink \
+    --bench nats_pipeline -- --smoke

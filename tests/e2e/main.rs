@@ -6,6 +6,7 @@ mod analytics;
 mod attacks;
 mod common;
 mod hardening;
+mod nats;
 mod postgres;
 mod replay;
 mod run;

@@ -230,3 +230,160 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
         let _ = from.shutdown(Shutdown::Both);
     });
 }
+
+const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// Stream names and subject prefixes of one test on the machine's NATS
+/// server (`PRISM_TEST_NATS_URL`): `E2E_<TAG>_<pid>` streams and
+/// `e2e<tag><pid>` subjects, deleted (with the instrument ids) when the
+/// test ends.
+pub(crate) struct Nats {
+    pub(crate) url: String,
+    /// The market stream and its prefix; the output stream and its prefix.
+    pub(crate) stream: String,
+    pub(crate) prefix: String,
+    pub(crate) output_stream: String,
+    pub(crate) output_prefix: String,
+    runtime: tokio::runtime::Runtime,
+    js: async_nats::jetstream::Context,
+}
+
+/// One message of a stream: its subject, id and payload.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub(crate) subject: String,
+    pub(crate) id: String,
+    pub(crate) payload: Vec<u8>,
+}
+
+impl Nats {
+    /// Connects; `None` when the server is absent (skipped).
+    pub(crate) fn connect(tag: &str) -> Option<Nats> {
+        let url = std::env::var("PRISM_TEST_NATS_URL").unwrap_or_else(|_| DEFAULT_NATS_URL.into());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let connected = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), async_nats::connect(url.as_str())).await
+        });
+        let client = match connected {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return nats_absent(&url, &e.to_string()),
+            Err(_) => return nats_absent(&url, "no answer in 5 s"),
+        };
+        let id = std::process::id();
+        let js = {
+            let _inside = runtime.enter();
+            async_nats::jetstream::new(client)
+        };
+        let nats = Nats {
+            stream: format!("E2E_{}_{id}", tag.to_uppercase()),
+            prefix: format!("e2e{tag}{id}.market"),
+            output_stream: format!("E2E_{}_OUT_{id}", tag.to_uppercase()),
+            output_prefix: format!("e2e{tag}{id}.out"),
+            js,
+            runtime,
+            url,
+        };
+        nats.clean();
+        Some(nats)
+    }
+
+    fn clean(&self) {
+        self.runtime.block_on(async {
+            let _ = self.js.delete_stream(&self.stream).await;
+            let _ = self.js.delete_stream(&self.output_stream).await;
+            let _ = self.js.delete_stream(format!("{}_IDS", self.stream)).await;
+        });
+    }
+
+    /// The `[nats]` section for these names; `more` adds keys.
+    pub(crate) fn section(&self, url: &str, more: &str) -> String {
+        format!(
+            "[nats]\nurl = \"{url}\"\nstream = \"{}\"\nsubject_prefix = \"{}\"\noutput_stream = \"{}\"\noutput_prefix = \"{}\"\n{more}\n",
+            self.stream, self.prefix, self.output_stream, self.output_prefix
+        )
+    }
+
+    /// Every message `stream` holds, in order.
+    pub(crate) fn messages(&self, stream: &str) -> Vec<Stored> {
+        use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+        use futures_util::StreamExt;
+        self.runtime.block_on(async {
+            let Ok(s) = self.js.get_stream(stream).await else {
+                return Vec::new();
+            };
+            let consumer = s
+                .create_consumer(pull::Config {
+                    deliver_policy: DeliverPolicy::All,
+                    ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            loop {
+                let mut batch = consumer
+                    .fetch()
+                    .max_messages(1000)
+                    .expires(Duration::from_millis(300))
+                    .messages()
+                    .await
+                    .unwrap();
+                let mut got = 0;
+                while let Some(Ok(m)) = batch.next().await {
+                    got += 1;
+                    out.push(Stored {
+                        subject: m.subject.to_string(),
+                        id: m
+                            .headers
+                            .as_ref()
+                            .and_then(|h| h.get("Nats-Msg-Id"))
+                            .map(|v| v.as_str().to_owned())
+                            .unwrap_or_default(),
+                        payload: m.payload.to_vec(),
+                    });
+                }
+                if got == 0 {
+                    return out;
+                }
+            }
+        })
+    }
+
+    /// How many messages `stream` holds.
+    pub(crate) fn count(&self, stream: &str) -> u64 {
+        self.runtime.block_on(async {
+            match self.js.get_stream(stream).await {
+                Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
+                Err(_) => 0,
+            }
+        })
+    }
+
+    /// The server's address, from the URL.
+    pub(crate) fn address(&self) -> std::net::SocketAddr {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        rest.to_socket_addrs().unwrap().next().unwrap()
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.clean();
+    }
+}
+
+fn nats_absent(url: &str, why: &str) -> Option<Nats> {
+    assert!(
+        !required(),
+        "NATS at {url} is required (PRISM_REQUIRE_SERVICES=1) but unreachable: {why}"
+    );
+    eprintln!("skipped: NATS at {url} is unreachable ({why}); set PRISM_TEST_NATS_URL");
+    None
+}

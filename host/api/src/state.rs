@@ -126,6 +126,8 @@ pub struct AppState {
     pub snapshots: Option<Arc<prism_control::SnapshotHealth>>,
     /// PostgreSQL, when configured.
     pub postgres: Option<PostgresView>,
+    /// NATS JetStream, when configured.
+    pub nats: Option<Arc<prism_nats::NatsHealth>>,
     /// The HTTP server's connection counts.
     pub connections: Arc<crate::server::Connections>,
     /// Live exchange feeds (empty with other sources).
@@ -159,6 +161,7 @@ impl AppState {
             connections: Arc::default(),
             snapshots: None,
             postgres: None,
+            nats: None,
             feeds: Vec::new(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source: Arc::default(),

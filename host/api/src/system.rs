@@ -3,7 +3,7 @@
 use crate::error::ErrorBody;
 use crate::state::AppState;
 use crate::views::{
-    FeedList, FeedStatus, Health, PostgresHealthView, SnapshotsHealth, SourceHealth,
+    FeedList, FeedStatus, Health, NatsHealthView, PostgresHealthView, SnapshotsHealth, SourceHealth,
 };
 use axum::Json;
 use axum::extract::State;
@@ -60,17 +60,20 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         .postgres
         .as_ref()
         .map(|p| PostgresHealthView::of(&p.health));
+    let nats = state.nats.as_deref().map(NatsHealthView::of);
     let healthy = failed_plugins.is_empty()
         && disconnected_feeds.is_empty()
         && source.state != SourceState::Failed
         && snapshots.as_ref().is_none_or(|s| s.error.is_none())
-        && postgres.as_ref().is_none_or(|p| p.reason.is_none());
+        && postgres.as_ref().is_none_or(|p| p.reason.is_none())
+        && nats.as_ref().is_none_or(|n| n.reason.is_none());
     Json(Health {
         status: if healthy { "ok" } else { "degraded" },
         events: source.events,
         source,
         snapshots,
         postgres,
+        nats,
         disconnected_feeds,
         uptime_s: state.started.elapsed().as_secs(),
         plugins: plugins.len(),

@@ -21,8 +21,8 @@ pub(crate) struct Database {
 }
 
 /// What the stream is, so a schema never mixes two streams' positions: a
-/// replay file (by canonical path), the simulator (by its settings), or
-/// live feeds.
+/// replay file (by canonical path), the simulator (by its settings), live
+/// feeds, or a NATS stream and filter.
 pub(crate) fn stream_name(config: &Config) -> String {
     match &config.source {
         SourceConfig::Replay(r) => {
@@ -35,6 +35,10 @@ pub(crate) fn stream_name(config: &Config) -> String {
             s.seed, s.start_ms, s.accounts
         ),
         SourceConfig::Live(_) => "live".into(),
+        // Positions are the stream's sequences: one JetStream stream.
+        SourceConfig::Nats(n) => {
+            format!("nats:{}:{}", config.nats.stream, n.subjects(&config.nats))
+        }
     }
 }
 
@@ -63,6 +67,7 @@ pub(crate) fn open(
         pool_size: pg.pool_size,
         connect_timeout: Duration::from_millis(pg.connect_timeout_ms),
         drain: Duration::from_millis(pg.drain_ms),
+        archive: pg.archive.clone(),
         views: ViewPlugins {
             liquidations: a.liquidations.to_string(),
             liquidation_map: a.liquidation_map.to_string(),
@@ -140,8 +145,8 @@ pub(crate) fn start_plugins(
     config: &Config,
     supervisor: &Supervisor,
     restored: &Restored,
-) -> anyhow::Result<Option<u64>> {
-    let mut resumed_to: Option<u64> = None;
+) -> anyhow::Result<crate::source::Resumed> {
+    let mut resumed_to = crate::source::Resumed::default();
     let mut started: HashSet<String> = HashSet::new();
     let registry = |id: &str| restored.plugins.iter().find(|p| p.id == id);
     let mut start = |id: &PluginId,
@@ -151,9 +156,7 @@ pub(crate) fn start_plugins(
      -> Result<(), prism_control::ControlError> {
         let view = match saved(restored, id.as_str()) {
             Some(state) => {
-                if let Some(p) = state.position {
-                    resumed_to = resumed_to.max(Some(p));
-                }
+                resumed_to.add(state.position);
                 supervisor.add_restored(id, &wasm, settings, origin, &state)?
             }
             None => supervisor.add_bytes(id, &wasm, settings, origin)?,

@@ -1,5 +1,6 @@
 //! `prism`: runs market-data plugins over a stream of normalized events.
 
+mod bus;
 mod commands;
 mod database;
 mod settings;

@@ -32,6 +32,21 @@ pub(crate) fn engine(config: &Config) -> anyhow::Result<PluginEngine> {
     })?)
 }
 
+/// The input event kinds the router taps: those PostgreSQL keeps and those
+/// the NATS collector publishes (each sink takes its own kinds).
+fn archived(config: &Config) -> Vec<prism_model::EventKind> {
+    let mut kinds = Vec::new();
+    if config.postgres.effective_url().is_some() {
+        kinds.extend(&config.postgres.archive);
+    }
+    if config.nats.effective_url().is_some() {
+        kinds.extend(&config.nats.collect);
+    }
+    kinds.sort_by_key(|k| *k as u8);
+    kinds.dedup();
+    kinds
+}
+
 /// The router's, the workers' and the supervisor's settings.
 pub(crate) fn pipeline(config: &Config) -> PipelineSettings {
     let r = &config.recovery;
@@ -42,12 +57,7 @@ pub(crate) fn pipeline(config: &Config) -> PipelineSettings {
         },
         output_queue: config.pipeline.output_queue,
         source_queue: SOURCE_QUEUE,
-        // Input events are archived only where they are kept: PostgreSQL.
-        archive: if config.postgres.effective_url().is_some() {
-            config.postgres.archive.clone()
-        } else {
-            Vec::new()
-        },
+        archive: archived(config),
         supervisor: SupervisorSettings {
             queue_batches: config.pipeline.queue_batches,
             recovery: RecoverySettings {

@@ -28,6 +28,36 @@ pub(crate) fn skip_reporter(name: String, stats: Arc<SourceStats>) -> prism_sour
     })
 }
 
+/// The stream positions the plugins restored at start cover.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Resumed {
+    /// The furthest: a live source numbers its events after it.
+    pub(crate) furthest: Option<u64>,
+    /// The earliest: a NATS consumer starts where it needs.
+    pub(crate) earliest: Option<u64>,
+}
+
+impl Resumed {
+    /// Counts a restored plugin's checkpoint position.
+    pub(crate) fn add(&mut self, position: Option<u64>) {
+        if let Some(p) = position {
+            self.furthest = self.furthest.max(Some(p));
+            self.earliest = Some(self.earliest.map_or(p, |e| e.min(p)));
+        }
+    }
+}
+
+/// Where a source starts, from what the restored plugins and the database
+/// say.
+pub(crate) struct Start {
+    /// A live source's first position.
+    pub(crate) live_first: u64,
+    /// The instrument ids of an earlier run (live feeds).
+    pub(crate) instruments: prism_model::InstrumentRegistry,
+    /// The consumer of a `nats` source, placed already.
+    pub(crate) nats: Option<prism_nats::NatsSource>,
+}
+
 /// A running source: its thread, and the live feeds' counters if any.
 pub(crate) struct Source {
     pub(crate) thread: JoinHandle<Result<(), SourceError>>,
@@ -37,7 +67,8 @@ pub(crate) struct Source {
 /// Starts the source described by `config`. A replay file and the
 /// simulator number their events from 0 in every run (a restored plugin
 /// skips what its checkpoint covers); live feeds, which cannot replay,
-/// from `live_first`, with `instruments` given the ids of an earlier run.
+/// after the furthest restored position, with the ids of an earlier run;
+/// a NATS consumer (placed already) by stream sequence: see [`Start`].
 ///
 /// # Errors
 /// When a replay file cannot be opened, a setting is invalid, or a thread
@@ -46,8 +77,7 @@ pub(crate) fn spawn(
     config: &SourceConfig,
     base: &Path,
     tx: Sender<Chunk>,
-    live_first: u64,
-    instruments: prism_model::InstrumentRegistry,
+    start: Start,
     stats: Arc<SourceStats>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Source> {
@@ -72,8 +102,8 @@ pub(crate) fn spawn(
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let use_ = FeedUse::Pipeline {
                 events: tx,
-                first: live_first,
-                instruments,
+                first: start.live_first,
+                instruments: start.instruments,
                 record: live.record.as_ref().map(|p| base.join(p)),
             };
             let feeds = Feeds::start(venues, use_, stats, &stop)?;
@@ -81,6 +111,16 @@ pub(crate) fn spawn(
             Ok(Source {
                 thread: spawn_source(ending, move || feeds.join())?,
                 feeds: metrics,
+            })
+        }
+        SourceConfig::Nats(_) => {
+            let consumer = start
+                .nats
+                .ok_or_else(|| anyhow::anyhow!("a `nats` source needs [nats] url"))?;
+            let thread = spawn_source(ending, move || consumer.run(&tx, &stats, &stop))?;
+            Ok(Source {
+                thread,
+                feeds: Vec::new(),
             })
         }
         SourceConfig::Replay(replay) => {

@@ -16,10 +16,12 @@
 
 mod duration;
 mod model;
+mod nats;
 mod validate;
 
 pub use duration::{DurationError, parse_duration};
 pub use model::*;
+pub use nats::{BusFormat, DeliverFrom, NatsConfig, NatsSourceConfig, valid_name, valid_subject};
 pub use validate::{ConfigError, Problem};
 
 /// The default config, as shipped in `config/prism.toml`.

@@ -21,6 +21,8 @@ pub struct Config {
     pub stores: StoresConfig,
     /// PostgreSQL: off unless a URL is given.
     pub postgres: PostgresConfig,
+    /// NATS JetStream: off unless a URL is given.
+    pub nats: crate::nats::NatsConfig,
     pub source: SourceConfig,
     pub plugins: Vec<PluginConfig>,
     /// Directory of the config file; relative paths are resolved against it.
@@ -484,6 +486,8 @@ pub enum SourceConfig {
     Replay(ReplayConfig),
     /// Live exchange feeds.
     Live(LiveConfig),
+    /// A durable consumer of `[nats] stream`.
+    Nats(crate::nats::NatsSourceConfig),
 }
 
 impl Default for SourceConfig {

@@ -245,6 +245,15 @@ impl Config {
                     );
                 }
             }
+            // Checked with `[nats]` below.
+            SourceConfig::Nats(_) => {}
+        }
+        let nats_source = match &self.source {
+            SourceConfig::Nats(s) => Some(s),
+            _ => None,
+        };
+        for (key, message) in self.nats.problems(nats_source) {
+            bad(key, &message);
         }
         let pg = &self.postgres;
         if !pg

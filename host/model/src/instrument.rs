@@ -117,6 +117,20 @@ impl InstrumentRegistry {
         (id, true)
     }
 
+    /// Gives `(exchange, symbol)` the next id (or returns the one it has)
+    /// without declaring it: as with a [preloaded](Self::preload) one, its
+    /// first [`Self::intern`] says it is new, so it is declared downstream
+    /// then. For ids handed out elsewhere (a registry shared by hosts),
+    /// reserved in the order they were handed out.
+    pub fn reserve(&mut self, exchange: &str, symbol: &str) -> InstrumentId {
+        if let Some(id) = self.lookup(exchange, symbol) {
+            return id;
+        }
+        let id = self.insert(exchange, symbol, &InstrumentSpec::default());
+        self.unannounced.insert(id);
+        id
+    }
+
     /// Finds an id without creating it.
     #[must_use]
     pub fn lookup(&self, exchange: &str, symbol: &str) -> Option<InstrumentId> {

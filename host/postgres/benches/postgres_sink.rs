@@ -47,6 +47,7 @@ fn settings(schema: &str, dir: &std::path::Path) -> PostgresSettings {
         connect_timeout: Duration::from_secs(5),
         drain: Duration::from_secs(600),
         views: ViewPlugins::default(),
+        archive: Vec::new(),
         stream: "bench".into(),
     }
 }
@@ -246,6 +247,34 @@ fn replay(
     (pipeline_time, caught_up)
 }
 
+/// Whether the server answers; without it the bench is skipped with a
+/// message, unless `PRISM_REQUIRE_SERVICES=1` makes its absence a failure.
+fn server_present(runtime: &tokio::runtime::Runtime) -> bool {
+    let reached = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio_postgres::connect(&url(), tokio_postgres::NoTls),
+        )
+        .await
+    });
+    match reached {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => absent(&e.to_string()),
+        Err(_) => absent("no answer in 5 s"),
+    }
+}
+
+fn absent(why: &str) -> bool {
+    if std::env::var("PRISM_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+        panic!("PostgreSQL at {} is required but unreachable: {why}", url());
+    }
+    eprintln!(
+        "skipped: PostgreSQL at {} is unreachable ({why}); set PRISM_TEST_POSTGRES_URL",
+        url()
+    );
+    false
+}
+
 fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -253,6 +282,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if !server_present(&runtime) {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("prism-pg-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let scale: u64 = if smoke { 1 } else { 50 };

@@ -92,6 +92,8 @@ pub struct PostgresSettings {
     pub drain: Duration,
     /// The plugins the SQL views read.
     pub views: ViewPlugins,
+    /// The input event kinds kept (`archive_*` tables).
+    pub archive: Vec<prism_model::EventKind>,
     /// What the stream is (`replay:<path>`, `simulator:<seed>…`, `live`):
     /// a schema holds one stream's outputs.
     pub stream: String,
@@ -259,7 +261,13 @@ impl Postgres {
             drain: self.settings.drain,
             earlier: self.earlier.take(),
         };
-        PostgresSink::start(self.spool.clone(), parts, stop, self.overflow.clone())
+        PostgresSink::start(
+            self.spool.clone(),
+            parts,
+            stop,
+            self.overflow.clone(),
+            self.settings.archive.clone(),
+        )
     }
 
     /// The pipeline is stopping: a full spool no longer holds the last
@@ -315,6 +323,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             drain: Duration::from_secs(1),
             views: ViewPlugins::default(),
+            archive: Vec::new(),
             stream: "live".into(),
         };
         let c = s.connection().unwrap();

@@ -21,6 +21,8 @@ pub struct PostgresSink {
     /// Lets a full spool take more at shutdown, rather than hang.
     overflow: Arc<AtomicBool>,
     writer: Option<JoinHandle<()>>,
+    /// The input event kinds kept (other sinks may tap more).
+    archive: Vec<prism_model::EventKind>,
 }
 
 impl PostgresSink {
@@ -29,6 +31,7 @@ impl PostgresSink {
         parts: WriterParts,
         stop: Arc<AtomicBool>,
         overflow: Arc<AtomicBool>,
+        archive: Vec<prism_model::EventKind>,
     ) -> std::io::Result<Self> {
         let writer = std::thread::Builder::new()
             .name("postgres-writer".into())
@@ -38,6 +41,7 @@ impl PostgresSink {
             stop,
             overflow,
             writer: Some(writer),
+            archive,
         })
     }
 
@@ -72,7 +76,19 @@ impl Sink for PostgresSink {
     }
 
     fn archive(&mut self, events: &Archived) -> Result<(), SinkError> {
-        let rows = rows::archive(events);
+        let kept = |e: &prism_model::Event| e.kind().is_some_and(|k| self.archive.contains(&k));
+        let rows = if events.events.iter().all(|(_, _, e)| kept(e)) {
+            rows::archive(events)
+        } else {
+            rows::archive(&Archived {
+                events: events
+                    .events
+                    .iter()
+                    .filter(|(_, _, e)| kept(e))
+                    .cloned()
+                    .collect(),
+            })
+        };
         if rows.len() == 0 {
             return Ok(());
         }

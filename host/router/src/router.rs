@@ -65,6 +65,10 @@ pub struct Route {
     /// Events at or before this position were processed before (the
     /// plugin resumes from a checkpoint that covers them): not delivered.
     resume_after: Option<u64>,
+    /// Outputs of batches up to this position were delivered before, by a
+    /// sink that cannot take them back (it identifies them by batch
+    /// position): a batch ends here, so no batch straddles it.
+    fence: Option<u64>,
     open: bool,
 }
 
@@ -82,6 +86,7 @@ impl Route {
             declared: Vec::new(),
             next_timer: None,
             resume_after: None,
+            fence: None,
             open: true,
         }
     }
@@ -95,6 +100,17 @@ impl Route {
         // A batch of declarations alone is at the checkpoint's position,
         // never before it.
         self.pending.position = self.pending.position.max(position.unwrap_or(0));
+        self
+    }
+
+    /// This route, ending a batch at `position` (when it lies ahead): a
+    /// resumed plugin whose outputs were delivered up to a batch at that
+    /// position makes its batches end there again, so the outputs it makes
+    /// anew fall in batches at or before it (and the sink drops them) or
+    /// after it (new).
+    #[must_use]
+    pub fn fenced_at(mut self, position: Option<u64>) -> Self {
+        self.fence = position.filter(|f| self.resume_after.is_none_or(|r| *f > r));
         self
     }
 
@@ -294,6 +310,12 @@ impl Router {
                     route.declared[at] = true;
                     undeclared = Some(info);
                 }
+            }
+            if let Some(fence) = route.fence
+                && position > fence
+            {
+                route.fence = None;
+                route.flush();
             }
             // Processed in an earlier run: only its timers keep their place,
             // and its instrument is declared (a restored plugin may name it
@@ -497,6 +519,44 @@ mod tests {
         let batch = rx.recv().unwrap();
         assert!(matches!(batch.events[..], [Event::Instrument(_)]));
         assert_eq!(batch.position, 9);
+    }
+
+    /// A resumed route whose outputs were delivered up to the batch at
+    /// position 4 ends a batch there, whatever the batch size: the batch
+    /// after it starts at 5.
+    #[test]
+    fn a_fenced_route_ends_a_batch_at_the_fence() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (tx, rx) = plugin_queue(16);
+        let route = Route::new("p", Filter::default(), tx)
+            .resuming_after(Some(1))
+            .fenced_at(Some(4));
+        let mut router = Router::new(RouterSettings::default(), vec![route]);
+        router.route_chunk(Chunk {
+            first: 0,
+            events: (0..8)
+                .map(|i| {
+                    if i == 0 {
+                        Event::Instrument(reg.get(btc).unwrap().clone())
+                    } else {
+                        trade(btc, i * 100)
+                    }
+                })
+                .collect(),
+        });
+        router.flush_all();
+        let first = rx.recv().unwrap();
+        let second = rx.recv().unwrap();
+        let times = |b: &crate::Batch| b.events.iter().filter_map(|e| e.ts()).collect::<Vec<_>>();
+        assert_eq!((first.position, times(&first)), (4, vec![200, 300, 400]));
+        assert_eq!((second.position, times(&second)), (7, vec![500, 600, 700]));
+        // A fence at or before the checkpoint means nothing.
+        let (tx, _rx) = plugin_queue(16);
+        let route = Route::new("p", Filter::default(), tx)
+            .resuming_after(Some(5))
+            .fenced_at(Some(5));
+        assert_eq!(route.fence, None);
     }
 
     /// A plugin restored from a checkpoint covering position 3 gets what

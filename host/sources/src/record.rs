@@ -288,6 +288,12 @@ impl Normalizer {
         &self.registry
     }
 
+    /// The instruments, to reserve ids handed out elsewhere
+    /// ([`InstrumentRegistry::reserve`]).
+    pub fn registry_mut(&mut self) -> &mut InstrumentRegistry {
+        &mut self.registry
+    }
+
     fn instrument(
         &mut self,
         exchange: &str,

@@ -2,6 +2,7 @@
 //! metrics, each writing its own.
 
 mod feeds;
+mod nats;
 mod plugins;
 mod postgres;
 mod server;
@@ -55,6 +56,7 @@ pub(crate) fn render(state: &AppState) -> String {
     server::write(&mut e, state);
     feeds::write(&mut e, state);
     postgres::write(&mut e, state);
+    nats::write(&mut e, state);
     plugins::write(&mut e, state);
     e.out
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 pub(crate) struct Health {
     /// `ok`, or `degraded` while a plugin is quarantined or failed, a live
     /// feed is disconnected, the source failed, a snapshot write failed,
-    /// or PostgreSQL is unreachable or its spool full.
+    /// PostgreSQL is unreachable or its spool full, or NATS is unreachable.
     #[schema(example = "ok")]
     pub(crate) status: &'static str,
     pub(crate) source: SourceHealth,
@@ -21,6 +21,9 @@ pub(crate) struct Health {
     pub(crate) snapshots: Option<SnapshotsHealth>,
     /// How writing to PostgreSQL goes; null when it is not configured.
     pub(crate) postgres: Option<PostgresHealthView>,
+    /// How publishing to and consuming from NATS goes; null when it is not
+    /// configured.
+    pub(crate) nats: Option<NatsHealthView>,
     /// Venues whose live feed is disconnected.
     pub(crate) disconnected_feeds: Vec<String>,
     pub(crate) uptime_s: u64,
@@ -83,6 +86,50 @@ impl PostgresHealthView {
             rows: h.rows.load(Ordering::Relaxed),
             spool_bytes: h.spool_bytes.load(Ordering::Relaxed),
             errors: h.errors.load(Ordering::Relaxed),
+            last_error: h.last_error(),
+        }
+    }
+}
+
+/// NATS JetStream: the collector, the output publisher, the source.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NatsHealthView {
+    /// `ok` or `degraded`.
+    #[schema(example = "ok")]
+    pub(crate) status: &'static str,
+    /// What is wrong, while something is.
+    pub(crate) reason: Option<String>,
+    pub(crate) connected: bool,
+    /// Messages the streams acknowledged.
+    pub(crate) published: u64,
+    /// Publishes awaiting acknowledgement.
+    pub(crate) in_flight: u64,
+    /// Outputs not published again: the stream had them from an earlier run.
+    pub(crate) suppressed: u64,
+    /// Messages the source took; of those, redelivered (skipped).
+    pub(crate) consumed: u64,
+    pub(crate) redelivered: u64,
+    /// Messages the consumer still holds for the source.
+    pub(crate) pending: u64,
+    pub(crate) errors: u64,
+    pub(crate) last_error: Option<String>,
+}
+
+impl NatsHealthView {
+    pub(crate) fn of(h: &prism_nats::NatsHealth) -> Self {
+        let reason = h.problem();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        Self {
+            status: if reason.is_some() { "degraded" } else { "ok" },
+            reason,
+            connected: h.connected.load(Ordering::Relaxed),
+            published: load(&h.published),
+            in_flight: load(&h.in_flight),
+            suppressed: load(&h.suppressed),
+            consumed: load(&h.consumed),
+            redelivered: load(&h.redelivered),
+            pending: load(&h.pending),
+            errors: load(&h.errors),
             last_error: h.last_error(),
         }
     }

@@ -45,6 +45,7 @@ pub(crate) fn run(
         .build()?;
     // Before anything starts: a database that cannot be used stops here.
     let mut database = crate::database::open(&config, &runtime)?;
+    let bus = crate::bus::open(&config, &runtime)?;
     let engine = crate::settings::engine(&config)?;
     let store = Arc::new(OutputStore::new(crate::settings::stores(&config)));
     let analytics = crate::settings::analytics(&config);
@@ -95,18 +96,38 @@ pub(crate) fn run(
             Overflow::Wait,
         ));
     }
+    if let Some(nats) = &bus {
+        sinks.extend(crate::bus::sinks(&config, nats));
+    }
     let mut pipeline = Pipeline::start(engine, crate::settings::pipeline(&config), sinks)?;
     let supervisor = pipeline.supervisor.clone();
-    // The furthest position a restored plugin covers: a live source, which
-    // cannot replay, numbers its events after it.
-    let resumed_to = match &database {
+    // What the restored plugins cover: a live source, which cannot replay,
+    // numbers its events after the furthest; a NATS consumer starts where
+    // the earliest needs it.
+    if let Some(nats) = &bus {
+        let restored = database.iter().flat_map(|db| &db.restored.plugins);
+        let ids = config
+            .plugins
+            .iter()
+            .map(|p| p.id.as_str())
+            .chain(restored.map(|p| p.id.as_str()));
+        crate::bus::fences(&runtime, nats, &config, &supervisor, ids)?;
+    }
+    let resumed = match &database {
         // The database's checkpoints are the ones committed with their
         // outputs: with it, plugins resume from them.
         Some(db) => {
-            let resumed = crate::database::start_plugins(&config, &supervisor, &db.restored)?;
-            resumed.max(db.restored.high_water)
+            let mut resumed = crate::database::start_plugins(&config, &supervisor, &db.restored)?;
+            resumed.furthest = resumed.furthest.max(db.restored.high_water);
+            resumed
         }
         None => start_plugins(&config, &supervisor, snapshots.as_ref())?,
+    };
+    let nats_source = match (&config.source, &bus) {
+        (prism_config::SourceConfig::Nats(s), Some(nats)) => {
+            Some(crate::bus::source(&runtime, nats, &config, s, &resumed)?)
+        }
+        _ => None,
     };
     let watcher = if config.runtime.watch {
         let debounce = Duration::from_millis(config.runtime.watch_debounce_ms);
@@ -143,15 +164,19 @@ pub(crate) fn run(
         // The source thread holds the only sender: when a finite source
         // ends, the pipeline drains and its plugins stop.
         pipeline.take_source(),
-        resumed_to.map_or(0, |p| p + 1),
-        database
-            .as_ref()
-            .map(|db| crate::database::instruments(&db.restored))
-            .unwrap_or_default(),
+        crate::source::Start {
+            live_first: resumed.furthest.map_or(0, |p| p + 1),
+            instruments: database
+                .as_ref()
+                .map(|db| crate::database::instruments(&db.restored))
+                .unwrap_or_default(),
+            nats: nats_source,
+        },
         stats.clone(),
         stop.clone(),
     )?;
 
+    state.nats = bus.as_ref().map(prism_nats::Nats::health);
     state.feeds = feeds
         .into_iter()
         .map(|(venue, metrics)| prism_api::FeedView { venue, metrics })
@@ -193,7 +218,6 @@ pub(crate) fn run(
     });
     tracing::info!("shutting down");
     stop.store(true, Ordering::Relaxed);
-    drop(runtime);
     let source_result = source
         .join()
         .map_err(|_| anyhow::anyhow!("the source thread panicked"))?;
@@ -202,6 +226,8 @@ pub(crate) fn run(
         db.postgres.shutting_down();
     }
     let outputs = pipeline.finish()?;
+    // After the sinks: NATS publishes on this runtime until the last one.
+    drop(runtime);
     // The workers are done: their last snapshots are queued; write them.
     drop(snapshots);
     tracing::info!(
@@ -215,15 +241,15 @@ pub(crate) fn run(
 }
 
 /// Starts the configured plugins, each from its file snapshot when
-/// `recovery.restore_on_start` (no database). Returns the furthest
-/// position a restored plugin covers.
+/// `recovery.restore_on_start` (no database). Returns the positions the
+/// restored plugins cover.
 fn start_plugins(
     config: &Config,
     supervisor: &prism_control::Supervisor,
     snapshots: Option<&SnapshotStore>,
-) -> anyhow::Result<Option<u64>> {
+) -> anyhow::Result<crate::source::Resumed> {
     let mut refused_states: Vec<(String, String)> = Vec::new();
-    let mut resumed_to: Option<u64> = None;
+    let mut resumed_to = crate::source::Resumed::default();
     for p in &config.plugins {
         let path = config.resolve(&p.path);
         let saved = match snapshots
@@ -240,8 +266,8 @@ fn start_plugins(
             None => None,
         };
         let settings = plugin_settings(config, p);
-        if let Some(position) = saved.as_ref().and_then(|s| s.position) {
-            resumed_to = resumed_to.max(Some(position));
+        if let Some(s) = &saved {
+            resumed_to.add(s.position);
         }
         let view = match saved {
             Some(state) => supervisor.add_file_restored(&p.id, &path, settings, true, &state),

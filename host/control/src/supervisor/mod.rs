@@ -110,6 +110,9 @@ pub struct Supervisor {
     /// Serializes adding and removing plugins.
     registry: Mutex<()>,
     on_fault: FaultReporter,
+    /// Per plugin id: the batch position up to which its outputs were
+    /// delivered by a sink that cannot take them back, for its next start.
+    fences: Mutex<BTreeMap<String, u64>>,
 }
 
 // A panic while holding one of these locks leaves plain data behind; keep
@@ -149,6 +152,7 @@ impl Supervisor {
             router,
             outputs: Mutex::new(Some(outputs)),
             plugins: RwLock::default(),
+            fences: Mutex::default(),
             registry: Mutex::new(()),
             on_fault: Arc::new(|plugin: &str, fault| {
                 tracing::error!(plugin, kind = ?fault.kind, "plugin failed: {}", fault.message);
@@ -302,6 +306,16 @@ impl Supervisor {
         self.add_prepared(id, version, instance, settings, origin, None)
     }
 
+    /// Says that `id`'s outputs were delivered up to its batch at
+    /// `position` by a sink that identifies them by batch position and
+    /// cannot take them back (a message stream): when the plugin is next
+    /// added resuming before it, its batches end at that position again
+    /// ([`prism_router::Route::fenced_at`]), so what it makes anew is
+    /// dropped by that sink whole or is new whole.
+    pub fn fence(&self, id: &str, position: u64) {
+        lock(&self.fences).insert(id.to_owned(), position);
+    }
+
     /// Adds a plugin whose first instance was prepared already (by
     /// [`prepare`](crate::prepare) with the same `settings`): starts its
     /// worker, then its route. `resume`: the stream position the
@@ -368,7 +382,10 @@ impl Supervisor {
             ControlError::Load(LoadError::Engine(format!("cannot start a thread: {e}")))
         })?;
         *lock(&slot.worker) = Some(worker);
-        let route = Route::new(&name, Filter::from(&subscription), queue_tx).resuming_after(resume);
+        let fence = lock(&self.fences).remove(id.as_str());
+        let route = Route::new(&name, Filter::from(&subscription), queue_tx)
+            .resuming_after(resume)
+            .fenced_at(fence);
         if self.router.send(RouterCommand::Add(route)).is_err() {
             return Err(ControlError::Gone(id.to_string()));
         }

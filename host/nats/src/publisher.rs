@@ -1,0 +1,181 @@
+//! Publishing to JetStream in order, many messages in flight, retried until
+//! the stream has each one.
+//!
+//! Messages are sent without waiting (up to `in_flight` unacknowledged),
+//! and their acknowledgements are awaited oldest first. When one fails (a
+//! timeout, a lost connection), every message from it on is sent again, in
+//! the original order, after a backoff: the stream drops those it already
+//! has by their message id, so a retry never stores a message twice (within
+//! the stream's duplicate window).
+
+use crate::health::NatsHealth;
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishAckFuture;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One message to publish.
+pub(crate) struct Message {
+    pub(crate) subject: String,
+    /// `Nats-Msg-Id`: the stream keeps one message per id.
+    pub(crate) id: String,
+    pub(crate) content_type: &'static str,
+    pub(crate) payload: Bytes,
+}
+
+/// An ordered publisher, driven from a sink's thread.
+pub(crate) struct Publisher {
+    js: async_nats::jetstream::Context,
+    handle: tokio::runtime::Handle,
+    health: Arc<NatsHealth>,
+    max_in_flight: usize,
+    /// Sent and not yet acknowledged, oldest first; `None`: to be sent again.
+    window: VecDeque<(Message, Option<PublishAckFuture>)>,
+    backoff: Duration,
+}
+
+impl Publisher {
+    pub(crate) fn new(
+        js: async_nats::jetstream::Context,
+        handle: tokio::runtime::Handle,
+        health: Arc<NatsHealth>,
+        max_in_flight: usize,
+    ) -> Self {
+        Self {
+            js,
+            handle,
+            health,
+            max_in_flight: max_in_flight.max(1),
+            window: VecDeque::new(),
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    /// Sends `message` after every earlier one; blocks while the window is
+    /// full (and so, through an outage, until the server is back).
+    pub(crate) fn push(&mut self, message: Message) {
+        while self.window.len() >= self.max_in_flight {
+            self.settle_oldest(None);
+        }
+        let sent = self.send(&message);
+        self.window.push_back((message, sent));
+        self.gauge();
+    }
+
+    /// Waits until the stream has every message sent so far, or until
+    /// `deadline`; returns how many it still lacks then.
+    pub(crate) fn flush(&mut self, deadline: Option<Instant>) -> usize {
+        while !self.window.is_empty() {
+            if !self.settle_oldest(deadline) {
+                break;
+            }
+        }
+        self.gauge();
+        self.window.len()
+    }
+
+    fn gauge(&self) {
+        self.health
+            .in_flight
+            .store(self.window.len() as u64, Ordering::Relaxed);
+    }
+
+    fn send(&self, m: &Message) -> Option<PublishAckFuture> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", m.id.as_str());
+        headers.insert("Content-Type", m.content_type);
+        // The client buffers while disconnected; a full buffer must not
+        // hold the thread past the request timeout.
+        let sent = self.handle.block_on(async {
+            tokio::time::timeout(
+                SEND_TIMEOUT,
+                self.js
+                    .publish_with_headers(m.subject.clone(), headers, m.payload.clone()),
+            )
+            .await
+        });
+        match sent {
+            Ok(Ok(ack)) => Some(ack),
+            Err(_) => {
+                self.health.failed(format!(
+                    "publish to {}: no room in {SEND_TIMEOUT:?}",
+                    m.subject
+                ));
+                None
+            }
+            Ok(Err(e)) => {
+                self.health.failed(format!("publish to {}: {e}", m.subject));
+                None
+            }
+        }
+    }
+
+    /// Waits for the oldest message's acknowledgement, sending the window
+    /// again after each failure. False when `deadline` passed first.
+    fn settle_oldest(&mut self, deadline: Option<Instant>) -> bool {
+        loop {
+            let Some((message, sent)) = self.window.front_mut() else {
+                return true;
+            };
+            let outcome = match sent.take() {
+                Some(ack) => self
+                    .handle
+                    .block_on(ack.into_future())
+                    .map_err(|e| e.to_string()),
+                None => Err("not sent".to_owned()),
+            };
+            match outcome {
+                Ok(ack) => {
+                    self.health.published.fetch_add(1, Ordering::Relaxed);
+                    if ack.duplicate {
+                        self.health.duplicates.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.health.reached();
+                    self.backoff = FIRST_BACKOFF;
+                    self.window.pop_front();
+                    return true;
+                }
+                Err(e) => {
+                    let subject = message.subject.clone();
+                    self.health
+                        .failed(format!("no acknowledgement for {subject}: {e}"));
+                    if deadline.is_some_and(|d| Instant::now() + self.backoff > d) {
+                        return false;
+                    }
+                    tracing::warn!(
+                        waiting = self.window.len(),
+                        "NATS publish failed ({e}); sending again in {:?}",
+                        self.backoff
+                    );
+                    std::thread::sleep(self.backoff);
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    self.resend();
+                }
+            }
+        }
+    }
+
+    fn resend(&mut self) {
+        // Dropping an older future first keeps the client's permits free.
+        for (_, sent) in &mut self.window {
+            *sent = None;
+        }
+        for i in 0..self.window.len() {
+            let again = self.send(&self.window[i].0);
+            let failed = again.is_none();
+            self.window[i].1 = again;
+            self.health.republished.fetch_add(1, Ordering::Relaxed);
+            if failed {
+                // Still away: the rest waits for the next round.
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The `nats` source: a durable pull consumer of the market stream whose
+//! messages (replay records) become the pipeline's events.
+//!
+//! Positions come from stream sequences: the event of sequence `s` is at
+//! `2s`, a declaration made for it at `2s − 1`. So the outputs of a batch
+//! have the same identity in every run and on every host, and a plugin
+//! restored from a checkpoint at position `p` needs the stream from
+//! [`first_sequence`]`(p)` on. At start the consumer is placed there (made
+//! again when it stood elsewhere); without checkpoints it resumes where it
+//! was acknowledged, or, new, from `deliver`.
+//!
+//! A fetched batch is acknowledged (all up to its last message) once the
+//! pipeline has taken it; what a crash loses after that is read again from
+//! the plugins' checkpoints at the next start, since the stream keeps its
+//! messages (limits retention). A message delivered twice (an
+//! acknowledgement lost) is skipped by its sequence.
+
+use crate::health::NatsHealth;
+use crate::instruments::SharedIds;
+use crate::{Nats, NatsError, js_error};
+use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, pull};
+use crossbeam_channel::Sender;
+use futures_util::StreamExt;
+use prism_model::{Chunk, Event, InstrumentRegistry};
+use prism_sources::{Normalizer, Record, SourceError, SourceStats};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Refusals logged one by one; past this only counted.
+const LOGGED_REFUSALS: u64 = 100;
+/// How long a pull waits for messages before asking again (and looking at
+/// the stop flag).
+const PULL_WAIT: Duration = Duration::from_millis(500);
+
+/// The position of the event of stream sequence `sequence`.
+#[must_use]
+pub fn position_of(sequence: u64) -> u64 {
+    sequence.saturating_mul(2)
+}
+
+/// The first stream sequence a plugin whose checkpoint covers `position`
+/// still needs.
+#[must_use]
+pub fn first_sequence(position: u64) -> u64 {
+    position / 2 + 1
+}
+
+/// The consumer, as `[source]` and the restored checkpoints say.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    /// Subjects consumed.
+    pub filter: String,
+    pub durable: String,
+    /// A new consumer starts with the oldest message (`false`: new ones).
+    pub from_oldest: bool,
+    pub fetch: usize,
+    pub ack_wait: Duration,
+    /// The first sequence the restored plugins need (from their
+    /// checkpoints); `None` when no plugin was restored.
+    pub start: Option<u64>,
+}
+
+/// The consumer, placed, and the shared instrument ids.
+pub struct NatsSource {
+    consumer: consumer::Consumer<pull::Config>,
+    ids: SharedIds,
+    registry: InstrumentRegistry,
+    health: Arc<NatsHealth>,
+    handle: tokio::runtime::Handle,
+    fetch: usize,
+    /// The last sequence taken: anything at or below is a redelivery.
+    taken: u64,
+}
+
+impl NatsSource {
+    /// Places the durable consumer and opens the instrument ids. Call
+    /// inside the runtime of `nats`.
+    ///
+    /// # Errors
+    /// When the stream, the consumer or the bucket cannot be used.
+    pub async fn open(nats: &Nats, settings: &SourceSettings) -> Result<Self, NatsError> {
+        let stream = nats
+            .js
+            .get_stream(nats.settings.stream.as_str())
+            .await
+            .map_err(js_error)?;
+        let wanted = |deliver_policy| pull::Config {
+            durable_name: Some(settings.durable.clone()),
+            filter_subject: settings.filter.clone(),
+            ack_policy: AckPolicy::All,
+            ack_wait: settings.ack_wait,
+            deliver_policy,
+            // A pull asks for at most `fetch`; a few in flight at once.
+            max_ack_pending: i64::try_from(settings.fetch * 4).unwrap_or(i64::MAX),
+            ..Default::default()
+        };
+        let existing = stream.consumer_info(&settings.durable).await.ok();
+        let next = existing.as_ref().map(|i| i.ack_floor.stream_sequence + 1);
+        let same_filter = existing
+            .as_ref()
+            .is_some_and(|i| i.config.filter_subject == settings.filter);
+        let policy = match (settings.start, next) {
+            // Where the checkpoints need it, unless it stands there.
+            (Some(start), Some(next)) if same_filter && next == start => None,
+            (Some(start), _) => Some(DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }),
+            // No checkpoint: on from the acknowledged.
+            (None, Some(next)) if same_filter => {
+                let _ = next;
+                None
+            }
+            (None, Some(next)) => Some(DeliverPolicy::ByStartSequence {
+                start_sequence: next,
+            }),
+            (None, None) if settings.from_oldest => Some(DeliverPolicy::All),
+            (None, None) => Some(DeliverPolicy::New),
+        };
+        let consumer = match policy {
+            None => stream
+                .get_consumer(&settings.durable)
+                .await
+                .map_err(js_error)?,
+            Some(policy) => {
+                if existing.is_some() {
+                    tracing::info!(
+                        durable = %settings.durable,
+                        "the consumer is placed again, where the plugins' checkpoints need it: {policy:?}"
+                    );
+                    stream
+                        .delete_consumer(&settings.durable)
+                        .await
+                        .map_err(js_error)?;
+                }
+                stream
+                    .create_consumer(wanted(policy))
+                    .await
+                    .map_err(js_error)?
+            }
+        };
+        let ids = SharedIds::open(&nats.js, &nats.settings.stream, nats.settings.replicas)
+            .await
+            .map_err(NatsError::JetStream)?;
+        Ok(Self {
+            consumer,
+            ids,
+            registry: InstrumentRegistry::default(),
+            health: nats.health(),
+            handle: tokio::runtime::Handle::current(),
+            fetch: settings.fetch,
+            taken: settings.start.map_or(0, |s| s.saturating_sub(1)),
+        })
+    }
+
+    /// Feeds the pipeline until `stop` or the pipeline's end. Runs on the
+    /// source thread.
+    ///
+    /// # Errors
+    /// When the instrument ids cannot be kept in step with the bucket.
+    pub fn run(
+        mut self,
+        tx: &Sender<Chunk>,
+        stats: &SourceStats,
+        stop: &AtomicBool,
+    ) -> Result<(), SourceError> {
+        // The ids handed out so far, before the first message.
+        let mut registry = std::mem::take(&mut self.registry);
+        self.ids.sync(&mut registry).map_err(SourceError::Other)?;
+        let mut normalizer = Normalizer::with_registry(registry);
+        let mut backoff = Duration::from_millis(100);
+        while !stop.load(Ordering::Relaxed) {
+            let messages = match self.pull() {
+                Ok(m) => {
+                    backoff = Duration::from_millis(100);
+                    m
+                }
+                Err(e) => {
+                    self.health.failed(format!("fetch: {e}"));
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let Some(last) = messages.last() else {
+                continue;
+            };
+            let arrived = Instant::now();
+            for message in &messages {
+                if !self.take(message, &mut normalizer, tx, stats)? {
+                    return Ok(());
+                }
+            }
+            // The pipeline has every message up to `last`.
+            match self.handle.block_on(last.ack()) {
+                Ok(()) => {
+                    self.health
+                        .acked
+                        .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                    self.health.ack_us_total.fetch_add(
+                        arrived.elapsed().as_micros() as u64 * messages.len() as u64,
+                        Ordering::Relaxed,
+                    );
+                }
+                // Redelivered later, and skipped then by its sequence.
+                Err(e) => self.health.failed(format!("ack: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn pull(&self) -> Result<Vec<async_nats::jetstream::Message>, String> {
+        self.handle.block_on(async {
+            let mut batch = self
+                .consumer
+                .fetch()
+                .max_messages(self.fetch)
+                .expires(PULL_WAIT)
+                .messages()
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            let deadline = tokio::time::Instant::now() + PULL_WAIT * 4;
+            loop {
+                match tokio::time::timeout_at(deadline, batch.next()).await {
+                    Ok(Some(Ok(m))) => out.push(m),
+                    Ok(Some(Err(e))) => return Err(e.to_string()),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            self.health.reached();
+            Ok(out)
+        })
+    }
+
+    /// Turns one message into the pipeline's events; false when the
+    /// pipeline is gone.
+    fn take(
+        &mut self,
+        message: &async_nats::jetstream::Message,
+        normalizer: &mut Normalizer,
+        tx: &Sender<Chunk>,
+        stats: &SourceStats,
+    ) -> Result<bool, SourceError> {
+        let Ok(info) = message.info() else {
+            self.refuse(message, "no JetStream metadata");
+            return Ok(true);
+        };
+        let sequence = info.stream_sequence;
+        self.health.pending.store(info.pending, Ordering::Relaxed);
+        self.health.consumed.fetch_add(1, Ordering::Relaxed);
+        if sequence <= self.taken {
+            self.health.redelivered.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
+        }
+        self.taken = sequence;
+        let record = match decode(message) {
+            Ok(r) => r,
+            Err(why) => {
+                self.refuse(message, &why);
+                stats.skipped.fetch_add(1, Ordering::Relaxed);
+                return Ok(true);
+            }
+        };
+        self.ids
+            .resolve(
+                normalizer.registry_mut(),
+                &exchange(&record),
+                record.symbol(),
+            )
+            .map_err(SourceError::Other)?;
+        let mut events = Vec::with_capacity(2);
+        if let Err(e) = normalizer.push(&record, &mut events) {
+            self.refuse(message, &e.to_string());
+            stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
+        }
+        if events.is_empty() {
+            return Ok(true);
+        }
+        let at = position_of(sequence);
+        let first = at + 1 - events.len() as u64;
+        let market = events.iter().filter(|e| e.is_market()).count() as u64;
+        stats.emitted(market, events.iter().rev().find_map(Event::ts));
+        Ok(tx.send(Chunk { first, events }).is_ok())
+    }
+
+    fn refuse(&self, message: &async_nats::jetstream::Message, why: &str) {
+        let n = self.health.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= LOGGED_REFUSALS {
+            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            tracing::warn!(
+                subject = %message.subject,
+                sequence,
+                "a message is not a replay record and is skipped: {why}"
+            );
+        } else if n == LOGGED_REFUSALS + 1 {
+            tracing::warn!("more messages refused; only counting them from now on");
+        }
+    }
+}
+
+fn exchange(record: &Record) -> String {
+    match record {
+        Record::Instrument { exchange, .. }
+        | Record::Trade { exchange, .. }
+        | Record::Liquidation { exchange, .. }
+        | Record::Funding { exchange, .. }
+        | Record::OpenInterest { exchange, .. }
+        | Record::Book { exchange, .. }
+        | Record::Position { exchange, .. } => exchange.clone(),
+    }
+}
+
+/// A replay record from a message: MessagePack when its `Content-Type`
+/// says so, else JSON.
+fn decode(message: &async_nats::jetstream::Message) -> Result<Record, String> {
+    let msgpack = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Content-Type"))
+        .is_some_and(|v| v.as_str() == "application/msgpack");
+    if msgpack {
+        rmp_serde::from_slice(&message.payload).map_err(|e| format!("MessagePack: {e}"))
+    } else {
+        serde_json::from_slice(&message.payload).map_err(|e| format!("JSON: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_names_the_first_sequence_still_needed() {
+        // The event of sequence 5 is at 10; a declaration for it at 9.
+        assert_eq!(position_of(5), 10);
+        assert_eq!(first_sequence(10), 6);
+        // A checkpoint at a declaration: its event is still needed.
+        assert_eq!(first_sequence(9), 5);
+        assert_eq!(first_sequence(0), 1);
+    }
+}
