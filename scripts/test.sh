@@ -11,6 +11,7 @@ cargo build --release --locked --target wasm32-wasip2 \
     -p long-short-ratio -p liquidation-map -p funding-arb -p whale-detector -p hello -p prism-probe -p other-world -p future-contract -p tiny-counter
 cargo test --release --locked --workspace "$@"
 # A cheap run of every benchmark, so none rots (figures: docs/benchmarks.md).
-cargo bench --locked -p prism-runtime -p prism-control -p prism-venues -p prism-postgres -p prism-nats \
+# --workspace: the features of the test build, so nothing is compiled again.
+cargo bench --locked --workspace \
     --bench plugin_boundary --bench swap_latency --bench normalize --bench postgres_sink \
     --bench nats_pipeline -- --smoke

@@ -10,6 +10,7 @@
 //! changes and archived events are committed as they come.
 
 use crate::health::PostgresHealth;
+use crate::insert::Mode;
 use crate::rows::{ArchiveRows, CheckpointRow, DeadLetterRow, OutputRows, Record};
 use crate::spool::{Cursor, Spool};
 use std::collections::HashMap;
@@ -306,7 +307,19 @@ impl Writer {
             if self.connect().await {
                 let started = Instant::now();
                 let client = self.client.as_mut().expect("connected above");
-                match write(client, &self.ready, &mut self.instruments).await {
+                let mut written =
+                    write(client, &self.ready, &mut self.instruments, Mode::Fast).await;
+                if written
+                    .as_ref()
+                    .err()
+                    .and_then(tokio_postgres::Error::code)
+                    .is_some_and(|c| *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+                {
+                    // Some rows are there already: the same, leaving them be.
+                    written =
+                        write(client, &self.ready, &mut self.instruments, Mode::Careful).await;
+                }
+                match written {
                     Ok(rows) => {
                         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                         let h = &self.parts.health;
@@ -343,6 +356,7 @@ async fn write(
     client: &mut Client,
     ready: &[Ready],
     instruments: &mut HashMap<String, usize>,
+    mode: Mode,
 ) -> Result<u64, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let mut outputs: Vec<&OutputRows> = Vec::new();
@@ -363,8 +377,8 @@ async fn write(
             Ready::Now(_) => {}
         }
     }
-    let mut rows = crate::insert::outputs(&tx, &outputs).await?;
-    rows += crate::insert::archive(&tx, &archive).await?;
+    let mut rows = crate::insert::outputs(&tx, &outputs, mode).await?;
+    rows += crate::insert::archive(&tx, &archive, mode).await?;
     rows += crate::insert::dead_letters(&tx, &dead).await?;
     // Registry changes and checkpoints in spool order.
     let mut listed = HashMap::new();
