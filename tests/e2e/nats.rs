@@ -395,4 +395,40 @@ fn a_nats_outage_loses_nothing() {
         .map(|m| m.id.split(':').nth(1).unwrap().parse().unwrap())
         .collect();
     assert!(positions.windows(2).all(|w| w[0] <= w[1]), "out of order");
+
+    // A worker through the proxy, cut mid-stream: its pulls and its
+    // output publishes fail, then go on; every output once.
+    let worker = config(
+        &dir,
+        "worker.toml",
+        "data-worker",
+        &format!(
+            "{}{}{}",
+            nats.section(&via, "outputs = true\nconnect_timeout_ms = 1000"),
+            nats_source(50),
+            plugins()
+        ),
+    );
+    let server = Server::start(&worker);
+    let started = Instant::now();
+    while server.json("/health")["events"].as_u64().unwrap_or(0) < n_events / 4 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(3));
+    let h = server.json("/health");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(
+        h["events"].as_u64().unwrap() < n_events,
+        "cut too late: {h}"
+    );
+    proxy.restore();
+    wait_consumed(&server, &nats, &nats.output_stream, n_events);
+    let h = server.json("/health");
+    assert_eq!(h["status"], "ok", "{h}");
+    server.terminate();
+    let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
+    assert_unique(&ids);
+    assert_eq!(over_bus, direct_outputs(&dir, &events));
 }

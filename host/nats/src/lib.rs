@@ -115,9 +115,28 @@ impl Nats {
             url: settings.url.clone(),
             message,
         };
+        let health = Arc::new(NatsHealth::default());
+        let watched = health.clone();
         let client = tokio::time::timeout(
             settings.connect_timeout,
             async_nats::ConnectOptions::new()
+                // A lost connection shows at once, not only when a request
+                // times out (a pull waits quietly while disconnected).
+                .event_callback(move |event| {
+                    let health = watched.clone();
+                    async move {
+                        match event {
+                            async_nats::Event::Connected => health.reached(),
+                            async_nats::Event::Disconnected => {
+                                health.failed("disconnected from the server".into());
+                            }
+                            async_nats::Event::ServerError(e) => {
+                                tracing::warn!("NATS server error: {e}");
+                            }
+                            _ => {}
+                        }
+                    }
+                })
                 .connection_timeout(settings.connect_timeout)
                 .request_timeout(Some(settings.connect_timeout))
                 // After the first connection, reconnect for good.
@@ -130,7 +149,7 @@ impl Nats {
         let js = jetstream::new(client);
         let nats = Self {
             handle: tokio::runtime::Handle::current(),
-            health: Arc::new(NatsHealth::default()),
+            health,
             js,
             settings,
         };

@@ -228,7 +228,8 @@ impl NatsSource {
                     Ok(None) | Err(_) => break,
                 }
             }
-            self.health.reached();
+            // The connection's state comes from the client's events: a pull
+            // waits quietly while disconnected.
             Ok(out)
         })
     }
