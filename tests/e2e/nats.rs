@@ -72,11 +72,16 @@ fn write_config(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 /// A config: `[runtime]` in `data`, `recovery` keys, then the rest.
 fn config(dir: &Path, name: &str, data: &str, rest: &str) -> PathBuf {
+    config_every(dir, name, data, 100, rest)
+}
+
+/// As [`config`], with checkpoints `every_ms` apart.
+fn config_every(dir: &Path, name: &str, data: &str, every_ms: u64, rest: &str) -> PathBuf {
     write_config(
         dir,
         name,
         &format!(
-            "[runtime]\ndata_dir = \"{}\"\nwatch = false\n[recovery]\nsnapshot_every_ms = 100\nrestore_on_start = true\n{rest}",
+            "[runtime]\ndata_dir = \"{}\"\nwatch = false\n[recovery]\nsnapshot_every_ms = {every_ms}\nsnapshot_every_batches = 100000\nrestore_on_start = true\n{rest}",
             dir.join(data).display()
         ),
     )
@@ -156,6 +161,26 @@ fn outputs(messages: &[Stored]) -> (BTreeMap<String, Vec<Value>>, Vec<String>) {
         by_plugin.entry(plugin).or_default().push(v);
     }
     (by_plugin, ids)
+}
+
+/// Asserts two runs' outputs are equal, naming the first difference.
+fn assert_same(got: &BTreeMap<String, Vec<Value>>, want: &BTreeMap<String, Vec<Value>>) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (plugin, w) in want {
+        let g = &got[plugin];
+        if let Some(at) = (0..g.len().max(w.len())).find(|i| g.get(*i) != w.get(*i)) {
+            panic!(
+                "{plugin}: {} outputs, {} wanted; first difference at {at}:\n got {:?}\nwant {:?}",
+                g.len(),
+                w.len(),
+                g.get(at),
+                w.get(at)
+            );
+        }
+    }
 }
 
 fn assert_unique(ids: &[String]) {
@@ -268,7 +293,7 @@ fn a_worker_over_the_bus_makes_what_a_direct_replay_makes() {
     server.terminate();
     let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
     assert_unique(&ids);
-    assert_eq!(over_bus, direct_outputs(&dir, &events));
+    assert_same(&over_bus, &direct_outputs(&dir, &events));
 }
 
 #[test]
@@ -293,11 +318,13 @@ fn a_worker_killed_mid_stream_resumes_from_its_checkpoints_without_a_duplicate()
     wait_published(&server);
     server.terminate();
 
-    // Small pulls, so the worker is mid-stream when it is killed.
-    let worker = config(
+    // Checkpoints a second apart, so the kill falls between one and the
+    // outputs published after it.
+    let worker = config_every(
         &dir,
         "worker.toml",
         "data-worker",
+        1000,
         &format!(
             "{}{}{}",
             nats.section(&nats.url, "outputs = true"),
@@ -338,7 +365,7 @@ fn a_worker_killed_mid_stream_resumes_from_its_checkpoints_without_a_duplicate()
     server.terminate();
     let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
     assert_unique(&ids);
-    assert_eq!(over_bus, direct_outputs(&dir, &events));
+    assert_same(&over_bus, &direct_outputs(&dir, &events));
 }
 
 #[test]
@@ -430,5 +457,5 @@ fn a_nats_outage_loses_nothing() {
     server.terminate();
     let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
     assert_unique(&ids);
-    assert_eq!(over_bus, direct_outputs(&dir, &events));
+    assert_same(&over_bus, &direct_outputs(&dir, &events));
 }

@@ -78,6 +78,18 @@ pub(crate) fn sinks(config: &Config, nats: &Nats) -> Vec<SinkSpec> {
     sinks
 }
 
+/// The first stream sequence the plugins need. Plugins that keep their
+/// state across restarts but have none yet (new, or killed before their
+/// first checkpoint) need the stream from its start (`deliver = "all"`):
+/// not from where an earlier run, whose state was lost, had acknowledged.
+/// The restored ones skip what their checkpoints cover.
+fn start(resumed: &Resumed, deliver: DeliverFrom) -> Option<u64> {
+    if resumed.from_checkpoints && resumed.fresh && deliver == DeliverFrom::All {
+        return Some(1);
+    }
+    resumed.earliest.map(first_sequence)
+}
+
 /// The consumer of a `nats` source, placed where the restored plugins'
 /// checkpoints need it.
 ///
@@ -96,7 +108,7 @@ pub(crate) fn source(
         from_oldest: config.deliver == DeliverFrom::All,
         fetch: config.fetch,
         ack_wait: duration("source.ack_wait", &config.ack_wait)?,
-        start: resumed.earliest.map(first_sequence),
+        start: start(resumed, config.deliver),
     };
     Ok(runtime.block_on(NatsSource::open(nats, &settings))?)
 }

@@ -159,7 +159,10 @@ pub(crate) fn start_plugins(
                 resumed_to.add(state.position);
                 supervisor.add_restored(id, &wasm, settings, origin, &state)?
             }
-            None => supervisor.add_bytes(id, &wasm, settings, origin)?,
+            None => {
+                resumed_to.add_fresh();
+                supervisor.add_bytes(id, &wasm, settings, origin)?
+            }
         };
         tracing::info!(plugin = %view.id, name = %view.name, version = %view.version, "plugin loaded");
         Ok(())

@@ -35,15 +35,29 @@ pub(crate) struct Resumed {
     pub(crate) furthest: Option<u64>,
     /// The earliest: a NATS consumer starts where it needs.
     pub(crate) earliest: Option<u64>,
+    /// Plugins were started from checkpoints where they had one
+    /// (`recovery.restore_on_start`, or PostgreSQL).
+    pub(crate) from_checkpoints: bool,
+    /// Some plugin started without a checkpoint.
+    pub(crate) fresh: bool,
 }
 
 impl Resumed {
-    /// Counts a restored plugin's checkpoint position.
+    /// Counts a plugin started from a checkpoint covering `position`
+    /// (`None`: before any event).
     pub(crate) fn add(&mut self, position: Option<u64>) {
-        if let Some(p) = position {
-            self.furthest = self.furthest.max(Some(p));
-            self.earliest = Some(self.earliest.map_or(p, |e| e.min(p)));
+        match position {
+            Some(p) => {
+                self.furthest = self.furthest.max(Some(p));
+                self.earliest = Some(self.earliest.map_or(p, |e| e.min(p)));
+            }
+            None => self.fresh = true,
         }
+    }
+
+    /// Counts a plugin started without a checkpoint.
+    pub(crate) fn add_fresh(&mut self) {
+        self.fresh = true;
     }
 }
 

@@ -9,10 +9,7 @@ use prism_model::{Archived, Event, EventKind, InstrumentId, OutputBatch};
 use prism_sinks::{Sink, SinkError};
 use prism_sources::Record;
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
-
-/// How long `finish` keeps trying to publish what the stream lacks.
-const DRAIN: Duration = Duration::from_secs(10);
+use std::time::Instant;
 
 /// A sink of archived input events (the router taps them with their
 /// positions) that publishes each to `{prefix}.{exchange}.{symbol}.{type}`
@@ -38,6 +35,7 @@ impl Collector {
                 nats.handle.clone(),
                 nats.health(),
                 s.in_flight,
+                nats.stopping.clone(),
             ),
             prefix: s.subject_prefix.clone(),
             collector: s.collector.clone(),
@@ -118,7 +116,10 @@ impl Sink for Collector {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        match self.publisher.flush(Some(Instant::now() + DRAIN)) {
+        match self
+            .publisher
+            .flush(Some(Instant::now() + crate::publisher::DRAIN))
+        {
             0 => Ok(()),
             lacking => Err(SinkError::Other {
                 sink: "nats collector".into(),

@@ -17,6 +17,8 @@ pub struct NatsHealth {
     pub errors: AtomicU64,
     /// Outputs not published: the stream had them from an earlier run.
     pub suppressed: AtomicU64,
+    /// Messages given up on: the host stopped while the server was away.
+    pub lost: AtomicU64,
     /// Messages sent again after a failure, in order.
     pub republished: AtomicU64,
     /// Publishes awaiting the server's acknowledgement.

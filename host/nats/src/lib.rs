@@ -95,6 +95,8 @@ pub struct Nats {
     pub(crate) js: jetstream::Context,
     pub(crate) handle: tokio::runtime::Handle,
     health: Arc<NatsHealth>,
+    /// The host is stopping: publishers keep trying for a while, then end.
+    pub(crate) stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Nats {
@@ -152,6 +154,7 @@ impl Nats {
             health,
             js,
             settings,
+            stopping: Arc::default(),
         };
         if market {
             let s = &nats.settings;
@@ -196,6 +199,14 @@ impl Nats {
             });
         }
         Ok(())
+    }
+
+    /// The host is stopping: publishing that cannot reach the server gives
+    /// up 10 s from now, counting what it lost (`lost`), rather than hold
+    /// the shutdown for good.
+    pub fn shutting_down(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counters of publishing and consuming.

@@ -9,10 +9,7 @@ use prism_model::{OutputBatch, OutputKind};
 use prism_sinks::{Sink, SinkError};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How long `finish` keeps trying to publish what the stream lacks.
-const DRAIN: Duration = Duration::from_secs(10);
+use std::time::Instant;
 
 /// A sink that publishes each output as JSON (the `--out` line, plus its
 /// `id`) with its identity `{plugin}:{position}:{index}` as message id: a
@@ -31,6 +28,7 @@ pub struct OutputPublisher {
     handle: tokio::runtime::Handle,
     settings: crate::NatsSettings,
     health: std::sync::Arc<crate::NatsHealth>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     delivered: HashMap<Arc<str>, Option<u64>>,
 }
 
@@ -77,12 +75,14 @@ impl OutputPublisher {
                 nats.handle.clone(),
                 nats.health(),
                 nats.settings.in_flight,
+                nats.stopping.clone(),
             ),
             prefix: nats.settings.output_prefix.clone(),
             js: nats.js.clone(),
             handle: nats.handle.clone(),
             settings: nats.settings.clone(),
             health: nats.health(),
+            stopping: nats.stopping.clone(),
             delivered: HashMap::new(),
         }
     }
@@ -90,13 +90,18 @@ impl OutputPublisher {
     /// Whether `batch` is in the stream already.
     fn delivered(&mut self, batch: &OutputBatch) -> bool {
         if !self.delivered.contains_key(&batch.plugin) {
-            let mut backoff = Duration::from_millis(100);
+            let mut backoff = std::time::Duration::from_millis(100);
             let until = loop {
                 match self
                     .handle
                     .block_on(delivered_until(&self.js, &self.settings, &batch.plugin))
                 {
                     Ok(until) => break until,
+                    // Stopping with the server away: what follows is lost
+                    // anyway (and counted so).
+                    Err(_) if self.stopping.load(std::sync::atomic::Ordering::Relaxed) => {
+                        break None;
+                    }
                     // Publishing without knowing could publish twice.
                     Err(e) => {
                         self.health.failed(format!(
@@ -104,7 +109,7 @@ impl OutputPublisher {
                             batch.plugin
                         ));
                         std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
                     }
                 }
             };
@@ -156,7 +161,10 @@ impl Sink for OutputPublisher {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        match self.publisher.flush(Some(Instant::now() + DRAIN)) {
+        match self
+            .publisher
+            .flush(Some(Instant::now() + crate::publisher::DRAIN))
+        {
             0 => Ok(()),
             lacking => Err(SinkError::Other {
                 sink: "nats outputs".into(),

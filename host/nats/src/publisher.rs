@@ -14,12 +14,14 @@ use async_nats::jetstream::context::PublishAckFuture;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Once the host is stopping, how long a publisher keeps trying.
+pub(crate) const DRAIN: Duration = Duration::from_secs(10);
 
 /// One message to publish.
 pub(crate) struct Message {
@@ -39,6 +41,9 @@ pub(crate) struct Publisher {
     /// Sent and not yet acknowledged, oldest first; `None`: to be sent again.
     window: VecDeque<(Message, Option<PublishAckFuture>)>,
     backoff: Duration,
+    /// Set when the host is stopping: retries end [`DRAIN`] later.
+    stopping: Arc<AtomicBool>,
+    drain_until: Option<Instant>,
 }
 
 impl Publisher {
@@ -47,6 +52,7 @@ impl Publisher {
         handle: tokio::runtime::Handle,
         health: Arc<NatsHealth>,
         max_in_flight: usize,
+        stopping: Arc<AtomicBool>,
     ) -> Self {
         Self {
             js,
@@ -55,14 +61,30 @@ impl Publisher {
             max_in_flight: max_in_flight.max(1),
             window: VecDeque::new(),
             backoff: FIRST_BACKOFF,
+            stopping,
+            drain_until: None,
         }
+    }
+
+    /// When retrying ends: never while the host runs; [`DRAIN`] after it
+    /// began to stop.
+    fn deadline(&mut self) -> Option<Instant> {
+        if self.drain_until.is_none() && self.stopping.load(Ordering::Relaxed) {
+            self.drain_until = Some(Instant::now() + DRAIN);
+        }
+        self.drain_until
     }
 
     /// Sends `message` after every earlier one; blocks while the window is
     /// full (and so, through an outage, until the server is back).
     pub(crate) fn push(&mut self, message: Message) {
         while self.window.len() >= self.max_in_flight {
-            self.settle_oldest(None);
+            if !self.settle_oldest(None) {
+                // Stopping, and the server is still away: said loudly.
+                self.window.pop_front();
+                self.health.lost.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("the host is stopping and NATS is unreachable: a message is lost");
+            }
         }
         let sent = self.send(&message);
         self.window.push_back((message, sent));
@@ -121,6 +143,10 @@ impl Publisher {
     /// again after each failure. False when `deadline` passed first.
     fn settle_oldest(&mut self, deadline: Option<Instant>) -> bool {
         loop {
+            let deadline = match (deadline, self.deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let Some((message, sent)) = self.window.front_mut() else {
                 return true;
             };

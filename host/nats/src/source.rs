@@ -9,11 +9,14 @@
 //! again when it stood elsewhere); without checkpoints it resumes where it
 //! was acknowledged, or, new, from `deliver`.
 //!
-//! A fetched batch is acknowledged (all up to its last message) once the
+//! A pulled batch is acknowledged (all up to its last message) once the
 //! pipeline has taken it; what a crash loses after that is read again from
 //! the plugins' checkpoints at the next start, since the stream keeps its
 //! messages (limits retention). A message delivered twice (an
-//! acknowledgement lost) is skipped by its sequence.
+//! acknowledgement lost) is skipped by its sequence. Messages lost on the
+//! way (a connection dropped while they were sent) show as a jump in the
+//! consumer's sequence: nothing past the gap is taken or acknowledged, and
+//! the consumer is placed again after the last message taken.
 
 use crate::health::NatsHealth;
 use crate::instruments::SharedIds;
@@ -64,11 +67,19 @@ pub struct SourceSettings {
 /// The consumer, placed, and the shared instrument ids.
 pub struct NatsSource {
     consumer: consumer::Consumer<pull::Config>,
+    /// The stream, and the consumer's config, to place it again.
+    stream: async_nats::jetstream::stream::Stream,
+    config: pull::Config,
+    /// The consumer sequence of the last message delivered: a jump means
+    /// messages were lost on the way (a dropped connection).
+    delivered: Option<u64>,
     ids: SharedIds,
     registry: InstrumentRegistry,
     health: Arc<NatsHealth>,
     handle: tokio::runtime::Handle,
     fetch: usize,
+    /// The consumer's outstanding pulls, made at the first pull.
+    messages: Option<pull::Stream>,
     /// The last sequence taken: anything at or below is a redelivery.
     taken: u64,
 }
@@ -85,7 +96,7 @@ impl NatsSource {
             .get_stream(nats.settings.stream.as_str())
             .await
             .map_err(js_error)?;
-        let wanted = |deliver_policy| pull::Config {
+        let wanted = |deliver_policy: DeliverPolicy| pull::Config {
             durable_name: Some(settings.durable.clone()),
             filter_subject: settings.filter.clone(),
             ack_policy: AckPolicy::All,
@@ -142,13 +153,18 @@ impl NatsSource {
         let ids = SharedIds::open(&nats.js, &nats.settings.stream, nats.settings.replicas)
             .await
             .map_err(NatsError::JetStream)?;
+        let config = wanted(DeliverPolicy::All);
         Ok(Self {
             consumer,
+            stream,
+            config,
+            delivered: None,
             ids,
             registry: InstrumentRegistry::default(),
             health: nats.health(),
             handle: tokio::runtime::Handle::current(),
             fetch: settings.fetch,
+            messages: None,
             taken: settings.start.map_or(0, |s| s.saturating_sub(1)),
         })
     }
@@ -169,7 +185,20 @@ impl NatsSource {
         self.ids.sync(&mut registry).map_err(SourceError::Other)?;
         let mut normalizer = Normalizer::with_registry(registry);
         let mut backoff = Duration::from_millis(100);
+        let mut misplaced = false;
         while !stop.load(Ordering::Relaxed) {
+            if misplaced {
+                match self.place_again() {
+                    Ok(()) => misplaced = false,
+                    Err(e) => {
+                        self.health
+                            .failed(format!("placing the consumer again: {e}"));
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                }
+            }
             let messages = match self.pull() {
                 Ok(m) => {
                     backoff = Duration::from_millis(100);
@@ -186,10 +215,22 @@ impl NatsSource {
                 continue;
             };
             let arrived = Instant::now();
+            let mut taken = 0;
             for message in &messages {
+                if self.lost_before(message) {
+                    break;
+                }
                 if !self.take(message, &mut normalizer, tx, stats)? {
                     return Ok(());
                 }
+                taken += 1;
+            }
+            if taken < messages.len() {
+                // Acknowledging past the gap would acknowledge what never
+                // came (acknowledgements cover everything before them):
+                // the consumer is placed again after the last one taken.
+                misplaced = true;
+                continue;
             }
             // The pipeline has every message up to `last`.
             match self.handle.block_on(last.ack()) {
@@ -209,29 +250,85 @@ impl NatsSource {
         Ok(())
     }
 
-    fn pull(&self) -> Result<Vec<async_nats::jetstream::Message>, String> {
-        self.handle.block_on(async {
-            let mut batch = self
-                .consumer
-                .fetch()
-                .max_messages(self.fetch)
-                .expires(PULL_WAIT)
-                .messages()
-                .await
-                .map_err(|e| e.to_string())?;
+    /// The next messages: waits up to [`PULL_WAIT`] for the first, then
+    /// takes what has arrived, up to `fetch`. Pulls stay outstanding
+    /// between calls (the client asks for the next batch while this one is
+    /// processed), so the bus and the pipeline work at once.
+    fn pull(&mut self) -> Result<Vec<async_nats::jetstream::Message>, String> {
+        let fetch = self.fetch;
+        let consumer = &self.consumer;
+        let pending = &mut self.messages;
+        let result = self.handle.block_on(async {
+            if pending.is_none() {
+                let stream = consumer
+                    .stream()
+                    .max_messages_per_batch(fetch)
+                    .expires(Duration::from_secs(5))
+                    .messages()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                *pending = Some(stream);
+            }
+            let Some(stream) = pending.as_mut() else {
+                return Ok(Vec::new());
+            };
             let mut out = Vec::new();
-            let deadline = tokio::time::Instant::now() + PULL_WAIT * 4;
-            loop {
-                match tokio::time::timeout_at(deadline, batch.next()).await {
+            let mut wait = PULL_WAIT;
+            while out.len() < fetch {
+                match tokio::time::timeout(wait, stream.next()).await {
                     Ok(Some(Ok(m))) => out.push(m),
                     Ok(Some(Err(e))) => return Err(e.to_string()),
-                    Ok(None) | Err(_) => break,
+                    Ok(None) => return Err("the consumer's message stream ended".into()),
+                    Err(_) => break,
                 }
+                // The rest of a batch is already here or close behind.
+                wait = Duration::from_millis(2);
             }
-            // The connection's state comes from the client's events: a pull
-            // waits quietly while disconnected.
             Ok(out)
-        })
+        });
+        if result.is_err() {
+            // Made again at the next pull.
+            self.messages = None;
+        }
+        result
+    }
+
+    /// Whether messages were lost on the way before `message` (its
+    /// consumer sequence jumps).
+    fn lost_before(&mut self, message: &async_nats::jetstream::Message) -> bool {
+        let Ok(info) = message.info() else {
+            return false;
+        };
+        let expected = self.delivered.map(|d| d + 1);
+        if expected.is_some_and(|e| info.consumer_sequence != e) {
+            tracing::warn!(
+                after = self.taken,
+                "messages from NATS were lost on the way (a dropped connection); reading again from there"
+            );
+            return true;
+        }
+        self.delivered = Some(info.consumer_sequence);
+        false
+    }
+
+    /// Makes the consumer again, from the sequence after the last taken.
+    fn place_again(&mut self) -> Result<(), String> {
+        self.messages = None;
+        self.delivered = None;
+        let mut config = self.config.clone();
+        config.deliver_policy = DeliverPolicy::ByStartSequence {
+            start_sequence: self.taken + 1,
+        };
+        let name = config.durable_name.clone().unwrap_or_default();
+        let stream = &self.stream;
+        self.consumer = self.handle.block_on(async {
+            let _ = stream.delete_consumer(&name).await;
+            stream
+                .create_consumer(config)
+                .await
+                .map_err(|e| e.to_string())
+        })?;
+        Ok(())
     }
 
     /// Turns one message into the pipeline's events; false when the

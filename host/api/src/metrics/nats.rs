@@ -32,6 +32,11 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             load(&h.suppressed),
         ),
         (
+            "prism_nats_lost_total",
+            "Messages given up on: the host stopped while the server was away.",
+            load(&h.lost),
+        ),
+        (
             "prism_nats_republished_total",
             "Messages sent again after a failure.",
             load(&h.republished),

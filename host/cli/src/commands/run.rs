@@ -225,6 +225,9 @@ pub(crate) fn run(
     if let Some(db) = &database {
         db.postgres.shutting_down();
     }
+    if let Some(nats) = &bus {
+        nats.shutting_down();
+    }
     let outputs = pipeline.finish()?;
     // After the sinks: NATS publishes on this runtime until the last one.
     drop(runtime);
@@ -266,8 +269,9 @@ fn start_plugins(
             None => None,
         };
         let settings = plugin_settings(config, p);
-        if let Some(s) = &saved {
-            resumed_to.add(s.position);
+        match &saved {
+            Some(s) => resumed_to.add(s.position),
+            None => resumed_to.add_fresh(),
         }
         let view = match saved {
             Some(state) => supervisor.add_file_restored(&p.id, &path, settings, true, &state),
