@@ -189,9 +189,9 @@ fn assert_unique(ids: &[String]) {
 }
 
 /// A direct replay of `events` through the plugins, its outputs published
-/// to the `direct` names' output stream.
-fn direct_outputs(dir: &Path, events: &Path) -> BTreeMap<String, Vec<Value>> {
-    let Some(direct) = Nats::connect("direct") else {
+/// to an output stream of its own (`tag` keeps it apart from other tests').
+fn direct_outputs(dir: &Path, events: &Path, tag: &str) -> BTreeMap<String, Vec<Value>> {
+    let Some(direct) = Nats::connect(&format!("direct{tag}")) else {
         unreachable!("the caller's connection worked");
     };
     let cfg = config(
@@ -293,7 +293,7 @@ fn a_worker_over_the_bus_makes_what_a_direct_replay_makes() {
     server.terminate();
     let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
     assert_unique(&ids);
-    assert_same(&over_bus, &direct_outputs(&dir, &events));
+    assert_same(&over_bus, &direct_outputs(&dir, &events, "bus"));
 }
 
 #[test]
@@ -365,7 +365,7 @@ fn a_worker_killed_mid_stream_resumes_from_its_checkpoints_without_a_duplicate()
     server.terminate();
     let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
     assert_unique(&ids);
-    assert_same(&over_bus, &direct_outputs(&dir, &events));
+    assert_same(&over_bus, &direct_outputs(&dir, &events, "kill"));
 }
 
 #[test]
@@ -457,5 +457,5 @@ fn a_nats_outage_loses_nothing() {
     server.terminate();
     let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
     assert_unique(&ids);
-    assert_same(&over_bus, &direct_outputs(&dir, &events));
+    assert_same(&over_bus, &direct_outputs(&dir, &events, "outage"));
 }
