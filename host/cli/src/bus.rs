@@ -78,13 +78,15 @@ pub(crate) fn sinks(config: &Config, nats: &Nats) -> Vec<SinkSpec> {
     sinks
 }
 
-/// The first stream sequence the plugins need. Plugins that keep their
-/// state across restarts but have none yet (new, or killed before their
-/// first checkpoint) need the stream from its start (`deliver = "all"`):
-/// not from where an earlier run, whose state was lost, had acknowledged.
-/// The restored ones skip what their checkpoints cover.
+/// The first stream sequence the plugins need. With `deliver = "all"`,
+/// plugins that keep their state across restarts read the stream from its
+/// start, as a replay does: the restored ones skip what their checkpoints
+/// cover but are declared every instrument on the way (their state names
+/// instruments that may not come again), and those without a checkpoint
+/// (new, or killed before their first) miss nothing. Otherwise, from the
+/// earliest checkpoint.
 fn start(resumed: &Resumed, deliver: DeliverFrom) -> Option<u64> {
-    if resumed.from_checkpoints && resumed.fresh && deliver == DeliverFrom::All {
+    if resumed.from_checkpoints && deliver == DeliverFrom::All {
         return Some(1);
     }
     resumed.earliest.map(first_sequence)
