@@ -5,9 +5,9 @@
 //! `2s`, a declaration made for it at `2s − 1`. So the outputs of a batch
 //! have the same identity in every run and on every host, and a plugin
 //! restored from a checkpoint at position `p` needs the stream from
-//! [`first_sequence`]`(p)` on. At start the consumer is placed there (made
-//! again when it stood elsewhere); without checkpoints it resumes where it
-//! was acknowledged, or, new, from `deliver`.
+//! [`first_sequence`]`(p)` on. At start the consumer is made anew there;
+//! without checkpoints, where the last run's acknowledgements reached, or,
+//! new, from `deliver`.
 //!
 //! A pulled batch is acknowledged (all up to its last message) once the
 //! pipeline has taken it; what a crash loses after that is read again from
@@ -108,48 +108,32 @@ impl NatsSource {
         };
         let existing = stream.consumer_info(&settings.durable).await.ok();
         let next = existing.as_ref().map(|i| i.ack_floor.stream_sequence + 1);
-        let same_filter = existing
-            .as_ref()
-            .is_some_and(|i| i.config.filter_subject == settings.filter);
+        // Always made anew at start: a consumer left by a crashed run holds
+        // messages it delivered but never had acknowledged, and sends them
+        // again only after `ack_wait`, behind newer ones (which would then
+        // pass them by). Placed where the checkpoints need it, else where
+        // the last run's acknowledgements reached.
         let policy = match (settings.start, next) {
-            // Where the checkpoints need it, unless it stands there.
-            (Some(start), Some(next)) if same_filter && next == start => None,
-            (Some(start), _) => Some(DeliverPolicy::ByStartSequence {
+            (Some(start), _) => DeliverPolicy::ByStartSequence {
                 start_sequence: start,
-            }),
-            // No checkpoint: on from the acknowledged.
-            (None, Some(next)) if same_filter => {
-                let _ = next;
-                None
-            }
-            (None, Some(next)) => Some(DeliverPolicy::ByStartSequence {
+            },
+            (None, Some(next)) => DeliverPolicy::ByStartSequence {
                 start_sequence: next,
-            }),
-            (None, None) if settings.from_oldest => Some(DeliverPolicy::All),
-            (None, None) => Some(DeliverPolicy::New),
+            },
+            (None, None) if settings.from_oldest => DeliverPolicy::All,
+            (None, None) => DeliverPolicy::New,
         };
-        let consumer = match policy {
-            None => stream
-                .get_consumer(&settings.durable)
+        if existing.is_some() {
+            tracing::info!(durable = %settings.durable, "the consumer is placed at {policy:?}");
+            stream
+                .delete_consumer(&settings.durable)
                 .await
-                .map_err(js_error)?,
-            Some(policy) => {
-                if existing.is_some() {
-                    tracing::info!(
-                        durable = %settings.durable,
-                        "the consumer is placed again, where the plugins' checkpoints need it: {policy:?}"
-                    );
-                    stream
-                        .delete_consumer(&settings.durable)
-                        .await
-                        .map_err(js_error)?;
-                }
-                stream
-                    .create_consumer(wanted(policy))
-                    .await
-                    .map_err(js_error)?
-            }
-        };
+                .map_err(js_error)?;
+        }
+        let consumer = stream
+            .create_consumer(wanted(policy))
+            .await
+            .map_err(js_error)?;
         let ids = SharedIds::open(&nats.js, &nats.settings.stream, nats.settings.replicas)
             .await
             .map_err(NatsError::JetStream)?;
