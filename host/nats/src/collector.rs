@@ -9,7 +9,6 @@ use prism_model::{Archived, Event, EventKind, InstrumentId, OutputBatch};
 use prism_sinks::{Sink, SinkError};
 use prism_sources::Record;
 use std::collections::HashSet;
-use std::time::Instant;
 
 /// A sink of archived input events (the router taps them with their
 /// positions) that publishes each to `{prefix}.{exchange}.{symbol}.{type}`
@@ -116,17 +115,6 @@ impl Sink for Collector {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        match self
-            .publisher
-            .flush(Some(Instant::now() + crate::publisher::DRAIN))
-        {
-            0 => Ok(()),
-            lacking => Err(SinkError::Other {
-                sink: "nats collector".into(),
-                message: format!(
-                    "{lacking} events were not acknowledged by the stream before shutdown (NATS unreachable)"
-                ),
-            }),
-        }
+        self.publisher.finish("nats collector", "events")
     }
 }

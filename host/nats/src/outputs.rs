@@ -9,7 +9,6 @@ use prism_model::{OutputBatch, OutputKind};
 use prism_sinks::{Sink, SinkError};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// A sink that publishes each output as JSON (the `--out` line, plus its
 /// `id`) with its identity `{plugin}:{position}:{index}` as message id: a
@@ -161,18 +160,7 @@ impl Sink for OutputPublisher {
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        match self
-            .publisher
-            .flush(Some(Instant::now() + crate::publisher::DRAIN))
-        {
-            0 => Ok(()),
-            lacking => Err(SinkError::Other {
-                sink: "nats outputs".into(),
-                message: format!(
-                    "{lacking} outputs were not acknowledged by the stream before shutdown (NATS unreachable)"
-                ),
-            }),
-        }
+        self.publisher.finish("nats outputs", "outputs")
     }
 }
 

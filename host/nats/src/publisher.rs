@@ -103,6 +103,20 @@ impl Publisher {
         self.window.len()
     }
 
+    /// The sink's last flush at shutdown: waits [`DRAIN`] at most for what
+    /// the stream still lacks, and names how much of `what` it lacked then.
+    pub(crate) fn finish(&mut self, sink: &str, what: &str) -> Result<(), prism_sinks::SinkError> {
+        match self.flush(Some(Instant::now() + DRAIN)) {
+            0 => Ok(()),
+            lacking => Err(prism_sinks::SinkError::Other {
+                sink: sink.into(),
+                message: format!(
+                    "{lacking} {what} were not acknowledged by the stream before shutdown (NATS unreachable)"
+                ),
+            }),
+        }
+    }
+
     fn gauge(&self) {
         self.health
             .in_flight

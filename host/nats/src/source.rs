@@ -347,7 +347,7 @@ impl NatsSource {
         self.ids
             .resolve(
                 normalizer.registry_mut(),
-                &exchange(&record),
+                record.exchange(),
                 record.symbol(),
             )
             .map_err(SourceError::Other)?;
@@ -379,18 +379,6 @@ impl NatsSource {
         } else if n == LOGGED_REFUSALS + 1 {
             tracing::warn!("more messages refused; only counting them from now on");
         }
-    }
-}
-
-fn exchange(record: &Record) -> String {
-    match record {
-        Record::Instrument { exchange, .. }
-        | Record::Trade { exchange, .. }
-        | Record::Liquidation { exchange, .. }
-        | Record::Funding { exchange, .. }
-        | Record::OpenInterest { exchange, .. }
-        | Record::Book { exchange, .. }
-        | Record::Position { exchange, .. } => exchange.clone(),
     }
 }
 

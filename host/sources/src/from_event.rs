@@ -30,6 +30,20 @@ impl Record {
         }
     }
 
+    /// The exchange the record is about.
+    #[must_use]
+    pub fn exchange(&self) -> &str {
+        match self {
+            Record::Instrument { exchange, .. }
+            | Record::Trade { exchange, .. }
+            | Record::Liquidation { exchange, .. }
+            | Record::Funding { exchange, .. }
+            | Record::OpenInterest { exchange, .. }
+            | Record::Book { exchange, .. }
+            | Record::Position { exchange, .. } => exchange,
+        }
+    }
+
     /// Event time and receive time, where the record has them.
     #[must_use]
     pub fn times(&self) -> (Option<i64>, Option<i64>) {
