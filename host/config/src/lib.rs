@@ -17,11 +17,16 @@
 mod duration;
 mod model;
 mod nats;
+mod notify;
 mod validate;
 
 pub use duration::{DurationError, parse_duration};
 pub use model::*;
 pub use nats::{BusFormat, DeliverFrom, NatsConfig, NatsSourceConfig, valid_name, valid_subject};
+pub use notify::{
+    ChannelConfig, ChannelKind, HeartbeatConfig, NotifyConfig, SecretRef, SignalRule, SmtpSecurity,
+    TELEGRAM_API, UrlRef,
+};
 pub use validate::{ConfigError, Problem};
 
 /// The default config, as shipped in `config/prism.toml`.

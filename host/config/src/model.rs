@@ -23,6 +23,8 @@ pub struct Config {
     pub postgres: PostgresConfig,
     /// NATS JetStream: off unless a URL is given.
     pub nats: crate::nats::NatsConfig,
+    /// Alert delivery: off while no channel is configured.
+    pub notify: crate::notify::NotifyConfig,
     pub source: SourceConfig,
     pub plugins: Vec<PluginConfig>,
     /// Directory of the config file; relative paths are resolved against it.

@@ -255,6 +255,9 @@ impl Config {
         for (key, message) in self.nats.problems(nats_source) {
             bad(key, &message);
         }
+        for (key, message) in self.notify.problems() {
+            bad(key, &message);
+        }
         let pg = &self.postgres;
         if !pg
             .schema

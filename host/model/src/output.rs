@@ -71,8 +71,8 @@ pub struct OrderIntent {
     pub reduce_only: bool,
 }
 
-/// Alert urgency; P0 is the most urgent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Alert urgency; P0 is the most urgent (and orders first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Priority {
     P0,
     P1,

@@ -3,6 +3,10 @@
 //! answer queued bodies. Disconnects and sequence gaps are just steps of
 //! a script.
 
+mod recorder;
+
+pub use recorder::{Answer, Recorded, Recorder};
+
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
