@@ -7,6 +7,7 @@ mod attacks;
 mod common;
 mod hardening;
 mod nats;
+mod notify;
 mod postgres;
 mod replay;
 mod run;

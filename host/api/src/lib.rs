@@ -9,6 +9,7 @@
 //! OpenAPI document is derived from the handlers and their typed bodies.
 
 mod admin;
+mod alerts;
 mod analytics;
 mod error;
 mod extract;
@@ -53,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(analytics::router())
         .merge(transactions::router())
+        .merge(alerts::router())
         .merge(ws::router())
         .split_for_parts();
     let doc = Arc::new(doc);

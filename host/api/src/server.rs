@@ -81,6 +81,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let counts = state.connections.clone();
+    if let Some(n) = &state.notifier {
+        state.live.forward_alerts(n);
+    }
     let app = crate::app(state);
     let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     // Refusals in progress; past these, a connection is closed unanswered.

@@ -128,6 +128,8 @@ pub struct AppState {
     pub postgres: Option<PostgresView>,
     /// NATS JetStream, when configured.
     pub nats: Option<Arc<prism_nats::NatsHealth>>,
+    /// The notifier, when a channel is configured.
+    pub notifier: Option<prism_notifier::Notifier>,
     /// The HTTP server's connection counts.
     pub connections: Arc<crate::server::Connections>,
     /// Live exchange feeds (empty with other sources).
@@ -162,6 +164,7 @@ impl AppState {
             snapshots: None,
             postgres: None,
             nats: None,
+            notifier: None,
             feeds: Vec::new(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source: Arc::default(),

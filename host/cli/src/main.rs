@@ -3,6 +3,7 @@
 mod bus;
 mod commands;
 mod database;
+mod notify;
 mod settings;
 mod source;
 

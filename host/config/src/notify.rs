@@ -416,3 +416,98 @@ fn channel_problems(
         bad(at("username"), "must be set with a password");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+    use std::path::Path;
+
+    fn problems(toml: &str) -> Vec<String> {
+        match Config::from_toml_str(toml, Path::new(".")) {
+            Ok(_) => Vec::new(),
+            Err(crate::ConfigError::Invalid { problems, .. }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn each_channel_problem_names_its_key() {
+        let p = problems(
+            r#"
+[notify]
+dedup_window = "soon"
+[[notify.channels]]
+name = "tg"
+kind = "telegram"
+chat_id = "1"
+url = "http://x"
+[[notify.channels]]
+name = "tg"
+kind = "email"
+host = "smtp"
+from = "nobody"
+to = []
+password = { env = "P", file = "f" }
+[[notify.channels]]
+name = "hook"
+kind = "webhook"
+url = "ftp://x"
+rate_per_minute = 0
+"#,
+        );
+        let want = [
+            "notify.dedup_window: `soon` is not a duration",
+            "notify.channels[0].url: does not apply to kind = \"telegram\"",
+            "notify.channels[0].token: is required for kind = \"telegram\"",
+            "notify.channels[1].name: another channel has this name",
+            "notify.channels[1].password: give `env` or `file`, not both",
+            "notify.channels[1].from: must be an e-mail address",
+            "notify.channels[1].to: must list at least one address",
+            "notify.channels[1].username: must be set with a password",
+            "notify.channels[2].rate_per_minute: must be at least 1",
+            "notify.channels[2].url: must start with http:// or https://",
+        ];
+        for w in want {
+            assert!(
+                p.iter().any(|x| x.starts_with(w)),
+                "missing `{w}` in {p:#?}"
+            );
+        }
+        assert_eq!(p.len(), want.len(), "{p:#?}");
+    }
+
+    #[test]
+    fn a_typo_in_a_channel_is_refused() {
+        let p = problems(
+            "[[notify.channels]]\nname = \"h\"\nkind = \"webhook\"\nurl = \"http://x\"\nmin_priorty = \"P0\"\n",
+        );
+        assert!(p[0].contains("min_priorty"), "{p:?}");
+    }
+
+    #[test]
+    fn a_complete_config_is_accepted() {
+        let p = problems(
+            r#"
+[[notify.rules]]
+min_strength = "strong"
+directions = ["long"]
+priority = "P1"
+[notify.heartbeat]
+url = { env = "HB" }
+[[notify.channels]]
+name = "mail"
+kind = "email"
+host = "smtp.example.com"
+security = "tls"
+username = "u"
+password = { file = "pw" }
+from = "prism@example.com"
+to = ["a@example.com"]
+min_priority = "P0"
+"#,
+        );
+        assert!(p.is_empty(), "{p:?}");
+    }
+}

@@ -11,6 +11,8 @@ pub(crate) enum Channel {
     WhaleActivities,
     Opportunities,
     Signals,
+    /// Notifications and their delivery status (`GET /api/v1/alerts` items).
+    Alerts,
     Plugin(Arc<str>),
 }
 
@@ -24,6 +26,7 @@ impl Channel {
             "whale_activities" => Channel::WhaleActivities,
             "opportunities" => Channel::Opportunities,
             "signals" => Channel::Signals,
+            "alerts" => Channel::Alerts,
             other => {
                 let id = other.strip_prefix("plugin:")?;
                 prism_model::PluginId::new(id).ok()?;
@@ -41,6 +44,7 @@ impl Channel {
             Channel::WhaleActivities => "whale_activities".into(),
             Channel::Opportunities => "opportunities".into(),
             Channel::Signals => "signals".into(),
+            Channel::Alerts => "alerts".into(),
             Channel::Plugin(id) => format!("plugin:{id}"),
         }
     }

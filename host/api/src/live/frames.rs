@@ -54,6 +54,32 @@ impl LiveFrames {
         }
     }
 
+    /// Forwards every change of a notification to the `alerts` channel,
+    /// until the notifier is gone.
+    pub fn forward_alerts(&self, notifier: &prism_notifier::Notifier) {
+        let mut updates = notifier.subscribe();
+        let out = self.frames.clone();
+        tokio::spawn(async move {
+            loop {
+                let record = match updates.recv().await {
+                    Ok(r) => r,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if out.receiver_count() == 0 {
+                    continue;
+                }
+                let item = crate::alerts::AlertItem::from(&record);
+                let frame = Frame {
+                    channel: Channel::Alerts,
+                    symbol: None,
+                    text: message_text(&Channel::Alerts.name(), &json(item)),
+                };
+                let _ = out.send(Arc::new(vec![frame]));
+            }
+        });
+    }
+
     /// The sink that feeds this stream (give it [`prism_sinks::Overflow::Drop`]).
     #[must_use]
     pub fn sink(&self, analytics: AnalyticsPlugins) -> LiveSink {

@@ -3,6 +3,7 @@
 
 mod feeds;
 mod nats;
+mod notify;
 mod plugins;
 mod postgres;
 mod server;
@@ -57,6 +58,7 @@ pub(crate) fn render(state: &AppState) -> String {
     feeds::write(&mut e, state);
     postgres::write(&mut e, state);
     nats::write(&mut e, state);
+    notify::write(&mut e, state);
     plugins::write(&mut e, state);
     e.out
 }

@@ -15,6 +15,9 @@ use std::time::Duration;
 
 const DEFAULT_CONFIG: &str = "config/prism.toml";
 
+/// How long a clean stop waits for owed notifications to go out.
+const NOTIFY_GRACE: Duration = Duration::from_secs(5);
+
 /// Reads the config: the given file, else `config/prism.toml`, else the
 /// embedded default (as if it lived in `config/`). Also returns the file
 /// it came from, if any (to watch it).
@@ -46,6 +49,7 @@ pub(crate) fn run(
     // Before anything starts: a database that cannot be used stops here.
     let mut database = crate::database::open(&config, &runtime)?;
     let bus = crate::bus::open(&config, &runtime)?;
+    let notifier = crate::notify::open(&config, &runtime)?;
     let engine = crate::settings::engine(&config)?;
     let store = Arc::new(OutputStore::new(crate::settings::stores(&config)));
     let analytics = crate::settings::analytics(&config);
@@ -99,6 +103,15 @@ pub(crate) fn run(
     if let Some(nats) = &bus {
         sinks.extend(crate::bus::sinks(&config, nats));
     }
+    if let Some(n) = &notifier {
+        // Lossless, and never slow: the notifier only queues what it takes.
+        sinks.push(SinkSpec::new(
+            "notify",
+            n.sink(),
+            config.pipeline.output_queue,
+            Overflow::Wait,
+        ));
+    }
     let mut pipeline = Pipeline::start(engine, crate::settings::pipeline(&config), sinks)?;
     let supervisor = pipeline.supervisor.clone();
     // What the restored plugins cover: a live source, which cannot replay,
@@ -141,6 +154,7 @@ pub(crate) fn run(
     } else {
         None
     };
+    let supervisor_for_alarms = supervisor.clone();
     let control: Arc<dyn PluginControl> = supervisor;
     let mut state = AppState::new(store, control);
     state.head_ts = pipeline.head_ts.clone();
@@ -181,6 +195,31 @@ pub(crate) fn run(
         .into_iter()
         .map(|(venue, metrics)| prism_api::FeedView { venue, metrics })
         .collect();
+    if let Some(n) = &notifier {
+        crate::notify::watch(
+            n,
+            &config,
+            crate::notify::Watched {
+                supervisor: supervisor_for_alarms.clone(),
+                feeds: state.feeds.clone(),
+                sinks: pipeline.sinks.clone(),
+                sink_queue: config.pipeline.output_queue,
+                postgres: database.as_ref().map(|db| db.postgres.health()),
+                nats: bus.as_ref().map(prism_nats::Nats::health),
+            },
+        );
+        n.raise(&prism_notifier::Alarm {
+            kind: prism_notifier::AlarmKind::HostStarted,
+            subject: "host".into(),
+            plugin: None,
+            title: format!(
+                "prism started with {} plugins",
+                supervisor_for_alarms.views().len()
+            ),
+            body: String::new(),
+        });
+        state.notifier = Some(n.clone());
+    }
     if let Some(db) = &database {
         state.postgres = Some(prism_api::PostgresView {
             health: db.postgres.health(),
@@ -229,6 +268,17 @@ pub(crate) fn run(
         nats.shutting_down();
     }
     let outputs = pipeline.finish()?;
+    if let Some(n) = &notifier {
+        n.raise(&prism_notifier::Alarm {
+            kind: prism_notifier::AlarmKind::HostStopped,
+            subject: "host".into(),
+            plugin: None,
+            title: "prism stopped cleanly".into(),
+            body: format!("{outputs} outputs in this run"),
+        });
+        // What cannot be sent in time is saved and sent after a restart.
+        n.finish(NOTIFY_GRACE);
+    }
     // After the sinks: NATS publishes on this runtime until the last one.
     drop(runtime);
     // The workers are done: their last snapshots are queued; write them.

@@ -23,6 +23,9 @@
 //!   trade writes series `n` and log `n` (body `{"n": n}`) and a signal
 //!   (reason `n=<n>`), all for the trade's instrument: each output says
 //!   which event made it, so a store can be checked for gaps and repeats.
+//! - `{"mode":"alert", "every": E}` — counts like `count`, and on every
+//!   E-th trade raises alert `probe alert <k>` (k = 1, 2, …) with priority
+//!   P1, P2, P0 in turn (k mod 3 = 1, 2, 0).
 //! - `{"mode":"init_error"}` — refuses to start.
 //! - `{"mode":"restore_error"}` — refuses any state.
 
@@ -41,6 +44,9 @@ struct Config {
     bytes: usize,
     #[serde(default)]
     lines: usize,
+    /// `alert` mode: one alert every this many trades.
+    #[serde(default)]
+    every: u64,
 }
 
 /// See the crate docs.
@@ -191,6 +197,25 @@ impl Plugin for Probe {
                         prism_sdk::Direction::Long,
                         prism_sdk::Strength::Weak,
                         &format!("n={n}"),
+                    );
+                }
+            }
+            "alert" => {
+                if let Event::Trade(t) = event
+                    && self.config.every > 0
+                    && self.events.is_multiple_of(self.config.every)
+                {
+                    let n = self.events / self.config.every;
+                    let priority = match n % 3 {
+                        0 => prism_sdk::Priority::P0,
+                        1 => prism_sdk::Priority::P1,
+                        _ => prism_sdk::Priority::P2,
+                    };
+                    ctx.alert(
+                        priority,
+                        t.ts,
+                        &format!("probe alert {n}"),
+                        &format!("event {}", self.events),
                     );
                 }
             }
