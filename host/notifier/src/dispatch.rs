@@ -169,11 +169,17 @@ pub(crate) fn save_now(inner: &Inner) {
         state.dirty = false;
         Saved::of(&state)
     };
-    if let Err(e) = pending::store(path, &saved) {
-        tracing::error!(
-            "cannot save the notifier's owed deliveries to {}: {e}",
-            path.display()
-        );
-        inner.lock().dirty = true;
+    match pending::store(path, &saved) {
+        Ok(()) => inner.save_failing.store(false, Ordering::Relaxed),
+        Err(e) => {
+            // Said once per run of failures, not every 250 ms.
+            if !inner.save_failing.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    "cannot save the notifier's owed deliveries to {} (retrying): {e}",
+                    path.display()
+                );
+            }
+            inner.lock().dirty = true;
+        }
     }
 }

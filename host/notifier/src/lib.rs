@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     pub(crate) saved_at: Option<PathBuf>,
     /// One save at a time (the housekeeping task and `finish`).
     pub(crate) saving: Mutex<()>,
+    /// The last save failed (said once until one succeeds).
+    pub(crate) save_failing: AtomicBool,
     pub(crate) alarms: AtomicU64,
     pub(crate) heartbeat: Arc<HeartbeatMetrics>,
 }
@@ -190,6 +192,7 @@ impl Notifier {
             stop: tokio::sync::Notify::new(),
             saved_at,
             saving: Mutex::new(()),
+            save_failing: AtomicBool::new(false),
             alarms: AtomicU64::new(0),
             heartbeat: Arc::new(HeartbeatMetrics::default()),
         });

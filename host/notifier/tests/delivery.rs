@@ -447,7 +447,7 @@ to = ["oncall@example.test", "desk@example.test"]
     n.raise(&alarm(
         AlarmKind::PluginQuarantined,
         "arb",
-        "plugin `arb` quarantined",
+        "plugin `arb` quarantined\r\nBcc: victim@example.test",
     ));
     let mails = smtp.wait_for(1, Duration::from_secs(10));
     assert_eq!(mails.len(), 1, "{:?}", n.channels());
@@ -456,11 +456,15 @@ to = ["oncall@example.test", "desk@example.test"]
     assert_eq!(m.auth, Some(("prism".into(), "hunter2".into())));
     assert_eq!(m.from, "prism@example.test");
     assert_eq!(m.to, ["oncall@example.test", "desk@example.test"]);
+    // CR LF in a title cannot add a header.
     assert!(
-        m.data.contains("Subject: [P0] plugin `arb` quarantined"),
+        m.data
+            .contains("Subject: [P0] plugin `arb` quarantined  Bcc: victim@example.test"),
         "{}",
         m.data
     );
+    let headers = m.data.split("\r\n\r\n").next().unwrap();
+    assert!(!headers.contains("\nBcc:"), "{}", m.data);
     assert!(m.data.contains("details"));
     assert!(
         m.data.contains("Message-ID: <host-plugin-quarantined-"),

@@ -97,8 +97,10 @@ impl Mailer {
     pub(crate) async fn send(&self, n: &Notification, text: &str) -> Result<(), Failure> {
         let mut builder = Message::builder()
             .from(self.from.clone())
+            // A plugin's title must not break out of the header.
             .subject(clip(
-                &format!("[{}] {}", priority_name(n.priority), n.title),
+                &format!("[{}] {}", priority_name(n.priority), n.title)
+                    .replace(char::is_control, " "),
                 200,
             ))
             .message_id(Some(format!(
