@@ -161,6 +161,11 @@ fn outputs(messages: &[Stored]) -> (BTreeMap<String, Vec<Value>>, Vec<String>) {
             kind,
             "subject of {v}"
         );
+        // The probe's count document follows each batch, and a bus and a
+        // file cut batches differently: only its numbered outputs compare.
+        if plugin == "numbers" && kind == "document" {
+            continue;
+        }
         by_plugin.entry(plugin).or_default().push(v);
     }
     (by_plugin, ids)
@@ -330,15 +335,20 @@ fn a_worker_killed_mid_stream_resumes_from_its_checkpoints_without_a_duplicate()
     wait_published(&server);
     server.terminate();
 
-    let restarted = plugins();
-    // Checkpoints 100 ms apart. (With a second between them the restored
-    // plugins' outputs after the fence differ from a direct replay's: an
-    // open defect, see docs/nats.md "Not yet".)
+    // The reference plugins, and the probe numbering the trades and funding
+    // events it gets: a lost or repeated event shows in its numbers.
+    let mut restarted = plugins();
+    restarted.push_str(&format!(
+        "[[plugins]]\nid = \"numbers\"\npath = \"{}\"\nconfig = {{ mode = \"number\" }}\n[plugins.subscription]\nkinds = [\"trade\", \"funding\"]\n",
+        wasm("prism_probe").display()
+    ));
+    // Checkpoints a second apart: the worker is killed before some plugins
+    // made their first, and after others made theirs.
     let worker = config_every(
         &dir,
         "worker.toml",
         "data-worker",
-        100,
+        1000,
         &format!(
             "{}{}{}",
             nats.section(&nats.url, "outputs = true"),

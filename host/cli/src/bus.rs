@@ -57,7 +57,13 @@ pub(crate) fn open(
 
 /// The collector and the output publisher, as configured. Both keep what
 /// they are given (the pipeline waits when their queue is full).
-pub(crate) fn sinks(config: &Config, nats: &Nats) -> Vec<SinkSpec> {
+/// `checkpoints`: where the output publisher hands each checkpoint once the
+/// stream has every output before it.
+pub(crate) fn sinks(
+    config: &Config,
+    nats: &Nats,
+    checkpoints: Option<prism_nats::CheckpointHook>,
+) -> Vec<SinkSpec> {
     let mut sinks = Vec::new();
     if !config.nats.collect.is_empty() {
         sinks.push(SinkSpec::new(
@@ -70,7 +76,7 @@ pub(crate) fn sinks(config: &Config, nats: &Nats) -> Vec<SinkSpec> {
     if config.nats.outputs {
         sinks.push(SinkSpec::new(
             "nats-outputs",
-            nats.outputs(),
+            nats.outputs(checkpoints),
             config.pipeline.output_queue,
             Overflow::Wait,
         ));
@@ -132,8 +138,14 @@ pub(crate) fn fences<'a>(
         return Ok(());
     }
     for id in ids {
-        if let Some(position) = runtime.block_on(nats.delivered_until(id))? {
-            supervisor.fence(id, position);
+        if let Some(d) = runtime.block_on(nats.delivered_until(id))? {
+            supervisor.fence(id, d.position);
+            // The stream has that batch in part: the batch is made again
+            // the same (it starts after the same one), and what it lacks
+            // is published.
+            if let Some((Some(previous), _)) = d.partial {
+                supervisor.fence(id, previous);
+            }
         }
     }
     Ok(())

@@ -146,7 +146,11 @@ pub(crate) fn start_plugins(
     supervisor: &Supervisor,
     restored: &Restored,
 ) -> anyhow::Result<crate::source::Resumed> {
-    let mut resumed_to = crate::source::Resumed::default();
+    // The database's checkpoints are the plugins' only start points.
+    let mut resumed_to = crate::source::Resumed {
+        from_checkpoints: true,
+        ..crate::source::Resumed::default()
+    };
     let mut started: HashSet<String> = HashSet::new();
     let registry = |id: &str| restored.plugins.iter().find(|p| p.id == id);
     let mut start = |id: &PluginId,

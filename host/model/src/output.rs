@@ -108,6 +108,9 @@ pub struct OutputBatch {
     pub plugin: Arc<str>,
     /// The stream position of the batch the outputs came from.
     pub position: u64,
+    /// The position of the plugin's batch before it, if any: the outputs
+    /// came from the plugin's input after it, up to `position`.
+    pub previous: Option<u64>,
     pub outputs: Vec<Output>,
 }
 

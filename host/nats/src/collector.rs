@@ -86,6 +86,7 @@ impl Sink for Collector {
                         ),
                         id: format!("{}:i", event_id(&self.collector, *position)),
                         content_type,
+                        headers: Vec::new(),
                         payload,
                     });
                 }
@@ -103,6 +104,7 @@ impl Sink for Collector {
                 ),
                 id: event_id(&self.collector, *position),
                 content_type,
+                headers: Vec::new(),
                 payload,
             });
         }

@@ -31,7 +31,7 @@ mod subject;
 
 pub use collector::Collector;
 pub use health::NatsHealth;
-pub use outputs::OutputPublisher;
+pub use outputs::{CheckpointHook, Delivered, OutputPublisher};
 pub use source::{NatsSource, SourceSettings, first_sequence, position_of};
 pub use subject::{market_subject, output_subject, token};
 
@@ -223,17 +223,16 @@ impl Nats {
 
     /// The output publisher: a sink that publishes every output.
     #[must_use]
-    pub fn outputs(&self) -> OutputPublisher {
-        OutputPublisher::new(self)
+    pub fn outputs(&self, on_checkpoint: Option<CheckpointHook>) -> OutputPublisher {
+        OutputPublisher::new(self, on_checkpoint)
     }
 
-    /// The batch position up to which `plugin`'s outputs are in the output
-    /// stream (from the last message of each of its subjects); `None` when
-    /// it has none.
+    /// How far `plugin`'s outputs are in the output stream (from the last
+    /// message of each of its subjects); `None` when it has none.
     ///
     /// # Errors
     /// When the stream cannot be read.
-    pub async fn delivered_until(&self, plugin: &str) -> Result<Option<u64>, NatsError> {
+    pub async fn delivered_until(&self, plugin: &str) -> Result<Option<Delivered>, NatsError> {
         outputs::delivered_until(&self.js, &self.settings, plugin).await
     }
 }

@@ -5,10 +5,19 @@ use crate::publisher::{Message, Publisher};
 use crate::subject::{output_id, output_subject};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
-use prism_model::{OutputBatch, OutputKind};
+use prism_model::{Checkpoint, OutputBatch, OutputKind};
 use prism_sinks::{Sink, SinkError};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+/// Header naming the batch's output count, so a restart can tell a batch
+/// the stream has whole from one cut by a crash.
+const BATCH_OUTPUTS: &str = "Prism-Batch-Outputs";
+/// Header naming the position of the plugin's batch before this one.
+const BATCH_PREVIOUS: &str = "Prism-Batch-Previous";
+
+/// A plugin's checkpoint whose outputs the stream has: persist it.
+pub type CheckpointHook = Box<dyn FnMut(&Checkpoint) + Send>;
 
 /// A sink that publishes each output as JSON (the `--out` line, plus its
 /// `id`) with its identity `{plugin}:{position}:{index}` as message id: a
@@ -19,7 +28,14 @@ use std::sync::Arc;
 /// in the stream already (read from the stream at the plugin's first batch)
 /// is not published again: a restarted plugin re-makes them, and the
 /// pipeline ends its batches at that position (the supervisor's fence,
-/// from [`crate::Nats::delivered_until`]), so they are whole batches.
+/// from [`crate::Nats::delivered_until`]), so they are whole batches. A
+/// batch the stream holds only the first outputs of (a crash while it was
+/// published) is made again whole — the pipeline ends a batch at the one
+/// before it too — and only its missing outputs are published.
+///
+/// With a [`CheckpointHook`], each checkpoint is handed on only once the
+/// stream has every output made before it: a restart from a persisted
+/// checkpoint never skips an output the stream lacks.
 pub struct OutputPublisher {
     publisher: Publisher,
     prefix: String,
@@ -28,46 +44,84 @@ pub struct OutputPublisher {
     settings: crate::NatsSettings,
     health: std::sync::Arc<crate::NatsHealth>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
-    delivered: HashMap<Arc<str>, Option<u64>>,
+    delivered: HashMap<Arc<str>, Option<Delivered>>,
+    /// Checkpoints waiting for the outputs before them: the number of
+    /// messages pushed when each came.
+    checkpoints: VecDeque<(u64, Checkpoint)>,
+    on_checkpoint: Option<CheckpointHook>,
 }
 
-/// The batch position in a message id `{plugin}:{position}:{index}`.
-fn position_in(id: &str) -> Option<u64> {
+/// How far a plugin's outputs are in the output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// The position of the last batch with outputs in the stream.
+    pub position: u64,
+    /// That batch's predecessor, when the stream lacks the batch's last
+    /// outputs: (the position of the batch before it, the highest output
+    /// index it has).
+    pub partial: Option<(Option<u64>, u32)>,
+}
+
+impl Delivered {
+    /// Whether output `index` of the batch at `position` is in the stream.
+    fn has(&self, position: u64, index: usize) -> bool {
+        match self.partial {
+            _ if position < self.position => true,
+            None => position == self.position,
+            Some((_, up_to)) => position == self.position && index <= up_to as usize,
+        }
+    }
+}
+
+/// The batch position and index in a message id `{plugin}:{position}:{index}`.
+fn position_in(id: &str) -> Option<(u64, u32)> {
     let mut parts = id.rsplitn(3, ':');
-    let _index = parts.next()?;
-    parts.next()?.parse().ok()
+    let index = parts.next()?.parse().ok()?;
+    Some((parts.next()?.parse().ok()?, index))
 }
 
 pub(crate) async fn delivered_until(
     js: &async_nats::jetstream::Context,
     settings: &crate::NatsSettings,
     plugin: &str,
-) -> Result<Option<u64>, crate::NatsError> {
+) -> Result<Option<Delivered>, crate::NatsError> {
     let stream = js
         .get_stream(settings.output_stream.as_str())
         .await
         .map_err(crate::js_error)?;
-    let mut until = None;
+    // The last message of each kind's subject: the stream stores a plugin's
+    // outputs in order, so the newest batch among them is the last one,
+    // and it is whole when its last output is there.
+    let mut last: Option<(u64, u32, Option<u32>, Option<u64>)> = None;
     for kind in OutputKind::ALL {
         let subject = output_subject(&settings.output_prefix, plugin, kind);
         match stream.get_last_raw_message_by_subject(&subject).await {
             Ok(m) => {
-                let id = m
-                    .headers
-                    .get("Nats-Msg-Id")
-                    .map(|v| v.as_str().to_owned())
-                    .unwrap_or_default();
-                until = until.max(position_in(&id));
+                let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_owned());
+                let Some((position, index)) =
+                    header("Nats-Msg-Id").as_deref().and_then(position_in)
+                else {
+                    continue;
+                };
+                let count = header(BATCH_OUTPUTS).and_then(|v| v.parse().ok());
+                let previous = header(BATCH_PREVIOUS).and_then(|v| v.parse().ok());
+                if last.is_none_or(|(p, i, _, _)| (position, index) > (p, i)) {
+                    last = Some((position, index, count, previous));
+                }
             }
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
             Err(e) => return Err(crate::js_error(e)),
         }
     }
-    Ok(until)
+    Ok(last.map(|(position, index, count, previous)| Delivered {
+        position,
+        // Without the count (an older Prism wrote it), taken as whole.
+        partial: count.filter(|n| index + 1 < *n).map(|_| (previous, index)),
+    }))
 }
 
 impl OutputPublisher {
-    pub(crate) fn new(nats: &Nats) -> Self {
+    pub(crate) fn new(nats: &Nats, on_checkpoint: Option<CheckpointHook>) -> Self {
         Self {
             publisher: Publisher::new(
                 nats.js.clone(),
@@ -83,17 +137,19 @@ impl OutputPublisher {
             health: nats.health(),
             stopping: nats.stopping.clone(),
             delivered: HashMap::new(),
+            checkpoints: VecDeque::new(),
+            on_checkpoint,
         }
     }
 
-    /// Whether `batch` is in the stream already.
-    fn delivered(&mut self, batch: &OutputBatch) -> bool {
-        if !self.delivered.contains_key(&batch.plugin) {
+    /// What the stream had of `plugin`'s outputs when this run began.
+    fn delivered(&mut self, plugin: &Arc<str>) -> Option<Delivered> {
+        if !self.delivered.contains_key(plugin) {
             let mut backoff = std::time::Duration::from_millis(100);
             let until = loop {
                 match self
                     .handle
-                    .block_on(delivered_until(&self.js, &self.settings, &batch.plugin))
+                    .block_on(delivered_until(&self.js, &self.settings, plugin))
                 {
                     Ok(until) => break until,
                     // Stopping with the server away: what follows is lost
@@ -103,22 +159,32 @@ impl OutputPublisher {
                     }
                     // Publishing without knowing could publish twice.
                     Err(e) => {
-                        self.health.failed(format!(
-                            "reading what `{}` published before: {e}",
-                            batch.plugin
-                        ));
+                        self.health
+                            .failed(format!("reading what `{plugin}` published before: {e}"));
                         std::thread::sleep(backoff);
                         backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
                     }
                 }
             };
-            self.delivered.insert(batch.plugin.clone(), until);
+            self.delivered.insert(plugin.clone(), until);
         }
-        self.delivered
-            .get(&batch.plugin)
-            .copied()
-            .flatten()
-            .is_some_and(|until| batch.position <= until)
+        self.delivered.get(plugin).copied().flatten()
+    }
+
+    /// Hands on the checkpoints whose outputs the stream has.
+    fn release_checkpoints(&mut self) {
+        let settled = self.publisher.settled();
+        while self
+            .checkpoints
+            .front()
+            .is_some_and(|(needs, _)| *needs <= settled)
+        {
+            if let Some((_, c)) = self.checkpoints.pop_front()
+                && let Some(hook) = self.on_checkpoint.as_mut()
+            {
+                hook(&c);
+            }
+        }
     }
 }
 
@@ -127,14 +193,16 @@ impl Sink for OutputPublisher {
         if batch.outputs.is_empty() {
             return Ok(());
         }
-        if self.delivered(batch) {
-            self.health.suppressed.fetch_add(
-                batch.outputs.len() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            return Ok(());
-        }
+        let delivered = self.delivered(&batch.plugin);
+        let count = batch.outputs.len().to_string();
+        let previous = batch.previous.map(|p| p.to_string());
         for (index, output) in batch.outputs.iter().enumerate() {
+            if delivered.is_some_and(|d| d.has(batch.position, index)) {
+                self.health
+                    .suppressed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
             let id = output_id(&batch.plugin, batch.position, index);
             let mut line = output.to_line(&batch.plugin);
             if let Some(fields) = line.as_object_mut() {
@@ -144,23 +212,45 @@ impl Sink for OutputPublisher {
                 sink: "nats outputs".into(),
                 message: e.to_string(),
             })?;
+            let mut headers = vec![(BATCH_OUTPUTS, count.clone())];
+            if let Some(p) = &previous {
+                headers.push((BATCH_PREVIOUS, p.clone()));
+            }
             self.publisher.push(Message {
                 subject: output_subject(&self.prefix, &batch.plugin, output.kind()),
                 id,
                 content_type: "application/json",
+                headers,
                 payload: Bytes::from(payload),
             });
+        }
+        self.release_checkpoints();
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), SinkError> {
+        if self.on_checkpoint.is_some() {
+            self.checkpoints
+                .push_back((self.publisher.pushed(), checkpoint.clone()));
+            self.release_checkpoints();
         }
         Ok(())
     }
 
     fn idle(&mut self) -> Result<(), SinkError> {
         self.publisher.flush(None);
+        self.release_checkpoints();
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        self.publisher.finish("nats outputs", "outputs")
+        let result = self.publisher.finish("nats outputs", "outputs");
+        // Only those the stream has every output before: the rest would
+        // skip outputs it lacks.
+        if result.is_ok() {
+            self.release_checkpoints();
+        }
+        result
     }
 }
 
@@ -168,7 +258,7 @@ impl Sink for OutputPublisher {
 mod tests {
     #[test]
     fn the_position_is_read_from_an_output_id() {
-        assert_eq!(super::position_in("whale-detector:1234:2"), Some(1234));
+        assert_eq!(super::position_in("whale-detector:1234:2"), Some((1234, 2)));
         assert_eq!(super::position_in("x"), None);
         assert_eq!(super::position_in("p:a:1"), None);
     }

@@ -29,6 +29,8 @@ pub(crate) struct Message {
     /// `Nats-Msg-Id`: the stream keeps one message per id.
     pub(crate) id: String,
     pub(crate) content_type: &'static str,
+    /// More headers.
+    pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) payload: Bytes,
 }
 
@@ -44,6 +46,10 @@ pub(crate) struct Publisher {
     /// Set when the host is stopping: retries end [`DRAIN`] later.
     stopping: Arc<AtomicBool>,
     drain_until: Option<Instant>,
+    /// Messages pushed, and of those the oldest ones the stream has (or
+    /// that were given up): `settled` never passes `pushed`.
+    pushed: u64,
+    settled: u64,
 }
 
 impl Publisher {
@@ -63,7 +69,20 @@ impl Publisher {
             backoff: FIRST_BACKOFF,
             stopping,
             drain_until: None,
+            pushed: 0,
+            settled: 0,
         }
+    }
+
+    /// How many messages were pushed so far.
+    pub(crate) fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    /// How many of the first messages pushed the stream has (or were given
+    /// up at shutdown): each of them, and every one before it.
+    pub(crate) fn settled(&self) -> u64 {
+        self.settled
     }
 
     /// When retrying ends: never while the host runs; [`DRAIN`] after it
@@ -82,12 +101,14 @@ impl Publisher {
             if !self.settle_oldest(None) {
                 // Stopping, and the server is still away: said loudly.
                 self.window.pop_front();
+                self.settled += 1;
                 self.health.lost.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("the host is stopping and NATS is unreachable: a message is lost");
             }
         }
         let sent = self.send(&message);
         self.window.push_back((message, sent));
+        self.pushed += 1;
         self.gauge();
     }
 
@@ -127,6 +148,9 @@ impl Publisher {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", m.id.as_str());
         headers.insert("Content-Type", m.content_type);
+        for (name, value) in &m.headers {
+            headers.insert(*name, value.as_str());
+        }
         // The client buffers while disconnected; a full buffer must not
         // hold the thread past the request timeout.
         let sent = self.handle.block_on(async {
@@ -180,6 +204,7 @@ impl Publisher {
                     self.health.reached();
                     self.backoff = FIRST_BACKOFF;
                     self.window.pop_front();
+                    self.settled += 1;
                     return true;
                 }
                 Err(e) => {

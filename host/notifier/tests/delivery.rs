@@ -57,6 +57,7 @@ fn alert_batch(plugin: &str, position: u64, alerts: &[(Priority, &str)]) -> Outp
     OutputBatch {
         plugin: plugin.into(),
         position,
+        previous: None,
         outputs: alerts
             .iter()
             .map(|(p, t)| {

@@ -101,6 +101,7 @@ fn write_rate(
         .map(|b| OutputBatch {
             plugin: plugin.clone(),
             position: b,
+            previous: None,
             outputs: (0..per_batch).map(|i| output(b, i)).collect(),
         })
         .collect();

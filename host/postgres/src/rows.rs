@@ -536,6 +536,7 @@ mod tests {
         let batch = OutputBatch {
             plugin: Arc::from("p"),
             position: 42,
+            previous: None,
             outputs: vec![
                 Output::Series(SeriesPoint {
                     name: Arc::from("r"),

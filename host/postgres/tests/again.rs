@@ -70,6 +70,7 @@ fn write_all(runtime: &tokio::runtime::Runtime, schema: &str, spool: &std::path:
         sink.write(&OutputBatch {
             plugin: plugin.clone(),
             position,
+            previous: None,
             outputs: (0..3)
                 .map(|i| {
                     Output::Series(SeriesPoint {

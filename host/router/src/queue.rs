@@ -15,6 +15,11 @@ pub struct Batch {
     /// plugin's batches have increasing positions, so this identifies the
     /// batch (and, with an index, each of its outputs).
     pub position: u64,
+    /// The position of the plugin's batch before this one, if any: this
+    /// batch holds the plugin's events after it, up to `position`. A
+    /// restart that must make the same batch again ends a batch there
+    /// first.
+    pub previous: Option<u64>,
 }
 
 impl Batch {

@@ -65,10 +65,12 @@ pub struct Route {
     /// Events at or before this position were processed before (the
     /// plugin resumes from a checkpoint that covers them): not delivered.
     resume_after: Option<u64>,
-    /// Outputs of batches up to this position were delivered before, by a
-    /// sink that cannot take them back (it identifies them by batch
-    /// position): a batch ends here, so no batch straddles it.
-    fence: Option<u64>,
+    /// Outputs of batches up to these positions were delivered before, by
+    /// a sink that cannot take them back (it identifies them by batch
+    /// position): a batch ends at each, so none straddles one. Ascending.
+    fences: Vec<u64>,
+    /// The position of the last batch sent.
+    last_sent: Option<u64>,
     open: bool,
 }
 
@@ -86,7 +88,8 @@ impl Route {
             declared: Vec::new(),
             next_timer: None,
             resume_after: None,
-            fence: None,
+            fences: Vec::new(),
+            last_sent: None,
             open: true,
         }
     }
@@ -97,20 +100,29 @@ impl Route {
     #[must_use]
     pub fn resuming_after(mut self, position: Option<u64>) -> Self {
         self.resume_after = position;
+        self.last_sent = position;
         // A batch of declarations alone is at the checkpoint's position,
         // never before it.
         self.pending.position = self.pending.position.max(position.unwrap_or(0));
         self
     }
 
-    /// This route, ending a batch at `position` (when it lies ahead): a
-    /// resumed plugin whose outputs were delivered up to a batch at that
-    /// position makes its batches end there again, so the outputs it makes
-    /// anew fall in batches at or before it (and the sink drops them) or
-    /// after it (new).
+    /// This route, ending a batch at each of `positions` that lies ahead:
+    /// a resumed plugin whose outputs were delivered up to a batch at such
+    /// a position makes its batches end there again, so the outputs it
+    /// makes anew fall in batches at or before it (and the sink drops them)
+    /// or after it (new). Two positions — the batch before and the batch —
+    /// make a batch that was delivered in part again whole, the same.
     #[must_use]
-    pub fn fenced_at(mut self, position: Option<u64>) -> Self {
-        self.fence = position.filter(|f| self.resume_after.is_none_or(|r| *f > r));
+    pub fn fenced_at(mut self, positions: &[u64]) -> Self {
+        let mut fences: Vec<u64> = positions
+            .iter()
+            .copied()
+            .filter(|f| self.resume_after.is_none_or(|r| *f > r))
+            .collect();
+        fences.sort_unstable();
+        fences.dedup();
+        self.fences = fences;
         self
     }
 
@@ -125,7 +137,16 @@ impl Route {
         let events = std::mem::take(&mut self.pending.events);
         self.pending.since = None;
         let position = self.pending.position;
-        if self.queue.send(Batch { events, position }).is_err() {
+        let previous = self.last_sent.replace(position);
+        if self
+            .queue
+            .send(Batch {
+                events,
+                position,
+                previous,
+            })
+            .is_err()
+        {
             tracing::warn!(plugin = %self.id, "plugin worker is gone; its route is closed");
             self.open = false;
         }
@@ -311,10 +332,8 @@ impl Router {
                     undeclared = Some(info);
                 }
             }
-            if let Some(fence) = route.fence
-                && position > fence
-            {
-                route.fence = None;
+            if route.fences.first().is_some_and(|f| position > *f) {
+                route.fences.retain(|f| position <= *f);
                 route.flush();
             }
             // Processed in an earlier run: only its timers keep their place,
@@ -531,7 +550,7 @@ mod tests {
         let (tx, rx) = plugin_queue(16);
         let route = Route::new("p", Filter::default(), tx)
             .resuming_after(Some(1))
-            .fenced_at(Some(4));
+            .fenced_at(&[4]);
         let mut router = Router::new(RouterSettings::default(), vec![route]);
         router.route_chunk(Chunk {
             first: 0,
@@ -551,12 +570,36 @@ mod tests {
         let times = |b: &crate::Batch| b.events.iter().filter_map(|e| e.ts()).collect::<Vec<_>>();
         assert_eq!((first.position, times(&first)), (4, vec![200, 300, 400]));
         assert_eq!((second.position, times(&second)), (7, vec![500, 600, 700]));
+        // Each batch names the one before it (the first, the checkpoint).
+        assert_eq!((first.previous, second.previous), (Some(1), Some(4)));
+        // Two fences make one batch again exactly: (2, 5].
+        let (tx, rx) = plugin_queue(16);
+        let route = Route::new("p", Filter::default(), tx).fenced_at(&[5, 2]);
+        let mut router = Router::new(RouterSettings::default(), vec![route]);
+        router.route_chunk(Chunk {
+            first: 0,
+            events: std::iter::once(Event::Instrument(reg.get(btc).unwrap().clone()))
+                .chain((1..8).map(|i| trade(btc, i * 100)))
+                .collect(),
+        });
+        router.flush_all();
+        let spans: Vec<(Option<u64>, u64, Vec<i64>)> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|b| (b.previous, b.position, times(&b)))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (None, 2, vec![100, 200]),
+                (Some(2), 5, vec![300, 400, 500]),
+                (Some(5), 7, vec![600, 700])
+            ]
+        );
         // A fence at or before the checkpoint means nothing.
         let (tx, _rx) = plugin_queue(16);
         let route = Route::new("p", Filter::default(), tx)
             .resuming_after(Some(5))
-            .fenced_at(Some(5));
-        assert_eq!(route.fence, None);
+            .fenced_at(&[5]);
+        assert!(route.fences.is_empty());
     }
 
     /// A plugin restored from a checkpoint covering position 3 gets what

@@ -27,7 +27,7 @@
 //! let (tx, rx) = crossbeam_channel::bounded(8);
 //! let stage = SinkStage::start(rx, vec![SinkSpec::new("count", Count(seen.clone()), 4, Overflow::Wait)]).unwrap();
 //! let point = Output::Series(SeriesPoint { name: "x".into(), instrument: None, ts: 1, value: 2.0 });
-//! let batch = OutputBatch { plugin: "p".into(), position: 7, outputs: vec![point] };
+//! let batch = OutputBatch { plugin: "p".into(), position: 7, previous: None, outputs: vec![point] };
 //! tx.send(prism_model::Delivery::Outputs(batch)).unwrap();
 //! drop(tx);
 //! assert_eq!(stage.finish().unwrap(), 1);

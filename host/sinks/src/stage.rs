@@ -238,6 +238,7 @@ mod tests {
         Delivery::Outputs(OutputBatch {
             plugin: plugin.into(),
             position: n as u64,
+            previous: None,
             outputs: (0..n).map(point).collect(),
         })
     }

@@ -312,6 +312,7 @@ impl Worker {
         self.send(Delivery::Outputs(OutputBatch {
             plugin: self.id.clone(),
             position: batch.position,
+            previous: batch.previous,
             outputs,
         }));
     }

@@ -79,17 +79,31 @@ pub(crate) fn run(
             Overflow::Drop,
         ),
     ];
+    // With outputs on the bus, a checkpoint is persisted only once the
+    // stream has every output made before it (a restart from it would skip
+    // the outputs the stream lacks); the output publisher hands it on.
+    let nats_outputs = bus.is_some() && config.nats.outputs;
+    let mut checkpoints_after_outputs = None;
     if let Some(s) = snapshots
         .as_ref()
         .filter(|_| config.recovery.persist_snapshots)
     {
-        // A checkpoint that waits is superseded by the next: never held back.
-        sinks.push(SinkSpec::new(
-            "snapshots",
-            s.sink(),
-            config.pipeline.output_queue,
-            Overflow::Wait,
-        ));
+        if nats_outputs {
+            let mut writer = s.sink();
+            checkpoints_after_outputs = Some(Box::new(move |c: &prism_model::Checkpoint| {
+                use prism_sinks::Sink;
+                let _ = writer.checkpoint(c);
+                let _ = writer.idle();
+            }) as prism_nats::CheckpointHook);
+        } else {
+            // A checkpoint that waits is superseded by the next: never held back.
+            sinks.push(SinkSpec::new(
+                "snapshots",
+                s.sink(),
+                config.pipeline.output_queue,
+                Overflow::Wait,
+            ));
+        }
     }
     if let Some(db) = database.as_mut() {
         // Lossless: when its spool is full, the pipeline waits.
@@ -101,7 +115,7 @@ pub(crate) fn run(
         ));
     }
     if let Some(nats) = &bus {
-        sinks.extend(crate::bus::sinks(&config, nats));
+        sinks.extend(crate::bus::sinks(&config, nats, checkpoints_after_outputs));
     }
     if let Some(n) = &notifier {
         // Lossless, and never slow: the notifier only queues what it takes.
@@ -302,7 +316,10 @@ fn start_plugins(
     snapshots: Option<&SnapshotStore>,
 ) -> anyhow::Result<crate::source::Resumed> {
     let mut refused_states: Vec<(String, String)> = Vec::new();
-    let mut resumed_to = crate::source::Resumed::default();
+    let mut resumed_to = crate::source::Resumed {
+        from_checkpoints: snapshots.is_some() && config.recovery.restore_on_start,
+        ..crate::source::Resumed::default()
+    };
     for p in &config.plugins {
         let path = config.resolve(&p.path);
         let saved = match snapshots

@@ -112,7 +112,7 @@ pub struct Supervisor {
     on_fault: FaultReporter,
     /// Per plugin id: the batch position up to which its outputs were
     /// delivered by a sink that cannot take them back, for its next start.
-    fences: Mutex<BTreeMap<String, u64>>,
+    fences: Mutex<BTreeMap<String, Vec<u64>>>,
 }
 
 // A panic while holding one of these locks leaves plain data behind; keep
@@ -307,13 +307,17 @@ impl Supervisor {
     }
 
     /// Says that `id`'s outputs were delivered up to its batch at
-    /// `position` by a sink that identifies them by batch position and
+    /// `position` (called again with the batch before, when that batch was
+    /// delivered in part) by a sink that identifies them by batch position and
     /// cannot take them back (a message stream): when the plugin is next
     /// added resuming before it, its batches end at that position again
     /// ([`prism_router::Route::fenced_at`]), so what it makes anew is
     /// dropped by that sink whole or is new whole.
     pub fn fence(&self, id: &str, position: u64) {
-        lock(&self.fences).insert(id.to_owned(), position);
+        lock(&self.fences)
+            .entry(id.to_owned())
+            .or_default()
+            .push(position);
     }
 
     /// Adds a plugin whose first instance was prepared already (by
@@ -382,10 +386,10 @@ impl Supervisor {
             ControlError::Load(LoadError::Engine(format!("cannot start a thread: {e}")))
         })?;
         *lock(&slot.worker) = Some(worker);
-        let fence = lock(&self.fences).remove(id.as_str());
+        let fences = lock(&self.fences).remove(id.as_str()).unwrap_or_default();
         let route = Route::new(&name, Filter::from(&subscription), queue_tx)
             .resuming_after(resume)
-            .fenced_at(fence);
+            .fenced_at(&fences);
         if self.router.send(RouterCommand::Add(route)).is_err() {
             return Err(ControlError::Gone(id.to_string()));
         }
