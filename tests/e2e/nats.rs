@@ -386,7 +386,17 @@ fn a_worker_killed_mid_stream_resumes_from_its_checkpoints_without_a_duplicate()
     // what they cover skipped): what was published before the kill and
     // made again is not published twice.
     assert!(h["nats"]["suppressed"].as_u64().unwrap() > 0, "{h}");
-    server.terminate();
+    assert!(server.terminate().success());
+    // A clean stop left every plugin a checkpoint with its instruments: the
+    // next start reads nothing again, and makes nothing again.
+    let published = nats.messages(&nats.output_stream).len();
+    let server = Server::start(&worker);
+    std::thread::sleep(Duration::from_secs(2));
+    let h = server.json("/health");
+    assert_eq!(h["nats"]["consumed"], 0, "{h}");
+    assert_eq!(h["failed_plugins"], serde_json::json!([]), "{h}");
+    assert!(server.terminate().success());
+    assert_eq!(nats.messages(&nats.output_stream).len(), published);
     let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
     assert_unique(&ids);
     assert_same(

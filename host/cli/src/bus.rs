@@ -84,15 +84,19 @@ pub(crate) fn sinks(
     sinks
 }
 
-/// The first stream sequence the plugins need. With `deliver = "all"`,
-/// plugins that keep their state across restarts read the stream from its
-/// start, as a replay does: the restored ones skip what their checkpoints
-/// cover but are declared every instrument on the way (their state names
-/// instruments that may not come again), and those without a checkpoint
-/// (new, or killed before their first) miss nothing. Otherwise, from the
-/// earliest checkpoint.
+/// The first stream sequence the plugins need: the one after the earliest
+/// checkpoint. Restored plugins are declared the instruments their
+/// checkpoint names, so they need nothing before it. With `deliver =
+/// "all"`, a plugin without a checkpoint (new, or killed before its first)
+/// needs the stream from its start, as a replay does — and so does one
+/// whose checkpoint lacks its instrument table (an older file: it must
+/// meet its instruments again); the restored ones skip what their
+/// checkpoints cover.
 fn start(resumed: &Resumed, deliver: DeliverFrom) -> Option<u64> {
-    if resumed.from_checkpoints && deliver == DeliverFrom::All {
+    if resumed.from_checkpoints
+        && deliver == DeliverFrom::All
+        && (resumed.fresh || resumed.untabled)
+    {
         return Some(1);
     }
     resumed.earliest.map(first_sequence)

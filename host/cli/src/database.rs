@@ -118,6 +118,7 @@ fn saved(restored: &Restored, id: &str) -> Option<SavedState> {
     restored.checkpoints.get(id).map(|c| SavedState {
         position: c.position,
         state: c.state.clone(),
+        instruments: c.instruments.clone(),
     })
 }
 
@@ -160,7 +161,7 @@ pub(crate) fn start_plugins(
      -> Result<(), prism_control::ControlError> {
         let view = match saved(restored, id.as_str()) {
             Some(state) => {
-                resumed_to.add(state.position);
+                resumed_to.add(&state);
                 supervisor.add_restored(id, &wasm, settings, origin, &state)?
             }
             None => {

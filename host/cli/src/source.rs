@@ -40,13 +40,20 @@ pub(crate) struct Resumed {
     pub(crate) from_checkpoints: bool,
     /// Some plugin started without a checkpoint.
     pub(crate) fresh: bool,
+    /// Some plugin's checkpoint does not carry the instruments its state
+    /// names (a file of an older format): it must meet them again in the
+    /// stream.
+    pub(crate) untabled: bool,
 }
 
 impl Resumed {
-    /// Counts a plugin started from a checkpoint covering `position`
-    /// (`None`: before any event).
-    pub(crate) fn add(&mut self, position: Option<u64>) {
-        match position {
+    /// Counts a plugin started from a checkpoint (covering no position:
+    /// before any event, as if fresh).
+    pub(crate) fn add(&mut self, saved: &prism_control::SavedState) {
+        if saved.instruments.is_empty() {
+            self.untabled = true;
+        }
+        match saved.position {
             Some(p) => {
                 self.furthest = self.furthest.max(Some(p));
                 self.earliest = Some(self.earliest.map_or(p, |e| e.min(p)));

@@ -3,14 +3,15 @@
 //! by a sink of the sink stage (it never holds the workers back; the
 //! newest checkpoint of each plugin supersedes the ones still waiting).
 //!
-//! A file is `PRSMSNP2`, the SHA-256 of the rest, then the stream position
-//! the state covers (a flag byte and 8 bytes) and the state. A file changed
-//! or cut short is refused when read (the plugin starts fresh and says
-//! why), never restored; a `PRSMSNP1` file (state only, no position) is
-//! still read. A write that fails leaves no partial file and is reported
+//! A file is `PRSMSNP3`, the SHA-256 of the rest, then the stream position
+//! the state covers (a flag byte and 8 bytes), the instrument table the
+//! state names ids of (4 bytes of length, then JSON), and the state. A file
+//! changed or cut short is refused when read (the plugin starts fresh and
+//! says why), never restored; `PRSMSNP2` (no table) and `PRSMSNP1` (state
+//! only, no position) files are still read. A write that fails leaves no partial file and is reported
 //! in [`SnapshotHealth`], which `/health` shows.
 
-use prism_model::{Checkpoint, OutputBatch};
+use prism_model::{Checkpoint, Instrument, OutputBatch};
 use prism_sinks::{Sink, SinkError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -18,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-const MAGIC: &[u8; 8] = b"PRSMSNP2";
+const MAGIC: &[u8; 8] = b"PRSMSNP3";
+const MAGIC_V2: &[u8; 8] = b"PRSMSNP2";
 const MAGIC_V1: &[u8; 8] = b"PRSMSNP1";
 const HEADER: usize = MAGIC.len() + 32;
 
@@ -81,13 +83,22 @@ pub struct SavedState {
     /// `None`: before any batch, or written by a version that did not say.
     pub position: Option<u64>,
     pub state: Vec<u8>,
+    /// The instruments declared to the plugin when it was taken (the state
+    /// names them by id): declared again to the restored instance before
+    /// its first event, so a restart need not read the stream from its
+    /// start to meet them. Empty from a file of an older format.
+    pub instruments: Vec<Arc<Instrument>>,
 }
 
-/// A checkpoint as written to disk: header, checksum, position, state.
-fn encode(position: Option<u64>, state: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(9 + state.len());
+/// A checkpoint as written to disk: header, checksum, position, table,
+/// state.
+fn encode(position: Option<u64>, instruments: &[Arc<Instrument>], state: &[u8]) -> Vec<u8> {
+    let table = serde_json::to_vec(instruments).unwrap_or_else(|_| b"[]".to_vec());
+    let mut payload = Vec::with_capacity(13 + table.len() + state.len());
     payload.push(u8::from(position.is_some()));
     payload.extend_from_slice(&position.unwrap_or(0).to_le_bytes());
+    payload.extend_from_slice(&u32::try_from(table.len()).unwrap_or(0).to_le_bytes());
+    payload.extend_from_slice(&table);
     payload.extend_from_slice(state);
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
@@ -101,7 +112,8 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<SavedState, SnapshotError> {
     let name = || path.display().to_string();
     let magic = bytes.get(..MAGIC.len());
     let v1 = magic == Some(MAGIC_V1);
-    if bytes.len() < HEADER || !(v1 || magic == Some(MAGIC)) {
+    let v2 = magic == Some(MAGIC_V2);
+    if bytes.len() < HEADER || !(v1 || v2 || magic == Some(MAGIC)) {
         return Err(SnapshotError::NotSnapshot { path: name() });
     }
     let (sum, payload) = bytes[MAGIC.len()..].split_at(32);
@@ -112,15 +124,31 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<SavedState, SnapshotError> {
         return Ok(SavedState {
             position: None,
             state: payload.to_vec(),
+            instruments: Vec::new(),
         });
     }
-    let Some((head, state)) = payload.split_at_checked(9) else {
+    let Some((head, rest)) = payload.split_at_checked(9) else {
         return Err(SnapshotError::NotSnapshot { path: name() });
     };
-    let position = u64::from_le_bytes(head[1..9].try_into().unwrap_or_default());
+    let position =
+        (head[0] == 1).then(|| u64::from_le_bytes(head[1..9].try_into().unwrap_or_default()));
+    if v2 {
+        return Ok(SavedState {
+            position,
+            state: rest.to_vec(),
+            instruments: Vec::new(),
+        });
+    }
+    let cut = || SnapshotError::NotSnapshot { path: name() };
+    let (len, rest) = rest.split_at_checked(4).ok_or_else(cut)?;
+    let len = usize::try_from(u32::from_le_bytes(len.try_into().unwrap_or_default()))
+        .map_err(|_| cut())?;
+    let (table, state) = rest.split_at_checked(len).ok_or_else(cut)?;
+    let instruments: Vec<Instrument> = serde_json::from_slice(table).map_err(|_| cut())?;
     Ok(SavedState {
-        position: (head[0] == 1).then_some(position),
+        position,
         state: state.to_vec(),
+        instruments: instruments.into_iter().map(Arc::new).collect(),
     })
 }
 
@@ -187,7 +215,7 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     fn write_latest(&mut self) {
         for (id, c) in self.latest.drain() {
-            let result = write(&self.dir, &id, c.position, &c.state).map_err(|e| {
+            let result = write(&self.dir, &id, c.position, &c.instruments, &c.state).map_err(|e| {
                 tracing::warn!(plugin = %id, "cannot persist the snapshot: {e}");
                 format!(
                     "cannot write the snapshot of `{id}` in {}: {e}",
@@ -221,11 +249,17 @@ impl Sink for SnapshotWriter {
     }
 }
 
-fn write(dir: &Path, id: &str, position: Option<u64>, state: &[u8]) -> std::io::Result<()> {
+fn write(
+    dir: &Path,
+    id: &str,
+    position: Option<u64>,
+    instruments: &[Arc<Instrument>],
+    state: &[u8],
+) -> std::io::Result<()> {
     let path = dir.join(format!("{id}.state"));
     let tmp = dir.join(format!("{id}.state.tmp"));
-    let result =
-        std::fs::write(&tmp, encode(position, state)).and_then(|()| std::fs::rename(&tmp, path));
+    let result = std::fs::write(&tmp, encode(position, instruments, state))
+        .and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -236,13 +270,20 @@ fn write(dir: &Path, id: &str, position: Option<u64>, state: &[u8]) -> std::io::
 mod tests {
     use super::*;
 
+    fn instruments() -> Vec<Arc<Instrument>> {
+        let mut reg = prism_model::InstrumentRegistry::default();
+        let (a, _) = reg.intern("binance", "BTCUSDT");
+        let (b, _) = reg.intern("hyperliquid", "ETH");
+        vec![reg.get(a).unwrap().clone(), reg.get(b).unwrap().clone()]
+    }
+
     fn checkpoint(plugin: &str, position: u64, state: Vec<u8>) -> Checkpoint {
         Checkpoint {
             plugin: Arc::from(plugin),
             position: Some(position),
             version: Arc::from("00"),
             state: Arc::from(state),
-            instruments: Vec::new(),
+            instruments: instruments(),
         }
     }
 
@@ -264,7 +305,8 @@ mod tests {
             store.load("p").unwrap(),
             Some(SavedState {
                 position: Some(40),
-                state: vec![4; 3]
+                state: vec![4; 3],
+                instruments: instruments(),
             })
         );
         assert_eq!(store.load("other").unwrap(), None);
@@ -292,7 +334,24 @@ mod tests {
             store.load("p").unwrap(),
             Some(SavedState {
                 position: None,
-                state: vec![7, 7]
+                state: vec![7, 7],
+                instruments: Vec::new(),
+            })
+        );
+        // A file of the second format: position and state, no table.
+        let mut payload = vec![1u8];
+        payload.extend_from_slice(&12u64.to_le_bytes());
+        payload.extend_from_slice(&[5, 5]);
+        let mut v2 = MAGIC_V2.to_vec();
+        v2.extend_from_slice(&Sha256::digest(&payload));
+        v2.extend_from_slice(&payload);
+        std::fs::write(&path, v2).unwrap();
+        assert_eq!(
+            store.load("p").unwrap(),
+            Some(SavedState {
+                position: Some(12),
+                state: vec![5, 5],
+                instruments: Vec::new(),
             })
         );
         let _ = std::fs::remove_dir_all(&dir);

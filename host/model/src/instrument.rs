@@ -20,7 +20,7 @@ pub enum MarketKind {
 }
 
 /// One row of the instrument table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instrument {
     pub id: InstrumentId,
     /// Venue name in lower case.

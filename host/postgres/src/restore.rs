@@ -23,6 +23,8 @@ pub struct SavedCheckpoint {
     /// The code that wrote it.
     pub sha256: String,
     pub state: Vec<u8>,
+    /// The instruments its state names by id.
+    pub instruments: Vec<Arc<Instrument>>,
 }
 
 /// Where a registered plugin's code comes from.
@@ -270,6 +272,12 @@ pub(crate) async fn read(
                     SavedCheckpoint {
                         position: unsigned(found.position),
                         sha256: found.sha256,
+                        instruments: found
+                            .instruments
+                            .iter()
+                            .filter_map(instrument)
+                            .map(Arc::new)
+                            .collect(),
                         state: found.state,
                     },
                 )

@@ -66,6 +66,9 @@ pub struct WorkerParts {
     /// The stream position the instance's state covers (it was restored
     /// from a checkpoint), if any.
     pub position: Option<u64>,
+    /// The instruments the restored state names by id: declared to the
+    /// instance before its first batch.
+    pub instruments: Vec<Arc<prism_model::Instrument>>,
 }
 
 /// Starts the worker thread for one plugin.
@@ -161,8 +164,14 @@ impl Worker {
                 since: Vec::new(),
                 taken: Instant::now(),
             },
-            instruments: InstrumentTable::default(),
-            redeclare: false,
+            redeclare: !parts.instruments.is_empty(),
+            instruments: {
+                let mut table = InstrumentTable::default();
+                for i in parts.instruments {
+                    table.insert(i);
+                }
+                table
+            },
             failures: VecDeque::new(),
             quarantines: 0,
             last_failure: None,

@@ -216,11 +216,15 @@ pub(crate) fn replay(
             path: p.path,
             from_config: false,
         };
-        views.push(
-            pipeline
-                .supervisor
-                .add_prepared(&p.id, p.version, p.instance, p.settings, origin, None)?,
-        );
+        views.push(pipeline.supervisor.add_prepared(
+            &p.id,
+            p.version,
+            p.instance,
+            p.settings,
+            origin,
+            None,
+            Vec::new(),
+        )?);
     }
 
     let stats = Arc::new(SourceStats::default());

@@ -337,7 +337,7 @@ fn start_plugins(
         };
         let settings = plugin_settings(config, p);
         match &saved {
-            Some(s) => resumed_to.add(s.position),
+            Some(s) => resumed_to.add(s),
             None => resumed_to.add_fresh(),
         }
         let view = match saved {

@@ -264,15 +264,16 @@ impl Supervisor {
     ) -> Result<PluginView, ControlError> {
         let (version, mut instance) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
         let refused = instance.restore(&saved.state).err();
-        let (version, instance, resume) = match refused {
-            None => (version, instance, saved.position),
+        let (version, instance, resume, instruments) = match refused {
+            None => (version, instance, saved.position, saved.instruments.clone()),
             // A refused restore may have left the instance half-done.
             Some(_) => {
                 let (v, i) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
-                (v, i, None)
+                (v, i, None, Vec::new())
             }
         };
-        let view = self.add_prepared(id, version, instance, settings, origin, resume)?;
+        let view =
+            self.add_prepared(id, version, instance, settings, origin, resume, instruments)?;
         match refused {
             Some(e) => {
                 tracing::warn!(plugin = %id, "the saved state was refused; starting fresh: {e}");
@@ -303,7 +304,7 @@ impl Supervisor {
             return Err(ControlError::Exists(id.to_string()));
         }
         let (version, instance) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
-        self.add_prepared(id, version, instance, settings, origin, None)
+        self.add_prepared(id, version, instance, settings, origin, None, Vec::new())
     }
 
     /// Says that `id`'s outputs were delivered up to its batch at
@@ -324,10 +325,12 @@ impl Supervisor {
     /// [`prepare`](crate::prepare) with the same `settings`): starts its
     /// worker, then its route. `resume`: the stream position the
     /// instance's state covers (restored from a checkpoint), after which
-    /// its events start.
+    /// its events start; `instruments`: those its state names by id,
+    /// declared to it before its first batch.
     ///
     /// # Errors
     /// [`ControlError::Exists`], or the worker could not start.
+    #[allow(clippy::too_many_arguments)]
     pub fn add_prepared(
         &self,
         id: &PluginId,
@@ -336,6 +339,7 @@ impl Supervisor {
         settings: PluginSettings,
         origin: Origin,
         resume: Option<u64>,
+        instruments: Vec<Arc<prism_model::Instrument>>,
     ) -> Result<PluginView, ControlError> {
         let _registry = lock(&self.registry);
         if self.slot(id.as_str()).is_ok() {
@@ -381,6 +385,7 @@ impl Supervisor {
             recovery: self.settings.recovery,
             on_fault: self.on_fault.clone(),
             position: resume,
+            instruments,
         })
         .map_err(|e| {
             ControlError::Load(LoadError::Engine(format!("cannot start a thread: {e}")))
