@@ -267,9 +267,10 @@ config = {{ mode = "count" }}
         // The idle worker snapshots within `snapshot_every_ms`; the file follows.
         let state = dir.join("data/snapshots/counter.state");
         let started = Instant::now();
-        // The file: a header, the checksum, the position, the state (8 bytes).
+        // The file: a header, the checksum, the position, the instruments,
+        // the state (8 bytes).
         while std::fs::read(&state)
-            .map(|b| !(b.starts_with(b"PRSMSNP2") && b.ends_with(&9u64.to_le_bytes())))
+            .map(|b| !(b.starts_with(b"PRSMSNP3") && b.ends_with(&9u64.to_le_bytes())))
             .unwrap_or(true)
         {
             assert!(
