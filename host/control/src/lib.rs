@@ -21,6 +21,6 @@ pub use settings::{
     PluginSettings, instance_settings, plugin_settings, prepare, runtime_limits, seed_of,
 };
 pub use snapshots::{SavedState, SnapshotError, SnapshotHealth, SnapshotStore, SnapshotWriter};
-pub use supervisor::{Origin, Rename, Supervisor, SupervisorSettings};
+pub use supervisor::{Origin, Rename, Resume, Supervisor, SupervisorSettings};
 pub use view::{Change, PluginControl, PluginView, VersionRecord, VersionStatus};
 pub use watch::{Watcher, watch};

@@ -3,6 +3,18 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
+/// Bytes as lower-case hex, the form digests and signatures are shown in.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// A plugin id: 1–64 characters of `a-z`, `0-9`, `-`, `_`, starting with a
 /// letter or digit. Safe in URLs, file names and NATS subjects; it cannot
 /// hold a path (`/`, `..`).

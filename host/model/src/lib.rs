@@ -31,7 +31,7 @@ pub use event::{
     Book, Chunk, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position,
     PositionSide, Side, Timer, Trade,
 };
-pub use id::PluginId;
+pub use id::{PluginId, hex};
 pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, InstrumentTable, MarketKind};
 pub use output::{
     Alert, Archived, Checkpoint, Delivery, Direction, Document, LogEntry, OrderIntent, Output,

@@ -65,11 +65,11 @@ pub struct Delivered {
 impl Delivered {
     /// Whether output `index` of the batch at `position` is in the stream.
     fn has(&self, position: u64, index: usize) -> bool {
-        match self.partial {
-            _ if position < self.position => true,
-            None => position == self.position,
-            Some((_, up_to)) => position == self.position && index <= up_to as usize,
-        }
+        position < self.position
+            || position == self.position
+                && self
+                    .partial
+                    .is_none_or(|(_, up_to)| index <= up_to as usize)
     }
 }
 

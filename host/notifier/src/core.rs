@@ -122,10 +122,10 @@ impl State {
         };
         let repeat_of = match seen {
             Seen::First => None,
-            Seen::Repeat => Some(self.first_of(&n.key, seq)),
+            Seen::Repeat(first) => Some(first),
         };
         let lanes: Vec<usize> = match (seen, only_lane) {
-            (Seen::Repeat, _) => Vec::new(),
+            (Seen::Repeat(_), _) => Vec::new(),
             (Seen::First, Some(l)) => vec![l],
             (Seen::First, None) => (0..self.lanes.len())
                 .filter(|&i| self.lanes[i].channel.wants(&n))
@@ -139,21 +139,12 @@ impl State {
         (seq, announce)
     }
 
-    /// The sequence number that opened `key`'s window (for a repeat).
-    fn first_of(&self, key: &str, seq: u64) -> u64 {
-        self.history
-            .iter()
-            .rev()
-            .find(|r| r.notification.key == key && r.repeat_of.is_none())
-            .map_or(seq, |r| r.seq)
-    }
-
     /// Records `n` and queues it on `lanes` (with `attempts` made before).
     pub(crate) fn record(
         &mut self,
         seq: u64,
         n: Notification,
-        now: i64,
+        raised_at_ms: i64,
         repeat_of: Option<u64>,
         lanes: &[usize],
         attempts: u32,
@@ -162,27 +153,19 @@ impl State {
         let mut deliveries = Vec::with_capacity(lanes.len());
         let mut owed = Vec::with_capacity(lanes.len());
         for &l in lanes {
-            let lane = &mut self.lanes[l];
             let waiting = Waiting {
                 seq,
                 priority: n.priority,
                 attempts,
                 not_before_ms: 0,
             };
-            let mut status = DeliveryStatus::Pending;
-            match lane.outbox.push(waiting) {
-                None => owed.push(l),
-                Some(dropped) if dropped.seq == seq => status = DeliveryStatus::Dropped,
-                Some(dropped) => {
-                    owed.push(l);
-                    self.drop_delivery(l, dropped.seq);
-                }
-            }
-            let lane = &mut self.lanes[l];
-            if status == DeliveryStatus::Dropped {
-                lane.metrics.count_dropped();
-            }
-            lane.metrics.set_depth(lane.outbox.len());
+            let status = if self.enqueue(l, waiting) {
+                owed.push(l);
+                DeliveryStatus::Pending
+            } else {
+                DeliveryStatus::Dropped
+            };
+            let lane = &self.lanes[l];
             deliveries.push(DeliveryView {
                 channel: lane.channel.name.clone(),
                 status,
@@ -197,7 +180,7 @@ impl State {
                 seq,
                 Owed {
                     notification: n.clone(),
-                    raised_at_ms: now,
+                    raised_at_ms,
                     lanes: owed,
                 },
             );
@@ -206,7 +189,7 @@ impl State {
         let record = Record {
             seq,
             notification: n,
-            raised_at_ms: now,
+            raised_at_ms,
             repeat_of,
             deliveries,
         };
@@ -218,10 +201,20 @@ impl State {
         view
     }
 
-    /// A queued delivery pushed out by a more urgent one.
-    fn drop_delivery(&mut self, lane: usize, seq: u64) {
+    /// Queues `w` on `lane`; false when the full queue dropped it. A
+    /// waiting one it pushed out is settled as dropped; either drop is
+    /// counted.
+    pub(crate) fn enqueue(&mut self, lane: usize, w: Waiting) -> bool {
+        let seq = w.seq;
+        let Some(dropped) = self.lanes[lane].outbox.push(w) else {
+            return true;
+        };
         self.lanes[lane].metrics.count_dropped();
-        self.settle(lane, seq, DeliveryStatus::Dropped, None);
+        if dropped.seq == seq {
+            return false;
+        }
+        self.settle(lane, dropped.seq, DeliveryStatus::Dropped, None);
+        true
     }
 
     /// A window that closed with repeats: one message saying how many.

@@ -40,10 +40,7 @@ pub(crate) async fn run_lane(inner: Arc<Inner>, l: usize) {
                 Some(_) => match lane.rate.take(now) {
                     Err(t) => Next::Until(t),
                     Ok(()) => match lane.outbox.pop_due(now) {
-                        Some(w) => {
-                            lane.metrics.set_depth(lane.outbox.len());
-                            Next::Attempt(w)
-                        }
+                        Some(w) => Next::Attempt(w),
                         None => Next::Idle,
                     },
                 },
@@ -109,15 +106,13 @@ async fn attempt(inner: &Arc<Inner>, l: usize, mut w: Waiting) {
                 .max(f.retry_after_ms.unwrap_or(0));
                 w.not_before_ms = now + i64::try_from(wait).unwrap_or(i64::MAX / 2);
                 tracing::debug!(channel = %channel.name, id = %n.id, error = %f.message, wait_ms = wait, "delivery failed; will retry");
-                let view = state.settle(l, w.seq, DeliveryStatus::Pending, Some(f.message));
-                let lane = &mut state.lanes[l];
-                if let Some(dropped) = lane.outbox.push(w) {
-                    lane.metrics.count_dropped();
-                    state.settle(l, dropped.seq, DeliveryStatus::Dropped, None);
+                let seq = w.seq;
+                let view = state.settle(l, seq, DeliveryStatus::Pending, Some(f.message));
+                if state.enqueue(l, w) {
+                    view
+                } else {
+                    state.settle(l, seq, DeliveryStatus::Dropped, None)
                 }
-                let lane = &state.lanes[l];
-                lane.metrics.set_depth(lane.outbox.len());
-                view
             } else {
                 metrics.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(channel = %channel.name, id = %n.id, error = %f.message, "delivery failed for good");

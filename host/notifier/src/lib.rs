@@ -437,6 +437,7 @@ fn restore(state: &mut State, saved: &pending::Saved) {
         state.next_seq += 1;
         let indices: Vec<usize> = lanes.iter().map(|(l, _)| *l).collect();
         let attempts = lanes.iter().map(|(_, a)| *a).max().unwrap_or(0);
+        // With its original raise time: `give_up_after` counts from it.
         state.record(
             seq,
             s.notification.clone(),
@@ -445,9 +446,5 @@ fn restore(state: &mut State, saved: &pending::Saved) {
             &indices,
             attempts,
         );
-        // Keep the original raise time: `give_up_after` counts from it.
-        if let Some(o) = state.owed.get_mut(&seq) {
-            o.raised_at_ms = s.raised_at_ms;
-        }
     }
 }

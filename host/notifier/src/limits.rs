@@ -68,8 +68,8 @@ pub(crate) fn unit_random() -> f64 {
 pub(crate) enum Seen {
     /// The first of its key in the window: deliver it.
     First,
-    /// A repeat: held back and counted.
-    Repeat,
+    /// A repeat of the notification numbered this: held back and counted.
+    Repeat(u64),
 }
 
 /// One key's window.
@@ -118,7 +118,7 @@ impl Dedup {
         let mut closed = self.expire(now_ms);
         if let Some(w) = self.open.get_mut(key) {
             w.repeats += 1;
-            return (Seen::Repeat, closed);
+            return (Seen::Repeat(w.first_seq), closed);
         }
         if self.open.len() >= self.max_keys
             && let Some(oldest) = self
@@ -207,8 +207,8 @@ mod tests {
     fn dedup_lets_the_first_through_and_sums_up_the_rest() {
         let mut d = Dedup::new(1_000, 100);
         assert_eq!(d.see("feed:binance", 1, 0).0, Seen::First);
-        assert_eq!(d.see("feed:binance", 2, 10).0, Seen::Repeat);
-        assert_eq!(d.see("feed:binance", 3, 999).0, Seen::Repeat);
+        assert_eq!(d.see("feed:binance", 2, 10).0, Seen::Repeat(1));
+        assert_eq!(d.see("feed:binance", 3, 999).0, Seen::Repeat(1));
         assert_eq!(d.see("feed:okx", 4, 500).0, Seen::First);
         let closed = d.expire(1_000);
         assert_eq!(

@@ -4,7 +4,7 @@
 use crate::notification::Notification;
 use serde::Serialize;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// Where one notification stands on one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,7 +84,6 @@ pub struct ChannelMetrics {
     pub failed: AtomicU64,
     pub retried: AtomicU64,
     pub dropped: AtomicU64,
-    pub queued: AtomicUsize,
     /// Raise-to-delivery time of the delivered ones, ms.
     pub latency_ms_sum: AtomicU64,
     pub latency_ms_max: AtomicU64,
@@ -95,10 +94,6 @@ pub struct ChannelMetrics {
 impl ChannelMetrics {
     pub(crate) fn count_dropped(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn set_depth(&self, n: usize) {
-        self.queued.store(n, Ordering::Relaxed);
     }
 
     pub(crate) fn note_sent(&self, latency_ms: u64, now_ms: i64) {

@@ -39,6 +39,14 @@ fn notifier(rt: &tokio::runtime::Runtime, notify_toml: &str, dir: Option<&Path>)
     Notifier::start(&config.notify, &base, dir, rt.handle()).unwrap()
 }
 
+/// A `[notify]` section with `settings`, and one channel posting to `url`
+/// with `more` keys (each a TOML line; `\n` between them).
+fn one_channel(settings: &str, name: &str, kind: &str, url: &str, more: &str) -> String {
+    format!(
+        "[notify]\n{settings}\n[[notify.channels]]\nname = \"{name}\"\nkind = \"{kind}\"\nurl = \"{url}\"\n{more}\n"
+    )
+}
+
 fn alarm(kind: AlarmKind, subject: &str, title: &str) -> Alarm {
     Alarm {
         kind,
@@ -188,10 +196,7 @@ fn a_backlog_is_sent_most_urgent_first() {
     ]);
     let n = notifier(
         &rt,
-        &format!(
-            "[[notify.channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}/h\"\n",
-            peer.url
-        ),
+        &one_channel("", "hook", "webhook", &format!("{}/h", peer.url), ""),
         None,
     );
     n.raise(&alarm(AlarmKind::HostStarted, "first", "first"));
@@ -225,9 +230,12 @@ fn the_rate_limit_paces_a_channel() {
     // 60 a minute: a burst of 60, then one a second.
     let n = notifier(
         &rt,
-        &format!(
-            "[[notify.channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}/h\"\nrate_per_minute = 60\n",
-            peer.url
+        &one_channel(
+            "",
+            "hook",
+            "webhook",
+            &format!("{}/h", peer.url),
+            "rate_per_minute = 60",
         ),
         None,
     );
@@ -262,9 +270,12 @@ fn repeats_within_the_window_become_one_summary() {
     let peer = Recorder::start();
     let n = notifier(
         &rt,
-        &format!(
-            "[notify]\ndedup_window = \"1s\"\n[[notify.channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}/h\"\n",
-            peer.url
+        &one_channel(
+            "dedup_window = \"1s\"",
+            "hook",
+            "webhook",
+            &format!("{}/h", peer.url),
+            "",
         ),
         None,
     );
@@ -362,9 +373,12 @@ fn a_permanent_refusal_is_not_retried() {
     peer.fallback(Answer::status(404, "no_service"));
     let n = notifier(
         &rt,
-        &format!(
-            "[notify]\nretry_initial = \"50ms\"\n[[notify.channels]]\nname = \"slack\"\nkind = \"slack\"\nurl = \"{}/s\"\n",
-            peer.url
+        &one_channel(
+            "retry_initial = \"50ms\"",
+            "slack",
+            "slack",
+            &format!("{}/s", peer.url),
+            "",
         ),
         None,
     );
@@ -384,9 +398,12 @@ fn owed_deliveries_survive_a_restart_and_outputs_are_not_notified_twice() {
     let peer = Recorder::start();
     peer.fallback(Answer::status(503, "maintenance"));
     let dir = temp_dir("restart");
-    let toml = format!(
-        "[notify]\nretry_initial = \"50ms\"\n[[notify.channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}/h\"\n",
-        peer.url
+    let toml = one_channel(
+        "retry_initial = \"50ms\"",
+        "hook",
+        "webhook",
+        &format!("{}/h", peer.url),
+        "",
     );
     let batch = alert_batch(
         "whales",
@@ -515,10 +532,7 @@ fn a_test_message_reports_its_outcome() {
     peer.fallback(Answer::status(401, "bad token"));
     let n = notifier(
         &rt,
-        &format!(
-            "[[notify.channels]]\nname = \"d\"\nkind = \"discord\"\nurl = \"{}/d\"\n",
-            peer.url
-        ),
+        &one_channel("", "d", "discord", &format!("{}/d", peer.url), ""),
         None,
     );
     let r = rt.block_on(n.test("d", "hello", "from the test")).unwrap();
@@ -542,9 +556,12 @@ fn a_channel_that_hangs_never_holds_the_sink_and_its_queue_stays_bounded() {
     peer.fallback(Answer::status(200, "ok").after(Duration::from_secs(30)));
     let n = notifier(
         &rt,
-        &format!(
-            "[notify]\nqueue = 100\nhistory = 500\n[[notify.channels]]\nname = \"slow\"\nkind = \"webhook\"\nurl = \"{}/h\"\ntimeout = \"30s\"\nrate_per_minute = 1000\n",
-            peer.url
+        &one_channel(
+            "queue = 100\nhistory = 500",
+            "slow",
+            "webhook",
+            &format!("{}/h", peer.url),
+            "timeout = \"30s\"\nrate_per_minute = 1000",
         ),
         None,
     );

@@ -201,11 +201,7 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
 /// The content digest Prism identifies a component by: SHA-256, hex.
 #[must_use]
 pub fn content_digest(wasm: &[u8]) -> String {
-    hex(&Sha256::digest(wasm))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    prism_model::hex(&Sha256::digest(wasm))
 }
 
 #[cfg(test)]

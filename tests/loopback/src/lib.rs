@@ -43,6 +43,31 @@ struct Shared {
     connections: AtomicUsize,
 }
 
+/// Serves `app` on a loopback port from a thread of its own (with its own
+/// runtime, so a test needs none); returns the address once it listens.
+///
+/// # Panics
+/// When no loopback port can be bound (the test cannot run).
+pub(crate) fn serve(app: Router) -> std::net::SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port");
+            tx.send(listener.local_addr().expect("an address"))
+                .expect("the test waits");
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    rx.recv().expect("the loopback server started")
+}
+
 /// A running loopback exchange; it stops with the process.
 pub struct Loopback {
     /// `ws://127.0.0.1:PORT/ws`
@@ -65,28 +90,12 @@ impl Loopback {
     pub fn start(scripts: Vec<Vec<Step>>) -> Loopback {
         let shared = Arc::new(Shared::default());
         *lock(&shared.scripts) = scripts.into();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let state = shared.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("a loopback port");
-                tx.send(listener.local_addr().expect("an address"))
-                    .expect("the test waits");
-                let app = Router::new()
-                    .route("/ws", get(upgrade))
-                    .fallback(rest)
-                    .with_state(state);
-                let _ = axum::serve(listener, app).await;
-            });
-        });
-        let addr = rx.recv().expect("the loopback server started");
+        let addr = serve(
+            Router::new()
+                .route("/ws", get(upgrade))
+                .fallback(rest)
+                .with_state(shared.clone()),
+        );
         Loopback {
             ws_url: format!("ws://{addr}/ws"),
             rest_url: format!("http://{addr}"),

@@ -99,25 +99,7 @@ impl Recorder {
     #[must_use]
     pub fn start() -> Recorder {
         let shared = Arc::new(Shared::default());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let state = shared.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("a loopback port");
-                tx.send(listener.local_addr().expect("an address"))
-                    .expect("the test waits");
-                let app = Router::new().fallback(answer).with_state(state);
-                let _ = axum::serve(listener, app).await;
-            });
-        });
-        let addr = rx.recv().expect("the recorder started");
+        let addr = crate::serve(Router::new().fallback(answer).with_state(shared.clone()));
         Recorder {
             url: format!("http://{addr}"),
             shared,

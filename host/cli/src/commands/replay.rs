@@ -222,8 +222,7 @@ pub(crate) fn replay(
             p.instance,
             p.settings,
             origin,
-            None,
-            Vec::new(),
+            prism_control::Resume::default(),
         )?);
     }
 

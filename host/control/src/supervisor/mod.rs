@@ -100,6 +100,26 @@ struct PluginSlot {
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// Where a plugin's state stands when it is added.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// The stream position the state covers (restored from a checkpoint),
+    /// after which its events start; `None`: a fresh state.
+    pub position: Option<u64>,
+    /// The instruments the state names by id, declared to the instance
+    /// before its first batch.
+    pub instruments: Vec<Arc<prism_model::Instrument>>,
+}
+
+impl From<&crate::SavedState> for Resume {
+    fn from(saved: &crate::SavedState) -> Self {
+        Self {
+            position: saved.position,
+            instruments: saved.instruments.clone(),
+        }
+    }
+}
+
 /// The registry of running plugins and the operations on them.
 pub struct Supervisor {
     pub(crate) engine: PluginEngine,
@@ -264,16 +284,15 @@ impl Supervisor {
     ) -> Result<PluginView, ControlError> {
         let (version, mut instance) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
         let refused = instance.restore(&saved.state).err();
-        let (version, instance, resume, instruments) = match refused {
-            None => (version, instance, saved.position, saved.instruments.clone()),
+        let (version, instance, resume) = match refused {
+            None => (version, instance, Resume::from(saved)),
             // A refused restore may have left the instance half-done.
             Some(_) => {
                 let (v, i) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
-                (v, i, None, Vec::new())
+                (v, i, Resume::default())
             }
         };
-        let view =
-            self.add_prepared(id, version, instance, settings, origin, resume, instruments)?;
+        let view = self.add_prepared(id, version, instance, settings, origin, resume)?;
         match refused {
             Some(e) => {
                 tracing::warn!(plugin = %id, "the saved state was refused; starting fresh: {e}");
@@ -304,7 +323,7 @@ impl Supervisor {
             return Err(ControlError::Exists(id.to_string()));
         }
         let (version, instance) = prepare(&self.engine, wasm, id.as_str(), &settings)?;
-        self.add_prepared(id, version, instance, settings, origin, None, Vec::new())
+        self.add_prepared(id, version, instance, settings, origin, Resume::default())
     }
 
     /// Says that `id`'s outputs were delivered up to its batch at
@@ -323,14 +342,11 @@ impl Supervisor {
 
     /// Adds a plugin whose first instance was prepared already (by
     /// [`prepare`](crate::prepare) with the same `settings`): starts its
-    /// worker, then its route. `resume`: the stream position the
-    /// instance's state covers (restored from a checkpoint), after which
-    /// its events start; `instruments`: those its state names by id,
-    /// declared to it before its first batch.
+    /// worker, then its route. `resume`: where the instance's state stands
+    /// (restored from a checkpoint; the default for a fresh one).
     ///
     /// # Errors
     /// [`ControlError::Exists`], or the worker could not start.
-    #[allow(clippy::too_many_arguments)]
     pub fn add_prepared(
         &self,
         id: &PluginId,
@@ -338,8 +354,7 @@ impl Supervisor {
         instance: PluginInstance,
         settings: PluginSettings,
         origin: Origin,
-        resume: Option<u64>,
-        instruments: Vec<Arc<prism_model::Instrument>>,
+        resume: Resume,
     ) -> Result<PluginView, ControlError> {
         let _registry = lock(&self.registry);
         if self.slot(id.as_str()).is_ok() {
@@ -384,8 +399,8 @@ impl Supervisor {
             metrics,
             recovery: self.settings.recovery,
             on_fault: self.on_fault.clone(),
-            position: resume,
-            instruments,
+            position: resume.position,
+            instruments: resume.instruments,
         })
         .map_err(|e| {
             ControlError::Load(LoadError::Engine(format!("cannot start a thread: {e}")))
@@ -393,7 +408,7 @@ impl Supervisor {
         *lock(&slot.worker) = Some(worker);
         let fences = lock(&self.fences).remove(id.as_str()).unwrap_or_default();
         let route = Route::new(&name, Filter::from(&subscription), queue_tx)
-            .resuming_after(resume)
+            .resuming_after(resume.position)
             .fenced_at(&fences);
         if self.router.send(RouterCommand::Add(route)).is_err() {
             return Err(ControlError::Gone(id.to_string()));

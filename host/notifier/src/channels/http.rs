@@ -62,11 +62,7 @@ pub(crate) fn sign(secret: &[u8], body: &[u8]) -> String {
         return String::new();
     };
     mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    prism_model::hex(&mac.finalize().into_bytes())
 }
 
 /// Telegram Bot API `sendMessage` (`POST {base}/bot{token}/sendMessage`,
