@@ -19,6 +19,7 @@
 pub mod clock;
 pub mod decimal;
 pub mod event;
+pub mod execution;
 pub mod id;
 pub mod instrument;
 pub mod output;
@@ -30,6 +31,10 @@ pub use decimal::Decimal;
 pub use event::{
     Book, Chunk, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position,
     PositionSide, Side, Timer, Trade,
+};
+pub use execution::{
+    ExecutionReport, FillRecord, FundingPayment, Liquidity, OrderOrigin, OrderRecord, OrderStatus,
+    PnlPoint, PositionRecord, RiskRecord, RiskState,
 };
 pub use id::{PluginId, hex};
 pub use instrument::{Instrument, InstrumentId, InstrumentRegistry, InstrumentTable, MarketKind};

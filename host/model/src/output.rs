@@ -254,6 +254,8 @@ pub enum Delivery {
     Rejected(Rejected),
     Registry(RegistryChange),
     Archive(Archived),
+    /// What a plugin's paper account did over one batch.
+    Execution(crate::ExecutionReport),
 }
 
 /// The kinds of output, for counting and routing.

@@ -100,6 +100,15 @@ pub trait Sink: Send {
     ///
     /// # Errors
     /// As [`Self::write`].
+    /// Takes what a plugin's paper account did over one batch (orders,
+    /// fills, funding, positions, PnL, risk). The default keeps nothing.
+    ///
+    /// # Errors
+    /// As [`Sink::write`].
+    fn execution(&mut self, _report: &prism_model::ExecutionReport) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     fn archive(&mut self, _events: &Archived) -> Result<(), SinkError> {
         Ok(())
     }

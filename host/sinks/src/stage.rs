@@ -199,6 +199,7 @@ fn drain(
             Delivery::Rejected(r) => sink.rejected(r),
             Delivery::Registry(c) => sink.registry(c),
             Delivery::Archive(a) => sink.archive(a),
+            Delivery::Execution(r) => sink.execution(r),
         }
         .and_then(|()| if rx.is_empty() { sink.idle() } else { Ok(()) });
         if let Err(e) = result {
