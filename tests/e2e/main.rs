@@ -5,6 +5,7 @@ mod admin;
 mod analytics;
 mod attacks;
 mod common;
+mod execution;
 mod hardening;
 mod nats;
 mod notify;

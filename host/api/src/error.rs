@@ -90,7 +90,9 @@ impl From<ControlError> for ApiError {
             ControlError::Exists(_)
             | ControlError::NameChanged { .. }
             | ControlError::NoPrevious(_)
-            | ControlError::Refused(Refusal::NotRunning) => StatusCode::CONFLICT,
+            | ControlError::Refused(Refusal::NotRunning | Refusal::NoAccount) => {
+                StatusCode::CONFLICT
+            }
             ControlError::InvalidId(_) | ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
             ControlError::Gone(_) => StatusCode::GONE,
             ControlError::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,

@@ -12,6 +12,7 @@ mod admin;
 mod alerts;
 mod analytics;
 mod error;
+mod execution;
 mod extract;
 mod history;
 mod live;
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(analytics::router())
         .merge(transactions::router())
         .merge(alerts::router())
+        .merge(execution::router())
         .merge(ws::router())
         .split_for_parts();
     let doc = Arc::new(doc);

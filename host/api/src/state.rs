@@ -109,6 +109,8 @@ pub struct PostgresView {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<OutputStore>,
+    /// The paper accounts' records (fed by [`prism_sinks::ExecutionSink`]).
+    pub execution: Arc<prism_outputs::ExecutionStore>,
     pub control: Arc<dyn PluginControl>,
     pub admin: AdminSettings,
     pub analytics: AnalyticsPlugins,
@@ -147,6 +149,7 @@ impl AppState {
     pub fn new(store: Arc<OutputStore>, control: Arc<dyn PluginControl>) -> Self {
         Self {
             store,
+            execution: Arc::default(),
             control,
             admin: AdminSettings::default(),
             analytics: AnalyticsPlugins::default(),

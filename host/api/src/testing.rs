@@ -76,4 +76,14 @@ impl PluginControl for Fixed {
     fn remove(&self, id: &str) -> Result<(), ControlError> {
         Err(ControlError::NotFound(id.into()))
     }
+    fn account(
+        &self,
+        id: &str,
+        _: prism_worker::AccountCommand,
+    ) -> Result<prism_worker::AccountAnswer, ControlError> {
+        Err(ControlError::NotFound(id.into()))
+    }
+    fn trading(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -119,6 +119,7 @@ fn saved(restored: &Restored, id: &str) -> Option<SavedState> {
         position: c.position,
         state: c.state.clone(),
         instruments: c.instruments.clone(),
+        account: c.account.clone(),
     })
 }
 
@@ -184,9 +185,11 @@ pub(crate) fn start_plugins(
         let path = config.resolve(&p.path);
         let (wasm, settings, origin) = match entry.map(|e| &e.origin) {
             Some(SavedOrigin::Upload { component }) => {
-                let Some(settings) = entry.and_then(settings_of) else {
+                let Some(mut settings) = entry.and_then(settings_of) else {
                     continue;
                 };
+                // Whether it trades, and under which limits, is the config's.
+                settings.execution = plugin_settings(config, p).execution;
                 let component: std::sync::Arc<[u8]> = component.as_slice().into();
                 (component.to_vec(), settings, Origin::Upload { component })
             }

@@ -15,12 +15,16 @@
 //! ```
 
 mod duration;
+mod execution;
 mod model;
 mod nats;
 mod notify;
 mod validate;
 
 pub use duration::{DurationError, parse_duration};
+pub use execution::{
+    ExecutionConfig, FeesConfig, RiskConfig, StopLevel, StopsConfig, amount, stop_level,
+};
 pub use model::*;
 pub use nats::{BusFormat, DeliverFrom, NatsConfig, NatsSourceConfig, valid_name, valid_subject};
 pub use notify::{

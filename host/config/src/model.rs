@@ -25,6 +25,8 @@ pub struct Config {
     pub nats: crate::nats::NatsConfig,
     /// Alert delivery: off while no channel is configured.
     pub notify: crate::notify::NotifyConfig,
+    /// The paper executor, for plugins with `paper = true`.
+    pub execution: crate::execution::ExecutionConfig,
     pub source: SourceConfig,
     pub plugins: Vec<PluginConfig>,
     /// Directory of the config file; relative paths are resolved against it.
@@ -675,6 +677,12 @@ pub struct PluginConfig {
     /// Seed of the plugin's randomness (default: derived from the id).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Its order intents are executed by the paper executor (`[execution]`).
+    #[serde(default)]
+    pub paper: bool,
+    /// Its own risk limits, over `[execution.risk]` (the tighter wins).
+    #[serde(default)]
+    pub risk: Option<crate::execution::RiskConfig>,
 }
 
 fn empty_table() -> toml::Table {

@@ -258,6 +258,9 @@ impl Config {
         for (key, message) in self.notify.problems() {
             bad(key, &message);
         }
+        for (key, message) in self.execution.problems() {
+            bad(key, &message);
+        }
         let pg = &self.postgres;
         if !pg
             .schema
@@ -412,6 +415,17 @@ impl Config {
             for (key, value) in limits.named() {
                 if value == 0 {
                     bad(format!("plugins[{i}].{key}"), "must be at least 1");
+                }
+            }
+            if let Some(risk) = &plugin.risk {
+                for (key, message) in risk.problems(&format!("plugins[{i}].risk")) {
+                    bad(key, &message);
+                }
+                if !plugin.paper {
+                    bad(
+                        format!("plugins[{i}].risk"),
+                        "applies only to a plugin that trades: add `paper = true`",
+                    );
                 }
             }
             if let Some(s) = &plugin.subscription

@@ -75,6 +75,8 @@ impl ControlError {
                 Refusal::Snapshot(_) | Refusal::CatchUp(_) => "swap_failed",
                 Refusal::NotRunning => "conflict",
                 Refusal::Restart(_) => "resume_failed",
+                Refusal::NoAccount => "no_account",
+                Refusal::UnknownInstrument(_) => "unknown_instrument",
             },
             ControlError::NameChanged { .. } => "name_changed",
             ControlError::NoPrevious(_) => "no_previous_version",

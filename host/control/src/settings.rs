@@ -4,7 +4,10 @@
 //! the binary's `settings` module; the plugins' are here because a config
 //! reload turns entries into settings while the pipeline runs.
 
-use prism_config::{Config, PluginConfig, PluginLimitsConfig};
+use prism_config::{
+    Config, ExecutionConfig, PluginConfig, PluginLimitsConfig, RiskConfig, StopLevel,
+};
+use prism_execution::{ExecutionSettings, Fees, RiskLimits, Stops, Trigger};
 use prism_model::SubscriptionOverride;
 use prism_runtime::{
     InstanceSettings, LoadError, LogLimits, OutputLimits, PluginEngine, PluginInstance,
@@ -22,6 +25,8 @@ pub struct PluginSettings {
     pub seed: Option<u64>,
     /// The operator's overrides of the plugin's declared subscription.
     pub subscription: Option<SubscriptionOverride>,
+    /// Its paper account's settings, when it trades (`paper = true`).
+    pub execution: Option<ExecutionSettings>,
 }
 
 /// The settings a config entry gives its plugin.
@@ -32,6 +37,80 @@ pub fn plugin_settings(config: &Config, entry: &PluginConfig) -> PluginSettings 
         limits: entry.limits(&config.plugin_defaults),
         seed: entry.seed,
         subscription: entry.subscription.clone(),
+        execution: entry
+            .paper
+            .then(|| execution_settings(&config.execution, entry.risk.as_ref())),
+    }
+}
+
+/// A trading plugin's executor settings: `[execution]` with the plugin's
+/// own limits over `[execution.risk]` (the tighter of each). The config was
+/// validated, so every value reads.
+#[must_use]
+pub(crate) fn execution_settings(
+    config: &ExecutionConfig,
+    own: Option<&RiskConfig>,
+) -> ExecutionSettings {
+    let dec = |v: &str| prism_config::amount(v, true).unwrap_or_default();
+    let fees = |f: &prism_config::FeesConfig| Fees {
+        maker: dec(&f.maker),
+        taker: dec(&f.taker),
+    };
+    let global = risk_limits(&config.risk);
+    let risk = match own {
+        Some(own) => risk_limits(own).tightest(&global),
+        None => global,
+    };
+    ExecutionSettings {
+        fees: config
+            .fees
+            .iter()
+            .map(|(venue, f)| (venue.to_ascii_lowercase(), fees(f)))
+            .collect(),
+        default_fees: fees(&config.default_fees),
+        slippage_bps: dec(&config.slippage_bps),
+        stale_after_ms: prism_config::parse_duration(&config.stale_after)
+            .map_or(60_000, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        risk,
+    }
+}
+
+fn risk_limits(c: &RiskConfig) -> RiskLimits {
+    let dec = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|v| prism_config::amount(v, false).ok())
+    };
+    let trigger = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|v| prism_config::stop_level(v).ok())
+            .map(|l| match l {
+                StopLevel::Percent(p) => Trigger::Percent(p),
+                StopLevel::Price(p) => Trigger::Price(p),
+            })
+    };
+    RiskLimits {
+        max_order_notional: dec(&c.max_order_notional),
+        max_position_notional: dec(&c.max_position_notional),
+        max_gross_notional: dec(&c.max_gross_notional),
+        max_orders_per_minute: c.max_orders_per_minute,
+        max_daily_loss: dec(&c.max_daily_loss),
+        stops: Stops {
+            stop_loss: trigger(&c.stop_loss),
+            take_profit: trigger(&c.take_profit),
+        },
+        instrument_stops: c
+            .instruments
+            .iter()
+            .map(|(name, s)| {
+                (
+                    name.clone(),
+                    Stops {
+                        stop_loss: trigger(&s.stop_loss),
+                        take_profit: trigger(&s.take_profit),
+                    },
+                )
+            })
+            .collect(),
     }
 }
 
@@ -65,6 +144,7 @@ impl PluginSettings {
             limits: d.limits,
             seed: d.seed,
             subscription: d.subscription,
+            execution: None,
         })
     }
 }

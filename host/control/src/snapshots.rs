@@ -3,12 +3,13 @@
 //! by a sink of the sink stage (it never holds the workers back; the
 //! newest checkpoint of each plugin supersedes the ones still waiting).
 //!
-//! A file is `PRSMSNP3`, the SHA-256 of the rest, then the stream position
+//! A file is `PRSMSNP4`, the SHA-256 of the rest, then the stream position
 //! the state covers (a flag byte and 8 bytes), the instrument table the
-//! state names ids of (4 bytes of length, then JSON), and the state. A file
-//! changed or cut short is refused when read (the plugin starts fresh and
-//! says why), never restored; `PRSMSNP2` (no table) and `PRSMSNP1` (state
-//! only, no position) files are still read. A write that fails leaves no partial file and is reported
+//! state names ids of (4 bytes of length, then JSON), the plugin's paper
+//! account (a flag byte, 4 bytes of length, its bytes), and the state. A
+//! file changed or cut short is refused when read (the plugin starts fresh
+//! and says why), never restored; `PRSMSNP3` (no account), `PRSMSNP2` (no
+//! table) and `PRSMSNP1` (state only, no position) files are still read. A write that fails leaves no partial file and is reported
 //! in [`SnapshotHealth`], which `/health` shows.
 
 use prism_model::{Checkpoint, Instrument, OutputBatch};
@@ -19,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-const MAGIC: &[u8; 8] = b"PRSMSNP3";
+const MAGIC: &[u8; 8] = b"PRSMSNP4";
+const MAGIC_V3: &[u8; 8] = b"PRSMSNP3";
 const MAGIC_V2: &[u8; 8] = b"PRSMSNP2";
 const MAGIC_V1: &[u8; 8] = b"PRSMSNP1";
 const HEADER: usize = MAGIC.len() + 32;
@@ -88,18 +90,24 @@ pub struct SavedState {
     /// its first event, so a restart need not read the stream from its
     /// start to meet them. Empty from a file of an older format.
     pub instruments: Vec<Arc<Instrument>>,
+    /// The plugin's paper account at the same position, when it trades.
+    pub account: Option<Vec<u8>>,
 }
 
 /// A checkpoint as written to disk: header, checksum, position, table,
-/// state.
-fn encode(position: Option<u64>, instruments: &[Arc<Instrument>], state: &[u8]) -> Vec<u8> {
-    let table = serde_json::to_vec(instruments).unwrap_or_else(|_| b"[]".to_vec());
-    let mut payload = Vec::with_capacity(13 + table.len() + state.len());
-    payload.push(u8::from(position.is_some()));
-    payload.extend_from_slice(&position.unwrap_or(0).to_le_bytes());
+/// account, state.
+fn encode(c: &Checkpoint) -> Vec<u8> {
+    let table = serde_json::to_vec(&c.instruments).unwrap_or_else(|_| b"[]".to_vec());
+    let account: &[u8] = c.account.as_deref().unwrap_or_default();
+    let mut payload = Vec::with_capacity(18 + table.len() + account.len() + c.state.len());
+    payload.push(u8::from(c.position.is_some()));
+    payload.extend_from_slice(&c.position.unwrap_or(0).to_le_bytes());
     payload.extend_from_slice(&u32::try_from(table.len()).unwrap_or(0).to_le_bytes());
     payload.extend_from_slice(&table);
-    payload.extend_from_slice(state);
+    payload.push(u8::from(c.account.is_some()));
+    payload.extend_from_slice(&u32::try_from(account.len()).unwrap_or(0).to_le_bytes());
+    payload.extend_from_slice(account);
+    payload.extend_from_slice(&c.state);
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&Sha256::digest(&payload));
@@ -113,7 +121,8 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<SavedState, SnapshotError> {
     let magic = bytes.get(..MAGIC.len());
     let v1 = magic == Some(MAGIC_V1);
     let v2 = magic == Some(MAGIC_V2);
-    if bytes.len() < HEADER || !(v1 || v2 || magic == Some(MAGIC)) {
+    let v3 = magic == Some(MAGIC_V3);
+    if bytes.len() < HEADER || !(v1 || v2 || v3 || magic == Some(MAGIC)) {
         return Err(SnapshotError::NotSnapshot { path: name() });
     }
     let (sum, payload) = bytes[MAGIC.len()..].split_at(32);
@@ -125,6 +134,7 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<SavedState, SnapshotError> {
             position: None,
             state: payload.to_vec(),
             instruments: Vec::new(),
+            account: None,
         });
     }
     let Some((head, rest)) = payload.split_at_checked(9) else {
@@ -137,18 +147,31 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<SavedState, SnapshotError> {
             position,
             state: rest.to_vec(),
             instruments: Vec::new(),
+            account: None,
         });
     }
     let cut = || SnapshotError::NotSnapshot { path: name() };
     let (len, rest) = rest.split_at_checked(4).ok_or_else(cut)?;
     let len = usize::try_from(u32::from_le_bytes(len.try_into().unwrap_or_default()))
         .map_err(|_| cut())?;
-    let (table, state) = rest.split_at_checked(len).ok_or_else(cut)?;
+    let (table, rest) = rest.split_at_checked(len).ok_or_else(cut)?;
     let instruments: Vec<Instrument> = serde_json::from_slice(table).map_err(|_| cut())?;
+    let (account, state) = if v3 {
+        (None, rest)
+    } else {
+        let (head, rest) = rest.split_at_checked(5).ok_or_else(cut)?;
+        let len = usize::try_from(u32::from_le_bytes(
+            head[1..5].try_into().unwrap_or_default(),
+        ))
+        .map_err(|_| cut())?;
+        let (account, state) = rest.split_at_checked(len).ok_or_else(cut)?;
+        ((head[0] == 1).then(|| account.to_vec()), state)
+    };
     Ok(SavedState {
         position,
         state: state.to_vec(),
         instruments: instruments.into_iter().map(Arc::new).collect(),
+        account,
     })
 }
 
@@ -215,7 +238,7 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     fn write_latest(&mut self) {
         for (id, c) in self.latest.drain() {
-            let result = write(&self.dir, &id, c.position, &c.instruments, &c.state).map_err(|e| {
+            let result = write(&self.dir, &id, &c).map_err(|e| {
                 tracing::warn!(plugin = %id, "cannot persist the snapshot: {e}");
                 format!(
                     "cannot write the snapshot of `{id}` in {}: {e}",
@@ -249,17 +272,11 @@ impl Sink for SnapshotWriter {
     }
 }
 
-fn write(
-    dir: &Path,
-    id: &str,
-    position: Option<u64>,
-    instruments: &[Arc<Instrument>],
-    state: &[u8],
-) -> std::io::Result<()> {
+fn write(dir: &Path, id: &str, checkpoint: &Checkpoint) -> std::io::Result<()> {
     let path = dir.join(format!("{id}.state"));
     let tmp = dir.join(format!("{id}.state.tmp"));
-    let result = std::fs::write(&tmp, encode(position, instruments, state))
-        .and_then(|()| std::fs::rename(&tmp, path));
+    let result =
+        std::fs::write(&tmp, encode(checkpoint)).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -284,6 +301,7 @@ mod tests {
             version: Arc::from("00"),
             state: Arc::from(state),
             instruments: instruments(),
+            account: position.is_multiple_of(20).then(|| Arc::from(vec![9u8; 4])),
         }
     }
 
@@ -307,6 +325,7 @@ mod tests {
                 position: Some(40),
                 state: vec![4; 3],
                 instruments: instruments(),
+                account: Some(vec![9; 4]),
             })
         );
         assert_eq!(store.load("other").unwrap(), None);
@@ -336,6 +355,7 @@ mod tests {
                 position: None,
                 state: vec![7, 7],
                 instruments: Vec::new(),
+                account: None,
             })
         );
         // A file of the second format: position and state, no table.
@@ -352,8 +372,34 @@ mod tests {
                 position: Some(12),
                 state: vec![5, 5],
                 instruments: Vec::new(),
+                account: None,
             })
         );
+        // A file of the third format: a table, no account.
+        let table = serde_json::to_vec(&instruments()).unwrap();
+        let mut payload = vec![1u8];
+        payload.extend_from_slice(&30u64.to_le_bytes());
+        payload.extend_from_slice(&u32::try_from(table.len()).unwrap().to_le_bytes());
+        payload.extend_from_slice(&table);
+        payload.extend_from_slice(&[6, 6]);
+        let mut v3 = MAGIC_V3.to_vec();
+        v3.extend_from_slice(&Sha256::digest(&payload));
+        v3.extend_from_slice(&payload);
+        std::fs::write(&path, v3).unwrap();
+        assert_eq!(
+            store.load("p").unwrap(),
+            Some(SavedState {
+                position: Some(30),
+                state: vec![6, 6],
+                instruments: instruments(),
+                account: None,
+            })
+        );
+        // A checkpoint without an account reads back without one.
+        let mut sink = store.sink();
+        sink.checkpoint(&checkpoint("p", 50, vec![1])).unwrap();
+        sink.finish().unwrap();
+        assert_eq!(store.load("p").unwrap().unwrap().account, None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

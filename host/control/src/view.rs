@@ -165,4 +165,18 @@ pub trait PluginControl: Send + Sync {
     /// # Errors
     /// [`ControlError::NotFound`].
     fn remove(&self, id: &str) -> Result<(), ControlError>;
+    /// Carries out an operator's command on a trading plugin's paper
+    /// account; returns the orders it placed.
+    ///
+    /// # Errors
+    /// [`ControlError::NotFound`], or the plugin has no account
+    /// ([`prism_worker::Refusal::NoAccount`]) or does not know the order's
+    /// instrument.
+    fn account(
+        &self,
+        id: &str,
+        command: prism_worker::AccountCommand,
+    ) -> Result<prism_worker::AccountAnswer, ControlError>;
+    /// The ids of the plugins that trade on paper.
+    fn trading(&self) -> Vec<String>;
 }

@@ -295,10 +295,10 @@ impl PaperAccount {
             instrument: id,
             exchange,
             symbol,
-            size,
+            size: size.normalize(),
             mark_price: mark,
             rate,
-            amount,
+            amount: amount.normalize(),
             ts: at,
         });
     }
@@ -371,19 +371,23 @@ impl PaperAccount {
             };
             let mark = self.mark(id);
             let (exchange, symbol) = self.names(id);
+            let base = self
+                .instrument(id)
+                .map_or_else(|| Arc::from(""), |i| i.base.clone());
             self.report.positions.push(PositionRecord {
                 plugin: self.plugin.clone(),
                 instrument: id,
                 exchange,
                 symbol,
-                size: p.size,
-                entry_price: (!p.size.is_zero()).then_some(p.entry),
+                base,
+                size: p.size.normalize(),
+                entry_price: (!p.size.is_zero()).then(|| p.entry.normalize()),
                 mark_price: mark,
-                realized: p.realized,
-                unrealized: p.unrealized(mark),
-                funding: p.funding,
-                fees: p.fees,
-                total: p.total(mark),
+                realized: p.realized.normalize(),
+                unrealized: p.unrealized(mark).normalize(),
+                funding: p.funding.normalize(),
+                fees: p.fees.normalize(),
+                total: p.total(mark).normalize(),
                 ts: now,
             });
         }
@@ -404,7 +408,12 @@ impl PaperAccount {
                 point.funding += p.funding;
                 point.fees += p.fees;
             }
-            point.total = point.realized + point.unrealized + point.funding - point.fees;
+            point.total =
+                (point.realized + point.unrealized + point.funding - point.fees).normalize();
+            point.realized = point.realized.normalize();
+            point.unrealized = point.unrealized.normalize();
+            point.funding = point.funding.normalize();
+            point.fees = point.fees.normalize();
             self.report.pnl = Some(point);
         }
         if std::mem::take(&mut self.risk_changed) {
@@ -421,8 +430,8 @@ impl PaperAccount {
             plugin: self.plugin.clone(),
             state: self.book.risk.state,
             reason: self.book.risk.reason.clone(),
-            gross_notional: self.gross_notional(),
-            day_pnl: self.total_pnl() - self.book.day_start_total,
+            gross_notional: self.gross_notional().normalize(),
+            day_pnl: (self.total_pnl() - self.book.day_start_total).normalize(),
             ts: self.book.now,
         }
     }
@@ -449,13 +458,13 @@ impl PaperAccount {
             .collect()
     }
 
-    /// The instrument known to this account by id, for an order.
+    /// The id of the instrument `exchange`/`symbol`, when the account met it.
     #[must_use]
-    pub fn instrument_named(&self, exchange: &str, symbol: &str) -> Option<Arc<Instrument>> {
+    pub fn instrument_id(&self, exchange: &str, symbol: &str) -> Option<InstrumentId> {
         self.book
             .instruments
             .values()
             .find(|i| &*i.exchange == exchange && &*i.symbol == symbol)
-            .map(|i| Arc::new(i.clone()))
+            .map(|i| i.id)
     }
 }

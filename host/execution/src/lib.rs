@@ -71,6 +71,12 @@ pub trait Executor: Send {
     /// Reduce-only market orders closing every open position.
     fn close_all(&mut self) -> Vec<OrderRecord>;
 
+    /// The id of the instrument `exchange`/`symbol`, when the account met it.
+    fn instrument_id(&self, exchange: &str, symbol: &str) -> Option<prism_model::InstrumentId>;
+
+    /// The risk state as it stands.
+    fn risk(&self) -> prism_model::RiskRecord;
+
     /// What changed since the last call.
     fn take_report(&mut self) -> Option<ExecutionReport>;
 
@@ -97,8 +103,14 @@ impl Executor for PaperAccount {
     fn close_all(&mut self) -> Vec<OrderRecord> {
         PaperAccount::close_all(self)
     }
+    fn instrument_id(&self, exchange: &str, symbol: &str) -> Option<prism_model::InstrumentId> {
+        PaperAccount::instrument_id(self, exchange, symbol)
+    }
     fn take_report(&mut self) -> Option<ExecutionReport> {
         PaperAccount::take_report(self)
+    }
+    fn risk(&self) -> prism_model::RiskRecord {
+        PaperAccount::risk_record(self)
     }
     fn snapshot(&self) -> Vec<u8> {
         PaperAccount::snapshot(self)

@@ -238,8 +238,9 @@ impl PaperAccount {
         w.record.fees += fee;
         w.record.average_price = Some(match w.record.average_price {
             None => offer.price,
-            Some(avg) => (avg * before + offer.price * size) / w.record.filled,
+            Some(avg) => ((avg * before + offer.price * size) / w.record.filled).normalize(),
         });
+        w.record.fees = w.record.fees.normalize();
         w.record.status = if w.remaining().is_zero() {
             OrderStatus::Filled
         } else {

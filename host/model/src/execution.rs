@@ -130,6 +130,9 @@ pub struct PositionRecord {
     pub instrument: InstrumentId,
     pub exchange: Arc<str>,
     pub symbol: Arc<str>,
+    /// The base asset: the positions of one base on several venues are one
+    /// pair of a cross-venue strategy.
+    pub base: Arc<str>,
     /// Signed base units: positive long, negative short.
     pub size: Decimal,
     /// Size-weighted entry price of the open size (`None` when flat).

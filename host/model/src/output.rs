@@ -166,6 +166,9 @@ pub struct Checkpoint {
     /// The instruments declared to the plugin: the state names them by id,
     /// so a restart must give them the same ids.
     pub instruments: Vec<Arc<Instrument>>,
+    /// The plugin's paper account at the same position (positions, working
+    /// orders), when it trades: restored with the state.
+    pub account: Option<Arc<[u8]>>,
 }
 
 /// An event a plugin could not process, set aside (a dead letter). The

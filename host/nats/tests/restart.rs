@@ -121,6 +121,7 @@ fn a_batch_cut_by_a_crash_is_completed_and_checkpoints_wait_for_their_outputs() 
         version: "v".into(),
         state: Arc::from(vec![1u8]),
         instruments: Vec::new(),
+        account: None,
     };
     for (b, c) in [
         (batch(10, None, 2), 10),

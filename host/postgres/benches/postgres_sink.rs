@@ -114,6 +114,7 @@ fn write_rate(
             version: Arc::from("bench"),
             state: Arc::from(&b"state"[..]),
             instruments: Vec::new(),
+            account: None,
         })
         .unwrap();
     }

@@ -541,12 +541,12 @@ pub(crate) async fn checkpoint(
         .then(|| serde_json::to_value(&c.instruments).unwrap_or(serde_json::Value::Null));
     run(
         tx,
-        "INSERT INTO checkpoints (plugin, position, sha256, state, instruments, taken_at_ms)
-         VALUES ($1, $2, $3, $4, COALESCE($5, '[]'::jsonb), $6)
+        "INSERT INTO checkpoints (plugin, position, sha256, state, instruments, taken_at_ms, account)
+         VALUES ($1, $2, $3, $4, COALESCE($5, '[]'::jsonb), $6, $7)
          ON CONFLICT (plugin) DO UPDATE SET position = excluded.position,
              sha256 = excluded.sha256, state = excluded.state,
              instruments = COALESCE($5, checkpoints.instruments),
-             taken_at_ms = excluded.taken_at_ms",
+             taken_at_ms = excluded.taken_at_ms, account = excluded.account",
         &[
             &c.plugin,
             &c.position,
@@ -554,6 +554,7 @@ pub(crate) async fn checkpoint(
             &c.state.as_ref(),
             &instruments,
             &c.taken_at_ms,
+            &c.account.as_ref().map(|a| a.as_ref()),
         ],
     )
     .await?;

@@ -25,6 +25,8 @@ pub struct SavedCheckpoint {
     pub state: Vec<u8>,
     /// The instruments its state names by id.
     pub instruments: Vec<Arc<Instrument>>,
+    /// The plugin's paper account at the same position, when it trades.
+    pub account: Option<Vec<u8>>,
 }
 
 /// Where a registered plugin's code comes from.
@@ -90,6 +92,7 @@ struct Found {
     sha256: String,
     state: Vec<u8>,
     instruments: Vec<InstrumentRow>,
+    account: Option<Vec<u8>>,
 }
 
 /// Reads the database's checkpoints and registry, then the spool's
@@ -103,7 +106,7 @@ pub(crate) async fn read(
     let mut checkpoints: HashMap<String, Found> = HashMap::new();
     for row in client
         .query(
-            "SELECT plugin, position, sha256, state, instruments FROM checkpoints",
+            "SELECT plugin, position, sha256, state, instruments, account FROM checkpoints",
             &[],
         )
         .await?
@@ -120,6 +123,7 @@ pub(crate) async fn read(
                 sha256: row.get(2),
                 state: row.get(3),
                 instruments,
+                account: row.get(5),
             },
         );
     }
@@ -199,6 +203,7 @@ pub(crate) async fn read(
                             sha256: c.sha256,
                             state: c.state.into_vec(),
                             instruments: c.instruments,
+                            account: c.account.map(serde_bytes::ByteBuf::into_vec),
                         },
                     );
                 }
@@ -279,6 +284,7 @@ pub(crate) async fn read(
                             .map(Arc::new)
                             .collect(),
                         state: found.state,
+                        account: found.account,
                     },
                 )
             })

@@ -138,6 +138,9 @@ pub(crate) struct CheckpointRow {
     pub(crate) state: ByteBuf,
     pub(crate) taken_at_ms: i64,
     pub(crate) instruments: Vec<InstrumentRow>,
+    /// The plugin's paper account (absent in spools of older versions).
+    #[serde(default)]
+    pub(crate) account: Option<ByteBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -389,6 +392,7 @@ pub(crate) fn checkpoint(c: &Checkpoint) -> CheckpointRow {
         state: ByteBuf::from(c.state.to_vec()),
         taken_at_ms: wall_ms(),
         instruments: c.instruments.iter().map(|i| instrument(i)).collect(),
+        account: c.account.as_ref().map(|a| ByteBuf::from(a.to_vec())),
     }
 }
 

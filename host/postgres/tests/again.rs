@@ -89,6 +89,7 @@ fn write_all(runtime: &tokio::runtime::Runtime, schema: &str, spool: &std::path:
             version: Arc::from("v"),
             state: Arc::from(&b"s"[..]),
             instruments: Vec::new(),
+            account: None,
         })
         .unwrap();
     }

@@ -41,10 +41,63 @@ impl Sink for JsonLines {
         Ok(())
     }
 
+    /// Paper execution as lines of kinds `paper_order` (an order's new
+    /// state), `fill`, `funding_payment`, `position`, `pnl` and `risk`.
+    fn execution(&mut self, report: &prism_model::ExecutionReport) -> Result<(), SinkError> {
+        let Some(plugin) = report_plugin(report) else {
+            return Ok(());
+        };
+        let Some(out) = self.writers.get_mut(&plugin) else {
+            return Ok(());
+        };
+        let mut line = |kind: &str, value: serde_json::Value| -> Result<(), SinkError> {
+            let mut value = value;
+            if let Some(map) = value.as_object_mut() {
+                map.insert("kind".into(), kind.into());
+            }
+            serde_json::to_writer(&mut *out, &value).map_err(|e| io(&plugin, e.into()))?;
+            out.write_all(b"\n").map_err(|e| io(&plugin, e))
+        };
+        for o in &report.orders {
+            line("paper_order", serde_json::to_value(o).unwrap_or_default())?;
+        }
+        for f in &report.fills {
+            line("fill", serde_json::to_value(f).unwrap_or_default())?;
+        }
+        for f in &report.funding {
+            line(
+                "funding_payment",
+                serde_json::to_value(f).unwrap_or_default(),
+            )?;
+        }
+        for p in &report.positions {
+            line("position", serde_json::to_value(p).unwrap_or_default())?;
+        }
+        if let Some(p) = &report.pnl {
+            line("pnl", serde_json::to_value(p).unwrap_or_default())?;
+        }
+        if let Some(r) = &report.risk {
+            line("risk", serde_json::to_value(r).unwrap_or_default())?;
+        }
+        Ok(())
+    }
+
     fn finish(&mut self) -> Result<(), SinkError> {
         for (plugin, out) in &mut self.writers {
             out.flush().map_err(|e| io(plugin, e))?;
         }
         Ok(())
     }
+}
+
+/// The plugin a report is about (every record names it).
+fn report_plugin(r: &prism_model::ExecutionReport) -> Option<Arc<str>> {
+    r.orders
+        .first()
+        .map(|o| o.plugin.clone())
+        .or_else(|| r.fills.first().map(|f| f.plugin.clone()))
+        .or_else(|| r.funding.first().map(|f| f.plugin.clone()))
+        .or_else(|| r.positions.first().map(|p| p.plugin.clone()))
+        .or_else(|| r.pnl.as_ref().map(|p| p.plugin.clone()))
+        .or_else(|| r.risk.as_ref().map(|p| p.plugin.clone()))
 }

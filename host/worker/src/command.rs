@@ -1,6 +1,7 @@
 //! The control plane's commands to a worker, and its answers.
 
 use crossbeam_channel::Sender;
+use prism_model::{Decimal, OrderRecord, RiskRecord, RiskState, Side};
 use prism_runtime::{Fault, LoadError, PluginInstance, PluginVersion};
 use std::sync::Arc;
 
@@ -24,10 +25,50 @@ pub enum Refusal {
     /// The plugin could not be restarted from its last good state.
     #[error("{0}")]
     Restart(String),
+    /// An account command to a plugin without a paper account.
+    #[error("the plugin does not trade: it has no paper account (set `paper = true` on it)")]
+    NoAccount,
+    /// A manual order names an instrument the plugin's account has not met.
+    #[error("the plugin's account knows no instrument {0}")]
+    UnknownInstrument(String),
 }
 
 /// Where a worker answers a command.
 pub type Reply = Sender<Result<(), Refusal>>;
+
+/// Where a worker answers an account command.
+pub type AccountReply = Sender<Result<AccountAnswer, Refusal>>;
+
+/// What an account command did: the orders it placed, and the risk state
+/// after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountAnswer {
+    pub orders: Vec<OrderRecord>,
+    pub risk: RiskRecord,
+}
+
+/// An operator's command to a plugin's paper account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountCommand {
+    /// Set the risk state (`reason` is shown with it).
+    SetRisk { state: RiskState, reason: String },
+    /// Reduce-only market orders closing every open position.
+    CloseAll,
+    /// An order for the plugin's account, placed at its event time.
+    Place(ManualOrder),
+}
+
+/// An operator's order, naming its instrument as the venue does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualOrder {
+    pub client_id: Arc<str>,
+    pub exchange: String,
+    pub symbol: String,
+    pub side: Side,
+    pub size: Decimal,
+    pub limit_price: Option<Decimal>,
+    pub reduce_only: bool,
+}
 
 /// A command from the control plane, carried out between two batches.
 pub enum WorkerCommand {
@@ -45,4 +86,10 @@ pub enum WorkerCommand {
     /// Leave a pause, a quarantine or a failure. From a quarantine or a
     /// failure, a fresh instance is built from the last good state.
     Resume { reply: Reply },
+    /// A command to the plugin's paper account, carried out at the event
+    /// time the account has reached.
+    Account {
+        command: AccountCommand,
+        reply: AccountReply,
+    },
 }

@@ -10,6 +10,12 @@
 //! failing batch down to the poison event (a dead letter), and quarantines
 //! a plugin that keeps failing.
 //!
+//! A plugin that trades on paper has its account ([`prism_execution`]) in
+//! its worker: the worker calls such a plugin one event at a time, each
+//! event preceded in the account (fills of working orders, funding) and
+//! followed by the fills it caused, and places the orders the plugin
+//! returns before the next event, so fills depend on the events alone.
+//!
 //! Every event a worker is sent ends in exactly one of delivered
 //! (`events_in`), dead-lettered or dropped (paused, quarantined, failed).
 
@@ -17,8 +23,11 @@ mod budget;
 mod command;
 pub mod metrics;
 mod recovery;
+mod trading;
 mod worker;
 
-pub use command::{Refusal, Reply, WorkerCommand};
+pub use command::{
+    AccountAnswer, AccountCommand, AccountReply, ManualOrder, Refusal, Reply, WorkerCommand,
+};
 pub use metrics::{DeadLetter, ErrorRecord, LATENCY_BUCKETS_US, PluginMetrics, PluginState};
 pub use worker::{FaultReporter, OutputSender, RecoverySettings, WorkerParts, spawn_worker};

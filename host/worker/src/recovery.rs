@@ -54,6 +54,7 @@ impl Worker {
         match stop {
             None | Some(Stop::TooManyFailures) => {
                 // The live instance holds the state after what was processed.
+                self.place_orders(&outputs);
                 self.delivered(&batch, done, outputs);
                 let lettered = self.metrics.dead_letters_total.load(Ordering::Relaxed) - letters;
                 self.drop_events(market_count(&batch.events).saturating_sub(done + lettered));
@@ -69,6 +70,7 @@ impl Worker {
                 }
             }
             Some(Stop::Broken(reason)) => {
+                self.carry = (Vec::new(), 0);
                 // The state is back at the checkpoint: nothing of this batch
                 // happened, so none of its outputs may be sent.
                 self.drop_events(market_count(&batch.events));

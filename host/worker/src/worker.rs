@@ -5,6 +5,7 @@ use crate::budget::OutputBudget;
 use crate::command::{Refusal, WorkerCommand};
 use crate::metrics::{PluginMetrics, PluginState};
 use crossbeam_channel::{Receiver, Sender};
+use prism_execution::Executor;
 use prism_model::{Checkpoint, Delivery, Event, InstrumentTable, Output, OutputBatch, wall_ms};
 use prism_router::{Batch, BatchReceiver, Wake};
 use prism_runtime::{Fault, FaultKind, PluginInstance, PluginVersion};
@@ -69,6 +70,8 @@ pub struct WorkerParts {
     /// The instruments the restored state names by id: declared to the
     /// instance before its first batch.
     pub instruments: Vec<Arc<prism_model::Instrument>>,
+    /// The plugin's paper account (restored with its state), when it trades.
+    pub executor: Option<Box<dyn Executor>>,
 }
 
 /// Starts the worker thread for one plugin.
@@ -142,6 +145,14 @@ pub(crate) struct Worker {
     pub(crate) quarantines: u32,
     pub(crate) last_failure: Option<Instant>,
     budget: OutputBudget,
+    /// The paper account, when the plugin trades.
+    pub(crate) executor: Option<Box<dyn Executor>>,
+    /// Fills made while the plugin was not running: handed to it first
+    /// when it runs again.
+    pub(crate) held_fills: Vec<Event>,
+    /// Outputs and delivered events of a traded batch's first part, when
+    /// its rest went through recovery: sent with the rest's.
+    pub(crate) carry: (Vec<Output>, u64),
 }
 
 impl Worker {
@@ -176,6 +187,9 @@ impl Worker {
             quarantines: 0,
             last_failure: None,
             budget: OutputBudget::default(),
+            executor: parts.executor,
+            held_fills: Vec::new(),
+            carry: (Vec::new(), 0),
         };
         // The state at start is the first checkpoint: recovery always has a
         // base, even before the first periodic snapshot.
@@ -250,7 +264,12 @@ impl Worker {
             self.leave_quarantine();
         }
         if self.mode != Mode::Running {
+            self.observe_idle(&batch.events);
             self.drop_events(batch.market_events() as u64);
+            return;
+        }
+        if self.executor.is_some() {
+            self.traded(batch);
             return;
         }
         match self.call(&batch.events) {
@@ -305,7 +324,13 @@ impl Worker {
 
     /// Counts `market` events of `batch` as delivered, sends its outputs
     /// on, and moves the worker's position past it.
-    pub(crate) fn delivered(&mut self, batch: &Batch, market: u64, outputs: Vec<Output>) {
+    pub(crate) fn delivered(&mut self, batch: &Batch, market: u64, mut outputs: Vec<Output>) {
+        let (mut first, carried) = std::mem::take(&mut self.carry);
+        let market = market + carried;
+        if !first.is_empty() {
+            first.append(&mut outputs);
+            outputs = first;
+        }
         // Never back: the checkpoint's position covers every batch before.
         self.position = self.position.max(Some(batch.position));
         self.metrics.events_in.fetch_add(market, Ordering::Relaxed);
@@ -336,7 +361,7 @@ impl Worker {
         self.metrics.events_dropped.fetch_add(n, Ordering::Relaxed);
     }
 
-    fn maybe_checkpoint(&mut self) {
+    pub(crate) fn maybe_checkpoint(&mut self) {
         let due = self.checkpoint.since.len() >= self.settings.snapshot_every_batches as usize
             || self.checkpoint.taken.elapsed() >= self.settings.snapshot_every;
         if due && let Err(fault) = self.take_checkpoint() {
@@ -376,6 +401,7 @@ impl Worker {
             version: Arc::from(self.version.digest()),
             state: state.clone(),
             instruments: self.instruments.iter().cloned().collect(),
+            account: self.executor.as_ref().map(|e| Arc::from(e.snapshot())),
         }));
         self.checkpoint = Saved {
             state,
@@ -432,6 +458,10 @@ impl Worker {
                     }
                 };
                 (reply, result)
+            }
+            WorkerCommand::Account { command, reply } => {
+                let _ = reply.send(self.account_command(command));
+                return;
             }
         };
         let _ = reply.send(result);

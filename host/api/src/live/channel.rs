@@ -13,6 +13,12 @@ pub(crate) enum Channel {
     Signals,
     /// Notifications and their delivery status (`GET /api/v1/alerts` items).
     Alerts,
+    /// Paper orders in their latest state (`GET /api/v1/orders` items).
+    Orders,
+    Fills,
+    Positions,
+    /// Each trading plugin's PnL after each change.
+    Pnl,
     Plugin(Arc<str>),
 }
 
@@ -27,6 +33,10 @@ impl Channel {
             "opportunities" => Channel::Opportunities,
             "signals" => Channel::Signals,
             "alerts" => Channel::Alerts,
+            "orders" => Channel::Orders,
+            "fills" => Channel::Fills,
+            "positions" => Channel::Positions,
+            "pnl" => Channel::Pnl,
             other => {
                 let id = other.strip_prefix("plugin:")?;
                 prism_model::PluginId::new(id).ok()?;
@@ -45,6 +55,10 @@ impl Channel {
             Channel::Opportunities => "opportunities".into(),
             Channel::Signals => "signals".into(),
             Channel::Alerts => "alerts".into(),
+            Channel::Orders => "orders".into(),
+            Channel::Fills => "fills".into(),
+            Channel::Positions => "positions".into(),
+            Channel::Pnl => "pnl".into(),
             Channel::Plugin(id) => format!("plugin:{id}"),
         }
     }

@@ -15,7 +15,9 @@ use crate::names::{
     WHALE_LOGS,
 };
 use crate::state::AnalyticsPlugins;
-use crate::views::{LiquidationMapView, LiquidationView, Opportunities};
+use crate::views::{
+    FillView, LiquidationMapView, LiquidationView, Opportunities, OrderView, PnlView, PositionView,
+};
 use axum::extract::ws::Utf8Bytes;
 use prism_model::{Output, OutputBatch, wall_ms};
 use prism_sinks::{Sink, SinkError};
@@ -122,6 +124,49 @@ impl Sink for LiveSink {
                 self.send_chunk();
             }
         });
+        Ok(())
+    }
+
+    /// Paper execution on the `orders`, `fills`, `positions` and `pnl`
+    /// channels (the REST endpoints' items).
+    fn execution(&mut self, report: &prism_model::ExecutionReport) -> Result<(), SinkError> {
+        if self.out.receiver_count() == 0 {
+            return Ok(());
+        }
+        let mut frames = Vec::new();
+        for o in &report.orders {
+            frames.push((
+                Channel::Orders,
+                Some(upper(&o.symbol)),
+                json(OrderView::from(o)),
+            ));
+        }
+        for f in &report.fills {
+            frames.push((
+                Channel::Fills,
+                Some(upper(&f.symbol)),
+                json(FillView::from(f)),
+            ));
+        }
+        for p in &report.positions {
+            let view = PositionView::from(p);
+            frames.push((Channel::Positions, Some(upper(&p.symbol)), json(view)));
+        }
+        if let Some(p) = &report.pnl {
+            frames.push((Channel::Pnl, None, json(PnlView::from(p))));
+        }
+        for (channel, symbol, payload) in frames {
+            let text = message_text(&channel.name(), &payload);
+            self.bytes += text.len();
+            self.chunk.push(Frame {
+                channel,
+                symbol,
+                text,
+            });
+        }
+        if self.bytes >= CHUNK_BYTES {
+            self.send_chunk();
+        }
         Ok(())
     }
 

@@ -3,11 +3,13 @@
 //! plane's values, once for REST and WebSocket.
 
 mod analytics;
+mod execution;
 mod history;
 mod outputs;
 mod status;
 
 pub(crate) use analytics::*;
+pub(crate) use execution::*;
 pub(crate) use history::*;
 pub(crate) use outputs::*;
 pub(crate) use status::*;

@@ -4,7 +4,7 @@ use prism_api::AppState;
 use prism_config::{Config, DEFAULT_TOML};
 use prism_control::{Pipeline, PluginControl, SnapshotStore, plugin_settings};
 use prism_outputs::OutputStore;
-use prism_sinks::{MemorySink, Overflow, SinkSpec};
+use prism_sinks::{ExecutionSink, MemorySink, Overflow, SinkSpec};
 use prism_sources::SourceStats;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,7 @@ pub(crate) fn run(
     let notifier = crate::notify::open(&config, &runtime)?;
     let engine = crate::settings::engine(&config)?;
     let store = Arc::new(OutputStore::new(crate::settings::stores(&config)));
+    let execution = Arc::new(prism_outputs::ExecutionStore::default());
     let analytics = crate::settings::analytics(&config);
     let live = prism_api::LiveFrames::new(config.api.ws_buffer);
     let snapshots = if config.recovery.persist_snapshots || config.recovery.restore_on_start {
@@ -67,6 +68,12 @@ pub(crate) fn run(
         SinkSpec::new(
             "memory",
             MemorySink(store.clone()),
+            config.pipeline.output_queue,
+            Overflow::Wait,
+        ),
+        SinkSpec::new(
+            "execution",
+            ExecutionSink(execution.clone()),
             config.pipeline.output_queue,
             Overflow::Wait,
         ),
@@ -171,6 +178,7 @@ pub(crate) fn run(
     let supervisor_for_alarms = supervisor.clone();
     let control: Arc<dyn PluginControl> = supervisor;
     let mut state = AppState::new(store, control);
+    state.execution = execution;
     state.head_ts = pipeline.head_ts.clone();
     state.sinks = pipeline.sinks.clone();
     let mut state = crate::settings::api(&config, state);

@@ -109,6 +109,8 @@ pub struct Resume {
     /// The instruments the state names by id, declared to the instance
     /// before its first batch.
     pub instruments: Vec<Arc<prism_model::Instrument>>,
+    /// The plugin's paper account at that position, when it trades.
+    pub account: Option<Vec<u8>>,
 }
 
 impl From<&crate::SavedState> for Resume {
@@ -116,8 +118,27 @@ impl From<&crate::SavedState> for Resume {
         Self {
             position: saved.position,
             instruments: saved.instruments.clone(),
+            account: saved.account.clone(),
         }
     }
+}
+
+/// The paper account of a plugin that trades, restored from `saved` when
+/// there is one (a state that does not read is reported; the account
+/// starts flat).
+fn paper_account(
+    id: &Arc<str>,
+    settings: &PluginSettings,
+    saved: Option<&[u8]>,
+) -> Option<Box<dyn prism_execution::Executor>> {
+    let execution = settings.execution.clone()?;
+    let mut account = prism_execution::PaperAccount::new(id.clone(), execution);
+    if let Some(saved) = saved
+        && let Err(e) = account.restore(saved)
+    {
+        tracing::warn!(plugin = %id, "{e}; the account starts flat");
+    }
+    Some(Box::new(account))
 }
 
 /// The registry of running plugins and the operations on them.
@@ -372,6 +393,7 @@ impl Supervisor {
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
         let metrics = Arc::new(PluginMetrics::new(self.settings.dead_letters));
         let name: Arc<str> = Arc::from(id.as_str());
+        let executor = paper_account(&name, &settings, resume.account.as_deref());
         let slot = Arc::new(PluginSlot {
             id: id.clone(),
             metrics: metrics.clone(),
@@ -401,6 +423,7 @@ impl Supervisor {
             on_fault: self.on_fault.clone(),
             position: resume.position,
             instruments: resume.instruments,
+            executor,
         })
         .map_err(|e| {
             ControlError::Load(LoadError::Engine(format!("cannot start a thread: {e}")))

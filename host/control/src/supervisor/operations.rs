@@ -10,7 +10,7 @@ use crossbeam_channel::{RecvTimeoutError, bounded};
 use prism_model::{PluginId, wall_ms};
 use prism_router::{Filter, RouterCommand};
 use prism_runtime::{PluginInstance, PluginVersion, content_digest};
-use prism_worker::{Reply, WorkerCommand};
+use prism_worker::{AccountAnswer, AccountCommand, Refusal, WorkerCommand};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,11 +28,11 @@ pub enum Rename {
 impl Supervisor {
     /// Sends the plugin's worker a command that answers, and waits for the
     /// answer (at most `answer_timeout`).
-    fn ask(
+    fn ask<T>(
         &self,
         slot: &PluginSlot,
-        command: impl FnOnce(Reply) -> WorkerCommand,
-    ) -> Result<(), ControlError> {
+        command: impl FnOnce(crossbeam_channel::Sender<Result<T, Refusal>>) -> WorkerCommand,
+    ) -> Result<T, ControlError> {
         let (reply, answer) = bounded(1);
         let gone = || ControlError::Gone(slot.id.to_string());
         slot.control.send(command(reply)).map_err(|_| gone())?;
@@ -377,5 +377,25 @@ impl PluginControl for Supervisor {
 
     fn remove(&self, id: &str) -> Result<(), ControlError> {
         Supervisor::remove(self, id)
+    }
+
+    fn account(&self, id: &str, command: AccountCommand) -> Result<AccountAnswer, ControlError> {
+        let slot = self.slot(id)?;
+        if slot.state.read_unpoisoned().settings.execution.is_none() {
+            return Err(ControlError::Refused(Refusal::NoAccount));
+        }
+        self.ask(&slot, |reply| WorkerCommand::Account { command, reply })
+    }
+
+    fn trading(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .plugins
+            .read_unpoisoned()
+            .iter()
+            .filter(|(_, slot)| slot.state.read_unpoisoned().settings.execution.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
     }
 }

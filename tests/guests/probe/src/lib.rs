@@ -26,6 +26,10 @@
 //! - `{"mode":"alert", "every": E}` — counts like `count`, and on every
 //!   E-th trade raises alert `probe alert <k>` (k = 1, 2, …) with priority
 //!   P1, P2, P0 in turn (k mod 3 = 1, 2, 0).
+//! - `{"mode":"trader", "every": E, "size": S}` — on every E-th trade a
+//!   market order of size S on its instrument, buy and sell in turn (client
+//!   ids `t1`, `t2`, …); every `fill` it is given is logged as `fill` (body:
+//!   client id, price, size, side, fee as strings).
 //! - `{"mode":"init_error"}` — refuses to start.
 //! - `{"mode":"restore_error"}` — refuses any state.
 
@@ -47,6 +51,9 @@ struct Config {
     /// `alert` mode: one alert every this many trades.
     #[serde(default)]
     every: u64,
+    /// `trader` mode: each order's size.
+    #[serde(default)]
+    size: Option<String>,
 }
 
 /// See the crate docs.
@@ -176,6 +183,18 @@ impl Plugin for Probe {
         if matches!(event, Event::Instrument(_)) {
             return Ok(());
         }
+        if let Event::Fill(f) = event {
+            let text =
+                |d: prism_sdk::Decimal| d.to_rust().map(|d| d.to_string()).unwrap_or_default();
+            let body = serde_json::json!({
+                "client_id": f.client_id,
+                "price": text(f.price),
+                "size": text(f.size),
+                "side": format!("{:?}", f.side).to_lowercase(),
+                "fee": text(f.fee),
+            });
+            return ctx.log("fill", Some(f.instrument), f.ts, &body);
+        }
         self.events += 1;
         self.last_ts = event.ts().unwrap_or(self.last_ts);
         match self.config.mode.as_str() {
@@ -216,6 +235,33 @@ impl Plugin for Probe {
                         t.ts,
                         &format!("probe alert {n}"),
                         &format!("event {}", self.events),
+                    );
+                }
+            }
+            "trader" => {
+                if let Event::Trade(t) = event
+                    && self.config.every > 0
+                    && self.events.is_multiple_of(self.config.every)
+                {
+                    let n = self.events / self.config.every;
+                    let size = self.config.size.as_deref().unwrap_or("1");
+                    let size = prism_sdk::Decimal::from_rust(
+                        size.parse().map_err(|e| format!("size: {e}"))?,
+                    )
+                    .map_err(|e| e.to_string())?;
+                    let side = if n % 2 == 1 {
+                        prism_sdk::Side::Buy
+                    } else {
+                        prism_sdk::Side::Sell
+                    };
+                    ctx.order(
+                        &format!("t{n}"),
+                        t.instrument,
+                        t.ts,
+                        side,
+                        size,
+                        None,
+                        false,
                     );
                 }
             }
