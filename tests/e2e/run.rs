@@ -270,7 +270,7 @@ config = {{ mode = "count" }}
         // The file: a header, the checksum, the position, the instruments,
         // the state (8 bytes).
         while std::fs::read(&state)
-            .map(|b| !(b.starts_with(b"PRSMSNP3") && b.ends_with(&9u64.to_le_bytes())))
+            .map(|b| !(b.starts_with(b"PRSMSNP4") && b.ends_with(&9u64.to_le_bytes())))
             .unwrap_or(true)
         {
             assert!(

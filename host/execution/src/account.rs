@@ -143,7 +143,7 @@ impl PaperAccount {
             return;
         };
         match event {
-            Event::Trade(t) => {
+            Event::Trade(t) if crate::market::sane(t.price) && crate::market::sane(t.size) => {
                 self.market(id).set_price(t.price, t.ts);
                 self.match_trade(id, t.price, t.size, fills);
             }
@@ -151,7 +151,7 @@ impl PaperAccount {
                 self.market(id).apply_book(b);
                 self.match_book(id, fills);
             }
-            Event::Funding(f) => {
+            Event::Funding(f) if Market::credible(f) => {
                 self.market(id).apply_funding(f);
                 self.settle_at_event(id, f.rate, f.mark_price);
             }

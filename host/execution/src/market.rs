@@ -9,6 +9,17 @@ use std::collections::BTreeMap;
 /// for a paper fill, and the copy stays bounded whatever the feed sends.
 pub(crate) const MAX_LEVELS: usize = 500;
 
+/// Prices and sizes the account takes at most (10^12): larger ones are not
+/// credible market data, and bounding them keeps every product and sum of
+/// the account's arithmetic far inside the exact decimal's range (no
+/// overflow, so no panic, whatever a feed or a plugin sends).
+pub(crate) const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+
+/// Whether `value` is within [`MAX_AMOUNT`] (either sign).
+pub(crate) fn sane(value: Decimal) -> bool {
+    value.abs() <= MAX_AMOUNT
+}
+
 /// One side of a book: price → size.
 pub(crate) type Side = BTreeMap<Decimal, Decimal>;
 
@@ -40,7 +51,7 @@ pub(crate) struct Market {
 
 impl Market {
     pub(crate) fn set_price(&mut self, price: Decimal, ts: TimestampMs) {
-        if price > Decimal::ZERO {
+        if price > Decimal::ZERO && sane(price) {
             self.price = Some((price, ts));
         }
     }
@@ -81,6 +92,12 @@ impl Market {
     }
 
     /// Learns a funding event's rate, interval and mark.
+    /// Whether a funding event's numbers are credible (a rate of at most
+    /// 100 % an interval, a sane mark).
+    pub(crate) fn credible(f: &Funding) -> bool {
+        f.rate.abs() <= Decimal::ONE && f.mark_price.is_none_or(sane)
+    }
+
     pub(crate) fn apply_funding(&mut self, f: &Funding) {
         if f.interval_hours > 0 {
             self.interval_hours = f.interval_hours;
@@ -113,7 +130,7 @@ fn apply_levels(side: &mut Side, levels: &[Level]) {
     for level in levels {
         if level.size <= Decimal::ZERO {
             side.remove(&level.price);
-        } else if level.price > Decimal::ZERO {
+        } else if level.price > Decimal::ZERO && sane(level.price) && sane(level.size) {
             side.insert(level.price, level.size);
         }
     }

@@ -127,6 +127,14 @@ impl PaperAccount {
         if request.limit_price.is_some_and(|p| p <= Decimal::ZERO) {
             return Some("limit price must be positive".into());
         }
+        if !crate::market::sane(request.size)
+            || request.limit_price.is_some_and(|p| !crate::market::sane(p))
+        {
+            return Some(format!(
+                "size and limit price must be at most {}",
+                crate::market::MAX_AMOUNT
+            ));
+        }
         if self.instrument(id).is_none() {
             return Some(format!("unknown instrument {}", id.0));
         }
@@ -172,6 +180,15 @@ impl PaperAccount {
         let limits = &self.settings.risk;
         let reference = request.limit_price.unwrap_or(price);
         let notional = request.size * reference;
+        // Protective and operator closes are never held back by the order
+        // limits: they only ever shrink what is at risk.
+        let protective = matches!(
+            request.origin,
+            OrderOrigin::Close | OrderOrigin::StopLoss | OrderOrigin::TakeProfit
+        );
+        if protective {
+            return None;
+        }
         if let Some(max) = limits.max_order_notional
             && notional > max
         {

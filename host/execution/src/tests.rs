@@ -591,3 +591,47 @@ fn replays_and_restores_are_deterministic() {
     assert_eq!(fills_b, fills);
     assert_eq!(reports_b.last().unwrap().pnl, reports.last().unwrap().pnl);
 }
+
+/// Numbers no market has (a hostile file, a broken feed) are not taken:
+/// no overflow, no panic; an order past the bound is refused by name.
+#[test]
+fn absurd_numbers_are_refused_not_multiplied() {
+    let mut r = Run::new(settings());
+    r.feed(&[trade(BN, 1_000, "100", "5")]);
+    r.order(BN, Side::Buy, "1", None, false);
+    let huge = "9000000000000000000";
+    assert!(r.feed(&[trade(BN, 2_000, huge, huge)]).is_empty());
+    assert_eq!(r.account.mark(BN), Some(d("100")));
+    r.feed(&[funding(BN, 2_500, "5", huge, None, 8)]);
+    assert_eq!(r.account.mark(BN), Some(d("100")));
+    let big = r.order(BN, Side::Buy, huge, None, false);
+    assert!(
+        big.reason
+            .unwrap()
+            .starts_with("size and limit price must be at most")
+    );
+    // The sane trade after still fills the working order.
+    assert_eq!(r.feed(&[trade(BN, 3_000, "101", "5")])[0].price, d("101"));
+}
+
+/// A close is never held back by the order limits.
+#[test]
+fn closes_pass_the_order_limits() {
+    let mut s = settings();
+    s.risk.max_order_notional = Some(d("150"));
+    s.risk.max_orders_per_minute = Some(1);
+    let mut r = Run::new(s);
+    r.feed(&[trade(BN, 1_000, "100", "5")]);
+    r.order(BN, Side::Buy, "1.4", None, false);
+    r.feed(&[trade(BN, 2_000, "100", "5"), trade(BN, 3_000, "120", "5")]);
+    // 1.4 × 120 = 168 > 150, and one order was already placed this minute.
+    let closes = r.account.close_all();
+    assert_eq!(closes[0].status, OrderStatus::Open, "{closes:?}");
+    let plugin_close = r.order(BN, Side::Sell, "1.4", None, true);
+    assert!(
+        plugin_close
+            .reason
+            .unwrap()
+            .starts_with("max_order_notional")
+    );
+}

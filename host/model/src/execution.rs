@@ -221,6 +221,10 @@ pub struct RiskRecord {
 /// after the batch's outputs.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ExecutionReport {
+    /// The stream position of the plugin's last batch when it was made
+    /// (`None` before any): a restart from an earlier checkpoint makes it
+    /// again.
+    pub position: Option<u64>,
     /// Orders made or changed, each in its latest state.
     pub orders: Vec<OrderRecord>,
     pub fills: Vec<FillRecord>,
@@ -234,6 +238,30 @@ pub struct ExecutionReport {
 }
 
 impl ExecutionReport {
+    /// The plugin the report is about (every record names it).
+    #[must_use]
+    pub fn plugin(&self) -> Option<&Arc<str>> {
+        self.orders
+            .first()
+            .map(|o| &o.plugin)
+            .or_else(|| self.fills.first().map(|f| &f.plugin))
+            .or_else(|| self.funding.first().map(|f| &f.plugin))
+            .or_else(|| self.positions.first().map(|p| &p.plugin))
+            .or_else(|| self.pnl.as_ref().map(|p| &p.plugin))
+            .or_else(|| self.risk.as_ref().map(|r| &r.plugin))
+    }
+
+    /// How many records it holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.orders.len()
+            + self.fills.len()
+            + self.funding.len()
+            + self.positions.len()
+            + usize::from(self.pnl.is_some())
+            + usize::from(self.risk.is_some())
+    }
+
     /// Whether the report holds nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {

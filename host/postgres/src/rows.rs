@@ -16,9 +16,22 @@ pub(crate) enum Record {
     Checkpoint(CheckpointRow),
     DeadLetter(DeadLetterRow),
     Plugin(PluginRow),
-    Removed { id: String },
+    Removed {
+        id: String,
+    },
     Version(VersionRow),
     Archive(ArchiveRows),
+    /// A plugin's paper account over one batch: committed with the
+    /// checkpoint that covers it, like its outputs.
+    Execution(ExecutionRows),
+}
+
+/// A paper account's report, for the execution tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ExecutionRows {
+    pub(crate) plugin: String,
+    pub(crate) position: Option<i64>,
+    pub(crate) report: prism_model::ExecutionReport,
 }
 
 impl Record {
@@ -28,6 +41,7 @@ impl Record {
         match self {
             Record::Outputs(o) => Some(&o.plugin),
             Record::DeadLetter(d) => Some(&d.plugin),
+            Record::Execution(e) => Some(&e.plugin),
             _ => None,
         }
     }
@@ -294,6 +308,15 @@ fn pos(p: u64) -> i64 {
 fn place(i: Option<&std::sync::Arc<Instrument>>) -> (Option<String>, Option<String>) {
     i.map_or((None, None), |i| {
         (Some(i.exchange.to_string()), Some(i.symbol.to_string()))
+    })
+}
+
+/// A report's rows; `None` for a report that names no plugin.
+pub(crate) fn execution(report: &prism_model::ExecutionReport) -> Option<ExecutionRows> {
+    Some(ExecutionRows {
+        plugin: report.plugin()?.to_string(),
+        position: report.position.map(pos),
+        report: report.clone(),
     })
 }
 

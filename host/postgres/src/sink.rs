@@ -67,6 +67,13 @@ impl Sink for PostgresSink {
         self.put(&Record::Checkpoint(rows::checkpoint(checkpoint)))
     }
 
+    fn execution(&mut self, report: &prism_model::ExecutionReport) -> Result<(), SinkError> {
+        match rows::execution(report) {
+            Some(rows) => self.put(&Record::Execution(rows)),
+            None => Ok(()),
+        }
+    }
+
     fn rejected(&mut self, rejected: &Rejected) -> Result<(), SinkError> {
         self.put(&Record::DeadLetter(rows::dead_letter(rejected)))
     }

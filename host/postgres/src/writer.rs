@@ -11,7 +11,7 @@
 
 use crate::health::PostgresHealth;
 use crate::insert::Mode;
-use crate::rows::{ArchiveRows, CheckpointRow, DeadLetterRow, OutputRows, Record};
+use crate::rows::{ArchiveRows, CheckpointRow, DeadLetterRow, ExecutionRows, OutputRows, Record};
 use crate::spool::{Cursor, Spool};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -182,6 +182,7 @@ impl Writer {
                 Record::Outputs(o) => (o.plugin.as_str(), Some(o.position)),
                 Record::DeadLetter(d) => (d.plugin.as_str(), Some(d.position)),
                 Record::Checkpoint(c) => (c.plugin.as_str(), c.position),
+                Record::Execution(e) => (e.plugin.as_str(), e.position),
                 _ => ("", None),
             };
             let covered = cutoff.get(plugin).copied().flatten();
@@ -191,6 +192,8 @@ impl Writer {
                 (Record::Outputs(_) | Record::DeadLetter(_), Some(p)) => {
                     covered.is_none_or(|c| p > c)
                 }
+                // Made after the restored checkpoint: made again.
+                (Record::Execution(_), p) => cutoff.contains_key(plugin) && p > covered,
                 _ => false,
             };
             if dropped {
@@ -199,10 +202,11 @@ impl Writer {
             }
         }
         match record {
-            Record::Outputs(_) | Record::DeadLetter(_) => {
+            Record::Outputs(_) | Record::DeadLetter(_) | Record::Execution(_) => {
                 let plugin = record.plugin().unwrap_or_default().to_owned();
                 let rows = match &record {
                     Record::Outputs(o) => o.len(),
+                    Record::Execution(e) => e.report.len(),
                     _ => 1,
                 };
                 let w = self.waiting.entry(plugin).or_insert_with(|| Waiting {
@@ -362,6 +366,7 @@ async fn write(
     let mut outputs: Vec<&OutputRows> = Vec::new();
     let mut archive: Vec<&ArchiveRows> = Vec::new();
     let mut dead: Vec<&DeadLetterRow> = Vec::new();
+    let mut execution: Vec<&ExecutionRows> = Vec::new();
     for r in ready {
         match r {
             Ready::Checkpoint(records, _) => {
@@ -369,6 +374,7 @@ async fn write(
                     match record {
                         Record::Outputs(o) => outputs.push(o),
                         Record::DeadLetter(d) => dead.push(d),
+                        Record::Execution(e) => execution.push(e),
                         _ => {}
                     }
                 }
@@ -380,6 +386,7 @@ async fn write(
     let mut rows = crate::insert::outputs(&tx, &outputs, mode).await?;
     rows += crate::insert::archive(&tx, &archive, mode).await?;
     rows += crate::insert::dead_letters(&tx, &dead).await?;
+    rows += crate::insert::execution(&tx, &execution).await?;
     // Registry changes and checkpoints in spool order.
     let mut listed = HashMap::new();
     for r in ready {

@@ -44,7 +44,7 @@ impl Sink for JsonLines {
     /// Paper execution as lines of kinds `paper_order` (an order's new
     /// state), `fill`, `funding_payment`, `position`, `pnl` and `risk`.
     fn execution(&mut self, report: &prism_model::ExecutionReport) -> Result<(), SinkError> {
-        let Some(plugin) = report_plugin(report) else {
+        let Some(plugin) = report.plugin().cloned() else {
             return Ok(());
         };
         let Some(out) = self.writers.get_mut(&plugin) else {
@@ -88,16 +88,4 @@ impl Sink for JsonLines {
         }
         Ok(())
     }
-}
-
-/// The plugin a report is about (every record names it).
-fn report_plugin(r: &prism_model::ExecutionReport) -> Option<Arc<str>> {
-    r.orders
-        .first()
-        .map(|o| o.plugin.clone())
-        .or_else(|| r.fills.first().map(|f| f.plugin.clone()))
-        .or_else(|| r.funding.first().map(|f| f.plugin.clone()))
-        .or_else(|| r.positions.first().map(|p| p.plugin.clone()))
-        .or_else(|| r.pnl.as_ref().map(|p| p.plugin.clone()))
-        .or_else(|| r.risk.as_ref().map(|p| p.plugin.clone()))
 }

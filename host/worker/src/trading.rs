@@ -8,7 +8,7 @@
 
 use crate::command::{AccountAnswer, AccountCommand, Refusal};
 use crate::worker::Worker;
-use prism_execution::OrderRequest;
+use prism_execution::{Executor, OrderRequest};
 use prism_model::{Delivery, Event, OrderOrigin, Output};
 use prism_router::Batch;
 
@@ -30,9 +30,7 @@ impl Worker {
                 seen.append(&mut self.held_fills);
             }
             seen.push(event.clone());
-            if let Some(executor) = self.executor.as_mut() {
-                executor.observe(event, &mut fills);
-            }
+            self.with_account(|a| a.observe(event, &mut fills));
             seen.extend(fills.drain(..).map(Event::Fill));
             match self.call(&seen[start..]) {
                 Ok(made) => {
@@ -82,13 +80,15 @@ impl Worker {
     /// The account follows the market while the plugin does not run; the
     /// fills it makes wait for the plugin.
     pub(crate) fn observe_idle(&mut self, events: &[Event]) {
-        let Some(executor) = self.executor.as_mut() else {
+        if self.executor.is_none() {
             return;
-        };
-        let mut fills = Vec::new();
-        for event in events {
-            executor.observe(event, &mut fills);
         }
+        let mut fills = Vec::new();
+        self.with_account(|a| {
+            for event in events {
+                a.observe(event, &mut fills);
+            }
+        });
         self.held_fills.extend(fills.into_iter().map(Event::Fill));
         if self.held_fills.len() > MAX_HELD_FILLS {
             let over = self.held_fills.len() - MAX_HELD_FILLS;
@@ -99,19 +99,42 @@ impl Worker {
 
     /// Places the order intents among `outputs`.
     pub(crate) fn place_orders(&mut self, outputs: &[Output]) {
-        let Some(executor) = self.executor.as_mut() else {
+        if !outputs.iter().any(|o| matches!(o, Output::Order(_))) {
             return;
-        };
-        for output in outputs {
-            if let Output::Order(intent) = output {
-                executor.place(&OrderRequest::from_intent(intent));
+        }
+        self.with_account(|a| {
+            for output in outputs {
+                if let Output::Order(intent) = output {
+                    a.place(&OrderRequest::from_intent(intent));
+                }
+            }
+        });
+    }
+
+    /// Runs `f` on the account. The account's arithmetic is bounded so it
+    /// cannot overflow; should it panic all the same, the plugin keeps
+    /// running without it (its orders are no longer executed) and the
+    /// fault is reported, rather than the worker thread dying.
+    fn with_account<T>(&mut self, f: impl FnOnce(&mut dyn Executor) -> T) -> Option<T> {
+        let executor = self.executor.as_mut()?;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(executor.as_mut()))) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.executor = None;
+                self.fault(&prism_runtime::Fault {
+                    kind: prism_runtime::FaultKind::Trap,
+                    message: "the paper account failed; the plugin's orders are no longer executed"
+                        .into(),
+                });
+                None
             }
         }
     }
 
     /// Sends what the account did since the last report.
     pub(crate) fn report_execution(&mut self) {
-        if let Some(report) = self.executor.as_mut().and_then(|e| e.take_report()) {
+        if let Some(mut report) = self.with_account(|a| a.take_report()).flatten() {
+            report.position = self.position;
             self.send(Delivery::Execution(report));
         }
     }
@@ -121,35 +144,42 @@ impl Worker {
         &mut self,
         command: AccountCommand,
     ) -> Result<AccountAnswer, Refusal> {
-        let executor = self.executor.as_mut().ok_or(Refusal::NoAccount)?;
-        let placed = match command {
-            AccountCommand::SetRisk { state, reason } => {
-                executor.set_risk(state, reason);
-                Vec::new()
-            }
-            AccountCommand::CloseAll => executor.close_all(),
-            AccountCommand::Place(order) => {
-                let instrument = executor
-                    .instrument_id(&order.exchange, &order.symbol)
-                    .ok_or_else(|| {
-                        Refusal::UnknownInstrument(format!("{}:{}", order.exchange, order.symbol))
-                    })?;
-                vec![executor.place(&OrderRequest {
-                    client_id: order.client_id,
-                    instrument,
-                    side: order.side,
-                    size: order.size,
-                    limit_price: order.limit_price,
-                    reduce_only: order.reduce_only,
-                    origin: OrderOrigin::Manual,
-                })]
-            }
-        };
-        let risk = executor.risk();
+        if self.executor.is_none() {
+            return Err(Refusal::NoAccount);
+        }
+        let answer = self.with_account(|a| {
+            let orders = match command {
+                AccountCommand::SetRisk { state, reason } => {
+                    a.set_risk(state, reason);
+                    Vec::new()
+                }
+                AccountCommand::CloseAll => a.close_all(),
+                AccountCommand::Place(order) => {
+                    let instrument =
+                        a.instrument_id(&order.exchange, &order.symbol)
+                            .ok_or_else(|| {
+                                Refusal::UnknownInstrument(format!(
+                                    "{}:{}",
+                                    order.exchange, order.symbol
+                                ))
+                            })?;
+                    vec![a.place(&OrderRequest {
+                        client_id: order.client_id,
+                        instrument,
+                        side: order.side,
+                        size: order.size,
+                        limit_price: order.limit_price,
+                        reduce_only: order.reduce_only,
+                        origin: OrderOrigin::Manual,
+                    })]
+                }
+            };
+            Ok(AccountAnswer {
+                orders,
+                risk: a.risk(),
+            })
+        });
         self.report_execution();
-        Ok(AccountAnswer {
-            orders: placed,
-            risk,
-        })
+        answer.unwrap_or(Err(Refusal::NoAccount))
     }
 }
