@@ -649,7 +649,8 @@ fn a_restart_keeps_the_positions_and_ends_where_one_run_ends() {
 }
 
 /// With PostgreSQL, the records land in their tables once each, with the
-/// values worked out by hand; a restart that makes nothing new adds no row.
+/// values worked out by hand; a restart that makes nothing new adds no row,
+/// and its API shows the earlier run's records, read back.
 #[test]
 fn paper_records_land_in_postgresql_once() {
     let Some(pg) = crate::services::Postgres::connect("paper") else {
@@ -665,10 +666,21 @@ fn paper_records_land_in_postgresql_once() {
         |table: &str| -> i64 { pg.rows(&format!("SELECT count(*) FROM {table}"))[0].get(0) };
     for round in 0..2 {
         let server = Server::start(&config);
-        if round == 0 {
-            wait_total(&server, "-91.148");
-        } else {
-            std::thread::sleep(Duration::from_secs(2));
+        // The restart shows the earlier run's records, read back.
+        wait_total(&server, "-91.148");
+        let fills = server.json("/api/v1/fills");
+        assert_eq!(
+            fills["items"].as_array().unwrap().len(),
+            4,
+            "round {round}: {fills}"
+        );
+        if round == 1 {
+            let order = server.json("/api/v1/orders/funding-arb:4");
+            assert_eq!(
+                (order["status"].as_str(), order["fees"].as_str()),
+                (Some("filled"), Some("12.032"))
+            );
+            std::thread::sleep(Duration::from_secs(1));
         }
         assert!(server.terminate().success());
         assert_eq!(count("paper_fills"), 4, "round {round}");
@@ -708,4 +720,54 @@ fn paper_records_land_in_postgresql_once() {
     let account: Option<Vec<u8>> =
         pg.rows("SELECT account FROM checkpoints WHERE plugin = 'funding-arb'")[0].get(0);
     assert!(account.is_some_and(|a| !a.is_empty()));
+}
+
+/// A config edit that changes only the limits reaches the running account
+/// without restarting the plugin: its next orders meet the new limit.
+#[test]
+fn a_config_edit_changes_the_limits_of_a_running_account() {
+    let dir = temp_dir("execution-reload");
+    let config = dir.join("prism.toml");
+    let text = |limit: &str| {
+        format!(
+            r#"
+[runtime]
+data_dir = "{data}"
+watch_debounce_ms = 20
+[source]
+kind = "simulator"
+pace = 200.0
+[execution]
+stale_after = "10m"
+[execution.risk]
+max_order_notional = "{limit}"
+[[plugins]]
+id = "trader"
+path = "{probe}"
+paper = true
+config = {{ mode = "trader", every = 40, size = "0.01" }}
+"#,
+            data = dir.join("data").display(),
+            probe = wasm("prism_probe").display(),
+        )
+    };
+    std::fs::write(&config, text("1000000")).unwrap();
+    let server = Server::start(&config);
+    server.wait_for(
+        "/api/v1/fills?plugin=trader",
+        Duration::from_secs(60),
+        |v| v["items"].as_array().is_some_and(|i| !i.is_empty()),
+    );
+    std::fs::write(&config, text("1")).unwrap();
+    let rejected = server.wait_for(
+        "/api/v1/orders?plugin=trader&status=rejected",
+        Duration::from_secs(30),
+        |v| v["items"].as_array().is_some_and(|i| !i.is_empty()),
+    );
+    let reason = rejected["items"][0]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.starts_with("max_order_notional: "), "{reason}");
+    assert!(reason.ends_with(" > 1"), "{reason}");
+    let plugin = server.json("/api/v1/plugins/trader");
+    assert_eq!(plugin["swaps"], 0, "the plugin was not restarted: {plugin}");
+    server.terminate();
 }

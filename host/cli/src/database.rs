@@ -259,3 +259,40 @@ pub(crate) fn start_plugins(
     }
     Ok(resumed_to)
 }
+
+/// Fills the paper records' memory with the newest the database holds, so
+/// the API shows the orders, fills and PnL of earlier runs. A database
+/// that cannot answer only leaves memory empty (and says so).
+pub(crate) fn preload_paper(
+    db: &Database,
+    store: &prism_outputs::ExecutionStore,
+    runtime: &tokio::runtime::Runtime,
+) {
+    let limit = i64::try_from(prism_outputs::ExecutionLimits::default().fills).unwrap_or(i64::MAX);
+    let history = match runtime.block_on(db.postgres.history().paper(limit)) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!("the paper records of earlier runs cannot be read: {e}");
+            return;
+        }
+    };
+    store.insert(&prism_model::ExecutionReport {
+        orders: history.orders,
+        fills: history.fills,
+        funding: history.funding,
+        positions: history.positions,
+        ..prism_model::ExecutionReport::default()
+    });
+    for pnl in history.pnl {
+        store.insert(&prism_model::ExecutionReport {
+            pnl: Some(pnl),
+            ..prism_model::ExecutionReport::default()
+        });
+    }
+    for risk in history.risk {
+        store.insert(&prism_model::ExecutionReport {
+            risk: Some(risk),
+            ..prism_model::ExecutionReport::default()
+        });
+    }
+}

@@ -65,6 +65,9 @@ pub trait Executor: Send {
     /// rule it broke) or works from the next event on.
     fn place(&mut self, request: &OrderRequest) -> OrderRecord;
 
+    /// Takes new settings (fees, slippage, limits) from the next event on.
+    fn configure(&mut self, settings: ExecutionSettings);
+
     /// Sets the plugin's risk state.
     fn set_risk(&mut self, state: RiskState, reason: String);
 
@@ -96,6 +99,9 @@ impl Executor for PaperAccount {
     }
     fn place(&mut self, request: &OrderRequest) -> OrderRecord {
         PaperAccount::place(self, request)
+    }
+    fn configure(&mut self, settings: ExecutionSettings) {
+        PaperAccount::set_settings(self, settings);
     }
     fn set_risk(&mut self, state: RiskState, reason: String) {
         PaperAccount::set_risk(self, state, reason);

@@ -3,7 +3,8 @@
 -- its records are kept in the `paper_` tables, keyed by what identifies them in the stream
 -- (order `{plugin}:{n}`, fill `{order}:{n}`, a funding payment by plugin,
 -- instrument and funding time), so a report made again after a restart
--- never adds a row twice. Amounts are exact numerics.
+-- never adds a row twice. Amounts are exact numerics; `body` is the record
+-- as the API shows it (decimals as text), read back at start.
 
 ALTER TABLE checkpoints ADD COLUMN account bytea;
 
@@ -25,7 +26,8 @@ CREATE TABLE paper_orders (
     fees          numeric NOT NULL,
     reason        text,
     ts            bigint  NOT NULL,
-    updated_ts    bigint  NOT NULL
+    updated_ts    bigint  NOT NULL,
+    body          jsonb   NOT NULL
 );
 CREATE INDEX paper_orders_by_plugin ON paper_orders (plugin, ts);
 
@@ -42,7 +44,8 @@ CREATE TABLE paper_fills (
     fee         numeric NOT NULL,
     liquidity   text    NOT NULL,
     realized    numeric NOT NULL,
-    ts          bigint  NOT NULL
+    ts          bigint  NOT NULL,
+    body          jsonb   NOT NULL
 );
 CREATE INDEX paper_fills_by_plugin ON paper_fills (plugin, ts);
 
@@ -55,6 +58,7 @@ CREATE TABLE paper_funding (
     mark_price  numeric NOT NULL,
     rate        numeric NOT NULL,
     amount      numeric NOT NULL,
+    body          jsonb   NOT NULL,
     PRIMARY KEY (plugin, exchange, symbol, ts)
 );
 
@@ -73,6 +77,7 @@ CREATE TABLE paper_positions (
     fees        numeric NOT NULL,
     total       numeric NOT NULL,
     ts          bigint  NOT NULL,
+    body          jsonb   NOT NULL,
     PRIMARY KEY (plugin, exchange, symbol)
 );
 
@@ -85,6 +90,7 @@ CREATE TABLE paper_pnl (
     funding     numeric NOT NULL,
     fees        numeric NOT NULL,
     total       numeric NOT NULL,
+    body          jsonb   NOT NULL,
     PRIMARY KEY (plugin, ts)
 );
 
@@ -94,5 +100,6 @@ CREATE TABLE paper_risk (
     reason         text,
     gross_notional numeric NOT NULL,
     day_pnl        numeric NOT NULL,
-    ts             bigint  NOT NULL
+    ts             bigint  NOT NULL,
+    body          jsonb   NOT NULL
 );

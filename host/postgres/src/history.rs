@@ -413,3 +413,89 @@ fn trade(r: &Row) -> Result<TradeRecord, PostgresError> {
         seller: r.try_get(9)?,
     })
 }
+
+/// The paper accounts' newest records, as the `paper_*` tables keep them:
+/// each list oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PaperHistory {
+    pub orders: Vec<prism_model::OrderRecord>,
+    pub fills: Vec<prism_model::FillRecord>,
+    pub funding: Vec<prism_model::FundingPayment>,
+    pub positions: Vec<prism_model::PositionRecord>,
+    pub pnl: Vec<prism_model::PnlPoint>,
+    pub risk: Vec<prism_model::RiskRecord>,
+}
+
+impl History {
+    /// The newest `limit` orders, fills, funding payments and PnL points,
+    /// and every position and risk state: what the API's memory held
+    /// before a restart. A row whose body does not read is skipped (and
+    /// said).
+    ///
+    /// # Errors
+    /// The database cannot answer.
+    pub async fn paper(&self, limit: i64) -> Result<PaperHistory, PostgresError> {
+        async fn bodies<T: serde::de::DeserializeOwned>(
+            history: &History,
+            sql: &str,
+            limit: Option<i64>,
+        ) -> Result<Vec<T>, PostgresError> {
+            let mut q = Query::new();
+            if let Some(limit) = limit {
+                q.param(limit);
+            }
+            let rows = history.query(sql, &q).await?;
+            let mut out: Vec<T> = rows
+                .iter()
+                .filter_map(|r| {
+                    let body: Value = r.get(0);
+                    serde_json::from_value(body)
+                        .map_err(|e| {
+                            tracing::warn!("a paper record cannot be read back ({e}); skipped")
+                        })
+                        .ok()
+                })
+                .collect();
+            out.reverse();
+            Ok(out)
+        }
+        Ok(PaperHistory {
+            orders: bodies(
+                self,
+                "SELECT body FROM paper_orders ORDER BY ts DESC, id DESC LIMIT $1",
+                Some(limit),
+            )
+            .await?,
+            fills: bodies(
+                self,
+                "SELECT body FROM paper_fills ORDER BY ts DESC, id DESC LIMIT $1",
+                Some(limit),
+            )
+            .await?,
+            funding: bodies(
+                self,
+                "SELECT body FROM paper_funding ORDER BY ts DESC LIMIT $1",
+                Some(limit),
+            )
+            .await?,
+            positions: bodies(
+                self,
+                "SELECT body FROM paper_positions ORDER BY ts DESC",
+                None,
+            )
+            .await?,
+            pnl: bodies(
+                self,
+                "SELECT body FROM paper_pnl ORDER BY ts DESC LIMIT $1",
+                Some(limit),
+            )
+            .await?,
+            risk: bodies(
+                self,
+                "SELECT body FROM paper_risk ORDER BY plugin DESC",
+                None,
+            )
+            .await?,
+        })
+    }
+}

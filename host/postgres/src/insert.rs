@@ -653,6 +653,11 @@ fn snake<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// A record as its `body` column holds it.
+fn json<T: serde::Serialize>(record: &T) -> serde_json::Value {
+    serde_json::to_value(record).unwrap_or(serde_json::Value::Null)
+}
+
 /// A paper account's reports: orders take their latest state (a state made
 /// again after a restart never goes back: one with more filled, or later,
 /// wins), fills and funding payments are written once, positions, PnL points
@@ -667,10 +672,11 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
                 tx,
                 "INSERT INTO paper_orders (id, plugin, client_id, origin, exchange, symbol, side, size,
                      limit_price, reduce_only, status, filled, average_price, fees, reason, ts,
-                     updated_ts)
+                     updated_ts, body)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, $9::text::numeric, $10,
-                     $11, $12::text::numeric, $13::text::numeric, $14::text::numeric, $15, $16, $17)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                     $11, $12::text::numeric, $13::text::numeric, $14::text::numeric, $15, $16, $17,
+                     $18)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body,
                      filled = excluded.filled, average_price = excluded.average_price,
                      fees = excluded.fees, reason = excluded.reason,
                      updated_ts = excluded.updated_ts
@@ -693,6 +699,7 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
                     &o.reason,
                     &o.ts,
                     &o.updated_ts,
+                    &json(o),
                 ],
             )
             .await?;
@@ -701,9 +708,9 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
             n += run(
                 tx,
                 "INSERT INTO paper_fills (id, order_id, plugin, client_id, exchange, symbol, side, price,
-                     size, fee, liquidity, realized, ts)
+                     size, fee, liquidity, realized, ts, body)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, $9::text::numeric,
-                     $10::text::numeric, $11, $12::text::numeric, $13)
+                     $10::text::numeric, $11, $12::text::numeric, $13, $14)
                  ON CONFLICT (id) DO NOTHING",
                 &[
                     &f.id.as_ref(),
@@ -719,6 +726,7 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
                     &snake(&f.liquidity),
                     &text(&f.realized),
                     &f.ts,
+                    &json(f),
                 ],
             )
             .await?;
@@ -727,9 +735,9 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
             n += run(
                 tx,
                 "INSERT INTO paper_funding (plugin, exchange, symbol, ts, size, mark_price,
-                     rate, amount)
+                     rate, amount, body)
                  VALUES ($1, $2, $3, $4, $5::text::numeric, $6::text::numeric,
-                     $7::text::numeric, $8::text::numeric)
+                     $7::text::numeric, $8::text::numeric, $9)
                  ON CONFLICT DO NOTHING",
                 &[
                     &f.plugin.as_ref(),
@@ -740,6 +748,7 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
                     &text(&f.mark_price),
                     &text(&f.rate),
                     &text(&f.amount),
+                    &json(f),
                 ],
             )
             .await?;
@@ -748,15 +757,15 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
             n += run(
                 tx,
                 "INSERT INTO paper_positions (plugin, exchange, symbol, base, size, entry_price,
-                     mark_price, realized, unrealized, funding, fees, total, ts)
+                     mark_price, realized, unrealized, funding, fees, total, ts, body)
                  VALUES ($1, $2, $3, $4, $5::text::numeric, $6::text::numeric, $7::text::numeric,
                      $8::text::numeric, $9::text::numeric, $10::text::numeric,
-                     $11::text::numeric, $12::text::numeric, $13)
+                     $11::text::numeric, $12::text::numeric, $13, $14)
                  ON CONFLICT (plugin, exchange, symbol) DO UPDATE SET size = excluded.size,
                      entry_price = excluded.entry_price, mark_price = excluded.mark_price,
                      realized = excluded.realized, unrealized = excluded.unrealized,
                      funding = excluded.funding, fees = excluded.fees, total = excluded.total,
-                     ts = excluded.ts",
+                     ts = excluded.ts, body = excluded.body",
                 &[
                     &p.plugin.as_ref(),
                     &p.exchange.as_ref(),
@@ -771,6 +780,7 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
                     &text(&p.fees),
                     &text(&p.total),
                     &p.ts,
+                    &json(p),
                 ],
             )
             .await?;
@@ -778,12 +788,12 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
         if let Some(p) = &report.pnl {
             n += run(
                 tx,
-                "INSERT INTO paper_pnl (plugin, ts, realized, unrealized, funding, fees, total)
+                "INSERT INTO paper_pnl (plugin, ts, realized, unrealized, funding, fees, total, body)
                  VALUES ($1, $2, $3::text::numeric, $4::text::numeric, $5::text::numeric,
-                     $6::text::numeric, $7::text::numeric)
+                     $6::text::numeric, $7::text::numeric, $8)
                  ON CONFLICT (plugin, ts) DO UPDATE SET realized = excluded.realized,
                      unrealized = excluded.unrealized, funding = excluded.funding,
-                     fees = excluded.fees, total = excluded.total",
+                     fees = excluded.fees, total = excluded.total, body = excluded.body",
                 &[
                     &p.plugin.as_ref(),
                     &p.ts,
@@ -792,6 +802,7 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
                     &text(&p.funding),
                     &text(&p.fees),
                     &text(&p.total),
+                    &json(p),
                 ],
             )
             .await?;
@@ -799,11 +810,11 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
         if let Some(k) = &report.risk {
             n += run(
                 tx,
-                "INSERT INTO paper_risk (plugin, state, reason, gross_notional, day_pnl, ts)
-                 VALUES ($1, $2, $3, $4::text::numeric, $5::text::numeric, $6)
+                "INSERT INTO paper_risk (plugin, state, reason, gross_notional, day_pnl, ts, body)
+                 VALUES ($1, $2, $3, $4::text::numeric, $5::text::numeric, $6, $7)
                  ON CONFLICT (plugin) DO UPDATE SET state = excluded.state,
                      reason = excluded.reason, gross_notional = excluded.gross_notional,
-                     day_pnl = excluded.day_pnl, ts = excluded.ts",
+                     day_pnl = excluded.day_pnl, ts = excluded.ts, body = excluded.body",
                 &[
                     &k.plugin.as_ref(),
                     &k.state.as_str(),
@@ -811,6 +822,7 @@ pub(crate) async fn execution(tx: &Transaction<'_>, reports: &[&ExecutionRows]) 
                     &text(&k.gross_notional),
                     &text(&k.day_pnl),
                     &k.ts,
+                    &json(k),
                 ],
             )
             .await?;

@@ -27,7 +27,9 @@ mod spool;
 mod writer;
 
 pub use health::PostgresHealth;
-pub use history::{Filter, History, LogRecord, SeriesRecord, SignalRecord, TradeRecord};
+pub use history::{
+    Filter, History, LogRecord, PaperHistory, SeriesRecord, SignalRecord, TradeRecord,
+};
 pub use restore::{Restored, SavedCheckpoint, SavedOrigin, SavedPlugin};
 pub use retention::Retention;
 pub use schema::{ViewPlugins, version as schema_version};

@@ -1,6 +1,7 @@
 //! The control plane's commands to a worker, and its answers.
 
 use crossbeam_channel::Sender;
+use prism_execution::ExecutionSettings;
 use prism_model::{Decimal, OrderRecord, RiskRecord, RiskState, Side};
 use prism_runtime::{Fault, LoadError, PluginInstance, PluginVersion};
 use std::sync::Arc;
@@ -56,6 +57,11 @@ pub enum AccountCommand {
     CloseAll,
     /// An order for the plugin's account, placed at its event time.
     Place(ManualOrder),
+    /// New settings (a config reload): fees, slippage and limits apply from
+    /// the next event, positions stay. `Some` for a plugin without an
+    /// account opens a flat one; `None` closes the account (its positions
+    /// are forgotten).
+    Configure(Option<ExecutionSettings>),
 }
 
 /// An operator's order, naming its instrument as the venue does.
@@ -89,7 +95,7 @@ pub enum WorkerCommand {
     /// A command to the plugin's paper account, carried out at the event
     /// time the account has reached.
     Account {
-        command: AccountCommand,
+        command: Box<AccountCommand>,
         reply: AccountReply,
     },
 }

@@ -144,6 +144,9 @@ impl Worker {
         &mut self,
         command: AccountCommand,
     ) -> Result<AccountAnswer, Refusal> {
+        if let AccountCommand::Configure(settings) = command {
+            return Ok(self.configure(settings));
+        }
         if self.executor.is_none() {
             return Err(Refusal::NoAccount);
         }
@@ -154,6 +157,7 @@ impl Worker {
                     Vec::new()
                 }
                 AccountCommand::CloseAll => a.close_all(),
+                AccountCommand::Configure(_) => Vec::new(),
                 AccountCommand::Place(order) => {
                     let instrument =
                         a.instrument_id(&order.exchange, &order.symbol)
@@ -181,5 +185,35 @@ impl Worker {
         });
         self.report_execution();
         answer.unwrap_or(Err(Refusal::NoAccount))
+    }
+
+    fn configure(&mut self, settings: Option<prism_execution::ExecutionSettings>) -> AccountAnswer {
+        match (settings, self.executor.as_mut()) {
+            (Some(s), Some(a)) => a.configure(s),
+            (Some(s), None) => {
+                self.executor = Some(Box::new(prism_execution::PaperAccount::new(
+                    self.id.clone(),
+                    s,
+                )));
+            }
+            (None, _) => {
+                if self.executor.take().is_some() {
+                    tracing::warn!(plugin = %self.id, "paper trading turned off: the account and its positions are dropped");
+                }
+            }
+        }
+        let risk = self.with_account(|a| a.risk());
+        self.report_execution();
+        AccountAnswer {
+            orders: Vec::new(),
+            risk: risk.unwrap_or_else(|| prism_model::RiskRecord {
+                plugin: self.id.clone(),
+                state: prism_model::RiskState::Halted,
+                reason: Some("the plugin no longer trades".into()),
+                gross_notional: prism_model::Decimal::ZERO,
+                day_pnl: prism_model::Decimal::ZERO,
+                ts: 0,
+            }),
+        }
     }
 }

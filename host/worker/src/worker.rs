@@ -460,7 +460,7 @@ impl Worker {
                 (reply, result)
             }
             WorkerCommand::Account { command, reply } => {
-                let _ = reply.send(self.account_command(command));
+                let _ = reply.send(self.account_command(*command));
                 return;
             }
         };

@@ -53,6 +53,9 @@ pub(crate) fn run(
     let engine = crate::settings::engine(&config)?;
     let store = Arc::new(OutputStore::new(crate::settings::stores(&config)));
     let execution = Arc::new(prism_outputs::ExecutionStore::default());
+    if let Some(db) = &database {
+        crate::database::preload_paper(db, &execution, &runtime);
+    }
     let analytics = crate::settings::analytics(&config);
     let live = prism_api::LiveFrames::new(config.api.ws_buffer);
     let snapshots = if config.recovery.persist_snapshots || config.recovery.restore_on_start {

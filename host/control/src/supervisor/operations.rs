@@ -171,10 +171,26 @@ impl Supervisor {
         settings: PluginSettings,
     ) -> Result<PluginView, ControlError> {
         let slot = self.slot(id)?;
-        let (current, old) = {
+        let (current, mut old) = {
             let s = slot.state.read_unpoisoned();
             (s.current.clone(), s.settings.clone())
         };
+        if old.execution != settings.execution {
+            // The account takes the new fees and limits between two
+            // batches; the plugin itself needs no restart for that.
+            let _op = lock(&slot.ops);
+            let execution = settings.execution.clone();
+            self.ask(&slot, |reply| WorkerCommand::Account {
+                command: Box::new(AccountCommand::Configure(execution)),
+                reply,
+            })?;
+            slot.state.write_unpoisoned().settings.execution = settings.execution.clone();
+            old.execution = settings.execution.clone();
+            if old == settings {
+                self.publish_plugin(&slot);
+                return Ok(view_of(&slot));
+            }
+        }
         let only_subscription = PluginSettings {
             subscription: settings.subscription.clone(),
             ..old.clone()
@@ -384,7 +400,10 @@ impl PluginControl for Supervisor {
         if slot.state.read_unpoisoned().settings.execution.is_none() {
             return Err(ControlError::Refused(Refusal::NoAccount));
         }
-        self.ask(&slot, |reply| WorkerCommand::Account { command, reply })
+        self.ask(&slot, |reply| WorkerCommand::Account {
+            command: Box::new(command),
+            reply,
+        })
     }
 
     fn trading(&self) -> Vec<String> {
