@@ -270,7 +270,7 @@ fn replays_give_the_same_fills_byte_for_byte_whatever_the_batching() {
     assert_eq!(of_kind(&first, "pnl").last(), of_kind(&small, "pnl").last());
 }
 
-fn trader_config(dir: &std::path::Path) -> std::path::PathBuf {
+fn trader_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let config = dir.join("prism.toml");
     std::fs::write(
         &config,
@@ -291,6 +291,7 @@ id = "trader"
 path = "{probe}"
 paper = true
 config = {{ mode = "trader", every = 40, size = "0.01" }}
+{extra}
 "#,
             data = dir.join("data").display(),
             probe = wasm("prism_probe").display(),
@@ -307,7 +308,15 @@ config = {{ mode = "trader", every = 40, size = "0.01" }}
 #[test]
 fn a_running_host_shows_and_lets_an_operator_steer_paper_trading() {
     let dir = temp_dir("execution-run");
-    let server = Server::start_with(&trader_config(&dir), &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    let hook = prism_loopback::Recorder::start();
+    let notify = format!(
+        "[[notify.channels]]\nname = \"risk\"\nkind = \"webhook\"\nurl = \"{}/hook\"\nmin_priority = \"P1\"\nkinds = [\"risk_halted\", \"risk_reducing\"]",
+        hook.url
+    );
+    let server = Server::start_with(
+        &trader_config(&dir, &notify),
+        &[("PRISM_ADMIN_TOKEN", TOKEN)],
+    );
     let fills = server.wait_for(
         "/api/v1/fills?plugin=trader",
         Duration::from_secs(60),
@@ -406,6 +415,22 @@ fn a_running_host_shows_and_lets_an_operator_steer_paper_trading() {
         rejected["items"][0]["reason"],
         "halted: every order is rejected"
     );
+    // The halt reached the operators' webhook as a P0 alarm.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let alarm = loop {
+        let found = hook.requests().iter().find_map(|r| {
+            let v: Value = serde_json::from_slice(&r.body).ok()?;
+            (v["kind"] == "risk_halted").then_some(v)
+        });
+        if let Some(v) = found {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "no risk_halted alarm");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(alarm["priority"], "P0");
+    assert_eq!(alarm["plugin"], "trader");
+    assert_eq!(alarm["body"], "e2e");
     let manual = |body: Value| {
         server.request(
             "POST",
@@ -505,7 +530,7 @@ fn a_running_host_shows_and_lets_an_operator_steer_paper_trading() {
 #[test]
 fn fills_and_positions_stream_over_the_websocket() {
     let dir = temp_dir("execution-ws");
-    let server = Server::start(&trader_config(&dir));
+    let server = Server::start(&trader_config(&dir, ""));
     let ws_url = format!("{}/api/v1/ws", server.base.replace("http://", "ws://"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

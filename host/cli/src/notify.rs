@@ -5,7 +5,8 @@ use prism_api::FeedView;
 use prism_config::Config;
 use prism_control::Supervisor;
 use prism_notifier::{
-    FeedObservation, Notifier, Observation, PluginObservation, SinkObservation, Thresholds,
+    FeedObservation, Notifier, Observation, PluginObservation, RiskObservation, SinkObservation,
+    Thresholds,
 };
 use prism_postgres::PostgresHealth;
 use prism_sinks::SinkMetrics;
@@ -42,6 +43,8 @@ pub(crate) struct Watched {
     pub(crate) sink_queue: usize,
     pub(crate) postgres: Option<Arc<PostgresHealth>>,
     pub(crate) nats: Option<Arc<prism_nats::NatsHealth>>,
+    /// The paper accounts' records (their risk states).
+    pub(crate) execution: Arc<prism_outputs::ExecutionStore>,
 }
 
 /// Starts raising the host's alarms, unless `notify.alarms = false`.
@@ -121,9 +124,20 @@ fn observe(w: &Watched) -> Observation {
                 .then(|| "the NATS server is unreachable".to_owned()),
         });
     }
+    let risk = w
+        .execution
+        .risk()
+        .into_iter()
+        .map(|r| RiskObservation {
+            plugin: r.plugin.to_string(),
+            state: r.state.as_str().to_owned(),
+            reason: r.reason,
+        })
+        .collect();
     Observation {
         plugins,
         feeds,
         sinks,
+        risk,
     }
 }

@@ -39,12 +39,22 @@ pub struct SinkObservation {
     pub behind: Option<String>,
 }
 
+/// A trading plugin's risk state (`active`, `reducing`, `halted`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RiskObservation {
+    pub plugin: String,
+    pub state: String,
+    /// The limit or operator action behind it.
+    pub reason: Option<String>,
+}
+
 /// What the host shows at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
     pub plugins: Vec<PluginObservation>,
     pub feeds: Vec<FeedObservation>,
     pub sinks: Vec<SinkObservation>,
+    pub risk: Vec<RiskObservation>,
 }
 
 /// How long a condition lasts before it is an alarm.
@@ -62,6 +72,8 @@ pub(crate) struct Watcher {
     /// raised.
     feeds_down: HashMap<String, (i64, bool)>,
     sinks_behind: HashMap<String, (i64, bool)>,
+    /// Per trading plugin: its last risk state.
+    risk: HashMap<String, String>,
 }
 
 impl Watcher {
@@ -155,6 +167,27 @@ impl Watcher {
                     body: format!("no connection for {} s", (now_ms - *since) / 1000),
                 });
             }
+        }
+        for r in &o.risk {
+            let before = self
+                .risk
+                .insert(r.plugin.clone(), r.state.clone())
+                .unwrap_or_else(|| "active".into());
+            if before == r.state {
+                continue;
+            }
+            let kind = match r.state.as_str() {
+                "halted" => AlarmKind::RiskHalted,
+                "reducing" => AlarmKind::RiskReducing,
+                _ => AlarmKind::RiskActive,
+            };
+            out.push(Alarm {
+                kind,
+                subject: r.plugin.clone(),
+                plugin: Some(r.plugin.clone()),
+                title: format!("plugin `{}` is now {} (was {before})", r.plugin, r.state),
+                body: r.reason.clone().unwrap_or_default(),
+            });
         }
         for s in &o.sinks {
             let Some(why) = &s.behind else {
@@ -266,6 +299,45 @@ mod tests {
         // A blip shorter than the threshold raises nothing at all.
         assert!(w.step(&feed(false), T, 62_000).is_empty());
         assert!(w.step(&feed(true), T, 63_000).is_empty());
+    }
+
+    #[test]
+    fn each_risk_state_change_raises_once_by_its_urgency() {
+        let mut w = Watcher::default();
+        let risk = |state: &str, reason: &str| Observation {
+            risk: vec![RiskObservation {
+                plugin: "arb".into(),
+                state: state.into(),
+                reason: Some(reason.into()),
+            }],
+            ..Default::default()
+        };
+        assert!(w.step(&risk("active", ""), T, 0).is_empty());
+        let a = w.step(
+            &risk("reducing", "max_daily_loss: -2100 (limit 2000)"),
+            T,
+            1,
+        );
+        assert_eq!(kinds(&a), ["risk_reducing"]);
+        assert_eq!(a[0].kind.priority(), prism_model::Priority::P1);
+        assert_eq!(a[0].title, "plugin `arb` is now reducing (was active)");
+        assert!(a[0].body.starts_with("max_daily_loss"));
+        assert!(w.step(&risk("reducing", "x"), T, 2).is_empty());
+        let a = w.step(&risk("halted", "operator"), T, 3);
+        assert_eq!(
+            (kinds(&a), a[0].kind.priority()),
+            (vec!["risk_halted"], prism_model::Priority::P0)
+        );
+        assert_eq!(
+            kinds(&w.step(&risk("active", "operator"), T, 4)),
+            ["risk_active"]
+        );
+        // A plugin first seen halted (restored so) is raised too.
+        let mut fresh = Watcher::default();
+        assert_eq!(
+            kinds(&fresh.step(&risk("halted", "restored"), T, 0)),
+            ["risk_halted"]
+        );
     }
 
     #[test]

@@ -33,7 +33,9 @@ mod pending;
 mod sink;
 mod view;
 
-pub use alarms::{FeedObservation, Observation, PluginObservation, SinkObservation, Thresholds};
+pub use alarms::{
+    FeedObservation, Observation, PluginObservation, RiskObservation, SinkObservation, Thresholds,
+};
 pub use notification::{Alarm, AlarmKind, Notification, priority_name};
 pub use sink::NotifySink;
 pub use view::{

@@ -44,6 +44,12 @@ pub enum AlarmKind {
     SinkBacklog,
     HostStarted,
     HostStopped,
+    /// A trading plugin was halted (every order rejected).
+    RiskHalted,
+    /// A trading plugin may only reduce its positions (a limit, or an operator).
+    RiskReducing,
+    /// A trading plugin may trade again.
+    RiskActive,
     /// Sent on request (`POST /api/v1/alerts/test`).
     Test,
 }
@@ -62,6 +68,9 @@ impl AlarmKind {
             AlarmKind::SinkBacklog => "sink_backlog",
             AlarmKind::HostStarted => "host_started",
             AlarmKind::HostStopped => "host_stopped",
+            AlarmKind::RiskHalted => "risk_halted",
+            AlarmKind::RiskReducing => "risk_reducing",
+            AlarmKind::RiskActive => "risk_active",
             AlarmKind::Test => "test",
         }
     }
@@ -70,11 +79,16 @@ impl AlarmKind {
     #[must_use]
     pub fn priority(self) -> Priority {
         match self {
-            AlarmKind::PluginQuarantined | AlarmKind::PluginFailed | AlarmKind::FeedDown => {
-                Priority::P0
-            }
-            AlarmKind::DeadLetter | AlarmKind::SwapRefused | AlarmKind::SinkBacklog => Priority::P1,
-            AlarmKind::FeedRestored
+            AlarmKind::PluginQuarantined
+            | AlarmKind::PluginFailed
+            | AlarmKind::FeedDown
+            | AlarmKind::RiskHalted => Priority::P0,
+            AlarmKind::DeadLetter
+            | AlarmKind::SwapRefused
+            | AlarmKind::SinkBacklog
+            | AlarmKind::RiskReducing => Priority::P1,
+            AlarmKind::RiskActive
+            | AlarmKind::FeedRestored
             | AlarmKind::HostStarted
             | AlarmKind::HostStopped
             | AlarmKind::Test => Priority::P2,

@@ -231,6 +231,7 @@ pub(crate) fn run(
                 sink_queue: config.pipeline.output_queue,
                 postgres: database.as_ref().map(|db| db.postgres.health()),
                 nats: bus.as_ref().map(prism_nats::Nats::health),
+                execution: state.execution.clone(),
             },
         );
         n.raise(&prism_notifier::Alarm {
