@@ -145,6 +145,8 @@ impl PaperAccount {
         match event {
             Event::Trade(t) if crate::market::sane(t.price) && crate::market::sane(t.size) => {
                 self.market(id).set_price(t.price, t.ts);
+                // Takers facing a fresh book walk it; the others meet the trade.
+                self.match_book(id, fills);
                 self.match_trade(id, t.price, t.size, fills);
             }
             Event::Book(b) => {

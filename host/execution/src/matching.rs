@@ -78,10 +78,13 @@ impl PaperAccount {
                 let worse = if buy {
                     contract_decimal(
                         price * (Decimal::ONE + slip),
-                        RoundingStrategy::AwayFromZero,
+                        RoundingStrategy::ToPositiveInfinity,
                     )
                 } else {
-                    contract_decimal(price * (Decimal::ONE - slip), RoundingStrategy::ToZero)
+                    contract_decimal(
+                        price * (Decimal::ONE - slip),
+                        RoundingStrategy::ToNegativeInfinity,
+                    )
                 };
                 match w.record.limit_price {
                     // A taker limit takes trades at or better than its limit.
@@ -223,7 +226,11 @@ impl PaperAccount {
             Liquidity::Maker => fees.maker,
             Liquidity::Taker => fees.taker,
         };
-        let fee = contract_decimal(offer.price * size * rate, RoundingStrategy::AwayFromZero);
+        // Up, toward what the trader pays: a rebate (negative) rounds toward zero.
+        let fee = contract_decimal(
+            offer.price * size * rate,
+            RoundingStrategy::ToPositiveInfinity,
+        );
         let realized =
             self.book
                 .positions

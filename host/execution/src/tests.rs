@@ -250,8 +250,7 @@ fn a_market_order_walks_the_book_when_books_are_known() {
     };
     r.feed(&[book(1_000, &[("100", "0.5"), ("101", "1"), ("102", "5")])]);
     r.order(BN, Side::Buy, "1.2", None, false);
-    // A trade does not fill it while the book is fresh: the book does.
-    assert!(r.feed(&[trade(BN, 1_500, "100", "9")]).is_empty());
+    // At the next book event it walks the fresh book.
     let f = r.feed(&[book(2_000, &[("100", "0.5"), ("101", "1"), ("102", "5")])]);
     assert_eq!(
         f.iter().map(fill).collect::<Vec<_>>(),
@@ -259,6 +258,57 @@ fn a_market_order_walks_the_book_when_books_are_known() {
             (d("100"), d("0.5"), d("0.02")),
             (d("101"), d("0.7"), d("0.02828")),
         ]
+    );
+    // At a trade event too: a sell of 2 walks the bids (3 @ 99), not the
+    // trade's price (fee 99 × 2 × 0.0004); what it took is gone from the
+    // copy of the book (1 left).
+    r.order(BN, Side::Sell, "2", None, false);
+    let f = r.feed(&[trade(BN, 2_500, "98", "9")]);
+    assert_eq!(
+        f.iter().map(fill).collect::<Vec<_>>(),
+        vec![(d("99"), d("2"), d("0.0792"))]
+    );
+    // A sell limit at 98.5 crosses the bid (99): it takes the 1 left, then
+    // rests as maker and fills at 98.5 when a trade prints above it.
+    r.order(BN, Side::Sell, "2", Some("98.5"), false);
+    let f = r.feed(&[trade(BN, 2_600, "98", "9")]);
+    assert_eq!(
+        f.iter().map(fill).collect::<Vec<_>>(),
+        vec![(d("99"), d("1"), d("0.0396"))]
+    );
+    let f = r.feed(&[trade(BN, 2_700, "99", "9")]);
+    assert_eq!(
+        f.iter().map(fill).collect::<Vec<_>>(),
+        vec![(d("98.5"), d("1"), d("0.0197"))]
+    );
+}
+
+/// Fees round toward what the trader pays, at the 12th decimal: a maker
+/// rebate (negative fee) toward zero.
+#[test]
+fn fees_round_against_the_trader_both_ways() {
+    let mut s = settings();
+    s.fees.insert(
+        "binance".into(),
+        Fees {
+            maker: d("-0.00000000000123"),
+            taker: d("0.00000000000123"),
+        },
+    );
+    let mut r = Run::new(s);
+    r.feed(&[trade(BN, 1_000, "100", "5")]);
+    r.order(BN, Side::Buy, "1", None, false);
+    // 100 × 1 × 0.00000000000123 = 0.000000000123 exactly: no rounding.
+    assert_eq!(
+        r.feed(&[trade(BN, 2_000, "100", "5")])[0].fee,
+        d("0.000000000123")
+    );
+    r.order(BN, Side::Sell, "1", Some("101"), false);
+    // 101 × 1 × −0.00000000000123 = −0.00000000012423: to 12 places
+    // toward +∞ → −0.000000000124 (a smaller rebate).
+    assert_eq!(
+        r.feed(&[trade(BN, 3_000, "101.5", "5")])[0].fee,
+        d("-0.000000000124")
     );
 }
 
