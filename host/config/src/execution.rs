@@ -63,6 +63,9 @@ pub struct RiskConfig {
     pub max_gross_notional: Option<String>,
     pub max_orders_per_minute: Option<u32>,
     pub max_daily_loss: Option<String>,
+    /// The gross notional of every trading plugin together
+    /// (`[execution.risk]` only).
+    pub max_total_gross_notional: Option<String>,
     /// `"5%"` of the entry price, or a price (`"36000"`).
     pub stop_loss: Option<String>,
     pub take_profit: Option<String>,
@@ -139,6 +142,7 @@ impl RiskConfig {
         positive("max_position_notional", &self.max_position_notional);
         positive("max_gross_notional", &self.max_gross_notional);
         positive("max_daily_loss", &self.max_daily_loss);
+        positive("max_total_gross_notional", &self.max_total_gross_notional);
         if self.max_orders_per_minute == Some(0) {
             out.push((
                 format!("{prefix}.max_orders_per_minute"),

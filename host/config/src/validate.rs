@@ -421,6 +421,12 @@ impl Config {
                 for (key, message) in risk.problems(&format!("plugins[{i}].risk")) {
                     bad(key, &message);
                 }
+                if risk.max_total_gross_notional.is_some() {
+                    bad(
+                        format!("plugins[{i}].risk.max_total_gross_notional"),
+                        "is a limit across plugins: set it in [execution.risk]",
+                    );
+                }
                 if !plugin.paper {
                     bad(
                         format!("plugins[{i}].risk"),

@@ -94,6 +94,7 @@ fn risk_limits(c: &RiskConfig) -> RiskLimits {
         max_gross_notional: dec(&c.max_gross_notional),
         max_orders_per_minute: c.max_orders_per_minute,
         max_daily_loss: dec(&c.max_daily_loss),
+        max_total_gross_notional: dec(&c.max_total_gross_notional),
         stops: Stops {
             stop_loss: trigger(&c.stop_loss),
             take_profit: trigger(&c.take_profit),

@@ -84,6 +84,17 @@ pub struct PaperAccount {
     pub(crate) report: ExecutionReport,
     pub(crate) dirty: BTreeSet<InstrumentId>,
     pub(crate) risk_changed: bool,
+    /// Every trading plugin's gross notional, for `max_total_gross_notional`.
+    pub(crate) exposure: Option<Arc<crate::Exposure>>,
+}
+
+impl Drop for PaperAccount {
+    /// A closed account holds nothing any more.
+    fn drop(&mut self) {
+        if let Some(exposure) = &self.exposure {
+            exposure.publish(&self.plugin, Decimal::ZERO);
+        }
+    }
 }
 
 impl PaperAccount {
@@ -98,7 +109,16 @@ impl PaperAccount {
             dirty: BTreeSet::new(),
             // The first report names the plugin's risk state.
             risk_changed: true,
+            exposure: None,
         }
+    }
+
+    /// Shares this account's gross notional with the other plugins', for
+    /// the limit across plugins (`max_total_gross_notional`).
+    #[must_use]
+    pub fn with_exposure(mut self, exposure: Arc<crate::Exposure>) -> Self {
+        self.exposure = Some(exposure);
+        self
     }
 
     /// Replaces the settings (a config reload); positions stay.
@@ -367,6 +387,11 @@ impl PaperAccount {
     /// What changed since the last call, or `None` when nothing did.
     pub fn take_report(&mut self) -> Option<ExecutionReport> {
         let now = self.book.now;
+        if !self.dirty.is_empty()
+            && let Some(exposure) = &self.exposure
+        {
+            exposure.publish(&self.plugin, self.gross_notional());
+        }
         for id in std::mem::take(&mut self.dirty) {
             let Some(p) = self.book.positions.get(&id) else {
                 continue;

@@ -40,6 +40,7 @@
 //! ```
 
 mod account;
+mod exposure;
 mod market;
 mod matching;
 mod position;
@@ -47,6 +48,7 @@ mod risk;
 mod settings;
 
 pub use account::{MAX_WORKING_ORDERS, PaperAccount, RestoreError};
+pub use exposure::Exposure;
 pub use risk::OrderRequest;
 pub use settings::{ExecutionSettings, Fees, RiskLimits, Stops, Trigger};
 

@@ -235,17 +235,25 @@ impl PaperAccount {
                 after * reference
             ));
         }
-        if let Some(max) = limits.max_gross_notional {
-            let others: Decimal = self
-                .book
-                .positions
-                .iter()
-                .filter(|(other, _)| **other != id)
-                .map(|(other, p)| (p.size * self.mark(*other).unwrap_or(p.entry)).abs())
-                .sum();
-            let gross = others + after * reference;
-            if gross > max {
-                return Some(format!("max_gross_notional: {gross} > {max}"));
+        let others: Decimal = self
+            .book
+            .positions
+            .iter()
+            .filter(|(other, _)| **other != id)
+            .map(|(other, p)| (p.size * self.mark(*other).unwrap_or(p.entry)).abs())
+            .sum();
+        let gross = others + after * reference;
+        if let Some(max) = limits.max_gross_notional
+            && gross > max
+        {
+            return Some(format!("max_gross_notional: {gross} > {max}"));
+        }
+        if let (Some(max), Some(exposure)) = (limits.max_total_gross_notional, &self.exposure) {
+            let total = exposure.others(&self.plugin) + gross;
+            if total > max {
+                return Some(format!(
+                    "max_total_gross_notional: {total} over every plugin > {max}"
+                ));
             }
         }
         None

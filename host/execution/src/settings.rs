@@ -44,6 +44,9 @@ pub struct RiskLimits {
     /// A loss this big since the start of the UTC day (event time) moves
     /// the plugin to `reducing`.
     pub max_daily_loss: Option<Decimal>,
+    /// An order that would take the gross notional of every trading plugin
+    /// together past this is rejected (`[execution.risk]` only).
+    pub max_total_gross_notional: Option<Decimal>,
     /// Stops of every position…
     pub stops: Stops,
     /// …and per instrument (`exchange:symbol`), field by field over them.
@@ -82,6 +85,7 @@ impl RiskLimits {
             max_gross_notional: min(self.max_gross_notional, global.max_gross_notional),
             max_orders_per_minute: min(self.max_orders_per_minute, global.max_orders_per_minute),
             max_daily_loss: min(self.max_daily_loss, global.max_daily_loss),
+            max_total_gross_notional: global.max_total_gross_notional,
             stops: Stops {
                 stop_loss: self.stops.stop_loss.or(global.stops.stop_loss),
                 take_profit: self.stops.take_profit.or(global.stops.take_profit),

@@ -685,3 +685,53 @@ fn closes_pass_the_order_limits() {
             .starts_with("max_order_notional")
     );
 }
+
+/// `max_total_gross_notional` counts every plugin's positions: with A
+/// long 10 @ 100 (1000), B may add 5 @ 100 under a limit of 1500, not 6;
+/// once A is flat, B may.
+#[test]
+fn the_limit_across_plugins_counts_every_account() {
+    let exposure = Arc::new(Exposure::default());
+    let mut s = settings();
+    s.risk.max_total_gross_notional = Some(d("1500"));
+    let mut a = Run::new(s.clone());
+    a.account = PaperAccount::new("a".into(), s.clone()).with_exposure(exposure.clone());
+    a.feed(&[
+        instrument(BN, "binance", "BTCUSDT"),
+        instrument(HL, "hyperliquid", "BTC"),
+    ]);
+    let mut b = Run::new(s.clone());
+    b.account = PaperAccount::new("b".into(), s).with_exposure(exposure.clone());
+    b.feed(&[
+        instrument(BN, "binance", "BTCUSDT"),
+        instrument(HL, "hyperliquid", "BTC"),
+    ]);
+    for r in [&mut a, &mut b] {
+        r.feed(&[trade(BN, 1_000, "100", "100")]);
+    }
+    a.order(BN, Side::Buy, "10", None, false);
+    a.feed(&[trade(BN, 2_000, "100", "100")]);
+    a.account.take_report();
+    assert_eq!(exposure.total(), d("1000"));
+    b.feed(&[trade(BN, 2_000, "100", "100")]);
+    let over = b.order(BN, Side::Buy, "6", None, false);
+    assert!(
+        over.reason
+            .unwrap()
+            .starts_with("max_total_gross_notional: 1600 over every plugin > 1500")
+    );
+    assert_eq!(
+        b.order(BN, Side::Buy, "5", None, false).status,
+        OrderStatus::Open
+    );
+    // A closes: its exposure leaves the sum; dropping an account does too.
+    a.order(BN, Side::Sell, "10", None, true);
+    a.feed(&[trade(BN, 3_000, "100", "100")]);
+    a.account.take_report();
+    assert_eq!(exposure.total(), d("0"));
+    b.feed(&[trade(BN, 3_000, "100", "100")]);
+    b.account.take_report();
+    assert_eq!(exposure.total(), d("500"));
+    drop(b);
+    assert_eq!(exposure.total(), d("0"));
+}

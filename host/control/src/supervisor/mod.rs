@@ -130,9 +130,11 @@ fn paper_account(
     id: &Arc<str>,
     settings: &PluginSettings,
     saved: Option<&[u8]>,
+    exposure: &Arc<prism_execution::Exposure>,
 ) -> Option<Box<dyn prism_execution::Executor>> {
     let execution = settings.execution.clone()?;
-    let mut account = prism_execution::PaperAccount::new(id.clone(), execution);
+    let mut account =
+        prism_execution::PaperAccount::new(id.clone(), execution).with_exposure(exposure.clone());
     if let Some(saved) = saved
         && let Err(e) = account.restore(saved)
     {
@@ -154,6 +156,8 @@ pub struct Supervisor {
     /// Per plugin id: the batch position up to which its outputs were
     /// delivered by a sink that cannot take them back, for its next start.
     fences: Mutex<BTreeMap<String, Vec<u64>>>,
+    /// The trading plugins' gross notionals, for the limit across them.
+    exposure: Arc<prism_execution::Exposure>,
 }
 
 // A panic while holding one of these locks leaves plain data behind; keep
@@ -194,6 +198,7 @@ impl Supervisor {
             outputs: Mutex::new(Some(outputs)),
             plugins: RwLock::default(),
             fences: Mutex::default(),
+            exposure: Arc::default(),
             registry: Mutex::new(()),
             on_fault: Arc::new(|plugin: &str, fault| {
                 tracing::error!(plugin, kind = ?fault.kind, "plugin failed: {}", fault.message);
@@ -393,7 +398,7 @@ impl Supervisor {
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
         let metrics = Arc::new(PluginMetrics::new(self.settings.dead_letters));
         let name: Arc<str> = Arc::from(id.as_str());
-        let executor = paper_account(&name, &settings, resume.account.as_deref());
+        let executor = paper_account(&name, &settings, resume.account.as_deref(), &self.exposure);
         let slot = Arc::new(PluginSlot {
             id: id.clone(),
             metrics: metrics.clone(),
