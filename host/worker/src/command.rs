@@ -1,7 +1,7 @@
 //! The control plane's commands to a worker, and its answers.
 
 use crossbeam_channel::Sender;
-use prism_execution::ExecutionSettings;
+use prism_execution::{ExecutionSettings, Exposure};
 use prism_model::{Decimal, OrderRecord, RiskRecord, RiskState, Side};
 use prism_runtime::{Fault, LoadError, PluginInstance, PluginVersion};
 use std::sync::Arc;
@@ -49,7 +49,7 @@ pub struct AccountAnswer {
 }
 
 /// An operator's command to a plugin's paper account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum AccountCommand {
     /// Set the risk state (`reason` is shown with it).
     SetRisk { state: RiskState, reason: String },
@@ -61,7 +61,7 @@ pub enum AccountCommand {
     /// the next event, positions stay. `Some` for a plugin without an
     /// account opens a flat one; `None` closes the account (its positions
     /// are forgotten).
-    Configure(Option<ExecutionSettings>),
+    Configure(Option<ExecutionSettings>, Arc<Exposure>),
 }
 
 /// An operator's order, naming its instrument as the venue does.

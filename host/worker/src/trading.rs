@@ -144,8 +144,8 @@ impl Worker {
         &mut self,
         command: AccountCommand,
     ) -> Result<AccountAnswer, Refusal> {
-        if let AccountCommand::Configure(settings) = command {
-            return Ok(self.configure(settings));
+        if let AccountCommand::Configure(settings, exposure) = command {
+            return Ok(self.configure(settings, exposure));
         }
         if self.executor.is_none() {
             return Err(Refusal::NoAccount);
@@ -157,7 +157,7 @@ impl Worker {
                     Vec::new()
                 }
                 AccountCommand::CloseAll => a.close_all(),
-                AccountCommand::Configure(_) => Vec::new(),
+                AccountCommand::Configure(..) => Vec::new(),
                 AccountCommand::Place(order) => {
                     let instrument =
                         a.instrument_id(&order.exchange, &order.symbol)
@@ -187,14 +187,17 @@ impl Worker {
         answer.unwrap_or(Err(Refusal::NoAccount))
     }
 
-    fn configure(&mut self, settings: Option<prism_execution::ExecutionSettings>) -> AccountAnswer {
+    fn configure(
+        &mut self,
+        settings: Option<prism_execution::ExecutionSettings>,
+        exposure: std::sync::Arc<prism_execution::Exposure>,
+    ) -> AccountAnswer {
         match (settings, self.executor.as_mut()) {
             (Some(s), Some(a)) => a.configure(s),
             (Some(s), None) => {
-                self.executor = Some(Box::new(prism_execution::PaperAccount::new(
-                    self.id.clone(),
-                    s,
-                )));
+                self.executor = Some(Box::new(
+                    prism_execution::PaperAccount::new(self.id.clone(), s).with_exposure(exposure),
+                ));
             }
             (None, _) => {
                 if self.executor.take().is_some() {

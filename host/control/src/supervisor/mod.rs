@@ -157,7 +157,7 @@ pub struct Supervisor {
     /// delivered by a sink that cannot take them back, for its next start.
     fences: Mutex<BTreeMap<String, Vec<u64>>>,
     /// The trading plugins' gross notionals, for the limit across them.
-    exposure: Arc<prism_execution::Exposure>,
+    pub(crate) exposure: Arc<prism_execution::Exposure>,
 }
 
 // A panic while holding one of these locks leaves plain data behind; keep

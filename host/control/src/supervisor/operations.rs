@@ -181,7 +181,7 @@ impl Supervisor {
             let _op = lock(&slot.ops);
             let execution = settings.execution.clone();
             self.ask(&slot, |reply| WorkerCommand::Account {
-                command: Box::new(AccountCommand::Configure(execution)),
+                command: Box::new(AccountCommand::Configure(execution, self.exposure.clone())),
                 reply,
             })?;
             slot.state.write_unpoisoned().settings.execution = settings.execution.clone();
