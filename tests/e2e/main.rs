@@ -4,6 +4,7 @@
 mod admin;
 mod analytics;
 mod attacks;
+mod cli;
 mod common;
 mod execution;
 mod hardening;

@@ -7,14 +7,55 @@ mod notify;
 mod settings;
 mod source;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Writes a line to standard output; a reader that went away (a closed
+/// pipe, `prism … | head`) ends the process quietly instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::output_failed(&e);
+        }
+    }};
+}
+pub(crate) use out;
+
+/// What a failed write to standard output means: a closed pipe ends the
+/// process with success (the reader had what it wanted); anything else
+/// is said once and ends it with failure.
+pub(crate) fn output_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
+
+/// `prism --version`: the build and the plugin contract it hosts.
+fn version() -> &'static str {
+    Box::leak(
+        format!(
+            "{} (hosts plugins of prism:plugin@{})",
+            env!("CARGO_PKG_VERSION"),
+            prism_runtime::CONTRACT_VERSION
+        )
+        .into_boxed_str(),
+    )
+}
+
 /// Streams normalized crypto market events into sandboxed WebAssembly plugins
-/// and serves their outputs over HTTP.
+/// and serves their outputs over HTTP and WebSocket.
+///
+/// Start with `prism run` (the simulator and the reference plugins on the
+/// default config); `prism replay` runs a recorded file through plugins as
+/// fast as possible; `prism check` tells whether a component or a whole
+/// config would load.
 #[derive(Debug, Parser)]
-#[command(name = "prism", version, about)]
+#[command(name = "prism", version = version(), about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,14 +99,23 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Check that a component fits the plugin contract.
+    /// Check that a component fits the plugin contract, or (`--config`)
+    /// that a whole config is valid and every plugin it lists loads;
+    /// nothing is started.
     Check {
         /// The component file.
-        wasm: PathBuf,
+        #[arg(required_unless_present = "config", conflicts_with = "config")]
+        wasm: Option<PathBuf>,
         /// Config passed to `init`, as JSON.
         #[arg(long, default_value = "{}")]
         plugin_config: String,
+        /// A config file: validate it (every problem named by key) and
+        /// load every plugin it lists under its settings.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Record the raw frames of the config's live feeds (`[source] kind = "live"`).
     Record {
         /// The config file (default `config/prism.toml`).
@@ -115,15 +165,35 @@ enum Command {
     },
 }
 
+/// The log filter of `PRISM_LOG` (default `info`); an invalid one is an
+/// error naming it, not a silent default.
+fn log_filter() -> Result<tracing_subscriber::EnvFilter, String> {
+    match std::env::var("PRISM_LOG") {
+        Err(std::env::VarError::NotPresent) => Ok("info".into()),
+        Err(std::env::VarError::NotUnicode(_)) => Err("PRISM_LOG is not valid UTF-8".into()),
+        Ok(text) => tracing_subscriber::EnvFilter::try_new(&text).map_err(|e| {
+            format!(
+                "PRISM_LOG=`{text}` is not a log filter ({e}): use a level (error, warn, info, debug, trace) or targets like `info,prism_worker=debug`"
+            )
+        }),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PRISM_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = match log_filter() {
+        Ok(f) => f,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a file.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let result = match cli.command {
         Command::Run { config, listen } => commands::run::run(config, listen),
         Command::Replay {
@@ -143,7 +213,21 @@ fn main() -> ExitCode {
         Command::Check {
             wasm,
             plugin_config,
-        } => commands::check::check(&wasm, &plugin_config),
+            config,
+        } => match (wasm, config) {
+            (_, Some(config)) => commands::check::check_config(&config),
+            (Some(wasm), None) => commands::check::check(&wasm, &plugin_config),
+            (None, None) => unreachable!("clap requires a component or --config"),
+        },
+        Command::Completions { shell } => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "prism", &mut buffer);
+            use std::io::Write as _;
+            if let Err(e) = std::io::stdout().write_all(&buffer) {
+                output_failed(&e);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Record {
             config,
             out,

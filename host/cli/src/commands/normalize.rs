@@ -118,14 +118,14 @@ pub(crate) fn normalize(
     }
     writer.finish()?;
     let s = normalizer.stats();
-    println!(
+    crate::out!(
         "{name}: {lines} lines, {} messages → {} records in {}",
         s.messages,
         s.records,
         out.display()
     );
     for (kind, n) in &by_type {
-        println!("  {kind:<14} {n}");
+        crate::out!("  {kind:<14} {n}");
     }
     let list = |m: &BTreeMap<String, u64>| {
         m.iter()
@@ -133,18 +133,18 @@ pub(crate) fn normalize(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("  control messages: {}", s.control);
+    crate::out!("  control messages: {}", s.control);
     if !s.unsupported.is_empty() {
-        println!("  no Prism event for: {}", list(&s.unsupported));
+        crate::out!("  no Prism event for: {}", list(&s.unsupported));
     }
     if !s.unknown.is_empty() {
-        println!("  unknown message types: {}", list(&s.unknown));
+        crate::out!("  unknown message types: {}", list(&s.unknown));
     }
-    println!(
+    crate::out!(
         "  refused: {} messages, {bad_lines} lines not in the format",
         s.rejected
     );
-    println!(
+    crate::out!(
         "  books: {} gaps, {} checksum mismatches, {} stale and {} out-of-sync updates dropped, {} still waiting for a snapshot at the end; {} duplicates dropped",
         s.book_gaps,
         s.checksum_mismatches,
@@ -155,7 +155,14 @@ pub(crate) fn normalize(
     );
     if !skipped.is_empty() {
         let skipped: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!("  lines skipped: {}", skipped.join(", "));
+        crate::out!("  lines skipped: {}", skipped.join(", "));
+    }
+    if s.records == 0 {
+        // A file of nothing is almost always a wrong venue or format.
+        eprintln!(
+            "error: no record came out of {name}: is it a {venue} recording in the {format:?} format?"
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

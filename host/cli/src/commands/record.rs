@@ -55,18 +55,24 @@ pub(crate) fn record(
     });
     let metrics = feeds.metrics.clone();
     feeds.join()?;
-    println!(
+    crate::out!(
         "recorded {:.1} s into {}",
         started.elapsed().max(Duration::ZERO).as_secs_f64(),
         out.display()
     );
+    let mut frames = 0;
     for (venue, m) in metrics {
-        println!(
-            "  {venue}: {} messages, {} records, {} reconnects",
-            m.messages.load(Ordering::Relaxed),
+        let messages = m.messages.load(Ordering::Relaxed);
+        frames += messages;
+        crate::out!(
+            "  {venue}: {messages} messages, {} records, {} reconnects",
             m.records.load(Ordering::Relaxed),
             m.reconnects.load(Ordering::Relaxed)
         );
+    }
+    if frames == 0 {
+        eprintln!("error: nothing was recorded: no feed delivered a message (see the log for why)");
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -275,7 +275,7 @@ pub(crate) fn replay(
 
     let n = stats.events.load(Ordering::Relaxed);
     let rate = n as f64 / elapsed.as_secs_f64().max(1e-9);
-    println!(
+    crate::out!(
         "replayed {n} events from {} in {:.3} s ({rate:.0} events/s); {} malformed records skipped; {dispatched} outputs",
         events.display(),
         elapsed.as_secs_f64(),
@@ -305,7 +305,7 @@ fn report(v: &PluginView) -> bool {
     } else {
         counts.join(", ")
     };
-    println!(
+    crate::out!(
         "  {}: {} events in, {counts}",
         v.id,
         m.events_in.load(Ordering::Relaxed)
@@ -316,13 +316,13 @@ fn report(v: &PluginView) -> bool {
     };
     let dead = m.dead_letters_total.load(Ordering::Relaxed);
     let dropped = m.events_dropped.load(Ordering::Relaxed);
-    println!(
+    crate::out!(
         "  {}: FAILED ({errors} failed calls, {dead} dead letters, {dropped} events not delivered, ended {}): {err}",
         v.id,
         m.state().as_str()
     );
     for d in m.dead_letters().iter().take(SHOWN_DEAD_LETTERS) {
-        println!(
+        crate::out!(
             "    dead letter: {} ({:?}: {})",
             prism_sources::event_json(&d.event, d.instrument.as_deref()),
             d.fault.kind,

@@ -262,7 +262,7 @@ pub(crate) fn run(
     }
     let served = runtime.block_on(async {
         if !config.api.enabled && listen.is_none() {
-            println!("prism: running without the API (api.enabled = false); Ctrl-C stops");
+            crate::out!("prism: running without the API (api.enabled = false); Ctrl-C stops");
             shutdown_signal().await;
             return anyhow::Ok(());
         }
@@ -271,7 +271,7 @@ pub(crate) fn run(
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let bound = listener.local_addr()?;
-        println!("prism: API listening on http://{bound}");
+        crate::out!("prism: API listening on http://{bound}");
         prism_api::serve(
             listener,
             state,

@@ -42,12 +42,12 @@ pub(crate) fn sim(
     }
     writer.finish()?;
     let total: u64 = counts.values().sum();
-    println!(
+    crate::out!(
         "wrote {total} records to {} (seed {seed}, {duration})",
         out.display()
     );
     for (kind, n) in counts {
-        println!("  {kind:<14} {n}");
+        crate::out!("  {kind:<14} {n}");
     }
     Ok(ExitCode::SUCCESS)
 }

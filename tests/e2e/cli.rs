@@ -1,0 +1,228 @@
+//! The CLI's manners: its version, completions, `check --config`, log
+//! settings, a closed pipe, and failures that say so.
+
+use crate::common::*;
+use std::process::Stdio;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn version_names_the_contract_it_hosts() {
+    let result = prism().arg("--version").output().unwrap();
+    assert!(result.status.success());
+    assert_eq!(
+        text(&result.stdout).trim(),
+        "prism 0.1.0 (hosts plugins of prism:plugin@0.1.0)"
+    );
+}
+
+#[test]
+fn completions_are_printed_for_each_shell_and_an_unknown_one_is_refused() {
+    for (shell, marker) in [
+        ("bash", "_prism()"),
+        ("zsh", "#compdef prism"),
+        ("fish", "complete -c prism"),
+    ] {
+        let result = prism().args(["completions", shell]).output().unwrap();
+        assert!(result.status.success(), "{shell}");
+        let script = text(&result.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("replay"), "{shell} completes the commands");
+    }
+    let result = prism().args(["completions", "cmd.exe"]).output().unwrap();
+    assert_eq!(result.status.code(), Some(2));
+    assert!(text(&result.stderr).contains("invalid value 'cmd.exe'"));
+}
+
+#[test]
+fn check_config_validates_everything_and_loads_every_plugin_without_starting() {
+    let dir = temp_dir("check-config");
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        format!(
+            r#"
+[runtime]
+data_dir = "{data}"
+[execution.fees.binance]
+maker = "0.0002"
+taker = "0.0004"
+[[plugins]]
+id = "arb"
+path = "{arb}"
+paper = true
+config = {{ trade = true }}
+[[plugins]]
+id = "ratios"
+path = "{ratios}"
+"#,
+            data = dir.join("data").display(),
+            arb = wasm("funding_arb").display(),
+            ratios = wasm("long_short_ratio").display(),
+        ),
+    )
+    .unwrap();
+    let result = prism()
+        .args(["check", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    let stdout = text(&result.stdout);
+    assert!(result.status.success(), "{stdout}{}", text(&result.stderr));
+    assert!(
+        stdout.contains("ok: plugin `arb`: funding-arb 0.1.0, paper trading"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok: plugin `ratios`: long-short-ratio 0.1.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the config is valid; 2 of 2 plugins load"),
+        "{stdout}"
+    );
+    assert!(!dir.join("data").exists(), "nothing is written");
+
+    // Bad values: every one named by its key, exit 2.
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            r#"
+[execution]
+slippage_bps = "lots"
+[execution.risk]
+stop_loss = "150%"
+[[plugins]]
+id = "arb"
+path = "{arb}"
+paper = true
+[plugins.risk]
+max_total_gross_notional = "5"
+"#,
+            arb = wasm("funding_arb").display(),
+        ),
+    )
+    .unwrap();
+    let result = prism()
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = text(&result.stderr);
+    for key in [
+        "execution.slippage_bps",
+        "execution.risk.stop_loss",
+        "plugins[0].risk.max_total_gross_notional",
+    ] {
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+
+    // A valid config whose plugin does not load: named, exit 1.
+    let missing = dir.join("missing.toml");
+    std::fs::write(
+        &missing,
+        "[[plugins]]\nid = \"gone\"\npath = \"nowhere.wasm\"\n",
+    )
+    .unwrap();
+    let result = prism()
+        .args(["check", "--config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(1));
+    assert!(
+        text(&result.stderr).contains("plugin `gone`"),
+        "{}",
+        text(&result.stderr)
+    );
+    assert!(text(&result.stdout).contains("0 of 1 plugin load"));
+}
+
+#[test]
+fn an_invalid_log_filter_is_an_error_and_piped_logs_have_no_colour() {
+    let result = prism()
+        .args(["check"])
+        .arg(wasm("hello"))
+        .env("PRISM_LOG", "info,=[")
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = text(&result.stderr);
+    assert!(
+        stderr.contains("PRISM_LOG=`info,=[` is not a log filter"),
+        "{stderr}"
+    );
+
+    let dir = temp_dir("no-colour");
+    let events = dir.join("sim.jsonl");
+    let result = prism()
+        .args(["sim", "--duration", "1m", "--out"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(result.status.success());
+    let result = prism()
+        .args(["replay", "--events"])
+        .arg(&events)
+        .arg("--plugin")
+        .arg(wasm("hello"))
+        .env("PRISM_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(result.status.success());
+    let stderr = text(&result.stderr);
+    assert!(
+        stderr.contains("DEBUG") || stderr.contains("INFO"),
+        "logs were written: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes in a pipe: {stderr:?}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    // The reader is gone before `check` prints (it compiles first).
+    let mut child = prism()
+        .arg("check")
+        .arg(wasm("funding_arb"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let result = child.wait_with_output().unwrap();
+    let stderr = text(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn normalize_that_makes_nothing_fails() {
+    let dir = temp_dir("normalize-nothing");
+    let input = dir.join("okx.raw");
+    // Real OKX messages, given as Binance's: nothing comes out.
+    std::fs::write(
+        &input,
+        r#"{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"1","px":"100","sz":"1","side":"buy","ts":"1700000000000"}]}"#,
+    )
+    .unwrap();
+    let result = prism()
+        .args(["normalize", "--venue", "binance"])
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.join("out.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(1));
+    assert!(
+        text(&result.stderr).contains("no record came out of"),
+        "{}",
+        text(&result.stderr)
+    );
+}
