@@ -226,3 +226,54 @@ fn normalize_that_makes_nothing_fails() {
         text(&result.stderr)
     );
 }
+
+/// `--listen` and `api.listen` take host names; a bad one is named.
+#[test]
+fn the_api_listens_on_a_host_name() {
+    let dir = temp_dir("listen-name");
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\ndata_dir = \"{}\"\n[source]\nkind = \"simulator\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = prism()
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--listen", "localhost:0"])
+        .env("PRISM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("prism: API listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let (status, body) = Server::client(&base).get("/health");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200, "{body}");
+
+    std::fs::write(&config, "[api]\nlisten = \"localhost\"\n").unwrap();
+    let result = prism()
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(2));
+    assert!(
+        text(&result.stderr).contains("api.listen"),
+        "{}",
+        text(&result.stderr)
+    );
+}

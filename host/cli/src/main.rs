@@ -69,10 +69,11 @@ enum Command {
         /// default is used when that file does not exist).
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Listen on this address instead of the config's `api.listen`
-        /// (port 0 picks a free port; the address is printed).
+        /// Listen on this address (`host:port`, an IP or a host name)
+        /// instead of the config's `api.listen` (port 0 picks a free port;
+        /// the address is printed).
         #[arg(long)]
-        listen: Option<std::net::SocketAddr>,
+        listen: Option<String>,
     },
     /// Run an event file through plugins as fast as possible.
     Replay {

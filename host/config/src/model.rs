@@ -2,7 +2,6 @@
 
 use prism_model::{PluginId, SubscriptionOverride};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The whole configuration.
@@ -38,8 +37,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Address to listen on.
-    pub listen: SocketAddr,
+    /// Address to listen on, `host:port`: an IP address (`0.0.0.0:8080`,
+    /// `[::1]:8080`) or a host name (`localhost:8080`), resolved at start.
+    pub listen: String,
     /// Serve the API at all (`prism run --listen` serves it regardless).
     pub enabled: bool,
     /// Chunks of live frames (each up to about 64 KiB) a WebSocket client
@@ -78,7 +78,7 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen: "127.0.0.1:8080".into(),
             enabled: true,
             ws_buffer: 256,
             ws_heartbeat_s: 30,

@@ -102,6 +102,9 @@ impl Config {
                 message: message.to_owned(),
             });
         };
+        if let Err(e) = crate::listen_address(&self.api.listen) {
+            bad("api.listen".into(), &e);
+        }
         if self.pipeline.batch_size == 0 {
             bad("pipeline.batch_size".into(), "must be at least 1");
         }
@@ -474,7 +477,7 @@ mod tests {
     #[test]
     fn empty_means_defaults() {
         let c = parse("").unwrap();
-        assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.api.listen, "127.0.0.1:8080");
         assert_eq!(c.plugin_defaults.memory_mb, 64);
     }
 

@@ -6,7 +6,6 @@ use prism_control::{Pipeline, PluginControl, SnapshotStore, plugin_settings};
 use prism_outputs::OutputStore;
 use prism_sinks::{ExecutionSink, MemorySink, Overflow, SinkSpec};
 use prism_sources::SourceStats;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -39,7 +38,7 @@ pub(crate) fn load_config(path: Option<PathBuf>) -> anyhow::Result<(Config, Opti
 /// Runs until Ctrl-C (or SIGTERM).
 pub(crate) fn run(
     config_path: Option<PathBuf>,
-    listen: Option<SocketAddr>,
+    listen: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let (config, config_file) = load_config(config_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -266,8 +265,11 @@ pub(crate) fn run(
             shutdown_signal().await;
             return anyhow::Ok(());
         }
-        let address = listen.unwrap_or(config.api.listen);
-        let listener = tokio::net::TcpListener::bind(address)
+        let address = listen.unwrap_or_else(|| config.api.listen.clone());
+        if let Err(e) = prism_config::listen_address(&address) {
+            anyhow::bail!("--listen: {e}");
+        }
+        let listener = tokio::net::TcpListener::bind(address.as_str())
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let bound = listener.local_addr()?;
