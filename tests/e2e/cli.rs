@@ -277,3 +277,43 @@ fn the_api_listens_on_a_host_name() {
         text(&result.stderr)
     );
 }
+
+/// On a terminal, a replay shows how far through the file it is and the
+/// time left (a pseudo-terminal made by `script`, from util-linux).
+#[test]
+fn replay_shows_the_percentage_and_time_left_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = temp_dir("replay-progress");
+    let events = dir.join("sim.jsonl");
+    let result = prism()
+        .args(["sim", "--duration", "2h", "--out"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(result.status.success());
+    let command = format!(
+        "{} replay --events {} --plugin {}",
+        env!("CARGO_BIN_EXE_prism"),
+        events.display(),
+        wasm("hello").display()
+    );
+    let result = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("PRISM_LOG", "warn")
+        .output()
+        .unwrap();
+    let seen = text(&result.stdout);
+    assert!(result.status.success(), "{seen}");
+    assert!(
+        seen.contains("% · ETA"),
+        "a bar with a percentage: {seen:?}"
+    );
+    assert!(seen.contains("replayed "), "{seen:?}");
+}

@@ -83,6 +83,8 @@ pub struct EventReader {
     on_skip: SkipReporter,
     skipped: u64,
     done: bool,
+    /// The file's size, when known: progress is bytes read of it.
+    size: Option<u64>,
 }
 
 impl EventReader {
@@ -96,6 +98,7 @@ impl EventReader {
             path: name.clone(),
             source,
         })?;
+        let size = file.metadata().ok().map(|m| m.len());
         let input = match Format::from_path(path) {
             Format::Jsonl => Input::Lines(BoundedLines::new(Box::new(BufReader::with_capacity(
                 1 << 16,
@@ -113,7 +116,9 @@ impl EventReader {
                 Input::Packed { bytes, at: 0 }
             }
         };
-        Ok(Self::new(name, input, on_skip))
+        let mut reader = Self::new(name, input, on_skip);
+        reader.size = size;
+        Ok(reader)
     }
 
     /// Reads JSON Lines from any reader (`name` is used in messages).
@@ -143,6 +148,16 @@ impl EventReader {
             on_skip,
             skipped: 0,
             done: false,
+            size: None,
+        }
+    }
+
+    /// Bytes read of the file's size, when the size is known.
+    #[must_use]
+    pub fn progress(&self) -> Option<(u64, u64)> {
+        match &self.input {
+            Input::Packed { bytes, at } => Some((*at as u64, bytes.len() as u64)),
+            Input::Lines(lines) => self.size.map(|size| (lines.bytes_read().min(size), size)),
         }
     }
 

@@ -23,6 +23,8 @@ pub struct BoundedLines<R> {
     buf: Vec<u8>,
     number: u64,
     max: usize,
+    /// Bytes taken from `inner` so far.
+    consumed: u64,
 }
 
 impl<R: BufRead> BoundedLines<R> {
@@ -38,7 +40,14 @@ impl<R: BufRead> BoundedLines<R> {
             buf: Vec::new(),
             number: 0,
             max,
+            consumed: 0,
         }
+    }
+
+    /// Bytes read so far (the lines returned, their line ends included).
+    #[must_use]
+    pub fn bytes_read(&self) -> u64 {
+        self.consumed
     }
 
     /// The number of the last line returned (0 before the first).
@@ -79,6 +88,7 @@ impl<R: BufRead> BoundedLines<R> {
             }
             let used = done.unwrap_or(available.len());
             self.inner.consume(used);
+            self.consumed += used as u64;
             if done.is_some() {
                 break;
             }

@@ -64,11 +64,20 @@ pub struct SourceStats {
     pub skipped: AtomicU64,
     /// Event time of the last event emitted.
     pub last_ts: std::sync::atomic::AtomicI64,
+    /// Bytes of the input read, and its size (0: unknown), for progress.
+    pub bytes_read: AtomicU64,
+    pub bytes_total: AtomicU64,
     state: AtomicU8,
     error: Mutex<Option<String>>,
 }
 
 impl SourceStats {
+    /// Records how far through its input the source is.
+    pub fn read_bytes(&self, done: u64, total: u64) {
+        self.bytes_read.store(done, Ordering::Relaxed);
+        self.bytes_total.store(total, Ordering::Relaxed);
+    }
+
     /// Adds `n` events up to `ts`.
     pub fn emitted(&self, n: u64, ts: Option<TimestampMs>) {
         self.events.fetch_add(n, Ordering::Relaxed);

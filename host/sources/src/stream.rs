@@ -38,11 +38,21 @@ pub trait ChunkReader: Send {
     /// # Errors
     /// Unrecoverable read errors (bad records are skipped and reported).
     fn read_chunk(&mut self, max: usize, out: &mut Vec<Event>) -> Result<bool, SourceError>;
+
+    /// How far through its input it is, `(done, total)` in bytes, when it
+    /// knows.
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 impl ChunkReader for EventReader {
     fn read_chunk(&mut self, max: usize, out: &mut Vec<Event>) -> Result<bool, SourceError> {
         Ok(EventReader::read_chunk(self, max, out)?)
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        EventReader::progress(self)
     }
 }
 
@@ -109,6 +119,9 @@ pub fn replay(
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
         let read = reader.read_chunk(CHUNK, &mut chunk);
+        if let Some((done, total)) = reader.progress() {
+            stats.read_bytes(done, total);
+        }
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }

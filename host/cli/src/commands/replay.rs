@@ -233,11 +233,18 @@ pub(crate) fn replay(
         recording.1,
         crate::source::skip_reporter(events.display().to_string(), stats.clone()),
     )?;
+    // Drawn only on a terminal; with the input's size known, a bar with the
+    // percentage read and the time left, else a spinner with the count.
     let progress = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     progress.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed} {human_pos} events ({per_sec})")
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
+    let sized = ProgressStyle::with_template(
+        "{spinner} {elapsed} [{bar:30}] {percent}% · ETA {eta} · {msg}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
     let started = Instant::now();
     let ticker = {
         let progress = progress.clone();
@@ -245,8 +252,22 @@ pub(crate) fn replay(
         let done = Arc::new(AtomicBool::new(false));
         let flag = done.clone();
         let handle = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut sized = Some(sized);
             while !flag.load(Ordering::Relaxed) {
-                progress.set_position(stats.events.load(Ordering::Relaxed));
+                let events = stats.events.load(Ordering::Relaxed);
+                let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                progress.set_message(format!("{events} events ({rate:.0}/s)"));
+                let total = stats.bytes_total.load(Ordering::Relaxed);
+                if total > 0 {
+                    if let Some(style) = sized.take() {
+                        progress.set_length(total);
+                        progress.set_style(style);
+                    }
+                    progress.set_position(stats.bytes_read.load(Ordering::Relaxed));
+                } else {
+                    progress.tick();
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
