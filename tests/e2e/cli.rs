@@ -317,3 +317,24 @@ fn replay_shows_the_percentage_and_time_left_on_a_terminal() {
     );
     assert!(seen.contains("replayed "), "{seen:?}");
 }
+
+/// An OS error is said once, not once per wrapper.
+#[test]
+fn each_os_error_is_printed_once() {
+    let result = prism()
+        .args(["run", "--config", "/nonexistent/prism.toml"])
+        .output()
+        .unwrap();
+    assert!(!result.status.success());
+    let stderr = text(&result.stderr);
+    assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
+    assert!(stderr.contains("/nonexistent/prism.toml"), "{stderr}");
+    let result = prism()
+        .args(["replay", "--events", "/nonexistent.jsonl", "--plugin"])
+        .arg(wasm("hello"))
+        .output()
+        .unwrap();
+    assert!(!result.status.success());
+    let stderr = text(&result.stderr);
+    assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
+}

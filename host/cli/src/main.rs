@@ -252,8 +252,40 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", said_once(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes, each said once: a cause whose text the message
+/// already carries (an OS error quoted by the error that wraps it) is not
+/// repeated.
+fn said_once(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::said_once;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let os = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let quoted = anyhow::Error::new(os).context(format!(
+            "cannot read x: {}",
+            std::io::Error::from(std::io::ErrorKind::NotFound)
+        ));
+        assert_eq!(said_once(&quoted), "cannot read x: entity not found");
+        let other = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(said_once(&other), "outer: inner");
     }
 }
