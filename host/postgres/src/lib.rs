@@ -18,6 +18,7 @@
 mod health;
 mod history;
 mod insert;
+mod paper;
 mod restore;
 mod retention;
 mod rows;

@@ -386,7 +386,7 @@ async fn write(
     let mut rows = crate::insert::outputs(&tx, &outputs, mode).await?;
     rows += crate::insert::archive(&tx, &archive, mode).await?;
     rows += crate::insert::dead_letters(&tx, &dead).await?;
-    rows += crate::insert::execution(&tx, &execution).await?;
+    rows += crate::paper::execution(&tx, &execution).await?;
     // Registry changes and checkpoints in spool order.
     let mut listed = HashMap::new();
     for r in ready {
