@@ -30,6 +30,8 @@
 //!   market order of size S on its instrument, buy and sell in turn (client
 //!   ids `t1`, `t2`, …); every `fill` it is given is logged as `fill` (body:
 //!   client id, price, size, side, fee as strings).
+//! - any mode with `"fail": M` and `"at"`/`"at_ts"` — misbehaves as mode M
+//!   there (e.g. a `trader` that panics once).
 //! - `{"mode":"init_error"}` — refuses to start.
 //! - `{"mode":"restore_error"}` — refuses any state.
 
@@ -54,6 +56,10 @@ struct Config {
     /// `trader` mode: each order's size.
     #[serde(default)]
     size: Option<String>,
+    /// How to misbehave at `at` / `at_ts` (default: the mode's own way),
+    /// e.g. a `trader` that panics once.
+    #[serde(default)]
+    fail: Option<String>,
 }
 
 /// See the crate docs.
@@ -127,7 +133,12 @@ fn recurse(depth: u64) -> u64 {
 
 impl Probe {
     fn misbehave(&mut self, ctx: &mut Context) -> Result<(), String> {
-        match self.config.mode.as_str() {
+        let how = self
+            .config
+            .fail
+            .clone()
+            .unwrap_or_else(|| self.config.mode.clone());
+        match how.as_str() {
             "panic" => panic!("poison event number {}", self.events),
             "loop" => {
                 let mut x: u64 = 0;
