@@ -18,20 +18,11 @@ data_dir = "{data}"
 [source]
 kind = "simulator"
 pace = 200.0
-[execution]
-stale_after = "10m"
-[execution.default_fees]
-maker = "0.0001"
-taker = "0.0005"
-[[plugins]]
-id = "trader"
-path = "{probe}"
-paper = true
-config = {{ mode = "trader", every = 40, size = "0.01" }}
+{trader}
 {extra}
 "#,
             data = dir.join("data").display(),
-            probe = wasm("prism_probe").display(),
+            trader = trader_section(r#"{ mode = "trader", every = 40, size = "0.01" }"#),
         ),
     )
     .unwrap();
@@ -317,38 +308,21 @@ fn fills_and_positions_stream_over_the_websocket() {
 #[test]
 fn a_config_edit_changes_the_limits_of_a_running_account() {
     let dir = temp_dir("execution-reload");
-    let config = dir.join("prism.toml");
-    let text = |limit: &str| {
-        format!(
-            r#"
-[runtime]
-data_dir = "{data}"
-watch_debounce_ms = 20
-[source]
-kind = "simulator"
-pace = 200.0
-[execution]
-stale_after = "10m"
-[execution.risk]
-max_order_notional = "{limit}"
-[[plugins]]
-id = "trader"
-path = "{probe}"
-paper = true
-config = {{ mode = "trader", every = 40, size = "0.01" }}
-"#,
-            data = dir.join("data").display(),
-            probe = wasm("prism_probe").display(),
+    let limit = |limit: &str| {
+        trader_config(
+            &dir,
+            &format!("[execution.risk]\nmax_order_notional = \"{limit}\""),
         )
     };
-    std::fs::write(&config, text("1000000")).unwrap();
+    let config = limit("1000000");
+
     let server = Server::start(&config);
     server.wait_for(
         "/api/v1/fills?plugin=trader",
         Duration::from_secs(60),
         |v| v["items"].as_array().is_some_and(|i| !i.is_empty()),
     );
-    std::fs::write(&config, text("1")).unwrap();
+    limit("1");
     let rejected = server.wait_for(
         "/api/v1/orders?plugin=trader&status=rejected",
         Duration::from_secs(30),

@@ -35,24 +35,9 @@ data_dir = "{data}"
 cache = false
 [pipeline]
 batch_size = {batch_size}
-[execution.fees.binance]
-maker = "0.0002"
-taker = "0.0004"
-[execution.fees.hyperliquid]
-maker = "0.0001"
-taker = "0.00035"
-[[plugins]]
-id = "funding-arb"
-path = "{wasm}"
-paper = true
-[plugins.config]
-trade = true
-notional_usd = "30000"
-holding_hours = "8760"
-fees = {{ binance = "0.0004", hyperliquid = "0.00035" }}
-"#,
+{plugin}"#,
             data = dir.join("data").display(),
-            wasm = wasm("funding_arb").display(),
+            plugin = funding_arb_section(),
         ),
     )
     .unwrap();
@@ -83,4 +68,50 @@ pub(super) fn replay(config: &std::path::Path, out: &std::path::Path) -> Vec<Val
 
 pub(super) fn of_kind<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
     lines.iter().filter(|l| l["kind"] == kind).collect()
+}
+
+/// funding-arb trading on paper with the fixture's fees: the plugin entry
+/// and its `[execution]` fees, as a config's last sections.
+pub(super) fn funding_arb_section() -> String {
+    format!(
+        r#"
+[execution.fees.binance]
+maker = "0.0002"
+taker = "0.0004"
+[execution.fees.hyperliquid]
+maker = "0.0001"
+taker = "0.00035"
+[[plugins]]
+id = "funding-arb"
+path = "{wasm}"
+paper = true
+[plugins.config]
+trade = true
+notional_usd = "30000"
+holding_hours = "8760"
+fees = {{ binance = "0.0004", hyperliquid = "0.00035" }}
+"#,
+        wasm = wasm("funding_arb").display(),
+    )
+}
+
+/// The probe trading on paper (`probe` is its config, a TOML inline
+/// table), with `[execution]` taker fees of 0.0005: a config's last
+/// sections.
+pub(super) fn trader_section(probe: &str) -> String {
+    format!(
+        r#"
+[execution]
+stale_after = "10m"
+[execution.default_fees]
+maker = "0.0001"
+taker = "0.0005"
+[[plugins]]
+id = "trader"
+path = "{wasm}"
+paper = true
+config = {probe}
+"#,
+        wasm = wasm("prism_probe").display(),
+    )
 }

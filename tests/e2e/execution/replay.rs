@@ -223,19 +223,11 @@ fn a_trading_plugin_that_fails_mid_batch_recovers_deterministically() {
 [runtime]
 data_dir = "{data}"
 cache = false
-[execution]
-stale_after = "10m"
-[execution.default_fees]
-maker = "0.0001"
-taker = "0.0005"
-[[plugins]]
-id = "trader"
-path = "{probe}"
-paper = true
-config = {{ mode = "trader", every = 10, size = "0.01", at_ts = {poison}, fail = "panic" }}
-"#,
+{trader}"#,
             data = dir.join("data").display(),
-            probe = wasm("prism_probe").display(),
+            trader = trader_section(&format!(
+                r#"{{ mode = "trader", every = 10, size = "0.01", at_ts = {poison}, fail = "panic" }}"#
+            )),
         ),
     )
     .unwrap();

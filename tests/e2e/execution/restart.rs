@@ -23,25 +23,10 @@ restore_on_start = true
 kind = "replay"
 path = "{events}"
 pace = 0.0
-[execution.fees.binance]
-maker = "0.0002"
-taker = "0.0004"
-[execution.fees.hyperliquid]
-maker = "0.0001"
-taker = "0.00035"
-[[plugins]]
-id = "funding-arb"
-path = "{wasm}"
-paper = true
-[plugins.config]
-trade = true
-notional_usd = "30000"
-holding_hours = "8760"
-fees = {{ binance = "0.0004", hyperliquid = "0.00035" }}
-"#,
+{plugin}"#,
             data = dir.join("data").display(),
             events = events.display(),
-            wasm = wasm("funding_arb").display(),
+            plugin = funding_arb_section(),
         ),
     )
     .unwrap();
