@@ -396,7 +396,10 @@ async fn set_risk(
         reason,
     };
     let answer = blocking(&state, move |c| c.account(&plugin, command)).await?;
-    Ok(Json(RiskView::from(&answer.risk)))
+    answer
+        .risk
+        .map(|r| Json(RiskView::from(&r)))
+        .ok_or_else(|| ApiError::internal(&"the account gave no risk state"))
 }
 
 /// Which positions to close.

@@ -109,7 +109,7 @@ pub struct PostgresView {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<OutputStore>,
-    /// The paper accounts' records (fed by [`prism_sinks::ExecutionSink`]).
+    /// The paper accounts' records (fed by [`prism_sinks::MemorySink`]).
     pub execution: Arc<prism_outputs::ExecutionStore>,
     pub control: Arc<dyn PluginControl>,
     pub admin: AdminSettings,

@@ -46,7 +46,7 @@ pub(crate) struct Book {
     pub(crate) positions: BTreeMap<InstrumentId, Position>,
     pub(crate) markets: BTreeMap<InstrumentId, Market>,
     pub(crate) instruments: BTreeMap<InstrumentId, Instrument>,
-    pub(crate) risk: RiskRecordState,
+    pub(crate) risk: RiskGate,
     /// Event times of the orders accepted within the last minute.
     pub(crate) recent: VecDeque<TimestampMs>,
     /// The UTC day (event time) and the total PnL when it began.
@@ -55,12 +55,12 @@ pub(crate) struct Book {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RiskRecordState {
+pub(crate) struct RiskGate {
     pub(crate) state: RiskState,
     pub(crate) reason: Option<String>,
 }
 
-impl Default for RiskRecordState {
+impl Default for RiskGate {
     fn default() -> Self {
         Self {
             state: RiskState::Active,
@@ -255,9 +255,14 @@ impl PaperAccount {
             .filter_map(|(id, p)| p.funding_due.filter(|at| *at <= now).map(|at| (*id, at)))
             .collect();
         for (id, at) in due {
-            let market = self.book.markets.get(&id).cloned().unwrap_or_default();
-            if let Some(a) = market.announced.filter(|a| a.at == at) {
-                let mark = a.mark.or(market.price.map(|(p, _)| p));
+            let announced = self
+                .book
+                .markets
+                .get(&id)
+                .and_then(|m| m.announced)
+                .filter(|a| a.at == at);
+            if let Some(a) = announced {
+                let mark = a.mark.or(self.mark(id));
                 self.pay_funding(id, at, a.rate, mark);
             }
             if let Some(p) = self.book.positions.get_mut(&id) {
@@ -276,8 +281,11 @@ impl PaperAccount {
     /// own rate.
     fn settle_at_event(&mut self, id: InstrumentId, rate: Decimal, mark: Option<Decimal>) {
         let now = self.book.now;
-        let market = self.book.markets.get(&id).cloned().unwrap_or_default();
-        if market.scheduled {
+        let (scheduled, interval_ms) = self.book.markets.get(&id).map_or_else(
+            || (false, Market::default().interval_ms()),
+            |m| (m.scheduled, m.interval_ms()),
+        );
+        if scheduled {
             self.schedule_funding(id);
             return;
         }
@@ -288,7 +296,7 @@ impl PaperAccount {
             return;
         };
         let since = p.last_funding.unwrap_or(p.opened_ts);
-        if now >= next_boundary(since, market.interval_ms()) {
+        if now >= next_boundary(since, interval_ms) {
             let mark = mark.or(self.mark(id));
             self.pay_funding(id, now, rate, mark);
             if let Some(p) = self.book.positions.get_mut(&id) {

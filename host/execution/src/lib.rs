@@ -49,7 +49,7 @@ mod settings;
 
 pub use account::{MAX_WORKING_ORDERS, PaperAccount, RestoreError};
 pub use exposure::Exposure;
-pub use risk::OrderRequest;
+pub use risk::{MAX_CLIENT_ID, OrderRequest};
 pub use settings::{ExecutionSettings, Fees, RiskLimits, Stops, Trigger};
 
 use prism_model::{Event, ExecutionReport, Fill, OrderRecord, RiskState};

@@ -39,6 +39,9 @@ impl OrderRequest {
 
 const MINUTE_MS: i64 = 60_000;
 
+/// Bytes a client id may have: it is kept with every working order.
+pub const MAX_CLIENT_ID: usize = 64;
+
 impl PaperAccount {
     /// Places an order at the account's event time: it is accepted (and
     /// works from the next event on) or rejected with the rule or limit it
@@ -120,6 +123,12 @@ impl PaperAccount {
                 }
                 _ => {}
             }
+        }
+        if request.client_id.is_empty() || request.client_id.len() > MAX_CLIENT_ID {
+            return Some(format!(
+                "client id must be 1 to {MAX_CLIENT_ID} bytes, got {}",
+                request.client_id.len()
+            ));
         }
         if request.size <= Decimal::ZERO {
             return Some(format!("size must be positive, got {}", request.size));

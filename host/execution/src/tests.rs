@@ -735,3 +735,27 @@ fn the_limit_across_plugins_counts_every_account() {
     drop(b);
     assert_eq!(exposure.total(), d("0"));
 }
+
+/// A client id is kept with its working order: an empty or long one is
+/// refused, so a plugin cannot make the account hold megabytes.
+#[test]
+fn client_ids_are_bounded() {
+    let mut r = Run::new(settings());
+    r.feed(&[trade(BN, 1_000, "100", "5")]);
+    for id in [String::new(), "x".repeat(MAX_CLIENT_ID + 1)] {
+        let o = r.account.place(&OrderRequest {
+            client_id: id.into(),
+            instrument: BN,
+            side: Side::Buy,
+            size: d("1"),
+            limit_price: None,
+            reduce_only: false,
+            origin: OrderOrigin::Plugin,
+        });
+        assert!(
+            o.reason
+                .unwrap()
+                .starts_with("client id must be 1 to 64 bytes")
+        );
+    }
+}

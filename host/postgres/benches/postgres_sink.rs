@@ -173,7 +173,7 @@ fn replay(
     let store = Arc::new(OutputStore::new(StoreLimits::default()));
     let mut sinks = vec![SinkSpec::new(
         "memory",
-        MemorySink(store),
+        MemorySink::new(store),
         1024,
         Overflow::Wait,
     )];

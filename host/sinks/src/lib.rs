@@ -39,7 +39,7 @@ mod memory;
 mod stage;
 
 pub use jsonl::JsonLines;
-pub use memory::{ExecutionSink, MemorySink};
+pub use memory::MemorySink;
 pub use stage::{Overflow, SinkMetrics, SinkSpec, SinkStage};
 
 use prism_model::{Archived, Checkpoint, OutputBatch, RegistryChange, Rejected};

@@ -41,11 +41,11 @@ pub type Reply = Sender<Result<(), Refusal>>;
 pub type AccountReply = Sender<Result<AccountAnswer, Refusal>>;
 
 /// What an account command did: the orders it placed, and the risk state
-/// after it.
+/// after it (`None`: the plugin no longer has an account).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountAnswer {
     pub orders: Vec<OrderRecord>,
-    pub risk: RiskRecord,
+    pub risk: Option<RiskRecord>,
 }
 
 /// An operator's command to a plugin's paper account.

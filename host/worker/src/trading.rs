@@ -20,57 +20,55 @@ const MAX_HELD_FILLS: usize = 10_000;
 impl Worker {
     /// Runs a batch of a plugin that trades.
     pub(crate) fn traded(&mut self, batch: Batch) {
-        let mut seen: Vec<Event> = Vec::with_capacity(batch.events.len() + self.held_fills.len());
+        let Batch {
+            events,
+            position,
+            previous,
+        } = batch;
+        let batch_of = |events| Batch {
+            events,
+            position,
+            previous,
+        };
+        let mut seen: Vec<Event> = Vec::with_capacity(events.len() + self.held_fills.len());
+        seen.append(&mut self.held_fills);
         let mut outputs: Vec<Output> = Vec::new();
         let mut fills = Vec::new();
         let mut market = 0u64;
-        for (i, event) in batch.events.iter().enumerate() {
-            let start = seen.len();
-            if i == 0 {
-                seen.append(&mut self.held_fills);
-            }
-            seen.push(event.clone());
-            self.with_account(|a| a.observe(event, &mut fills));
+        let mut pending = events.into_iter();
+        // The first call also hands over the fills held while not running.
+        let mut start = 0;
+        while let Some(event) = pending.next() {
+            self.with_account(|a| a.observe(&event, &mut fills));
+            let counted = u64::from(event.is_market());
+            seen.push(event);
             seen.extend(fills.drain(..).map(Event::Fill));
             match self.call(&seen[start..]) {
                 Ok(made) => {
-                    market += u64::from(event.is_market());
+                    market += counted;
                     self.place_orders(&made);
                     outputs.extend(made);
+                    start = seen.len();
                 }
                 Err(fault) => {
                     // What ran joins the checkpoint's batches (a rebuilt
                     // instance replays it); the rest recovers as a batch.
-                    let mut rest: Vec<Event> = seen.split_off(start);
-                    rest.extend_from_slice(&batch.events[i + 1..]);
+                    let after: Vec<Event> = pending.collect();
+                    let mut rest = seen.split_off(start);
+                    rest.extend(after.iter().cloned());
                     if !seen.is_empty() {
-                        self.checkpoint.since.push(Batch {
-                            events: seen,
-                            position: batch.position,
-                            previous: batch.previous,
-                        });
+                        self.checkpoint.since.push(batch_of(seen));
                     }
                     self.carry = (outputs, market);
-                    self.recover(
-                        Batch {
-                            events: rest,
-                            position: batch.position,
-                            previous: batch.previous,
-                        },
-                        &fault,
-                    );
+                    self.recover(batch_of(rest), &fault);
                     // The account still follows the market through the
                     // rest of the batch; its fills wait for the next call.
-                    self.observe_idle(&batch.events[i + 1..]);
+                    self.observe_idle(&after);
                     return;
                 }
             }
         }
-        let processed = Batch {
-            events: seen,
-            position: batch.position,
-            previous: batch.previous,
-        };
+        let processed = batch_of(seen);
         self.delivered(&processed, market, outputs);
         self.checkpoint.since.push(processed);
         self.report_execution();
@@ -180,7 +178,7 @@ impl Worker {
             };
             Ok(AccountAnswer {
                 orders,
-                risk: a.risk(),
+                risk: Some(a.risk()),
             })
         });
         self.report_execution();
@@ -209,14 +207,7 @@ impl Worker {
         self.report_execution();
         AccountAnswer {
             orders: Vec::new(),
-            risk: risk.unwrap_or_else(|| prism_model::RiskRecord {
-                plugin: self.id.clone(),
-                state: prism_model::RiskState::Halted,
-                reason: Some("the plugin no longer trades".into()),
-                gross_notional: prism_model::Decimal::ZERO,
-                day_pnl: prism_model::Decimal::ZERO,
-                ts: 0,
-            }),
+            risk,
         }
     }
 }

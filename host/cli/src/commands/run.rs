@@ -4,7 +4,7 @@ use prism_api::AppState;
 use prism_config::{Config, DEFAULT_TOML};
 use prism_control::{Pipeline, PluginControl, SnapshotStore, plugin_settings};
 use prism_outputs::OutputStore;
-use prism_sinks::{ExecutionSink, MemorySink, Overflow, SinkSpec};
+use prism_sinks::{MemorySink, Overflow, SinkSpec};
 use prism_sources::SourceStats;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,13 +69,7 @@ pub(crate) fn run(
     let mut sinks = vec![
         SinkSpec::new(
             "memory",
-            MemorySink(store.clone()),
-            config.pipeline.output_queue,
-            Overflow::Wait,
-        ),
-        SinkSpec::new(
-            "execution",
-            ExecutionSink(execution.clone()),
+            MemorySink::new(store.clone()).with_execution(execution.clone()),
             config.pipeline.output_queue,
             Overflow::Wait,
         ),

@@ -104,7 +104,7 @@ impl Harness {
             settings,
             vec![SinkSpec::new(
                 "memory",
-                MemorySink(store.clone()),
+                MemorySink::new(store.clone()),
                 64,
                 Overflow::Wait,
             )],
