@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2 >/dev/null
 cargo build --release --locked --target wasm32-wasip2 \
-    -p long-short-ratio -p liquidation-map -p funding-arb -p whale-detector -p hello -p prism-probe -p other-world -p future-contract -p tiny-counter
+    -p long-short-ratio -p liquidation-map -p funding-arb -p whale-detector -p hello -p prism-probe -p other-world -p future-contract -p contract-0-1 -p tiny-counter
 cargo test --release --locked --workspace "$@"
 # A cheap run of every benchmark, so none rots (figures: docs/benchmarks.md).
 # --workspace: the features of the test build, so nothing is compiled again.

@@ -53,7 +53,8 @@ pub mod state;
 pub mod testing;
 
 pub use bindings::prism::plugin::events::{
-    Book, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position, Timer, Trade,
+    Book, Candle, CandleInterval, Event, EventKind, Fill, Funding, IntervalUnit, Level, Liquidation,
+    OpenInterest, Position, Ticker, Timer, Trade,
 };
 pub use bindings::prism::plugin::outputs::{
     Alert, Direction, Document, LogEntry, OrderIntent, Output, Priority, SeriesPoint, Signal,
@@ -155,6 +156,26 @@ impl Event {
             Event::Position(e) => Some(e.ts),
             Event::Timer(e) => Some(e.ts),
             Event::Fill(e) => Some(e.ts),
+            Event::Candle(e) => Some(e.ts),
+            Event::Ticker(e) => Some(e.ts),
+        }
+    }
+
+    /// The instrument the event is about (none for timers).
+    #[must_use]
+    pub fn instrument(&self) -> Option<InstrumentId> {
+        match self {
+            Event::Instrument(i) => Some(i.id),
+            Event::Trade(e) => Some(e.instrument),
+            Event::Liquidation(e) => Some(e.instrument),
+            Event::Funding(e) => Some(e.instrument),
+            Event::OpenInterest(e) => Some(e.instrument),
+            Event::Book(e) => Some(e.instrument),
+            Event::Position(e) => Some(e.instrument),
+            Event::Fill(e) => Some(e.instrument),
+            Event::Candle(e) => Some(e.instrument),
+            Event::Ticker(e) => Some(e.instrument),
+            Event::Timer(_) => None,
         }
     }
 }

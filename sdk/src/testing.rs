@@ -5,8 +5,9 @@
 //! and runs the same dispatch code the wasm export runs.
 
 use crate::{
-    Context, Decimal, Event, Funding, Instrument, InstrumentId, Liquidation, MarketKind,
-    OpenInterest, Output, Plugin, PluginInfo, Position, PositionSide, Side, TimestampMs, Trade,
+    Candle, CandleInterval, Context, Decimal, Event, Funding, Instrument, InstrumentId,
+    IntervalUnit, Level, Liquidation, MarketKind, OpenInterest, Output, Plugin, PluginInfo,
+    Position, PositionSide, Side, Ticker, TimestampMs, Trade,
 };
 use std::collections::HashMap;
 
@@ -229,6 +230,63 @@ impl<P: Plugin> Harness<P> {
             mark_price: mark.map(dec),
             index_price: None,
             next_funding_ts: None,
+        })
+    }
+
+    /// A closed one-minute candle opening at `open_ts`, event time at its
+    /// close; `ohlcv` is open, high, low, close, volume (base units).
+    pub fn candle_1m(
+        &self,
+        instrument: InstrumentId,
+        open_ts: TimestampMs,
+        ohlcv: [&str; 5],
+    ) -> Event {
+        let [open, high, low, close, volume] = ohlcv.map(dec);
+        Event::Candle(Candle {
+            instrument,
+            ts: open_ts + 60_000,
+            received_ts: open_ts + 60_000,
+            interval: CandleInterval {
+                count: 1,
+                unit: IntervalUnit::Minute,
+            },
+            open_ts,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            quote_volume: None,
+            trades: None,
+            closed: true,
+        })
+    }
+
+    /// A best bid/offer ticker: `(price, size)` of each side.
+    pub fn bbo(
+        &self,
+        instrument: InstrumentId,
+        ts: TimestampMs,
+        bid: (&str, &str),
+        ask: (&str, &str),
+    ) -> Event {
+        let level = |(price, size): (&str, &str)| Level {
+            price: dec(price),
+            size: dec(size),
+        };
+        Event::Ticker(Ticker {
+            instrument,
+            ts,
+            received_ts: ts,
+            best_bid: Some(level(bid)),
+            best_ask: Some(level(ask)),
+            last_price: None,
+            volume_24h: None,
+            quote_volume_24h: None,
+            change_24h: None,
+            change_24h_percent: None,
+            mark_price: None,
+            index_price: None,
         })
     }
 

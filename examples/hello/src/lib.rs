@@ -24,6 +24,8 @@ fn type_name(event: &Event) -> Option<&'static str> {
         Event::Position(_) => "position",
         Event::Timer(_) => "timer",
         Event::Fill(_) => "fill",
+        Event::Candle(_) => "candle",
+        Event::Ticker(_) => "ticker",
     })
 }
 

@@ -255,7 +255,7 @@ fn components_that_do_not_fit_are_refused_with_the_reason() {
     // function), which link by shape: it is still refused by its version.
     let future = add("future", &wasm_bytes("future_contract"), "{}").to_string();
     assert!(
-        future.contains("prism:plugin/types@0.2.0") && future.contains("0.1.0"),
+        future.contains("prism:plugin/types@0.3.0") && future.contains("0.2.0"),
         "{future}"
     );
     let command = add("command", &wasm_bytes("other-world"), "{}").to_string();

@@ -1,6 +1,6 @@
 //! Normalized market events. Immutable once made; sizes in base-asset units.
 
-use crate::{Decimal, Instrument, InstrumentId, TimestampMs};
+use crate::{Candle, Decimal, Instrument, InstrumentId, Ticker, TimestampMs};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -129,6 +129,8 @@ pub enum Event {
     Position(Position),
     Timer(Timer),
     Fill(Fill),
+    Candle(Candle),
+    Ticker(Ticker),
 }
 
 /// The kinds of market event a subscription can name.
@@ -142,11 +144,13 @@ pub enum EventKind {
     Book,
     Position,
     Fill,
+    Candle,
+    Ticker,
 }
 
 impl EventKind {
     /// Every kind, in contract order.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::Trade,
         EventKind::Liquidation,
         EventKind::Funding,
@@ -154,6 +158,8 @@ impl EventKind {
         EventKind::Book,
         EventKind::Position,
         EventKind::Fill,
+        EventKind::Candle,
+        EventKind::Ticker,
     ];
 
     /// The name used in files and config (`open_interest`).
@@ -167,6 +173,8 @@ impl EventKind {
             EventKind::Book => "book",
             EventKind::Position => "position",
             EventKind::Fill => "fill",
+            EventKind::Candle => "candle",
+            EventKind::Ticker => "ticker",
         }
     }
 }
@@ -193,6 +201,8 @@ impl Event {
             Event::Book(e) => Some(e.instrument),
             Event::Position(e) => Some(e.instrument),
             Event::Fill(e) => Some(e.instrument),
+            Event::Candle(e) => Some(e.instrument),
+            Event::Ticker(e) => Some(e.instrument),
             Event::Timer(_) => None,
         }
     }
@@ -210,6 +220,8 @@ impl Event {
             Event::Position(e) => Some(e.ts),
             Event::Timer(e) => Some(e.ts),
             Event::Fill(e) => Some(e.ts),
+            Event::Candle(e) => Some(e.ts),
+            Event::Ticker(e) => Some(e.ts),
         }
     }
 
@@ -224,6 +236,8 @@ impl Event {
             Event::Book(_) => Some(EventKind::Book),
             Event::Position(_) => Some(EventKind::Position),
             Event::Fill(_) => Some(EventKind::Fill),
+            Event::Candle(_) => Some(EventKind::Candle),
+            Event::Ticker(_) => Some(EventKind::Ticker),
             Event::Instrument(_) | Event::Timer(_) => None,
         }
     }

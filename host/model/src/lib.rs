@@ -16,6 +16,7 @@
 //! assert_eq!(decimal::parse("37000.1").unwrap().to_string(), "37000.1");
 //! ```
 
+pub mod candle;
 pub mod clock;
 pub mod decimal;
 pub mod event;
@@ -26,6 +27,7 @@ pub mod output;
 pub mod schedule;
 pub mod subscription;
 
+pub use candle::{Candle, CandleInterval, IntervalError, IntervalUnit, Ticker};
 pub use clock::{Clock, WallClock, wall_ms};
 pub use decimal::Decimal;
 pub use event::{

@@ -88,7 +88,7 @@ impl Filter {
 
     /// The kinds as a bit set (bit = `EventKind as u8`), for the hot path.
     #[must_use]
-    pub fn kind_mask(&self) -> u8 {
+    pub fn kind_mask(&self) -> u16 {
         EventKind::ALL
             .iter()
             .filter(|k| self.wants_kind(**k))
@@ -132,6 +132,6 @@ mod tests {
         assert!(f.wants_kind(EventKind::Trade));
         assert!(!f.wants_kind(EventKind::Funding));
         assert_eq!(f.kind_mask(), 0b11);
-        assert_eq!(Filter::default().kind_mask(), 0b111_1111);
+        assert_eq!(Filter::default().kind_mask(), 0b1_1111_1111);
     }
 }

@@ -55,7 +55,7 @@ impl Pending {
 pub struct Route {
     id: Arc<str>,
     filter: Filter,
-    kind_mask: u8,
+    kind_mask: u16,
     queue: BatchSender,
     pending: Pending,
     /// Per instrument id: `None` not yet evaluated, `Some(wanted)` afterwards.
@@ -217,7 +217,7 @@ pub struct Router {
     /// The position of the next event routed.
     position: u64,
     /// Input events kept for history: of which kinds, and where they go.
-    archive: Option<(u8, Sender<Delivery>)>,
+    archive: Option<(u16, Sender<Delivery>)>,
 }
 
 impl Router {
@@ -239,7 +239,7 @@ impl Router {
     /// holding the source back, as a plugin's full queue does.
     #[must_use]
     pub fn archiving(mut self, kinds: &[EventKind], sink: Sender<Delivery>) -> Self {
-        let mask = kinds.iter().fold(0u8, |m, k| m | 1 << (*k as u8));
+        let mask = kinds.iter().fold(0u16, |m, k| m | 1 << (*k as u8));
         if mask != 0 {
             self.archive = Some((mask, sink));
         }
@@ -299,7 +299,7 @@ impl Router {
         }
         let ts = event.ts().unwrap_or(TimestampMs::MIN);
         self.head_ts.fetch_max(ts, Ordering::Relaxed);
-        let kind_bit = event.kind().map_or(0, |k| 1u8 << (k as u8));
+        let kind_bit = event.kind().map_or(0, |k| 1u16 << (k as u8));
         let instrument = event.instrument();
         let last = self.routes.len().saturating_sub(1);
         for (index, route) in self.routes.iter_mut().enumerate() {

@@ -3,6 +3,8 @@
 //! This is the only module that touches both; nothing generated escapes it.
 
 use crate::bindings::prism::plugin::{events as we, outputs as wo, types as wt};
+use crate::bindings::v0_1 as v01;
+use crate::bindings::v0_1::prism::plugin::events as we01;
 use crate::bindings::{PluginInfo as WitInfo, Subscription as WitSubscription};
 use prism_model::{self as m, Decimal, Instrument, InstrumentTable, Subscription, decimal};
 use std::sync::Arc;
@@ -10,6 +12,8 @@ use std::sync::Arc;
 /// A plugin's answer to `init`: who it is and what it wants.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PluginInfo {
+    /// The contract version the plugin was built against.
+    pub contract: crate::Contract,
     pub name: String,
     pub version: String,
     pub subscription: Subscription,
@@ -27,29 +31,41 @@ fn side(s: m::Side) -> wt::Side {
     }
 }
 
-fn kind_to_wit(k: m::EventKind) -> we::EventKind {
-    match k {
-        m::EventKind::Trade => we::EventKind::Trade,
-        m::EventKind::Liquidation => we::EventKind::Liquidation,
-        m::EventKind::Funding => we::EventKind::Funding,
-        m::EventKind::OpenInterest => we::EventKind::OpenInterest,
-        m::EventKind::Book => we::EventKind::Book,
-        m::EventKind::Position => we::EventKind::Position,
-        m::EventKind::Fill => we::EventKind::Fill,
-    }
+/// The kind conversions of one contract version's `event-kind`, which
+/// differ only in the cases a version has.
+macro_rules! kind_conversions {
+    ($we:path, $to:ident, $from:ident, [$($kind:ident),*]) => {
+        #[allow(dead_code)]
+        fn $to(k: m::EventKind) -> Option<$we> {
+            use $we as K;
+            match k {
+                $(m::EventKind::$kind => Some(K::$kind),)*
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
+        }
+
+        fn $from(k: $we) -> m::EventKind {
+            use $we as K;
+            match k {
+                $(K::$kind => m::EventKind::$kind,)*
+            }
+        }
+    };
 }
 
-fn kind_from_wit(k: we::EventKind) -> m::EventKind {
-    match k {
-        we::EventKind::Trade => m::EventKind::Trade,
-        we::EventKind::Liquidation => m::EventKind::Liquidation,
-        we::EventKind::Funding => m::EventKind::Funding,
-        we::EventKind::OpenInterest => m::EventKind::OpenInterest,
-        we::EventKind::Book => m::EventKind::Book,
-        we::EventKind::Position => m::EventKind::Position,
-        we::EventKind::Fill => m::EventKind::Fill,
-    }
-}
+kind_conversions!(
+    we::EventKind,
+    kind_to_wit,
+    kind_from_wit,
+    [Trade, Liquidation, Funding, OpenInterest, Book, Position, Fill, Candle, Ticker]
+);
+kind_conversions!(
+    we01::EventKind,
+    kind_to_wit_0_1,
+    kind_from_wit_0_1,
+    [Trade, Liquidation, Funding, OpenInterest, Book, Position, Fill]
+);
 
 fn instrument(i: &Instrument) -> wt::Instrument {
     wt::Instrument {
@@ -68,115 +84,208 @@ fn instrument(i: &Instrument) -> wt::Instrument {
     }
 }
 
-fn levels(ls: &[m::Level]) -> Vec<we::Level> {
-    ls.iter()
-        .map(|l| we::Level {
-            price: dec(l.price),
-            size: dec(l.size),
-        })
-        .collect()
-}
-
 fn text(s: &Option<Arc<str>>) -> Option<String> {
     s.as_deref().map(str::to_owned)
 }
 
-/// Lowers one model event into the contract's shape.
+/// Lowers the events every contract version has; `$we` is a version's
+/// generated `events` module (their records have the same fields). Kinds a
+/// version lacks fall to `$rest`.
+macro_rules! lower_shared {
+    ($we:ident, $e:expr, $rest:pat => $otherwise:expr) => {{
+        let level = |l: &m::Level| $we::Level {
+            price: dec(l.price),
+            size: dec(l.size),
+        };
+        match $e {
+            m::Event::Instrument(i) => $we::Event::Instrument(instrument(i)),
+            m::Event::Trade(t) => $we::Event::Trade($we::Trade {
+                instrument: t.instrument.0,
+                ts: t.ts,
+                received_ts: t.received_ts,
+                price: dec(t.price),
+                size: dec(t.size),
+                side: side(t.side),
+                buyer: text(&t.buyer),
+                seller: text(&t.seller),
+            }),
+            m::Event::Liquidation(l) => $we::Event::Liquidation($we::Liquidation {
+                instrument: l.instrument.0,
+                ts: l.ts,
+                received_ts: l.received_ts,
+                price: dec(l.price),
+                size: dec(l.size),
+                position: match l.position {
+                    m::PositionSide::Long => wt::PositionSide::Long,
+                    m::PositionSide::Short => wt::PositionSide::Short,
+                },
+                account: text(&l.account),
+            }),
+            m::Event::Funding(f) => $we::Event::Funding($we::Funding {
+                instrument: f.instrument.0,
+                ts: f.ts,
+                received_ts: f.received_ts,
+                rate: dec(f.rate),
+                interval_hours: f.interval_hours,
+                mark_price: f.mark_price.map(dec),
+                index_price: f.index_price.map(dec),
+                next_funding_ts: f.next_funding_ts,
+            }),
+            m::Event::OpenInterest(o) => $we::Event::OpenInterest($we::OpenInterest {
+                instrument: o.instrument.0,
+                ts: o.ts,
+                received_ts: o.received_ts,
+                open_interest: dec(o.open_interest),
+            }),
+            m::Event::Book(b) => $we::Event::Book($we::Book {
+                instrument: b.instrument.0,
+                ts: b.ts,
+                received_ts: b.received_ts,
+                snapshot: b.snapshot,
+                bids: b.bids.iter().map(level).collect(),
+                asks: b.asks.iter().map(level).collect(),
+            }),
+            m::Event::Position(p) => $we::Event::Position($we::Position {
+                instrument: p.instrument.0,
+                ts: p.ts,
+                received_ts: p.received_ts,
+                account: p.account.to_string(),
+                size: dec(p.size),
+                entry_price: dec(p.entry_price),
+                liquidation_price: p.liquidation_price.map(dec),
+                leverage: p.leverage.map(dec),
+            }),
+            m::Event::Timer(t) => $we::Event::Timer($we::Timer { ts: t.ts }),
+            m::Event::Fill(f) => $we::Event::Fill($we::Fill {
+                client_id: f.client_id.to_string(),
+                instrument: f.instrument.0,
+                ts: f.ts,
+                price: dec(f.price),
+                size: dec(f.size),
+                side: side(f.side),
+                fee: dec(f.fee),
+            }),
+            $rest => $otherwise,
+        }
+    }};
+}
+
+fn interval(i: m::CandleInterval) -> we::CandleInterval {
+    we::CandleInterval {
+        count: i.count,
+        unit: match i.unit {
+            m::IntervalUnit::Second => we::IntervalUnit::Second,
+            m::IntervalUnit::Minute => we::IntervalUnit::Minute,
+            m::IntervalUnit::Hour => we::IntervalUnit::Hour,
+            m::IntervalUnit::Day => we::IntervalUnit::Day,
+            m::IntervalUnit::Week => we::IntervalUnit::Week,
+            m::IntervalUnit::Month => we::IntervalUnit::Month,
+        },
+    }
+}
+
+fn quote(l: Option<m::Level>) -> Option<we::Level> {
+    l.map(|l| we::Level {
+        price: dec(l.price),
+        size: dec(l.size),
+    })
+}
+
+/// Lowers one model event into the current contract's shape.
 pub(crate) fn event_to_wit(e: &m::Event) -> we::Event {
-    match e {
-        m::Event::Instrument(i) => we::Event::Instrument(instrument(i)),
-        m::Event::Trade(t) => we::Event::Trade(we::Trade {
+    lower_shared!(we, e, other => match other {
+        m::Event::Candle(c) => we::Event::Candle(we::Candle {
+            instrument: c.instrument.0,
+            ts: c.ts,
+            received_ts: c.received_ts,
+            interval: interval(c.interval),
+            open_ts: c.open_ts,
+            open: dec(c.open),
+            high: dec(c.high),
+            low: dec(c.low),
+            close: dec(c.close),
+            volume: dec(c.volume),
+            quote_volume: c.quote_volume.map(dec),
+            trades: c.trades,
+            closed: c.closed,
+        }),
+        m::Event::Ticker(t) => we::Event::Ticker(we::Ticker {
             instrument: t.instrument.0,
             ts: t.ts,
             received_ts: t.received_ts,
-            price: dec(t.price),
-            size: dec(t.size),
-            side: side(t.side),
-            buyer: text(&t.buyer),
-            seller: text(&t.seller),
+            best_bid: quote(t.best_bid),
+            best_ask: quote(t.best_ask),
+            last_price: t.last_price.map(dec),
+            volume_24h: t.volume_24h.map(dec),
+            quote_volume_24h: t.quote_volume_24h.map(dec),
+            change_24h: t.change_24h.map(dec),
+            change_24h_percent: t.change_24h_percent.map(dec),
+            mark_price: t.mark_price.map(dec),
+            index_price: t.index_price.map(dec),
         }),
-        m::Event::Liquidation(l) => we::Event::Liquidation(we::Liquidation {
-            instrument: l.instrument.0,
-            ts: l.ts,
-            received_ts: l.received_ts,
-            price: dec(l.price),
-            size: dec(l.size),
-            position: match l.position {
-                m::PositionSide::Long => wt::PositionSide::Long,
-                m::PositionSide::Short => wt::PositionSide::Short,
-            },
-            account: text(&l.account),
-        }),
-        m::Event::Funding(f) => we::Event::Funding(we::Funding {
-            instrument: f.instrument.0,
-            ts: f.ts,
-            received_ts: f.received_ts,
-            rate: dec(f.rate),
-            interval_hours: f.interval_hours,
-            mark_price: f.mark_price.map(dec),
-            index_price: f.index_price.map(dec),
-            next_funding_ts: f.next_funding_ts,
-        }),
-        m::Event::OpenInterest(o) => we::Event::OpenInterest(we::OpenInterest {
-            instrument: o.instrument.0,
-            ts: o.ts,
-            received_ts: o.received_ts,
-            open_interest: dec(o.open_interest),
-        }),
-        m::Event::Book(b) => we::Event::Book(we::Book {
-            instrument: b.instrument.0,
-            ts: b.ts,
-            received_ts: b.received_ts,
-            snapshot: b.snapshot,
-            bids: levels(&b.bids),
-            asks: levels(&b.asks),
-        }),
-        m::Event::Position(p) => we::Event::Position(we::Position {
-            instrument: p.instrument.0,
-            ts: p.ts,
-            received_ts: p.received_ts,
-            account: p.account.to_string(),
-            size: dec(p.size),
-            entry_price: dec(p.entry_price),
-            liquidation_price: p.liquidation_price.map(dec),
-            leverage: p.leverage.map(dec),
-        }),
-        m::Event::Timer(t) => we::Event::Timer(we::Timer { ts: t.ts }),
-        m::Event::Fill(f) => we::Event::Fill(we::Fill {
-            client_id: f.client_id.to_string(),
-            instrument: f.instrument.0,
-            ts: f.ts,
-            price: dec(f.price),
-            size: dec(f.size),
-            side: side(f.side),
-            fee: dec(f.fee),
-        }),
-    }
+        _ => unreachable!("every other kind is shared"),
+    })
 }
 
-/// Lifts `init`'s answer.
-pub(crate) fn info_from_wit(info: WitInfo) -> PluginInfo {
-    PluginInfo {
-        name: info.name,
-        version: info.version,
-        subscription: subscription_from_wit(info.subscription),
-    }
+/// Lowers one model event for a plugin built against contract 0.1; none
+/// for the kinds 0.1 does not have (such a plugin never sees them).
+pub(crate) fn event_to_wit_0_1(e: &m::Event) -> Option<we01::Event> {
+    Some(lower_shared!(we01, e, m::Event::Candle(_) | m::Event::Ticker(_) => return None))
 }
 
-fn subscription_from_wit(s: WitSubscription) -> Subscription {
-    Subscription {
-        kinds: s.kinds.into_iter().map(kind_from_wit).collect(),
-        exchanges: s.exchanges,
-        symbols: s.symbols,
-        timer_interval_ms: s.timer_interval_ms,
+/// Lifts `init`'s answer, whichever contract version gave it.
+macro_rules! info_from {
+    ($name:ident, $info:path, $kind:ident, $contract:expr) => {
+        pub(crate) fn $name(info: $info) -> PluginInfo {
+            let s = info.subscription;
+            PluginInfo {
+                contract: $contract,
+                name: info.name,
+                version: info.version,
+                subscription: Subscription {
+                    kinds: s.kinds.into_iter().map($kind).collect(),
+                    exchanges: s.exchanges,
+                    symbols: s.symbols,
+                    timer_interval_ms: s.timer_interval_ms,
+                },
+            }
+        }
+    };
+}
+
+info_from!(info_from_wit, WitInfo, kind_from_wit, crate::Contract::V0_2);
+info_from!(
+    info_from_wit_0_1_as_given,
+    v01::PluginInfo,
+    kind_from_wit_0_1,
+    crate::Contract::V0_1
+);
+
+/// Lifts a 0.1 plugin's answer. "Every kind" means every kind 0.1 has, so
+/// the router never sends it a candle or ticker it cannot receive.
+pub(crate) fn info_from_wit_0_1(info: v01::PluginInfo) -> PluginInfo {
+    let mut info = info_from_wit_0_1_as_given(info);
+    if info.subscription.kinds.is_empty() {
+        info.subscription.kinds = kinds_of_0_1();
     }
+    info
+}
+
+/// The kinds a plugin built against contract 0.1 can receive: what "all
+/// kinds" means for it.
+#[must_use]
+pub fn kinds_of_0_1() -> Vec<m::EventKind> {
+    m::EventKind::ALL
+        .into_iter()
+        .filter(|k| kind_to_wit_0_1(*k).is_some())
+        .collect()
 }
 
 /// Lowers a subscription (used by tests and tools that speak the contract).
 #[allow(dead_code)]
 pub(crate) fn subscription_to_wit(s: &Subscription) -> WitSubscription {
     WitSubscription {
-        kinds: s.kinds.iter().copied().map(kind_to_wit).collect(),
+        kinds: s.kinds.iter().copied().filter_map(kind_to_wit).collect(),
         exchanges: s.exchanges.clone(),
         symbols: s.symbols.clone(),
         timer_interval_ms: s.timer_interval_ms,

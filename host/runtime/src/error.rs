@@ -25,16 +25,16 @@ pub enum LoadError {
     Compile(String),
     /// The component imports something the host does not provide: another
     /// world, or an incompatible version of `prism:plugin`.
-    #[error("the component's imports do not fit the `prism:plugin/plugin@0.1.0` world: {0}")]
+    #[error("the component's imports do not fit the `prism:plugin/plugin` world (0.2.0 or 0.1.0): {0}")]
     Imports(String),
     /// The component was built against another version of the contract.
     #[error(
-        "the component was built against `{found}`; this host speaks `prism:plugin@{}`: rebuild it with the current SDK",
+        "the component was built against `{found}`; this host runs plugins of `prism:plugin@{}` and `@0.1.0`: rebuild it with the current SDK",
         crate::CONTRACT_VERSION
     )]
     Incompatible { found: String },
     /// The component lacks an export of the contract (or has it with another type).
-    #[error("the component's exports do not fit the `prism:plugin/plugin@0.1.0` world: {0}")]
+    #[error("the component's exports do not fit the `prism:plugin/plugin` world of its version: {0}")]
     Exports(String),
     /// Instantiation failed (e.g. the memory limit is smaller than the plugin's initial memory).
     #[error("cannot instantiate the plugin: {0}")]

@@ -20,8 +20,40 @@ pub mod plugin;
 mod sandbox;
 pub mod version;
 
-/// The version of the `prism:plugin` contract this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The version of the `prism:plugin` contract this host implements (and
+/// plugins are built against today).
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// The contract versions this host runs plugins of, newest first.
+pub const HOSTED_CONTRACTS: [&str; 2] = ["0.2.0", "0.1.0"];
+
+/// The contract version a plugin was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Contract {
+    /// `prism:plugin@0.1.0`: no candles or tickers.
+    #[serde(rename = "0.1.0")]
+    V0_1,
+    /// `prism:plugin@0.2.0`, the current one.
+    #[serde(rename = "0.2.0")]
+    V0_2,
+}
+
+impl Contract {
+    /// `0.1.0` or `0.2.0`.
+    #[must_use]
+    pub fn version(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => CONTRACT_VERSION,
+        }
+    }
+}
+
+impl std::fmt::Display for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "prism:plugin@{}", self.version())
+    }
+}
 
 pub use conversions::PluginInfo;
 pub use engine::{EngineSettings, PluginEngine, content_digest};

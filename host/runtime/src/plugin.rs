@@ -1,6 +1,7 @@
 //! Loading a plugin component and calling it under limits.
 
-use crate::bindings::{Plugin, PluginPre};
+use crate::Contract;
+use crate::bindings::{Plugin, PluginPre, v0_1};
 use crate::conversions::{self, PluginInfo};
 use crate::engine::{EPOCH_TICK, PluginEngine};
 use crate::error::{Fault, FaultKind, LoadError};
@@ -95,12 +96,20 @@ impl Default for LogLimits {
     }
 }
 
+/// The prepared code of a component, for the contract version it was
+/// built against.
+#[derive(Clone)]
+enum Pre {
+    V0_2(PluginPre<HostState>),
+    V0_1(v0_1::PluginPre<HostState>),
+}
+
 /// A compiled plugin version, ready to instantiate many times
 /// (an `InstancePre`: imports type-checked and resolved once).
 #[derive(Clone)]
 pub struct PluginModule {
     engine: PluginEngine,
-    pre: PluginPre<HostState>,
+    pre: Pre,
     digest: String,
 }
 
@@ -126,21 +135,25 @@ impl PluginModule {
     /// export of the contract.
     pub fn from_bytes(engine: &PluginEngine, wasm: &[u8]) -> Result<Self, LoadError> {
         let (component, digest) = engine.compile(wasm)?;
-        // Types and functions are matched by shape, so a component built
-        // against another contract version may still link: its names say
-        // which version it was built for.
-        if let Some(mismatch) = contract_mismatch(engine, &component) {
-            return Err(mismatch);
-        }
+        let contract = contract_of(engine, &component)?;
         let mut linker: Linker<HostState> = Linker::new(&engine.engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let linked = match contract {
+            Contract::V0_2 => Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s),
+            Contract::V0_1 => {
+                v0_1::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)
+            }
+        };
+        linked.map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Exports(format!("{e:#}")))?;
+        let exports = |e: wasmtime::Error| LoadError::Exports(format!("{e:#}"));
+        let pre = match contract {
+            Contract::V0_2 => Pre::V0_2(PluginPre::new(instance_pre).map_err(exports)?),
+            Contract::V0_1 => Pre::V0_1(v0_1::PluginPre::new(instance_pre).map_err(exports)?),
+        };
         Ok(Self {
             engine: engine.clone(),
             pre,
@@ -152,6 +165,15 @@ impl PluginModule {
     #[must_use]
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// The contract version the component was built against.
+    #[must_use]
+    pub fn contract(&self) -> Contract {
+        match self.pre {
+            Pre::V0_2(_) => Contract::V0_2,
+            Pre::V0_1(_) => Contract::V0_1,
+        }
     }
 
     /// Creates a fresh, isolated instance. `seed` seeds its randomness.
@@ -175,23 +197,34 @@ impl PluginModule {
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(deadline_ticks(limits.call_deadline));
         store.epoch_deadline_trap();
-        let instance = self
-            .pre
-            .instance_pre()
-            .instantiate(&mut store)
-            .map_err(|e| {
-                let fault = classify(&e, store.data().captured());
-                LoadError::Instantiate(fault.message)
-            })?;
-        let bindings =
-            Plugin::new(&mut store, &instance).map_err(|e| LoadError::Exports(format!("{e:#}")))?;
-        let on_events = instance
-            .get_func(&mut store, "on-events")
-            .ok_or_else(|| LoadError::Exports("no export `on-events`".into()))?;
-        // Type-checked once here, so each call can skip the check.
-        on_events
-            .typed::<(&[WireEvent],), (OnEventsResult,)>(&store)
-            .map_err(|e| LoadError::Exports(format!("{e:#}")))?;
+        let instance_pre = match &self.pre {
+            Pre::V0_2(pre) => pre.instance_pre(),
+            Pre::V0_1(pre) => pre.instance_pre(),
+        };
+        let instance = instance_pre.instantiate(&mut store).map_err(|e| {
+            let fault = classify(&e, store.data().captured());
+            LoadError::Instantiate(fault.message)
+        })?;
+        let exports = |e: wasmtime::Error| LoadError::Exports(format!("{e:#}"));
+        let bindings = match &self.pre {
+            Pre::V0_2(_) => Bindings::V0_2(Plugin::new(&mut store, &instance).map_err(exports)?),
+            Pre::V0_1(_) => {
+                Bindings::V0_1(v0_1::Plugin::new(&mut store, &instance).map_err(exports)?)
+            }
+        };
+        let on_events = match bindings {
+            Bindings::V0_2(_) => {
+                let f = instance
+                    .get_func(&mut store, "on-events")
+                    .ok_or_else(|| LoadError::Exports("no export `on-events`".into()))?;
+                // Type-checked once here, so each call can skip the check.
+                f.typed::<(&[WireEvent],), (OnEventsResult,)>(&store)
+                    .map_err(exports)?;
+                Some(f)
+            }
+            // 0.1's events take wasmtime's generic lowering.
+            Bindings::V0_1(_) => None,
+        };
         Ok(PluginInstance {
             store,
             bindings,
@@ -200,28 +233,46 @@ impl PluginModule {
             limits,
             declared: InstrumentTable::default(),
             scratch: Vec::new(),
+            scratch_0_1: Vec::new(),
         })
     }
 }
 
-/// Names the contract version a component was built against, when it
-/// imports or exports `prism:plugin` interfaces of a version other than
-/// this host's (the contract's types are imported as interfaces even by a
-/// plugin that calls nothing of the host).
-fn contract_mismatch(
+/// The contract version a component was built against, from the versions
+/// of the `prism:plugin` interfaces it imports and exports (types and
+/// functions are matched by shape, so only the names tell). A component
+/// naming none is taken as built against the current version.
+fn contract_of(
     engine: &PluginEngine,
     component: &wasmtime::component::Component,
-) -> Option<LoadError> {
-    let wanted = format!("@{}", crate::CONTRACT_VERSION);
+) -> Result<Contract, LoadError> {
     let ty = component.component_type();
     let imports = ty.imports(&engine.engine).map(|(name, _)| name);
     let exports = ty.exports(&engine.engine).map(|(name, _)| name);
-    imports
-        .chain(exports)
-        .find(|name| name.starts_with("prism:plugin/") && !name.ends_with(&wanted))
-        .map(|name| LoadError::Incompatible {
-            found: name.to_owned(),
-        })
+    let mut found = None;
+    for name in imports.chain(exports) {
+        if !name.starts_with("prism:plugin/") {
+            continue;
+        }
+        let contract = if name.ends_with("@0.2.0") {
+            Contract::V0_2
+        } else if name.ends_with("@0.1.0") {
+            Contract::V0_1
+        } else {
+            return Err(LoadError::Incompatible {
+                found: name.to_owned(),
+            });
+        };
+        match found {
+            Some(other) if other != contract => {
+                return Err(LoadError::Incompatible {
+                    found: format!("both {other} and {contract}"),
+                });
+            }
+            _ => found = Some(contract),
+        }
+    }
+    Ok(found.unwrap_or(Contract::V0_2))
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {
@@ -235,22 +286,43 @@ fn deadline_ticks(deadline: Duration) -> u64 {
 /// or [`FaultKind::BadOutput`] the instance is poisoned and must be dropped.
 pub struct PluginInstance {
     store: Store<HostState>,
-    bindings: Plugin,
-    on_events: Func,
+    bindings: Bindings,
+    /// `on-events`, type-checked against [`WireEvent`] (current contract).
+    on_events: Option<Func>,
     fast_lowering: bool,
     limits: PluginLimits,
     declared: InstrumentTable,
     scratch: Vec<WireEvent>,
+    scratch_0_1: Vec<v0_1::prism::plugin::events::Event>,
+}
+
+/// An instance's exports, for the contract version it was built against.
+enum Bindings {
+    V0_2(Plugin),
+    V0_1(v0_1::Plugin),
 }
 
 type OnEventsResult = Result<Vec<crate::bindings::prism::plugin::outputs::Output>, String>;
 
+/// Sets a call's deadline.
+fn arm(store: &mut Store<HostState>, limits: PluginLimits) {
+    store.set_epoch_deadline(deadline_ticks(limits.call_deadline));
+    // Drop what an earlier call printed so a fault shows its own output.
+    let _ = store.data().captured();
+}
+
 impl PluginInstance {
     fn arm(&mut self) {
-        self.store
-            .set_epoch_deadline(deadline_ticks(self.limits.call_deadline));
-        // Drop what an earlier call printed so a fault shows its own output.
-        let _ = self.store.data().captured();
+        arm(&mut self.store, self.limits);
+    }
+
+    /// The contract version the plugin was built against.
+    #[must_use]
+    pub fn contract(&self) -> Contract {
+        match self.bindings {
+            Bindings::V0_2(_) => Contract::V0_2,
+            Bindings::V0_1(_) => Contract::V0_1,
+        }
     }
 
     /// Calls `init` with the operator's config (JSON text).
@@ -259,8 +331,16 @@ impl PluginInstance {
     /// [`LoadError::Init`] when the plugin refuses, [`LoadError::Fault`] when it traps.
     pub fn init(&mut self, config_json: &str) -> Result<PluginInfo, LoadError> {
         self.arm();
-        match self.bindings.call_init(&mut self.store, config_json) {
-            Ok(Ok(info)) => Ok(conversions::info_from_wit(info)),
+        let answer = match &self.bindings {
+            Bindings::V0_2(b) => b
+                .call_init(&mut self.store, config_json)
+                .map(|r| r.map(conversions::info_from_wit)),
+            Bindings::V0_1(b) => b
+                .call_init(&mut self.store, config_json)
+                .map(|r| r.map(conversions::info_from_wit_0_1)),
+        };
+        match answer {
+            Ok(Ok(info)) => Ok(info),
             Ok(Err(reason)) => Err(LoadError::Init(reason)),
             Err(e) => Err(LoadError::Fault(classify(&e, self.store.data().captured()))),
         }
@@ -272,7 +352,11 @@ impl PluginInstance {
     /// [`LoadError::Restore`] when the plugin refuses, [`LoadError::Fault`] when it traps.
     pub fn restore(&mut self, state: &[u8]) -> Result<(), LoadError> {
         self.arm();
-        match self.bindings.call_restore(&mut self.store, state) {
+        let answer = match &self.bindings {
+            Bindings::V0_2(b) => b.call_restore(&mut self.store, state),
+            Bindings::V0_1(b) => b.call_restore(&mut self.store, state),
+        };
+        match answer {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(LoadError::Restore(reason)),
             Err(e) => Err(LoadError::Fault(classify(&e, self.store.data().captured()))),
@@ -285,9 +369,11 @@ impl PluginInstance {
     /// A [`Fault`] when the plugin traps.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, Fault> {
         self.arm();
-        self.bindings
-            .call_snapshot(&mut self.store)
-            .map_err(|e| classify(&e, self.store.data().captured()))
+        match &self.bindings {
+            Bindings::V0_2(b) => b.call_snapshot(&mut self.store),
+            Bindings::V0_1(b) => b.call_snapshot(&mut self.store),
+        }
+        .map_err(|e| classify(&e, self.store.data().captured()))
     }
 
     /// Delivers one batch and returns its outputs.
@@ -299,33 +385,55 @@ impl PluginInstance {
     /// A [`Fault`]: a trap, the deadline, the memory limit, more than
     /// `max_outputs` outputs, an `err` result, or a malformed output.
     pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Output>, Fault> {
-        self.scratch.clear();
         for event in events {
             if let Event::Instrument(i) = event {
                 self.declared.insert(i.clone());
             }
-            self.scratch
-                .push(WireEvent(conversions::event_to_wit(event)));
         }
-        self.arm();
-        let result = if self.fast_lowering {
-            // SAFETY: the function was type-checked against exactly these
-            // parameter and result types when the instance was made.
-            let typed = unsafe {
-                TypedFunc::<(&[WireEvent],), (OnEventsResult,)>::new_unchecked(self.on_events)
-            };
-            typed.call(&mut self.store, (&self.scratch,)).map(|(r,)| r)
-        } else {
-            // SAFETY: `WireEvent` is `repr(transparent)` over the generated event.
-            let events = unsafe {
-                std::slice::from_raw_parts(
-                    self.scratch
-                        .as_ptr()
-                        .cast::<crate::bindings::prism::plugin::events::Event>(),
-                    self.scratch.len(),
-                )
-            };
-            self.bindings.call_on_events(&mut self.store, events)
+        let result = match &self.bindings {
+            Bindings::V0_2(bindings) => {
+                self.scratch.clear();
+                self.scratch.extend(
+                    events
+                        .iter()
+                        .map(|e| WireEvent(conversions::event_to_wit(e))),
+                );
+                arm(&mut self.store, self.limits);
+                match self.on_events {
+                    Some(on_events) if self.fast_lowering => {
+                        // SAFETY: the function was type-checked against exactly
+                        // these parameter and result types when the instance
+                        // was made.
+                        let typed = unsafe {
+                            TypedFunc::<(&[WireEvent],), (OnEventsResult,)>::new_unchecked(
+                                on_events,
+                            )
+                        };
+                        typed.call(&mut self.store, (&self.scratch,)).map(|(r,)| r)
+                    }
+                    _ => {
+                        // SAFETY: `WireEvent` is `repr(transparent)` over the
+                        // generated event.
+                        let events = unsafe {
+                            std::slice::from_raw_parts(
+                                self.scratch
+                                    .as_ptr()
+                                    .cast::<crate::bindings::prism::plugin::events::Event>(),
+                                self.scratch.len(),
+                            )
+                        };
+                        bindings.call_on_events(&mut self.store, events)
+                    }
+                }
+            }
+            Bindings::V0_1(bindings) => {
+                // Kinds 0.1 lacks are left out: such a plugin never sees them.
+                self.scratch_0_1.clear();
+                self.scratch_0_1
+                    .extend(events.iter().filter_map(conversions::event_to_wit_0_1));
+                arm(&mut self.store, self.limits);
+                bindings.call_on_events(&mut self.store, &self.scratch_0_1)
+            }
         };
         let outputs = match result {
             Ok(Ok(outputs)) => outputs,

@@ -192,6 +192,32 @@ impl WasiView for HostState {
 
 impl crate::bindings::prism::plugin::host::Host for HostState {
     fn log(&mut self, level: crate::bindings::prism::plugin::host::LogLevel, message: String) {
+        self.write_log(level, &message);
+    }
+}
+
+impl crate::bindings::v0_1::prism::plugin::host::Host for HostState {
+    fn log(
+        &mut self,
+        level: crate::bindings::v0_1::prism::plugin::host::LogLevel,
+        message: String,
+    ) {
+        use crate::bindings::prism::plugin::host::LogLevel as Current;
+        use crate::bindings::v0_1::prism::plugin::host::LogLevel;
+        let level = match level {
+            LogLevel::Trace => Current::Trace,
+            LogLevel::Debug => Current::Debug,
+            LogLevel::Info => Current::Info,
+            LogLevel::Warn => Current::Warn,
+            LogLevel::Error => Current::Error,
+        };
+        self.write_log(level, &message);
+    }
+}
+
+impl HostState {
+    /// A plugin's log line, under its rate limit and escaped.
+    fn write_log(&mut self, level: crate::bindings::prism::plugin::host::LogLevel, message: &str) {
         use crate::bindings::prism::plugin::host::LogLevel;
         let plugin = &*self.plugin_id;
         if let Some(summary) = self.log.take_summary(Instant::now()) {
@@ -200,7 +226,7 @@ impl crate::bindings::prism::plugin::host::Host for HostState {
         if !self.log.admit(message.len(), Instant::now()) {
             return;
         }
-        let message = escape(&message, LOG_LINE_BYTES);
+        let message = escape(message, LOG_LINE_BYTES);
         match level {
             LogLevel::Trace => tracing::trace!(target: "prism::plugin", plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "prism::plugin", plugin, "{message}"),
@@ -363,6 +389,7 @@ impl ResourceLimiter for MemoryLimiter {
 impl crate::bindings::prism::plugin::types::Host for HostState {}
 impl crate::bindings::prism::plugin::events::Host for HostState {}
 impl crate::bindings::prism::plugin::outputs::Host for HostState {}
+impl crate::bindings::v0_1::prism::plugin::events::Host for HostState {}
 
 #[cfg(test)]
 mod tests {

@@ -170,8 +170,101 @@ fn every_kind() -> Vec<Event> {
         leverage: None,
     }));
     events.push(Event::Timer(Timer { ts: 60_000 }));
+    events.extend(new_kinds(id));
     events.extend(trades(2).into_iter().skip(1));
     events
+}
+
+/// A candle and a ticker (the kinds contract 0.2 added).
+fn new_kinds(id: prism_model::InstrumentId) -> Vec<Event> {
+    use prism_model::{Candle, Level, Ticker};
+    let d = |t: &str| decimal::parse(t).unwrap();
+    vec![
+        Event::Candle(Candle {
+            instrument: id,
+            ts: 1_700_000_060_000,
+            received_ts: 1_700_000_060_001,
+            interval: "15m".parse().unwrap(),
+            open_ts: 1_699_999_200_000,
+            open: d("37000"),
+            high: d("37010.5"),
+            low: d("36990"),
+            close: d("37005"),
+            volume: d("12.5"),
+            quote_volume: Some(d("462550.25")),
+            trades: Some(42),
+            closed: true,
+        }),
+        Event::Ticker(Ticker {
+            instrument: id,
+            ts: 1_700_000_061_000,
+            received_ts: 1_700_000_061_000,
+            best_bid: Some(Level {
+                price: d("36999.9"),
+                size: d("2.1"),
+            }),
+            best_ask: None,
+            last_price: Some(d("37000")),
+            volume_24h: None,
+            quote_volume_24h: None,
+            change_24h: Some(d("-150.5")),
+            change_24h_percent: None,
+            mark_price: None,
+            index_price: Some(d("36998")),
+        }),
+    ]
+}
+
+#[test]
+fn a_plugin_built_against_0_1_runs_and_never_sees_the_new_kinds() {
+    let engine = engine();
+    let module = PluginModule::load(&engine, &wasm("contract_0_1")).unwrap();
+    assert_eq!(module.contract(), prism_runtime::Contract::V0_1);
+    let mut legacy = module
+        .instantiate("legacy", PluginLimits::default(), 7)
+        .unwrap();
+    let info = legacy.init("{}").unwrap();
+    assert_eq!(info.contract.version(), "0.1.0");
+    // "Every kind" of a 0.1 plugin is every kind 0.1 has.
+    let kinds: Vec<&str> = info.subscription.kinds.iter().map(|k| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["trade", "liquidation", "funding", "open_interest", "book", "position", "fill"]
+    );
+    let out = legacy.on_events(&every_kind()).unwrap();
+    let names: Vec<(&str, f64)> = out
+        .iter()
+        .map(|o| match o {
+            Output::Series(s) => (&*s.name, s.value),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // every_kind(): 3 trades, one with an account, a liquidation, funding,
+    // open interest, a book, a position, a timer, a candle, a ticker, then
+    // 2 more trades. The candle and ticker are not delivered.
+    assert_eq!(
+        names,
+        [
+            ("seen.trade", 1.0),
+            ("seen.trade", 2.0),
+            ("seen.trade", 3.0),
+            ("seen.trade", 4.0),
+            ("seen.liquidation", 1.0),
+            ("seen.funding", 1.0),
+            ("seen.open_interest", 1.0),
+            ("seen.book", 1.0),
+            ("seen.position", 1.0),
+            ("seen.timer", 1.0),
+            ("seen.trade", 5.0),
+            ("seen.trade", 6.0),
+        ]
+    );
+    // State and the snapshot calls work as in 0.1.
+    assert_eq!(legacy.snapshot().unwrap(), Vec::<u8>::new());
+    legacy.restore(&[]).unwrap();
+    // A plugin built against the current contract is told so.
+    let current = PluginModule::load(&engine, &wasm("hello")).unwrap();
+    assert_eq!(current.contract(), prism_runtime::Contract::V0_2);
 }
 
 #[test]

@@ -26,7 +26,9 @@ impl Record {
             | Record::Funding { symbol, .. }
             | Record::OpenInterest { symbol, .. }
             | Record::Book { symbol, .. }
-            | Record::Position { symbol, .. } => symbol,
+            | Record::Position { symbol, .. }
+            | Record::Candle { symbol, .. }
+            | Record::Ticker { symbol, .. } => symbol,
         }
     }
 
@@ -40,7 +42,9 @@ impl Record {
             | Record::Funding { exchange, .. }
             | Record::OpenInterest { exchange, .. }
             | Record::Book { exchange, .. }
-            | Record::Position { exchange, .. } => exchange,
+            | Record::Position { exchange, .. }
+            | Record::Candle { exchange, .. }
+            | Record::Ticker { exchange, .. } => exchange,
         }
     }
 
@@ -65,6 +69,12 @@ impl Record {
                 ts, received_ts, ..
             }
             | Record::Position {
+                ts, received_ts, ..
+            }
+            | Record::Candle {
+                ts, received_ts, ..
+            }
+            | Record::Ticker {
                 ts, received_ts, ..
             } => (Some(*ts), *received_ts),
         }
@@ -159,6 +169,9 @@ impl Record {
                 liquidation_price: opt(p.liquidation_price),
                 leverage: opt(p.leverage),
             },
+            Event::Candle(_) | Event::Ticker(_) => {
+                return crate::market_record::market_record_of(event, exchange, symbol);
+            }
             Event::Timer(_) | Event::Fill(_) => return None,
         })
     }
@@ -203,6 +216,10 @@ mod tests {
             r#"{"type":"open_interest","exchange":"okx","symbol":"BTC-USDT-SWAP","ts":1700000002000,"open_interest":"1234.5"}"#,
             r#"{"type":"book","exchange":"binance","symbol":"BTCUSDT","ts":1700000003000,"snapshot":true,"bids":[["36999.9","2.1"]],"asks":[["37000","0.4"]]}"#,
             r#"{"type":"position","exchange":"hyperliquid","symbol":"BTC","ts":1700000004000,"account":"0xabc","size":"-12.5","entry_price":"37100","liquidation_price":"39800","leverage":"10"}"#,
+            r#"{"type":"candle","exchange":"binance","symbol":"BTCUSDT","ts":1700000060000,"received_ts":1700000060005,"interval":"15m","open_ts":1699999200000,"open":"37000","high":"37010.5","low":"36990","close":"37005","volume":"12.5","quote_volume":"462550.25","trades":42,"closed":true}"#,
+            r#"{"type":"candle","exchange":"okx","symbol":"BTC-USDT-SWAP","ts":1700000001000,"interval":"1M","open_ts":1698796800000,"open":"34000","high":"38000","low":"33000","close":"37000","volume":"0","closed":false}"#,
+            r#"{"type":"ticker","exchange":"binance","symbol":"BTCUSDT","ts":1700000005000,"bid":["36999.9","2.1"],"ask":["37000","0.4"],"last_price":"37000","volume_24h":"1000.5","quote_volume_24h":"37000000","change_24h":"-150.5","change_24h_percent":"-0.405","mark_price":"37001","index_price":"36998"}"#,
+            r#"{"type":"ticker","exchange":"hyperliquid","symbol":"BTC","ts":1700000006000,"ask":["37000","0.4"]}"#,
         ];
         let mut n = Normalizer::default();
         for line in lines {

@@ -4,6 +4,7 @@
 pub mod file;
 pub mod from_event;
 pub mod lines;
+mod market_record;
 pub mod msgpack;
 pub mod pump;
 pub mod record;

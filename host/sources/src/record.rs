@@ -6,7 +6,7 @@
 use prism_model::decimal::{self, Decimal};
 use prism_model::instrument::InstrumentSpec;
 use prism_model::{
-    Book, Event, Funding, InstrumentRegistry, Level, Liquidation, MarketKind, OpenInterest,
+    Book, CandleInterval, Event, Funding, InstrumentRegistry, Level, Liquidation, MarketKind, OpenInterest,
     Position, PositionSide, Side, TimestampMs, Trade,
 };
 use serde::{Deserialize, Serialize};
@@ -163,6 +163,53 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         leverage: Option<DecimalText>,
     },
+    /// An OHLCV candle; `volume` in base units, `open_ts` its interval's start.
+    Candle {
+        exchange: String,
+        symbol: String,
+        ts: TimestampMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_ts: Option<TimestampMs>,
+        interval: CandleInterval,
+        open_ts: TimestampMs,
+        open: DecimalText,
+        high: DecimalText,
+        low: DecimalText,
+        close: DecimalText,
+        volume: DecimalText,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quote_volume: Option<DecimalText>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trades: Option<u64>,
+        closed: bool,
+    },
+    /// Best bid and offer (`[price, size]`) and the venue's summary; every
+    /// field but the place and times is optional.
+    Ticker {
+        exchange: String,
+        symbol: String,
+        ts: TimestampMs,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_ts: Option<TimestampMs>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bid: Option<(DecimalText, DecimalText)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ask: Option<(DecimalText, DecimalText)>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_price: Option<DecimalText>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        volume_24h: Option<DecimalText>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quote_volume_24h: Option<DecimalText>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change_24h: Option<DecimalText>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        change_24h_percent: Option<DecimalText>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mark_price: Option<DecimalText>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        index_price: Option<DecimalText>,
+    },
 }
 
 /// Why a record is not a valid event.
@@ -173,21 +220,21 @@ pub struct RecordError {
     pub reason: String,
 }
 
-fn dec(field: &'static str, text: &DecimalText) -> Result<Decimal, RecordError> {
+pub(crate) fn dec(field: &'static str, text: &DecimalText) -> Result<Decimal, RecordError> {
     decimal::parse(&text.0).map_err(|e| RecordError {
         field,
         reason: e.to_string(),
     })
 }
 
-fn dec_opt(
+pub(crate) fn dec_opt(
     field: &'static str,
     text: Option<&DecimalText>,
 ) -> Result<Option<Decimal>, RecordError> {
     text.map(|t| dec(field, t)).transpose()
 }
 
-fn positive(field: &'static str, value: Decimal) -> Result<Decimal, RecordError> {
+pub(crate) fn positive(field: &'static str, value: Decimal) -> Result<Decimal, RecordError> {
     if value.is_sign_negative() || value.is_zero() {
         return Err(RecordError {
             field,
@@ -197,7 +244,7 @@ fn positive(field: &'static str, value: Decimal) -> Result<Decimal, RecordError>
     Ok(value)
 }
 
-fn non_negative(field: &'static str, value: Decimal) -> Result<Decimal, RecordError> {
+pub(crate) fn non_negative(field: &'static str, value: Decimal) -> Result<Decimal, RecordError> {
     if value.is_sign_negative() && !value.is_zero() {
         return Err(RecordError {
             field,
@@ -207,7 +254,7 @@ fn non_negative(field: &'static str, value: Decimal) -> Result<Decimal, RecordEr
     Ok(value)
 }
 
-fn time(field: &'static str, ts: TimestampMs) -> Result<TimestampMs, RecordError> {
+pub(crate) fn time(field: &'static str, ts: TimestampMs) -> Result<TimestampMs, RecordError> {
     if !prism_model::EVENT_TIMES.contains(&ts) {
         return Err(RecordError {
             field,
@@ -235,7 +282,19 @@ fn times(record: &Record) -> Result<(), RecordError> {
         }
         | Record::Position {
             ts, received_ts, ..
+        }
+        | Record::Ticker {
+            ts, received_ts, ..
         } => (*ts, *received_ts, None),
+        Record::Candle {
+            ts,
+            received_ts,
+            open_ts,
+            ..
+        } => {
+            time("open_ts", *open_ts)?;
+            (*ts, *received_ts, None)
+        }
         Record::Funding {
             ts,
             received_ts,
@@ -249,7 +308,7 @@ fn times(record: &Record) -> Result<(), RecordError> {
     Ok(())
 }
 
-fn levels(
+pub(crate) fn levels(
     field: &'static str,
     raw: &[(DecimalText, DecimalText)],
 ) -> Result<Vec<Level>, RecordError> {
@@ -294,7 +353,7 @@ impl Normalizer {
         &mut self.registry
     }
 
-    fn instrument(
+    pub(crate) fn instrument(
         &mut self,
         exchange: &str,
         symbol: &str,
@@ -482,6 +541,7 @@ impl Normalizer {
                     leverage,
                 })
             }
+            Record::Candle { .. } | Record::Ticker { .. } => self.market_record(record, out)?,
         };
         out.push(event);
         Ok(())

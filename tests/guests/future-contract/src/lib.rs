@@ -1,8 +1,8 @@
-//! A component built against a later contract version (`prism:plugin@0.2.0`,
+//! A component built against a later contract version (`prism:plugin@0.3.0`,
 //! `wit/` here: today's contract under that version, without the `host`
 //! import). Its exports have the shapes this host calls, and it imports
 //! nothing but the contract's own types: the host must still refuse it by
-//! naming the version, not run it as if it were built for 0.1.0.
+//! naming the version, not run it as if it were built for a version it hosts.
 
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 mod bindings {
@@ -22,7 +22,7 @@ impl bindings::Guest for Future {
     fn init(_config: String) -> Result<PluginInfo, String> {
         Ok(PluginInfo {
             name: "future".into(),
-            version: "0.2.0".into(),
+            version: "0.3.0".into(),
             subscription: Subscription {
                 kinds: Vec::new(),
                 exchanges: Vec::new(),
