@@ -76,6 +76,9 @@ impl CandleInterval {
     ///
     /// # Errors
     /// When `count` is 0 or longer than a year.
+    /// Written in the largest unit it is a whole number of (`60m` is
+    /// `1h`, `24h` is `1d`, `7d` is `1w`), so one interval has one name
+    /// whichever venue it came from.
     pub fn new(count: u32, unit: IntervalUnit) -> Result<Self, IntervalError> {
         let max = MAX_COUNT
             .iter()
@@ -86,6 +89,21 @@ impl CandleInterval {
                 text: format!("{count}{}", unit.letter()),
                 reason: "the count must be from 1 up to a year",
             });
+        }
+        let (mut count, mut unit) = (count, unit);
+        loop {
+            let (factor, larger) = match unit {
+                IntervalUnit::Second => (60, IntervalUnit::Minute),
+                IntervalUnit::Minute => (60, IntervalUnit::Hour),
+                IntervalUnit::Hour => (24, IntervalUnit::Day),
+                IntervalUnit::Day => (7, IntervalUnit::Week),
+                IntervalUnit::Week | IntervalUnit::Month => break,
+            };
+            if count % factor != 0 {
+                break;
+            }
+            count /= factor;
+            unit = larger;
         }
         Ok(Self { count, unit })
     }
@@ -264,6 +282,11 @@ mod tests {
             assert_eq!(i(text).to_string(), text);
         }
         assert_eq!(i("1H"), i("1h"));
+        assert_eq!(i("60m").to_string(), "1h");
+        assert_eq!(i("120m").to_string(), "2h");
+        assert_eq!(i("1440m").to_string(), "1d");
+        assert_eq!(i("14d").to_string(), "2w");
+        assert_eq!(i("90m").to_string(), "90m");
         assert_eq!(i("1D").fixed_ms(), Some(86_400_000));
         for bad in ["", "m", "0m", "1x", "-1m", "1.5h", "13M", "99999999999m", "1 m"] {
             assert!(bad.parse::<CandleInterval>().is_err(), "{bad}");

@@ -18,12 +18,6 @@ fn quote(
     .transpose()
 }
 
-fn price_opt(field: &'static str, raw: Option<&DecimalText>) -> Result<Option<Decimal>, RecordError> {
-    dec_opt(field, raw)?
-        .map(|p| positive(field, p))
-        .transpose()
-}
-
 fn amount_opt(
     field: &'static str,
     raw: Option<&DecimalText>,
@@ -120,13 +114,13 @@ impl Normalizer {
                     received_ts: received_ts.unwrap_or(*ts),
                     best_bid: quote("bid", bid.as_ref())?,
                     best_ask: quote("ask", ask.as_ref())?,
-                    last_price: price_opt("last_price", last_price.as_ref())?,
+                    last_price: amount_opt("last_price", last_price.as_ref())?,
                     volume_24h: amount_opt("volume_24h", volume_24h.as_ref())?,
                     quote_volume_24h: amount_opt("quote_volume_24h", quote_volume_24h.as_ref())?,
                     change_24h: dec_opt("change_24h", change_24h.as_ref())?,
                     change_24h_percent: dec_opt("change_24h_percent", change_24h_percent.as_ref())?,
-                    mark_price: price_opt("mark_price", mark_price.as_ref())?,
-                    index_price: price_opt("index_price", index_price.as_ref())?,
+                    mark_price: amount_opt("mark_price", mark_price.as_ref())?,
+                    index_price: amount_opt("index_price", index_price.as_ref())?,
                 };
                 let instrument = self.instrument(exchange, symbol, out);
                 Ok(Event::Ticker(Ticker {

@@ -64,7 +64,40 @@ fn binance_futures_capture_with_its_depth_snapshots() {
         .filter(|r| matches!(r, prism_sources::Record::Book { snapshot: true, .. }))
         .count();
     assert_eq!(snapshots, 4, "one per depth snapshot");
-    assert!(stats.unsupported["bookTicker"] == 613 && stats.unsupported["kline"] == 67);
+    // Every bookTicker is a ticker, every kline a candle; 4 klines close.
+    let tickers: Vec<_> = records
+        .iter()
+        .filter(|r| matches!(r, prism_sources::Record::Ticker { .. }))
+        .collect();
+    assert_eq!(tickers.len(), 613);
+    let candles: Vec<_> = records
+        .iter()
+        .filter(|r| matches!(r, prism_sources::Record::Candle { .. }))
+        .collect();
+    assert_eq!(candles.len(), 67);
+    assert!(stats.unsupported.is_empty(), "{:?}", stats.unsupported);
+    // The first closed candle, field by field from its message: SUSHIUSDT
+    // 1m opening 1626992700000, o 7.6080 h 7.6180 l 7.6070 c 7.6170, v 3005
+    // SUSHI, q 22875.8590 USDT, 113 trades, pushed at E 1626992760203.
+    let closed: Vec<serde_json::Value> = candles
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap())
+        .filter(|c| c["closed"] == true)
+        .collect();
+    assert_eq!(closed.len(), 4);
+    let c = &closed[0];
+    assert_eq!(
+        (c["symbol"].as_str(), c["interval"].as_str(), c["open_ts"].as_i64(), c["ts"].as_i64()),
+        (Some("SUSHIUSDT"), Some("1m"), Some(1_626_992_700_000), Some(1_626_992_760_203))
+    );
+    let fields = ["open", "high", "low", "close", "volume", "quote_volume"].map(|f| c[f].as_str().unwrap());
+    assert_eq!(fields, ["7.608", "7.618", "7.607", "7.617", "3005", "22875.859"]);
+    assert_eq!(c["trades"], 113);
+    // The first bookTicker: SUSHIUSDT bid 7.6110 × 2, ask 7.6120 × 297 at T.
+    let t = serde_json::to_value(tickers[0]).unwrap();
+    assert_eq!(t["ts"], 1_626_992_741_012_i64);
+    assert_eq!(t["bid"], serde_json::json!(["7.611", "2"]));
+    assert_eq!(t["ask"], serde_json::json!(["7.612", "297"]));
     // Diffs before a symbol's snapshot wait for it; the rest apply.
     let deltas = records
         .iter()
@@ -102,8 +135,29 @@ fn okx_capture_books_match_every_checksum() {
         .count();
     // 296 lines name the channel: 6 are subscription answers, 290 books.
     assert_eq!(books, 290, "every books message");
-    // Tickers have no Prism event; the other 18 lines naming them are subscriptions.
-    assert_eq!(stats.unsupported["tickers"], 28);
+    // 40 lines name the tickers channel: 28 carry data (one ticker each),
+    // the rest are subscriptions.
+    let tickers: Vec<serde_json::Value> = records
+        .iter()
+        .filter(|r| matches!(r, prism_sources::Record::Ticker { .. }))
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    assert_eq!(tickers.len(), 28);
+    // BTC-USDT spot, from its first ticker: sizes and vol24h in BTC,
+    // volCcy24h in USDT, change = last 30236 − open24h 29700.4.
+    let spot = tickers.iter().find(|t| t["symbol"] == "BTC-USDT").unwrap();
+    assert_eq!(spot["ts"], 1_652_459_224_956_i64);
+    assert_eq!(spot["bid"], serde_json::json!(["30228.6", "0.23393"]));
+    assert_eq!(spot["ask"], serde_json::json!(["30228.7", "1.55896972"]));
+    assert_eq!(spot["volume_24h"], "17602.13085371");
+    assert_eq!(spot["quote_volume_24h"], "525802090.62716611");
+    assert_eq!(spot["change_24h"], "535.6");
+    // BTC-USD-220527 (inverse, 100 USD a contract): 4 contracts bid at
+    // 30210.4 are 400 / 30210.4 BTC; volume is volCcy24h, in BTC.
+    let future = tickers.iter().find(|t| t["symbol"] == "BTC-USD-220527").unwrap();
+    assert_eq!(future["bid"], serde_json::json!(["30210.4", "0.013240473479"]));
+    assert_eq!(future["volume_24h"], "2620.289");
+    assert_eq!(future.get("quote_volume_24h"), None);
 }
 
 #[test]

@@ -30,7 +30,11 @@ fn outcome(o: &Outcome) -> Value {
 }
 
 fn check(venue: Venue, file: &str) {
-    let path = data(&format!("messages/{file}"));
+    check_in(venue, "messages", file, file);
+}
+
+fn check_in(venue: Venue, folder: &str, file: &str, golden: &str) {
+    let path = data(&format!("{folder}/{file}"));
     let Ok(text) = std::fs::read_to_string(&path) else {
         panic!(
             "{} is missing: tests/data holds the recordings",
@@ -45,7 +49,7 @@ fn check(venue: Venue, file: &str) {
         got.push(json!({"line": i + 1, "outcome": outcome(&o), "records": records}));
     }
     let got_text: String = got.iter().map(|v| format!("{v}\n")).collect();
-    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{file}"));
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{golden}"));
     if std::env::var_os("PRISM_BLESS").is_some() {
         std::fs::write(&golden, &got_text).unwrap();
         return;
@@ -87,4 +91,12 @@ fn bybit() {
 fn lighter() {
     check(Venue::Lighter, "lighter-trades.jsonl");
     check(Venue::Lighter, "lighter-stats.jsonl");
+}
+
+/// The exchanges' documented candle and ticker examples (`tests/data/docs/`).
+#[test]
+fn documented_candles_and_tickers() {
+    check_in(Venue::Okx, "docs", "okx.jsonl", "docs-okx.jsonl");
+    check_in(Venue::Bybit, "docs", "bybit.jsonl", "docs-bybit.jsonl");
+    check_in(Venue::Deribit, "docs", "deribit.jsonl", "docs-deribit.jsonl");
 }

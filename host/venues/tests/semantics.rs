@@ -326,3 +326,94 @@ fn okx_liquidations_repeated_after_a_reconnect_are_kept_once() {
     // 3 contracts of 0.01 BTC.
     assert_eq!(out[0]["size"], "0.03");
 }
+
+/// Hyperliquid's `candle` channel (fields as its docs list them: `t` start,
+/// `T` end, `s` coin, `i` interval, `o`/`c`/`h`/`l`, `v` in coins, `n`
+/// trades) never says a candle closed: the first update of the next
+/// interval closes the last value of the one before.
+#[test]
+fn hyperliquid_candles_close_when_the_next_interval_starts() {
+    let candle = |t: i64, o: &str, c: &str, h: &str, l: &str, v: &str, n: u64| {
+        format!(
+            r#"{{"channel":"candle","data":{{"t":{t},"T":{},"s":"BTC","i":"1m","o":"{o}","c":"{c}","h":"{h}","l":"{l}","v":"{v}","n":{n}}}}}"#,
+            t + 59_999
+        )
+    };
+    let a1 = candle(1_700_000_040_000, "37000", "37010", "37010", "37000", "0.5", 3);
+    let a2 = candle(1_700_000_040_000, "37000", "36990.5", "37010", "36990.5", "1.25", 7);
+    let b1 = candle(1_700_000_100_000, "36990.5", "36991", "36991", "36990.5", "0.01", 1);
+    let late = candle(1_700_000_040_000, "37000", "1", "37010", "1", "9", 9);
+    let (_, out) = run(Venue::Hyperliquid, Contracts::default(), &[&a1, &a2, &b1, &late]);
+    let view: Vec<(i64, bool, &str, &str)> = out
+        .iter()
+        .map(|c| {
+            (
+                c["open_ts"].as_i64().unwrap(),
+                c["closed"].as_bool().unwrap(),
+                c["close"].as_str().unwrap(),
+                c["volume"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        view,
+        [
+            (1_700_000_040_000, false, "37010", "0.5"),
+            (1_700_000_040_000, false, "36990.5", "1.25"),
+            // b1 closes a2's values, then is itself the open candle.
+            (1_700_000_040_000, true, "36990.5", "1.25"),
+            (1_700_000_100_000, false, "36991", "0.01"),
+        ],
+        "the late update of a closed interval is dropped"
+    );
+    assert_eq!(out[2]["trades"], 7);
+    assert_eq!(out[2]["interval"], "1m");
+}
+
+/// Bybit's `tickers` pushes a snapshot, then deltas holding only what
+/// changed: each ticker is the snapshot with every delta since applied.
+#[test]
+fn bybit_ticker_deltas_apply_to_the_last_snapshot() {
+    let delta_first = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","lastPrice":"1"},"cs":1,"ts":1673272861000}"#;
+    let snapshot = r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","price24hPcnt":"0.017103","lastPrice":"17216.00","prevPrice24h":"16926.50","markPrice":"17217.33","indexPrice":"17227.36","turnover24h":"1570383121.943499","volume24h":"91705.276","bid1Price":"17215.50","bid1Size":"84.489","ask1Price":"17216.00","ask1Size":"83.020"},"cs":24987956059,"ts":1673272861686}"#;
+    let delta = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","lastPrice":"17220.5","bid1Price":"17220.00","bid1Size":"1.5"},"cs":24987956060,"ts":1673272861800}"#;
+    let (n, out) = run(Venue::Bybit, Contracts::default(), &[delta_first, snapshot, delta]);
+    assert_eq!(out.len(), 2, "a delta before any snapshot cannot be read");
+    assert_eq!(n.stats().rejected, 0);
+    let t = &out[1];
+    assert_eq!(t["ts"], 1_673_272_861_800_i64);
+    assert_eq!(t["last_price"], "17220.5");
+    assert_eq!(t["bid"], json!(["17220", "1.5"]));
+    // Unchanged by the delta: the ask and the marks.
+    assert_eq!(t["ask"], json!(["17216", "83.02"]));
+    assert_eq!(t["mark_price"], "17217.33");
+    // 17220.5 − 16926.5, from the new last price and the kept reference.
+    assert_eq!(t["change_24h"], "294");
+}
+
+/// Bybit inverse symbols count `volume` in USD contracts and `turnover` in
+/// the coin: the coin is the base volume.
+#[test]
+fn bybit_inverse_klines_take_the_coin_volume() {
+    let kline = r#"{"topic":"kline.1.BTCUSD","data":[{"start":1672324800000,"end":1672324859999,"interval":"1","open":"16649.5","close":"16677","high":"16677","low":"16608","volume":"50000","turnover":"3.00123","confirm":true,"timestamp":1672324860001}],"ts":1672324860001,"type":"snapshot"}"#;
+    let (_, out) = run(Venue::Bybit, Contracts::default(), &[kline]);
+    assert_eq!(out[0]["volume"], "3.00123");
+    assert_eq!(out[0]["quote_volume"], "50000");
+    assert_eq!(out[0]["closed"], true);
+    assert_eq!(out[0]["interval"], "1m");
+}
+
+/// OKX derivatives' candles: `vol` is contracts, `volCcy` the base
+/// currency; a channel of another kind of candle (mark price) is named.
+#[test]
+fn okx_derivative_candles_take_the_base_volume() {
+    let candle = r#"{"arg":{"channel":"candle1H","instId":"BTC-USDT-SWAP"},"data":[["1597026000000","8533.02","8553.74","8527.17","8548.26","4524","45.24","386562.1","0"]]}"#;
+    let mark = r#"{"arg":{"channel":"mark-price-candle1m","instId":"BTC-USDT-SWAP"},"data":[["1597026383085","3.721","3.743","3.677","3.708","0"]]}"#;
+    let (n, out) = run(Venue::Okx, Contracts::default(), &[candle, mark]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["interval"], "1h");
+    assert_eq!(out[0]["volume"], "45.24");
+    assert_eq!(out[0]["quote_volume"], "386562.1");
+    assert_eq!(out[0]["closed"], false);
+    assert_eq!(n.stats().unsupported["mark-price-candle1m"], 1);
+}

@@ -3,6 +3,7 @@
 //! `{"stream":"<symbol>@depthSnapshot","data":<body>}` (the capture reader
 //! wraps it so), open interest as `{"stream":"<symbol>@openInterest",...}`.
 
+use super::market::{CandleFields, TickerFields, interval};
 use super::{Ctx, Funding, Outcome, TextLevel, made, parse};
 use crate::num::{self, BadValue, bad};
 use prism_model::{PositionSide, Side};
@@ -78,6 +79,38 @@ struct Event<'a> {
     open_interest: Option<&'a str>,
     #[serde(default)]
     time: Option<i64>,
+    // A ticker's last price, change percentage and volume; a bookTicker's
+    // sizes; a kline's candle.
+    #[serde(borrow, default)]
+    c: Option<&'a str>,
+    #[serde(borrow, default, rename = "P")]
+    percent: Option<&'a str>,
+    #[serde(borrow, default)]
+    v: Option<&'a str>,
+    #[serde(borrow, default, rename = "B")]
+    bid_size: Option<&'a str>,
+    #[serde(borrow, default, rename = "A")]
+    ask_size: Option<&'a str>,
+    #[serde(borrow, default)]
+    k: Option<&'a RawValue>,
+}
+
+/// A kline's candle (`k`).
+#[derive(Deserialize)]
+struct Kline<'a> {
+    t: i64,
+    s: &'a str,
+    i: &'a str,
+    o: &'a str,
+    c: &'a str,
+    h: &'a str,
+    l: &'a str,
+    v: &'a str,
+    #[serde(default)]
+    q: Option<&'a str>,
+    #[serde(default)]
+    n: Option<u64>,
+    x: bool,
 }
 
 #[derive(Deserialize)]
@@ -240,10 +273,51 @@ impl State {
                 let sync = self.books.entry(d.symbol.clone()).or_default();
                 depth(sync, ctx, d);
             }
+            Some("kline") => {
+                let k: Kline<'_> = parse("k", need("k", ev.k)?.get())?;
+                let candle = CandleFields {
+                    interval: interval("k.i", k.i)?,
+                    open_ts: k.t,
+                    open: num::text("k.o", k.o)?,
+                    high: num::text("k.h", k.h)?,
+                    low: num::text("k.l", k.l)?,
+                    close: num::text("k.c", k.c)?,
+                    volume: num::text("k.v", k.v)?,
+                    quote_volume: k.q.map(|q| num::text("k.q", q)).transpose()?,
+                    trades: k.n,
+                    closed: k.x,
+                };
+                ctx.candle(k.s, need("E", ev.e_time)?, candle);
+            }
+            Some("bookTicker") => {
+                let side = |field: &str, price: Option<&RawValue>, size: Option<&str>| {
+                    let price: &str = parse(field, need(field, price)?.get())?;
+                    let size = num::text(field, need(field, size)?)?;
+                    Ok::<_, BadValue>((num::text(field, price)?, size))
+                };
+                let ticker = TickerFields {
+                    bid: Some(side("b", ev.b, ev.bid_size)?),
+                    ask: Some(side("a", ev.a, ev.ask_size)?),
+                    ..TickerFields::default()
+                };
+                // `T` is the transaction time; older messages carry only `E`.
+                let ts = ev.t.or(ev.e_time);
+                ctx.ticker(need("s", ev.s)?, ctx.time(ts)?, ticker);
+            }
+            Some("24hrTicker") => {
+                let ticker = TickerFields {
+                    last: Some(num::text("c", need("c", ev.c)?)?),
+                    volume_24h: Some(num::text("v", need("v", ev.v)?)?),
+                    quote_volume_24h: ev.q.map(|q| num::text("q", q)).transpose()?,
+                    change_24h: ev.p.map(|p| num::text("p", p)).transpose()?,
+                    change_24h_percent: ev.percent.map(|p| num::text("P", p)).transpose()?,
+                    ..TickerFields::default()
+                };
+                ctx.ticker(need("s", ev.s)?, need("E", ev.e_time)?, ticker);
+            }
             Some(
-                other @ ("24hrTicker" | "24hrMiniTicker" | "bookTicker" | "kline"
-                | "continuous_kline" | "compositeIndex" | "contractInfo"
-                | "assetIndexUpdate"),
+                other @ ("24hrMiniTicker" | "continuous_kline" | "compositeIndex"
+                | "contractInfo" | "assetIndexUpdate"),
             ) => {
                 return Ok(Outcome::Unsupported(other.to_owned()));
             }

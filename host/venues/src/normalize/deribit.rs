@@ -4,6 +4,7 @@
 //! base currency. A trade's `liquidation` flag (`M` maker, `T` taker, `MT`
 //! both) also makes a liquidation of that side's position.
 
+use super::market::{CandleFields, OpenCandles, TickerFields, interval};
 use super::{Ctx, Funding, Outcome, made, parse};
 use crate::num::{self, BadValue, bad};
 use prism_model::{Decimal, PositionSide, Side};
@@ -46,6 +47,18 @@ struct Ticker<'a> {
     timestamp: i64,
     instrument_name: &'a str,
     #[serde(default)]
+    best_bid_price: Option<f64>,
+    #[serde(default)]
+    best_bid_amount: Option<f64>,
+    #[serde(default)]
+    best_ask_price: Option<f64>,
+    #[serde(default)]
+    best_ask_amount: Option<f64>,
+    #[serde(default)]
+    last_price: Option<f64>,
+    #[serde(default)]
+    stats: Option<Stats>,
+    #[serde(default)]
     open_interest: Option<f64>,
     #[serde(default)]
     funding_8h: Option<f64>,
@@ -53,6 +66,49 @@ struct Ticker<'a> {
     mark_price: Option<f64>,
     #[serde(default)]
     index_price: Option<f64>,
+}
+
+/// A ticker's 24-hour statistics: `volume` in the base currency,
+/// `volume_usd` in USD (futures), `price_change` in percent.
+#[derive(Deserialize)]
+struct Stats {
+    #[serde(default)]
+    volume: Option<f64>,
+    #[serde(default)]
+    volume_usd: Option<f64>,
+    #[serde(default)]
+    price_change: Option<f64>,
+}
+
+/// `chart.trades.{instrument}.{resolution}`: the open candle, `tick` its
+/// start, `volume` in the base currency, `cost` in the quote currency.
+#[derive(Deserialize)]
+struct Chart {
+    tick: i64,
+    open: f64,
+    high: f64,
+    low: f64,
+    close: f64,
+    volume: f64,
+    #[serde(default)]
+    cost: Option<f64>,
+}
+
+/// Deribit never marks a candle closed: the next interval's first update
+/// closes it.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    candles: OpenCandles,
+}
+
+/// A resolution (`1` … `720` minutes, `1D`) as an interval.
+fn resolution(text: &str) -> Result<prism_model::CandleInterval, BadValue> {
+    let name = if text.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{text}m")
+    } else {
+        text.to_owned()
+    };
+    interval("channel", &name)
 }
 
 /// What an instrument's amounts are counted in.
@@ -89,7 +145,68 @@ fn base_amount(
     }
 }
 
-pub(crate) fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
+impl State {
+    pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
+        let channel = peek_channel(message);
+        if let Some(channel) = channel.filter(|c| c.starts_with("chart.trades.")) {
+            return self.chart(ctx, channel, message);
+        }
+        push(ctx, message)
+    }
+
+    fn chart(&mut self, ctx: &mut Ctx<'_>, channel: &str, message: &str) -> Result<Outcome, BadValue> {
+        #[derive(Deserialize)]
+        struct ChartMessage {
+            params: ChartParams,
+        }
+        #[derive(Deserialize)]
+        struct ChartParams {
+            data: Chart,
+        }
+        let m: ChartMessage = parse("message", message)?;
+        let rest = &channel["chart.trades.".len()..];
+        let (instrument, res) = rest
+            .rsplit_once('.')
+            .ok_or_else(|| bad("channel", "chart.trades.{instrument}.{resolution}"))?;
+        let c = m.params.data;
+        let candle = CandleFields {
+            interval: resolution(res)?,
+            open_ts: c.tick,
+            open: num::float("open", c.open)?,
+            high: num::float("high", c.high)?,
+            low: num::float("low", c.low)?,
+            close: num::float("close", c.close)?,
+            volume: num::float("volume", c.volume)?,
+            quote_volume: c.cost.map(|v| num::float("cost", v)).transpose()?,
+            trades: None,
+            closed: false,
+        };
+        let before = ctx.out.len();
+        let ts = ctx.received.unwrap_or(c.tick).max(c.tick);
+        self.candles.update(ctx, instrument, ts, candle);
+        Ok(made(ctx, before))
+    }
+}
+
+/// The channel of a subscription notification, read without the rest.
+fn peek_channel(message: &str) -> Option<&str> {
+    #[derive(Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow, default)]
+        params: Option<PeekParams<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct PeekParams<'a> {
+        #[serde(borrow, default)]
+        channel: Option<&'a str>,
+    }
+    serde_json::from_str::<Peek<'_>>(message)
+        .ok()?
+        .params?
+        .channel
+}
+
+fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
     let m: Message<'_> = parse("message", message)?;
     if m.result.is_some()
         || m.error.is_some()
@@ -178,6 +295,7 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue
                 };
                 ctx.funding(t.instrument_name, t.timestamp, funding);
             }
+            ticker(ctx, &t, kind)?;
             if let Some(oi) = opt("open_interest", t.open_interest)? {
                 let oi = match (kind, mark) {
                     (Kind::Inverse, Some(m)) if !m.is_zero() => {
@@ -191,8 +309,15 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue
                 }
             }
         }
+        "quote" => {
+            let t: Ticker<'_> = parse("quote", data.get())?;
+            let kind = kind(t.instrument_name);
+            if kind == Kind::Combo {
+                return Ok(Outcome::Unsupported("quote of a combo".into()));
+            }
+            ticker(ctx, &t, kind)?;
+        }
         other @ ("book"
-        | "quote"
         | "deribit_price_index"
         | "deribit_price_ranking"
         | "markprice"
@@ -205,6 +330,34 @@ pub(crate) fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue
         other => return Ok(Outcome::Unknown(other.to_owned())),
     }
     Ok(made(ctx, before))
+}
+
+/// The ticker part of a `ticker` or `quote` notification. A side with
+/// price 0 or none is empty; amounts of inverse instruments are USD.
+fn ticker(ctx: &mut Ctx<'_>, t: &Ticker<'_>, kind: Kind) -> Result<(), BadValue> {
+    let opt = |field: &str, v: Option<f64>| v.map(|v| num::float(field, v)).transpose();
+    let side = |field: &str, price: Option<f64>, amount: Option<f64>| {
+        match (opt(field, price)?, opt(field, amount)?) {
+            (Some(p), Some(a)) if !p.is_zero() => {
+                Ok::<_, BadValue>(Some((p, base_amount(field, kind, a, p)?)))
+            }
+            _ => Ok(None),
+        }
+    };
+    let stats = t.stats.as_ref();
+    let fields = TickerFields {
+        bid: side("best_bid_amount", t.best_bid_price, t.best_bid_amount)?,
+        ask: side("best_ask_amount", t.best_ask_price, t.best_ask_amount)?,
+        last: opt("last_price", t.last_price)?,
+        volume_24h: opt("stats.volume", stats.and_then(|s| s.volume))?,
+        quote_volume_24h: opt("stats.volume_usd", stats.and_then(|s| s.volume_usd))?,
+        change_24h: None,
+        change_24h_percent: opt("stats.price_change", stats.and_then(|s| s.price_change))?,
+        mark: opt("mark_price", t.mark_price)?,
+        index: opt("index_price", t.index_price)?,
+    };
+    ctx.ticker(t.instrument_name, t.timestamp, fields);
+    Ok(())
 }
 
 #[cfg(test)]

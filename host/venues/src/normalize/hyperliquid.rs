@@ -4,6 +4,7 @@
 //! becomes a liquidation of `liquidatedUser`.
 
 use super::dedup::Seen;
+use super::market::{CandleFields, OpenCandles, TickerFields, interval};
 use super::{Ctx, Funding, Outcome, TextLevel, made, parse};
 use crate::num::{self, BadValue, bad};
 use prism_model::{PositionSide, Side};
@@ -110,9 +111,36 @@ struct AllDexs<'a> {
     ctxs: Vec<(String, Vec<AssetContext<'a>>)>,
 }
 
+/// `bbo`: `[bid, ask]`, either `null` when that side is empty.
+#[derive(Deserialize)]
+struct Bbo<'a> {
+    coin: &'a str,
+    time: i64,
+    #[serde(borrow)]
+    bbo: Vec<Option<Level<'a>>>,
+}
+
+/// `candle`: the open candle of one interval, `v` in coins, `n` trades.
+#[derive(Deserialize)]
+struct Candle<'a> {
+    t: i64,
+    s: &'a str,
+    i: &'a str,
+    o: &'a str,
+    c: &'a str,
+    h: &'a str,
+    l: &'a str,
+    v: &'a str,
+    #[serde(default)]
+    n: Option<u64>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct State {
     seen: Seen,
+    /// Hyperliquid never marks a candle closed: the next interval's first
+    /// update closes it.
+    candles: OpenCandles,
     /// Coin names by dex ("" for the main one), in the order of `meta`.
     universes: HashMap<String, Vec<String>>,
 }
@@ -232,11 +260,46 @@ impl State {
                     );
                 }
             }
+            "bbo" => {
+                let b: Bbo<'_> = parse("bbo", data)?;
+                if b.bbo.len() > 2 {
+                    return Err(bad("bbo", "more than a bid and an ask"));
+                }
+                let level = |i: usize, field: &str| -> Result<_, BadValue> {
+                    b.bbo
+                        .get(i)
+                        .and_then(Option::as_ref)
+                        .map(|l| Ok((num::text(field, l.px)?, num::text(field, l.sz)?)))
+                        .transpose()
+                };
+                let ticker = TickerFields {
+                    bid: level(0, "bbo[0]")?,
+                    ask: level(1, "bbo[1]")?,
+                    ..TickerFields::default()
+                };
+                ctx.ticker(b.coin, b.time, ticker);
+            }
+            "candle" => {
+                let c: Candle<'_> = parse("candle", data)?;
+                let candle = CandleFields {
+                    interval: interval("i", c.i)?,
+                    open_ts: c.t,
+                    open: num::text("o", c.o)?,
+                    high: num::text("h", c.h)?,
+                    low: num::text("l", c.l)?,
+                    close: num::text("c", c.c)?,
+                    volume: num::text("v", c.v)?,
+                    quote_volume: None,
+                    trades: c.n,
+                    closed: false,
+                };
+                // The message carries no time but the candle's start.
+                let ts = ctx.received.unwrap_or(c.t).max(c.t);
+                self.candles.update(ctx, c.s, ts, candle);
+            }
             "subscriptionResponse" | "pong" | "post" => return Ok(Outcome::Control),
             other @ ("activeSpotAssetCtx"
-            | "bbo"
             | "allMids"
-            | "candle"
             | "notification"
             | "webData2"
             | "orderUpdates"

@@ -6,6 +6,7 @@ mod dedup;
 mod deribit;
 mod hyperliquid;
 mod lighter;
+mod market;
 mod okx;
 
 use crate::Venue;
@@ -44,8 +45,8 @@ pub enum Outcome {
     Records(usize),
     /// A subscription answer, a heartbeat, a pong: nothing to normalize.
     Control,
-    /// A known message type Prism has no event for (tickers, candles, best
-    /// bid and offer, spot contexts); named.
+    /// A known message type Prism has no event for (mini tickers, index
+    /// candles, spot contexts); named.
     Unsupported(String),
     /// A message type this normalizer does not know; named as well as it can.
     Unknown(String),
@@ -249,8 +250,8 @@ enum State {
     Binance(binance::State),
     Okx(okx::State),
     Hyperliquid(hyperliquid::State),
-    Deribit,
-    Bybit,
+    Deribit(deribit::State),
+    Bybit(bybit::State),
     Lighter(lighter::State),
 }
 
@@ -272,8 +273,8 @@ impl FeedNormalizer {
             Venue::Binance => State::Binance(binance::State::default()),
             Venue::Okx => State::Okx(okx::State::default()),
             Venue::Hyperliquid => State::Hyperliquid(hyperliquid::State::default()),
-            Venue::Deribit => State::Deribit,
-            Venue::Bybit => State::Bybit,
+            Venue::Deribit => State::Deribit(deribit::State::default()),
+            Venue::Bybit => State::Bybit(bybit::State::default()),
             Venue::Lighter => State::Lighter(lighter::State::default()),
         };
         Self {
@@ -313,8 +314,8 @@ impl FeedNormalizer {
             State::Binance(s) => s.push(&mut ctx, message),
             State::Okx(s) => s.push(&mut ctx, message),
             State::Hyperliquid(s) => s.push(&mut ctx, message),
-            State::Deribit => deribit::push(&mut ctx, message),
-            State::Bybit => bybit::push(&mut ctx, message),
+            State::Deribit(s) => s.push(&mut ctx, message),
+            State::Bybit(s) => s.push(&mut ctx, message),
             State::Lighter(s) => s.push(&mut ctx, message),
         };
         let outcome = match result {

@@ -3,6 +3,7 @@
 //! inverse: USD per contract, so base = contracts × value / price).
 
 use super::dedup::Seen;
+use super::market::{CandleFields, TickerFields, interval, maybe};
 use super::{Ctx, Funding, Outcome, made, parse};
 use crate::book::{Book, BookSide};
 use crate::num::{self, BadValue, bad};
@@ -100,6 +101,29 @@ struct BookData<'a> {
     prev_seq_id: Option<i64>,
 }
 
+#[derive(Deserialize)]
+struct Ticker<'a> {
+    #[serde(rename = "instId")]
+    inst_id: &'a str,
+    #[serde(default)]
+    last: Option<&'a str>,
+    #[serde(default, rename = "askPx")]
+    ask_px: Option<&'a str>,
+    #[serde(default, rename = "askSz")]
+    ask_sz: Option<&'a str>,
+    #[serde(default, rename = "bidPx")]
+    bid_px: Option<&'a str>,
+    #[serde(default, rename = "bidSz")]
+    bid_sz: Option<&'a str>,
+    #[serde(default, rename = "open24h")]
+    open_24h: Option<&'a str>,
+    #[serde(default, rename = "vol24h")]
+    vol_24h: Option<&'a str>,
+    #[serde(default, rename = "volCcy24h")]
+    vol_ccy_24h: Option<&'a str>,
+    ts: &'a str,
+}
+
 #[derive(Debug, Default)]
 struct InstBook {
     book: Book,
@@ -153,6 +177,83 @@ fn base_size(
         ));
     }
     ctx.base_size("sz", inst_id, size, price)
+}
+
+/// A `tickers` item. Sizes are in contracts for derivatives; `vol24h` is
+/// in contracts for derivatives and in base units for spot, `volCcy24h` in
+/// base units for derivatives and in quote units for spot (OKX docs).
+fn ticker(ctx: &Ctx<'_>, t: &Ticker<'_>) -> Result<TickerFields, BadValue> {
+    let side = |px_field: &str, px: Option<&str>, sz_field: &str, sz: Option<&str>| {
+        match (maybe(px_field, px)?, maybe(sz_field, sz)?) {
+            (Some(price), Some(size)) if !price.is_zero() => Ok::<_, BadValue>(Some((
+                price,
+                base_size(ctx, t.inst_id, size, price)?,
+            ))),
+            _ => Ok(None),
+        }
+    };
+    let last = maybe("last", t.last)?;
+    let open = maybe("open24h", t.open_24h)?;
+    let vol = maybe("vol24h", t.vol_24h)?;
+    let vol_ccy = maybe("volCcy24h", t.vol_ccy_24h)?;
+    let (volume_24h, quote_volume_24h) = if is_derivative(t.inst_id) {
+        (vol_ccy, None)
+    } else {
+        (vol, vol_ccy)
+    };
+    Ok(TickerFields {
+        bid: side("bidPx", t.bid_px, "bidSz", t.bid_sz)?,
+        ask: side("askPx", t.ask_px, "askSz", t.ask_sz)?,
+        last,
+        volume_24h,
+        quote_volume_24h,
+        change_24h: match (last, open) {
+            (Some(l), Some(o)) => l.checked_sub(o),
+            _ => None,
+        },
+        ..TickerFields::default()
+    })
+}
+
+/// A `candle<interval>` row: `[ts, o, h, l, c, vol, volCcy, volCcyQuote,
+/// confirm]`. Base volume: `vol` for spot, `volCcy` for derivatives (whose
+/// `vol` is in contracts); quote volume: `volCcyQuote`, or `volCcy` for spot.
+fn candle(
+    inst_id: &str,
+    interval: prism_model::CandleInterval,
+    row: &[&str],
+) -> Result<CandleFields, BadValue> {
+    let at = |i: usize, field: &str| {
+        row.get(i)
+            .copied()
+            .ok_or_else(|| bad(field, "missing from the candle row"))
+    };
+    let vol = num::text("vol", at(5, "vol")?)?;
+    let vol_ccy = maybe("volCcy", row.get(6).copied())?;
+    let vol_quote = maybe("volCcyQuote", row.get(7).copied())?;
+    let (volume, quote_volume) = if is_derivative(inst_id) {
+        let base = vol_ccy.ok_or_else(|| bad("volCcy", "a derivative's candle needs it"))?;
+        (base, vol_quote)
+    } else {
+        (vol, vol_quote.or(vol_ccy))
+    };
+    let closed = match row.get(8).copied() {
+        Some("1") => true,
+        Some("0") | None => false,
+        Some(other) => return Err(bad("confirm", format!("`{other}` is not 0 or 1"))),
+    };
+    Ok(CandleFields {
+        interval,
+        open_ts: ms("ts", at(0, "ts")?)?,
+        open: num::text("o", at(1, "o")?)?,
+        high: num::text("h", at(2, "h")?)?,
+        low: num::text("l", at(3, "l")?)?,
+        close: num::text("c", at(4, "c")?)?,
+        volume,
+        quote_volume,
+        trades: None,
+        closed,
+    })
 }
 
 impl State {
@@ -281,7 +382,49 @@ impl State {
                     ctx.open_interest(o.inst_id, ms("ts", o.ts)?, oi);
                 }
             }
-            "books" | "books5" | "books50-l2-tbt" | "books-l2-tbt" | "bbo-tbt" => {
+            "tickers" => {
+                let all: Vec<Ticker<'_>> = parse("tickers", data)?;
+                for t in all {
+                    let ticker = ticker(ctx, &t)?;
+                    ctx.ticker(t.inst_id, ms("ts", t.ts)?, ticker);
+                }
+            }
+            "bbo-tbt" => {
+                let inst_id = arg.inst_id.ok_or_else(|| bad("arg.instId", "missing"))?;
+                let all: Vec<BookData<'_>> = parse("bbo-tbt", data)?;
+                for d in all {
+                    let best = |field: &str, levels: &[Vec<&str>]| match levels.first() {
+                        Some(l) if l.len() >= 2 => {
+                            let price = num::text(field, l[0])?;
+                            let size = base_size(ctx, inst_id, num::text(field, l[1])?, price)?;
+                            Ok(Some((price, size)))
+                        }
+                        Some(_) => Err(bad(field, "a level needs a price and a size")),
+                        None => Ok(None),
+                    };
+                    let ticker = TickerFields {
+                        bid: best("bids", &d.bids)?,
+                        ask: best("asks", &d.asks)?,
+                        ..TickerFields::default()
+                    };
+                    ctx.ticker(inst_id, ms("ts", d.ts)?, ticker);
+                }
+            }
+            channel
+                if channel.starts_with("candle")
+                    && channel.as_bytes().get(6).is_some_and(u8::is_ascii_digit) =>
+            {
+                let inst_id = arg.inst_id.ok_or_else(|| bad("arg.instId", "missing"))?;
+                let interval = interval("arg.channel", &channel["candle".len()..])?;
+                let rows: Vec<Vec<&str>> = parse(channel, data)?;
+                for row in rows {
+                    let candle = candle(inst_id, interval, &row)?;
+                    // A candle push carries no time of its own but its start.
+                    let ts = ctx.received.unwrap_or(candle.open_ts).max(candle.open_ts);
+                    ctx.candle(inst_id, ts, candle);
+                }
+            }
+            "books" | "books5" | "books50-l2-tbt" | "books-l2-tbt" => {
                 let inst_id = arg.inst_id.ok_or_else(|| bad("arg.instId", "missing"))?;
                 let snapshot = m.action.is_none_or(|a| a == "snapshot");
                 let all: Vec<BookData<'_>> = parse("books", data)?;
@@ -289,8 +432,7 @@ impl State {
                     self.book(ctx, inst_id, snapshot, &d)?;
                 }
             }
-            other @ ("tickers"
-            | "mark-price"
+            other @ ("mark-price"
             | "index-tickers"
             | "price-limit"
             | "opt-summary"
@@ -300,7 +442,7 @@ impl State {
             | "mark-price-candle1m") => {
                 return Ok(Outcome::Unsupported(other.to_owned()));
             }
-            other if other.starts_with("candle") || other.starts_with("index-candle") => {
+            other if other.contains("candle") => {
                 return Ok(Outcome::Unsupported(other.to_owned()));
             }
             other => return Ok(Outcome::Unknown(other.to_owned())),
