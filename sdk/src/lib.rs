@@ -53,8 +53,8 @@ pub mod state;
 pub mod testing;
 
 pub use bindings::prism::plugin::events::{
-    Book, Candle, CandleInterval, Event, EventKind, Fill, Funding, IntervalUnit, Level, Liquidation,
-    OpenInterest, Position, Ticker, Timer, Trade,
+    Book, Candle, CandleInterval, Event, EventKind, Fill, Funding, IntervalUnit, Level,
+    Liquidation, OpenInterest, Position, Ticker, Timer, Trade,
 };
 pub use bindings::prism::plugin::outputs::{
     Alert, Direction, Document, LogEntry, OrderIntent, Output, Priority, SeriesPoint, Signal,

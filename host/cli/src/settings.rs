@@ -175,8 +175,18 @@ pub(crate) fn feed(v: &VenueConfig) -> anyhow::Result<FeedSettings> {
             funding: on(FeedChannel::Funding),
             open_interest: on(FeedChannel::OpenInterest),
             book: on(FeedChannel::Book),
+            tickers: on(FeedChannel::Tickers),
         };
     }
+    for interval in &v.candles {
+        if prism_venues::live::candle_channel(venue, *interval).is_none() {
+            anyhow::bail!(
+                "candles: {} does not stream {interval} candles; build them from trades instead ([candles] from_trades)",
+                venue.name()
+            );
+        }
+    }
+    s.candles.clone_from(&v.candles);
     if let Some(url) = &v.url {
         s.url.clone_from(url);
     }

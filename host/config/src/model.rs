@@ -561,16 +561,19 @@ pub enum FeedChannel {
     Funding,
     OpenInterest,
     Book,
+    /// Best bid/offer and the 24-hour summary.
+    Tickers,
 }
 
 impl FeedChannel {
     /// Every channel.
-    pub const ALL: [FeedChannel; 5] = [
+    pub const ALL: [FeedChannel; 6] = [
         FeedChannel::Trades,
         FeedChannel::Liquidations,
         FeedChannel::Funding,
         FeedChannel::OpenInterest,
         FeedChannel::Book,
+        FeedChannel::Tickers,
     ];
 }
 
@@ -622,6 +625,10 @@ pub struct VenueConfig {
     /// Accounts whose fills are followed (Hyperliquid: its liquidations).
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Candle intervals to subscribe to (`1m`, `1h`, …), each one the venue
+    /// streams; others can be built from trades (`[candles] from_trades`).
+    #[serde(default)]
+    pub candles: Vec<prism_model::CandleInterval>,
 }
 
 fn default_idle_timeout_s() -> u64 {

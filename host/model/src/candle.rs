@@ -211,7 +211,9 @@ impl FromStr for CandleInterval {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 9 {
             return Err(refuse("it must start with a whole number"));
         }
-        let count = digits.parse().map_err(|_| refuse("the count is too large"))?;
+        let count = digits
+            .parse()
+            .map_err(|_| refuse("the count is too large"))?;
         CandleInterval::new(count, unit).map_err(|e| refuse(e.reason))
     }
 }
@@ -288,7 +290,17 @@ mod tests {
         assert_eq!(i("14d").to_string(), "2w");
         assert_eq!(i("90m").to_string(), "90m");
         assert_eq!(i("1D").fixed_ms(), Some(86_400_000));
-        for bad in ["", "m", "0m", "1x", "-1m", "1.5h", "13M", "99999999999m", "1 m"] {
+        for bad in [
+            "",
+            "m",
+            "0m",
+            "1x",
+            "-1m",
+            "1.5h",
+            "13M",
+            "99999999999m",
+            "1 m",
+        ] {
             assert!(bad.parse::<CandleInterval>().is_err(), "{bad}");
         }
     }

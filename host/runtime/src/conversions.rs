@@ -58,13 +58,31 @@ kind_conversions!(
     we::EventKind,
     kind_to_wit,
     kind_from_wit,
-    [Trade, Liquidation, Funding, OpenInterest, Book, Position, Fill, Candle, Ticker]
+    [
+        Trade,
+        Liquidation,
+        Funding,
+        OpenInterest,
+        Book,
+        Position,
+        Fill,
+        Candle,
+        Ticker
+    ]
 );
 kind_conversions!(
     we01::EventKind,
     kind_to_wit_0_1,
     kind_from_wit_0_1,
-    [Trade, Liquidation, Funding, OpenInterest, Book, Position, Fill]
+    [
+        Trade,
+        Liquidation,
+        Funding,
+        OpenInterest,
+        Book,
+        Position,
+        Fill
+    ]
 );
 
 fn instrument(i: &Instrument) -> wt::Instrument {

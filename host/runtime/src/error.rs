@@ -25,7 +25,9 @@ pub enum LoadError {
     Compile(String),
     /// The component imports something the host does not provide: another
     /// world, or an incompatible version of `prism:plugin`.
-    #[error("the component's imports do not fit the `prism:plugin/plugin` world (0.2.0 or 0.1.0): {0}")]
+    #[error(
+        "the component's imports do not fit the `prism:plugin/plugin` world (0.2.0 or 0.1.0): {0}"
+    )]
     Imports(String),
     /// The component was built against another version of the contract.
     #[error(
@@ -34,7 +36,9 @@ pub enum LoadError {
     )]
     Incompatible { found: String },
     /// The component lacks an export of the contract (or has it with another type).
-    #[error("the component's exports do not fit the `prism:plugin/plugin` world of its version: {0}")]
+    #[error(
+        "the component's exports do not fit the `prism:plugin/plugin` world of its version: {0}"
+    )]
     Exports(String),
     /// Instantiation failed (e.g. the memory limit is smaller than the plugin's initial memory).
     #[error("cannot instantiate the plugin: {0}")]

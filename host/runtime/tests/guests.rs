@@ -229,7 +229,15 @@ fn a_plugin_built_against_0_1_runs_and_never_sees_the_new_kinds() {
     let kinds: Vec<&str> = info.subscription.kinds.iter().map(|k| k.as_str()).collect();
     assert_eq!(
         kinds,
-        ["trade", "liquidation", "funding", "open_interest", "book", "position", "fill"]
+        [
+            "trade",
+            "liquidation",
+            "funding",
+            "open_interest",
+            "book",
+            "position",
+            "fill"
+        ]
     );
     let out = legacy.on_events(&every_kind()).unwrap();
     let names: Vec<(&str, f64)> = out

@@ -223,7 +223,11 @@ mod tests {
         assert_eq!(push(&line("10.5", "9", "1m")).unwrap_err().field, "high");
         assert_eq!(push(&line("12", "10.5", "1m")).unwrap_err().field, "low");
         let bad: Result<Record, _> = serde_json::from_str(&line("12", "9", "1x"));
-        assert!(bad.unwrap_err().to_string().contains("not a candle interval"));
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("not a candle interval")
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 use prism_model::decimal::{self, Decimal};
 use prism_model::instrument::InstrumentSpec;
 use prism_model::{
-    Book, CandleInterval, Event, Funding, InstrumentRegistry, Level, Liquidation, MarketKind, OpenInterest,
-    Position, PositionSide, Side, TimestampMs, Trade,
+    Book, CandleInterval, Event, Funding, InstrumentRegistry, Level, Liquidation, MarketKind,
+    OpenInterest, Position, PositionSide, Side, TimestampMs, Trade,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -87,11 +87,25 @@ fn binance_futures_capture_with_its_depth_snapshots() {
     assert_eq!(closed.len(), 4);
     let c = &closed[0];
     assert_eq!(
-        (c["symbol"].as_str(), c["interval"].as_str(), c["open_ts"].as_i64(), c["ts"].as_i64()),
-        (Some("SUSHIUSDT"), Some("1m"), Some(1_626_992_700_000), Some(1_626_992_760_203))
+        (
+            c["symbol"].as_str(),
+            c["interval"].as_str(),
+            c["open_ts"].as_i64(),
+            c["ts"].as_i64()
+        ),
+        (
+            Some("SUSHIUSDT"),
+            Some("1m"),
+            Some(1_626_992_700_000),
+            Some(1_626_992_760_203)
+        )
     );
-    let fields = ["open", "high", "low", "close", "volume", "quote_volume"].map(|f| c[f].as_str().unwrap());
-    assert_eq!(fields, ["7.608", "7.618", "7.607", "7.617", "3005", "22875.859"]);
+    let fields =
+        ["open", "high", "low", "close", "volume", "quote_volume"].map(|f| c[f].as_str().unwrap());
+    assert_eq!(
+        fields,
+        ["7.608", "7.618", "7.607", "7.617", "3005", "22875.859"]
+    );
     assert_eq!(c["trades"], 113);
     // The first bookTicker: SUSHIUSDT bid 7.6110 × 2, ask 7.6120 × 297 at T.
     let t = serde_json::to_value(tickers[0]).unwrap();
@@ -154,8 +168,14 @@ fn okx_capture_books_match_every_checksum() {
     assert_eq!(spot["change_24h"], "535.6");
     // BTC-USD-220527 (inverse, 100 USD a contract): 4 contracts bid at
     // 30210.4 are 400 / 30210.4 BTC; volume is volCcy24h, in BTC.
-    let future = tickers.iter().find(|t| t["symbol"] == "BTC-USD-220527").unwrap();
-    assert_eq!(future["bid"], serde_json::json!(["30210.4", "0.013240473479"]));
+    let future = tickers
+        .iter()
+        .find(|t| t["symbol"] == "BTC-USD-220527")
+        .unwrap();
+    assert_eq!(
+        future["bid"],
+        serde_json::json!(["30210.4", "0.013240473479"])
+    );
     assert_eq!(future["volume_24h"], "2620.289");
     assert_eq!(future.get("quote_volume_24h"), None);
 }

@@ -98,5 +98,10 @@ fn lighter() {
 fn documented_candles_and_tickers() {
     check_in(Venue::Okx, "docs", "okx.jsonl", "docs-okx.jsonl");
     check_in(Venue::Bybit, "docs", "bybit.jsonl", "docs-bybit.jsonl");
-    check_in(Venue::Deribit, "docs", "deribit.jsonl", "docs-deribit.jsonl");
+    check_in(
+        Venue::Deribit,
+        "docs",
+        "deribit.jsonl",
+        "docs-deribit.jsonl",
+    );
 }

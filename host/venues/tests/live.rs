@@ -171,6 +171,7 @@ fn binance_resyncs_after_a_gap_and_after_a_disconnect() {
         liquidations: false,
         funding: false,
         open_interest: false,
+        tickers: false,
     };
     let feed = start(s);
     let records = feed.collect(|r| trades(r).len() == 3);
@@ -410,5 +411,112 @@ fn every_venue_subscribes_and_normalizes_its_recorded_messages_live() {
         );
         assert_eq!(feed.metrics.connects.load(Ordering::Relaxed), 1, "{venue}");
         assert!(feed.metrics.latency_count.load(Ordering::Relaxed) >= 1);
+    }
+}
+
+fn doc_sample(file: &str, line: usize) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/docs")
+        .join(file);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .to_owned()
+}
+
+/// Candles and tickers asked for in the settings are subscribed under each
+/// venue's own names, and what comes back is normalized.
+#[test]
+fn every_venue_subscribes_its_candles_and_tickers_live() {
+    let one = |t: &str| vec![t.parse::<prism_model::CandleInterval>().unwrap()];
+    let cases = [
+        (
+            Venue::Binance,
+            "BTCUSDT",
+            one("1m"),
+            "btcusdt@kline_1m",
+            sample("binance-futures.jsonl", 14),
+            "ticker",
+        ),
+        (
+            Venue::Binance,
+            "BTCUSDT",
+            one("1m"),
+            "btcusdt@bookTicker",
+            sample("binance-futures.jsonl", 14),
+            "ticker",
+        ),
+        (
+            Venue::Okx,
+            "BTC-USDT",
+            one("1d"),
+            r#""channel":"candle1Dutc""#,
+            doc_sample("okx.jsonl", 1),
+            "candle",
+        ),
+        (
+            Venue::Okx,
+            "BTC-USDT",
+            one("1d"),
+            r#""channel":"tickers""#,
+            doc_sample("okx.jsonl", 3),
+            "ticker",
+        ),
+        (
+            Venue::Hyperliquid,
+            "BTC",
+            one("15m"),
+            r#""interval":"15m""#,
+            sample("hyperliquid.jsonl", 10),
+            "ticker",
+        ),
+        (
+            Venue::Deribit,
+            "BTC-PERPETUAL",
+            one("1m"),
+            "chart.trades.BTC-PERPETUAL.1",
+            doc_sample("deribit.jsonl", 1),
+            "candle",
+        ),
+        (
+            Venue::Bybit,
+            "BTCUSDT",
+            one("5m"),
+            "kline.5.BTCUSDT",
+            doc_sample("bybit.jsonl", 1),
+            "candle",
+        ),
+        (
+            Venue::Bybit,
+            "BTCUSDT",
+            one("5m"),
+            "tickers.BTCUSDT",
+            doc_sample("bybit.jsonl", 2),
+            "ticker",
+        ),
+    ];
+    for (venue, symbol, candles, subscription, message, kind) in cases {
+        let mut script = vec![Step::Expect(subscription.into())];
+        if venue == Venue::Deribit {
+            script.push(Step::Send(
+                r#"{"jsonrpc":"2.0","method":"heartbeat","params":{"type":"test_request"}}"#.into(),
+            ));
+            script.push(Step::Expect("public/test".into()));
+        }
+        script.push(Step::Send(message));
+        let server = Loopback::start(vec![script]);
+        let mut s = settings(venue, &server, &[symbol]);
+        s.channels = Channels {
+            tickers: true,
+            ..Channels::default()
+        };
+        s.candles = candles;
+        let feed = start(s);
+        let records = feed.collect(|r| !r.is_empty());
+        let got = serde_json::to_value(&records[0]).unwrap();
+        assert_eq!(got["type"], kind, "{venue}: {got}");
+        assert_eq!(got["symbol"], symbol, "{venue}: {got}");
     }
 }

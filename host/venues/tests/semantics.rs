@@ -339,11 +339,39 @@ fn hyperliquid_candles_close_when_the_next_interval_starts() {
             t + 59_999
         )
     };
-    let a1 = candle(1_700_000_040_000, "37000", "37010", "37010", "37000", "0.5", 3);
-    let a2 = candle(1_700_000_040_000, "37000", "36990.5", "37010", "36990.5", "1.25", 7);
-    let b1 = candle(1_700_000_100_000, "36990.5", "36991", "36991", "36990.5", "0.01", 1);
+    let a1 = candle(
+        1_700_000_040_000,
+        "37000",
+        "37010",
+        "37010",
+        "37000",
+        "0.5",
+        3,
+    );
+    let a2 = candle(
+        1_700_000_040_000,
+        "37000",
+        "36990.5",
+        "37010",
+        "36990.5",
+        "1.25",
+        7,
+    );
+    let b1 = candle(
+        1_700_000_100_000,
+        "36990.5",
+        "36991",
+        "36991",
+        "36990.5",
+        "0.01",
+        1,
+    );
     let late = candle(1_700_000_040_000, "37000", "1", "37010", "1", "9", 9);
-    let (_, out) = run(Venue::Hyperliquid, Contracts::default(), &[&a1, &a2, &b1, &late]);
+    let (_, out) = run(
+        Venue::Hyperliquid,
+        Contracts::default(),
+        &[&a1, &a2, &b1, &late],
+    );
     let view: Vec<(i64, bool, &str, &str)> = out
         .iter()
         .map(|c| {
@@ -377,7 +405,11 @@ fn bybit_ticker_deltas_apply_to_the_last_snapshot() {
     let delta_first = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","lastPrice":"1"},"cs":1,"ts":1673272861000}"#;
     let snapshot = r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","price24hPcnt":"0.017103","lastPrice":"17216.00","prevPrice24h":"16926.50","markPrice":"17217.33","indexPrice":"17227.36","turnover24h":"1570383121.943499","volume24h":"91705.276","bid1Price":"17215.50","bid1Size":"84.489","ask1Price":"17216.00","ask1Size":"83.020"},"cs":24987956059,"ts":1673272861686}"#;
     let delta = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","lastPrice":"17220.5","bid1Price":"17220.00","bid1Size":"1.5"},"cs":24987956060,"ts":1673272861800}"#;
-    let (n, out) = run(Venue::Bybit, Contracts::default(), &[delta_first, snapshot, delta]);
+    let (n, out) = run(
+        Venue::Bybit,
+        Contracts::default(),
+        &[delta_first, snapshot, delta],
+    );
     assert_eq!(out.len(), 2, "a delta before any snapshot cannot be read");
     assert_eq!(n.stats().rejected, 0);
     let t = &out[1];

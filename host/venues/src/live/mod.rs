@@ -11,6 +11,7 @@ mod protocol;
 
 pub use feed::{FeedOutputs, spawn_feed};
 pub use feeds::{FeedUse, Feeds};
+pub use protocol::candle_channel;
 
 use crate::Venue;
 use crate::contracts::Contracts;
@@ -18,13 +19,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// What a feed subscribes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Channels {
     pub trades: bool,
     pub liquidations: bool,
     pub funding: bool,
     pub open_interest: bool,
     pub book: bool,
+    /// Best bid/offer and the venue's 24-hour summary.
+    pub tickers: bool,
 }
 
 impl Channels {
@@ -35,6 +38,7 @@ impl Channels {
         funding: true,
         open_interest: true,
         book: true,
+        tickers: true,
     };
 }
 
@@ -55,6 +59,9 @@ pub struct FeedSettings {
     pub contracts: Contracts,
     /// Accounts whose fills are followed (Hyperliquid liquidations).
     pub accounts: Vec<String>,
+    /// Candle intervals streamed by the venue (each must be one it has:
+    /// [`candle_channel`]).
+    pub candles: Vec<prism_model::CandleInterval>,
 }
 
 impl FeedSettings {
@@ -75,6 +82,7 @@ impl FeedSettings {
             open_interest_poll: Duration::from_secs(30),
             contracts: Contracts::default(),
             accounts: Vec::new(),
+            candles: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::FeedSettings;
 use crate::Venue;
+use prism_model::CandleInterval;
 use serde_json::json;
 
 /// Public WebSocket and REST addresses and the advised heartbeat (s).
@@ -51,6 +52,60 @@ fn lighter_market(symbol: &str) -> String {
     }
 }
 
+/// A venue's name for a candle interval on its WebSocket, if it streams
+/// candles of that interval.
+#[must_use]
+pub fn candle_channel(venue: Venue, interval: CandleInterval) -> Option<String> {
+    use prism_model::IntervalUnit::{Day, Hour, Minute, Month, Second, Week};
+    let (n, unit) = (interval.count, interval.unit);
+    // Minutes as the venue counts them, for venues that name intervals so.
+    let minutes = match unit {
+        Minute => Some(n),
+        Hour => Some(n * 60),
+        _ => None,
+    };
+    match venue {
+        Venue::Binance | Venue::Hyperliquid => {
+            let ok = match unit {
+                Minute => [1, 3, 5, 15, 30].contains(&n),
+                Hour => [1, 2, 4, 6, 8, 12].contains(&n) && (venue == Venue::Binance || n != 6),
+                Day => [1, 3].contains(&n),
+                Week | Month => n == 1,
+                Second => false,
+            };
+            ok.then(|| interval.to_string())
+        }
+        Venue::Okx => {
+            let name = match unit {
+                Second => (n == 1).then(|| "1s".to_owned()),
+                Minute => [1, 3, 5, 15, 30].contains(&n).then(|| format!("{n}m")),
+                Hour => [1, 2, 4, 6, 12].contains(&n).then(|| format!("{n}H")),
+                Day => [1, 2, 3, 5].contains(&n).then(|| format!("{n}Dutc")),
+                Week => (n == 1).then(|| "1Wutc".to_owned()),
+                Month => [1, 3].contains(&n).then(|| format!("{n}Mutc")),
+            };
+            name.map(|n| format!("candle{n}"))
+        }
+        Venue::Deribit => match (unit, minutes) {
+            (Day, _) if n == 1 => Some("1D".into()),
+            (_, Some(m)) if [1, 3, 5, 10, 15, 30, 60, 120, 180, 360, 720].contains(&m) => {
+                Some(m.to_string())
+            }
+            _ => None,
+        },
+        Venue::Bybit => match (unit, minutes) {
+            (Day, _) if n == 1 => Some("D".into()),
+            (Week, _) if n == 1 => Some("W".into()),
+            (Month, _) if n == 1 => Some("M".into()),
+            (_, Some(m)) if [1, 3, 5, 15, 30, 60, 120, 240, 360, 720].contains(&m) => {
+                Some(m.to_string())
+            }
+            _ => None,
+        },
+        Venue::Lighter => None,
+    }
+}
+
 /// The messages that subscribe a fresh connection.
 pub(crate) fn subscriptions(s: &FeedSettings) -> Vec<String> {
     let c = s.channels;
@@ -71,6 +126,13 @@ pub(crate) fn subscriptions(s: &FeedSettings) -> Vec<String> {
                 if c.book {
                     streams.push(format!("{sym}@depth@100ms"));
                 }
+                if c.tickers {
+                    streams.push(format!("{sym}@bookTicker"));
+                    streams.push(format!("{sym}@ticker"));
+                }
+                for name in candles(s) {
+                    streams.push(format!("{sym}@kline_{name}"));
+                }
             }
             vec![json!({"method": "SUBSCRIBE", "params": streams, "id": 1}).to_string()]
         }
@@ -82,10 +144,14 @@ pub(crate) fn subscriptions(s: &FeedSettings) -> Vec<String> {
                     (c.funding, "funding-rate"),
                     (c.open_interest, "open-interest"),
                     (c.book, "books"),
+                    (c.tickers, "tickers"),
                 ] {
                     if on {
                         args.push(json!({"channel": channel, "instId": sym}));
                     }
+                }
+                for name in candles(s) {
+                    args.push(json!({"channel": name, "instId": sym}));
                 }
             }
             if c.liquidations {
@@ -102,10 +168,14 @@ pub(crate) fn subscriptions(s: &FeedSettings) -> Vec<String> {
                     (c.trades, "trades"),
                     (c.book, "l2Book"),
                     (c.funding || c.open_interest, "activeAssetCtx"),
+                    (c.tickers, "bbo"),
                 ] {
                     if on {
                         out.push(json!({"method": "subscribe", "subscription": {"type": kind, "coin": coin}}).to_string());
                     }
+                }
+                for name in candles(s) {
+                    out.push(json!({"method": "subscribe", "subscription": {"type": "candle", "coin": coin, "interval": name}}).to_string());
                 }
             }
             if c.liquidations {
@@ -121,8 +191,11 @@ pub(crate) fn subscriptions(s: &FeedSettings) -> Vec<String> {
                 if c.trades || c.liquidations {
                     channels.push(format!("trades.{sym}.100ms"));
                 }
-                if c.funding || c.open_interest {
+                if c.funding || c.open_interest || c.tickers {
                     channels.push(format!("ticker.{sym}.100ms"));
+                }
+                for name in candles(s) {
+                    channels.push(format!("chart.trades.{sym}.{name}"));
                 }
             }
             vec![
@@ -138,6 +211,12 @@ pub(crate) fn subscriptions(s: &FeedSettings) -> Vec<String> {
                 }
                 if c.trades {
                     args.push(format!("publicTrade.{sym}"));
+                }
+                if c.tickers {
+                    args.push(format!("tickers.{sym}"));
+                }
+                for name in candles(s) {
+                    args.push(format!("kline.{name}.{sym}"));
                 }
             }
             vec![json!({"op": "subscribe", "args": args}).to_string()]
@@ -155,6 +234,15 @@ pub(crate) fn subscriptions(s: &FeedSettings) -> Vec<String> {
             out
         }
     }
+}
+
+/// The venue's names of the candle intervals asked for (validated at
+/// configuration; one a venue lacks is left out here).
+fn candles(s: &FeedSettings) -> Vec<String> {
+    s.candles
+        .iter()
+        .filter_map(|i| candle_channel(s.venue, *i))
+        .collect()
 }
 
 /// The client's application-level heartbeat, where the venue wants one.

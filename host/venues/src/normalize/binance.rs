@@ -316,8 +316,8 @@ impl State {
                 ctx.ticker(need("s", ev.s)?, need("E", ev.e_time)?, ticker);
             }
             Some(
-                other @ ("24hrMiniTicker" | "continuous_kline" | "compositeIndex"
-                | "contractInfo" | "assetIndexUpdate"),
+                other @ ("24hrMiniTicker" | "continuous_kline" | "compositeIndex" | "contractInfo"
+                | "assetIndexUpdate"),
             ) => {
                 return Ok(Outcome::Unsupported(other.to_owned()));
             }

@@ -6,11 +6,11 @@
 
 use super::market::{CandleFields, TickerFields, interval, maybe};
 use super::{Ctx, Outcome, made, parse};
-use std::collections::HashMap;
 use crate::num::{self, BadValue, bad};
 use prism_model::{PositionSide, Side};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 
 #[derive(Deserialize)]
 struct Message<'a> {
@@ -140,7 +140,9 @@ impl TickerState {
 /// Whether a symbol is an inverse contract (sized in USD), as the
 /// contract table says.
 fn inverse(ctx: &Ctx<'_>, symbol: &str) -> bool {
-    ctx.contracts.get("bybit", symbol).is_some_and(|c| c.inverse)
+    ctx.contracts
+        .get("bybit", symbol)
+        .is_some_and(|c| c.inverse)
 }
 
 /// Most symbols whose ticker is kept.
@@ -151,14 +153,16 @@ pub(crate) struct State {
     tickers: HashMap<String, TickerState>,
 }
 
-
 impl State {
     pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
         let m: Message<'_> = parse("message", message)?;
         match m.topic.map(|t| t.split('.').next().unwrap_or(t)) {
             Some("tickers") => {
                 let topic = m.topic.unwrap_or_default();
-                let symbol = topic.split('.').nth(1).ok_or_else(|| bad("topic", "tickers.{symbol}"))?;
+                let symbol = topic
+                    .split('.')
+                    .nth(1)
+                    .ok_or_else(|| bad("topic", "tickers.{symbol}"))?;
                 let data = m.data.ok_or_else(|| bad("data", "missing"))?;
                 let update: TickerState = parse("data", data.get())?;
                 let before = ctx.out.len();
@@ -200,14 +204,14 @@ impl State {
 
 /// A ticker's fields in base units; a 0 price is an empty side.
 fn ticker(ctx: &Ctx<'_>, symbol: &str, t: &TickerState) -> Result<TickerFields, BadValue> {
-    let side = |p_field: &str, p: &Option<String>, s_field: &str, s: &Option<String>| {
-        match (maybe(p_field, p.as_deref())?, maybe(s_field, s.as_deref())?) {
-            (Some(price), Some(size)) if !price.is_zero() => Ok::<_, BadValue>(Some((
-                price,
-                ctx.base_size(s_field, symbol, size, price)?,
-            ))),
-            _ => Ok(None),
+    let side = |p_field: &str, p: &Option<String>, s_field: &str, s: &Option<String>| match (
+        maybe(p_field, p.as_deref())?,
+        maybe(s_field, s.as_deref())?,
+    ) {
+        (Some(price), Some(size)) if !price.is_zero() => {
+            Ok::<_, BadValue>(Some((price, ctx.base_size(s_field, symbol, size, price)?)))
         }
+        _ => Ok(None),
     };
     let last = maybe("lastPrice", t.last_price.as_deref())?;
     let prev = maybe("prevPrice24h", t.prev_price_24h.as_deref())?;
@@ -243,7 +247,10 @@ fn kline(ctx: &Ctx<'_>, symbol: &str, k: &Kline<'_>) -> Result<CandleFields, Bad
     let volume = num::text("volume", k.volume)?;
     let turnover = maybe("turnover", k.turnover)?;
     let (volume, quote_volume) = if inverse(ctx, symbol) {
-        (turnover.ok_or_else(|| bad("turnover", "an inverse kline needs it"))?, Some(volume))
+        (
+            turnover.ok_or_else(|| bad("turnover", "an inverse kline needs it"))?,
+            Some(volume),
+        )
     } else {
         (volume, turnover)
     };

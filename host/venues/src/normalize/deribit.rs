@@ -154,7 +154,12 @@ impl State {
         push(ctx, message)
     }
 
-    fn chart(&mut self, ctx: &mut Ctx<'_>, channel: &str, message: &str) -> Result<Outcome, BadValue> {
+    fn chart(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        channel: &str,
+        message: &str,
+    ) -> Result<Outcome, BadValue> {
         #[derive(Deserialize)]
         struct ChartMessage {
             params: ChartParams,
@@ -336,13 +341,14 @@ fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
 /// price 0 or none is empty; amounts of inverse instruments are USD.
 fn ticker(ctx: &mut Ctx<'_>, t: &Ticker<'_>, kind: Kind) -> Result<(), BadValue> {
     let opt = |field: &str, v: Option<f64>| v.map(|v| num::float(field, v)).transpose();
-    let side = |field: &str, price: Option<f64>, amount: Option<f64>| {
-        match (opt(field, price)?, opt(field, amount)?) {
-            (Some(p), Some(a)) if !p.is_zero() => {
-                Ok::<_, BadValue>(Some((p, base_amount(field, kind, a, p)?)))
-            }
-            _ => Ok(None),
+    let side = |field: &str, price: Option<f64>, amount: Option<f64>| match (
+        opt(field, price)?,
+        opt(field, amount)?,
+    ) {
+        (Some(p), Some(a)) if !p.is_zero() => {
+            Ok::<_, BadValue>(Some((p, base_amount(field, kind, a, p)?)))
         }
+        _ => Ok(None),
     };
     let stats = t.stats.as_ref();
     let fields = TickerFields {

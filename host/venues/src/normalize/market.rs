@@ -81,7 +81,8 @@ impl Ctx<'_> {
 /// suffix dropped) as an interval, refused by `field` when it is not one.
 pub(crate) fn interval(field: &str, name: &str) -> Result<CandleInterval, BadValue> {
     let name = name.strip_suffix("utc").unwrap_or(name);
-    name.parse().map_err(|e: prism_model::IntervalError| bad(field, e.to_string()))
+    name.parse()
+        .map_err(|e: prism_model::IntervalError| bad(field, e.to_string()))
 }
 
 /// An optional decimal text that venues send empty when they have none.
@@ -108,7 +109,13 @@ const MAX_OPEN: usize = 10_000;
 impl OpenCandles {
     /// Emits `c` (an update of the open candle of `symbol`), first the
     /// candle it closes, if any, marked closed at the same event time.
-    pub(crate) fn update(&mut self, ctx: &mut Ctx<'_>, symbol: &str, ts: TimestampMs, c: CandleFields) {
+    pub(crate) fn update(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        symbol: &str,
+        ts: TimestampMs,
+        c: CandleFields,
+    ) {
         let key = (symbol.to_owned(), c.interval);
         match self.open.get(&key) {
             Some(last) if last.open_ts > c.open_ts => {

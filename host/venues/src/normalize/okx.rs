@@ -183,14 +183,14 @@ fn base_size(
 /// in contracts for derivatives and in base units for spot, `volCcy24h` in
 /// base units for derivatives and in quote units for spot (OKX docs).
 fn ticker(ctx: &Ctx<'_>, t: &Ticker<'_>) -> Result<TickerFields, BadValue> {
-    let side = |px_field: &str, px: Option<&str>, sz_field: &str, sz: Option<&str>| {
-        match (maybe(px_field, px)?, maybe(sz_field, sz)?) {
-            (Some(price), Some(size)) if !price.is_zero() => Ok::<_, BadValue>(Some((
-                price,
-                base_size(ctx, t.inst_id, size, price)?,
-            ))),
-            _ => Ok(None),
+    let side = |px_field: &str, px: Option<&str>, sz_field: &str, sz: Option<&str>| match (
+        maybe(px_field, px)?,
+        maybe(sz_field, sz)?,
+    ) {
+        (Some(price), Some(size)) if !price.is_zero() => {
+            Ok::<_, BadValue>(Some((price, base_size(ctx, t.inst_id, size, price)?)))
         }
+        _ => Ok(None),
     };
     let last = maybe("last", t.last)?;
     let open = maybe("open24h", t.open_24h)?;
