@@ -3,7 +3,9 @@
 use crossbeam_channel::Sender;
 use prism_config::SourceConfig;
 use prism_model::Chunk;
-use prism_sources::{ChunkReader, EventReader, Skipped, SourceError, SourceStats, spawn_source};
+use prism_sources::{
+    ChunkReader, EventReader, Positions, Skipped, SourceError, SourceStats, spawn_source,
+};
 use prism_venues::Venue;
 use prism_venues::capture::Format as CaptureFormat;
 use prism_venues::live::{FeedMetrics, FeedUse, Feeds};
@@ -96,6 +98,7 @@ pub(crate) struct Source {
 /// cannot be started.
 pub(crate) fn spawn(
     config: &SourceConfig,
+    candles: &[prism_model::CandleInterval],
     base: &Path,
     tx: Sender<Chunk>,
     start: Start,
@@ -107,8 +110,9 @@ pub(crate) fn spawn(
         SourceConfig::Simulator(sim) => {
             let settings = crate::settings::simulator(sim)?;
             let pace = sim.pace;
+            let positions = Positions::default().with_candles(candles);
             let thread = spawn_source(ending, move || {
-                prism_sources::simulate(&settings, pace, &tx, &stats, &stop)
+                prism_sources::simulate(&settings, pace, positions, &tx, &stats, &stop)
             })?;
             Ok(Source {
                 thread,
@@ -126,6 +130,7 @@ pub(crate) fn spawn(
                 first: start.live_first,
                 instruments: start.instruments,
                 record: live.record.as_ref().map(|p| base.join(p)),
+                candles: candles.to_vec(),
             };
             let feeds = Feeds::start(venues, use_, stats, &stop)?;
             let metrics = feeds.metrics.clone();
@@ -154,8 +159,9 @@ pub(crate) fn spawn(
                 skip_reporter(path.display().to_string(), stats.clone()),
             )?;
             let pace = replay.pace;
+            let positions = Positions::default().with_candles(candles);
             let thread = spawn_source(ending, move || {
-                prism_sources::replay(&mut *reader, pace, &tx, &stats, &stop)
+                prism_sources::replay(&mut *reader, pace, positions, &tx, &stats, &stop)
             })?;
             Ok(Source {
                 thread,

@@ -26,11 +26,36 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// The paper executor, for plugins with `paper = true`.
     pub execution: crate::execution::ExecutionConfig,
+    /// Candles and tickers: built from trades, kept for the API.
+    pub market: MarketConfig,
     pub source: SourceConfig,
     pub plugins: Vec<PluginConfig>,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// Market data the host derives and keeps itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketConfig {
+    /// Build candles of these intervals from trades, for every instrument
+    /// whose venue does not stream them (`["1m", "1h"]`; none by default).
+    pub candles_from_trades: Vec<prism_model::CandleInterval>,
+    /// Closed candles kept per instrument and interval for the API.
+    pub candles_kept: usize,
+    /// Instruments whose latest ticker the API keeps.
+    pub tickers_kept: usize,
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        Self {
+            candles_from_trades: Vec::new(),
+            candles_kept: 1_440,
+            tickers_kept: 10_000,
+        }
+    }
 }
 
 /// The HTTP API.

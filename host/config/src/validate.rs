@@ -130,10 +130,18 @@ impl Config {
             ("stores.plugin_log_bytes", self.stores.plugin_log_bytes),
             ("stores.signals", self.stores.signals),
             ("stores.records", self.stores.records),
+            ("market.candles_kept", self.market.candles_kept),
+            ("market.tickers_kept", self.market.tickers_kept),
         ] {
             if n == 0 {
                 bad(key.into(), "must be at least 1");
             }
+        }
+        if self.market.candles_from_trades.len() > 16 {
+            bad(
+                "market.candles_from_trades".into(),
+                "name at most 16 intervals",
+            );
         }
         match &self.source {
             SourceConfig::Simulator(sim) => {

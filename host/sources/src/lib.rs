@@ -1,6 +1,7 @@
 //! Prism's event sources: replay files and the simulator, and the loops
 //! that feed their events into the pipeline at a chosen pace.
 
+pub mod candles;
 pub mod file;
 pub mod from_event;
 pub mod lines;
@@ -11,6 +12,7 @@ pub mod record;
 pub mod simulator;
 pub mod stream;
 
+pub use candles::CandleBuilder;
 pub use file::{EventReader, FileError, Format, RecordWriter, SkipReporter, Skipped};
 pub use from_event::event_json;
 pub use lines::{BoundedLines, MAX_LINE_BYTES, NumberedLine};

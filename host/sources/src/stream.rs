@@ -8,7 +8,8 @@ use crate::pump::{Pacer, SourceStats};
 use crate::record::{Normalizer, RecordError};
 use crate::simulator::{Simulator, SimulatorSettings};
 use crossbeam_channel::Sender;
-use prism_model::{Chunk, Event};
+use crate::candles::CandleBuilder;
+use prism_model::{CandleInterval, Chunk, Event};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -64,21 +65,38 @@ fn count(chunk: &[Event]) -> u64 {
     chunk.iter().filter(|e| e.is_market()).count() as u64
 }
 
-/// Numbers the events a source emits: consecutive positions in the stream.
-#[derive(Debug, Clone, Copy, Default)]
+/// Numbers the events a source emits: consecutive positions in the stream,
+/// with the candles built from its trades (if asked) in their places.
+#[derive(Debug, Clone, Default)]
 pub struct Positions {
     next: u64,
+    candles: Option<Box<CandleBuilder>>,
 }
 
 impl Positions {
     /// Positions from `first` on.
     #[must_use]
     pub fn from(first: u64) -> Self {
-        Self { next: first }
+        Self {
+            next: first,
+            candles: None,
+        }
     }
 
-    /// `events` at the next positions.
+    /// Also builds candles of `intervals` from the trades ([`CandleBuilder`]).
+    #[must_use]
+    pub fn with_candles(mut self, intervals: &[CandleInterval]) -> Self {
+        let builder = CandleBuilder::new(intervals);
+        self.candles = (!builder.is_empty()).then(|| Box::new(builder));
+        self
+    }
+
+    /// `events` (and the candles they close) at the next positions.
     pub fn chunk(&mut self, events: Vec<Event>) -> Chunk {
+        let events = match &mut self.candles {
+            Some(builder) => builder.apply(events),
+            None => events,
+        };
         let chunk = Chunk {
             first: self.next,
             events,
@@ -96,26 +114,30 @@ pub fn emit(
     tx: &Sender<Chunk>,
     stats: &SourceStats,
 ) -> bool {
-    stats.emitted(count(&events), last_ts(&events));
-    events.is_empty() || tx.send(positions.chunk(events)).is_ok()
+    if events.is_empty() {
+        return true;
+    }
+    let chunk = positions.chunk(events);
+    stats.emitted(count(&chunk.events), last_ts(&chunk.events));
+    tx.send(chunk).is_ok()
 }
 
 /// Reads a file into the pipeline at `pace` (event-time seconds per wall
 /// second; 0 = as fast as possible) until its end, `stop`, or the
-/// pipeline's end. Its events are at positions from 0, the same in every
-/// run: a plugin resuming from a checkpoint skips what it covers.
+/// pipeline's end. Its events are at `positions` (from 0, the same in every
+/// run: a plugin resuming from a checkpoint skips what it covers).
 ///
 /// # Errors
 /// Unrecoverable read errors; the pipeline has what came before.
 pub fn replay(
     reader: &mut dyn ChunkReader,
     pace: f64,
+    mut positions: Positions,
     tx: &Sender<Chunk>,
     stats: &SourceStats,
     stop: &AtomicBool,
 ) -> Result<(), SourceError> {
     let mut pacer = Pacer::new(pace);
-    let mut positions = Positions::default();
     loop {
         let mut chunk = Vec::with_capacity(CHUNK);
         let read = reader.read_chunk(CHUNK, &mut chunk);
@@ -147,12 +169,12 @@ pub fn replay(
 pub fn simulate(
     settings: &SimulatorSettings,
     pace: f64,
+    mut positions: Positions,
     tx: &Sender<Chunk>,
     stats: &SourceStats,
     stop: &AtomicBool,
 ) -> Result<(), SourceError> {
     let mut sim = Simulator::new(settings);
-    let mut positions = Positions::default();
     let mut normalizer = Normalizer::default();
     let mut pacer = Pacer::new(pace);
     let mut records = Vec::new();

@@ -274,7 +274,15 @@ pub(crate) fn replay(
         (handle, done)
     };
     let stop = AtomicBool::new(false);
-    let source_result = prism_sources::replay(&mut *reader, 0.0, &pipeline.source, &stats, &stop);
+    let positions = prism_sources::Positions::default().with_candles(&config.market.candles_from_trades);
+    let source_result = prism_sources::replay(
+        &mut *reader,
+        0.0,
+        positions,
+        &pipeline.source,
+        &stats,
+        &stop,
+    );
     let dispatched = pipeline.finish()?;
     ticker.1.store(true, Ordering::Relaxed);
     let _ = ticker.0.join();

@@ -192,6 +192,7 @@ pub(crate) fn run(
         feeds,
     } = crate::source::spawn(
         &config.source,
+        &config.market.candles_from_trades,
         &config.base_dir,
         // The source thread holds the only sender: when a finite source
         // ends, the pipeline drains and its plugins stop.

@@ -28,6 +28,8 @@ pub enum FeedUse {
         /// restored plugin state names the same instruments.
         instruments: InstrumentRegistry,
         record: Option<PathBuf>,
+        /// Candle intervals to build from trades.
+        candles: Vec<prism_model::CandleInterval>,
     },
     /// Raw frames only, into this file (`prism record`); records are counted.
     Record(PathBuf),
@@ -59,7 +61,8 @@ impl Feeds {
                 first,
                 instruments,
                 record,
-            } => (Some((events, first, instruments)), record),
+                candles,
+            } => (Some((events, first, instruments, candles)), record),
             FeedUse::Record(path) => (None, Some(path)),
         };
         let mut threads = Vec::new();
@@ -87,9 +90,10 @@ impl Feeds {
                     stats.emitted(batch.len() as u64, None);
                 }
             })?,
-            Some((tx, first, instruments)) => carry.spawn(move || {
+            Some((tx, first, instruments, candles)) => carry.spawn(move || {
                 let normalizer = Normalizer::with_registry(instruments);
-                normalize(&records_rx, &tx, normalizer, Positions::from(first), &stats);
+                let positions = Positions::from(first).with_candles(&candles);
+                normalize(&records_rx, &tx, normalizer, positions, &stats);
             })?,
         });
         Ok(Self { threads, metrics })
