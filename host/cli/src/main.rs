@@ -8,6 +8,7 @@ mod settings;
 mod source;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use prism_sources::SimulatorSettings;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -163,6 +164,12 @@ enum Command {
         /// Event time of the first event, unix ms.
         #[arg(long, default_value_t = 1_700_000_000_000)]
         start_ms: i64,
+        /// Also write a ticker with every book snapshot.
+        #[arg(long)]
+        tickers: bool,
+        /// Candle intervals the simulated venues stream, e.g. `1m,1h`.
+        #[arg(long, value_delimiter = ',')]
+        candles: Vec<prism_model::CandleInterval>,
     },
 }
 
@@ -247,7 +254,20 @@ fn main() -> ExitCode {
             out,
             accounts,
             start_ms,
-        } => commands::sim::sim(seed, &duration, &out, accounts, start_ms),
+            tickers,
+            candles,
+        } => commands::sim::sim(
+            &duration,
+            &out,
+            SimulatorSettings {
+                seed,
+                start_ms,
+                duration_ms: None,
+                accounts,
+                tickers,
+                candles,
+            },
+        ),
     };
     match result {
         Ok(code) => code,

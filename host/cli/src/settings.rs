@@ -157,6 +157,8 @@ pub(crate) fn simulator(config: &SimulatorConfig) -> anyhow::Result<SimulatorSet
         start_ms: config.start_ms,
         duration_ms,
         accounts: config.accounts,
+        tickers: config.tickers,
+        candles: config.candles.clone(),
     })
 }
 

@@ -538,6 +538,10 @@ pub struct SimulatorConfig {
     pub duration: Option<String>,
     /// Accounts per venue and asset whose positions are simulated.
     pub accounts: usize,
+    /// Also a ticker with every book snapshot (each second).
+    pub tickers: bool,
+    /// Candle intervals the simulated venues stream (`["1m"]`).
+    pub candles: Vec<prism_model::CandleInterval>,
 }
 
 impl Default for SimulatorConfig {
@@ -548,6 +552,8 @@ impl Default for SimulatorConfig {
             start_ms: 1_700_000_000_000,
             duration: None,
             accounts: 50,
+            tickers: false,
+            candles: Vec::new(),
         }
     }
 }

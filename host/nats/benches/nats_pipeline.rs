@@ -78,6 +78,8 @@ fn simulated(minutes: i64) -> (Vec<Event>, Vec<Arc<prism_model::Instrument>>) {
         start_ms: 1_700_000_000_000,
         duration_ms: Some(minutes * 60_000),
         accounts: 20,
+        tickers: false,
+        candles: Vec::new(),
     });
     let mut normalizer = Normalizer::default();
     let mut records = Vec::new();

@@ -277,8 +277,15 @@ mod tests {
                         .to_owned(),
                     c.open_ts - T0,
                     c.ts - T0,
-                    [c.open, c.high, c.low, c.close, c.volume, c.quote_volume.unwrap()]
-                        .map(|d| d.normalize().to_string()),
+                    [
+                        c.open,
+                        c.high,
+                        c.low,
+                        c.close,
+                        c.volume,
+                        c.quote_volume.unwrap(),
+                    ]
+                    .map(|d| d.normalize().to_string()),
                     c.trades.unwrap(),
                 )),
                 _ => None,
@@ -317,12 +324,36 @@ mod tests {
             built(&out, &names),
             [
                 // O 100, H 105, L 99, C 99; V 1 + 0.5 + 2; Q 100 + 52.5 + 198.
-                ("BTCUSDT".into(), 0, 60_000, s(["100", "105", "99", "99", "3.5", "350.5"]), 3),
+                (
+                    "BTCUSDT".into(),
+                    0,
+                    60_000,
+                    s(["100", "105", "99", "99", "3.5", "350.5"]),
+                    3
+                ),
                 // O 101, H 102.5, L 101, C 102.5; V 1.2; Q 101 + 20.5.
-                ("BTCUSDT".into(), 60_000, 120_000, s(["101", "102.5", "101", "102.5", "1.2", "121.5"]), 2),
-                ("BTCUSDT".into(), 180_000, 240_000, s(["98", "98", "98", "98", "3", "294"]), 1),
+                (
+                    "BTCUSDT".into(),
+                    60_000,
+                    120_000,
+                    s(["101", "102.5", "101", "102.5", "1.2", "121.5"]),
+                    2
+                ),
+                (
+                    "BTCUSDT".into(),
+                    180_000,
+                    240_000,
+                    s(["98", "98", "98", "98", "3", "294"]),
+                    1
+                ),
                 // OKX's own clock reaches T0+300.001s: its first candle closes.
-                ("BTC-USDT".into(), 240_000, 300_000, s(["97", "97", "97", "97", "1", "97"]), 1),
+                (
+                    "BTC-USDT".into(),
+                    240_000,
+                    300_000,
+                    s(["97", "97", "97", "97", "1", "97"]),
+                    1
+                ),
             ]
         );
         assert_eq!(b.late_trades(), 1);
@@ -331,7 +362,10 @@ mod tests {
             Event::Trade(t) => t.ts - T0,
             other => panic!("{other:?}"),
         };
-        let first = out.iter().position(|e| matches!(e, Event::Candle(_))).unwrap();
+        let first = out
+            .iter()
+            .position(|e| matches!(e, Event::Candle(_)))
+            .unwrap();
         assert_eq!(at(first + 1), 60_000);
     }
 

@@ -10,7 +10,8 @@
 //! liquidation price) open, close and get liquidated when price crosses
 //! their liquidation price. The same seed gives the same stream.
 
-use crate::record::{DecimalText, Record};
+use crate::candles::CandleBuilder;
+use crate::record::{DecimalText, Normalizer, Record};
 use prism_model::decimal::Decimal;
 use prism_model::{MarketKind, PositionSide, Side, TimestampMs};
 use rand::rngs::StdRng;
@@ -31,6 +32,12 @@ pub struct SimulatorSettings {
     pub duration_ms: Option<i64>,
     /// Accounts per hyperliquid market whose positions are simulated.
     pub accounts: usize,
+    /// Also a ticker (best bid/offer from the book, last, mark and index
+    /// price) with every book snapshot.
+    pub tickers: bool,
+    /// Candles the simulated venues stream: each closed at its interval's
+    /// end, from the simulated trades.
+    pub candles: Vec<prism_model::CandleInterval>,
 }
 
 struct Asset {
@@ -73,6 +80,12 @@ pub struct Simulator {
     /// Accounts per market index (hyperliquid markets only).
     accounts: Vec<Vec<Account>>,
     started: bool,
+    tickers: bool,
+    /// Last trade price per market.
+    last: Vec<Option<DecimalText>>,
+    /// The venues' candles: built from the simulated trades as the host
+    /// would build them, then streamed as the venue's.
+    candles: Option<(Normalizer, CandleBuilder)>,
 }
 
 fn to_decimal(value: f64, (unit, scale): (i64, u32)) -> Decimal {
@@ -174,6 +187,7 @@ impl Simulator {
             })
             .collect();
         Self {
+            last: vec![None; markets.len()],
             rng,
             now: settings.start_ms,
             end: settings.duration_ms.map(|d| settings.start_ms + d),
@@ -181,6 +195,9 @@ impl Simulator {
             markets,
             accounts,
             started: false,
+            tickers: settings.tickers,
+            candles: (!settings.candles.is_empty())
+                .then(|| (Normalizer::default(), CandleBuilder::new(&settings.candles))),
         }
     }
 
@@ -227,10 +244,15 @@ impl Simulator {
                 step.push((t0, self.open_interest(m, t0)));
             }
             if t0 % 1_000 == 0 {
-                step.push((t0, self.book(m, t0)));
+                let book = self.book(m, t0);
+                if self.tickers {
+                    step.push((t0, self.ticker(m, t0, &book)));
+                }
+                step.push((t0, book));
             }
         }
         step.sort_by_key(|(ts, _)| *ts);
+        self.streamed_candles(&mut step);
         out.extend(step.into_iter().map(|(_, r)| r));
         self.now += STEP_MS;
         true
@@ -509,6 +531,73 @@ impl Simulator {
         }
     }
 
+    /// The ticker of market `m`: the book's best levels, the last trade,
+    /// the market's mark and its asset's index price.
+    fn ticker(&self, m: usize, ts: TimestampMs, book: &Record) -> Record {
+        let Record::Book { bids, asks, .. } = book else {
+            unreachable!("a book record")
+        };
+        let tick = self.assets[self.markets[m].asset].tick;
+        let index = self.assets[self.markets[m].asset].price;
+        Record::Ticker {
+            exchange: self.markets[m].venue.to_owned(),
+            symbol: self.markets[m].symbol.clone(),
+            ts,
+            received_ts: Some(ts + 5),
+            bid: bids.first().cloned(),
+            ask: asks.first().cloned(),
+            last_price: self.last[m].clone(),
+            volume_24h: None,
+            quote_volume_24h: None,
+            change_24h: None,
+            change_24h_percent: None,
+            mark_price: Some(to_decimal(self.price(m), tick).to_string().into()),
+            index_price: Some(to_decimal(index, tick).to_string().into()),
+        }
+    }
+
+    /// Adds the candles the step's trades close, each at its interval's end.
+    fn streamed_candles(&mut self, step: &mut Vec<(TimestampMs, Record)>) {
+        for (_, r) in step.iter() {
+            if let Record::Trade {
+                exchange,
+                symbol,
+                price,
+                ..
+            } = r
+                && let Some(m) = self
+                    .markets
+                    .iter()
+                    .position(|m| m.venue == exchange && m.symbol == *symbol)
+            {
+                self.last[m] = Some(price.clone());
+            }
+        }
+        let Some((normalizer, builder)) = &mut self.candles else {
+            return;
+        };
+        let mut events = Vec::new();
+        for (_, r) in step.iter() {
+            if matches!(r, Record::Trade { .. }) {
+                // Simulated trades are valid records.
+                let _ = normalizer.push(r, &mut events);
+            }
+        }
+        let mut closed = Vec::new();
+        for e in builder.apply(events) {
+            if let prism_model::Event::Candle(c) = &e
+                && let Some(i) = normalizer.registry().get(c.instrument)
+                && let Some(r) = Record::from_event(&e, i)
+            {
+                closed.push((c.ts, r));
+            }
+        }
+        if !closed.is_empty() {
+            step.extend(closed);
+            step.sort_by_key(|(ts, _)| *ts);
+        }
+    }
+
     fn book(&mut self, m: usize, ts: TimestampMs) -> Record {
         let price = self.price(m);
         let a = &self.assets[self.markets[m].asset];
@@ -546,10 +635,100 @@ mod tests {
             start_ms: 1_700_000_000_000,
             duration_ms: Some(minutes * 60_000),
             accounts: 20,
+            tickers: false,
+            candles: Vec::new(),
         });
         let mut out = Vec::new();
         while sim.step(&mut out) {}
         out
+    }
+
+    #[test]
+    fn tickers_and_streamed_candles_add_to_the_stream_without_changing_it() {
+        let mut sim = Simulator::new(&SimulatorSettings {
+            seed: 7,
+            start_ms: 1_700_000_000_000,
+            duration_ms: Some(10 * 60_000),
+            accounts: 20,
+            tickers: true,
+            candles: vec!["1m".parse().unwrap()],
+        });
+        let mut all = Vec::new();
+        while sim.step(&mut all) {}
+        let plain: Vec<&Record> = all
+            .iter()
+            .filter(|r| !matches!(r, Record::Ticker { .. } | Record::Candle { .. }))
+            .collect();
+        assert_eq!(plain, run(7, 10).iter().collect::<Vec<_>>());
+        let dec = |t: &DecimalText| prism_model::decimal::parse(&t.0).unwrap();
+        let (mut tickers, mut candles) = (0, 0);
+        for (i, r) in all.iter().enumerate() {
+            match r {
+                // The ticker's best levels are the book's that follows it.
+                Record::Ticker {
+                    symbol, bid, ask, ..
+                } => {
+                    tickers += 1;
+                    let book = all[i..]
+                        .iter()
+                        .find(|b| matches!(b, Record::Book { symbol: s, .. } if s == symbol));
+                    let Some(Record::Book { bids, asks, .. }) = book else {
+                        panic!("no book after {r:?}")
+                    };
+                    assert_eq!((bid.as_ref(), ask.as_ref()), (bids.first(), asks.first()));
+                }
+                // Each candle from its interval's trades, folded here.
+                Record::Candle {
+                    exchange,
+                    symbol,
+                    ts,
+                    open_ts,
+                    open,
+                    high,
+                    low,
+                    close,
+                    volume,
+                    quote_volume,
+                    trades,
+                    closed,
+                    ..
+                } => {
+                    candles += 1;
+                    assert!(closed);
+                    assert_eq!(*ts - *open_ts, 60_000);
+                    let prices: Vec<(Decimal, Decimal)> = all
+                        .iter()
+                        .filter_map(|t| match t {
+                            Record::Trade {
+                                exchange: e,
+                                symbol: s,
+                                ts: t,
+                                price,
+                                size,
+                                ..
+                            } if e == exchange && s == symbol && (*open_ts..*ts).contains(t) => {
+                                Some((dec(price), dec(size)))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(dec(open), prices[0].0);
+                    assert_eq!(dec(close), prices[prices.len() - 1].0);
+                    assert_eq!(dec(high), prices.iter().map(|p| p.0).max().unwrap());
+                    assert_eq!(dec(low), prices.iter().map(|p| p.0).min().unwrap());
+                    assert_eq!(dec(volume), prices.iter().map(|p| p.1).sum::<Decimal>());
+                    let quote: Decimal = prices.iter().map(|(p, s)| p * s).sum();
+                    assert_eq!(dec(quote_volume.as_ref().unwrap()), quote);
+                    assert_eq!(*trades, Some(prices.len() as u64));
+                }
+                _ => {}
+            }
+        }
+        // A ticker per book (9 markets, each second). The run starts 20 s
+        // into a minute (1700000000000 mod 60000 = 20000), so its 10
+        // minutes touch 11 intervals: 10 closed per market, the last open.
+        assert_eq!(tickers, 9 * 600);
+        assert_eq!(candles, 9 * 10);
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //! a flag. How the thread ends (finished or failed, and why) is recorded in
 //! its [`SourceStats`] at once, so `/health` shows it while the rest serves.
 
+use crate::candles::CandleBuilder;
 use crate::file::{EventReader, FileError};
 use crate::pump::{Pacer, SourceStats};
 use crate::record::{Normalizer, RecordError};
 use crate::simulator::{Simulator, SimulatorSettings};
 use crossbeam_channel::Sender;
-use crate::candles::CandleBuilder;
 use prism_model::{CandleInterval, Chunk, Event};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

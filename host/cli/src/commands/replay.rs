@@ -274,7 +274,8 @@ pub(crate) fn replay(
         (handle, done)
     };
     let stop = AtomicBool::new(false);
-    let positions = prism_sources::Positions::default().with_candles(&config.market.candles_from_trades);
+    let positions =
+        prism_sources::Positions::default().with_candles(&config.market.candles_from_trades);
     let source_result = prism_sources::replay(
         &mut *reader,
         0.0,

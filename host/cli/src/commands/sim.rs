@@ -9,19 +9,16 @@ use std::process::ExitCode;
 
 /// Writes `duration` of simulated market to `out`.
 pub(crate) fn sim(
-    seed: u64,
     duration: &str,
     out: &Path,
-    accounts: usize,
-    start_ms: i64,
+    settings: SimulatorSettings,
 ) -> anyhow::Result<ExitCode> {
     let duration_ms = i64::try_from(parse_duration(duration)?.as_millis())?;
-    anyhow::ensure!(accounts > 0, "--accounts must be at least 1");
+    anyhow::ensure!(settings.accounts > 0, "--accounts must be at least 1");
+    let seed = settings.seed;
     let mut sim = Simulator::new(&SimulatorSettings {
-        seed,
-        start_ms,
         duration_ms: Some(duration_ms),
-        accounts,
+        ..settings
     });
     let file = std::fs::File::create(out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
