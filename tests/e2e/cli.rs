@@ -14,8 +14,32 @@ fn version_names_the_contract_it_hosts() {
     assert!(result.status.success());
     assert_eq!(
         text(&result.stdout).trim(),
-        "prism 0.1.0 (hosts plugins of prism:plugin@0.1.0)"
+        "prism 0.1.0 (hosts plugins of prism:plugin@0.2.0; still runs @0.1.0)"
     );
+}
+
+/// `prism check` says which contract version a component was built for.
+#[test]
+fn check_names_the_contract_a_component_was_built_for() {
+    for (name, contract) in [("hello", "0.2.0"), ("contract_0_1", "0.1.0")] {
+        let result = prism().arg("check").arg(wasm(name)).output().unwrap();
+        assert!(result.status.success(), "{}", text(&result.stderr));
+        let out = text(&result.stdout);
+        assert!(
+            out.contains(&format!("fits prism:plugin@{contract}")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("contract:  {contract}\n")), "{out}");
+    }
+    // A component of a version this host does not run is refused by name.
+    let result = prism()
+        .arg("check")
+        .arg(wasm("future_contract"))
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(1));
+    let err = text(&result.stderr);
+    assert!(err.contains("prism:plugin/types@0.3.0"), "{err}");
 }
 
 #[test]

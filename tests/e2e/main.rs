@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod execution;
 mod hardening;
+mod market;
 mod nats;
 mod notify;
 mod postgres;

@@ -16,6 +16,7 @@ mod execution;
 mod extract;
 mod history;
 mod live;
+mod market;
 mod metrics;
 mod names;
 mod openapi;
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .merge(transactions::router())
         .merge(alerts::router())
         .merge(execution::router())
+        .merge(market::router())
         .merge(ws::router())
         .split_for_parts();
     let doc = Arc::new(doc);

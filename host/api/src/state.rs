@@ -111,6 +111,8 @@ pub struct AppState {
     pub store: Arc<OutputStore>,
     /// The paper accounts' records (fed by [`prism_sinks::MemorySink`]).
     pub execution: Arc<prism_outputs::ExecutionStore>,
+    /// Candles and tickers (fed by [`prism_sinks::MemorySink`]).
+    pub market: Arc<prism_outputs::MarketStore>,
     pub control: Arc<dyn PluginControl>,
     pub admin: AdminSettings,
     pub analytics: AnalyticsPlugins,
@@ -150,6 +152,7 @@ impl AppState {
         Self {
             store,
             execution: Arc::default(),
+            market: Arc::default(),
             control,
             admin: AdminSettings::default(),
             analytics: AnalyticsPlugins::default(),

@@ -14,6 +14,7 @@ pub(crate) fn view(id: &str, config: Value) -> PluginView {
         id: id.into(),
         name: id.into(),
         version: "1.0.0".into(),
+        contract: "0.2.0",
         sha256: "00".repeat(32),
         source: format!("{id}.wasm"),
         config,

@@ -40,7 +40,7 @@ pub(crate) fn output_failed(e: &std::io::Error) -> ! {
 fn version() -> &'static str {
     Box::leak(
         format!(
-            "{} (hosts plugins of prism:plugin@{})",
+            "{} (hosts plugins of prism:plugin@{}; still runs @0.1.0)",
             env!("CARGO_PKG_VERSION"),
             prism_runtime::CONTRACT_VERSION
         )

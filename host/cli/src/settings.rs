@@ -32,10 +32,15 @@ pub(crate) fn engine(config: &Config) -> anyhow::Result<PluginEngine> {
     })?)
 }
 
-/// The input event kinds the router taps: those PostgreSQL keeps and those
-/// the NATS collector publishes (each sink takes its own kinds).
+/// The input event kinds the router taps: candles and tickers for the API,
+/// those PostgreSQL keeps and those the NATS collector publishes (each sink
+/// takes its own kinds).
 fn archived(config: &Config) -> Vec<prism_model::EventKind> {
-    let mut kinds = Vec::new();
+    // Candles and tickers always: the API keeps them (MarketStore).
+    let mut kinds = vec![
+        prism_model::EventKind::Candle,
+        prism_model::EventKind::Ticker,
+    ];
     if config.postgres.effective_url().is_some() {
         kinds.extend(&config.postgres.archive);
     }

@@ -15,6 +15,8 @@ pub struct PluginView {
     /// The plugin's own name and version (from `init`).
     pub name: String,
     pub version: String,
+    /// The contract version it was built against (`0.1.0`, `0.2.0`).
+    pub contract: &'static str,
     pub sha256: String,
     /// Where the code came from: a file path, or `upload`.
     pub source: String,

@@ -4,10 +4,12 @@
 //! a store's lock only to copy out the answer.
 
 pub mod execution;
+pub mod market;
 pub mod query;
 pub mod store;
 
 pub use execution::{ExecutionLimits, ExecutionStore, PnlHistoryPoint, RecordQuery};
+pub use market::{CandleQuery, MarketLimits, MarketStore};
 pub use query::{
     DEFAULT_LIMIT, LogQuery, MAX_LIMIT, Page, SeriesQuery, SignalCursor, SignalList, SignalQuery,
 };

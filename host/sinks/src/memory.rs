@@ -1,8 +1,8 @@
 //! The in-memory stores the API reads.
 
 use crate::{Sink, SinkError};
-use prism_model::{ExecutionReport, OutputBatch};
-use prism_outputs::{ExecutionStore, OutputStore};
+use prism_model::{Archived, ExecutionReport, OutputBatch};
+use prism_outputs::{ExecutionStore, MarketStore, OutputStore};
 use std::sync::Arc;
 
 /// Keeps every batch in the bounded [`OutputStore`], and the paper
@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub struct MemorySink {
     outputs: Arc<OutputStore>,
     execution: Option<Arc<ExecutionStore>>,
+    market: Option<Arc<MarketStore>>,
 }
 
 impl MemorySink {
@@ -21,7 +22,15 @@ impl MemorySink {
         Self {
             outputs,
             execution: None,
+            market: None,
         }
+    }
+
+    /// Also keeps the candles and tickers the router taps in `store`.
+    #[must_use]
+    pub fn with_market(mut self, store: Arc<MarketStore>) -> Self {
+        self.market = Some(store);
+        self
     }
 
     /// Also keeps the paper accounts' reports in `store`.
@@ -36,6 +45,13 @@ impl Sink for MemorySink {
     fn write(&mut self, batch: &OutputBatch) -> Result<(), SinkError> {
         self.outputs
             .insert_at(&batch.plugin, batch.position, batch.outputs.clone());
+        Ok(())
+    }
+
+    fn archive(&mut self, events: &Archived) -> Result<(), SinkError> {
+        if let Some(store) = &self.market {
+            store.insert(events.events.iter().map(|(_, i, e)| (i, e)));
+        }
         Ok(())
     }
 

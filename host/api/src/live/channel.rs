@@ -19,6 +19,10 @@ pub(crate) enum Channel {
     Positions,
     /// Each trading plugin's PnL after each change.
     Pnl,
+    /// Every candle update (`GET /api/v1/candles` items).
+    Candles,
+    /// Every ticker (`GET /api/v1/tickers` items).
+    Tickers,
     Plugin(Arc<str>),
 }
 
@@ -37,6 +41,8 @@ impl Channel {
             "fills" => Channel::Fills,
             "positions" => Channel::Positions,
             "pnl" => Channel::Pnl,
+            "candles" => Channel::Candles,
+            "tickers" => Channel::Tickers,
             other => {
                 let id = other.strip_prefix("plugin:")?;
                 prism_model::PluginId::new(id).ok()?;
@@ -59,6 +65,8 @@ impl Channel {
             Channel::Fills => "fills".into(),
             Channel::Positions => "positions".into(),
             Channel::Pnl => "pnl".into(),
+            Channel::Candles => "candles".into(),
+            Channel::Tickers => "tickers".into(),
             Channel::Plugin(id) => format!("plugin:{id}"),
         }
     }

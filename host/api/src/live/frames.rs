@@ -16,7 +16,8 @@ use crate::names::{
 };
 use crate::state::AnalyticsPlugins;
 use crate::views::{
-    FillView, LiquidationMapView, LiquidationView, Opportunities, OrderView, PnlView, PositionView,
+    CandleView, FillView, LiquidationMapView, LiquidationView, Opportunities, OrderView, PnlView,
+    PositionView, TickerView,
 };
 use axum::extract::ws::Utf8Bytes;
 use prism_model::{Output, OutputBatch, wall_ms};
@@ -166,6 +167,38 @@ impl Sink for LiveSink {
         }
         if self.bytes >= CHUNK_BYTES {
             self.send_chunk();
+        }
+        Ok(())
+    }
+
+    /// Candles and tickers on the `candles` and `tickers` channels (the
+    /// REST endpoints' items).
+    fn archive(&mut self, events: &prism_model::Archived) -> Result<(), SinkError> {
+        if self.out.receiver_count() == 0 {
+            return Ok(());
+        }
+        for (_, i, event) in &events.events {
+            let (channel, payload) = match event {
+                prism_model::Event::Candle(c) => (
+                    Channel::Candles,
+                    json(CandleView::new(&i.exchange, &i.symbol, c)),
+                ),
+                prism_model::Event::Ticker(t) => (
+                    Channel::Tickers,
+                    json(TickerView::new(&i.exchange, &i.symbol, t)),
+                ),
+                _ => continue,
+            };
+            let text = message_text(&channel.name(), &payload);
+            self.bytes += text.len();
+            self.chunk.push(Frame {
+                channel,
+                symbol: Some(upper(&i.symbol)),
+                text,
+            });
+            if self.bytes >= CHUNK_BYTES {
+                self.send_chunk();
+            }
         }
         Ok(())
     }

@@ -5,12 +5,14 @@
 mod analytics;
 mod execution;
 mod history;
+mod market;
 mod outputs;
 mod status;
 
 pub(crate) use analytics::*;
 pub(crate) use execution::*;
 pub(crate) use history::*;
+pub(crate) use market::*;
 pub(crate) use outputs::*;
 pub(crate) use status::*;
 

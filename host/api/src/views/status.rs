@@ -239,6 +239,9 @@ pub(crate) struct PluginStatus {
     /// The plugin's own name and version (from `init`).
     pub(crate) name: String,
     pub(crate) version: String,
+    /// The `prism:plugin` contract version it was built against.
+    #[schema(example = "0.2.0")]
+    pub(crate) contract: &'static str,
     /// `starting`, `running`, `swapping`, `recovering`, `quarantined`,
     /// `paused`, `failed` or `stopped`.
     #[schema(example = "running")]
@@ -298,6 +301,7 @@ impl PluginStatus {
             id: p.id.clone(),
             name: p.name.clone(),
             version: p.version.clone(),
+            contract: p.contract,
             state: m.state().as_str(),
             sha256: p.sha256.clone(),
             source: p.source.clone(),

@@ -32,7 +32,7 @@ pub(crate) fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
 
 /// Live outputs over WebSocket: subscribe to channels (`liquidations`,
 /// `long_short_ratio`, `liquidation_map`, `whale_activities`,
-/// `opportunities`, `signals`, `alerts`, `orders`, `fills`, `positions`, `pnl`, `plugin:{id}`), optionally by
+/// `opportunities`, `signals`, `alerts`, `orders`, `fills`, `positions`, `pnl`, `candles`, `tickers`, `plugin:{id}`), optionally by
 /// symbol.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "live",
     responses((status = 101, description = "Switching to the WebSocket protocol"),

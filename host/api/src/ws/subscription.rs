@@ -167,7 +167,7 @@ impl Subscriptions {
                 }
                 None => refused.add(
                     shown(),
-                    "unknown channel; use liquidations, long_short_ratio, liquidation_map, whale_activities, opportunities, signals, alerts, orders, fills, positions, pnl or plugin:{id}".into(),
+                    "unknown channel; use liquidations, long_short_ratio, liquidation_map, whale_activities, opportunities, signals, alerts, orders, fills, positions, pnl, candles, tickers or plugin:{id}".into(),
                 ),
             }
         }

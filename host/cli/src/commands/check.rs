@@ -34,10 +34,14 @@ pub(crate) fn check(wasm: &Path, plugin_config: &str) -> anyhow::Result<ExitCode
             };
             let kinds: Vec<String> = s.kinds.iter().map(|k| k.as_str().to_owned()).collect();
             crate::out!(
-                "ok: {} fits prism:plugin@{}",
+                "ok: {} fits {} (built for it; this host runs {})",
                 wasm.display(),
-                prism_runtime::CONTRACT_VERSION
+                version.info.contract,
+                prism_runtime::HOSTED_CONTRACTS
+                    .map(|v| format!("prism:plugin@{v}"))
+                    .join(" and ")
             );
+            crate::out!("contract:  {}", version.info.contract.version());
             crate::out!("name:      {}", version.info.name);
             crate::out!("version:   {}", version.info.version);
             crate::out!("sha256:    {}", version.digest());

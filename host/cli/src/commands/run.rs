@@ -52,6 +52,13 @@ pub(crate) fn run(
     let engine = crate::settings::engine(&config)?;
     let store = Arc::new(OutputStore::new(crate::settings::stores(&config)));
     let execution = Arc::new(prism_outputs::ExecutionStore::default());
+    let market = Arc::new(prism_outputs::MarketStore::new(
+        prism_outputs::MarketLimits {
+            candles_kept: config.market.candles_kept,
+            tickers: config.market.tickers_kept,
+            ..prism_outputs::MarketLimits::default()
+        },
+    ));
     if let Some(db) = &database {
         crate::database::preload_paper(db, &execution, &runtime);
     }
@@ -69,7 +76,9 @@ pub(crate) fn run(
     let mut sinks = vec![
         SinkSpec::new(
             "memory",
-            MemorySink::new(store.clone()).with_execution(execution.clone()),
+            MemorySink::new(store.clone())
+                .with_execution(execution.clone())
+                .with_market(market.clone()),
             config.pipeline.output_queue,
             Overflow::Wait,
         ),
@@ -175,6 +184,7 @@ pub(crate) fn run(
     let control: Arc<dyn PluginControl> = supervisor;
     let mut state = AppState::new(store, control);
     state.execution = execution;
+    state.market = market;
     state.head_ts = pipeline.head_ts.clone();
     state.sinks = pipeline.sinks.clone();
     let mut state = crate::settings::api(&config, state);

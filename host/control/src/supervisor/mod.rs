@@ -563,6 +563,7 @@ fn view_of(slot: &PluginSlot) -> PluginView {
         id: slot.id.to_string(),
         name: state.current.info.name.clone(),
         version: state.current.info.version.clone(),
+        contract: state.current.info.contract.version(),
         sha256: state.current.digest().to_owned(),
         source: match &state.origin {
             Origin::File { path, .. } => path.display().to_string(),
