@@ -173,13 +173,15 @@ fn normalize_turns_the_shared_recordings_into_replay_files() {
             "okx",
             "cryptofeed",
             "captures/okx-2022-05-13.cryptofeed.txt",
-            364,
+            // 290 books, 74 trades, 28 tickers.
+            392,
         ),
         (
             "deribit",
             "cryptofeed",
             "captures/deribit-options-2021-07-22.cryptofeed.txt",
-            89,
+            // 89 ticker notifications: each an open interest and a ticker.
+            178,
         ),
         ("bybit", "raw", "messages/bybit.jsonl", 1),
     ] {
@@ -206,7 +208,7 @@ fn normalize_turns_the_shared_recordings_into_replay_files() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&result.stdout);
-    assert!(stdout.contains("replayed 364 events"), "{stdout}");
+    assert!(stdout.contains("replayed 392 events"), "{stdout}");
     // …and the recording replays directly, through the same normalizer.
     let result = prism()
         .args([
@@ -224,7 +226,7 @@ fn normalize_turns_the_shared_recordings_into_replay_files() {
         .unwrap();
     let direct = String::from_utf8_lossy(&result.stdout);
     assert!(
-        direct.contains("replayed 364 events") && direct.contains("0 malformed"),
+        direct.contains("replayed 392 events") && direct.contains("0 malformed"),
         "{direct}"
     );
     // A tardis-machine file, and a refusal named by line.

@@ -214,7 +214,7 @@ impl NatsConfig {
         if self.collect.contains(&prism_model::EventKind::Fill) {
             bad(
                 "nats.collect",
-                "fills are the executor's, not the source's; use trade, liquidation, funding, open_interest, book, position",
+                "fills are the executor's, not the source's; use trade, liquidation, funding, open_interest, book, position, candle, ticker",
             );
         }
         for (key, text) in [

@@ -309,11 +309,14 @@ impl Config {
         for kind in &pg.archive {
             if matches!(
                 kind,
-                prism_model::EventKind::Book | prism_model::EventKind::Fill
+                prism_model::EventKind::Book
+                    | prism_model::EventKind::Fill
+                    | prism_model::EventKind::Candle
+                    | prism_model::EventKind::Ticker
             ) {
                 bad(
                     "postgres.archive".into(),
-                    "books and fills are not archived; use trade, liquidation, funding, open_interest, position",
+                    "books, fills, candles and tickers are not archived; use trade, liquidation, funding, open_interest, position",
                 );
             }
         }

@@ -107,10 +107,8 @@ impl CandleBuilder {
                 self.exchanges.insert(i.id, i.exchange.clone());
                 return;
             }
-            Event::Candle(c) => {
-                if self.streamed.insert((c.instrument, c.interval)) {
-                    self.open.remove(&(c.instrument, c.interval));
-                }
+            Event::Candle(c) if self.streamed.insert((c.instrument, c.interval)) => {
+                self.open.remove(&(c.instrument, c.interval));
             }
             _ => {}
         }
