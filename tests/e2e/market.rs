@@ -302,3 +302,48 @@ fn candles_and_tickers_stream_on_the_websocket() {
         "{messages:?}"
     );
 }
+
+/// An operator cannot subscribe a 0.1 plugin to kinds 0.1 lacks: the start
+/// is refused, saying so; "every kind" for it is every kind 0.1 has.
+#[test]
+fn a_0_1_plugin_cannot_be_subscribed_to_the_new_kinds() {
+    let dir = temp_dir("market-0-1-kinds");
+    for (kinds, refused) in [(r#"["trade", "candle"]"#, true), ("[]", false)] {
+        let config = dir.join("prism.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[runtime]
+data_dir = "{data}"
+[[plugins]]
+id = "legacy"
+path = "{legacy}"
+subscription = {{ kinds = {kinds} }}
+"#,
+                data = dir.join("data").display(),
+                legacy = wasm("contract_0_1").display(),
+            ),
+        )
+        .unwrap();
+        let result = prism()
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&result.stdout),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        if refused {
+            assert_eq!(result.status.code(), Some(1), "{out}");
+            assert!(
+                out.contains("built against prism:plugin@0.1.0, which has no candle events"),
+                "{out}"
+            );
+        } else {
+            assert!(result.status.success(), "{out}");
+        }
+    }
+}

@@ -95,6 +95,7 @@ fn load_code(e: &LoadError) -> &'static str {
         LoadError::Imports(_) | LoadError::Exports(_) => "wrong_world",
         LoadError::Incompatible { .. } => "incompatible_contract",
         LoadError::Init(_) => "init_failed",
+        LoadError::KindsNotInContract { .. } => "invalid_subscription",
         LoadError::Restore(_) => "restore_failed",
         LoadError::Instantiate(_) | LoadError::Fault(_) => "start_failed",
         LoadError::Engine(_) | LoadError::Read { .. } => "load_failed",

@@ -206,7 +206,27 @@ pub fn prepare(
     settings: &PluginSettings,
 ) -> Result<(PluginVersion, PluginInstance), LoadError> {
     let module = PluginModule::from_bytes(engine, wasm)?;
-    PluginVersion::prepare(module, id, instance_settings(id, settings))
+    let (version, instance) = PluginVersion::prepare(module, id, instance_settings(id, settings))?;
+    subscription_of(&version, settings)?;
+    Ok((version, instance))
+}
+
+/// The subscription in force for `version` under `settings`: the plugin's
+/// own with the operator's overrides, as the plugin's contract version
+/// can have it.
+///
+/// # Errors
+/// When the overrides name kinds the plugin's contract version lacks.
+pub(crate) fn subscription_of(
+    version: &PluginVersion,
+    settings: &PluginSettings,
+) -> Result<prism_model::Subscription, LoadError> {
+    version.info.contract.fit(
+        version
+            .info
+            .subscription
+            .with_override(settings.subscription.as_ref()),
+    )
 }
 
 #[cfg(test)]

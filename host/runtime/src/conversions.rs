@@ -284,19 +284,9 @@ info_from!(
 pub(crate) fn info_from_wit_0_1(info: v01::PluginInfo) -> PluginInfo {
     let mut info = info_from_wit_0_1_as_given(info);
     if info.subscription.kinds.is_empty() {
-        info.subscription.kinds = kinds_of_0_1();
+        info.subscription.kinds = crate::Contract::V0_1.kinds();
     }
     info
-}
-
-/// The kinds a plugin built against contract 0.1 can receive: what "all
-/// kinds" means for it.
-#[must_use]
-pub fn kinds_of_0_1() -> Vec<m::EventKind> {
-    m::EventKind::ALL
-        .into_iter()
-        .filter(|k| kind_to_wit_0_1(*k).is_some())
-        .collect()
 }
 
 /// Lowers a subscription (used by tests and tools that speak the contract).

@@ -35,6 +35,15 @@ pub enum LoadError {
         crate::CONTRACT_VERSION
     )]
     Incompatible { found: String },
+    /// A subscription names kinds of event the plugin's contract version
+    /// does not have (an operator's override of a 0.1 plugin's kinds).
+    #[error(
+        "the plugin was built against {contract}, which has no {kinds} events: its subscription cannot name them (rebuild it with the current SDK)"
+    )]
+    KindsNotInContract {
+        contract: crate::Contract,
+        kinds: String,
+    },
     /// The component lacks an export of the contract (or has it with another type).
     #[error(
         "the component's exports do not fit the `prism:plugin/plugin` world of its version: {0}"

@@ -49,6 +49,52 @@ impl Contract {
     }
 }
 
+impl Contract {
+    /// Whether plugins of this version can receive events of `kind`.
+    #[must_use]
+    pub fn has(self, kind: prism_model::EventKind) -> bool {
+        use prism_model::EventKind::{Candle, Ticker};
+        self == Contract::V0_2 || !matches!(kind, Candle | Ticker)
+    }
+
+    /// `subscription` as a plugin of this version can have it: "every
+    /// kind" (an empty list) means every kind this version has.
+    ///
+    /// # Errors
+    /// [`LoadError::KindsNotInContract`] when it names kinds the version
+    /// lacks (an operator's override): such a plugin could never see them.
+    pub fn fit(
+        self,
+        mut subscription: prism_model::Subscription,
+    ) -> Result<prism_model::Subscription, LoadError> {
+        let lacking: Vec<&str> = subscription
+            .kinds
+            .iter()
+            .filter(|k| !self.has(**k))
+            .map(|k| k.as_str())
+            .collect();
+        if !lacking.is_empty() {
+            return Err(LoadError::KindsNotInContract {
+                contract: self,
+                kinds: lacking.join(", "),
+            });
+        }
+        if subscription.kinds.is_empty() && self != Contract::V0_2 {
+            subscription.kinds = self.kinds();
+        }
+        Ok(subscription)
+    }
+
+    /// Every kind of event plugins of this version can receive.
+    #[must_use]
+    pub fn kinds(self) -> Vec<prism_model::EventKind> {
+        prism_model::EventKind::ALL
+            .into_iter()
+            .filter(|k| self.has(*k))
+            .collect()
+    }
+}
+
 impl std::fmt::Display for Contract {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "prism:plugin@{}", self.version())

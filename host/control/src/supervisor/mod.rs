@@ -390,10 +390,8 @@ impl Supervisor {
             .clone()
             .ok_or_else(|| ControlError::Gone(id.to_string()))?;
         let version = Arc::new(version);
-        let subscription = version
-            .info
-            .subscription
-            .with_override(settings.subscription.as_ref());
+        let subscription =
+            crate::settings::subscription_of(&version, &settings).map_err(ControlError::Load)?;
         let (queue_tx, queue_rx) = plugin_queue(self.settings.queue_batches);
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
         let metrics = Arc::new(PluginMetrics::new(self.settings.dead_letters));

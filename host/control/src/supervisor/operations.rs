@@ -107,10 +107,9 @@ impl Supervisor {
         version: &PluginVersion,
         settings: PluginSettings,
     ) {
-        let subscription = version
-            .info
-            .subscription
-            .with_override(settings.subscription.as_ref());
+        // Checked before: a version's own subscription always fits.
+        let subscription = crate::settings::subscription_of(version, &settings)
+            .unwrap_or_else(|_| version.info.subscription.clone());
         let mut state = slot.state.write_unpoisoned();
         if state.subscription != subscription {
             let _ = self.router.send(RouterCommand::SetFilter(
@@ -196,6 +195,7 @@ impl Supervisor {
             ..old.clone()
         } == settings;
         if only_subscription {
+            crate::settings::subscription_of(&current, &settings).map_err(ControlError::Load)?;
             let _op = lock(&slot.ops);
             if old.subscription != settings.subscription {
                 self.set_subscription(&slot, &current, settings);
