@@ -276,3 +276,71 @@ fn normalize_turns_the_shared_recordings_into_replay_files() {
     );
     assert!(!status.success());
 }
+
+/// Candles built from a live feed's trades: the same rules as a replay. A
+/// trade exactly on the minute closes the minute before.
+#[test]
+fn prism_run_builds_candles_from_live_trades() {
+    let trade = |ts: i64, price: &str, qty: &str| {
+        format!(
+            r#"{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":{ts},"s":"BTCUSDT","p":"{price}","q":"{qty}","T":{ts},"m":false}}}}"#
+        )
+    };
+    let server = Loopback::start(vec![vec![
+        Step::Expect("SUBSCRIBE".into()),
+        Step::Send(trade(1_700_000_039_000, "60000.5", "0.5")),
+        Step::Send(trade(1_700_000_039_999, "60010", "0.25")),
+        Step::Send(trade(1_700_000_040_000, "59990", "1")),
+    ]]);
+    let dir = temp_dir("live-candles");
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[runtime]
+data_dir = "{data}"
+[market]
+candles_from_trades = ["1m"]
+[source]
+kind = "live"
+[[source.venues]]
+venue = "binance"
+symbols = ["BTCUSDT"]
+channels = ["trades"]
+url = "{ws}"
+rest_url = "{rest}"
+"#,
+            data = dir.join("data").display(),
+            ws = server.ws_url,
+            rest = server.rest_url,
+        ),
+    )
+    .unwrap();
+    let prism = Server::start(&config);
+    let page = prism.wait_for(
+        "/api/v1/candles?exchange=binance&symbol=BTCUSDT&interval=1m",
+        Duration::from_secs(30),
+        |v| v["items"].as_array().is_some_and(|i| !i.is_empty()),
+    );
+    // [1699999980000, 1700000040000): 60000.5 × 0.5 and 60010 × 0.25;
+    // quote volume 30000.25 + 15002.5.
+    let c = &page["items"][0];
+    assert_eq!(c["open_ts"], 1_699_999_980_000_i64);
+    assert_eq!(c["ts"], 1_700_000_040_000_i64);
+    let fields: Vec<&str> = ["open", "high", "low", "close", "volume", "quote_volume"]
+        .iter()
+        .map(|k| c[*k].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["60000.5", "60010", "60000.5", "60010", "0.75", "45002.75"]
+    );
+    assert_eq!(c["trades"], 2);
+    assert_eq!(c["closed"], true);
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        1,
+        "the new minute is open"
+    );
+}
