@@ -53,8 +53,8 @@ pub mod state;
 pub mod testing;
 
 pub use bindings::prism::plugin::events::{
-    Book, Candle, CandleInterval, Event, EventKind, Fill, Funding, IntervalUnit, Level,
-    Liquidation, OpenInterest, Position, Ticker, Timer, Trade,
+    Book, Candle, CandleInterval, CandleValue, Event, EventKind, Fill, Funding, IntervalUnit,
+    Level, Liquidation, OpenInterest, Position, Ticker, TickerValue, Timer, Trade,
 };
 pub use bindings::prism::plugin::outputs::{
     Alert, Direction, Document, LogEntry, OrderIntent, Output, Priority, SeriesPoint, Signal,
@@ -142,6 +142,59 @@ impl Subscription {
     }
 }
 
+impl Candle {
+    /// Traded value in quote units, where the venue gives it.
+    #[must_use]
+    pub fn quote_volume(&self) -> Option<Decimal> {
+        self.values.iter().find_map(|v| match v {
+            CandleValue::QuoteVolume(d) => Some(*d),
+            CandleValue::Trades(_) => None,
+        })
+    }
+
+    /// Number of trades, where the venue gives it.
+    #[must_use]
+    pub fn trades(&self) -> Option<u64> {
+        self.values.iter().find_map(|v| match v {
+            CandleValue::Trades(n) => Some(*n),
+            CandleValue::QuoteVolume(_) => None,
+        })
+    }
+}
+
+/// A ticker value of one kind, if the ticker has it.
+macro_rules! ticker_value {
+    ($($(#[$doc:meta])* $name:ident => $case:ident),* $(,)?) => {
+        impl Ticker {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $name(&self) -> Option<Decimal> {
+                    self.values.iter().find_map(|v| match v {
+                        TickerValue::$case(d) => Some(*d),
+                        _ => None,
+                    })
+                }
+            )*
+        }
+    };
+}
+
+ticker_value! {
+    /// The last trade's price.
+    last_price => LastPrice,
+    /// Traded size over the last 24 hours, base units.
+    volume_24h => Volume24h,
+    /// Traded value over the last 24 hours, quote units.
+    quote_volume_24h => QuoteVolume24h,
+    /// Last price minus the price 24 hours ago.
+    change_24h => Change24h,
+    /// The same change, in percent of the price 24 hours ago.
+    change_24h_percent => Change24hPercent,
+    mark_price => MarkPrice,
+    index_price => IndexPrice,
+}
+
 impl Event {
     /// Event time (none for declarations).
     #[must_use]
@@ -205,4 +258,48 @@ macro_rules! export_plugin {
     $crate::bindings::export!(PrismGuest with_types_in $crate::bindings);
         };
     };
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::*;
+
+    fn d(mantissa: i64, scale: u8) -> Decimal {
+        Decimal { mantissa, scale }
+    }
+
+    #[test]
+    fn ticker_and_candle_values_are_found_by_kind() {
+        let t = Ticker {
+            instrument: 0,
+            ts: 1,
+            received_ts: 1,
+            best_bid: None,
+            best_ask: None,
+            values: vec![
+                TickerValue::MarkPrice(d(370_015, 1)),
+                TickerValue::LastPrice(d(37, 0)),
+            ],
+        };
+        assert_eq!(t.last_price(), Some(d(37, 0)));
+        assert_eq!(t.mark_price(), Some(d(370_015, 1)));
+        assert_eq!(t.volume_24h(), None);
+        let c = Candle {
+            instrument: 0,
+            interval: CandleInterval {
+                count: 1,
+                unit: IntervalUnit::Minute,
+            },
+            closed: true,
+            ts: 60_000,
+            open_ts: 0,
+            open: d(1, 0),
+            high: d(1, 0),
+            low: d(1, 0),
+            close: d(1, 0),
+            volume: d(2, 0),
+            values: vec![CandleValue::Trades(3)],
+        };
+        assert_eq!((c.trades(), c.quote_volume()), (Some(3), None));
+    }
 }

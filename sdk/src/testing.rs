@@ -244,21 +244,19 @@ impl<P: Plugin> Harness<P> {
         let [open, high, low, close, volume] = ohlcv.map(dec);
         Event::Candle(Candle {
             instrument,
-            ts: open_ts + 60_000,
-            received_ts: open_ts + 60_000,
             interval: CandleInterval {
                 count: 1,
                 unit: IntervalUnit::Minute,
             },
+            closed: true,
+            ts: open_ts + 60_000,
             open_ts,
             open,
             high,
             low,
             close,
             volume,
-            quote_volume: None,
-            trades: None,
-            closed: true,
+            values: Vec::new(),
         })
     }
 
@@ -280,13 +278,7 @@ impl<P: Plugin> Harness<P> {
             received_ts: ts,
             best_bid: Some(level(bid)),
             best_ask: Some(level(ask)),
-            last_price: None,
-            volume_24h: None,
-            quote_volume_24h: None,
-            change_24h: None,
-            change_24h_percent: None,
-            mark_price: None,
-            index_price: None,
+            values: Vec::new(),
         })
     }
 

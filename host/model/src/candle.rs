@@ -61,10 +61,11 @@ pub struct IntervalError {
     pub reason: &'static str,
 }
 
-/// Longest interval accepted, in each unit: a year.
+/// Longest interval accepted, in each unit: a year, and no more than
+/// 65,535 units (the contract's `u16`).
 const MAX_COUNT: [(IntervalUnit, u32); 6] = [
-    (IntervalUnit::Second, 31_536_000),
-    (IntervalUnit::Minute, 525_600),
+    (IntervalUnit::Second, 65_535),
+    (IntervalUnit::Minute, 65_535),
     (IntervalUnit::Hour, 8_760),
     (IntervalUnit::Day, 366),
     (IntervalUnit::Week, 53),
@@ -72,7 +73,8 @@ const MAX_COUNT: [(IntervalUnit, u32); 6] = [
 ];
 
 impl CandleInterval {
-    /// `count` units, if that is between one unit and a year.
+    /// `count` units, if that is between one unit and a year (at most
+    /// 65,535 seconds or minutes when not a whole number of a larger unit).
     ///
     /// # Errors
     /// When `count` is 0 or longer than a year.
@@ -80,32 +82,36 @@ impl CandleInterval {
     /// `1h`, `24h` is `1d`, `7d` is `1w`), so one interval has one name
     /// whichever venue it came from.
     pub fn new(count: u32, unit: IntervalUnit) -> Result<Self, IntervalError> {
-        let max = MAX_COUNT
-            .iter()
-            .find(|(u, _)| *u == unit)
-            .map_or(1, |(_, m)| *m);
-        if count == 0 || count > max {
-            return Err(IntervalError {
-                text: format!("{count}{}", unit.letter()),
-                reason: "the count must be from 1 up to a year",
-            });
+        let refuse = || IntervalError {
+            text: format!("{count}{}", unit.letter()),
+            reason: "the count must be from 1 up to a year (at most 65535 seconds or minutes)",
+        };
+        if count == 0 {
+            return Err(refuse());
         }
-        let (mut count, mut unit) = (count, unit);
+        let (mut n, mut u) = (count, unit);
         loop {
-            let (factor, larger) = match unit {
+            let (factor, larger) = match u {
                 IntervalUnit::Second => (60, IntervalUnit::Minute),
                 IntervalUnit::Minute => (60, IntervalUnit::Hour),
                 IntervalUnit::Hour => (24, IntervalUnit::Day),
                 IntervalUnit::Day => (7, IntervalUnit::Week),
                 IntervalUnit::Week | IntervalUnit::Month => break,
             };
-            if count % factor != 0 {
+            if n % factor != 0 {
                 break;
             }
-            count /= factor;
-            unit = larger;
+            n /= factor;
+            u = larger;
         }
-        Ok(Self { count, unit })
+        let max = MAX_COUNT
+            .iter()
+            .find(|(unit, _)| *unit == u)
+            .map_or(1, |(_, m)| *m);
+        if n > max {
+            return Err(refuse());
+        }
+        Ok(Self { count: n, unit: u })
     }
 
     /// Length in milliseconds; none for months.
@@ -289,6 +295,10 @@ mod tests {
         assert_eq!(i("1440m").to_string(), "1d");
         assert_eq!(i("14d").to_string(), "2w");
         assert_eq!(i("90m").to_string(), "90m");
+        // Normalized first, then bounded: 1000 hours in seconds is fine.
+        assert_eq!(i("3600000s").to_string(), "1000h");
+        assert!("65537s".parse::<CandleInterval>().is_err());
+        assert!("367d".parse::<CandleInterval>().is_err());
         assert_eq!(i("1D").fixed_ms(), Some(86_400_000));
         for bad in [
             "",

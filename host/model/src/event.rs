@@ -129,8 +129,10 @@ pub enum Event {
     Position(Position),
     Timer(Timer),
     Fill(Fill),
-    Candle(Candle),
-    Ticker(Ticker),
+    // Boxed: each is larger than every other event, and unboxed they would
+    // double the size of every event in every batch.
+    Candle(Box<Candle>),
+    Ticker(Box<Ticker>),
 }
 
 /// The kinds of market event a subscription can name.

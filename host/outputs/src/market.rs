@@ -228,7 +228,7 @@ mod tests {
 
     fn candle(id: prism_model::InstrumentId, open_ts: i64, close: &str, closed: bool) -> Event {
         let d = |t: &str| decimal::parse(t).unwrap();
-        Event::Candle(Candle {
+        Event::Candle(Box::new(Candle {
             instrument: id,
             ts: open_ts + 1,
             received_ts: open_ts + 1,
@@ -242,7 +242,7 @@ mod tests {
             quote_volume: None,
             trades: None,
             closed,
-        })
+        }))
     }
 
     #[test]

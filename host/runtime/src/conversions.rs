@@ -190,7 +190,8 @@ macro_rules! lower_shared {
 
 fn interval(i: m::CandleInterval) -> we::CandleInterval {
     we::CandleInterval {
-        count: i.count,
+        // At most 65,535: `CandleInterval::new` bounds it so.
+        count: u16::try_from(i.count).unwrap_or(u16::MAX),
         unit: match i.unit {
             m::IntervalUnit::Second => we::IntervalUnit::Second,
             m::IntervalUnit::Minute => we::IntervalUnit::Minute,
@@ -209,39 +210,62 @@ fn quote(l: Option<m::Level>) -> Option<we::Level> {
     })
 }
 
-/// Lowers one model event into the current contract's shape.
+/// Lowers one model event into the current contract's shape. Inlined into
+/// the batch loop (candles and tickers are lowered out of line), so the
+/// value is built in place rather than copied.
+#[inline]
 pub(crate) fn event_to_wit(e: &m::Event) -> we::Event {
     lower_shared!(we, e, other => match other {
-        m::Event::Candle(c) => we::Event::Candle(we::Candle {
-            instrument: c.instrument.0,
-            ts: c.ts,
-            received_ts: c.received_ts,
-            interval: interval(c.interval),
-            open_ts: c.open_ts,
-            open: dec(c.open),
-            high: dec(c.high),
-            low: dec(c.low),
-            close: dec(c.close),
-            volume: dec(c.volume),
-            quote_volume: c.quote_volume.map(dec),
-            trades: c.trades,
-            closed: c.closed,
-        }),
-        m::Event::Ticker(t) => we::Event::Ticker(we::Ticker {
-            instrument: t.instrument.0,
-            ts: t.ts,
-            received_ts: t.received_ts,
-            best_bid: quote(t.best_bid),
-            best_ask: quote(t.best_ask),
-            last_price: t.last_price.map(dec),
-            volume_24h: t.volume_24h.map(dec),
-            quote_volume_24h: t.quote_volume_24h.map(dec),
-            change_24h: t.change_24h.map(dec),
-            change_24h_percent: t.change_24h_percent.map(dec),
-            mark_price: t.mark_price.map(dec),
-            index_price: t.index_price.map(dec),
-        }),
+        m::Event::Candle(c) => candle_to_wit(c),
+        m::Event::Ticker(t) => ticker_to_wit(t),
         _ => unreachable!("every other kind is shared"),
+    })
+}
+
+#[inline(never)]
+fn candle_to_wit(c: &m::Candle) -> we::Event {
+    we::Event::Candle(we::Candle {
+        instrument: c.instrument.0,
+        interval: interval(c.interval),
+        closed: c.closed,
+        ts: c.ts,
+        open_ts: c.open_ts,
+        open: dec(c.open),
+        high: dec(c.high),
+        low: dec(c.low),
+        close: dec(c.close),
+        volume: dec(c.volume),
+        values: c
+            .quote_volume
+            .map(|q| we::CandleValue::QuoteVolume(dec(q)))
+            .into_iter()
+            .chain(c.trades.map(we::CandleValue::Trades))
+            .collect(),
+    })
+}
+
+#[inline(never)]
+fn ticker_to_wit(t: &m::Ticker) -> we::Event {
+    we::Event::Ticker(we::Ticker {
+        instrument: t.instrument.0,
+        ts: t.ts,
+        received_ts: t.received_ts,
+        best_bid: quote(t.best_bid),
+        best_ask: quote(t.best_ask),
+        values: [
+            t.last_price.map(|d| we::TickerValue::LastPrice(dec(d))),
+            t.volume_24h.map(|d| we::TickerValue::Volume24h(dec(d))),
+            t.quote_volume_24h
+                .map(|d| we::TickerValue::QuoteVolume24h(dec(d))),
+            t.change_24h.map(|d| we::TickerValue::Change24h(dec(d))),
+            t.change_24h_percent
+                .map(|d| we::TickerValue::Change24hPercent(dec(d))),
+            t.mark_price.map(|d| we::TickerValue::MarkPrice(dec(d))),
+            t.index_price.map(|d| we::TickerValue::IndexPrice(dec(d))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     })
 }
 

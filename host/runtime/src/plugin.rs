@@ -385,19 +385,16 @@ impl PluginInstance {
     /// A [`Fault`]: a trap, the deadline, the memory limit, more than
     /// `max_outputs` outputs, an `err` result, or a malformed output.
     pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Output>, Fault> {
-        for event in events {
-            if let Event::Instrument(i) = event {
-                self.declared.insert(i.clone());
-            }
-        }
         let result = match &self.bindings {
             Bindings::V0_2(bindings) => {
                 self.scratch.clear();
-                self.scratch.extend(
-                    events
-                        .iter()
-                        .map(|e| WireEvent(conversions::event_to_wit(e))),
-                );
+                for event in events {
+                    if let Event::Instrument(i) = event {
+                        self.declared.insert(i.clone());
+                    }
+                    self.scratch
+                        .push(WireEvent(conversions::event_to_wit(event)));
+                }
                 arm(&mut self.store, self.limits);
                 match self.on_events {
                     Some(on_events) if self.fast_lowering => {
@@ -427,6 +424,11 @@ impl PluginInstance {
                 }
             }
             Bindings::V0_1(bindings) => {
+                for event in events {
+                    if let Event::Instrument(i) = event {
+                        self.declared.insert(i.clone());
+                    }
+                }
                 // Kinds 0.1 lacks are left out: such a plugin never sees them.
                 self.scratch_0_1.clear();
                 self.scratch_0_1

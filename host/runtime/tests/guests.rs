@@ -180,7 +180,7 @@ fn new_kinds(id: prism_model::InstrumentId) -> Vec<Event> {
     use prism_model::{Candle, Level, Ticker};
     let d = |t: &str| decimal::parse(t).unwrap();
     vec![
-        Event::Candle(Candle {
+        Event::Candle(Box::new(Candle {
             instrument: id,
             ts: 1_700_000_060_000,
             received_ts: 1_700_000_060_001,
@@ -194,8 +194,8 @@ fn new_kinds(id: prism_model::InstrumentId) -> Vec<Event> {
             quote_volume: Some(d("462550.25")),
             trades: Some(42),
             closed: true,
-        }),
-        Event::Ticker(Ticker {
+        })),
+        Event::Ticker(Box::new(Ticker {
             instrument: id,
             ts: 1_700_000_061_000,
             received_ts: 1_700_000_061_000,
@@ -211,7 +211,7 @@ fn new_kinds(id: prism_model::InstrumentId) -> Vec<Event> {
             change_24h_percent: None,
             mark_price: None,
             index_price: Some(d("36998")),
-        }),
+        })),
     ]
 }
 

@@ -142,7 +142,7 @@ impl CandleBuilder {
         for (end, id, interval) in due {
             if let Some(b) = self.open.remove(&(id, interval)) {
                 self.emitted_until.insert((id, interval), end);
-                out.push(Event::Candle(Candle {
+                out.push(Event::Candle(Box::new(Candle {
                     instrument: id,
                     ts: end,
                     received_ts: end,
@@ -156,7 +156,7 @@ impl CandleBuilder {
                     quote_volume: b.quote_volume,
                     trades: Some(b.trades),
                     closed: true,
-                }));
+                })));
             }
         }
         self.refresh_end(exchange);

@@ -77,7 +77,7 @@ impl Normalizer {
                 let volume = non_negative("volume", dec("volume", volume)?)?;
                 let quote_volume = amount_opt("quote_volume", quote_volume.as_ref())?;
                 let instrument = self.instrument(exchange, symbol, out);
-                Ok(Event::Candle(Candle {
+                Ok(Event::Candle(Box::new(Candle {
                     instrument,
                     ts: *ts,
                     received_ts: received_ts.unwrap_or(*ts),
@@ -91,7 +91,7 @@ impl Normalizer {
                     quote_volume,
                     trades: *trades,
                     closed: *closed,
-                }))
+                })))
             }
             Record::Ticker {
                 exchange,
@@ -123,10 +123,10 @@ impl Normalizer {
                     index_price: amount_opt("index_price", index_price.as_ref())?,
                 };
                 let instrument = self.instrument(exchange, symbol, out);
-                Ok(Event::Ticker(Ticker {
+                Ok(Event::Ticker(Box::new(Ticker {
                     instrument,
                     ..ticker
-                }))
+                })))
             }
             _ => Err(RecordError {
                 field: "type",
