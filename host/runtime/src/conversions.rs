@@ -2,10 +2,10 @@
 //!
 //! This is the only module that touches both; nothing generated escapes it.
 
+use crate::bindings::PluginInfo as WitInfo;
 use crate::bindings::prism::plugin::{events as we, outputs as wo, types as wt};
 use crate::bindings::v0_1 as v01;
 use crate::bindings::v0_1::prism::plugin::events as we01;
-use crate::bindings::{PluginInfo as WitInfo, Subscription as WitSubscription};
 use prism_model::{self as m, Decimal, Instrument, InstrumentTable, Subscription, decimal};
 use std::sync::Arc;
 
@@ -31,20 +31,10 @@ fn side(s: m::Side) -> wt::Side {
     }
 }
 
-/// The kind conversions of one contract version's `event-kind`, which
-/// differ only in the cases a version has.
-macro_rules! kind_conversions {
-    ($we:path, $to:ident, $from:ident, [$($kind:ident),*]) => {
-        #[allow(dead_code)]
-        fn $to(k: m::EventKind) -> Option<$we> {
-            use $we as K;
-            match k {
-                $(m::EventKind::$kind => Some(K::$kind),)*
-                #[allow(unreachable_patterns)]
-                _ => None,
-            }
-        }
-
+/// Lifts one contract version's `event-kind`; the versions differ only in
+/// the cases they have.
+macro_rules! kind_from {
+    ($we:path, $from:ident, [$($kind:ident),*]) => {
         fn $from(k: $we) -> m::EventKind {
             use $we as K;
             match k {
@@ -54,9 +44,8 @@ macro_rules! kind_conversions {
     };
 }
 
-kind_conversions!(
+kind_from!(
     we::EventKind,
-    kind_to_wit,
     kind_from_wit,
     [
         Trade,
@@ -70,9 +59,8 @@ kind_conversions!(
         Ticker
     ]
 );
-kind_conversions!(
+kind_from!(
     we01::EventKind,
-    kind_to_wit_0_1,
     kind_from_wit_0_1,
     [
         Trade,
@@ -311,17 +299,6 @@ pub(crate) fn info_from_wit_0_1(info: v01::PluginInfo) -> PluginInfo {
         info.subscription.kinds = crate::Contract::V0_1.kinds();
     }
     info
-}
-
-/// Lowers a subscription (used by tests and tools that speak the contract).
-#[allow(dead_code)]
-pub(crate) fn subscription_to_wit(s: &Subscription) -> WitSubscription {
-    WitSubscription {
-        kinds: s.kinds.iter().copied().filter_map(kind_to_wit).collect(),
-        exchanges: s.exchanges.clone(),
-        symbols: s.symbols.clone(),
-        timer_interval_ms: s.timer_interval_ms,
-    }
 }
 
 /// Longest series name, document key, log name or order client id, bytes.

@@ -7,11 +7,12 @@
 use crate::record::{DecimalText, Record};
 use prism_model::{Decimal, Event, Instrument};
 
-fn text(d: Decimal) -> DecimalText {
+/// A decimal as the replay format writes it (no trailing zeros).
+pub(crate) fn text(d: Decimal) -> DecimalText {
     DecimalText(d.normalize().to_string())
 }
 
-fn opt(d: Option<Decimal>) -> Option<DecimalText> {
+pub(crate) fn opt(d: Option<Decimal>) -> Option<DecimalText> {
     d.map(text)
 }
 

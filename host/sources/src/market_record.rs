@@ -1,5 +1,6 @@
 //! Candle and ticker records of the replay format, both ways.
 
+use crate::from_event::{opt, text};
 use crate::record::{
     DecimalText, Normalizer, Record, RecordError, dec, dec_opt, non_negative, positive,
 };
@@ -134,14 +135,6 @@ impl Normalizer {
             }),
         }
     }
-}
-
-fn text(d: Decimal) -> DecimalText {
-    DecimalText(d.normalize().to_string())
-}
-
-fn opt(d: Option<Decimal>) -> Option<DecimalText> {
-    d.map(text)
 }
 
 /// The record of a candle or ticker event at `exchange`/`symbol`.

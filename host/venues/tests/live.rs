@@ -414,16 +414,9 @@ fn every_venue_subscribes_and_normalizes_its_recorded_messages_live() {
     }
 }
 
+/// Line `line` of one of the exchanges' documented examples.
 fn doc_sample(file: &str, line: usize) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data/docs")
-        .join(file);
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .nth(line - 1)
-        .unwrap()
-        .to_owned()
+    sample(&format!("../docs/{file}"), line)
 }
 
 /// Candles and tickers asked for in the settings are subscribed under each
