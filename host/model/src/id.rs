@@ -48,6 +48,28 @@ impl PluginId {
         }
     }
 
+    /// The id of `plugin`'s instance for partition `index` (a cluster runs a
+    /// partitioned plugin as one instance per partition):
+    /// `{plugin}~{index}`, never a configured id (those hold no `~`).
+    #[must_use]
+    pub fn instance(plugin: &PluginId, index: u32) -> Self {
+        Self(crate::partition::instance_id(plugin.as_str(), index))
+    }
+
+    /// A plugin id or an instance id (`{plugin}~{index}`), as the API names
+    /// what runs.
+    ///
+    /// # Errors
+    /// [`InvalidPluginId`] when the text is neither.
+    pub fn parse(text: &str) -> Result<Self, InvalidPluginId> {
+        match crate::partition::split_instance(text) {
+            (plugin, Some(index)) => Self::new(plugin)
+                .map(|p| Self::instance(&p, index))
+                .map_err(|_| InvalidPluginId(text.to_owned())),
+            (_, None) => Self::new(text),
+        }
+    }
+
     /// The id as text.
     #[must_use]
     pub fn as_str(&self) -> &str {

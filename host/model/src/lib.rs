@@ -24,6 +24,7 @@ pub mod execution;
 pub mod id;
 pub mod instrument;
 pub mod output;
+pub mod partition;
 pub mod schedule;
 pub mod subscription;
 
@@ -45,6 +46,7 @@ pub use output::{
     OutputBatch, OutputId, OutputKind, PluginOrigin, PluginRecord, Priority, RegistryChange,
     Rejected, SeriesPoint, Signal, Strength, VersionEntry,
 };
+pub use partition::{PartitionKey, PartitionSlice};
 pub use subscription::{Subscription, SubscriptionOverride};
 
 /// Unix epoch time in milliseconds (event time unless stated otherwise).

@@ -1,6 +1,6 @@
 //! Subscriptions as the router evaluates them.
 
-use prism_model::{EventKind, Instrument, Subscription};
+use prism_model::{EventKind, Instrument, PartitionSlice, Subscription};
 
 /// A symbol pattern: `*` matches any run of characters, `?` one character;
 /// matching ignores ASCII case.
@@ -52,6 +52,9 @@ pub struct Filter {
     pub symbols: Vec<SymbolPattern>,
     /// Deliver a `timer` event at each multiple of this many ms of event time.
     pub timer_interval_ms: Option<u64>,
+    /// Only the instruments of this partition (a cluster's instance of a
+    /// partitioned plugin).
+    pub partition: Option<PartitionSlice>,
 }
 
 impl From<&Subscription> for Filter {
@@ -63,19 +66,29 @@ impl From<&Subscription> for Filter {
             exchanges: s.exchanges.clone(),
             symbols: s.symbols.iter().map(|p| SymbolPattern::new(p)).collect(),
             timer_interval_ms: s.timer_interval_ms.filter(|i| *i > 0),
+            partition: None,
         }
     }
 }
 
 impl Filter {
-    /// Whether events about `instrument` pass the exchange and symbol parts.
+    /// This filter, narrowed to one partition of the stream.
+    #[must_use]
+    pub fn partitioned(mut self, partition: Option<PartitionSlice>) -> Self {
+        self.partition = partition;
+        self
+    }
+
+    /// Whether events about `instrument` pass the exchange, symbol and
+    /// partition parts.
     #[must_use]
     pub fn wants_instrument(&self, instrument: &Instrument) -> bool {
-        (self.exchanges.is_empty()
-            || self
-                .exchanges
-                .iter()
-                .any(|e| e.eq_ignore_ascii_case(&instrument.exchange)))
+        self.partition.is_none_or(|p| p.owns(instrument))
+            && (self.exchanges.is_empty()
+                || self
+                    .exchanges
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(&instrument.exchange)))
             && (self.symbols.is_empty()
                 || self.symbols.iter().any(|p| p.matches(&instrument.symbol)))
     }
@@ -126,6 +139,7 @@ mod tests {
             exchanges: vec!["Binance".into()],
             symbols: vec![SymbolPattern::new("BTC*")],
             timer_interval_ms: None,
+            partition: None,
         };
         assert!(f.wants_instrument(r.get(btc).unwrap()));
         assert!(!f.wants_instrument(r.get(eth).unwrap()));

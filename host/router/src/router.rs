@@ -72,6 +72,9 @@ pub struct Route {
     /// The position of the last batch sent.
     last_sent: Option<u64>,
     open: bool,
+    /// Starts only when the stream is read again from (at or before) the
+    /// position it needs: see [`Route::after_rewind`].
+    waits_for_rewind: bool,
 }
 
 impl Route {
@@ -91,7 +94,25 @@ impl Route {
             fences: Vec::new(),
             last_sent: None,
             open: true,
+            waits_for_rewind: false,
         }
+    }
+
+    /// This route, added while the stream is past the position it needs
+    /// (an instance taken over from another host, resuming from its
+    /// checkpoint): it receives nothing until the source reads the stream
+    /// again from at or before that position (a jump back in positions),
+    /// and then goes on with every route. Routes that were running at the
+    /// jump skip what they had up to it.
+    #[must_use]
+    pub fn after_rewind(mut self) -> Self {
+        self.waits_for_rewind = true;
+        self
+    }
+
+    /// The first position this route still needs.
+    fn needs(&self) -> u64 {
+        self.resume_after.map_or(0, |r| r + 1)
     }
 
     /// This route, for a plugin whose state covers the stream up to
@@ -218,6 +239,11 @@ pub struct Router {
     position: u64,
     /// Input events kept for history: of which kinds, and where they go.
     archive: Option<(u16, Sender<Delivery>)>,
+    /// Routes waiting for the stream to be read again from where they start.
+    waiting: Vec<Route>,
+    /// Positions before this were routed before (the stream is being read
+    /// again after a jump back): not archived twice.
+    seen_until: u64,
 }
 
 impl Router {
@@ -231,6 +257,8 @@ impl Router {
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             position: 0,
             archive: None,
+            waiting: Vec::new(),
+            seen_until: 0,
         }
     }
 
@@ -252,11 +280,20 @@ impl Router {
         self.head_ts.clone()
     }
 
-    /// Routes a chunk of the source's stream, at its positions.
+    /// Routes a chunk of the source's stream, at its positions. A chunk
+    /// before the last position routed is the stream read again: the routes
+    /// running skip what they had, and the routes waiting for it start.
     pub fn route_chunk(&mut self, chunk: Chunk) {
+        if chunk.first < self.position {
+            self.rewound(chunk.first);
+        }
         self.position = chunk.first;
         let mut kept = Vec::new();
         for event in chunk.events {
+            if self.position < self.seen_until {
+                self.route(event);
+                continue;
+            }
             if let Some((mask, _)) = &self.archive
                 && let (Some(kind), Some(id)) = (event.kind(), event.instrument())
                 && mask & (1 << (kind as u8)) != 0
@@ -274,6 +311,26 @@ impl Router {
         {
             tracing::warn!("the archive's sink is gone; input events are no longer kept");
             self.archive = None;
+        }
+    }
+
+    /// The stream goes back to `first`: every running route has had the
+    /// events up to the last position routed; waiting routes that need the
+    /// stream from `first` or later start.
+    fn rewound(&mut self, first: u64) {
+        let had = self.position - 1;
+        self.seen_until = self.seen_until.max(self.position);
+        for route in &mut self.routes {
+            route.resume_after = Some(route.resume_after.map_or(had, |r| r.max(had)));
+        }
+        let (ready, waiting): (Vec<Route>, Vec<Route>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|r| first <= r.needs().max(1));
+        self.waiting = waiting;
+        for mut route in ready {
+            tracing::debug!(plugin = %route.id, first, "route starts with the stream read again");
+            route.waits_for_rewind = false;
+            self.routes.push(route);
         }
     }
 
@@ -377,9 +434,16 @@ impl Router {
         match command {
             RouterCommand::Add(route) => {
                 self.routes.retain(|r| r.id != route.id);
-                self.routes.push(route);
+                self.waiting.retain(|r| r.id != route.id);
+                // Not behind the stream: nothing to wait for.
+                if route.waits_for_rewind && self.position > route.needs().max(1) {
+                    self.waiting.push(route);
+                } else {
+                    self.routes.push(route);
+                }
             }
             RouterCommand::Remove(id) => {
+                self.waiting.retain(|r| r.id != id);
                 if let Some(at) = self.routes.iter().position(|r| r.id == id) {
                     let mut route = self.routes.remove(at);
                     route.flush();
@@ -453,6 +517,17 @@ pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receive
         }
         match ready.recv(&source) {
             Ok(chunk) => {
+                // A command sent before this chunk was made (a route that
+                // waits for the rewind this chunk starts) applies first.
+                while commands_open {
+                    match commands.try_recv() {
+                        Ok(c) => router.apply(c),
+                        Err(crossbeam_channel::TryRecvError::Empty) => break,
+                        Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                            commands_open = false;
+                        }
+                    }
+                }
                 router.route_chunk(chunk);
                 router.flush_stale();
             }
@@ -731,6 +806,62 @@ mod tests {
         }
         producer.join().unwrap();
         assert_eq!(seen, 1000);
+    }
+
+    #[test]
+    fn a_route_taken_over_starts_when_the_stream_is_read_again() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let settings = RouterSettings {
+            batch_size: 1000,
+            batch_linger: Duration::from_secs(60),
+        };
+        let (a_tx, a_rx) = plugin_queue(16);
+        let mut router = Router::new(settings, vec![Route::new("a", Filter::default(), a_tx)]);
+        let declaration = Event::Instrument(reg.get(btc).unwrap().clone());
+        // Position 0 declares; 1..=6 are trades at ts 1..=6.
+        let chunk = |first: u64, from: i64, to: i64| Chunk {
+            first,
+            events: (from..=to).map(|t| trade(btc, t)).collect(),
+        };
+        router.route_chunk(Chunk {
+            first: 0,
+            events: vec![declaration],
+        });
+        router.route_chunk(chunk(1, 1, 4));
+        // Another host's instance, checkpointed at position 2, taken over.
+        let (b_tx, b_rx) = plugin_queue(16);
+        router.apply(RouterCommand::Add(
+            Route::new("b", Filter::default(), b_tx)
+                .resuming_after(Some(2))
+                .after_rewind(),
+        ));
+        router.route_chunk(chunk(5, 5, 5));
+        // The source reads again from position 3 (a marker, then events).
+        router.route_chunk(Chunk {
+            first: 3,
+            events: Vec::new(),
+        });
+        router.route_chunk(chunk(3, 3, 6));
+        router.flush_all();
+        let ts = |rx: &crate::queue::BatchReceiver| -> Vec<i64> {
+            let mut all = Vec::new();
+            while let Ok(b) = rx.try_recv() {
+                all.extend(
+                    b.events
+                        .iter()
+                        .filter(|e| !matches!(e, Event::Instrument(_)))
+                        .filter_map(Event::ts),
+                );
+            }
+            all
+        };
+        assert_eq!(ts(&a_rx), [1, 2, 3, 4, 5, 6], "a: each event once");
+        assert_eq!(
+            ts(&b_rx),
+            [3, 4, 5, 6],
+            "b: from after its checkpoint, in order"
+        );
     }
 
     #[test]
