@@ -14,6 +14,7 @@
 //! assert_eq!(config.pipeline.batch_size, 256);
 //! ```
 
+mod cluster;
 mod duration;
 mod execution;
 mod model;
@@ -21,6 +22,7 @@ mod nats;
 mod notify;
 mod validate;
 
+pub use cluster::{ClusterConfig, MAX_PARTITIONS};
 pub use duration::{DurationError, parse_duration};
 pub use execution::{
     ExecutionConfig, FeesConfig, RiskConfig, StopLevel, StopsConfig, amount, stop_level,

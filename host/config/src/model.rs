@@ -22,6 +22,8 @@ pub struct Config {
     pub postgres: PostgresConfig,
     /// NATS JetStream: off unless a URL is given.
     pub nats: crate::nats::NatsConfig,
+    /// Several hosts sharing the work: off unless a name is given.
+    pub cluster: crate::cluster::ClusterConfig,
     /// Alert delivery: off while no channel is configured.
     pub notify: crate::notify::NotifyConfig,
     /// The paper executor, for plugins with `paper = true`.
@@ -721,6 +723,11 @@ pub struct PluginConfig {
     /// Its own risk limits, over `[execution.risk]` (the tighter wins).
     #[serde(default)]
     pub risk: Option<crate::execution::RiskConfig>,
+    /// In a cluster, what keeps its events together in one instance (one
+    /// instance per partition): `instrument` (default), `base`,
+    /// `exchange`, or `whole` (one instance for the stream).
+    #[serde(default)]
+    pub partition: prism_model::PartitionKey,
 }
 
 fn empty_table() -> toml::Table {

@@ -266,6 +266,14 @@ impl Config {
         for (key, message) in self.nats.problems(nats_source) {
             bad(key, &message);
         }
+        for (key, message) in self.cluster.problems(
+            nats_source.is_some(),
+            self.nats.effective_url().is_some(),
+            self.nats.outputs,
+            self.postgres.effective_url().is_some(),
+        ) {
+            bad(key, &message);
+        }
         for (key, message) in self.notify.problems() {
             bad(key, &message);
         }

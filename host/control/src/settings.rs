@@ -27,6 +27,9 @@ pub struct PluginSettings {
     pub subscription: Option<SubscriptionOverride>,
     /// Its paper account's settings, when it trades (`paper = true`).
     pub execution: Option<ExecutionSettings>,
+    /// The share of the stream it sees, when it is one partition's instance
+    /// of a plugin in a cluster.
+    pub partition: Option<prism_model::PartitionSlice>,
 }
 
 /// The settings a config entry gives its plugin.
@@ -40,6 +43,7 @@ pub fn plugin_settings(config: &Config, entry: &PluginConfig) -> PluginSettings 
         execution: entry
             .paper
             .then(|| execution_settings(&config.execution, entry.risk.as_ref())),
+        partition: None,
     }
 }
 
@@ -146,6 +150,7 @@ impl PluginSettings {
             seed: d.seed,
             subscription: d.subscription,
             execution: None,
+            partition: None,
         })
     }
 }
@@ -153,9 +158,7 @@ impl PluginSettings {
 /// FNV-1a: a stable seed from an id, the same on every machine and build.
 #[must_use]
 pub fn seed_of(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    prism_model::partition::stable_hash(id.as_bytes())
 }
 
 /// Limits in the runtime's units.

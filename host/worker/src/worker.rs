@@ -246,10 +246,15 @@ impl Worker {
             }
         }
         if matches!(self.mode, Mode::Running | Mode::Paused) {
-            // The last state, for a restart to continue from.
-            if !self.checkpoint.since.is_empty()
-                && let Err(fault) = self.take_checkpoint()
-            {
+            // The last state, for a restart to continue from. Sent again
+            // when nothing came since the last one: the sinks see the
+            // plugin's last checkpoint after its last outputs, which tells
+            // a cluster host handing the plugin over that the stream has
+            // them all.
+            if self.checkpoint.since.is_empty() {
+                let state = self.checkpoint.state.clone();
+                self.set_checkpoint(state);
+            } else if let Err(fault) = self.take_checkpoint() {
                 self.fault(&fault);
             }
             self.enter(Mode::Stopped);

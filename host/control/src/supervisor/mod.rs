@@ -158,6 +158,10 @@ pub struct Supervisor {
     fences: Mutex<BTreeMap<String, Vec<u64>>>,
     /// The trading plugins' gross notionals, for the limit across them.
     pub(crate) exposure: Arc<prism_execution::Exposure>,
+    /// Plugins added from now on start when the source reads the stream
+    /// again from where their state needs it (a cluster host taking
+    /// partitions over while its stream runs).
+    rewinding: std::sync::atomic::AtomicBool,
 }
 
 // A panic while holding one of these locks leaves plain data behind; keep
@@ -199,11 +203,20 @@ impl Supervisor {
             plugins: RwLock::default(),
             fences: Mutex::default(),
             exposure: Arc::default(),
+            rewinding: std::sync::atomic::AtomicBool::new(false),
             registry: Mutex::new(()),
             on_fault: Arc::new(|plugin: &str, fault| {
                 tracing::error!(plugin, kind = ?fault.kind, "plugin failed: {}", fault.message);
             }),
         }
+    }
+
+    /// From now on, a plugin added waits for the source to read the stream
+    /// again from the position its state covers ([`Route::after_rewind`]);
+    /// the caller asks the source for that.
+    pub fn start_plugins_on_rewind(&self) {
+        self.rewinding
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The limits plugins added through the admin API run under.
@@ -397,6 +410,7 @@ impl Supervisor {
         let metrics = Arc::new(PluginMetrics::new(self.settings.dead_letters));
         let name: Arc<str> = Arc::from(id.as_str());
         let executor = paper_account(&name, &settings, resume.account.as_deref(), &self.exposure);
+        let partition = settings.partition;
         let slot = Arc::new(PluginSlot {
             id: id.clone(),
             metrics: metrics.clone(),
@@ -433,9 +447,16 @@ impl Supervisor {
         })?;
         *lock(&slot.worker) = Some(worker);
         let fences = lock(&self.fences).remove(id.as_str()).unwrap_or_default();
-        let route = Route::new(&name, Filter::from(&subscription), queue_tx)
-            .resuming_after(resume.position)
-            .fenced_at(&fences);
+        let mut route = Route::new(
+            &name,
+            Filter::from(&subscription).partitioned(partition),
+            queue_tx,
+        )
+        .resuming_after(resume.position)
+        .fenced_at(&fences);
+        if self.rewinding.load(std::sync::atomic::Ordering::Relaxed) {
+            route = route.after_rewind();
+        }
         if self.router.send(RouterCommand::Add(route)).is_err() {
             return Err(ControlError::Gone(id.to_string()));
         }
@@ -469,6 +490,23 @@ impl Supervisor {
         }
         tracing::info!(plugin = %id, "plugin removed");
         Ok(())
+    }
+
+    /// The component plugin `id` runs: its upload, or its file while the
+    /// file still holds what runs (`None` once the file has changed, or
+    /// for no such plugin).
+    #[must_use]
+    pub fn code_of(&self, id: &str) -> Option<Arc<[u8]>> {
+        let slot = self.slot(id).ok()?;
+        let state = slot.state.read_unpoisoned();
+        match &state.origin {
+            Origin::Upload { component } => Some(component.clone()),
+            Origin::File { path, .. } => {
+                let bytes = std::fs::read(path).ok()?;
+                (prism_runtime::content_digest(&bytes) == state.current.digest())
+                    .then(|| Arc::from(bytes))
+            }
+        }
     }
 
     /// Every plugin's view, by id.

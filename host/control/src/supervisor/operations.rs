@@ -114,7 +114,7 @@ impl Supervisor {
         if state.subscription != subscription {
             let _ = self.router.send(RouterCommand::SetFilter(
                 Arc::from(slot.id.as_str()),
-                Filter::from(&subscription),
+                Filter::from(&subscription).partitioned(settings.partition),
             ));
         }
         state.subscription = subscription;
