@@ -343,10 +343,13 @@ impl Router {
             let at = i.id.0 as usize;
             self.instruments.insert(i.clone());
             for route in &mut self.routes {
-                // A redeclaration must reach plugins that already know the id.
-                if route.declared.get(at).copied().unwrap_or(false) {
+                // A redeclaration must reach plugins that already know the
+                // id, unless they had it before (the stream read again):
+                // and a batch's position never goes back.
+                let done = route.resume_after.is_some_and(|done| position <= done);
+                if !done && route.declared.get(at).copied().unwrap_or(false) {
                     route.push(event.clone());
-                    route.pending.position = position;
+                    route.pending.position = route.pending.position.max(position);
                 }
                 if let Some(w) = route.wants.get_mut(at) {
                     *w = None;
@@ -862,6 +865,49 @@ mod tests {
             [3, 4, 5, 6],
             "b: from after its checkpoint, in order"
         );
+    }
+
+    #[test]
+    fn an_instrument_declared_again_while_the_stream_is_read_again_keeps_batch_positions() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let settings = RouterSettings {
+            batch_size: 1000,
+            batch_linger: Duration::from_secs(60),
+        };
+        let (tx, rx) = plugin_queue(16);
+        let mut router = Router::new(settings, vec![Route::new("a", Filter::default(), tx)]);
+        let declaration = || Event::Instrument(reg.get(btc).unwrap().clone());
+        router.route_chunk(Chunk {
+            first: 1,
+            events: vec![declaration(), trade(btc, 1)],
+        });
+        router.route_chunk(Chunk {
+            first: 3,
+            events: vec![trade(btc, 2), trade(btc, 3)],
+        });
+        // Read again from position 1: the declaration comes again.
+        router.route_chunk(Chunk {
+            first: 1,
+            events: vec![declaration(), trade(btc, 1)],
+        });
+        router.flush_all();
+        let batch = rx.try_recv().unwrap();
+        assert_eq!(batch.position, 4, "the batch ends at its last event");
+        let kinds: Vec<bool> = batch
+            .events
+            .iter()
+            .map(|e| matches!(e, Event::Instrument(_)))
+            .collect();
+        assert_eq!(kinds, [true, false, false, false], "declared once");
+        router.route_chunk(Chunk {
+            first: 5,
+            events: vec![trade(btc, 4)],
+        });
+        router.flush_all();
+        let batch = rx.try_recv().unwrap();
+        assert_eq!((batch.position, batch.events.len()), (5, 1));
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]
