@@ -21,6 +21,7 @@
 //! retry, in order, and the sink stage's bounded queue holds the pipeline
 //! back once full: nothing is dropped.
 
+pub mod cluster;
 mod collector;
 mod health;
 mod instruments;
@@ -31,8 +32,8 @@ mod subject;
 
 pub use collector::Collector;
 pub use health::NatsHealth;
-pub use outputs::{CheckpointHook, Delivered, OutputPublisher};
-pub use source::{NatsSource, SourceSettings, first_sequence, position_of};
+pub use outputs::{CheckpointHook, Delivered, Handovers, OutputPublisher};
+pub use source::{NatsSource, Rewind, SourceSettings, first_sequence, position_of};
 pub use subject::{market_subject, output_subject, token};
 
 use async_nats::jetstream;

@@ -12,12 +12,22 @@ use std::sync::Arc;
 
 /// Header naming the batch's output count, so a restart can tell a batch
 /// the stream has whole from one cut by a crash.
-const BATCH_OUTPUTS: &str = "Prism-Batch-Outputs";
+pub(crate) const BATCH_OUTPUTS: &str = "Prism-Batch-Outputs";
 /// Header naming the position of the plugin's batch before this one.
-const BATCH_PREVIOUS: &str = "Prism-Batch-Previous";
+pub(crate) const BATCH_PREVIOUS: &str = "Prism-Batch-Previous";
+/// Header naming the partition of the instance that made the output (in a
+/// cluster).
+pub(crate) const PARTITION: &str = "Prism-Partition";
 
-/// A plugin's checkpoint whose outputs the stream has: persist it.
-pub type CheckpointHook = Box<dyn FnMut(&Checkpoint) + Send>;
+/// A plugin's checkpoint whose outputs the stream has: persist it. The
+/// number is the first output-stream sequence that can hold an output the
+/// plugin made after it (a host taking the plugin over reads from there).
+pub type CheckpointHook = Box<dyn FnMut(&Checkpoint, u64) + Send>;
+
+/// How far each partition instance taken over from another host got in the
+/// output stream, told by the host taking it before it starts (the output
+/// stream's subjects are per plugin, not per instance).
+pub type Handovers = Arc<std::sync::Mutex<HashMap<Arc<str>, Option<Delivered>>>>;
 
 /// A sink that publishes each output as JSON (the `--out` line, plus its
 /// `id`) with its identity `{plugin}:{position}:{index}` as message id: a
@@ -45,9 +55,11 @@ pub struct OutputPublisher {
     health: std::sync::Arc<crate::NatsHealth>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
     delivered: HashMap<Arc<str>, Option<Delivered>>,
+    handovers: Handovers,
     /// Checkpoints waiting for the outputs before them: the number of
-    /// messages pushed when each came.
-    checkpoints: VecDeque<(u64, Checkpoint)>,
+    /// messages pushed when each came, and the stream sequence after the
+    /// highest acknowledged then.
+    checkpoints: VecDeque<(u64, u64, Checkpoint)>,
     on_checkpoint: Option<CheckpointHook>,
 }
 
@@ -63,6 +75,22 @@ pub struct Delivered {
 }
 
 impl Delivered {
+    /// From the stream's last output of a plugin: its batch position and
+    /// index, and the headers saying its batch's output count and the
+    /// batch before.
+    pub(crate) fn of_last(
+        position: u64,
+        index: u32,
+        count: Option<u32>,
+        previous: Option<u64>,
+    ) -> Self {
+        Self {
+            position,
+            // Without the count (an older Prism wrote it), taken as whole.
+            partial: count.filter(|n| index + 1 < *n).map(|_| (previous, index)),
+        }
+    }
+
     /// Whether output `index` of the batch at `position` is in the stream.
     fn has(&self, position: u64, index: usize) -> bool {
         position < self.position
@@ -74,7 +102,7 @@ impl Delivered {
 }
 
 /// The batch position and index in a message id `{plugin}:{position}:{index}`.
-fn position_in(id: &str) -> Option<(u64, u32)> {
+pub(crate) fn position_in(id: &str) -> Option<(u64, u32)> {
     let mut parts = id.rsplitn(3, ':');
     let index = parts.next()?.parse().ok()?;
     Some((parts.next()?.parse().ok()?, index))
@@ -113,15 +141,27 @@ pub(crate) async fn delivered_until(
             Err(e) => return Err(crate::js_error(e)),
         }
     }
-    Ok(last.map(|(position, index, count, previous)| Delivered {
-        position,
-        // Without the count (an older Prism wrote it), taken as whole.
-        partial: count.filter(|n| index + 1 < *n).map(|_| (previous, index)),
+    Ok(last.map(|(position, index, count, previous)| {
+        Delivered::of_last(position, index, count, previous)
     }))
 }
 
 impl OutputPublisher {
     pub(crate) fn new(nats: &Nats, on_checkpoint: Option<CheckpointHook>) -> Self {
+        // Whatever this run publishes is stored after the stream's last
+        // message now (0 when it cannot be read: from the start, which is
+        // only slower to look through).
+        let last = nats
+            .handle
+            .block_on(async {
+                let mut stream = nats
+                    .js
+                    .get_stream(nats.settings.output_stream.as_str())
+                    .await
+                    .ok()?;
+                stream.info().await.ok().map(|i| i.state.last_sequence)
+            })
+            .unwrap_or(0);
         Self {
             publisher: Publisher::new(
                 nats.js.clone(),
@@ -129,7 +169,8 @@ impl OutputPublisher {
                 nats.health(),
                 nats.settings.in_flight,
                 nats.stopping.clone(),
-            ),
+            )
+            .stored_after(last),
             prefix: nats.settings.output_prefix.clone(),
             js: nats.js.clone(),
             handle: nats.handle.clone(),
@@ -137,13 +178,35 @@ impl OutputPublisher {
             health: nats.health(),
             stopping: nats.stopping.clone(),
             delivered: HashMap::new(),
+            handovers: Handovers::default(),
             checkpoints: VecDeque::new(),
             on_checkpoint,
         }
     }
 
-    /// What the stream had of `plugin`'s outputs when this run began.
+    /// Where a host taking partition instances over tells how far each got.
+    #[must_use]
+    pub fn handovers(&self) -> Handovers {
+        self.handovers.clone()
+    }
+
+    /// What the stream had of `plugin`'s outputs when this run began (or,
+    /// for an instance taken over, when it was).
     fn delivered(&mut self, plugin: &Arc<str>) -> Option<Delivered> {
+        if let Some(told) = self
+            .handovers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(plugin)
+        {
+            self.delivered.insert(plugin.clone(), told);
+        }
+        if !self.delivered.contains_key(plugin)
+            && prism_model::partition::split_instance(plugin).1.is_some()
+        {
+            tracing::warn!(instance = %plugin, "no handover said how far this instance's outputs got");
+            self.delivered.insert(plugin.clone(), None);
+        }
         if !self.delivered.contains_key(plugin) {
             let mut backoff = std::time::Duration::from_millis(100);
             let until = loop {
@@ -177,12 +240,12 @@ impl OutputPublisher {
         while self
             .checkpoints
             .front()
-            .is_some_and(|(needs, _)| *needs <= settled)
+            .is_some_and(|(needs, _, _)| *needs <= settled)
         {
-            if let Some((_, c)) = self.checkpoints.pop_front()
+            if let Some((_, from, c)) = self.checkpoints.pop_front()
                 && let Some(hook) = self.on_checkpoint.as_mut()
             {
-                hook(&c);
+                hook(&c, from);
             }
         }
     }
@@ -196,6 +259,9 @@ impl Sink for OutputPublisher {
         let delivered = self.delivered(&batch.plugin);
         let count = batch.outputs.len().to_string();
         let previous = batch.previous.map(|p| p.to_string());
+        // A partition's instance publishes as its plugin, its partition in
+        // a header (the outputs of a cluster are its plugins' outputs).
+        let (plugin, partition) = prism_model::partition::split_instance(&batch.plugin);
         for (index, output) in batch.outputs.iter().enumerate() {
             if delivered.is_some_and(|d| d.has(batch.position, index)) {
                 self.health
@@ -203,10 +269,13 @@ impl Sink for OutputPublisher {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 continue;
             }
-            let id = output_id(&batch.plugin, batch.position, index);
-            let mut line = output.to_line(&batch.plugin);
+            let id = output_id(plugin, batch.position, index);
+            let mut line = output.to_line(plugin);
             if let Some(fields) = line.as_object_mut() {
                 fields.insert("id".into(), id.clone().into());
+                if let Some(p) = partition {
+                    fields.insert("partition".into(), p.into());
+                }
             }
             let payload = serde_json::to_vec(&line).map_err(|e| SinkError::Other {
                 sink: "nats outputs".into(),
@@ -216,8 +285,11 @@ impl Sink for OutputPublisher {
             if let Some(p) = &previous {
                 headers.push((BATCH_PREVIOUS, p.clone()));
             }
+            if let Some(p) = partition {
+                headers.push((PARTITION, p.to_string()));
+            }
             self.publisher.push(Message {
-                subject: output_subject(&self.prefix, &batch.plugin, output.kind()),
+                subject: output_subject(&self.prefix, plugin, output.kind()),
                 id,
                 content_type: "application/json",
                 headers,
@@ -230,8 +302,11 @@ impl Sink for OutputPublisher {
 
     fn checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), SinkError> {
         if self.on_checkpoint.is_some() {
-            self.checkpoints
-                .push_back((self.publisher.pushed(), checkpoint.clone()));
+            self.checkpoints.push_back((
+                self.publisher.pushed(),
+                self.publisher.stored_up_to() + 1,
+                checkpoint.clone(),
+            ));
             self.release_checkpoints();
         }
         Ok(())

@@ -50,6 +50,9 @@ pub(crate) struct Publisher {
     /// that were given up): `settled` never passes `pushed`.
     pushed: u64,
     settled: u64,
+    /// The highest stream sequence acknowledged so far: whatever is
+    /// published from now on is stored after it.
+    stored_up_to: u64,
 }
 
 impl Publisher {
@@ -71,12 +74,25 @@ impl Publisher {
             drain_until: None,
             pushed: 0,
             settled: 0,
+            stored_up_to: 0,
         }
     }
 
     /// How many messages were pushed so far.
     pub(crate) fn pushed(&self) -> u64 {
         self.pushed
+    }
+
+    /// This publisher, for a stream whose last message is at `sequence`.
+    pub(crate) fn stored_after(mut self, sequence: u64) -> Self {
+        self.stored_up_to = sequence;
+        self
+    }
+
+    /// The highest stream sequence acknowledged so far (0: none yet): a
+    /// message pushed from now on is stored at a later sequence.
+    pub(crate) fn stored_up_to(&self) -> u64 {
+        self.stored_up_to
     }
 
     /// How many of the first messages pushed the stream has (or were given
@@ -202,6 +218,7 @@ impl Publisher {
                         self.health.duplicates.fetch_add(1, Ordering::Relaxed);
                     }
                     self.health.reached();
+                    self.stored_up_to = self.stored_up_to.max(ack.sequence);
                     self.backoff = FIRST_BACKOFF;
                     self.window.pop_front();
                     self.settled += 1;

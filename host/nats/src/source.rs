@@ -27,7 +27,7 @@ use futures_util::StreamExt;
 use prism_model::{Chunk, Event, InstrumentRegistry};
 use prism_sources::{Normalizer, Record, SourceError, SourceStats};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Refusals logged one by one; past this only counted.
@@ -64,6 +64,31 @@ pub struct SourceSettings {
     pub start: Option<u64>,
 }
 
+/// Asks a running [`NatsSource`] to read the stream again from a sequence
+/// (a host taking over a partition whose state is behind the others'):
+/// the earliest asked for wins, and the source, between two pulls, places
+/// its consumer there and sends an empty chunk at that position first, so
+/// the router sees the jump back.
+#[derive(Debug, Clone)]
+pub struct Rewind(Arc<AtomicU64>);
+
+impl Default for Rewind {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU64::new(u64::MAX)))
+    }
+}
+
+impl Rewind {
+    /// Reads the stream again from `sequence` (at least 1).
+    pub fn request(&self, sequence: u64) {
+        self.0.fetch_min(sequence.max(1), Ordering::SeqCst);
+    }
+
+    fn take(&self) -> Option<u64> {
+        Some(self.0.swap(u64::MAX, Ordering::SeqCst)).filter(|s| *s != u64::MAX)
+    }
+}
+
 /// The consumer, placed, and the shared instrument ids.
 pub struct NatsSource {
     consumer: consumer::Consumer<pull::Config>,
@@ -82,6 +107,7 @@ pub struct NatsSource {
     messages: Option<pull::Stream>,
     /// The last sequence taken: anything at or below is a redelivery.
     taken: u64,
+    rewind: Rewind,
 }
 
 impl NatsSource {
@@ -150,7 +176,20 @@ impl NatsSource {
             fetch: settings.fetch,
             messages: None,
             taken: settings.start.map_or(0, |s| s.saturating_sub(1)),
+            rewind: Rewind::default(),
         })
+    }
+
+    /// The handle that makes this source read the stream again.
+    #[must_use]
+    pub fn rewinder(&self) -> Rewind {
+        self.rewind.clone()
+    }
+
+    /// The last stream sequence handed to the pipeline.
+    #[must_use]
+    pub fn taken(&self) -> u64 {
+        self.taken
     }
 
     /// Feeds the pipeline until `stop` or the pipeline's end. Runs on the
@@ -171,6 +210,21 @@ impl NatsSource {
         let mut backoff = Duration::from_millis(100);
         let mut misplaced = false;
         while !stop.load(Ordering::Relaxed) {
+            // A request for what is not read yet is moot: a route waiting
+            // for it starts at once (the router sees it is not behind).
+            if let Some(from) = self.rewind.take().filter(|f| *f <= self.taken) {
+                tracing::info!(from, at = self.taken, "reading the stream again");
+                self.taken = from - 1;
+                misplaced = true;
+                // The jump back, before any event read again.
+                let jump = Chunk {
+                    first: position_of(from) - 1,
+                    events: Vec::new(),
+                };
+                if tx.send(jump).is_err() {
+                    return Ok(());
+                }
+            }
             if misplaced {
                 match self.place_again() {
                     Ok(()) => misplaced = false,

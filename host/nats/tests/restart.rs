@@ -112,7 +112,7 @@ fn a_batch_cut_by_a_crash_is_completed_and_checkpoints_wait_for_their_outputs() 
     // checkpoint after each.
     let seen: Arc<Mutex<Vec<Option<u64>>>> = Arc::default();
     let hook_seen = seen.clone();
-    let mut again = nats.outputs(Some(Box::new(move |c: &Checkpoint| {
+    let mut again = nats.outputs(Some(Box::new(move |c: &Checkpoint, _| {
         hook_seen.lock().unwrap().push(c.position);
     })));
     let checkpoint = |position| Checkpoint {
@@ -122,6 +122,7 @@ fn a_batch_cut_by_a_crash_is_completed_and_checkpoints_wait_for_their_outputs() 
         state: Arc::from(vec![1u8]),
         instruments: Vec::new(),
         account: None,
+        last: false,
     };
     for (b, c) in [
         (batch(10, None, 2), 10),
