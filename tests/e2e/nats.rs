@@ -3,6 +3,8 @@
 //! replay's, a collector run again publishing nothing twice, a worker
 //! killed with SIGKILL mid-stream and restarted, an outage through a proxy.
 
+mod cluster;
+
 use crate::common::{Server, prism, temp_dir, wasm};
 use crate::services::{Nats, Proxy, Stored};
 use serde_json::Value;

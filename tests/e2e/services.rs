@@ -244,6 +244,8 @@ pub(crate) struct Nats {
     pub(crate) prefix: String,
     pub(crate) output_stream: String,
     pub(crate) output_prefix: String,
+    /// A cluster name of this test's own (its streams are deleted too).
+    pub(crate) cluster: String,
     runtime: tokio::runtime::Runtime,
     js: async_nats::jetstream::Context,
 }
@@ -283,6 +285,7 @@ impl Nats {
             prefix: format!("e2e{tag}{id}.market"),
             output_stream: format!("E2E_{}_OUT_{id}", tag.to_uppercase()),
             output_prefix: format!("e2e{tag}{id}.out"),
+            cluster: format!("e2e{tag}{id}"),
             js,
             runtime,
             url,
@@ -296,6 +299,14 @@ impl Nats {
             let _ = self.js.delete_stream(&self.stream).await;
             let _ = self.js.delete_stream(&self.output_stream).await;
             let _ = self.js.delete_stream(format!("{}_IDS", self.stream)).await;
+            let _ = self
+                .js
+                .delete_stream(format!("PRISM_CLUSTER_{}", self.cluster))
+                .await;
+            let _ = self
+                .js
+                .delete_stream(format!("PRISM_STATE_{}", self.cluster))
+                .await;
         });
     }
 

@@ -11,6 +11,7 @@
 mod admin;
 mod alerts;
 mod analytics;
+mod cluster;
 mod error;
 mod execution;
 mod extract;
@@ -34,6 +35,7 @@ mod transactions;
 mod views;
 mod ws;
 
+pub use cluster::{ClusterHostStatus, ClusterStatus, HeldPartition, PartitionOwner};
 pub use error::ApiError;
 pub use live::{LiveFrames, LiveSink};
 pub use server::{ServerSettings, serve};
@@ -52,6 +54,7 @@ pub const LIVE_SINK: &str = "live";
 pub fn app(state: AppState) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(openapi::Base::openapi())
         .merge(system::router())
+        .merge(cluster::router())
         .merge(plugins::router())
         .merge(admin::router())
         .merge(analytics::router())

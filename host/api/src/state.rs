@@ -132,6 +132,8 @@ pub struct AppState {
     pub postgres: Option<PostgresView>,
     /// NATS JetStream, when configured.
     pub nats: Option<Arc<prism_nats::NatsHealth>>,
+    /// The cluster as this host sees it, when it is in one.
+    pub cluster: Option<Arc<std::sync::RwLock<crate::ClusterStatus>>>,
     /// The notifier, when a channel is configured.
     pub notifier: Option<prism_notifier::Notifier>,
     /// The HTTP server's connection counts.
@@ -170,6 +172,7 @@ impl AppState {
             snapshots: None,
             postgres: None,
             nats: None,
+            cluster: None,
             notifier: None,
             feeds: Vec::new(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),

@@ -58,12 +58,13 @@ pub(crate) fn open(
 /// The collector and the output publisher, as configured. Both keep what
 /// they are given (the pipeline waits when their queue is full).
 /// `checkpoints`: where the output publisher hands each checkpoint once the
-/// stream has every output before it.
+/// stream has every output before it. Also returns where a cluster host
+/// tells the output publisher how far instances it takes over got.
 pub(crate) fn sinks(
     config: &Config,
     nats: &Nats,
     checkpoints: Option<prism_nats::CheckpointHook>,
-) -> Vec<SinkSpec> {
+) -> (Vec<SinkSpec>, Option<prism_nats::Handovers>) {
     let mut sinks = Vec::new();
     if !config.nats.collect.is_empty() {
         sinks.push(SinkSpec::new(
@@ -73,15 +74,18 @@ pub(crate) fn sinks(
             Overflow::Wait,
         ));
     }
+    let mut handovers = None;
     if config.nats.outputs {
+        let publisher = nats.outputs(checkpoints);
+        handovers = Some(publisher.handovers());
         sinks.push(SinkSpec::new(
             "nats-outputs",
-            nats.outputs(checkpoints),
+            publisher,
             config.pipeline.output_queue,
             Overflow::Wait,
         ));
     }
-    sinks
+    (sinks, handovers)
 }
 
 /// The first stream sequence the plugins need: the one after the earliest

@@ -1,6 +1,7 @@
 //! `prism`: runs market-data plugins over a stream of normalized events.
 
 mod bus;
+mod cluster;
 mod commands;
 mod database;
 mod notify;

@@ -45,7 +45,7 @@ impl Channel {
             "tickers" => Channel::Tickers,
             other => {
                 let id = other.strip_prefix("plugin:")?;
-                prism_model::PluginId::new(id).ok()?;
+                prism_model::PluginId::parse(id).ok()?;
                 Channel::Plugin(Arc::from(id))
             }
         })

@@ -102,6 +102,11 @@ pub(crate) struct NatsHealthView {
     pub(crate) connected: bool,
     /// Messages the streams acknowledged.
     pub(crate) published: u64,
+    /// Of those, messages the stream already had (same message id): sent
+    /// again after a lost acknowledgement, or made again by a restart.
+    pub(crate) duplicates: u64,
+    /// Messages sent again after a failed or missing acknowledgement.
+    pub(crate) republished: u64,
     /// Publishes awaiting acknowledgement.
     pub(crate) in_flight: u64,
     /// Outputs not published again: the stream had them from an earlier run.
@@ -124,6 +129,8 @@ impl NatsHealthView {
             reason,
             connected: h.connected.load(Ordering::Relaxed),
             published: load(&h.published),
+            duplicates: load(&h.duplicates),
+            republished: load(&h.republished),
             in_flight: load(&h.in_flight),
             suppressed: load(&h.suppressed),
             consumed: load(&h.consumed),

@@ -47,7 +47,19 @@ pub(crate) fn run(
         .build()?;
     // Before anything starts: a database that cannot be used stops here.
     let mut database = crate::database::open(&config, &runtime)?;
-    let bus = crate::bus::open(&config, &runtime)?;
+    let bus = crate::bus::open(&config, &runtime)?.map(Arc::new);
+    // In a cluster, plugins run as the partitions this host holds, each
+    // resumed from the state the cluster keeps (not from local files).
+    let cluster = match (crate::cluster::settings(&config)?, &bus) {
+        (Some(settings), Some(nats)) => {
+            let cluster =
+                Arc::new(runtime.block_on(prism_nats::cluster::Cluster::open(nats, settings))?);
+            let writer =
+                prism_nats::cluster::StateWriter::spawn(cluster.states().clone(), runtime.handle());
+            Some((cluster, writer))
+        }
+        _ => None,
+    };
     let notifier = crate::notify::open(&config, &runtime)?;
     let engine = crate::settings::engine(&config)?;
     let store = Arc::new(OutputStore::new(crate::settings::stores(&config)));
@@ -96,13 +108,22 @@ pub(crate) fn run(
     // the outputs the stream lacks); the output publisher hands it on.
     let nats_outputs = bus.is_some() && config.nats.outputs;
     let mut checkpoints_after_outputs = None;
-    if let Some(s) = snapshots
+    if let Some((cluster, writer)) = &cluster {
+        let writer = writer.clone();
+        let host = cluster.settings().host.clone();
+        checkpoints_after_outputs = Some(Box::new(move |c: &prism_model::Checkpoint, from| {
+            writer.offer(
+                &c.plugin,
+                prism_nats::cluster::StoredState::of(c, from, &host, prism_model::wall_ms()),
+            );
+        }) as prism_nats::CheckpointHook);
+    } else if let Some(s) = snapshots
         .as_ref()
         .filter(|_| config.recovery.persist_snapshots)
     {
         if nats_outputs {
             let mut writer = s.sink();
-            checkpoints_after_outputs = Some(Box::new(move |c: &prism_model::Checkpoint| {
+            checkpoints_after_outputs = Some(Box::new(move |c: &prism_model::Checkpoint, _| {
                 use prism_sinks::Sink;
                 let _ = writer.checkpoint(c);
                 let _ = writer.idle();
@@ -126,8 +147,11 @@ pub(crate) fn run(
             Overflow::Wait,
         ));
     }
+    let mut handovers = None;
     if let Some(nats) = &bus {
-        sinks.extend(crate::bus::sinks(&config, nats, checkpoints_after_outputs));
+        let (bus_sinks, told) = crate::bus::sinks(&config, nats, checkpoints_after_outputs);
+        sinks.extend(bus_sinks);
+        handovers = told;
     }
     if let Some(n) = &notifier {
         // Lossless, and never slow: the notifier only queues what it takes.
@@ -143,7 +167,7 @@ pub(crate) fn run(
     // What the restored plugins cover: a live source, which cannot replay,
     // numbers its events after the furthest; a NATS consumer starts where
     // the earliest needs it.
-    if let Some(nats) = &bus {
+    if let Some(nats) = bus.as_ref().filter(|_| cluster.is_none()) {
         let restored = database.iter().flat_map(|db| &db.restored.plugins);
         let ids = config
             .plugins
@@ -160,6 +184,11 @@ pub(crate) fn run(
             resumed.furthest = resumed.furthest.max(db.restored.high_water);
             resumed
         }
+        // The cluster starts the partitions it takes.
+        None if cluster.is_some() => {
+            supervisor.start_plugins_on_rewind();
+            crate::source::Resumed::default()
+        }
         None => start_plugins(&config, &supervisor, snapshots.as_ref())?,
     };
     let nats_source = match (&config.source, &bus) {
@@ -168,9 +197,13 @@ pub(crate) fn run(
         }
         _ => None,
     };
+    let rewind = nats_source.as_ref().map(prism_nats::NatsSource::rewinder);
     let watcher = if config.runtime.watch {
         let debounce = Duration::from_millis(config.runtime.watch_debounce_ms);
-        match prism_control::watch(supervisor.clone(), config_file.as_deref(), debounce) {
+        // In a cluster the plugin list is the cluster's: a config edit
+        // applies at the next start (plugin files are still watched).
+        let config_file = config_file.as_deref().filter(|_| cluster.is_none());
+        match prism_control::watch(supervisor.clone(), config_file, debounce) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!("plugin files will not be watched: {e}");
@@ -219,7 +252,28 @@ pub(crate) fn run(
         stop.clone(),
     )?;
 
-    state.nats = bus.as_ref().map(prism_nats::Nats::health);
+    state.nats = bus.as_deref().map(prism_nats::Nats::health);
+    let cluster_host = match (cluster, &bus, rewind, handovers) {
+        (Some((cluster, writer)), Some(nats), Some(rewind), Some(handovers)) => {
+            let consumed = stats.clone();
+            let host = crate::cluster::ClusterHost::start(
+                crate::cluster::Parts {
+                    config: config.clone(),
+                    nats: nats.clone(),
+                    cluster,
+                    supervisor: supervisor_for_alarms.clone(),
+                    rewind,
+                    handovers,
+                    writer,
+                    consumed: Arc::new(move || consumed.events.load(Ordering::Relaxed)),
+                },
+                runtime.handle().clone(),
+            )?;
+            state.cluster = Some(host.status.clone());
+            Some(host)
+        }
+        _ => None,
+    };
     state.feeds = feeds
         .into_iter()
         .map(|(venue, metrics)| prism_api::FeedView { venue, metrics })
@@ -234,7 +288,7 @@ pub(crate) fn run(
                 sinks: pipeline.sinks.clone(),
                 sink_queue: config.pipeline.output_queue,
                 postgres: database.as_ref().map(|db| db.postgres.health()),
-                nats: bus.as_ref().map(prism_nats::Nats::health),
+                nats: bus.as_deref().map(prism_nats::Nats::health),
                 execution: state.execution.clone(),
             },
         );
@@ -289,6 +343,9 @@ pub(crate) fn run(
         anyhow::Ok(())
     });
     tracing::info!("shutting down");
+    // No partition is taken or handed over from here; the leases are
+    // given up once the last states are stored (below).
+    let leaving = cluster_host.and_then(crate::cluster::ClusterHost::stop);
     stop.store(true, Ordering::Relaxed);
     let source_result = source
         .join()
@@ -301,6 +358,9 @@ pub(crate) fn run(
         nats.shutting_down();
     }
     let outputs = pipeline.finish()?;
+    if let Some(manager) = leaving {
+        manager.leave();
+    }
     if let Some(n) = &notifier {
         n.raise(&prism_notifier::Alarm {
             kind: prism_notifier::AlarmKind::HostStopped,

@@ -1,0 +1,468 @@
+//! Several hosts sharing a stream's partitions: hosts that start together
+//! share them, a host that joins takes a share, a host killed with SIGKILL
+//! is taken over, and the union of the outputs equals one host's.
+
+use super::{
+    KINDS, assert_unique, config_every, expected_messages, plugins, replay_source, simulated,
+};
+use crate::common::{Server, temp_dir, wasm};
+use crate::services::Nats;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Partitions of the tests' clusters.
+const PARTITIONS: u32 = 6;
+
+/// The reference plugins and the probe numbering the trades and funding
+/// events each instance gets: a lost or repeated event shifts its numbers.
+fn members() -> String {
+    let mut all = plugins();
+    all.push_str(&format!(
+        "[[plugins]]\nid = \"numbers\"\npath = \"{}\"\nconfig = {{ mode = \"number\" }}\n[plugins.subscription]\nkinds = [\"trade\", \"funding\"]\n",
+        wasm("prism_probe").display()
+    ));
+    // Funding arbitrage compares venues: its markets stay together by base.
+    all.replace(
+        "id = \"funding-arb\"\n",
+        "id = \"funding-arb\"\npartition = \"base\"\n",
+    )
+}
+
+/// A host's config: the market stream of `market`, outputs and cluster of
+/// `own`.
+fn host_config(dir: &Path, market: &Nats, own: &Nats, host: &str) -> std::path::PathBuf {
+    config_every(
+        dir,
+        &format!("{host}.toml"),
+        &format!("data-{host}"),
+        300,
+        &format!(
+            "[nats]\nurl = \"{}\"\nstream = \"{}\"\nsubject_prefix = \"{}\"\noutput_stream = \"{}\"\noutput_prefix = \"{}\"\noutputs = true\n\
+             [cluster]\nname = \"{}\"\nhost = \"{host}\"\npartitions = {PARTITIONS}\nlease_ttl = \"2s\"\n\
+             [source]\nkind = \"nats\"\ndurable = \"{host}\"\nfetch = 64\n{}",
+            market.url,
+            market.stream,
+            market.prefix,
+            own.output_stream,
+            own.output_prefix,
+            own.cluster,
+            members()
+        ),
+    )
+}
+
+/// Outputs per (plugin, partition), in stream order, without their ids.
+type ByInstance = BTreeMap<(String, u64), Vec<Value>>;
+
+/// Outputs per (plugin, partition), in stream order, without ids; and ids.
+fn by_instance(own: &Nats) -> (ByInstance, Vec<String>) {
+    let mut out = ByInstance::new();
+    let mut ids = Vec::new();
+    for m in own.messages(&own.output_stream) {
+        let mut v: Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(v["id"].as_str(), Some(m.id.as_str()));
+        ids.push(m.id.clone());
+        let fields = v.as_object_mut().unwrap();
+        fields.remove("id");
+        let plugin = fields["plugin"].as_str().unwrap().to_owned();
+        let kind = fields["kind"].as_str().unwrap().to_owned();
+        assert_eq!(
+            m.subject,
+            format!("{}.{plugin}.{kind}", own.output_prefix),
+            "a partition's outputs are its plugin's"
+        );
+        // The probe's count document follows each batch (batches differ).
+        if plugin == "numbers" && kind == "document" {
+            continue;
+        }
+        let partition = fields["partition"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("an output without its partition: {v}"));
+        assert!(partition < u64::from(PARTITIONS));
+        out.entry((plugin, partition)).or_default().push(v);
+    }
+    (out, ids)
+}
+
+fn cluster(server: &Server) -> Value {
+    server.json("/api/v1/cluster")
+}
+
+/// Waits until `check` holds for the cluster `server` sees.
+fn wait_cluster(server: &Server, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let c = cluster(server);
+        if check(&c) {
+            return c;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{what}: {c:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn held(c: &Value) -> usize {
+    c["mine"].as_array().map_or(0, Vec::len)
+}
+
+fn owners(c: &Value) -> Vec<(u64, String)> {
+    c["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["partition"].as_u64().unwrap(),
+                o["host"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until the output stream has stopped growing for 2 s.
+fn settled(own: &Nats) -> u64 {
+    let mut last = (u64::MAX, Instant::now());
+    let started = Instant::now();
+    loop {
+        let count = own.count(&own.output_stream);
+        if count != last.0 {
+            last = (count, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(2) {
+            return count;
+        }
+        assert!(started.elapsed() < Duration::from_secs(240));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits until the hosts have consumed the stream and the output stream
+/// stays as it is (checked twice: a takeover may read again in between).
+fn finished(servers: &[&Server], own: &Nats, events: u64) {
+    loop {
+        consumed(servers, events);
+        let count = settled(own);
+        consumed(servers, events);
+        if own.count(&own.output_stream) == count {
+            return;
+        }
+    }
+}
+
+/// Waits until every host in `servers` has taken `events` events and its
+/// consumer holds nothing more (a host reading the stream again after a
+/// takeover counts events twice, so the count alone says little).
+fn consumed(servers: &[&Server], events: u64) {
+    let started = Instant::now();
+    for s in servers {
+        loop {
+            let h = s.json("/health");
+            let c = cluster(s);
+            let handing_over = c["mine"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|p| p["state"] != "running"));
+            if h["events"].as_u64() >= Some(events)
+                && h["nats"]["pending"] == 0
+                && h["nats"]["in_flight"] == 0
+                && owners(&c).len() == PARTITIONS as usize
+                && !handing_over
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(240),
+                "not consumed: {h}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn hosts_share_partitions_take_over_a_killed_one_and_make_one_hosts_outputs() {
+    let Some(market) = Nats::connect("clu") else {
+        return;
+    };
+    let Some(reference) = Nats::connect("cluref") else {
+        return;
+    };
+    let dir = temp_dir("nats-cluster");
+    let events = simulated(&dir, "6m");
+    let (n_events, _) = expected_messages(&events);
+    // Paced: the stream arrives over ~20 s, so hosts join and die mid-stream.
+    let collector = config_every(
+        &dir,
+        "collector.toml",
+        "data-collector",
+        100,
+        &format!(
+            "{}{}",
+            market.section(&market.url, KINDS),
+            replay_source(&events).replace("pace = 0", "pace = 18")
+        ),
+    );
+    let collecting = Server::start(&collector);
+
+    // Two hosts start together and share the partitions.
+    let logged = [("PRISM_LOG", "warn,prism::cluster=info")];
+    let a = Server::start_with(&host_config(&dir, &market, &market, "a"), &logged);
+    let b = Server::start_with(&host_config(&dir, &market, &market, "b"), &logged);
+    let c = wait_cluster(&a, "two hosts hold every partition", |c| {
+        c["hosts"].as_array().map_or(0, Vec::len) == 2
+            && owners(c).len() == PARTITIONS as usize
+            && held(c) > 0
+    });
+    assert_eq!(c["name"], market.cluster.as_str());
+    assert_eq!(c["partitions"], PARTITIONS);
+    assert!(held(&cluster(&b)) > 0, "b holds a share: {:#}", cluster(&b));
+
+    // A third joins mid-stream and takes a share from the others.
+    let running = |s: &Server| s.json("/health")["source"]["state"] != "finished";
+    assert!(running(&collecting), "the stream was over before the join");
+    let joined = Server::start_with(&host_config(&dir, &market, &market, "c"), &logged);
+    let c = wait_cluster(&joined, "the joining host takes partitions", |c| {
+        c["hosts"].as_array().map_or(0, Vec::len) == 3
+            && held(c) > 0
+            && owners(c).len() == PARTITIONS as usize
+    });
+    let per_host: Vec<usize> = ["a", "b", "c"]
+        .iter()
+        .map(|h| owners(&c).iter().filter(|(_, o)| o == h).count())
+        .collect();
+    assert!(
+        per_host.iter().all(|n| *n > 0),
+        "every host holds some: {per_host:?}"
+    );
+    assert!(
+        a.json("/api/v1/cluster")["handed_over"].as_u64().unwrap()
+            + b.json("/api/v1/cluster")["handed_over"].as_u64().unwrap()
+            > 0,
+        "partitions were handed over to the new host"
+    );
+
+    // b dies mid-stream, without a word; a and c take its partitions.
+    assert!(running(&collecting), "the stream was over before the kill");
+    let b_had: Vec<u64> = owners(&cluster(&a))
+        .into_iter()
+        .filter(|(_, h)| h == "b")
+        .map(|(p, _)| p)
+        .collect();
+    assert!(!b_had.is_empty());
+    b.kill();
+    let killed = Instant::now();
+    let c = wait_cluster(&a, "b's partitions taken over", |c| {
+        let o = owners(c);
+        o.len() == PARTITIONS as usize && o.iter().all(|(_, h)| h != "b")
+    });
+    eprintln!("b's partitions taken over in {:?}", killed.elapsed());
+    assert_eq!(c["hosts"].as_array().unwrap().len(), 2, "{c:#}");
+
+    // The stream ends; the survivors finish it.
+    let started = Instant::now();
+    while collecting.json("/health")["source"]["state"] != "finished" {
+        assert!(started.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    collecting.terminate();
+    finished(&[&a, &joined], &market, n_events);
+    assert!(a.terminate().success());
+    assert!(joined.terminate().success());
+
+    // One host over the same stream, alone in a cluster of its own.
+    let alone = Server::start(&host_config(&dir, &market, &reference, "alone"));
+    wait_cluster(&alone, "one host holds every partition", |c| {
+        held(c) == PARTITIONS as usize
+    });
+    finished(&[&alone], &reference, n_events);
+    // Alone and never stopped, it published nothing twice, but for a
+    // message sent again after its acknowledgement was late.
+    let h = alone.json("/health");
+    assert!(
+        h["nats"]["duplicates"].as_u64() <= h["nats"]["republished"].as_u64(),
+        "{h}"
+    );
+    assert!(alone.terminate().success());
+
+    // Each trade an instance of the probe gets makes three outputs: counted
+    // from the file, partition by partition (FNV-1a of `exchange:symbol`).
+    let mut trades: BTreeMap<u64, usize> = BTreeMap::new();
+    for line in std::fs::read_to_string(&events).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "trade" {
+            let key = format!(
+                "{}:{}",
+                v["exchange"].as_str().unwrap(),
+                v["symbol"].as_str().unwrap()
+            );
+            let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            *trades.entry(hash % u64::from(PARTITIONS)).or_default() += 1;
+        }
+    }
+    let (union, ids) = by_instance(&market);
+    assert_unique(&ids);
+    let (single, single_ids) = by_instance(&reference);
+    assert_unique(&single_ids);
+    assert!(
+        single
+            .keys()
+            .map(|(p, _)| p)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            >= 4,
+        "the plugins made outputs: {:?}",
+        single.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        union.keys().collect::<Vec<_>>(),
+        single.keys().collect::<Vec<_>>(),
+        "the same instances made outputs"
+    );
+    for (partition, n) in &trades {
+        let made = |outputs: &ByInstance| {
+            outputs
+                .get(&("numbers".to_owned(), *partition))
+                .map_or(0, Vec::len)
+        };
+        assert_eq!(made(&single), 3 * n, "one host, partition {partition}");
+        assert_eq!(made(&union), 3 * n, "the cluster, partition {partition}");
+    }
+    let mut differences = Vec::new();
+    for (instance, want) in &single {
+        let got = &union[instance];
+        if let Some(at) = (0..got.len().max(want.len())).find(|i| got.get(*i) != want.get(*i)) {
+            differences.push(format!(
+                "{instance:?}: {} outputs, {} wanted; first difference at {at}:\n got {:?}\nwant {:?}",
+                got.len(),
+                want.len(),
+                got.get(at),
+                want.get(at)
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// The probe with a custom section appended: another component (another
+/// SHA-256), the same plugin.
+fn variant(n: u8) -> Vec<u8> {
+    let mut bytes = std::fs::read(wasm("prism_probe")).unwrap();
+    let name = b"e2e-variant";
+    bytes.extend([0, (name.len() + 2) as u8, name.len() as u8]);
+    bytes.extend(name);
+    bytes.push(n);
+    bytes
+}
+
+/// Every instance `server` runs: (id, sha256).
+fn instances(server: &Server) -> Vec<(String, String)> {
+    server.json("/api/v1/plugins")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_owned(),
+                p["sha256"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_swap_on_one_host_reaches_every_host_and_every_host_that_joins() {
+    const TOKEN: &str = "e2e-cluster-token";
+    let Some(nats) = Nats::connect("clucode") else {
+        return;
+    };
+    let dir = temp_dir("nats-cluster-code");
+    let events = simulated(&dir, "1m");
+    let collector = config_every(
+        &dir,
+        "collector.toml",
+        "data-collector",
+        100,
+        &format!(
+            "{}{}",
+            nats.section(&nats.url, KINDS),
+            replay_source(&events)
+        ),
+    );
+    let collecting = Server::start(&collector);
+    // Each host has its own copy of the plugin's file.
+    let host = |name: &str| {
+        let file = dir.join(format!("{name}-probe.wasm"));
+        std::fs::copy(wasm("prism_probe"), &file).unwrap();
+        let config = config_every(
+            &dir,
+            &format!("{name}.toml"),
+            &format!("data-{name}"),
+            300,
+            &format!(
+                "[nats]\nurl = \"{}\"\nstream = \"{}\"\nsubject_prefix = \"{}\"\noutput_stream = \"{}\"\noutput_prefix = \"{}\"\noutputs = true\n\
+                 [cluster]\nname = \"{}\"\nhost = \"{name}\"\npartitions = 4\nlease_ttl = \"2s\"\n\
+                 [source]\nkind = \"nats\"\ndurable = \"{name}\"\n\
+                 [[plugins]]\nid = \"probe\"\npath = \"{}\"\nconfig = {{ mode = \"count\" }}\n",
+                nats.url,
+                nats.stream,
+                nats.prefix,
+                nats.output_stream,
+                nats.output_prefix,
+                nats.cluster,
+                file.display()
+            ),
+        );
+        Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)])
+    };
+    let a = host("a");
+    let b = host("b");
+    wait_cluster(&a, "two hosts share four partitions", |c| {
+        c["hosts"].as_array().map_or(0, Vec::len) == 2 && owners(c).len() == 4 && held(c) > 0
+    });
+    wait_cluster(&b, "b holds some", |c| held(c) > 0);
+    let old = instances(&a)[0].1.clone();
+    assert!(instances(&b).iter().all(|(_, sha)| *sha == old));
+
+    // An upload to one instance on a: every instance on both hosts runs it.
+    let new = variant(1);
+    let (one, _) = instances(&a)[0].clone();
+    let (status, body) = a.request(
+        "PUT",
+        &format!("/api/v1/plugins/{one}/wasm"),
+        Some(TOKEN),
+        &new,
+    );
+    assert_eq!(status, 200, "{body}");
+    let swapped: Value = serde_json::from_str(&body).unwrap();
+    let new_sha = swapped["sha256"].as_str().unwrap().to_owned();
+    assert_ne!(new_sha, old);
+    let started = Instant::now();
+    loop {
+        let all: Vec<(String, String)> = [&a, &b].iter().flat_map(|s| instances(s)).collect();
+        if all.len() == 4 && all.iter().all(|(_, sha)| *sha == new_sha) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not every instance runs the new code: {all:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The state carried over the swap on the other host.
+    let (on_b, _) = instances(&b)[0].clone();
+    assert_eq!(b.json(&format!("/api/v1/plugins/{on_b}"))["swaps"], 1);
+
+    // A host that joins with the old file runs the cluster's code.
+    let c = host("c");
+    wait_cluster(&c, "c takes a share", |c| held(c) > 0);
+    let on_c = instances(&c);
+    assert!(!on_c.is_empty());
+    assert!(on_c.iter().all(|(_, sha)| *sha == new_sha), "{on_c:?}");
+    let cluster_code = c.json("/api/v1/cluster");
+    assert_eq!(cluster_code["last_error"], Value::Null, "{cluster_code:#}");
+    for s in [a, b, c, collecting] {
+        s.terminate();
+    }
+}
