@@ -577,6 +577,51 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_needs_nats_a_nats_source_and_outputs_and_names_each_key() {
+        let c = parse("").unwrap();
+        assert_eq!(c.cluster.name, None);
+        let problems = |text: &str| -> Vec<(String, String)> {
+            match parse(text) {
+                Ok(_) => Vec::new(),
+                Err(ConfigError::Invalid { problems, .. }) => problems
+                    .into_iter()
+                    .map(|p| (p.key, p.message))
+                    .collect(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let got = problems(
+            "[cluster]\nname = \"a.b\"\nhost = \"h 1\"\npartitions = 0\nlease_ttl = \"500ms\"\n",
+        );
+        let keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "cluster.name",
+                "cluster.host",
+                "cluster.partitions",
+                "cluster.lease_ttl",
+                "cluster.name",
+                "cluster.name",
+                "cluster.name"
+            ],
+            "{got:?}"
+        );
+        assert!(got[4].1.contains("nats.url"), "{got:?}");
+        assert!(got[5].1.contains("kind = \"nats\""), "{got:?}");
+        assert!(got[6].1.contains("nats.outputs"), "{got:?}");
+        let fine = "[nats]\nurl = \"nats://127.0.0.1:4222\"\noutputs = true\n[source]\nkind = \"nats\"\n[cluster]\nname = \"prod\"\n[[plugins]]\nid = \"arb\"\npath = \"a.wasm\"\npartition = \"base\"\n";
+        assert_eq!(problems(fine), Vec::new());
+        let c = parse(fine).unwrap();
+        assert_eq!(c.cluster.partitions, 16);
+        assert_eq!(c.plugins[0].partition, prism_model::PartitionKey::Base);
+        let err = parse(&fine.replace("\"base\"", "\"symbol\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("symbol") && err.contains("instrument"), "{err}");
+    }
+
+    #[test]
     fn invalid_ids_and_kinds_are_refused_at_parse() {
         let err = parse("[[plugins]]\nid = \"../x\"\npath = \"x.wasm\"\n")
             .unwrap_err()
