@@ -14,4 +14,4 @@ cargo test --release --locked --workspace "$@"
 # --workspace: the features of the test build, so nothing is compiled again.
 cargo bench --locked --workspace \
     --bench plugin_boundary --bench swap_latency --bench normalize --bench postgres_sink \
-    --bench nats_pipeline -- --smoke
+    --bench nats_pipeline --bench cluster_scale -- --smoke

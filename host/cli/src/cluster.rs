@@ -211,6 +211,7 @@ impl ClusterHost {
             partitions: Vec::new(),
             instances: 0,
             consumed: 0,
+            partition_count: parts.cluster.settings().partitions,
         }));
         // Renewing outlives the rounds: a stopping host holds its leases
         // until its last outputs and states are out (`Manager::leave`).

@@ -583,10 +583,9 @@ mod tests {
         let problems = |text: &str| -> Vec<(String, String)> {
             match parse(text) {
                 Ok(_) => Vec::new(),
-                Err(ConfigError::Invalid { problems, .. }) => problems
-                    .into_iter()
-                    .map(|p| (p.key, p.message))
-                    .collect(),
+                Err(ConfigError::Invalid { problems, .. }) => {
+                    problems.into_iter().map(|p| (p.key, p.message)).collect()
+                }
                 Err(e) => panic!("{e}"),
             }
         };
@@ -618,7 +617,10 @@ mod tests {
         let err = parse(&fine.replace("\"base\"", "\"symbol\""))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("symbol") && err.contains("instrument"), "{err}");
+        assert!(
+            err.contains("symbol") && err.contains("instrument"),
+            "{err}"
+        );
     }
 
     #[test]

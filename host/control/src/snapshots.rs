@@ -302,6 +302,7 @@ mod tests {
             state: Arc::from(state),
             instruments: instruments(),
             account: position.is_multiple_of(20).then(|| Arc::from(vec![9u8; 4])),
+            last: false,
         }
     }
 

@@ -169,6 +169,9 @@ pub struct Checkpoint {
     /// The plugin's paper account at the same position (positions, working
     /// orders), when it trades: restored with the state.
     pub account: Option<Arc<[u8]>>,
+    /// The plugin's last checkpoint in this run: its worker has ended, and
+    /// nothing of it follows in the sinks.
+    pub last: bool,
 }
 
 /// An event a plugin could not process, set aside (a dead letter). The

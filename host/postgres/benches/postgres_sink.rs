@@ -115,6 +115,7 @@ fn write_rate(
             state: Arc::from(&b"state"[..]),
             instruments: Vec::new(),
             account: None,
+            last: false,
         })
         .unwrap();
     }

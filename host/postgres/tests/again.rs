@@ -90,6 +90,7 @@ fn write_all(runtime: &tokio::runtime::Runtime, schema: &str, spool: &std::path:
             state: Arc::from(&b"s"[..]),
             instruments: Vec::new(),
             account: None,
+            last: false,
         })
         .unwrap();
     }

@@ -137,6 +137,8 @@ pub(crate) struct Worker {
     pub(crate) recovering: (u64, u32),
     pub(crate) mode: Mode,
     pub(crate) checkpoint: Saved,
+    /// The queue has closed: the checkpoint taken now is the last.
+    ending: bool,
     /// Every instrument declared to this plugin so far: a fresh instance
     /// gets them all again before its first event.
     pub(crate) instruments: InstrumentTable,
@@ -170,6 +172,7 @@ impl Worker {
             position: parts.position,
             recovering: (0, 0),
             mode: Mode::Running,
+            ending: false,
             checkpoint: Saved {
                 state: Arc::from(Vec::new()),
                 since: Vec::new(),
@@ -251,6 +254,7 @@ impl Worker {
             // plugin's last checkpoint after its last outputs, which tells
             // a cluster host handing the plugin over that the stream has
             // them all.
+            self.ending = true;
             if self.checkpoint.since.is_empty() {
                 let state = self.checkpoint.state.clone();
                 self.set_checkpoint(state);
@@ -407,6 +411,7 @@ impl Worker {
             state: state.clone(),
             instruments: self.instruments.iter().cloned().collect(),
             account: self.executor.as_ref().map(|e| Arc::from(e.snapshot())),
+            last: self.ending,
         }));
         self.checkpoint = Saved {
             state,

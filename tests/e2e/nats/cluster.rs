@@ -462,6 +462,27 @@ fn a_swap_on_one_host_reaches_every_host_and_every_host_that_joins() {
     assert!(on_c.iter().all(|(_, sha)| *sha == new_sha), "{on_c:?}");
     let cluster_code = c.json("/api/v1/cluster");
     assert_eq!(cluster_code["last_error"], Value::Null, "{cluster_code:#}");
+
+    // A host cutting the stream in another number of partitions is refused.
+    let odd = std::fs::read_to_string(dir.join("c.toml"))
+        .unwrap()
+        .replace("partitions = 4", "partitions = 5")
+        .replace("host = \"c\"", "host = \"d\"")
+        .replace("durable = \"c\"", "durable = \"d\"");
+    let odd_config = dir.join("d.toml");
+    std::fs::write(&odd_config, odd).unwrap();
+    let refused = crate::common::prism()
+        .args(["run", "--config"])
+        .arg(&odd_config)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("runs with 4 partitions") && said.contains("cluster.partitions = 5"),
+        "{said}"
+    );
     for s in [a, b, c, collecting] {
         s.terminate();
     }

@@ -63,6 +63,9 @@ pub struct HostEntry {
     pub instances: usize,
     /// Events its source has taken so far.
     pub consumed: u64,
+    /// The partition count it runs with (every host must say the same).
+    #[serde(default)]
+    pub partition_count: u32,
 }
 
 /// A partition's lease.
@@ -128,16 +131,34 @@ impl Cluster {
                 ),
             });
         }
+        let cluster_name = name.clone();
         let states = StateStore::open(&nats.js, &settings.name, nats.settings.replicas).await?;
         let code = CodeStore::open(&nats.js, &settings.name, nats.settings.replicas).await?;
-        Ok(Self {
+        let cluster = Self {
             js: nats.js.clone(),
             stream,
             prefix,
             settings,
             states,
             code,
-        })
+        };
+        // Hosts cutting the stream differently would run overlapping
+        // instances: refused before this host takes anything.
+        let view = cluster.view().await?;
+        if let Some(other) = view.hosts.values().find(|h| {
+            h.partition_count != 0
+                && h.partition_count != cluster.settings.partitions
+                && h.host != cluster.settings.host
+        }) {
+            return Err(NatsError::Stream {
+                stream: cluster_name,
+                message: format!(
+                    "host `{}` runs with {} partitions, this one with cluster.partitions = {}: every host of a cluster must say the same",
+                    other.host, other.partition_count, cluster.settings.partitions
+                ),
+            });
+        }
+        Ok(cluster)
     }
 
     /// The settings it was opened with.
