@@ -535,11 +535,13 @@ impl Manager {
             .collect()
     }
 
-    /// Hands over the partitions another live host should hold.
+    /// Hands over the partitions another live host should hold. A hand-over
+    /// begun goes to its end even if the partition is wanted here again (its
+    /// instances are stopped): it is taken again afterwards, from its state.
     fn hand_over(&mut self, wanted: &BTreeSet<u32>) {
         let mut done = Vec::new();
         for (partition, held) in &mut self.held {
-            if wanted.contains(partition) {
+            if wanted.contains(partition) && held.releasing.is_none() {
                 continue;
             }
             match held.releasing {
