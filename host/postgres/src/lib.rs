@@ -211,6 +211,7 @@ impl Postgres {
         let spool = Arc::new(spool::Spool::open(
             &settings.spool_dir,
             settings.spool_max_bytes,
+            "PostgreSQL",
         )?);
         let (restored, earlier) = restore::read(&client, &spool).await?;
         drop(client);

@@ -6,8 +6,8 @@
 //! fills only its own queue, and then either holds the pipeline back
 //! ([`Overflow::Wait`], lossless: the sinks that keep data) or drops and
 //! counts what it cannot take ([`Overflow::Drop`]: live viewers). A sink
-//! that must survive an outage without holding the pipeline (a database)
-//! spools inside its own thread. Adding a sink is one module that
+//! that must survive an outage without holding the pipeline (a database, a
+//! message bus) spools to disk ([`spool`]) inside its own thread. Adding a sink is one module that
 //! implements [`Sink`].
 //!
 //! ```
@@ -36,6 +36,7 @@
 
 mod jsonl;
 mod memory;
+pub mod spool;
 mod stage;
 
 pub use jsonl::JsonLines;
