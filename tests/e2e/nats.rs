@@ -498,3 +498,81 @@ fn a_nats_outage_loses_nothing() {
     assert_unique(&ids);
     assert_same(&over_bus, &direct_outputs(&dir, &events, "outage"));
 }
+
+#[test]
+fn outputs_wait_in_the_spool_through_an_outage_and_a_restart_without_holding_the_pipeline() {
+    let Some(nats) = Nats::connect("spool") else {
+        return;
+    };
+    let dir = temp_dir("nats-spool");
+    let events = simulated(&dir, "3m");
+    let (n_events, _) = expected_messages(&events);
+    let proxy = Proxy::start(nats.address());
+    let via = format!("nats://{}", proxy.address);
+    // The reference plugins and the numbering probe (three outputs a trade:
+    // tens of thousands).
+    let mut members = plugins();
+    members.push_str(&format!(
+        "[[plugins]]\nid = \"numbers\"\npath = \"{}\"\nconfig = {{ mode = \"number\" }}\n[plugins.subscription]\nkinds = [\"trade\", \"funding\"]\n",
+        wasm("prism_probe").display()
+    ));
+    // A replay publishing its outputs, with a sink queue of 2 batches: far
+    // less than the run makes, so only the spool can hold them.
+    let replay = config(
+        &dir,
+        "replay.toml",
+        "data-replay",
+        &format!(
+            "{}[pipeline]\noutput_queue = 2\n[source]\nkind = \"replay\"\npath = \"{}\"\npace = 30\n{}",
+            nats.section(&via, "outputs = true\nconnect_timeout_ms = 1000"),
+            events.display(),
+            members
+        ),
+    );
+    let server = Server::start(&replay);
+    proxy.cut();
+    // NATS is away for the whole run: the pipeline still takes every event.
+    let started = Instant::now();
+    loop {
+        let h = server.json("/health");
+        if h["source"]["state"] == "finished" {
+            assert!(h["events"].as_u64() >= Some(n_events), "{h}");
+            assert!(h["nats"]["spooled_bytes"].as_u64() > Some(0), "{h}");
+            assert_eq!(h["status"], "degraded", "{h}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the pipeline was held back: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Stopped while NATS is still away: the outputs stay in the spool.
+    assert!(server.terminate().success());
+    assert_eq!(nats.count(&nats.output_stream), 0);
+    let spooled: u64 = std::fs::read_dir(dir.join("data-replay/nats/outputs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(spooled > 0, "the spool holds the outputs");
+    // Back, and started again: the spool goes first, then the replay
+    // (from the start: no checkpoint was kept, since the stream had none of
+    // its outputs) makes them again, and the stream drops none and keeps
+    // none twice.
+    proxy.restore();
+    let server = Server::start(&replay);
+    wait_published(&server);
+    let h = server.json("/health");
+    assert_eq!(h["nats"]["spooled_bytes"], 0, "{h}");
+    assert!(h["nats"]["suppressed"].as_u64() > Some(0), "{h}");
+    server.terminate();
+    let (published, ids) = outputs(&nats.messages(&nats.output_stream));
+    assert_unique(&ids);
+    assert!(ids.len() > 10_000, "{} outputs", ids.len());
+    assert_same(
+        &published,
+        &direct_outputs_of(&dir, &events, "spool", &members),
+    );
+}

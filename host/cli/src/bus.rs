@@ -49,6 +49,17 @@ pub(crate) fn open(
             BusFormat::Msgpack => Encoding::Msgpack,
         },
         in_flight: n.in_flight,
+        // A cluster host hands partitions over once the stream has their
+        // outputs; a spool left by a dead host would publish them late.
+        spool: (n.spool_mb > 0 && config.cluster.name.is_none()).then(|| {
+            (
+                config
+                    .resolve(&config.runtime.data_dir)
+                    .join("nats")
+                    .join("outputs"),
+                n.spool_mb << 20,
+            )
+        }),
     };
     let nats = runtime.block_on(Nats::connect(settings, source || collect, n.outputs))?;
     tracing::info!(stream = %n.stream, "NATS JetStream connected");
@@ -64,7 +75,7 @@ pub(crate) fn sinks(
     config: &Config,
     nats: &Nats,
     checkpoints: Option<prism_nats::CheckpointHook>,
-) -> (Vec<SinkSpec>, Option<prism_nats::Handovers>) {
+) -> anyhow::Result<(Vec<SinkSpec>, Option<prism_nats::Handovers>)> {
     let mut sinks = Vec::new();
     if !config.nats.collect.is_empty() {
         sinks.push(SinkSpec::new(
@@ -76,7 +87,7 @@ pub(crate) fn sinks(
     }
     let mut handovers = None;
     if config.nats.outputs {
-        let publisher = nats.outputs(checkpoints);
+        let publisher = nats.outputs(checkpoints)?;
         handovers = Some(publisher.handovers());
         sinks.push(SinkSpec::new(
             "nats-outputs",
@@ -85,7 +96,7 @@ pub(crate) fn sinks(
             Overflow::Wait,
         ));
     }
-    (sinks, handovers)
+    Ok((sinks, handovers))
 }
 
 /// The first stream sequence the plugins need: the one after the earliest
@@ -140,21 +151,40 @@ pub(crate) fn fences<'a>(
     nats: &Nats,
     config: &Config,
     supervisor: &prism_control::Supervisor,
+    handovers: Option<&prism_nats::Handovers>,
     ids: impl Iterator<Item = &'a str>,
 ) -> anyhow::Result<()> {
     if !config.nats.outputs {
         return Ok(());
     }
     for id in ids {
-        if let Some(d) = runtime.block_on(nats.delivered_until(id))? {
-            supervisor.fence(id, d.position);
-            // The stream has that batch in part: the batch is made again
-            // the same (it starts after the same one), and what it lacks
-            // is published.
-            if let Some((Some(previous), _)) = d.partial {
-                supervisor.fence(id, previous);
-            }
-        }
+        let delivered = runtime.block_on(nats.delivered_until(id))?;
+        fence(supervisor, handovers, id, delivered);
     }
     Ok(())
+}
+
+/// Tells the output publisher (which then need not read the stream itself,
+/// perhaps during an outage) and the router how far plugin `id`'s outputs
+/// got in the stream.
+pub(crate) fn fence(
+    supervisor: &prism_control::Supervisor,
+    handovers: Option<&prism_nats::Handovers>,
+    id: &str,
+    delivered: Option<prism_nats::Delivered>,
+) {
+    if let Some(h) = handovers {
+        h.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(std::sync::Arc::from(id), delivered);
+    }
+    if let Some(d) = delivered {
+        supervisor.fence(id, d.position);
+        // The stream has that batch in part: the batch is made again the
+        // same (it starts after the same one), and what it lacks is
+        // published.
+        if let Some((Some(previous), _)) = d.partial {
+            supervisor.fence(id, previous);
+        }
+    }
 }

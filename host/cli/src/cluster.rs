@@ -19,7 +19,7 @@ use prism_model::{PartitionKey, PartitionSlice, PluginId, wall_ms};
 use prism_nats::cluster::{
     Cluster, ClusterSettings, ClusterView, CodeHead, HostEntry, StateWriter, delivered_since,
 };
-use prism_nats::{Delivered, Handovers, Nats, Rewind, first_sequence};
+use prism_nats::{Handovers, Nats, Rewind, first_sequence};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -681,7 +681,12 @@ impl Manager {
                 None => self.handle.block_on(self.parts.nats.delivered_until(&name)),
             }
             .map_err(|e| e.to_string())?;
-            self.fence(&name, delivered);
+            crate::bus::fence(
+                &self.parts.supervisor,
+                Some(&self.parts.handovers),
+                &name,
+                delivered,
+            );
             let mut settings = plugin_settings(&self.parts.config, &member.entry);
             settings.partition = slice;
             self.parts.writer.allow(&name);
@@ -718,22 +723,6 @@ impl Manager {
             self.parts.rewind.request(from);
         }
         Ok(())
-    }
-
-    /// Tells the output publisher and the router how far `instance`'s
-    /// outputs got (see `bus::fences`).
-    fn fence(&self, instance: &str, delivered: Option<Delivered>) {
-        self.parts
-            .handovers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(Arc::from(instance), delivered);
-        if let Some(d) = delivered {
-            self.parts.supervisor.fence(instance, d.position);
-            if let Some((Some(previous), _)) = d.partial {
-                self.parts.supervisor.fence(instance, previous);
-            }
-        }
     }
 
     fn publish_status(&self, view: &ClusterView) {

@@ -47,6 +47,10 @@ pub struct NatsConfig {
     pub output_prefix: String,
     /// Publishes awaiting the server's acknowledgement at once.
     pub in_flight: usize,
+    /// Outputs wait for the stream in a disk spool of at most this many
+    /// MiB (`{data_dir}/nats/outputs`), so an outage does not hold the
+    /// pipeline until it is full; 0: they wait in the sink's queue.
+    pub spool_mb: u64,
 }
 
 impl Default for NatsConfig {
@@ -66,6 +70,7 @@ impl Default for NatsConfig {
             output_stream: "PRISM_OUT".into(),
             output_prefix: "prism.out".into(),
             in_flight: 1024,
+            spool_mb: 1024,
         }
     }
 }
@@ -233,6 +238,12 @@ impl NatsConfig {
             if n == 0 {
                 bad(key, "must be at least 1");
             }
+        }
+        if self.spool_mb > 1 << 20 {
+            bad(
+                "nats.spool_mb",
+                "must be at most 1048576 (1 TiB); 0 turns the spool off",
+            );
         }
         if self.replicas > 5 {
             bad("nats.replicas", "JetStream allows at most 5");

@@ -51,6 +51,7 @@ fn settings(tag: &str) -> NatsSettings {
             .collect(),
         encoding: Encoding::Json,
         in_flight: 1024,
+        spool: None,
     }
 }
 

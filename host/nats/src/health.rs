@@ -35,6 +35,10 @@ pub struct NatsHealth {
     pub pending: AtomicU64,
     /// Messages refused as not a replay record (each named in the log).
     pub refused: AtomicU64,
+    /// Bytes of outputs waiting in the disk spool for the stream.
+    pub spooled_bytes: AtomicU64,
+    /// The spool is full: the pipeline waits.
+    pub spool_full: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
 
@@ -42,12 +46,18 @@ impl NatsHealth {
     /// Why NATS is not healthy now, if it is not.
     #[must_use]
     pub fn problem(&self) -> Option<String> {
+        if self.spool_full.load(Ordering::Relaxed) {
+            return Some(
+                "the outputs' spool is full: the pipeline waits until NATS takes what is spooled"
+                    .into(),
+            );
+        }
         if self.connected.load(Ordering::Relaxed) || self.errors.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let why = self.last_error().unwrap_or_default();
         Some(format!(
-            "NATS is unreachable ({why}); publishes are retried in order and the pipeline waits once the queue is full"
+            "NATS is unreachable ({why}); publishes are retried in order (outputs wait in the spool, when there is one) and the pipeline waits once the queue or the spool is full"
         ))
     }
 

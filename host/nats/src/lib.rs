@@ -28,6 +28,7 @@ mod instruments;
 mod outputs;
 mod publisher;
 mod source;
+mod spooled;
 mod subject;
 
 pub use collector::Collector;
@@ -70,6 +71,10 @@ pub struct NatsSettings {
     pub encoding: Encoding,
     /// Publishes awaiting acknowledgement at once.
     pub in_flight: usize,
+    /// Where outputs wait on disk for the stream, and how many bytes at
+    /// most; `None`: they wait in the sink's queue (a cluster host, whose
+    /// take-overs read what the stream has).
+    pub spool: Option<(std::path::PathBuf, u64)>,
 }
 
 /// Why NATS could not be used.
@@ -222,9 +227,15 @@ impl Nats {
         Collector::new(self)
     }
 
-    /// The output publisher: a sink that publishes every output.
-    #[must_use]
-    pub fn outputs(&self, on_checkpoint: Option<CheckpointHook>) -> OutputPublisher {
+    /// The output publisher: a sink that publishes every output (through
+    /// the spool, when one is set).
+    ///
+    /// # Errors
+    /// When the spool cannot be opened.
+    pub fn outputs(
+        &self,
+        on_checkpoint: Option<CheckpointHook>,
+    ) -> Result<OutputPublisher, NatsError> {
         OutputPublisher::new(self, on_checkpoint)
     }
 

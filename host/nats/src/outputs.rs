@@ -2,6 +2,7 @@
 
 use crate::Nats;
 use crate::publisher::{Message, Publisher};
+use crate::spooled::SpooledPublisher;
 use crate::subject::{output_id, output_subject};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
@@ -18,6 +19,73 @@ pub(crate) const BATCH_PREVIOUS: &str = "Prism-Batch-Previous";
 /// Header naming the partition of the instance that made the output (in a
 /// cluster).
 pub(crate) const PARTITION: &str = "Prism-Partition";
+/// Every header an output message carries besides the id and type.
+pub(crate) const HEADERS: [&str; 3] = [BATCH_OUTPUTS, BATCH_PREVIOUS, PARTITION];
+
+/// Where outputs go: straight to the stream, or through the disk spool.
+enum Outbox {
+    Direct(Box<Publisher>),
+    Spooled(SpooledPublisher),
+}
+
+impl Outbox {
+    fn push(&mut self, message: Message) -> Result<(), SinkError> {
+        match self {
+            Self::Direct(p) => {
+                p.push(message);
+                Ok(())
+            }
+            Self::Spooled(s) => s.push(&message),
+        }
+    }
+
+    fn pushed(&self) -> u64 {
+        match self {
+            Self::Direct(p) => p.pushed(),
+            Self::Spooled(s) => s.pushed(),
+        }
+    }
+
+    fn settled(&self) -> u64 {
+        match self {
+            Self::Direct(p) => p.settled(),
+            Self::Spooled(s) => s.settled(),
+        }
+    }
+
+    fn stored_up_to(&self) -> u64 {
+        match self {
+            Self::Direct(p) => p.stored_up_to(),
+            Self::Spooled(s) => s.stored_up_to(),
+        }
+    }
+
+    /// Between batches: the direct publisher waits for the stream; the
+    /// spooled one hands the batch to its thread and waits a moment at
+    /// most (the checkpoints after it are handed on as the stream takes
+    /// it, at the next call).
+    fn idle(&mut self) {
+        match self {
+            Self::Direct(p) => {
+                p.flush(None);
+            }
+            Self::Spooled(s) => {
+                s.flush();
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
+                while s.settled() < s.pushed() && std::time::Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        match self {
+            Self::Direct(p) => p.finish("nats outputs", "outputs"),
+            Self::Spooled(s) => s.finish(),
+        }
+    }
+}
 
 /// A plugin's checkpoint whose outputs the stream has: persist it. The
 /// number is the first output-stream sequence that can hold an output the
@@ -47,7 +115,7 @@ pub type Handovers = Arc<std::sync::Mutex<HashMap<Arc<str>, Option<Delivered>>>>
 /// stream has every output made before it: a restart from a persisted
 /// checkpoint never skips an output the stream lacks.
 pub struct OutputPublisher {
-    publisher: Publisher,
+    publisher: Outbox,
     prefix: String,
     js: async_nats::jetstream::Context,
     handle: tokio::runtime::Handle,
@@ -147,7 +215,10 @@ pub(crate) async fn delivered_until(
 }
 
 impl OutputPublisher {
-    pub(crate) fn new(nats: &Nats, on_checkpoint: Option<CheckpointHook>) -> Self {
+    pub(crate) fn new(
+        nats: &Nats,
+        on_checkpoint: Option<CheckpointHook>,
+    ) -> Result<Self, crate::NatsError> {
         // Whatever this run publishes is stored after the stream's last
         // message now (0 when it cannot be read: from the start, which is
         // only slower to look through).
@@ -162,15 +233,39 @@ impl OutputPublisher {
                 stream.info().await.ok().map(|i| i.state.last_sequence)
             })
             .unwrap_or(0);
-        Self {
-            publisher: Publisher::new(
-                nats.js.clone(),
-                nats.handle.clone(),
-                nats.health(),
-                nats.settings.in_flight,
-                nats.stopping.clone(),
-            )
-            .stored_after(last),
+        let publisher = match &nats.settings.spool {
+            None => Outbox::Direct(Box::new(
+                Publisher::new(
+                    nats.js.clone(),
+                    nats.handle.clone(),
+                    nats.health(),
+                    nats.settings.in_flight,
+                    nats.stopping.clone(),
+                )
+                .stored_after(last),
+            )),
+            // The spool's publisher never gives a message up: what the
+            // stream lacks at shutdown stays in the spool.
+            Some((dir, max_bytes)) => Outbox::Spooled(
+                SpooledPublisher::open(
+                    dir,
+                    *max_bytes,
+                    Publisher::new(
+                        nats.js.clone(),
+                        nats.handle.clone(),
+                        nats.health(),
+                        nats.settings.in_flight,
+                        Arc::default(),
+                    )
+                    .stored_after(last),
+                    nats.health(),
+                    nats.stopping.clone(),
+                )
+                .map_err(|e| crate::NatsError::JetStream(format!("the outputs' spool: {e}")))?,
+            ),
+        };
+        Ok(Self {
+            publisher,
             prefix: nats.settings.output_prefix.clone(),
             js: nats.js.clone(),
             handle: nats.handle.clone(),
@@ -181,7 +276,7 @@ impl OutputPublisher {
             handovers: Handovers::default(),
             checkpoints: VecDeque::new(),
             on_checkpoint,
-        }
+        })
     }
 
     /// Where a host taking partition instances over tells how far each got.
@@ -294,7 +389,10 @@ impl Sink for OutputPublisher {
                 content_type: "application/json",
                 headers,
                 payload: Bytes::from(payload),
-            });
+            })?;
+        }
+        if let Outbox::Spooled(s) = &mut self.publisher {
+            s.flush();
         }
         self.release_checkpoints();
         Ok(())
@@ -302,6 +400,11 @@ impl Sink for OutputPublisher {
 
     fn checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), SinkError> {
         if self.on_checkpoint.is_some() {
+            // A newer checkpoint of a plugin supersedes one still waiting
+            // (so the wait stays bounded through an outage), unless that
+            // one is the last of its run.
+            self.checkpoints
+                .retain(|(_, _, c)| c.plugin != checkpoint.plugin || c.last);
             self.checkpoints.push_back((
                 self.publisher.pushed(),
                 self.publisher.stored_up_to() + 1,
@@ -313,13 +416,13 @@ impl Sink for OutputPublisher {
     }
 
     fn idle(&mut self) -> Result<(), SinkError> {
-        self.publisher.flush(None);
+        self.publisher.idle();
         self.release_checkpoints();
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        let result = self.publisher.finish("nats outputs", "outputs");
+        let result = self.publisher.finish();
         // Only those the stream has every output before: the rest would
         // skip outputs it lacks.
         if result.is_ok() {

@@ -28,6 +28,7 @@ fn settings() -> NatsSettings {
         collect: Vec::new(),
         encoding: Encoding::Json,
         in_flight: 64,
+        spool: None,
     }
 }
 
@@ -81,7 +82,7 @@ fn a_batch_cut_by_a_crash_is_completed_and_checkpoints_wait_for_their_outputs() 
     // A first run: batch 10 whole, then batch 20 (3 outputs) cut after its
     // second output by a crash, as the server would have them.
     {
-        let mut first = nats.outputs(None);
+        let mut first = nats.outputs(None).unwrap();
         first.write(&batch(10, None, 2)).unwrap();
         first.finish().unwrap();
     }
@@ -112,9 +113,11 @@ fn a_batch_cut_by_a_crash_is_completed_and_checkpoints_wait_for_their_outputs() 
     // checkpoint after each.
     let seen: Arc<Mutex<Vec<Option<u64>>>> = Arc::default();
     let hook_seen = seen.clone();
-    let mut again = nats.outputs(Some(Box::new(move |c: &Checkpoint, _| {
-        hook_seen.lock().unwrap().push(c.position);
-    })));
+    let mut again = nats
+        .outputs(Some(Box::new(move |c: &Checkpoint, _| {
+            hook_seen.lock().unwrap().push(c.position);
+        })))
+        .unwrap();
     let checkpoint = |position| Checkpoint {
         plugin: "p".into(),
         position: Some(position),

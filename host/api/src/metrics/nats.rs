@@ -82,6 +82,12 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
         load(&h.in_flight),
     );
     e.single(
+        "prism_nats_spooled_bytes",
+        "gauge",
+        "Bytes of outputs waiting in the disk spool for the stream.",
+        load(&h.spooled_bytes),
+    );
+    e.single(
         "prism_nats_consumer_pending",
         "gauge",
         "Messages the consumer still holds for the source (its lag).",

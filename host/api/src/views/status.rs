@@ -107,6 +107,8 @@ pub(crate) struct NatsHealthView {
     pub(crate) duplicates: u64,
     /// Messages sent again after a failed or missing acknowledgement.
     pub(crate) republished: u64,
+    /// Bytes of outputs waiting in the disk spool for the stream.
+    pub(crate) spooled_bytes: u64,
     /// Publishes awaiting acknowledgement.
     pub(crate) in_flight: u64,
     /// Outputs not published again: the stream had them from an earlier run.
@@ -131,6 +133,7 @@ impl NatsHealthView {
             published: load(&h.published),
             duplicates: load(&h.duplicates),
             republished: load(&h.republished),
+            spooled_bytes: load(&h.spooled_bytes),
             in_flight: load(&h.in_flight),
             suppressed: load(&h.suppressed),
             consumed: load(&h.consumed),

@@ -149,7 +149,7 @@ pub(crate) fn run(
     }
     let mut handovers = None;
     if let Some(nats) = &bus {
-        let (bus_sinks, told) = crate::bus::sinks(&config, nats, checkpoints_after_outputs);
+        let (bus_sinks, told) = crate::bus::sinks(&config, nats, checkpoints_after_outputs)?;
         sinks.extend(bus_sinks);
         handovers = told;
     }
@@ -174,7 +174,14 @@ pub(crate) fn run(
             .iter()
             .map(|p| p.id.as_str())
             .chain(restored.map(|p| p.id.as_str()));
-        crate::bus::fences(&runtime, nats, &config, &supervisor, ids)?;
+        crate::bus::fences(
+            &runtime,
+            nats,
+            &config,
+            &supervisor,
+            handovers.as_ref(),
+            ids,
+        )?;
     }
     let resumed = match &database {
         // The database's checkpoints are the ones committed with their
