@@ -307,6 +307,10 @@ impl Nats {
                 .js
                 .delete_stream(format!("PRISM_STATE_{}", self.cluster))
                 .await;
+            let _ = self
+                .js
+                .delete_stream(format!("OBJ_PRISM_CODE_{}", self.cluster))
+                .await;
         });
     }
 

@@ -122,8 +122,8 @@ impl Names {
                 names.push(format!("BENCH_{t}_{c}"));
                 names.push(format!("BENCH_{t}_{c}_IDS"));
                 names.push(format!("BENCH_{t}_{c}_OUT"));
-                for kind in ["CLUSTER", "STATE", "CODE"] {
-                    names.push(format!("PRISM_{kind}_{t}{c}"));
+                for kind in ["PRISM_CLUSTER", "PRISM_STATE", "OBJ_PRISM_CODE"] {
+                    names.push(format!("{kind}_{t}{c}"));
                 }
             }
             for name in names {

@@ -11,11 +11,13 @@
 //! message, so two hosts never hold one partition: a host that finds its
 //! renewal refused has lost the lease and stops the partition at once.
 //!
-//! The instances' states and the plugins' code live in streams of their own
-//! (`PRISM_STATE_{name}`, `PRISM_CODE_{name}`), kept until replaced.
+//! The instances' states live in a stream of their own
+//! (`PRISM_STATE_{name}`), the plugins' code in an object store
+//! (`PRISM_CODE_{name}`), each kept until replaced.
 //!
 //! NATS 2.9's key-value API is not used (the client's bucket creation
-//! fails against it); these streams are what a bucket is made of.
+//! fails against it: "data did not match any variant of untagged enum
+//! Response"); these streams are what a bucket is made of.
 
 mod code;
 mod scan;
