@@ -240,22 +240,25 @@ fn hosts_share_partitions_take_over_a_killed_one_and_make_one_hosts_outputs() {
     // The names are picked so that each host has a share at each step (the
     // rule is a hash: some names would take nothing).
     let has = |o: &[(u64, String)], h: &str| o.iter().any(|(_, o)| o == h);
-    let (b_name, name) = (0..50)
-        .flat_map(|b| (0..50).map(move |c| (format!("b{b}"), format!("c{c}"))))
-        .find(|(b, c)| {
-            let two = rendezvous(&market.cluster, &["a", b]);
-            let three = rendezvous(&market.cluster, &["a", b, c]);
-            let after = rendezvous(&market.cluster, &["a", c]);
-            has(&two, "a") && has(&two, b) && has(&three, b) && has(&three, c) && has(&after, "a")
+    let (a_name, b_name, name) = (0..20)
+        .flat_map(|a| (0..20).map(move |b| (a, b)))
+        .flat_map(|(a, b)| {
+            (0..20).map(move |c| (format!("a{a}"), format!("b{b}"), format!("c{c}")))
+        })
+        .find(|(a, b, c)| {
+            let two = rendezvous(&market.cluster, &[a, b]);
+            let three = rendezvous(&market.cluster, &[a, b, c]);
+            let after = rendezvous(&market.cluster, &[a, c]);
+            has(&two, a) && has(&two, b) && has(&three, b) && has(&three, c) && has(&after, a)
         })
         .unwrap();
     let logged = [(
         "PRISM_LOG",
         "warn,prism::cluster=info,prism_nats::source=info",
     )];
-    let a = Server::start_with(&host_config(&dir, &market, &market, "a"), &logged);
+    let a = Server::start_with(&host_config(&dir, &market, &market, &a_name), &logged);
     let b = Server::start_with(&host_config(&dir, &market, &market, &b_name), &logged);
-    let expected_ab = rendezvous(&market.cluster, &["a", &b_name]);
+    let expected_ab = rendezvous(&market.cluster, &[&a_name, &b_name]);
     let c = wait_cluster(&a, "two hosts hold their partitions", |c| {
         owners(c) == expected_ab && c["hosts"].as_array().map_or(0, Vec::len) == 2
     });
@@ -266,7 +269,7 @@ fn hosts_share_partitions_take_over_a_killed_one_and_make_one_hosts_outputs() {
 
     // A third joins mid-stream and takes its share from the others.
     let running = |s: &Server| s.json("/health")["source"]["state"] != "finished";
-    let expected_abc = rendezvous(&market.cluster, &["a", &b_name, &name]);
+    let expected_abc = rendezvous(&market.cluster, &[&a_name, &b_name, &name]);
     assert!(running(&collecting), "the stream was over before the join");
     let joined = Server::start_with(&host_config(&dir, &market, &market, &name), &logged);
     wait_cluster(&joined, "the joining host takes its share", |c| {
@@ -284,7 +287,7 @@ fn hosts_share_partitions_take_over_a_killed_one_and_make_one_hosts_outputs() {
     assert!(running(&collecting), "the stream was over before the kill");
     b.kill();
     let killed = Instant::now();
-    let expected_after = rendezvous(&market.cluster, &["a", &name]);
+    let expected_after = rendezvous(&market.cluster, &[&a_name, &name]);
     let c = wait_cluster(&a, "b's partitions taken over", |c| {
         owners(c) == expected_after
     });
