@@ -8,16 +8,6 @@ use std::time::Duration;
 const TOKEN: &str = "e2e-admin-token";
 const COUNT_CONFIG: &str = "%7B%22mode%22%3A%22count%22%7D"; // {"mode":"count"}
 
-/// The probe with a custom section appended: other bytes, same code.
-fn variant(n: u8) -> Vec<u8> {
-    let mut bytes = std::fs::read(wasm("prism_probe")).unwrap();
-    let name = b"e2e-variant";
-    bytes.extend([0, (name.len() + 2) as u8, name.len() as u8]);
-    bytes.extend(name);
-    bytes.push(n);
-    bytes
-}
-
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
@@ -109,7 +99,12 @@ fn operators_swap_pause_roll_back_and_remove_plugins_while_the_stream_runs() {
     )["body"]["events"]
         .as_u64()
         .unwrap();
-    let (status, body) = server.request("PUT", "/api/v1/plugins/up/wasm", Some(TOKEN), &variant(1));
+    let (status, body) = server.request(
+        "PUT",
+        "/api/v1/plugins/up/wasm",
+        Some(TOKEN),
+        &probe_variant(1),
+    );
     assert_eq!(status, 200, "{body}");
     let swapped = json(&body);
     assert_ne!(swapped["sha256"], first_sha.as_str());
@@ -187,7 +182,7 @@ fn operators_swap_pause_roll_back_and_remove_plugins_while_the_stream_runs() {
 
     // The watcher: a new file in place of a plugin's is swapped in.
     let watched = server.json("/api/v1/plugins/watched");
-    std::fs::write(dir.join("watched.tmp"), variant(2)).unwrap();
+    std::fs::write(dir.join("watched.tmp"), probe_variant(2)).unwrap();
     std::fs::rename(dir.join("watched.tmp"), dir.join("watched.wasm")).unwrap();
     let now = server.wait_for("/api/v1/plugins/watched", Duration::from_secs(20), |v| {
         v["swaps"] == 1
@@ -243,7 +238,7 @@ fn an_uploaded_swap_becomes_the_source_and_another_plugin_needs_a_rename() {
         "PUT",
         "/api/v1/plugins/watched/wasm",
         Some(TOKEN),
-        &variant(3),
+        &probe_variant(3),
     );
     assert_eq!(status, 200, "{body}");
     let uploaded = json(&body);
@@ -254,7 +249,7 @@ fn an_uploaded_swap_becomes_the_source_and_another_plugin_needs_a_rename() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["sha256"], uploaded["sha256"]);
     // The file is no longer followed.
-    std::fs::write(dir.join("watched.tmp"), variant(4)).unwrap();
+    std::fs::write(dir.join("watched.tmp"), probe_variant(4)).unwrap();
     std::fs::rename(dir.join("watched.tmp"), dir.join("watched.wasm")).unwrap();
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(

@@ -18,6 +18,17 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures").join(name)
 }
 
+/// The probe with a custom section appended: another component (another
+/// SHA-256), the same plugin.
+pub(crate) fn probe_variant(n: u8) -> Vec<u8> {
+    let mut bytes = std::fs::read(wasm("prism_probe")).unwrap();
+    let name = b"e2e-variant";
+    bytes.extend([0, (name.len() + 2) as u8, name.len() as u8]);
+    bytes.extend(name);
+    bytes.push(n);
+    bytes
+}
+
 pub(crate) fn wasm(name: &str) -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);

@@ -5,7 +5,7 @@
 use super::{
     KINDS, assert_unique, config_every, expected_messages, plugins, replay_source, simulated,
 };
-use crate::common::{Server, temp_dir, wasm};
+use crate::common::{Server, probe_variant, temp_dir, wasm};
 use crate::services::Nats;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -381,17 +381,6 @@ fn hosts_share_partitions_take_over_a_killed_one_and_make_one_hosts_outputs() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
-/// The probe with a custom section appended: another component (another
-/// SHA-256), the same plugin.
-fn variant(n: u8) -> Vec<u8> {
-    let mut bytes = std::fs::read(wasm("prism_probe")).unwrap();
-    let name = b"e2e-variant";
-    bytes.extend([0, (name.len() + 2) as u8, name.len() as u8]);
-    bytes.extend(name);
-    bytes.push(n);
-    bytes
-}
-
 /// Every instance `server` runs: (id, sha256).
 fn instances(server: &Server) -> Vec<(String, String)> {
     server.json("/api/v1/plugins")["items"]
@@ -462,7 +451,7 @@ fn a_swap_on_one_host_reaches_every_host_and_every_host_that_joins() {
     assert!(instances(&b).iter().all(|(_, sha)| *sha == old));
 
     // An upload to one instance on a: every instance on both hosts runs it.
-    let new = variant(1);
+    let new = probe_variant(1);
     let (one, _) = instances(&a)[0].clone();
     let (status, body) = a.request(
         "PUT",
