@@ -29,20 +29,16 @@ impl SharedIds {
     ) -> Result<Self, String> {
         let name = format!("{stream}_IDS");
         let prefix = format!("prism_ids.{stream}");
-        let ids = js
-            .get_or_create_stream(stream::Config {
-                name: name.clone(),
-                description: Some(
-                    "Prism: instrument ids shared by the consumers of a stream".into(),
-                ),
-                subjects: vec![format!("{prefix}.>")],
-                max_messages_per_subject: 1,
-                num_replicas: replicas,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| format!("instrument id stream {name}: {e}"))?;
+        let ids = crate::keyed_stream(
+            js,
+            &name,
+            "Prism: instrument ids shared by the consumers of a stream",
+            vec![format!("{prefix}.>")],
+            replicas,
+            None,
+        )
+        .await
+        .map_err(|e| format!("instrument id stream {name}: {e}"))?;
         Ok(Self {
             js: js.clone(),
             ids,

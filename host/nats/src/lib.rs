@@ -91,6 +91,34 @@ pub enum NatsError {
     JetStream(String),
 }
 
+/// Opens (creating) a stream that keeps the last message of each subject
+/// (`max_age`: and each only that long): what ids, leases and states are
+/// kept in.
+pub(crate) async fn keyed_stream(
+    js: &jetstream::Context,
+    name: &str,
+    description: &str,
+    subjects: Vec<String>,
+    replicas: usize,
+    max_age: Option<Duration>,
+) -> Result<jetstream::stream::Stream, NatsError> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: name.to_owned(),
+        description: Some(description.to_owned()),
+        subjects,
+        max_messages_per_subject: 1,
+        max_age: max_age.unwrap_or_default(),
+        num_replicas: replicas,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| NatsError::Stream {
+        stream: name.to_owned(),
+        message: e.to_string(),
+    })
+}
+
 fn js_error(e: impl std::fmt::Display) -> NatsError {
     NatsError::JetStream(e.to_string())
 }

@@ -106,23 +106,15 @@ impl Cluster {
     pub async fn open(nats: &Nats, settings: ClusterSettings) -> Result<Self, NatsError> {
         let name = format!("PRISM_CLUSTER_{}", settings.name);
         let prefix = format!("prism.cluster.{}", settings.name);
-        let stream = nats
-            .js
-            .get_or_create_stream(stream::Config {
-                name: name.clone(),
-                description: Some("Prism: hosts and partition leases of a cluster".into()),
-                subjects: vec![format!("{prefix}.host.>"), format!("{prefix}.lease.>")],
-                max_messages_per_subject: 1,
-                max_age: settings.lease_ttl,
-                num_replicas: nats.settings.replicas,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| NatsError::Stream {
-                stream: name.clone(),
-                message: e.to_string(),
-            })?;
+        let stream = crate::keyed_stream(
+            &nats.js,
+            &name,
+            "Prism: hosts and partition leases of a cluster",
+            vec![format!("{prefix}.host.>"), format!("{prefix}.lease.>")],
+            nats.settings.replicas,
+            Some(settings.lease_ttl),
+        )
+        .await?;
         if stream.cached_info().config.max_age != settings.lease_ttl {
             return Err(NatsError::Stream {
                 stream: name,

@@ -159,21 +159,15 @@ impl Blobs {
         replicas: usize,
         description: &str,
     ) -> Result<Self, NatsError> {
-        let stream = js
-            .get_or_create_stream(stream::Config {
-                name: name.to_owned(),
-                description: Some(description.into()),
-                subjects: vec![format!("{prefix}.>")],
-                max_messages_per_subject: 1,
-                num_replicas: replicas,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| NatsError::Stream {
-                stream: name.to_owned(),
-                message: e.to_string(),
-            })?;
+        let stream = crate::keyed_stream(
+            js,
+            name,
+            description,
+            vec![format!("{prefix}.>")],
+            replicas,
+            None,
+        )
+        .await?;
         Ok(Self {
             js: js.clone(),
             stream,
