@@ -1,7 +1,8 @@
 //! NATS JetStream end to end against the machine's server: a collector
 //! publishing a replay, a worker consuming it whose outputs equal a direct
 //! replay's, a collector run again publishing nothing twice, a worker
-//! killed with SIGKILL mid-stream and restarted, an outage through a proxy.
+//! killed with SIGKILL mid-stream and restarted, an outage through a proxy,
+//! a consumer deleted under a worker.
 
 mod cluster;
 
@@ -504,6 +505,61 @@ fn a_nats_outage_loses_nothing() {
     let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
     assert_unique(&ids);
     assert_same(&over_bus, &direct_outputs(&dir, &events, "outage"));
+}
+
+#[test]
+fn a_consumer_deleted_under_a_worker_is_made_again_where_the_worker_was() {
+    let Some(nats) = Nats::connect("deleted") else {
+        return;
+    };
+    let dir = temp_dir("nats-deleted");
+    let events = simulated(&dir, "3m");
+    let (n_events, _) = expected_messages(&events);
+    let collector = config(
+        &dir,
+        "collector.toml",
+        "data-collector",
+        &format!(
+            "{}{}",
+            nats.section(&nats.url, KINDS),
+            replay_source(&events)
+        ),
+    );
+    let server = Server::start(&collector);
+    wait_published(&server);
+    server.terminate();
+
+    let worker = config(
+        &dir,
+        "worker.toml",
+        "data-worker",
+        &format!(
+            "{}{}{}",
+            nats.section(&nats.url, "outputs = true"),
+            nats_source(20),
+            plugins()
+        ),
+    );
+    let server = Server::start(&worker);
+    let started = Instant::now();
+    while server.json("/health")["events"].as_u64().unwrap_or(0) < n_events / 4 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Twice: once mid-stream, once more right after it was made again.
+    assert!(nats.delete_consumer(&nats.stream, "worker"));
+    let taken = server.json("/health")["events"].as_u64().unwrap();
+    assert!(taken < n_events, "deleted too late: {taken} of {n_events}");
+    std::thread::sleep(Duration::from_millis(300));
+    nats.delete_consumer(&nats.stream, "worker");
+    wait_consumed(&server, &nats, &nats.output_stream, n_events);
+    let h = server.json("/health");
+    assert_eq!(h["status"], "ok", "{h}");
+    assert!(h["nats"]["errors"].as_u64().unwrap() >= 1, "{h}");
+    server.terminate();
+    let (over_bus, ids) = outputs(&nats.messages(&nats.output_stream));
+    assert_unique(&ids);
+    assert_same(&over_bus, &direct_outputs(&dir, &events, "deleted"));
 }
 
 #[test]

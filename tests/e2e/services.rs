@@ -368,6 +368,17 @@ impl Nats {
         })
     }
 
+    /// Deletes the consumer `name` of `stream`, as an operator's mistake or
+    /// a server losing its state would; false when there was none.
+    pub(crate) fn delete_consumer(&self, stream: &str, name: &str) -> bool {
+        self.runtime.block_on(async {
+            match self.js.get_stream(stream).await {
+                Ok(s) => s.delete_consumer(name).await.is_ok(),
+                Err(_) => false,
+            }
+        })
+    }
+
     /// How many messages `stream` holds.
     pub(crate) fn count(&self, stream: &str) -> u64 {
         self.runtime.block_on(async {

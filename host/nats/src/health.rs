@@ -33,6 +33,9 @@ pub struct NatsHealth {
     pub ack_us_total: AtomicU64,
     /// Messages the consumer still has for the source (its lag).
     pub pending: AtomicU64,
+    /// Times the consumer delivered nothing while it held messages, and
+    /// was made again.
+    pub stalls: AtomicU64,
     /// Messages refused as not a replay record (each named in the log).
     pub refused: AtomicU64,
     /// Bytes of outputs waiting in the disk spool for the stream.

@@ -35,6 +35,10 @@ const LOGGED_REFUSALS: u64 = 100;
 /// How long a pull waits for messages before asking again (and looking at
 /// the stop flag).
 const PULL_WAIT: Duration = Duration::from_millis(500);
+/// Nothing delivered for this long: the consumer is asked whether it holds
+/// messages for the source; if it does, it is made again (a pull consumer
+/// can stall with messages pending, on the client's side or the server's).
+const STALL_AFTER: Duration = Duration::from_secs(5);
 
 /// The position of the event of stream sequence `sequence`.
 #[must_use]
@@ -209,6 +213,7 @@ impl NatsSource {
         let mut normalizer = Normalizer::with_registry(registry);
         let mut backoff = Duration::from_millis(100);
         let mut misplaced = false;
+        let mut idle_since = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             // A request for what is not read yet is moot: a route waiting
             // for it starts at once (the router sees it is not behind).
@@ -227,7 +232,10 @@ impl NatsSource {
             }
             if misplaced {
                 match self.place_again() {
-                    Ok(()) => misplaced = false,
+                    Ok(()) => {
+                        misplaced = false;
+                        self.health.reached();
+                    }
                     Err(e) => {
                         self.health
                             .failed(format!("placing the consumer again: {e}"));
@@ -246,12 +254,22 @@ impl NatsSource {
                     self.health.failed(format!("fetch: {e}"));
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    // The consumer may be gone (deleted, or lost with the
+                    // server's state): made again where the pipeline is.
+                    misplaced = true;
                     continue;
                 }
             };
             let Some(last) = messages.last() else {
+                if idle_since.elapsed() >= STALL_AFTER {
+                    idle_since = Instant::now();
+                    self.health.reached();
+                    misplaced = self.stalled();
+                }
                 continue;
             };
+            idle_since = Instant::now();
+            self.health.reached();
             let arrived = Instant::now();
             let mut taken = 0;
             for message in &messages {
@@ -347,6 +365,38 @@ impl NatsSource {
         }
         self.delivered = Some(info.consumer_sequence);
         false
+    }
+
+    /// Whether the consumer, which delivered nothing for [`STALL_AFTER`],
+    /// holds messages for the source all the same (or is gone): then it is
+    /// to be made again, after the last message taken.
+    fn stalled(&mut self) -> bool {
+        let consumer = &mut self.consumer;
+        let info = self.handle.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), consumer.info())
+                .await
+                .map_err(|_| "no answer in 5 s".to_owned())?
+                .map(|i| (i.num_pending, i.num_ack_pending))
+                .map_err(|e| e.to_string())
+        });
+        match info {
+            Ok((0, 0)) => false,
+            Ok((pending, unacknowledged)) => {
+                self.health.stalls.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    pending,
+                    unacknowledged,
+                    at = self.taken,
+                    "the consumer delivered nothing for {STALL_AFTER:?} while it holds messages; it is made again"
+                );
+                true
+            }
+            Err(e) => {
+                self.health
+                    .failed(format!("asking the consumer for its state: {e}"));
+                true
+            }
+        }
     }
 
     /// Makes the consumer again, from the sequence after the last taken.

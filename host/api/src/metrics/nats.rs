@@ -62,6 +62,11 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             load(&h.acked),
         ),
         (
+            "prism_nats_consumer_stalls_total",
+            "Times the consumer delivered nothing while it held messages, and was made again.",
+            load(&h.stalls),
+        ),
+        (
             "prism_nats_refused_total",
             "Messages that were not replay records (skipped, logged).",
             load(&h.refused),

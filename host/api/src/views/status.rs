@@ -118,6 +118,9 @@ pub(crate) struct NatsHealthView {
     pub(crate) redelivered: u64,
     /// Messages the consumer still holds for the source.
     pub(crate) pending: u64,
+    /// Times the consumer delivered nothing while it held messages for the
+    /// source, and was made again.
+    pub(crate) stalls: u64,
     pub(crate) errors: u64,
     pub(crate) last_error: Option<String>,
 }
@@ -139,6 +142,7 @@ impl NatsHealthView {
             consumed: load(&h.consumed),
             redelivered: load(&h.redelivered),
             pending: load(&h.pending),
+            stalls: load(&h.stalls),
             errors: load(&h.errors),
             last_error: h.last_error(),
         }
