@@ -50,6 +50,11 @@ pub(crate) fn settings(config: &Config) -> anyhow::Result<Option<ClusterSettings
             .advertise
             .clone()
             .unwrap_or_else(|| config.api.listen.clone()),
+        durable: match &config.source {
+            prism_config::SourceConfig::Nats(s) => s.durable.clone(),
+            _ => String::new(),
+        },
+        run: format!("{}-{}", std::process::id(), wall_ms()),
     }))
 }
 
@@ -212,6 +217,8 @@ impl ClusterHost {
             instances: 0,
             consumed: 0,
             partition_count: parts.cluster.settings().partitions,
+            durable: parts.cluster.settings().durable.clone(),
+            run: parts.cluster.settings().run.clone(),
         }));
         // Renewing outlives the rounds: a stopping host holds its leases
         // until its last outputs and states are out (`Manager::leave`).

@@ -494,19 +494,40 @@ fn a_swap_on_one_host_reaches_every_host_and_every_host_that_joins() {
         .replace("partitions = 4", "partitions = 5")
         .replace("host = \"c\"", "host = \"d\"")
         .replace("durable = \"c\"", "durable = \"d\"");
-    let odd_config = dir.join("d.toml");
-    std::fs::write(&odd_config, odd).unwrap();
-    let refused = crate::common::prism()
-        .args(["run", "--config"])
-        .arg(&odd_config)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    let said = String::from_utf8_lossy(&refused.stderr);
+    let refusal = |name: &str, config: String| {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let run = crate::common::prism()
+            .args(["run", "--config"])
+            .arg(&path)
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert!(!run.status.success(), "{name} was not refused");
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    let said = refusal("d", odd);
     assert!(
         said.contains("runs with 4 partitions") && said.contains("cluster.partitions = 5"),
         "{said}"
+    );
+    // So is a host reading through another's durable consumer (each would
+    // take part of the other's messages), and a second process running as
+    // a live host (both would hold its leases).
+    let c_config = std::fs::read_to_string(dir.join("c.toml")).unwrap();
+    let said = refusal("e", c_config.replace("host = \"c\"", "host = \"e\""));
+    assert!(
+        said.contains("host `c` reads through the durable consumer `c`"),
+        "{said}"
+    );
+    let said = refusal(
+        "c-again",
+        c_config.replace("durable = \"c\"", "durable = \"f\""),
+    );
+    assert!(said.contains("another process runs as host `c`"), "{said}");
+    assert!(
+        held(&c.json("/api/v1/cluster")) > 0,
+        "c still holds its share"
     );
     for s in [a, b, c, collecting] {
         s.terminate();

@@ -47,6 +47,12 @@ pub struct ClusterSettings {
     pub lease_ttl: Duration,
     /// This host's API address, shown to the others.
     pub advertise: String,
+    /// The name of this host's durable consumer (`source.durable`): one
+    /// per host, or two hosts would split each other's messages.
+    pub durable: String,
+    /// This process among all runs of the host name, to tell a second
+    /// process with the same `cluster.host` from this one.
+    pub run: String,
 }
 
 /// A host's entry, renewed with its leases.
@@ -68,6 +74,12 @@ pub struct HostEntry {
     /// The partition count it runs with (every host must say the same).
     #[serde(default)]
     pub partition_count: u32,
+    /// Its durable consumer's name.
+    #[serde(default)]
+    pub durable: String,
+    /// Which process runs it ([`ClusterSettings::run`]).
+    #[serde(default)]
+    pub run: String,
 }
 
 /// A partition's lease.
@@ -136,23 +148,60 @@ impl Cluster {
             states,
             code,
         };
-        // Hosts cutting the stream differently would run overlapping
-        // instances: refused before this host takes anything.
-        let view = cluster.view().await?;
-        if let Some(other) = view.hosts.values().find(|h| {
-            h.partition_count != 0
-                && h.partition_count != cluster.settings.partitions
-                && h.host != cluster.settings.host
-        }) {
-            return Err(NatsError::Stream {
-                stream: cluster_name,
-                message: format!(
-                    "host `{}` runs with {} partitions, this one with cluster.partitions = {}: every host of a cluster must say the same",
-                    other.host, other.partition_count, cluster.settings.partitions
-                ),
-            });
-        }
+        cluster.refuse_clashes(&cluster_name).await?;
         Ok(cluster)
+    }
+
+    /// Refuses to join beside a live host that cuts the stream otherwise
+    /// (overlapping instances), reads through the same durable consumer
+    /// (each would get part of the other's messages), or runs under the
+    /// same host name in another process (both would hold its leases).
+    async fn refuse_clashes(&self, stream: &str) -> Result<(), NatsError> {
+        let me = &self.settings;
+        let refused = |message: String| NatsError::Stream {
+            stream: stream.to_owned(),
+            message,
+        };
+        let view = self.view().await?;
+        for other in view.hosts.values() {
+            if other.host != me.host
+                && other.partition_count != 0
+                && other.partition_count != me.partitions
+            {
+                return Err(refused(format!(
+                    "host `{}` runs with {} partitions, this one with cluster.partitions = {}: every host of a cluster must say the same",
+                    other.host, other.partition_count, me.partitions
+                )));
+            }
+            if other.host != me.host && !me.durable.is_empty() && other.durable == me.durable {
+                return Err(refused(format!(
+                    "host `{}` reads through the durable consumer `{}` too: give each host its own source.durable",
+                    other.host, me.durable
+                )));
+            }
+        }
+        // An entry of this name from another process: the last run, killed
+        // before its entry expired, or another process running now, which
+        // renews it within a quarter of the lease time.
+        let Some(seen) = view
+            .hosts
+            .get(&me.host)
+            .filter(|h| !h.run.is_empty() && h.run != me.run)
+        else {
+            return Ok(());
+        };
+        tokio::time::sleep(me.lease_ttl / 2).await;
+        let now = self.view().await?;
+        if let Some(again) = now.hosts.get(&me.host)
+            && again.run == seen.run
+            && again.at_ms > seen.at_ms
+        {
+            return Err(refused(format!(
+                "another process runs as host `{}` (it renews its entry): give each host its own cluster.host",
+                me.host
+            )));
+        }
+        Ok(())
     }
 
     /// The settings it was opened with.
