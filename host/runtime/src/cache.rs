@@ -180,16 +180,24 @@ fn read_or_make_key(path: &Path) -> Result<[u8; KEY_BYTES], CacheRefused> {
                 path: path.display().to_string(),
                 source: std::io::Error::other(e.to_string()),
             })?;
-            let mut file = fs::OpenOptions::new()
+            // Written whole under a name of its own, then linked into place:
+            // processes starting together never see half a key, and the one
+            // that links second uses the first one's.
+            let tmp = path.with_extension(format!("key.tmp{}", std::process::id()));
+            let written = fs::OpenOptions::new()
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(true)
                 .mode(0o600)
-                .open(path)
-                .map_err(io(path))?;
-            file.write_all(&key)
-                .and_then(|()| file.sync_all())
-                .map_err(io(path))?;
-            Ok(key)
+                .open(&tmp)
+                .and_then(|mut file| file.write_all(&key).and_then(|()| file.sync_all()))
+                .and_then(|()| fs::hard_link(&tmp, path));
+            let _ = fs::remove_file(&tmp);
+            match written {
+                Ok(()) => Ok(key),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_or_make_key(path),
+                Err(e) => Err(io(path)(e)),
+            }
         }
         Err(e) => Err(io(path)(e)),
     }
