@@ -4,6 +4,7 @@
 mod admin;
 mod analytics;
 mod attacks;
+mod authors;
 mod cli;
 mod common;
 mod execution;

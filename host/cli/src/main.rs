@@ -54,8 +54,9 @@ fn version() -> &'static str {
 ///
 /// Start with `prism run` (the simulator and the reference plugins on the
 /// default config); `prism replay` runs a recorded file through plugins as
-/// fast as possible; `prism check` tells whether a component or a whole
-/// config would load.
+/// fast as possible; `prism test` checks a plugin's outputs over a file
+/// against the expected ones; `prism check` tells whether a component or a
+/// whole config would load.
 #[derive(Debug, Parser)]
 #[command(name = "prism", version = version(), about, long_about)]
 struct Cli {
@@ -101,6 +102,51 @@ enum Command {
         /// Write every output as one JSON line here.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Make a plugin project (anywhere on disk) that builds for
+    /// `wasm32-wasip2` and passes its own tests as it is.
+    New {
+        /// The plugin's name: its folder, crate and id.
+        name: String,
+        /// The language (`rust`).
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// The strategy it starts from: signal, series, document or orders.
+        #[arg(long, default_value = "signal", value_parser = clap::builder::PossibleValuesParser::new(commands::new::TEMPLATE_NAMES))]
+        template: String,
+        /// The folder to make it in (default: the current one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Prism SDK (the `sdk` folder of a Prism checkout); default
+        /// `PRISM_SDK`, else the checkout this binary was built from.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Run a plugin over an event file in the host and compare its outputs
+    /// with the expected ones (exit 1, with the first differences, when
+    /// they differ or the plugin failed); `--update` writes them instead.
+    Test {
+        /// The plugin component.
+        wasm: PathBuf,
+        /// The event file (`.jsonl`, or `.msgpack`).
+        #[arg(long)]
+        events: PathBuf,
+        /// The plugin's config (passed to `init`): JSON, or a JSON file.
+        #[arg(long)]
+        config: Option<String>,
+        /// The expected outputs, one JSON line each, as `prism replay --out`
+        /// writes them.
+        #[arg(long)]
+        expect: PathBuf,
+        /// Write the outputs made to the `--expect` file instead of
+        /// comparing them.
+        #[arg(long)]
+        update: bool,
+        /// Trade on paper: order intents are filled in event time (the
+        /// `[execution]` defaults) and the fills come back to the plugin;
+        /// orders, fills, positions and PnL are compared too.
+        #[arg(long)]
+        paper: bool,
     },
     /// Check that a component fits the plugin contract, or (`--config`)
     /// that a whole config is valid and every plugin it lists loads;
@@ -174,10 +220,11 @@ enum Command {
     },
 }
 
-/// The log filter of `PRISM_LOG` (default `info`); an invalid one is an
-/// error naming it, not a silent default.
-fn log_filter() -> Result<tracing_subscriber::EnvFilter, String> {
+/// The log filter of `PRISM_LOG` (default `info`, `warn` when `quiet`); an
+/// invalid one is an error naming it, not a silent default.
+fn log_filter(quiet: bool) -> Result<tracing_subscriber::EnvFilter, String> {
     match std::env::var("PRISM_LOG") {
+        Err(std::env::VarError::NotPresent) if quiet => Ok("warn".into()),
         Err(std::env::VarError::NotPresent) => Ok("info".into()),
         Err(std::env::VarError::NotUnicode(_)) => Err("PRISM_LOG is not valid UTF-8".into()),
         Ok(text) => tracing_subscriber::EnvFilter::try_new(&text).map_err(|e| {
@@ -190,7 +237,9 @@ fn log_filter() -> Result<tracing_subscriber::EnvFilter, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = match log_filter() {
+    // `prism test` speaks on stdout; only warnings and errors on stderr.
+    let quiet = matches!(cli.command, Command::Test { .. });
+    let filter = match log_filter(quiet) {
         Ok(f) => f,
         Err(message) => {
             eprintln!("error: {message}");
@@ -219,6 +268,34 @@ fn main() -> ExitCode {
             config.as_deref(),
             out.as_deref(),
         ),
+        Command::New {
+            name,
+            lang,
+            template,
+            dir,
+            sdk,
+        } => commands::new::new(&commands::new::NewPlugin {
+            name: &name,
+            lang: &lang,
+            template: &template,
+            parent: dir.as_deref().unwrap_or(std::path::Path::new(".")),
+            sdk: sdk.as_deref(),
+        }),
+        Command::Test {
+            wasm,
+            events,
+            config,
+            expect,
+            update,
+            paper,
+        } => commands::expect::test(&commands::expect::TestRun {
+            wasm: &wasm,
+            events: &events,
+            plugin_config: config.as_deref(),
+            expect: &expect,
+            update,
+            paper,
+        }),
         Command::Check {
             wasm,
             plugin_config,

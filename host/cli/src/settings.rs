@@ -32,6 +32,40 @@ pub(crate) fn engine(config: &Config) -> anyhow::Result<PluginEngine> {
     })?)
 }
 
+/// The engine of a command that may run without a config (`replay`,
+/// `test`, `check`): with one, its runtime section says; without, the
+/// compiled plugins are cached in the user's cache directory (so the
+/// second run of an author's loop starts in milliseconds), never in a
+/// `data/` of the working directory.
+pub(crate) fn engine_outside_config(
+    config: &Config,
+    config_given: bool,
+) -> anyhow::Result<PluginEngine> {
+    if config_given {
+        return engine(config);
+    }
+    let mut settings = EngineSettings {
+        max_memory_bytes: (config.runtime.max_memory_mb as usize) << 20,
+        max_instances: config.runtime.max_instances,
+        ..EngineSettings::default()
+    };
+    settings.cache_dir = user_cache_dir();
+    Ok(PluginEngine::new(settings)?)
+}
+
+/// `PRISM_CACHE_DIR` (empty: no cache), else `$XDG_CACHE_HOME/prism`, else
+/// `~/.cache/prism`.
+fn user_cache_dir() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("PRISM_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| dir.into());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("prism"))
+}
+
 /// The input event kinds the router taps: candles and tickers for the API,
 /// those PostgreSQL keeps and those the NATS collector publishes (each sink
 /// takes its own kinds).

@@ -18,7 +18,8 @@ pub use error::ControlError;
 pub use pipeline::{Pipeline, PipelineSettings};
 pub use reconcile::Reconciled;
 pub use settings::{
-    PluginSettings, instance_settings, plugin_settings, prepare, runtime_limits, seed_of,
+    PluginSettings, execution_settings, instance_settings, plugin_settings, prepare,
+    runtime_limits, seed_of,
 };
 pub use snapshots::{SavedState, SnapshotError, SnapshotHealth, SnapshotStore, SnapshotWriter};
 pub use supervisor::{Origin, Rename, Resume, Supervisor, SupervisorSettings};

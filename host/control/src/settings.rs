@@ -51,10 +51,7 @@ pub fn plugin_settings(config: &Config, entry: &PluginConfig) -> PluginSettings 
 /// own limits over `[execution.risk]` (the tighter of each). The config was
 /// validated, so every value reads.
 #[must_use]
-pub(crate) fn execution_settings(
-    config: &ExecutionConfig,
-    own: Option<&RiskConfig>,
-) -> ExecutionSettings {
+pub fn execution_settings(config: &ExecutionConfig, own: Option<&RiskConfig>) -> ExecutionSettings {
     let dec = |v: &str| prism_config::amount(v, true).unwrap_or_default();
     let fees = |f: &prism_config::FeesConfig| Fees {
         maker: dec(&f.maker),

@@ -7,9 +7,8 @@ use std::process::ExitCode;
 
 /// Loads the component, calls `init`, and prints what it declares.
 pub(crate) fn check(wasm: &Path, plugin_config: &str) -> anyhow::Result<ExitCode> {
-    let mut config = Config::default();
-    config.runtime.cache = false;
-    let engine = crate::settings::engine(&config)?;
+    let config = Config::default();
+    let engine = crate::settings::engine_outside_config(&config, false)?;
     let bytes = match std::fs::read(wasm) {
         Ok(b) => b,
         Err(e) => {

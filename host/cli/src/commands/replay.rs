@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// Dead letters printed per plugin at the end of a replay.
 const SHOWN_DEAD_LETTERS: usize = 5;
 
-struct Prepared {
+pub(super) struct Prepared {
     id: PluginId,
     path: PathBuf,
     version: PluginVersion,
@@ -29,7 +29,7 @@ struct Prepared {
 }
 
 /// One plugin to replay: its id, its file and the settings it runs under.
-struct Entry {
+pub(super) struct Entry {
     id: PluginId,
     path: PathBuf,
     settings: PluginSettings,
@@ -44,12 +44,19 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Components compiled once per file, however many entries run them.
-struct Modules<'a> {
+pub(super) struct Modules<'a> {
     engine: &'a prism_runtime::PluginEngine,
     compiled: HashMap<PathBuf, PluginModule>,
 }
 
-impl Modules<'_> {
+impl<'a> Modules<'a> {
+    pub(super) fn new(engine: &'a prism_runtime::PluginEngine) -> Self {
+        Self {
+            engine,
+            compiled: HashMap::new(),
+        }
+    }
+
     fn get(&mut self, path: &Path) -> anyhow::Result<PluginModule> {
         if let Some(m) = self.compiled.get(path) {
             return Ok(m.clone());
@@ -106,37 +113,47 @@ fn entries(
             limits: config.plugin_defaults,
             ..PluginSettings::default()
         };
-        // Its name is its id: started once to learn it.
-        let (version, _) = PluginVersion::prepare(
-            modules.get(path)?,
-            "replay",
-            instance_settings("replay", &settings),
-        )
-        .map_err(|e| anyhow::anyhow!("plugin {}: {e}", path.display()))?;
-        let id = PluginId::new(&version.info.name).map_err(|e| {
-            anyhow::anyhow!(
-                "plugin {}: its name cannot serve as its id ({e}); list it in --config with an id",
-                path.display()
-            )
-        })?;
+        let entry = own_entry(modules, path, settings)?;
         if config_given {
             eprintln!(
-                "note: {} is not in the config; it runs as `{id}` with the default settings",
-                path.display()
+                "note: {} is not in the config; it runs as `{}` with the default settings",
+                path.display(),
+                entry.id
             );
         }
-        out.push(Entry {
-            id,
-            path: path.clone(),
-            settings,
-        });
+        out.push(entry);
     }
     Ok(out)
 }
 
+/// A plugin under its own name (started once to learn it), with `settings`.
+pub(super) fn own_entry(
+    modules: &mut Modules<'_>,
+    path: &Path,
+    settings: PluginSettings,
+) -> anyhow::Result<Entry> {
+    let (version, _) = PluginVersion::prepare(
+        modules.get(path)?,
+        "replay",
+        instance_settings("replay", &settings),
+    )
+    .map_err(|e| anyhow::anyhow!("plugin {}: {e}", path.display()))?;
+    let id = PluginId::new(&version.info.name).map_err(|e| {
+        anyhow::anyhow!(
+            "plugin {}: its name cannot serve as its id ({e}); list it in --config with an id",
+            path.display()
+        )
+    })?;
+    Ok(Entry {
+        id,
+        path: path.to_path_buf(),
+        settings,
+    })
+}
+
 /// Compiles (or takes from the cache) and starts one plugin under its id,
 /// so its seed is the one `prism run` would give it.
-fn prepare_plugin(modules: &mut Modules<'_>, entry: Entry) -> anyhow::Result<Prepared> {
+pub(super) fn prepare_plugin(modules: &mut Modules<'_>, entry: Entry) -> anyhow::Result<Prepared> {
     let (version, instance) = PluginVersion::prepare(
         modules.get(&entry.path)?,
         entry.id.as_str(),
@@ -163,18 +180,11 @@ pub(crate) fn replay(
     let config_given = config.is_some();
     let config = match config {
         Some(path) => Config::load(path)?,
-        None => {
-            let mut c = Config::default();
-            c.runtime.cache = false;
-            c
-        }
+        None => Config::default(),
     };
-    let engine = crate::settings::engine(&config)?;
+    let engine = crate::settings::engine_outside_config(&config, config_given)?;
     let mut plugins: Vec<Prepared> = Vec::new();
-    let mut modules = Modules {
-        engine: &engine,
-        compiled: HashMap::new(),
-    };
+    let mut modules = Modules::new(&engine);
     for entry in entries(&mut modules, &config, config_given, plugin_paths)? {
         anyhow::ensure!(
             plugins.iter().all(|q| q.id != entry.id),
@@ -184,7 +194,49 @@ pub(crate) fn replay(
         plugins.push(prepare_plugin(&mut modules, entry)?);
     }
     drop(modules);
+    let ran = run_events(&config, engine, plugins, events, recording, out)?;
+    let rate = ran.events as f64 / ran.elapsed.as_secs_f64().max(1e-9);
+    crate::out!(
+        "replayed {} events from {} in {:.3} s ({rate:.0} events/s); {} malformed records skipped; {} outputs",
+        ran.events,
+        events.display(),
+        ran.elapsed.as_secs_f64(),
+        ran.skipped,
+        ran.dispatched
+    );
+    let mut failed = false;
+    for v in &ran.views {
+        failed |= report(v);
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
 
+/// What a run of an event file through plugins came to.
+pub(super) struct Ran {
+    pub(super) views: Vec<PluginView>,
+    /// Events read, and malformed records skipped.
+    pub(super) events: u64,
+    pub(super) skipped: u64,
+    /// Outputs the plugins made.
+    pub(super) dispatched: u64,
+    pub(super) elapsed: Duration,
+}
+
+/// Runs `events` through `plugins` to the end; every output as a JSON line
+/// into `out` (each plugin's in its order, plugin after plugin).
+/// Deterministic: batches are cut by size alone.
+pub(super) fn run_events(
+    config: &Config,
+    engine: prism_runtime::PluginEngine,
+    plugins: Vec<Prepared>,
+    events: &Path,
+    recording: (Option<&str>, Option<&str>),
+    out: Option<&Path>,
+) -> anyhow::Result<Ran> {
     // One temporary file per plugin: each plugin's outputs keep their order
     // whatever the threads do, and the result is the same on every run.
     let mut parts = Vec::new();
@@ -206,7 +258,7 @@ pub(crate) fn replay(
             Overflow::Wait,
         ));
     }
-    let mut settings = crate::settings::pipeline(&config);
+    let mut settings = crate::settings::pipeline(config);
     // Batches by size only: boundaries then depend on the data, not on timing.
     settings.router.batch_linger = Duration::from_secs(3600);
     let pipeline = Pipeline::start(engine, settings, sinks)?;
@@ -303,27 +355,17 @@ pub(crate) fn replay(
         writer.flush()?;
     }
 
-    let n = stats.events.load(Ordering::Relaxed);
-    let rate = n as f64 / elapsed.as_secs_f64().max(1e-9);
-    crate::out!(
-        "replayed {n} events from {} in {:.3} s ({rate:.0} events/s); {} malformed records skipped; {dispatched} outputs",
-        events.display(),
-        elapsed.as_secs_f64(),
-        stats.skipped.load(Ordering::Relaxed)
-    );
-    let mut failed = false;
-    for v in &views {
-        failed |= report(v);
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    Ok(Ran {
+        views,
+        events: stats.events.load(Ordering::Relaxed),
+        skipped: stats.skipped.load(Ordering::Relaxed),
+        dispatched,
+        elapsed,
     })
 }
 
 /// Prints one plugin's counts; true when it failed at all.
-fn report(v: &PluginView) -> bool {
+pub(super) fn report(v: &PluginView) -> bool {
     let m = &v.metrics;
     let counts: Vec<String> = OutputKind::ALL
         .iter()

@@ -1,0 +1,355 @@
+//! `prism new NAME`: a plugin project anywhere on disk that builds for
+//! `wasm32-wasip2` and passes its own tests as it is: a working strategy
+//! from a template, its native unit tests, sample events with the outputs
+//! expected of them (`prism test`), a config to run it, and a README.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// A template: its name, what it shows, its source and expected outputs
+/// over [`EVENTS`] (written by the workspace's copy, plugin `template-X`).
+struct Template {
+    name: &'static str,
+    what: &'static str,
+    source: &'static str,
+    expected: &'static str,
+    /// Whether `prism test` runs it with `--paper`.
+    paper: bool,
+    /// Its config in the README and `prism.toml`.
+    config: &'static str,
+}
+
+const TEMPLATES: [Template; 4] = [
+    Template {
+        name: "signal",
+        what: "big taker trades as graded signals",
+        source: include_str!("../../../../sdk/templates/rust/signal/src/lib.rs"),
+        expected: include_str!("../../../../sdk/templates/rust/signal/expected.jsonl"),
+        paper: false,
+        config: r#"{"min_notional": "50000"}"#,
+    },
+    Template {
+        name: "series",
+        what: "a volume-weighted average price per instrument as a series",
+        source: include_str!("../../../../sdk/templates/rust/series/src/lib.rs"),
+        expected: include_str!("../../../../sdk/templates/rust/series/expected.jsonl"),
+        paper: false,
+        config: r#"{"window": 3}"#,
+    },
+    Template {
+        name: "document",
+        what: "liquidations tallied per instrument as documents",
+        source: include_str!("../../../../sdk/templates/rust/document/src/lib.rs"),
+        expected: include_str!("../../../../sdk/templates/rust/document/expected.jsonl"),
+        paper: false,
+        config: "{}",
+    },
+    Template {
+        name: "orders",
+        what: "paper orders that lean against crowded funding",
+        source: include_str!("../../../../sdk/templates/rust/orders/src/lib.rs"),
+        expected: include_str!("../../../../sdk/templates/rust/orders/expected.jsonl"),
+        paper: true,
+        config: r#"{"threshold": "0.0005", "size": "0.01"}"#,
+    },
+];
+
+/// The sample events every template is tested over.
+const EVENTS: &str = include_str!("../../../../sdk/templates/rust/events.jsonl");
+
+/// The template names, for `--template`.
+pub(crate) const TEMPLATE_NAMES: [&str; 4] = ["signal", "series", "document", "orders"];
+
+/// What `prism new` is asked.
+pub(crate) struct NewPlugin<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) lang: &'a str,
+    pub(crate) template: &'a str,
+    /// The folder the project's folder is made in.
+    pub(crate) parent: &'a Path,
+    /// The SDK's folder (`sdk/` of a Prism checkout).
+    pub(crate) sdk: Option<&'a Path>,
+}
+
+/// Makes the project; prints where and what to run next.
+pub(crate) fn new(request: &NewPlugin<'_>) -> anyhow::Result<ExitCode> {
+    check_name(request.name)?;
+    anyhow::ensure!(
+        request.lang == "rust",
+        "--lang {}: only `rust` is available in this build (Python plugins: see docs/plugin-guide.md)",
+        request.lang
+    );
+    let template = TEMPLATES
+        .iter()
+        .find(|t| t.name == request.template)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--template {}: not a template; one of {}",
+                request.template,
+                TEMPLATE_NAMES.join(", ")
+            )
+        })?;
+    let sdk = find_sdk(request.sdk)?;
+    let dir = request.parent.join(request.name);
+    if dir.exists() {
+        let empty = std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        anyhow::ensure!(
+            empty,
+            "{} exists and is not empty: pick another name or folder",
+            dir.display()
+        );
+    }
+    let files = project_files(request.name, template, &sdk);
+    for (path, text) in &files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    // The versions the SDK was built and tested with, when it is a
+    // checkout: the first build resolves nothing new.
+    if let Some(lock) = sdk.parent().map(|p| p.join("Cargo.lock"))
+        && lock.is_file()
+    {
+        std::fs::copy(&lock, dir.join("Cargo.lock"))
+            .map_err(|e| anyhow::anyhow!("cannot copy {}: {e}", lock.display()))?;
+    }
+    crate::out!(
+        "made {} ({} template: {})",
+        dir.display(),
+        template.name,
+        template.what
+    );
+    crate::out!("next, in {}:", dir.display());
+    for line in commands(request.name, template) {
+        crate::out!("  {line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A name that is a crate name, a file name and a plugin id at once.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let ok = name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    anyhow::ensure!(
+        ok,
+        "`{name}` cannot name a plugin: use lower-case letters, digits, `-` and `_`, starting with a letter, at most 64 characters"
+    );
+    Ok(())
+}
+
+/// The SDK: `--sdk`, else `PRISM_SDK`, else the checkout this binary was
+/// built from, if it is still there.
+fn find_sdk(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk");
+    let (path, from) = match (given, std::env::var_os("PRISM_SDK")) {
+        (Some(p), _) => (p.to_path_buf(), "--sdk"),
+        (None, Some(p)) => (PathBuf::from(p), "PRISM_SDK"),
+        (None, None) => (built_from, "the checkout prism was built from"),
+    };
+    let manifest = std::fs::read_to_string(path.join("Cargo.toml")).map_err(|_| {
+        anyhow::anyhow!(
+            "no Prism SDK at {} ({from}): give --sdk PATH, the `sdk` folder of a Prism checkout",
+            path.display()
+        )
+    })?;
+    anyhow::ensure!(
+        manifest.contains("name = \"prism-sdk\""),
+        "{} ({from}) is not the Prism SDK: its Cargo.toml names another package",
+        path.display()
+    );
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
+/// The file name of the built component.
+fn wasm_file(name: &str) -> String {
+    format!(
+        "target/wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    )
+}
+
+/// The commands that matter, in order.
+fn commands(name: &str, template: &Template) -> Vec<String> {
+    let paper = if template.paper { " --paper" } else { "" };
+    vec![
+        "cargo test                                   # the unit tests, native".into(),
+        "cargo build --release --target wasm32-wasip2 # the component".into(),
+        format!(
+            "prism test {} --events tests/events.jsonl --config tests/config.json --expect tests/expected.jsonl{paper}",
+            wasm_file(name)
+        ),
+        "prism run --config prism.toml                # in a running host, with the simulator"
+            .into(),
+    ]
+}
+
+/// Every file of the project, by path inside it.
+fn project_files(name: &str, template: &Template, sdk: &Path) -> Vec<(PathBuf, String)> {
+    // Paths in TOML: forward slashes, quotes escaped.
+    let sdk_path = sdk
+        .display()
+        .to_string()
+        .replace('\\', "/")
+        .replace('"', "\\\"");
+    let cargo = format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+# cdylib: the component; rlib: the native unit tests.
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+prism-sdk = {{ path = "{sdk_path}" }}
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+
+[profile.release]
+lto = true
+codegen-units = 1
+strip = true
+
+# A project of its own, even inside another workspace's folder.
+[workspace]
+"#
+    );
+    // The plugin's id, alone and in output ids (`{id}:{n}`).
+    let id = format!("\"template-{}", template.name);
+    let expected = template
+        .expected
+        .replace(&format!("{id}\""), &format!("\"{name}\""))
+        .replace(&format!("{id}:"), &format!("\"{name}:"));
+    let run_config = format!(
+        r#"# Runs the plugin in Prism over the built-in simulator:
+#   cargo build --release --target wasm32-wasip2 && prism run --config prism.toml
+# then open http://127.0.0.1:8080/api/v1/plugins/{name}
+
+[source]
+kind = "simulator"
+
+[[plugins]]
+id = "{name}"
+path = "{wasm}"
+config = {config}
+{paper}"#,
+        wasm = wasm_file(name),
+        config = toml_inline(template.config),
+        paper = if template.paper { "paper = true\n" } else { "" },
+    );
+    let readme = format!(
+        r#"# {name}
+
+A Prism plugin: {what}. Made by `prism new --template {template}`.
+
+## The commands that matter
+
+```sh
+{commands}
+```
+
+1. **Test.** `cargo test` runs the logic natively through the SDK's harness
+   (`src/lib.rs`, `mod tests`). `prism test` runs the built component in the
+   real host over `tests/events.jsonl` and compares its outputs with
+   `tests/expected.jsonl`; it names the first outputs and fields that
+   differ. When you change the logic on purpose, add `--update` to write the
+   new outputs as the expected ones, read them, and commit them.
+2. **Build.** `cargo build --release --target wasm32-wasip2` makes
+   `{wasm}`, the one file you ship (`rustup target add wasm32-wasip2`
+   once).
+3. **Run it in Prism.** `prism run --config prism.toml` runs it over the
+   simulator. Or add it to a running host whose admin API is on
+   (`PRISM_ADMIN_TOKEN` set), with its config's defaults:
+   `curl -X POST -H "Authorization: Bearer $TOKEN" --data-binary @{wasm} http://127.0.0.1:8080/api/v1/plugins/{name}`;
+   after a change, `curl -X PUT … --data-binary @{wasm} http://127.0.0.1:8080/api/v1/plugins/{name}/wasm`
+   swaps the new build in while the stream runs, keeping its state.
+
+The plugin's config is `tests/config.json` here and `config` in
+`prism.toml`; `init` refuses one it does not understand, naming the key.
+Put `cargo test`, the build and `prism test` in your CI.
+"#,
+        what = template.what,
+        template = template.name,
+        commands = commands(name, template).join("\n"),
+        wasm = wasm_file(name),
+    );
+    vec![
+        ("Cargo.toml".into(), cargo),
+        ("src/lib.rs".into(), template.source.to_owned()),
+        ("tests/events.jsonl".into(), EVENTS.to_owned()),
+        ("tests/expected.jsonl".into(), expected),
+        ("tests/config.json".into(), format!("{}\n", template.config)),
+        ("prism.toml".into(), run_config),
+        ("README.md".into(), readme),
+        (".gitignore".into(), "/target\n".to_owned()),
+    ]
+}
+
+/// A JSON object as a TOML inline table (its values are strings and
+/// integers).
+fn toml_inline(json: &str) -> String {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return "{}".into();
+    };
+    let fields: Vec<String> = map.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    if fields.is_empty() {
+        "{}".into()
+    } else {
+        format!("{{ {} }}", fields.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_serve_as_crate_file_and_plugin_names() {
+        for good in ["my-plugin", "a", "whale_watch2"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "My", "2fast", "a b", "../x", "é", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_config_becomes_an_inline_table() {
+        assert_eq!(
+            toml_inline(r#"{"threshold": "0.0005", "size": "0.01"}"#),
+            r#"{ threshold = "0.0005", size = "0.01" }"#
+        );
+        assert_eq!(toml_inline(r#"{"window": 3}"#), "{ window = 3 }");
+        assert_eq!(toml_inline("{}"), "{}");
+    }
+
+    #[test]
+    fn every_template_names_its_plugin_in_its_expected_outputs() {
+        for t in &TEMPLATES {
+            assert!(TEMPLATE_NAMES.contains(&t.name));
+            let files = project_files("my-plugin", t, Path::new("/sdk"));
+            let expected = &files
+                .iter()
+                .find(|(p, _)| p == Path::new("tests/expected.jsonl"))
+                .unwrap()
+                .1;
+            assert!(!expected.is_empty(), "{}", t.name);
+            for line in expected.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(v["plugin"], "my-plugin", "{}: {line}", t.name);
+                assert!(!line.contains("template-"), "{}: {line}", t.name);
+            }
+        }
+    }
+}
