@@ -33,7 +33,7 @@
 pub mod bindings {
     //! Generated from `wit/` (the contract). Prefer the re-exports at the crate root.
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "plugin",
         pub_export_macro: true,
         default_bindings_module: "prism_sdk::bindings",
