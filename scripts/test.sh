@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs the wasm
-# target if missing, builds the plugins and test guests, then runs the tests
+# target and componentize-py if missing, builds the plugins and test
+# guests, then runs the tests
 # (one release build, shared by tests, benches and `prism run`), and a smoke
 # run of each benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2 >/dev/null
+# Python plugins are built with componentize-py (pinned: its output is
+# what docs/benchmarks.md measured).
+if ! componentize-py --version 2>/dev/null | grep -q "0.25.1"; then
+    python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1
+fi
 cargo build --release --locked --target wasm32-wasip2 \
     -p long-short-ratio -p liquidation-map -p funding-arb -p whale-detector -p hello -p prism-probe -p other-world -p future-contract -p contract-0-1 -p tiny-counter
 cargo test --release --locked --workspace "$@"

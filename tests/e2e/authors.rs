@@ -391,3 +391,181 @@ fn the_plugin_guides_quick_start_works_as_written() {
     }
     assert!(lines.last().unwrap().starts_with("prism test"));
 }
+
+/// Runs `line` with `sh` in `dir`, with `prism` on the `PATH`.
+fn shell(dir: &Path, line: &str, cache: &Path) -> Output {
+    let prism = prism();
+    let bin = Path::new(prism.get_program())
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("sh")
+        .args(["-c", line])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("PRISM_CACHE_DIR", cache)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn prism_new_python_projects_test_build_and_run_as_they_are_and_match_rust() {
+    const TOKEN: &str = "e2e-author-py-token";
+    let found = Command::new("componentize-py").arg("--version").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "componentize-py is needed for Python plugins: pip install componentize-py (scripts/test.sh does)"
+    );
+    let root = temp_dir("author-python");
+    // The host's compiled cache ({data_dir}/cache) is the one `prism test`
+    // fills: each component is compiled once.
+    let cache = root.join("cache");
+    let config = root.join("host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\ndata_dir = \"{}\"\n[source]\nkind = \"simulator\"\npace = 600.0\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    for template in ["signal", "series", "document", "orders"] {
+        let name = format!("py-{template}");
+        let o = prism()
+            .args([
+                "new",
+                &name,
+                "--lang",
+                "python",
+                "--template",
+                template,
+                "--dir",
+            ])
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{template}: {}", text(&o));
+        let project = root.join(&name);
+        // The README's commands, as written, but the last (a long run).
+        let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+        let block = readme
+            .split("```sh")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let lines: Vec<&str> = block
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        for line in &lines[..3] {
+            let o = shell(&project, line, &cache);
+            assert!(o.status.success(), "{template}: `{line}`\n{}", text(&o));
+            if line.starts_with("prism test") {
+                // The expected outputs are the Rust template's: the same
+                // logic in Python made exactly them.
+                assert!(text(&o).contains("ok: "), "{}", text(&o));
+            }
+        }
+        let wasm = project.join(format!("{}.wasm", name.replace('-', "_")));
+        let bytes = std::fs::read(&wasm).unwrap();
+        let (status, body) = server.request(
+            "POST",
+            &format!("/api/v1/plugins/{name}"),
+            Some(TOKEN),
+            &bytes,
+        );
+        assert_eq!(status, 201, "{template}: {body}");
+        server.wait_for(
+            &format!("/api/v1/plugins/{name}"),
+            Duration::from_secs(60),
+            |v| v["state"] == "running" && v["events_in"].as_u64() > Some(0) && v["errors"] == 0,
+        );
+    }
+    server.terminate();
+}
+
+#[test]
+fn the_python_example_passes_its_tests_and_makes_what_the_rust_hello_makes() {
+    let root = temp_dir("author-hello-python");
+    let example = repo().join("examples/hello-python");
+    let sdk = repo().join("sdk");
+    let o = Command::new("python3")
+        .args(["-m", "unittest", "-v"])
+        .current_dir(&example)
+        .env("PYTHONPATH", sdk.join("python"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Ran 2 tests"), "{}", text(&o));
+    let component = root.join("hello_python.wasm");
+    let o = Command::new("componentize-py")
+        .arg("-d")
+        .arg(sdk.join("wit"))
+        .args(["-w", "plugin", "componentize", "app", "-p", "."])
+        .arg("-p")
+        .arg(sdk.join("python"))
+        .arg("-o")
+        .arg(&component)
+        .current_dir(&example)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Every event kind, several venues, many batches.
+    let events = root.join("events.jsonl");
+    let o = prism()
+        .args([
+            "sim",
+            "--seed",
+            "5",
+            "--duration",
+            "10m",
+            "--tickers",
+            "--candles",
+            "1m",
+            "--out",
+        ])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let run = |plugin: &Path, out: &Path| {
+        let o = prism()
+            .args(["replay", "--events"])
+            .arg(&events)
+            .arg("--plugin")
+            .arg(plugin)
+            .arg("--out")
+            .arg(out)
+            .env("PRISM_CACHE_DIR", root.join("cache"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        lines(out)
+            .into_iter()
+            .map(|mut v| {
+                v.as_object_mut().unwrap().remove("plugin");
+                v
+            })
+            .collect::<Vec<Value>>()
+    };
+    let rust = run(&wasm("hello"), &root.join("rust.jsonl"));
+    let python = run(&component, &root.join("python.jsonl"));
+    assert!(rust.len() > 10, "{}", rust.len());
+    assert_eq!(python.len(), rust.len());
+    for (at, (p, r)) in python.iter().zip(&rust).enumerate() {
+        assert_eq!(p, r, "output {}", at + 1);
+    }
+}

@@ -108,8 +108,8 @@ enum Command {
     New {
         /// The plugin's name: its folder, crate and id.
         name: String,
-        /// The language (`rust`).
-        #[arg(long, default_value = "rust")]
+        /// The language: rust or python.
+        #[arg(long, default_value = "rust", value_parser = ["rust", "python"])]
         lang: String,
         /// The strategy it starts from: signal, series, document or orders.
         #[arg(long, default_value = "signal", value_parser = clap::builder::PossibleValuesParser::new(commands::new::TEMPLATE_NAMES))]

@@ -6,12 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// A template: its name, what it shows, its source and expected outputs
-/// over [`EVENTS`] (written by the workspace's copy, plugin `template-X`).
+/// A template: its name, what it shows, its source in each language and the
+/// outputs expected over [`EVENTS`] (written by the workspace's Rust copy,
+/// plugin `template-X`; the Python copy makes the same, tested).
 struct Template {
     name: &'static str,
     what: &'static str,
+    /// The Rust crate's `src/lib.rs`.
     source: &'static str,
+    /// The same logic in Python (`app.py`) and its unit tests.
+    python: &'static str,
+    python_test: &'static str,
     expected: &'static str,
     /// Whether `prism test` runs it with `--paper`.
     paper: bool,
@@ -24,6 +29,8 @@ const TEMPLATES: [Template; 4] = [
         name: "signal",
         what: "big taker trades as graded signals",
         source: include_str!("../../../../sdk/templates/rust/signal/src/lib.rs"),
+        python: include_str!("../../../../sdk/templates/python/signal/app.py"),
+        python_test: include_str!("../../../../sdk/templates/python/signal/test_app.py"),
         expected: include_str!("../../../../sdk/templates/rust/signal/expected.jsonl"),
         paper: false,
         config: r#"{"min_notional": "50000"}"#,
@@ -32,6 +39,8 @@ const TEMPLATES: [Template; 4] = [
         name: "series",
         what: "a volume-weighted average price per instrument as a series",
         source: include_str!("../../../../sdk/templates/rust/series/src/lib.rs"),
+        python: include_str!("../../../../sdk/templates/python/series/app.py"),
+        python_test: include_str!("../../../../sdk/templates/python/series/test_app.py"),
         expected: include_str!("../../../../sdk/templates/rust/series/expected.jsonl"),
         paper: false,
         config: r#"{"window": 3}"#,
@@ -40,6 +49,8 @@ const TEMPLATES: [Template; 4] = [
         name: "document",
         what: "liquidations tallied per instrument as documents",
         source: include_str!("../../../../sdk/templates/rust/document/src/lib.rs"),
+        python: include_str!("../../../../sdk/templates/python/document/app.py"),
+        python_test: include_str!("../../../../sdk/templates/python/document/test_app.py"),
         expected: include_str!("../../../../sdk/templates/rust/document/expected.jsonl"),
         paper: false,
         config: "{}",
@@ -48,6 +59,8 @@ const TEMPLATES: [Template; 4] = [
         name: "orders",
         what: "paper orders that lean against crowded funding",
         source: include_str!("../../../../sdk/templates/rust/orders/src/lib.rs"),
+        python: include_str!("../../../../sdk/templates/python/orders/app.py"),
+        python_test: include_str!("../../../../sdk/templates/python/orders/test_app.py"),
         expected: include_str!("../../../../sdk/templates/rust/orders/expected.jsonl"),
         paper: true,
         config: r#"{"threshold": "0.0005", "size": "0.01"}"#,
@@ -74,11 +87,11 @@ pub(crate) struct NewPlugin<'a> {
 /// Makes the project; prints where and what to run next.
 pub(crate) fn new(request: &NewPlugin<'_>) -> anyhow::Result<ExitCode> {
     check_name(request.name)?;
-    anyhow::ensure!(
-        request.lang == "rust",
-        "--lang {}: only `rust` is available in this build (Python plugins: see docs/plugin-guide.md)",
-        request.lang
-    );
+    let lang = match request.lang {
+        "rust" => Lang::Rust,
+        "python" => Lang::Python,
+        other => anyhow::bail!("--lang {other}: not a language; rust or python"),
+    };
     let template = TEMPLATES
         .iter()
         .find(|t| t.name == request.template)
@@ -101,7 +114,10 @@ pub(crate) fn new(request: &NewPlugin<'_>) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
-    let files = project_files(request.name, template, &sdk);
+    let files = match lang {
+        Lang::Rust => project_files(request.name, template, &sdk),
+        Lang::Python => python_files(request.name, template, &sdk),
+    };
     for (path, text) in &files {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
@@ -114,6 +130,7 @@ pub(crate) fn new(request: &NewPlugin<'_>) -> anyhow::Result<ExitCode> {
     // The versions the SDK was built and tested with, when it is a
     // checkout: the first build resolves nothing new.
     if let Some(lock) = sdk.parent().map(|p| p.join("Cargo.lock"))
+        && lang == Lang::Rust
         && lock.is_file()
     {
         std::fs::copy(&lock, dir.join("Cargo.lock"))
@@ -126,10 +143,20 @@ pub(crate) fn new(request: &NewPlugin<'_>) -> anyhow::Result<ExitCode> {
         template.what
     );
     crate::out!("next, in {}:", dir.display());
-    for line in commands(request.name, template) {
+    let lines = match lang {
+        Lang::Rust => commands(request.name, template),
+        Lang::Python => python_commands(request.name, template, &sdk),
+    };
+    for line in lines {
         crate::out!("  {line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Rust,
+    Python,
 }
 
 /// A name that is a crate name, a file name and a plugin id at once.
@@ -296,6 +323,103 @@ Put `cargo test`, the build and `prism test` in your CI.
     ]
 }
 
+/// Where the component of a Python project is written.
+fn python_wasm(name: &str) -> String {
+    format!("{}.wasm", name.replace('-', "_"))
+}
+
+/// The commands that matter for a Python project, in order.
+fn python_commands(name: &str, template: &Template, sdk: &Path) -> Vec<String> {
+    let sdk = sdk.display();
+    let paper = if template.paper { " --paper" } else { "" };
+    vec![
+        format!("PYTHONPATH={sdk}/python python3 -m unittest"),
+        format!(
+            "componentize-py -d {sdk}/wit -w plugin componentize app -p . -p {sdk}/python -o {}",
+            python_wasm(name)
+        ),
+        format!(
+            "prism test {} --events tests/events.jsonl --config tests/config.json --expect tests/expected.jsonl{paper}",
+            python_wasm(name)
+        ),
+        "prism run --config prism.toml".into(),
+    ]
+}
+
+/// Every file of a Python project, by path inside it.
+fn python_files(name: &str, template: &Template, sdk: &Path) -> Vec<(PathBuf, String)> {
+    let id = format!("\"template-{}", template.name);
+    let app = template
+        .python
+        .replace(&format!("{id}\""), &format!("\"{name}\""));
+    let expected = template
+        .expected
+        .replace(&format!("{id}\""), &format!("\"{name}\""))
+        .replace(&format!("{id}:"), &format!("\"{name}:"));
+    let run_config = format!(
+        r#"# Runs the plugin in Prism over the built-in simulator (build it first):
+#   prism run --config prism.toml
+# then open http://127.0.0.1:8080/api/v1/plugins/{name}
+
+[source]
+kind = "simulator"
+
+[[plugins]]
+id = "{name}"
+path = "{wasm}"
+config = {config}
+{paper}"#,
+        wasm = python_wasm(name),
+        config = toml_inline(template.config),
+        paper = if template.paper { "paper = true\n" } else { "" },
+    );
+    let readme = format!(
+        r#"# {name}
+
+A Prism plugin in Python: {what}. Made by `prism new --lang python --template {template}`.
+
+## The commands that matter
+
+```sh
+{commands}
+```
+
+(`pip install componentize-py` once; the SDK is `{sdk}/python`, the
+contract `{sdk}/wit`.)
+
+1. **Test.** `python3 -m unittest` runs `test_app.py`, the logic natively
+   through the SDK's harness. `prism test` runs the built component in the
+   real host over `tests/events.jsonl` and compares its outputs with
+   `tests/expected.jsonl`, naming the first outputs and fields that differ;
+   `--update` writes the new outputs as the expected ones.
+2. **Build.** `componentize-py … componentize app` makes `{wasm}`, the one
+   file you ship (about 18 MB: it carries the Python interpreter; Prism
+   caches it compiled, so a restart loads it in milliseconds).
+3. **Run it in Prism.** `prism run --config prism.toml` runs it over the
+   simulator; or add it to a running host whose admin API is on:
+   `curl -X POST -H "Authorization: Bearer $TOKEN" --data-binary @{wasm} http://127.0.0.1:8080/api/v1/plugins/{name}`.
+
+Prices, sizes and rates are exact (`prism_sdk.dec(...)` is a
+`decimal.Decimal`); `init` refuses a config it does not understand.
+"#,
+        what = template.what,
+        template = template.name,
+        commands = python_commands(name, template, sdk).join("\n"),
+        wasm = python_wasm(name),
+        sdk = sdk.display(),
+    );
+    vec![
+        ("app.py".into(), app),
+        ("test_app.py".into(), template.python_test.to_owned()),
+        ("tests/events.jsonl".into(), EVENTS.to_owned()),
+        ("tests/expected.jsonl".into(), expected),
+        ("tests/config.json".into(), format!("{}\n", template.config)),
+        ("prism.toml".into(), run_config),
+        ("README.md".into(), readme),
+        (".gitignore".into(), "*.wasm\n__pycache__/\n".to_owned()),
+    ]
+}
+
 /// A JSON object as a TOML inline table (its values are strings and
 /// integers).
 fn toml_inline(json: &str) -> String {
@@ -339,6 +463,13 @@ mod tests {
         for t in &TEMPLATES {
             assert!(TEMPLATE_NAMES.contains(&t.name));
             let files = project_files("my-plugin", t, Path::new("/sdk"));
+            let python = python_files("my-plugin", t, Path::new("/sdk"));
+            let app = &python
+                .iter()
+                .find(|(p, _)| p == Path::new("app.py"))
+                .unwrap()
+                .1;
+            assert!(app.contains("NAME = \"my-plugin\""), "{}", t.name);
             let expected = &files
                 .iter()
                 .find(|(p, _)| p == Path::new("tests/expected.jsonl"))
