@@ -5,7 +5,6 @@
 //! Config: `{"window": 20}` (trades, 1 to 10000).
 
 use prism_sdk::rust_decimal::Decimal;
-use prism_sdk::rust_decimal::prelude::ToPrimitive;
 use prism_sdk::{Context, Event, EventKind, Plugin, PluginInfo, Subscription};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -83,7 +82,12 @@ impl Plugin for Vwap {
         let size = t.size.to_rust().map_err(|e| e.to_string())?;
         let window = self.windows.entry(t.instrument).or_default();
         if let Some(vwap) = window.push(price, size, self.window) {
-            let value = vwap.to_f64().ok_or("the VWAP is out of range")?;
+            // The nearest float to the exact value (the decimal's own
+            // conversion can be a unit in the last place off).
+            let value: f64 = vwap
+                .to_string()
+                .parse()
+                .map_err(|e| format!("the VWAP {vwap}: {e}"))?;
             ctx.series("vwap", Some(t.instrument), t.ts, value);
         }
         Ok(())
