@@ -193,6 +193,33 @@ fn prism_test_fails_a_plugin_that_fails_and_refuses_a_bad_config() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// A host over the simulator with its admin API on, its data (and compiled
+/// cache, `{root}/cache`) in `root`.
+fn admin_host(root: &Path, token: &str) -> Server {
+    let config = root.join("host.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\ndata_dir = \"{}\"\n[source]\nkind = \"simulator\"\npace = 600.0\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", token)])
+}
+
+/// Adds the component at `wasm` as plugin `name` through the admin API and
+/// waits until it runs, takes events and has not failed.
+fn add_and_see_it_run(server: &Server, token: &str, name: &str, wasm: &Path) {
+    let bytes = std::fs::read(wasm).unwrap();
+    let path = format!("/api/v1/plugins/{name}");
+    let (status, body) = server.request("POST", &path, Some(token), &bytes);
+    assert_eq!(status, 201, "{name}: {body}");
+    server.wait_for(&path, Duration::from_secs(60), |v| {
+        v["state"] == "running" && v["events_in"].as_u64() > Some(0) && v["errors"] == 0
+    });
+}
+
 /// `cargo` in `dir`: offline (the registry's cache has every crate the SDK
 /// needs), with one target folder for every scaffold so their dependencies
 /// build once.
@@ -243,16 +270,7 @@ fn prism_new_makes_projects_that_test_build_and_run_as_they_are() {
         "mine"
     );
 
-    let config = root.join("host.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[runtime]\ndata_dir = \"{}\"\n[source]\nkind = \"simulator\"\npace = 600.0\n",
-            root.join("data").display()
-        ),
-    )
-    .unwrap();
-    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    let server = admin_host(&root, TOKEN);
     for template in ["signal", "series", "document", "orders"] {
         let name = format!("my-{template}");
         let o = new(&[&name, "--template", template]);
@@ -312,19 +330,7 @@ fn prism_new_makes_projects_that_test_build_and_run_as_they_are() {
         assert!(o.status.success(), "{template}: prism check\n{}", text(&o));
 
         // Into a running host through the admin API: it runs and takes events.
-        let bytes = std::fs::read(&built).unwrap();
-        let (status, body) = server.request(
-            "POST",
-            &format!("/api/v1/plugins/{name}"),
-            Some(TOKEN),
-            &bytes,
-        );
-        assert_eq!(status, 201, "{template}: {body}");
-        server.wait_for(
-            &format!("/api/v1/plugins/{name}"),
-            Duration::from_secs(30),
-            |v| v["state"] == "running" && v["events_in"].as_u64() > Some(0) && v["errors"] == 0,
-        );
+        add_and_see_it_run(&server, TOKEN, &name, &built);
     }
     server.terminate();
 }
@@ -425,16 +431,7 @@ fn prism_new_python_projects_test_build_and_run_as_they_are_and_match_rust() {
     // The host's compiled cache ({data_dir}/cache) is the one `prism test`
     // fills: each component is compiled once.
     let cache = root.join("cache");
-    let config = root.join("host.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[runtime]\ndata_dir = \"{}\"\n[source]\nkind = \"simulator\"\npace = 600.0\n",
-            root.display()
-        ),
-    )
-    .unwrap();
-    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    let server = admin_host(&root, TOKEN);
     for template in ["signal", "series", "document", "orders"] {
         let name = format!("py-{template}");
         let o = prism()
@@ -477,19 +474,7 @@ fn prism_new_python_projects_test_build_and_run_as_they_are_and_match_rust() {
             }
         }
         let wasm = project.join(format!("{}.wasm", name.replace('-', "_")));
-        let bytes = std::fs::read(&wasm).unwrap();
-        let (status, body) = server.request(
-            "POST",
-            &format!("/api/v1/plugins/{name}"),
-            Some(TOKEN),
-            &bytes,
-        );
-        assert_eq!(status, 201, "{template}: {body}");
-        server.wait_for(
-            &format!("/api/v1/plugins/{name}"),
-            Duration::from_secs(60),
-            |v| v["state"] == "running" && v["events_in"].as_u64() > Some(0) && v["errors"] == 0,
-        );
+        add_and_see_it_run(&server, TOKEN, &name, &wasm);
     }
     server.terminate();
 }

@@ -104,6 +104,40 @@ fn nats_source(fetch: usize) -> String {
     format!("[source]\nkind = \"nats\"\ndurable = \"worker\"\nfetch = {fetch}\n")
 }
 
+/// A worker of the reference plugins over the test's streams, pulling
+/// `fetch` messages at a time.
+fn worker_config(nats: &Nats, dir: &Path, fetch: usize) -> PathBuf {
+    config(
+        dir,
+        "worker.toml",
+        "data-worker",
+        &format!(
+            "{}{}{}",
+            nats.section(&nats.url, "outputs = true"),
+            nats_source(fetch),
+            plugins()
+        ),
+    )
+}
+
+/// Publishes `events` to the test's market stream with a collector run to
+/// the end.
+fn collect(nats: &Nats, dir: &Path, events: &Path) {
+    let collector = config(
+        dir,
+        "collector.toml",
+        "data-collector",
+        &format!(
+            "{}{}",
+            nats.section(&nats.url, KINDS),
+            replay_source(events)
+        ),
+    );
+    let server = Server::start(&collector);
+    wait_published(&server);
+    server.terminate();
+}
+
 /// Waits until the server's source has finished and NATS has nothing in
 /// flight.
 fn wait_published(server: &Server) {
@@ -289,17 +323,7 @@ fn a_worker_over_the_bus_makes_what_a_direct_replay_makes() {
     assert_eq!(nats.count(&nats.stream), published.len() as u64);
 
     // The worker: consumes the stream into the plugins.
-    let worker = config(
-        &dir,
-        "worker.toml",
-        "data-worker",
-        &format!(
-            "{}{}{}",
-            nats.section(&nats.url, "outputs = true"),
-            nats_source(256),
-            plugins()
-        ),
-    );
+    let worker = worker_config(&nats, &dir, 256);
     let server = Server::start(&worker);
     wait_consumed(&server, &nats, &nats.output_stream, n_events);
     let h = server.json("/health");
@@ -324,19 +348,7 @@ fn a_worker_killed_mid_stream_resumes_from_its_checkpoints_without_a_duplicate()
     let dir = temp_dir("nats-kill");
     let events = simulated(&dir, "6m");
     let (n_events, _) = expected_messages(&events);
-    let collector = config(
-        &dir,
-        "collector.toml",
-        "data-collector",
-        &format!(
-            "{}{}",
-            nats.section(&nats.url, KINDS),
-            replay_source(&events)
-        ),
-    );
-    let server = Server::start(&collector);
-    wait_published(&server);
-    server.terminate();
+    collect(&nats, &dir, &events);
 
     // The reference plugins, and the probe numbering the trades and funding
     // events it gets: a lost or repeated event shows in its numbers.
@@ -515,31 +527,9 @@ fn a_consumer_deleted_under_a_worker_is_made_again_where_the_worker_was() {
     let dir = temp_dir("nats-deleted");
     let events = simulated(&dir, "3m");
     let (n_events, _) = expected_messages(&events);
-    let collector = config(
-        &dir,
-        "collector.toml",
-        "data-collector",
-        &format!(
-            "{}{}",
-            nats.section(&nats.url, KINDS),
-            replay_source(&events)
-        ),
-    );
-    let server = Server::start(&collector);
-    wait_published(&server);
-    server.terminate();
+    collect(&nats, &dir, &events);
 
-    let worker = config(
-        &dir,
-        "worker.toml",
-        "data-worker",
-        &format!(
-            "{}{}{}",
-            nats.section(&nats.url, "outputs = true"),
-            nats_source(20),
-            plugins()
-        ),
-    );
+    let worker = worker_config(&nats, &dir, 20);
     let server = Server::start(&worker);
     let started = Instant::now();
     while server.json("/health")["events"].as_u64().unwrap_or(0) < n_events / 4 {

@@ -24,47 +24,63 @@ struct Template {
     config: &'static str,
 }
 
+/// A template from its files in `sdk/templates/{rust,python}/NAME`.
+macro_rules! template {
+    ($name:literal, $what:literal, paper: $paper:literal, config: $config:expr) => {
+        Template {
+            name: $name,
+            what: $what,
+            source: include_str!(concat!(
+                "../../../../sdk/templates/rust/",
+                $name,
+                "/src/lib.rs"
+            )),
+            python: include_str!(concat!(
+                "../../../../sdk/templates/python/",
+                $name,
+                "/app.py"
+            )),
+            python_test: include_str!(concat!(
+                "../../../../sdk/templates/python/",
+                $name,
+                "/test_app.py"
+            )),
+            expected: include_str!(concat!(
+                "../../../../sdk/templates/rust/",
+                $name,
+                "/expected.jsonl"
+            )),
+            paper: $paper,
+            config: $config,
+        }
+    };
+}
+
 const TEMPLATES: [Template; 4] = [
-    Template {
-        name: "signal",
-        what: "big taker trades as graded signals",
-        source: include_str!("../../../../sdk/templates/rust/signal/src/lib.rs"),
-        python: include_str!("../../../../sdk/templates/python/signal/app.py"),
-        python_test: include_str!("../../../../sdk/templates/python/signal/test_app.py"),
-        expected: include_str!("../../../../sdk/templates/rust/signal/expected.jsonl"),
+    template!(
+        "signal",
+        "big taker trades as graded signals",
         paper: false,
-        config: r#"{"min_notional": "50000"}"#,
-    },
-    Template {
-        name: "series",
-        what: "a volume-weighted average price per instrument as a series",
-        source: include_str!("../../../../sdk/templates/rust/series/src/lib.rs"),
-        python: include_str!("../../../../sdk/templates/python/series/app.py"),
-        python_test: include_str!("../../../../sdk/templates/python/series/test_app.py"),
-        expected: include_str!("../../../../sdk/templates/rust/series/expected.jsonl"),
+        config: r#"{"min_notional": "50000"}"#
+    ),
+    template!(
+        "series",
+        "a volume-weighted average price per instrument as a series",
         paper: false,
-        config: r#"{"window": 3}"#,
-    },
-    Template {
-        name: "document",
-        what: "liquidations tallied per instrument as documents",
-        source: include_str!("../../../../sdk/templates/rust/document/src/lib.rs"),
-        python: include_str!("../../../../sdk/templates/python/document/app.py"),
-        python_test: include_str!("../../../../sdk/templates/python/document/test_app.py"),
-        expected: include_str!("../../../../sdk/templates/rust/document/expected.jsonl"),
+        config: r#"{"window": 3}"#
+    ),
+    template!(
+        "document",
+        "liquidations tallied per instrument as documents",
         paper: false,
-        config: "{}",
-    },
-    Template {
-        name: "orders",
-        what: "paper orders that lean against crowded funding",
-        source: include_str!("../../../../sdk/templates/rust/orders/src/lib.rs"),
-        python: include_str!("../../../../sdk/templates/python/orders/app.py"),
-        python_test: include_str!("../../../../sdk/templates/python/orders/test_app.py"),
-        expected: include_str!("../../../../sdk/templates/rust/orders/expected.jsonl"),
+        config: "{}"
+    ),
+    template!(
+        "orders",
+        "paper orders that lean against crowded funding",
         paper: true,
-        config: r#"{"threshold": "0.0005", "size": "0.01"}"#,
-    },
+        config: r#"{"threshold": "0.0005", "size": "0.01"}"#
+    ),
 ];
 
 /// The sample events every template is tested over.
@@ -252,28 +268,12 @@ strip = true
 [workspace]
 "#
     );
-    // The plugin's id, alone and in output ids (`{id}:{n}`).
-    let id = format!("\"template-{}", template.name);
-    let expected = template
-        .expected
-        .replace(&format!("{id}\""), &format!("\"{name}\""))
-        .replace(&format!("{id}:"), &format!("\"{name}:"));
-    let run_config = format!(
-        r#"# Runs the plugin in Prism over the built-in simulator:
-#   cargo build --release --target wasm32-wasip2 && prism run --config prism.toml
-# then open http://127.0.0.1:8080/api/v1/plugins/{name}
-
-[source]
-kind = "simulator"
-
-[[plugins]]
-id = "{name}"
-path = "{wasm}"
-config = {config}
-{paper}"#,
-        wasm = wasm_file(name),
-        config = toml_inline(template.config),
-        paper = if template.paper { "paper = true\n" } else { "" },
+    let expected = expected_outputs(name, template);
+    let run_config = run_config(
+        name,
+        &wasm_file(name),
+        template,
+        "cargo build --release --target wasm32-wasip2 && prism run --config prism.toml",
     );
     let readme = format!(
         r#"# {name}
@@ -311,15 +311,28 @@ Put `cargo test`, the build and `prism test` in your CI.
         commands = commands(name, template).join("\n"),
         wasm = wasm_file(name),
     );
-    vec![
+    let mut files = vec![
         ("Cargo.toml".into(), cargo),
         ("src/lib.rs".into(), template.source.to_owned()),
+        (".gitignore".into(), "/target\n".to_owned()),
+    ];
+    files.extend(shared_files(template, run_config, readme, expected));
+    files
+}
+
+/// The files every project has, whatever its language.
+fn shared_files(
+    template: &Template,
+    run_config: String,
+    readme: String,
+    expected: String,
+) -> [(PathBuf, String); 5] {
+    [
         ("tests/events.jsonl".into(), EVENTS.to_owned()),
         ("tests/expected.jsonl".into(), expected),
         ("tests/config.json".into(), format!("{}\n", template.config)),
         ("prism.toml".into(), run_config),
         ("README.md".into(), readme),
-        (".gitignore".into(), "/target\n".to_owned()),
     ]
 }
 
@@ -348,30 +361,16 @@ fn python_commands(name: &str, template: &Template, sdk: &Path) -> Vec<String> {
 
 /// Every file of a Python project, by path inside it.
 fn python_files(name: &str, template: &Template, sdk: &Path) -> Vec<(PathBuf, String)> {
-    let id = format!("\"template-{}", template.name);
-    let app = template
-        .python
-        .replace(&format!("{id}\""), &format!("\"{name}\""));
-    let expected = template
-        .expected
-        .replace(&format!("{id}\""), &format!("\"{name}\""))
-        .replace(&format!("{id}:"), &format!("\"{name}:"));
-    let run_config = format!(
-        r#"# Runs the plugin in Prism over the built-in simulator (build it first):
-#   prism run --config prism.toml
-# then open http://127.0.0.1:8080/api/v1/plugins/{name}
-
-[source]
-kind = "simulator"
-
-[[plugins]]
-id = "{name}"
-path = "{wasm}"
-config = {config}
-{paper}"#,
-        wasm = python_wasm(name),
-        config = toml_inline(template.config),
-        paper = if template.paper { "paper = true\n" } else { "" },
+    let app = template.python.replace(
+        &format!("\"template-{}\"", template.name),
+        &format!("\"{name}\""),
+    );
+    let expected = expected_outputs(name, template);
+    let run_config = run_config(
+        name,
+        &python_wasm(name),
+        template,
+        "prism run --config prism.toml   (after the componentize-py build)",
     );
     let readme = format!(
         r#"# {name}
@@ -408,16 +407,43 @@ Prices, sizes and rates are exact (`prism_sdk.dec(...)` is a
         wasm = python_wasm(name),
         sdk = sdk.display(),
     );
-    vec![
+    let mut files = vec![
         ("app.py".into(), app),
         ("test_app.py".into(), template.python_test.to_owned()),
-        ("tests/events.jsonl".into(), EVENTS.to_owned()),
-        ("tests/expected.jsonl".into(), expected),
-        ("tests/config.json".into(), format!("{}\n", template.config)),
-        ("prism.toml".into(), run_config),
-        ("README.md".into(), readme),
         (".gitignore".into(), "*.wasm\n__pycache__/\n".to_owned()),
-    ]
+    ];
+    files.extend(shared_files(template, run_config, readme, expected));
+    files
+}
+
+/// The template's expected outputs, with the plugin's id (alone and in
+/// output ids, `{id}:{n}`) made `name`.
+fn expected_outputs(name: &str, template: &Template) -> String {
+    let id = format!("\"template-{}", template.name);
+    template
+        .expected
+        .replace(&format!("{id}\""), &format!("\"{name}\""))
+        .replace(&format!("{id}:"), &format!("\"{name}:"))
+}
+
+/// `prism.toml`: the plugin over the simulator.
+fn run_config(name: &str, wasm: &str, template: &Template, how: &str) -> String {
+    format!(
+        r#"# Runs the plugin in Prism over the built-in simulator:
+#   {how}
+# then open http://127.0.0.1:8080/api/v1/plugins/{name}
+
+[source]
+kind = "simulator"
+
+[[plugins]]
+id = "{name}"
+path = "{wasm}"
+config = {config}
+{paper}"#,
+        config = toml_inline(template.config),
+        paper = if template.paper { "paper = true\n" } else { "" },
+    )
 }
 
 /// A JSON object as a TOML inline table (its values are strings and
