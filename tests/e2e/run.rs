@@ -415,3 +415,94 @@ config = {probe_config}
         .collect();
     assert_eq!(changes, ["start", "config"], "{probe}");
 }
+
+#[test]
+fn metrics_follow_prometheus_conventions_and_serve_every_metric_the_grafana_dashboard_queries() {
+    let server = Server::start(&repo().join("config/prism.toml"));
+    server.wait_for("/api/v1/plugins/hello", Duration::from_secs(20), |v| {
+        v["events_in"].as_u64() > Some(0)
+    });
+    for _ in 0..3 {
+        assert_eq!(server.get("/health").0, 200);
+    }
+    assert_eq!(server.get("/api/v1/plugins/nope").0, 404);
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+
+    // Requests by route template and status; their durations as a histogram.
+    for line in [
+        r#"prism_http_requests_total{method="GET",route="/health",status="200"} 3"#,
+        r#"prism_http_requests_total{method="GET",route="/api/v1/plugins/{id}",status="404"} 1"#,
+        r#"prism_http_request_duration_seconds_bucket{method="GET",route="/health",le="+Inf"} 3"#,
+        r#"prism_http_request_duration_seconds_count{method="GET",route="/health"} 3"#,
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
+    }
+    // The process, read from /proc.
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let rss = value("process_resident_memory_bytes");
+    let measured = server.rss() as f64;
+    assert!(
+        rss > measured / 2.0 && rss < measured * 2.0,
+        "{rss} against {measured}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = value("process_start_time_seconds");
+    assert!(
+        (now - 300.0..=now + 1.0).contains(&started),
+        "{started} against {now}"
+    );
+    assert!(value("process_open_fds") >= 3.0);
+    assert!(value("process_cpu_seconds_total") > 0.0);
+
+    // Every family: durations in seconds, never milliseconds.
+    let families: std::collections::HashSet<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for name in &families {
+        assert!(
+            !name.ends_with("_ms") && !name.contains("_ms_"),
+            "{name} is not in seconds"
+        );
+    }
+
+    // The dashboard queries nothing that is not served.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/grafana/prism.json")).unwrap(),
+    )
+    .unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if !(word.starts_with("prism_") || word.starts_with("process_")) {
+                    continue;
+                }
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| word.strip_suffix(s).filter(|f| families.contains(f)))
+                    .unwrap_or(word);
+                assert!(
+                    families.contains(family),
+                    "the dashboard's panel `{}` queries {word}, which /metrics does not serve",
+                    panel["title"]
+                );
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried >= 20, "{queried}");
+}

@@ -24,6 +24,7 @@ mod openapi;
 mod params;
 mod plugins;
 mod reads;
+mod requests;
 mod server;
 mod state;
 mod system;
@@ -65,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ws::router())
         .split_for_parts();
     let doc = Arc::new(doc);
+    let requests = state.requests.clone();
     router
         .route(
             "/api/v1/openapi.json",
@@ -73,6 +75,12 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        // After routing, so each request is counted under the route it
+        // matched (a 404 of no route is not counted).
+        .route_layer(axum::middleware::from_fn_with_state(
+            requests,
+            requests::count,
+        ))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::middleware::map_response(error::errors))
         .with_state(state)

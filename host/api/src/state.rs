@@ -138,6 +138,8 @@ pub struct AppState {
     pub notifier: Option<prism_notifier::Notifier>,
     /// The HTTP server's connection counts.
     pub connections: Arc<crate::server::Connections>,
+    /// Requests served, by route and status, and their durations.
+    pub(crate) requests: Arc<crate::requests::Requests>,
     /// Live exchange feeds (empty with other sources).
     pub feeds: Vec<FeedView>,
     /// Event time of the newest event routed, ms (`i64::MIN` before any).
@@ -169,6 +171,7 @@ impl AppState {
             )),
             reads: Arc::new(crate::reads::Reads::new(2, 256)),
             connections: Arc::default(),
+            requests: Arc::default(),
             snapshots: None,
             postgres: None,
             nats: None,

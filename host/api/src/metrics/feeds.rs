@@ -63,23 +63,23 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             e.sample(name, &[("venue", &f.venue)], read(&f.metrics));
         }
     }
-    let name = "prism_feed_latency_ms";
+    let name = "prism_feed_latency_seconds";
     e.family(
         name,
         "gauge",
-        "Exchange-to-receive latency: mean and max over the feed's records.",
+        "Exchange-to-receive latency, seconds: mean and max over the feed's records.",
     );
     for f in &state.feeds {
         let venue = ("venue", f.venue.as_str());
         e.sample(
             name,
             &[venue, ("stat", "mean")],
-            f.metrics.latency_mean_ms(),
+            f.metrics.latency_mean_ms() / 1e3,
         );
         e.sample(
             name,
             &[venue, ("stat", "max")],
-            f.metrics.latency_max_ms.load(Ordering::Relaxed),
+            f.metrics.latency_max_ms.load(Ordering::Relaxed) as f64 / 1e3,
         );
     }
 }

@@ -6,6 +6,7 @@ mod nats;
 mod notify;
 mod plugins;
 mod postgres;
+mod process;
 mod server;
 mod source;
 
@@ -55,6 +56,7 @@ pub(crate) fn render(state: &AppState) -> String {
     };
     source::write(&mut e, state);
     server::write(&mut e, state);
+    process::write(&mut e);
     feeds::write(&mut e, state);
     postgres::write(&mut e, state);
     nats::write(&mut e, state);

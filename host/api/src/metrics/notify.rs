@@ -43,16 +43,16 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             |c| c.queued as f64,
         ),
         (
-            "prism_notify_latency_ms_mean",
+            "prism_notify_latency_mean_seconds",
             "gauge",
-            "Mean time from raised to delivered, ms.",
-            |c| c.latency_ms_mean,
+            "Mean time from raised to delivered, seconds.",
+            |c| c.latency_ms_mean / 1e3,
         ),
         (
-            "prism_notify_latency_ms_max",
+            "prism_notify_latency_max_seconds",
             "gauge",
-            "Longest time from raised to delivered, ms.",
-            |c| c.latency_ms_max as f64,
+            "Longest time from raised to delivered, seconds.",
+            |c| c.latency_ms_max as f64 / 1e3,
         ),
     ];
     for (name, kind, help, read) in families {

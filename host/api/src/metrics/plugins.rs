@@ -21,7 +21,7 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             .map(|p| p.metrics.logs_suppressed.load(Ordering::Relaxed))
             .sum::<u64>(),
     );
-    let families: [(&str, &str, &str, Read); 13] = [
+    let families: [(&str, &str, &str, Read); 12] = [
         (
             "prism_plugin_up",
             "gauge",
@@ -51,12 +51,6 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             "gauge",
             "Batches waiting in the plugin's queue.",
             |p, _| p.queue_depth.load(Ordering::Relaxed) as u64,
-        ),
-        (
-            "prism_plugin_lag_ms",
-            "gauge",
-            "Event time between the newest routed event and the plugin's last processed one.",
-            |p, head| lag_ms(p, head).max(0).cast_unsigned(),
         ),
         (
             "prism_plugin_restarts_total",
@@ -106,6 +100,19 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
         for p in &plugins {
             e.sample(name, &[("plugin", &p.id)], read(p, head));
         }
+    }
+    let name = "prism_plugin_lag_seconds";
+    e.family(
+        name,
+        "gauge",
+        "Event time between the newest routed event and the plugin's last processed one, seconds.",
+    );
+    for p in &plugins {
+        e.sample(
+            name,
+            &[("plugin", &p.id)],
+            lag_ms(p, head).max(0) as f64 / 1e3,
+        );
     }
     let name = "prism_plugin_state";
     e.family(name, "gauge", "1 for the state the plugin is in.");
