@@ -182,24 +182,32 @@ impl Cluster {
         }
         // An entry of this name from another process: the last run, killed
         // before its entry expired, or another process running now, which
-        // renews it within a quarter of the lease time.
+        // renews it every quarter of the lease time. Watched until it is
+        // renewed (refused) or for a whole lease time (by then a dead run's
+        // entry has expired, by the cluster's own rule).
         let Some(seen) = view
             .hosts
             .get(&me.host)
             .filter(|h| !h.run.is_empty() && h.run != me.run)
+            .cloned()
         else {
             return Ok(());
         };
-        tokio::time::sleep(me.lease_ttl / 2).await;
-        let now = self.view().await?;
-        if let Some(again) = now.hosts.get(&me.host)
-            && again.run == seen.run
-            && again.at_ms > seen.at_ms
-        {
-            return Err(refused(format!(
-                "another process runs as host `{}` (it renews its entry): give each host its own cluster.host",
-                me.host
-            )));
+        let started = std::time::Instant::now();
+        while started.elapsed() < me.lease_ttl {
+            tokio::time::sleep(me.lease_ttl / 8).await;
+            let now = self.view().await?;
+            match now.hosts.get(&me.host) {
+                Some(again) if again.run == seen.run && again.at_ms > seen.at_ms => {
+                    return Err(refused(format!(
+                        "another process runs as host `{}` (it renews its entry): give each host its own cluster.host",
+                        me.host
+                    )));
+                }
+                Some(again) if again.run == seen.run => {}
+                // Gone, or another run's: not the one watched.
+                _ => return Ok(()),
+            }
         }
         Ok(())
     }
