@@ -362,3 +362,36 @@ fn each_os_error_is_printed_once() {
     let stderr = text(&result.stderr);
     assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
 }
+
+#[test]
+fn prism_run_from_any_directory_runs_the_default_config_and_writes_nothing_there() {
+    let cwd = crate::common::temp_dir("anywhere-cwd");
+    let data = crate::common::temp_dir("anywhere-data");
+    let server = crate::common::Server::start_without_config(
+        &cwd,
+        &[("PRISM_DATA_DIR", data.to_str().unwrap())],
+    );
+    // The reference plugins of the checkout it was built from, running.
+    for plugin in [
+        "long-short-ratio",
+        "liquidation-map",
+        "funding-arb",
+        "whale-detector",
+        "hello",
+    ] {
+        server.wait_for(
+            &format!("/api/v1/plugins/{plugin}"),
+            std::time::Duration::from_secs(30),
+            |v| v["state"] == "running" && v["events_in"].as_u64() > Some(0),
+        );
+    }
+    assert_eq!(server.json("/health")["status"], "ok");
+    server.terminate();
+    let written: Vec<_> = std::fs::read_dir(&cwd).unwrap().collect();
+    assert!(
+        written.is_empty(),
+        "written into the current directory: {written:?}"
+    );
+    // Its data (the compiled cache) went to the data directory.
+    assert!(data.join("cache").is_dir());
+}

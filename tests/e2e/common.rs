@@ -87,22 +87,31 @@ impl Server {
     pub(crate) fn start_in(cwd: &std::path::Path, config: &std::path::Path) -> Server {
         let mut command = prism();
         command.current_dir(cwd);
-        Self::spawn_command(command, config, &[], Stdio::inherit())
+        Self::spawn_command(command, Some(config), &[], Stdio::inherit())
+    }
+
+    /// `prism run` with no `--config`, from `cwd`.
+    pub(crate) fn start_without_config(cwd: &std::path::Path, env: &[(&str, &str)]) -> Server {
+        let mut command = prism();
+        command.current_dir(cwd);
+        Self::spawn_command(command, None, env, Stdio::inherit())
     }
 
     fn spawn(config: &std::path::Path, env: &[(&str, &str)], stderr: Stdio) -> Server {
-        Self::spawn_command(prism(), config, env, stderr)
+        Self::spawn_command(prism(), Some(config), env, stderr)
     }
 
     fn spawn_command(
         mut command: Command,
-        config: &std::path::Path,
+        config: Option<&std::path::Path>,
         env: &[(&str, &str)],
         stderr: Stdio,
     ) -> Server {
+        command.arg("run");
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
         let mut child = command
-            .args(["run", "--config"])
-            .arg(config)
             .args(["--listen", "127.0.0.1:0"])
             .env("PRISM_LOG", "warn")
             .env_remove("PRISM_ADMIN_TOKEN")

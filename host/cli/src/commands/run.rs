@@ -28,11 +28,50 @@ pub(crate) fn load_config(path: Option<PathBuf>) -> anyhow::Result<(Config, Opti
     if default.exists() {
         return Ok((Config::load(default)?, Some(default.to_path_buf())));
     }
-    tracing::info!("{DEFAULT_CONFIG} not found; using the embedded default config");
-    Ok((
-        Config::from_toml_str(DEFAULT_TOML, Path::new("config"))?,
-        None,
-    ))
+    let (base, data_dir) = embedded_places();
+    tracing::info!(
+        plugins = %base.join("../target/wasm32-wasip2/release").display(),
+        data = %data_dir.display(),
+        "{DEFAULT_CONFIG} not found; using the embedded default config"
+    );
+    let mut config = Config::from_toml_str(DEFAULT_TOML, &base)?;
+    config.runtime.data_dir = data_dir;
+    let missing: Vec<String> = config
+        .plugins
+        .iter()
+        .map(|p| config.resolve(&p.path))
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "the embedded default config runs the reference plugins, which are not built: {}; build them in the Prism checkout (`cargo build --release --target wasm32-wasip2 -p long-short-ratio -p liquidation-map -p funding-arb -p whale-detector -p hello`), or give --config FILE",
+        missing.join(", ")
+    );
+    Ok((config, None))
+}
+
+/// Where the embedded default config lives and keeps its data: its plugin
+/// paths are those of the checkout this binary was built from (so an
+/// installed `prism` finds the reference plugins from any directory), and
+/// its data goes to the user's data directory (`PRISM_DATA_DIR`, else
+/// `$XDG_DATA_HOME/prism`, else `~/.local/share/prism`), never into the
+/// current directory. Without a checkout, both are relative to the
+/// current directory, as the file's paths say.
+fn embedded_places() -> (PathBuf, PathBuf) {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let base = std::fs::canonicalize(&checkout).unwrap_or_else(|_| PathBuf::from("config"));
+    let data = std::env::var_os("PRISM_DATA_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_DATA_HOME")
+                .filter(|d| !d.is_empty())
+                .map(|d| PathBuf::from(d).join("prism"))
+        })
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/prism")))
+        .unwrap_or_else(|| PathBuf::from("data"));
+    (base, data)
 }
 
 /// Runs until Ctrl-C (or SIGTERM).
