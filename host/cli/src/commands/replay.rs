@@ -301,12 +301,15 @@ pub(super) fn run_events(
     let ticker = {
         let progress = progress.clone();
         let stats = stats.clone();
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
+        // Dropping `done` ends the ticker at once (a sleep would hold the
+        // end of a short replay for up to a tick).
+        let (done, ended) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::spawn(move || {
             let started = Instant::now();
             let mut sized = Some(sized);
-            while !flag.load(Ordering::Relaxed) {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                ended.recv_timeout(Duration::from_millis(100))
+            {
                 let events = stats.events.load(Ordering::Relaxed);
                 let rate = events as f64 / started.elapsed().as_secs_f64().max(1e-3);
                 progress.set_message(format!("{events} events ({rate:.0}/s)"));
@@ -320,7 +323,6 @@ pub(super) fn run_events(
                 } else {
                     progress.tick();
                 }
-                std::thread::sleep(Duration::from_millis(100));
             }
         });
         (handle, done)
@@ -337,7 +339,7 @@ pub(super) fn run_events(
         &stop,
     );
     let dispatched = pipeline.finish()?;
-    ticker.1.store(true, Ordering::Relaxed);
+    drop(ticker.1);
     let _ = ticker.0.join();
     progress.finish_and_clear();
     let elapsed = started.elapsed();
