@@ -70,9 +70,18 @@ pub(crate) fn test(run: &TestRun<'_>) -> anyhow::Result<ExitCode> {
         }
     };
     let failed = ran.views.iter().fold(false, |f, v| report(v) | f);
-    let outputs = read_lines(&made);
+    let result = judge(run, &made, failed, &ran);
     let _ = std::fs::remove_file(&made);
-    let outputs = outputs?;
+    result
+}
+
+/// Compares (or, with `--update`, keeps) the outputs written to `made`.
+fn judge(
+    run: &TestRun<'_>,
+    made: &Path,
+    failed: bool,
+    ran: &super::replay::Ran,
+) -> anyhow::Result<ExitCode> {
     if ran.skipped > 0 {
         crate::out!(
             "note: {} malformed records of {} were skipped (each named above)",
@@ -85,21 +94,21 @@ pub(crate) fn test(run: &TestRun<'_>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     if run.update {
-        write_expected(run.expect, &outputs)?;
+        let written = Lines::open(made)?.count_all()?;
+        std::fs::copy(made, run.expect)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", run.expect.display()))?;
         crate::out!(
-            "wrote {} outputs over {} events to {}",
-            outputs.len(),
+            "wrote {written} outputs over {} events to {}",
             ran.events,
             run.expect.display()
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let expected = read_lines(run.expect)?;
-    let differences = compare(&expected, &outputs);
-    if differences.is_empty() {
+    let c = compare(Lines::open(run.expect)?, Lines::open(made)?)?;
+    if c.differences == 0 {
         crate::out!(
             "ok: {} outputs over {} events equal {}",
-            outputs.len(),
+            c.made,
             ran.events,
             run.expect.display()
         );
@@ -107,19 +116,16 @@ pub(crate) fn test(run: &TestRun<'_>) -> anyhow::Result<ExitCode> {
     }
     crate::out!(
         "FAIL: {} of the outputs differ from {} ({} expected, {} made)",
-        differences.len(),
+        c.differences,
         run.expect.display(),
-        expected.len(),
-        outputs.len()
+        c.expected,
+        c.made
     );
-    for d in differences.iter().take(SHOWN_DIFFERENCES) {
+    for d in &c.shown {
         crate::out!("{d}");
     }
-    if differences.len() > SHOWN_DIFFERENCES {
-        crate::out!(
-            "… and {} more differences",
-            differences.len() - SHOWN_DIFFERENCES
-        );
+    if c.differences > c.shown.len() {
+        crate::out!("… and {} more differences", c.differences - c.shown.len());
     }
     crate::out!(
         "if the new outputs are right, run again with --update to make them the expected ones"
@@ -156,19 +162,72 @@ fn made_path(expect: &Path) -> PathBuf {
     expect.with_file_name(format!(".{name}.made-{}", std::process::id()))
 }
 
-/// The lines of `path`, without a trailing empty one.
-fn read_lines(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    Ok(text.lines().map(str::to_owned).collect())
+/// The lines of a file, one at a time, each at most [`LONGEST_LINE`]
+/// bytes (a longer one is an error naming it).
+struct Lines {
+    path: PathBuf,
+    reader: std::io::BufReader<std::fs::File>,
+    number: usize,
 }
 
-fn write_expected(path: &Path, lines: &[String]) -> anyhow::Result<()> {
-    let mut text = lines.join("\n");
-    if !text.is_empty() {
-        text.push('\n');
+/// The longest line read from an outputs file: far past any output the
+/// host lets a plugin make.
+const LONGEST_LINE: u64 = 64 << 20;
+
+impl Lines {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader: std::io::BufReader::new(file),
+            number: 0,
+        })
     }
-    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+
+    fn count_all(mut self) -> anyhow::Result<usize> {
+        let mut n = 0;
+        while self.next_line()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl LineSource for Lines {
+    fn next_line(&mut self) -> anyhow::Result<Option<String>> {
+        use std::io::{BufRead, Read};
+        let mut bytes = Vec::new();
+        let n = (&mut self.reader)
+            .take(LONGEST_LINE + 1)
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", self.path.display()))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+        } else if n as u64 > LONGEST_LINE {
+            anyhow::bail!(
+                "{}:{}: a line longer than {} MiB",
+                self.path.display(),
+                self.number,
+                LONGEST_LINE >> 20
+            );
+        }
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("{}:{}: not UTF-8", self.path.display(), self.number))
+    }
+}
+
+/// Where compared lines come from (a file, or a list in the tests).
+trait LineSource {
+    fn next_line(&mut self) -> anyhow::Result<Option<String>>;
 }
 
 /// One output that is not as expected, said for a reader.
@@ -226,49 +285,65 @@ fn shown(line: &str) -> String {
     format!("{cut}… ({} characters)", line.chars().count())
 }
 
+/// How two outputs files compare: the first differences in full, and
+/// counts.
+#[derive(Debug, Default)]
+struct Comparison {
+    shown: Vec<Difference>,
+    differences: usize,
+    expected: usize,
+    made: usize,
+}
+
 /// Output by output (the n-th made against the n-th expected), equal when
 /// their JSON is equal (spacing and key order aside) or, for a line that
-/// is not JSON, their text is.
-fn compare(expected: &[String], made: &[String]) -> Vec<Difference> {
-    let mut out = Vec::new();
-    for at in 0..expected.len().max(made.len()) {
-        let line = at + 1;
-        match (expected.get(at), made.get(at)) {
-            (Some(e), Some(m)) => {
-                let parsed = (
-                    serde_json::from_str::<Value>(e),
-                    serde_json::from_str::<Value>(m),
-                );
-                let fields = match parsed {
-                    (Ok(ev), Ok(mv)) if ev == mv => continue,
-                    (Ok(ev), Ok(mv)) => {
-                        let mut fields = Vec::new();
-                        differing_fields(&ev, &mv, "", &mut fields);
-                        fields
-                    }
-                    _ if e == m => continue,
-                    (Err(err), _) => vec![format!("the expected line is not JSON: {err}")],
-                    (_, Err(_)) => Vec::new(),
-                };
-                out.push(Difference::Changed {
-                    line,
-                    expected: e.clone(),
-                    made: m.clone(),
-                    fields,
-                });
+/// is not JSON, their text is. Reads both a line at a time; keeps only the
+/// first [`SHOWN_DIFFERENCES`].
+fn compare(mut expected: impl LineSource, mut made: impl LineSource) -> anyhow::Result<Comparison> {
+    let mut c = Comparison::default();
+    loop {
+        let (e, m) = (expected.next_line()?, made.next_line()?);
+        c.expected += usize::from(e.is_some());
+        c.made += usize::from(m.is_some());
+        let line = c.expected.max(c.made);
+        let difference = match (e, m) {
+            (None, None) => return Ok(c),
+            (Some(e), Some(m)) => differ(line, e, m),
+            (Some(expected), None) => Some(Difference::Missing { line, expected }),
+            (None, Some(made)) => Some(Difference::Extra { line, made }),
+        };
+        if let Some(d) = difference {
+            c.differences += 1;
+            if c.shown.len() < SHOWN_DIFFERENCES {
+                c.shown.push(d);
             }
-            (Some(e), None) => out.push(Difference::Missing {
-                line,
-                expected: e.clone(),
-            }),
-            (None, Some(m)) => out.push(Difference::Extra {
-                line,
-                made: m.clone(),
-            }),
-            (None, None) => {}
         }
     }
-    out
+}
+
+/// How line `line` of each differs, if it does.
+fn differ(line: usize, e: String, m: String) -> Option<Difference> {
+    let parsed = (
+        serde_json::from_str::<Value>(&e),
+        serde_json::from_str::<Value>(&m),
+    );
+    let fields = match parsed {
+        (Ok(ev), Ok(mv)) if ev == mv => return None,
+        (Ok(ev), Ok(mv)) => {
+            let mut fields = Vec::new();
+            differing_fields(&ev, &mv, "", &mut fields);
+            fields
+        }
+        _ if e == m => return None,
+        (Err(err), _) => vec![format!("the expected line is not JSON: {err}")],
+        (_, Err(_)) => Vec::new(),
+    };
+    Some(Difference::Changed {
+        line,
+        expected: e,
+        made: m,
+        fields,
+    })
 }
 
 /// The fields in which `expected` and `made` differ, by path (`body.ratio`,
@@ -319,15 +394,28 @@ fn differing_fields(expected: &Value, made: &Value, path: &str, out: &mut Vec<St
 mod tests {
     use super::*;
 
-    fn lines(text: &[&str]) -> Vec<String> {
-        text.iter().map(|s| (*s).to_owned()).collect()
+    struct List(std::vec::IntoIter<String>);
+
+    impl LineSource for List {
+        fn next_line(&mut self) -> anyhow::Result<Option<String>> {
+            Ok(self.0.next())
+        }
+    }
+
+    fn lines(text: &[&str]) -> List {
+        List(
+            text.iter()
+                .map(|s| (*s).to_owned())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        )
     }
 
     #[test]
     fn equal_json_is_equal_whatever_its_spacing_and_key_order() {
         let expected = lines(&[r#"{"a": 1, "b": "x"}"#]);
         let made = lines(&[r#"{"b":"x","a":1}"#]);
-        assert!(compare(&expected, &made).is_empty());
+        assert_eq!(compare(expected, made).unwrap().differences, 0);
     }
 
     #[test]
@@ -341,8 +429,9 @@ mod tests {
             r#"{"kind":"log"}"#,
             r#"{"kind":"signal"}"#,
         ]);
-        let d = compare(&expected, &made);
-        assert_eq!(d.len(), 2);
+        let c = compare(expected, made).unwrap();
+        assert_eq!((c.differences, c.expected, c.made), (2, 2, 3));
+        let d = c.shown;
         let Difference::Changed { line, fields, .. } = &d[0] else {
             panic!("{d:?}");
         };
@@ -366,7 +455,9 @@ mod tests {
 
     #[test]
     fn outputs_missing_at_the_end_are_named() {
-        let d = compare(&lines(&["{}", r#"{"x":[1,2]}"#]), &lines(&["{}"]));
+        let d = compare(lines(&["{}", r#"{"x":[1,2]}"#]), lines(&["{}"]))
+            .unwrap()
+            .shown;
         assert_eq!(
             d,
             vec![Difference::Missing {
@@ -382,6 +473,24 @@ mod tests {
             &mut fields,
         );
         assert_eq!(fields, vec!["x[1]: expected 2, made 3".to_owned()]);
+    }
+
+    #[test]
+    fn a_file_is_read_a_line_at_a_time_whatever_its_line_ends() {
+        let path = std::env::temp_dir().join(format!("prism-lines-{}", std::process::id()));
+        std::fs::write(&path, b"{\"a\":1}\r\n{\"a\":2}\n{\"a\":3}").unwrap();
+        let mut lines = Lines::open(&path).unwrap();
+        assert_eq!(lines.next_line().unwrap().as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(lines.next_line().unwrap().as_deref(), Some(r#"{"a":2}"#));
+        assert_eq!(lines.next_line().unwrap().as_deref(), Some(r#"{"a":3}"#));
+        assert_eq!(lines.next_line().unwrap(), None);
+        std::fs::write(&path, b"{}\n\xff\n").unwrap();
+        let mut lines = Lines::open(&path).unwrap();
+        lines.next_line().unwrap();
+        let e = lines.next_line().unwrap_err().to_string();
+        assert!(e.ends_with(":2: not UTF-8"), "{e}");
+        assert_eq!(Lines::open(&path).unwrap().count_all().ok(), None);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
