@@ -69,7 +69,75 @@ pub enum FileError {
 
 enum Input {
     Lines(BoundedLines<Box<dyn BufRead + Send>>),
-    Packed { bytes: Vec<u8>, at: usize },
+    Packed(Packed),
+}
+
+/// Bytes read from a MessagePack file at a time.
+const PACKED_READ: usize = 1 << 20;
+/// The largest MessagePack record read: past it, the file is refused as
+/// not MessagePack (a record of the replay format is a few hundred bytes;
+/// a book of thousands of levels a few hundred KiB).
+const LONGEST_RECORD: usize = 16 << 20;
+
+/// MessagePack records read from a stream through a window that holds the
+/// record being read and what follows it up to [`PACKED_READ`]: memory is
+/// bounded whatever the file's size.
+struct Packed {
+    reader: Box<dyn Read + Send>,
+    window: Vec<u8>,
+    /// Where the next record starts in `window`.
+    start: usize,
+    /// Bytes taken out of `window` before `start`, over the whole stream.
+    consumed: u64,
+    ended: bool,
+}
+
+impl Packed {
+    fn new(reader: Box<dyn Read + Send>) -> Self {
+        Self {
+            reader,
+            window: Vec::new(),
+            start: 0,
+            consumed: 0,
+            ended: false,
+        }
+    }
+
+    /// Bytes of the stream handed out as records.
+    fn position(&self) -> u64 {
+        self.consumed + self.start as u64
+    }
+
+    /// The next record's bytes; `Ok(None)` at the end. `Err(remaining)`
+    /// when what is left is not one whole MessagePack value (truncated, an
+    /// invalid marker, or longer than [`LONGEST_RECORD`]).
+    fn next(&mut self) -> std::io::Result<Result<Option<&[u8]>, usize>> {
+        loop {
+            let rest = &self.window[self.start..];
+            if let Some(len) = value_len(rest) {
+                let at = self.start;
+                self.start += len;
+                return Ok(Ok(Some(&self.window[at..at + len])));
+            }
+            if self.ended || rest.len() > LONGEST_RECORD {
+                return Ok(if rest.is_empty() && self.ended {
+                    Ok(None)
+                } else {
+                    Err(rest.len())
+                });
+            }
+            // Keep what is left of the window, and read more after it.
+            self.consumed += self.start as u64;
+            self.window.drain(..self.start);
+            self.start = 0;
+            // Up to PACKED_READ more (read_to_end retries interrupted reads
+            // and appends without zeroing the spare capacity first).
+            let n = (&mut self.reader)
+                .take(PACKED_READ as u64)
+                .read_to_end(&mut self.window)?;
+            self.ended = n == 0;
+        }
+    }
 }
 
 /// Reads events from a replay file, a chunk at a time. Malformed records
@@ -91,7 +159,7 @@ impl EventReader {
     /// Opens a file in the format its extension implies.
     ///
     /// # Errors
-    /// [`FileError::Open`] or, for MessagePack (read whole), [`FileError::Read`].
+    /// [`FileError::Open`].
     pub fn open(path: &Path, on_skip: SkipReporter) -> Result<Self, FileError> {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|source| FileError::Open {
@@ -104,17 +172,7 @@ impl EventReader {
                 1 << 16,
                 file,
             )))),
-            Format::MessagePack => {
-                let mut bytes = Vec::new();
-                BufReader::new(file)
-                    .read_to_end(&mut bytes)
-                    .map_err(|source| FileError::Read {
-                        path: name.clone(),
-                        line: 0,
-                        source,
-                    })?;
-                Input::Packed { bytes, at: 0 }
-            }
+            Format::MessagePack => Input::Packed(Packed::new(Box::new(file))),
         };
         let mut reader = Self::new(name, input, on_skip);
         reader.size = size;
@@ -136,7 +194,14 @@ impl EventReader {
 
     /// Reads MessagePack records from bytes.
     pub fn from_msgpack(name: &str, bytes: Vec<u8>, on_skip: SkipReporter) -> Self {
-        Self::new(name.to_owned(), Input::Packed { bytes, at: 0 }, on_skip)
+        let size = bytes.len() as u64;
+        let mut reader = Self::new(
+            name.to_owned(),
+            Input::Packed(Packed::new(Box::new(std::io::Cursor::new(bytes)))),
+            on_skip,
+        );
+        reader.size = Some(size);
+        reader
     }
 
     fn new(path: String, input: Input, on_skip: SkipReporter) -> Self {
@@ -156,7 +221,7 @@ impl EventReader {
     #[must_use]
     pub fn progress(&self) -> Option<(u64, u64)> {
         match &self.input {
-            Input::Packed { bytes, at } => Some((*at as u64, bytes.len() as u64)),
+            Input::Packed(packed) => self.size.map(|size| (packed.position().min(size), size)),
             Input::Lines(lines) => self.size.map(|size| (lines.bytes_read().min(size), size)),
         }
     }
@@ -227,23 +292,32 @@ impl EventReader {
                     serde_json::from_str::<Record>(text).map_err(|e| e.to_string()),
                 ));
             },
-            Input::Packed { bytes, at } => {
-                if *at >= bytes.len() {
-                    return Ok(None);
+            Input::Packed(packed) => {
+                let next = packed.next().map_err(|source| FileError::Read {
+                    path: self.path.clone(),
+                    line: self.record + 1,
+                    source,
+                })?;
+                match next {
+                    Ok(None) => Ok(None),
+                    Ok(Some(slice)) => {
+                        self.record += 1;
+                        Ok(Some(
+                            rmp_serde::from_slice::<Record>(slice).map_err(|e| e.to_string()),
+                        ))
+                    }
+                    Err(window) => {
+                        // What is left of the file, when its size is known.
+                        let left = self
+                            .size
+                            .map_or(window as u64, |size| size.saturating_sub(packed.position()));
+                        Err(FileError::Framing {
+                            path: self.path.clone(),
+                            record: self.record + 1,
+                            remaining: usize::try_from(left).unwrap_or(usize::MAX),
+                        })
+                    }
                 }
-                self.record += 1;
-                let Some(len) = value_len(&bytes[*at..]) else {
-                    return Err(FileError::Framing {
-                        path: self.path.clone(),
-                        record: self.record,
-                        remaining: bytes.len() - *at,
-                    });
-                };
-                let slice = &bytes[*at..*at + len];
-                *at += len;
-                Ok(Some(
-                    rmp_serde::from_slice::<Record>(slice).map_err(|e| e.to_string()),
-                ))
             }
         }
     }
@@ -463,5 +537,82 @@ mod tests {
         let events = read_all(&mut r);
         assert_eq!(events.len(), 9);
         assert_eq!(skips.lock().unwrap()[0].line, 2);
+    }
+
+    /// Hands out at most 7 bytes a read: records cross every read.
+    struct Trickle(std::io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(7);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    fn packed(bytes: Vec<u8>) -> EventReader {
+        let size = bytes.len() as u64;
+        let mut r = EventReader::new(
+            "t".into(),
+            Input::Packed(Packed::new(Box::new(Trickle(std::io::Cursor::new(bytes))))),
+            Box::new(|_: &Skipped| {}),
+        );
+        r.size = Some(size);
+        r
+    }
+
+    #[test]
+    fn messagepack_is_read_through_a_window_whatever_the_file_size() {
+        let trade: Record = serde_json::from_str(GOOD.lines().next().unwrap()).unwrap();
+        let mut w = RecordWriter::new(Vec::new(), Format::MessagePack);
+        // Past two windows of PACKED_READ bytes.
+        let one = rmp_serde::to_vec_named(&trade).unwrap().len();
+        let n = 2 * PACKED_READ / one + 1000;
+        for _ in 0..n {
+            w.write(&trade).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let total = bytes.len() as u64;
+        let mut r = packed(bytes);
+        let mut events = 0;
+        let mut chunk = Vec::new();
+        let mut largest_window = 0;
+        while r.read_chunk(64, &mut chunk).unwrap() {
+            events += chunk.iter().filter(|e| e.is_market()).count();
+            chunk.clear();
+            if let Input::Packed(p) = &r.input {
+                largest_window = largest_window.max(p.window.capacity());
+            }
+        }
+        assert_eq!(events, n);
+        assert_eq!(r.progress(), Some((total, total)));
+        // Bounded by the window, not by the file.
+        assert!(largest_window <= 2 * PACKED_READ + one, "{largest_window}");
+    }
+
+    #[test]
+    fn a_truncated_or_endless_messagepack_record_is_refused_with_its_number() {
+        let trade: Record = serde_json::from_str(GOOD.lines().next().unwrap()).unwrap();
+        let mut w = RecordWriter::new(Vec::new(), Format::MessagePack);
+        w.write(&trade).unwrap();
+        w.write(&trade).unwrap();
+        let mut bytes = w.finish().unwrap();
+        bytes.truncate(bytes.len() - 3);
+        let mut r = packed(bytes);
+        let mut chunk = Vec::new();
+        let e = loop {
+            match r.read_chunk(64, &mut chunk) {
+                Ok(true) => continue,
+                Ok(false) => panic!("the truncated record was not noticed"),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(e, FileError::Framing { record: 2, .. }), "{e}");
+        // A string that claims 4 GiB: refused once past the longest record,
+        // without reading the rest.
+        let mut endless = vec![0xdb, 0xff, 0xff, 0xff, 0xff];
+        endless.resize(LONGEST_RECORD + 2 * PACKED_READ, b'x');
+        let mut r = packed(endless);
+        let e = r.read_chunk(64, &mut Vec::new()).unwrap_err();
+        assert!(matches!(e, FileError::Framing { record: 1, .. }), "{e}");
     }
 }
