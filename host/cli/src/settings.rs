@@ -21,15 +21,11 @@ const LIVE_QUEUE: usize = 256;
 
 /// The engine for a config's runtime section.
 pub(crate) fn engine(config: &Config) -> anyhow::Result<PluginEngine> {
-    let runtime = &config.runtime;
-    Ok(PluginEngine::new(EngineSettings {
-        max_memory_bytes: (runtime.max_memory_mb as usize) << 20,
-        max_instances: runtime.max_instances,
-        cache_dir: runtime
-            .cache
-            .then(|| config.resolve(&runtime.data_dir).join("cache")),
-        ..EngineSettings::default()
-    })?)
+    let cache_dir = config
+        .runtime
+        .cache
+        .then(|| config.resolve(&config.runtime.data_dir).join("cache"));
+    engine_caching_in(config, cache_dir)
 }
 
 /// The engine of a command that may run without a config (`replay`,
@@ -44,13 +40,21 @@ pub(crate) fn engine_outside_config(
     if config_given {
         return engine(config);
     }
-    let mut settings = EngineSettings {
-        max_memory_bytes: (config.runtime.max_memory_mb as usize) << 20,
-        max_instances: config.runtime.max_instances,
+    engine_caching_in(config, user_cache_dir())
+}
+
+/// The engine of `config`'s limits, caching compiled plugins in `cache_dir`.
+fn engine_caching_in(
+    config: &Config,
+    cache_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<PluginEngine> {
+    let runtime = &config.runtime;
+    Ok(PluginEngine::new(EngineSettings {
+        max_memory_bytes: (runtime.max_memory_mb as usize) << 20,
+        max_instances: runtime.max_instances,
+        cache_dir,
         ..EngineSettings::default()
-    };
-    settings.cache_dir = user_cache_dir();
-    Ok(PluginEngine::new(settings)?)
+    })?)
 }
 
 /// `PRISM_CACHE_DIR` (empty: no cache), else `$XDG_CACHE_HOME/prism`, else

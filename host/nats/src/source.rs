@@ -263,7 +263,6 @@ impl NatsSource {
             let Some(last) = messages.last() else {
                 if idle_since.elapsed() >= STALL_AFTER {
                     idle_since = Instant::now();
-                    self.health.reached();
                     misplaced = self.stalled();
                 }
                 continue;
@@ -379,6 +378,10 @@ impl NatsSource {
                 .map(|i| (i.num_pending, i.num_ack_pending))
                 .map_err(|e| e.to_string())
         });
+        if info.is_ok() {
+            // The server answered: the source is connected, whatever it said.
+            self.health.reached();
+        }
         match info {
             Ok((0, 0)) => false,
             Ok((pending, unacknowledged)) => {
