@@ -4,6 +4,10 @@ use prism_sdk::rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The most buckets a map may hold per list: 1000 realized and 1000
+/// estimated buckets stay under the host's default 1 MiB document limit.
+pub const MAX_MAP_BUCKETS: usize = 1000;
+
 /// One leverage tier of the open-interest model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +38,12 @@ pub struct Config {
     /// Modelled levels kept per instrument and side (past it, the levels
     /// farthest from the price go first).
     pub max_model_levels: usize,
+    /// Buckets a map holds at most in `realized` and in `estimated`, those
+    /// nearest the last price (so a map stays well under the host's
+    /// document size limit).
+    pub max_map_buckets: usize,
+    /// Position-size tiers of the wallet distribution, by notional.
+    pub wallet_tiers: Vec<crate::wallets::WalletTier>,
 }
 
 impl Default for Config {
@@ -53,6 +63,8 @@ impl Default for Config {
                 .collect(),
             maintenance_margin_rate: Decimal::new(5, 3),
             max_model_levels: 10_000,
+            max_map_buckets: 500,
+            wallet_tiers: crate::wallets::default_tiers(),
         }
     }
 }
@@ -89,6 +101,13 @@ impl Config {
         {
             return Err("maintenance_margin_rate must be in [0, 1)".into());
         }
+        if !(1..=MAX_MAP_BUCKETS).contains(&config.max_map_buckets) {
+            return Err(format!(
+                "max_map_buckets must be 1 to {MAX_MAP_BUCKETS}, got {}",
+                config.max_map_buckets
+            ));
+        }
+        crate::wallets::check_tiers(&config.wallet_tiers)?;
         Ok(config)
     }
 

@@ -9,14 +9,18 @@
 //! liquidation prices where the venue publishes them, otherwise from a
 //! model of open-interest increases over leverage tiers. Every liquidation
 //! is logged as `liquidation`, and those of notional ≥
-//! `large_liquidation_usd` also as `large_liquidation`.
+//! `large_liquidation_usd` also as `large_liquidation`. Where positions are
+//! published, the document `wallet-distribution:{exchange}:{symbol}` counts
+//! the accounts by the size of their position (`wallet_tiers`).
 
 pub mod config;
 pub mod map;
+pub mod wallets;
 
 use config::Config;
 use map::{Instrument, Liq, Pos};
 use prism_sdk::rust_decimal::Decimal;
+use prism_sdk::rust_decimal::prelude::ToPrimitive;
 use prism_sdk::{
     Boundaries, Context, Event, EventKind, Plugin, PluginInfo, PositionSide, Subscription,
 };
@@ -60,6 +64,7 @@ impl LiquidationMapPlugin {
             self.instruments[at] = Some(Instrument {
                 exchange: declared.exchange.clone(),
                 symbol: declared.symbol.clone(),
+                base: declared.base.clone(),
                 ..Instrument::default()
             });
         }
@@ -68,10 +73,22 @@ impl LiquidationMapPlugin {
 
     fn emit(&mut self, boundary: i64, ctx: &mut Context) -> Result<(), String> {
         let from = boundary - self.config.window_ms;
-        for inst in self.instruments.iter().flatten() {
-            if let Some(map) = inst.map(from, boundary) {
+        for (id, inst) in self.instruments.iter().enumerate() {
+            let Some(inst) = inst else { continue };
+            if let Some(map) = inst.map(from, boundary, self.config.max_map_buckets) {
                 let key = format!("liquidation-map:{}:{}", inst.exchange, inst.symbol);
                 ctx.document(&key, boundary, &map)?;
+            }
+            if let Some(wallets) = inst.wallets(&self.config.wallet_tiers) {
+                let key = format!("wallet-distribution:{}:{}", inst.exchange, inst.symbol);
+                ctx.document(&key, boundary, &wallets)?;
+                // The open positions' split, as series so it has a history.
+                let (long, short) = wallets.notional();
+                let id = Some(id as u32);
+                // A decimal always has a nearest f64.
+                let float = |d: Decimal| d.to_f64().unwrap_or_default();
+                ctx.series("long_position_notional", id, boundary, float(long));
+                ctx.series("short_position_notional", id, boundary, float(short));
             }
         }
         // What the next window no longer covers is never read again.

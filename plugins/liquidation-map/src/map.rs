@@ -62,6 +62,9 @@ pub type Levels = BTreeMap<Decimal, Decimal>;
 pub struct Instrument {
     pub exchange: String,
     pub symbol: String,
+    /// The base asset (absent from states saved before it was kept).
+    #[serde(default)]
+    pub base: String,
     pub bucket: Option<Decimal>,
     pub last_price: Option<Decimal>,
     pub liquidations: VecDeque<Liq>,
@@ -99,6 +102,7 @@ pub struct EstimatedBucket {
 pub struct LiquidationMap {
     pub exchange: String,
     pub symbol: String,
+    pub base: String,
     pub bucket_size: Decimal,
     pub from: i64,
     pub to: i64,
@@ -180,7 +184,9 @@ impl Instrument {
 
     /// The map at boundary `to`, or `None` when there is nothing to show.
     #[must_use]
-    pub fn map(&self, from: i64, to: i64) -> Option<LiquidationMap> {
+    /// The map of `[from, to)`; each of `realized` and `estimated` holds
+    /// at most `max_buckets`, those nearest the last price.
+    pub fn map(&self, from: i64, to: i64, max_buckets: usize) -> Option<LiquidationMap> {
         let size = self.bucket?;
         let mut realized: BTreeMap<Decimal, RealizedBucket> = BTreeMap::new();
         for l in self
@@ -205,11 +211,12 @@ impl Instrument {
                 }
             }
         }
-        let estimated = self.estimated(size);
+        let estimated = nearest(self.estimated(size), self.last_price, max_buckets, |b| b.price);
         if realized.is_empty() && estimated.is_empty() {
             return None;
         }
-        let mut realized: Vec<RealizedBucket> = realized.into_values().collect();
+        let realized: Vec<RealizedBucket> = realized.into_values().collect();
+        let mut realized = nearest(realized, self.last_price, max_buckets, |b| b.price);
         for b in &mut realized {
             b.long_notional = b.long_notional.normalize();
             b.short_notional = b.short_notional.normalize();
@@ -217,6 +224,7 @@ impl Instrument {
         Some(LiquidationMap {
             exchange: self.exchange.clone(),
             symbol: self.symbol.clone(),
+            base: self.base.clone(),
             bucket_size: size,
             from,
             to,
@@ -275,4 +283,41 @@ impl Instrument {
             })
             .collect()
     }
+}
+
+/// At most `max` of `buckets` (sorted by price): those nearest `price`
+/// (without one, the middle ones), still sorted by price. Buckets nearest a
+/// price form one run of the sorted list, so a window is grown around it.
+pub fn nearest<T>(
+    mut buckets: Vec<T>,
+    price: Option<Decimal>,
+    max: usize,
+    price_of: impl Fn(&T) -> Decimal,
+) -> Vec<T> {
+    if buckets.len() <= max {
+        return buckets;
+    }
+    let split = match price {
+        Some(p) => buckets.partition_point(|b| price_of(b) < p),
+        None => buckets.len() / 2,
+    };
+    let (mut lo, mut hi) = (split, split);
+    while hi - lo < max {
+        let take_low = match (lo.checked_sub(1), buckets.get(hi)) {
+            (Some(l), Some(h)) => match price {
+                Some(p) => p - price_of(&buckets[l]) <= price_of(h) - p,
+                None => split - lo < hi - split,
+            },
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if take_low {
+            lo -= 1;
+        } else {
+            hi += 1;
+        }
+    }
+    buckets.truncate(hi);
+    buckets.drain(..lo);
+    buckets
 }

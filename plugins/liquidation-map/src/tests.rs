@@ -5,13 +5,21 @@ use prism_sdk::testing::{Harness, body_json};
 use prism_sdk::{Output, Side};
 use serde_json::{Value, json};
 
-fn docs(out: &[Output]) -> Vec<(String, i64, Value)> {
+/// The documents whose key starts with `prefix`.
+fn docs_of(out: &[Output], prefix: &str) -> Vec<(String, i64, Value)> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Document(d) => Some((d.key.clone(), d.ts, body_json(&d.body))),
+            Output::Document(d) if d.key.starts_with(prefix) => {
+                Some((d.key.clone(), d.ts, body_json(&d.body)))
+            }
             _ => None,
         })
         .collect()
+}
+
+/// The liquidation maps.
+fn docs(out: &[Output]) -> Vec<(String, i64, Value)> {
+    docs_of(out, "liquidation-map:")
 }
 
 fn logs(out: &[Output], name: &str) -> Vec<Value> {
@@ -111,6 +119,78 @@ fn known_liquidation_prices_give_the_estimate() {
         ])
     );
     assert_eq!(docs[0].2["realized"], json!([]));
+    assert_eq!(docs[0].2["base"], "BTC");
+}
+
+#[test]
+fn wallets_are_counted_by_the_tier_of_their_position() {
+    let config = r#"{"wallet_tiers": [{"name": "small", "min_usd": 0}, {"name": "big", "min_usd": "100000"}]}"#;
+    let mut h = Harness::<LiquidationMapPlugin>::new(config).unwrap();
+    let btc = h.instrument("hyperliquid", "BTC");
+    let out = h
+        .push(vec![
+            h.trade(btc, 1_000, "60000", "1", Side::Buy),
+            h.position(btc, 1_100, "0xa", "2", "59000", Some("54321")),
+            h.position(btc, 1_200, "0xb", "-1", "61000", Some("66666")),
+            h.position(btc, 1_300, "0xc", "1", "60000", None),
+            h.position(btc, 1_400, "0xd", "1", "60000", Some("50000")),
+            h.position(btc, 1_500, "0xd", "0", "60000", None),
+            h.position(btc, 1_600, "0xa", "3", "59500", Some("54000")),
+            h.trade(btc, 60_000, "61000", "1", Side::Buy),
+        ])
+        .unwrap();
+    let wallets = docs_of(&out, "wallet-distribution:");
+    assert_eq!(wallets.len(), 1);
+    let (key, ts, body) = &wallets[0];
+    assert_eq!(key, "wallet-distribution:hyperliquid:BTC");
+    assert_eq!(*ts, 60_000);
+    // At the last price 60000 (the trade at 61000 comes after the
+    // boundary): 0xa 3 long = 180000, gain (60000 − 59500) × 3 > 0;
+    // 0xb 1 short = 60000, gain (60000 − 61000) × −1 > 0; 0xc 1 long =
+    // 60000, no gain or loss; 0xd closed.
+    assert_eq!(
+        body,
+        &json!({
+            "exchange": "hyperliquid", "symbol": "BTC", "base": "BTC", "price": "60000",
+            "tiers": [
+                {"name": "small", "min_usd": "0", "max_usd": "100000", "wallets": 2,
+                 "long_wallets": 1, "short_wallets": 1, "long_notional": "60000",
+                 "short_notional": "60000", "profit_wallets": 1, "loss_wallets": 0},
+                {"name": "big", "min_usd": "100000", "max_usd": null, "wallets": 1,
+                 "long_wallets": 1, "short_wallets": 0, "long_notional": "180000",
+                 "short_notional": "0", "profit_wallets": 1, "loss_wallets": 0},
+            ]
+        })
+    );
+    // The split as series: long 60000 + 180000, short 60000.
+    let series: Vec<(&str, i64, f64)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Series(p) => Some((p.name.as_str(), p.ts, p.value)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        series,
+        [
+            ("long_position_notional", 60_000, 240_000.0),
+            ("short_position_notional", 60_000, 60_000.0)
+        ]
+    );
+}
+
+#[test]
+fn wallet_tiers_are_checked() {
+    for (tiers, error) in [
+        (r#"[]"#, "1 to 16"),
+        (r#"[{"name": "a", "min_usd": 5}]"#, "wallet_tiers[0].min_usd must be 0"),
+        (r#"[{"name": "a", "min_usd": 0}, {"name": "b", "min_usd": 0}]"#, "wallet_tiers[1].min_usd"),
+        (r#"[{"name": "a", "min_usd": 0}, {"name": "a", "min_usd": 9}]"#, "used twice"),
+        (r#"[{"name": "", "min_usd": 0}]"#, "wallet_tiers[0].name"),
+    ] {
+        let e = Config::parse(&format!(r#"{{"wallet_tiers": {tiers}}}"#)).unwrap_err();
+        assert!(e.contains(error), "{tiers}: {e}");
+    }
 }
 
 #[test]
@@ -237,4 +317,45 @@ fn numbers_in_config_may_be_json_numbers_or_text() {
     assert_eq!(c.large_liquidation_usd, Decimal::from(50_000));
     assert_eq!(c.bucket_for("binance", "ETHUSDT"), Some(Decimal::new(5, 1)));
     assert_eq!(c.bucket_for("okx", "ETHUSDT"), None);
+}
+
+#[test]
+fn a_map_keeps_the_buckets_nearest_the_price() {
+    let d = |n: i64| Decimal::from(n);
+    let prices: Vec<Decimal> = [10, 20, 30, 40, 50, 60, 70].map(d).to_vec();
+    let near = |price: Option<i64>, max| map::nearest(prices.clone(), price.map(d), max, |p| *p);
+    // At 44: 40 (4 away), 50 (6), 30 (14), 60 (16).
+    assert_eq!(near(Some(44), 4), [30, 40, 50, 60].map(d));
+    assert_eq!(near(Some(44), 1), [40].map(d));
+    // At an end, the window runs inward; without a price, the middle.
+    assert_eq!(near(Some(5), 3), [10, 20, 30].map(d));
+    assert_eq!(near(Some(99), 2), [60, 70].map(d));
+    assert_eq!(near(None, 3), [30, 40, 50].map(d));
+    assert_eq!(near(Some(44), 7), prices);
+    assert_eq!(near(Some(44), 9), prices);
+}
+
+#[test]
+fn a_long_open_interest_history_makes_a_bounded_map() {
+    // Each increase at a new price opens 8 new levels; 300 increases give
+    // 2400 levels, far more than the 50 buckets a map may hold.
+    let mut h = Harness::<LiquidationMapPlugin>::new(r#"{"max_map_buckets": 50}"#).unwrap();
+    let sol = h.instrument("okx", "SOL-USDT-SWAP");
+    let mut events = vec![h.trade(sol, 0, "60", "1", Side::Buy)];
+    for i in 0..300_i64 {
+        let price = format!("{}", 60 + i);
+        events.push(h.trade(sol, 10 + i * 10, &price, "1", Side::Buy));
+        events.push(h.open_interest(sol, 11 + i * 10, &format!("{}", 1000 + i)));
+    }
+    events.push(h.trade(sol, 60_000, "359", "1", Side::Buy));
+    let out = h.push(events).unwrap();
+    let map = &docs(&out)[0].2;
+    let estimated = map["estimated"].as_array().unwrap();
+    assert_eq!(estimated.len(), 50);
+    // The 50 nearest the last price 359, in price order.
+    let prices: Vec<f64> = estimated.iter().map(|b| b["price"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(prices.windows(2).all(|w| w[0] < w[1]));
+    assert!(prices[0] <= 359.0 && 359.0 <= prices[49], "{prices:?}");
+    assert!(Config::parse(r#"{"max_map_buckets": 0}"#).unwrap_err().contains("max_map_buckets"));
+    assert!(Config::parse(r#"{"max_map_buckets": 1001}"#).unwrap_err().contains("max_map_buckets"));
 }
