@@ -161,16 +161,8 @@ impl CandleInterval {
 
 /// Year and month (1-based) of a unix millisecond time, UTC.
 fn year_month(ts: TimestampMs) -> (i64, i64) {
-    // Howard Hinnant's civil-from-days algorithm.
-    let days = ts.div_euclid(86_400_000) + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m)
+    let (year, month, _) = crate::clock::civil_date(ts);
+    (year, i64::from(month))
 }
 
 /// Unix ms of the first day of the month `months` after January 1970.

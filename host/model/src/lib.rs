@@ -29,7 +29,7 @@ pub mod schedule;
 pub mod subscription;
 
 pub use candle::{Candle, CandleInterval, IntervalError, IntervalUnit, Ticker};
-pub use clock::{Clock, WallClock, wall_ms};
+pub use clock::{Clock, WallClock, civil_date, utc_text, wall_ms};
 pub use decimal::Decimal;
 pub use event::{
     Book, Chunk, Event, EventKind, Fill, Funding, Level, Liquidation, OpenInterest, Position,
