@@ -260,16 +260,53 @@ impl Client {
         token: Option<&str>,
         body: &[u8],
     ) -> (u16, String) {
+        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+        self.send(method, path, "HTTP/1.0", &auth, body)
+    }
+
+    /// A JSON request (`Content-Type: application/json`; `null`: no body),
+    /// as HTTP/1.1 for
+    /// servers that take no other (chromedriver): (status, body). The
+    /// answer must come with a length, not in chunks.
+    pub(crate) fn json_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, String) {
+        // A command without parameters has no body at all.
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        self.send(
+            method,
+            path,
+            "HTTP/1.1",
+            "Content-Type: application/json\r\nConnection: close\r\n",
+            body.as_bytes(),
+        )
+    }
+
+    /// A request with extra header lines (each ending in CRLF).
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        version: &str,
+        headers: &str,
+        body: &[u8],
+    ) -> (u16, String) {
         let host = self.base.trim_start_matches("http://");
         let mut stream = TcpStream::connect(host).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
-        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
         // A refused connection may be closed before the request is written.
         if write!(
             stream,
-            "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{auth}Content-Length: {}\r\n\r\n",
+            "{method} {path} {version}\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\r\n",
             body.len()
         )
         .is_err()
@@ -278,8 +315,7 @@ impl Client {
         }
         // A server may answer (e.g. 413) before reading the whole body.
         let _ = stream.write_all(body);
-        let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
+        let raw = read_response(&mut stream);
         let response = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         let status = head
@@ -288,6 +324,37 @@ impl Client {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         (status, body.to_owned())
+    }
+}
+
+/// A response's bytes: up to its `Content-Length` when it gives one (a
+/// server may keep the connection open after it), else to the end.
+fn read_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(length) = length {
+                while raw.len() < end + 4 + length {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => raw.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                return raw;
+            }
+            let _ = stream.read_to_end(&mut raw);
+            return raw;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return raw,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
     }
 }
 

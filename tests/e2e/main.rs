@@ -7,6 +7,7 @@ mod attacks;
 mod authors;
 mod cli;
 mod common;
+mod dashboard;
 mod execution;
 mod hardening;
 mod market;

@@ -12,6 +12,7 @@ mod admin;
 mod alerts;
 mod analytics;
 mod cluster;
+mod dashboard;
 mod error;
 mod execution;
 mod extract;
@@ -68,6 +69,7 @@ pub fn app(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let requests = state.requests.clone();
     router
+        .merge(dashboard::router())
         .route(
             "/api/v1/openapi.json",
             axum::routing::get(move || {

@@ -221,3 +221,28 @@ impl AppState {
         self.control.views()
     }
 }
+
+impl AppState {
+    /// The id of the plugin backing an endpoint, or 404 naming the config
+    /// key (`analytics.{key}`) that chooses it.
+    pub(crate) fn backing<'a>(&self, id: &'a str, key: &str) -> Result<&'a str, crate::ApiError> {
+        if self.control.view(id).is_some() {
+            Ok(id)
+        } else {
+            Err(crate::ApiError::not_found(format!(
+                "no plugin `{id}` is running to back this endpoint (config key `analytics.{key}`)"
+            )))
+        }
+    }
+
+    /// "Now" for windows and relative times: the newest event time routed,
+    /// else the wall clock.
+    pub(crate) fn stream_now(&self) -> prism_model::TimestampMs {
+        let head = self.head_ts.load(std::sync::atomic::Ordering::Relaxed);
+        if head == i64::MIN {
+            prism_model::wall_ms()
+        } else {
+            head
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Liquidations: the list, the newest, statistics by window and side, and
 //! the liquidation map (`liquidation-map`'s outputs).
 
-use super::{HOUR_MS, backing, limit, now_ms};
+use super::{HOUR_MS, limit};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, matches};
 use crate::names::{LIQUIDATION_LOG, LIQUIDATION_MAP_PREFIX};
@@ -9,7 +9,7 @@ use crate::params::{InstrumentParams, LiquidationParams, PlaceParams, RecentPara
 use crate::reads::{cached_view, read};
 use crate::state::AppState;
 use crate::views::{
-    LiquidationMapView, LiquidationPage, LiquidationStats, LiquidationView, LiquidationWindow,
+    LiquidationMapList, LiquidationMapRef, LiquidationMapView, LiquidationPage, LiquidationStats, LiquidationView, LiquidationWindow,
     SideTotals,
 };
 use axum::Json;
@@ -26,10 +26,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(recent))
         .routes(routes!(stats))
         .routes(routes!(map))
+        .routes(routes!(maps))
 }
 
 fn page(state: &AppState, q: LiquidationParams) -> Result<LiquidationPage, ApiError> {
-    let plugin = backing(state, &state.analytics.liquidations, "liquidations")?;
+    let plugin = state.backing(&state.analytics.liquidations, "liquidations")?;
     let query = LogQuery {
         name: Some(LIQUIDATION_LOG.into()),
         exchange: q.exchange,
@@ -121,8 +122,8 @@ async fn stats(
 }
 
 fn stats_view(state: &AppState, q: &PlaceParams) -> Result<LiquidationStats, ApiError> {
-    let plugin = backing(state, &state.analytics.liquidations, "liquidations")?;
-    let now = now_ms(state);
+    let plugin = state.backing(&state.analytics.liquidations, "liquidations")?;
+    let now = state.stream_now();
     let windows = [("1h", 1), ("4h", 4), ("24h", 24)];
     let mut totals = [[Totals::default(); 2]; 3];
     state.store.for_each_log(plugin, LIQUIDATION_LOG, |l| {
@@ -176,7 +177,7 @@ async fn map(
     ApiQuery(q): ApiQuery<InstrumentParams>,
 ) -> Result<Json<LiquidationMapView>, ApiError> {
     read(&state, move |state| {
-        let plugin = backing(state, &state.analytics.liquidation_map, "liquidation_map")?;
+        let plugin = state.backing(&state.analytics.liquidation_map, "liquidation_map")?;
         let wanted = format!("{LIQUIDATION_MAP_PREFIX}{}:{}", q.exchange, q.symbol);
         let key = state
             .store
@@ -198,6 +199,33 @@ async fn map(
             ts: d.ts,
             map: d.body.clone(),
         }))
+    })
+    .await
+}
+
+/// The instruments that have a liquidation map, by exchange and symbol,
+/// each with the time of its newest map.
+#[utoipa::path(get, path = "/api/v1/liquidation-maps", tag = "analytics",
+    responses((status = 200, body = LiquidationMapList), (status = "default", body = ErrorBody)))]
+async fn maps(State(state): State<AppState>) -> Result<Json<LiquidationMapList>, ApiError> {
+    read(&state, move |state| {
+        let plugin = state.backing(&state.analytics.liquidation_map, "liquidation_map")?;
+        let mut items: Vec<LiquidationMapRef> = state
+            .store
+            .document_keys(plugin)
+            .into_iter()
+            .filter_map(|key| {
+                let (exchange, symbol) = key.strip_prefix(LIQUIDATION_MAP_PREFIX)?.split_once(':')?;
+                let ts = state.store.document(plugin, &key)?.ts;
+                Some(LiquidationMapRef {
+                    exchange: exchange.to_owned(),
+                    symbol: symbol.to_owned(),
+                    ts,
+                })
+            })
+            .collect();
+        items.sort_by(|a, b| (&a.exchange, &a.symbol).cmp(&(&b.exchange, &b.symbol)));
+        Ok(Json(LiquidationMapList { items }))
     })
     .await
 }

@@ -11,8 +11,6 @@ mod whales;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use prism_model::TimestampMs;
-use std::sync::atomic::Ordering;
 use utoipa_axum::router::OpenApiRouter;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -29,27 +27,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(whales::router())
         .merge(opportunities::router())
         .merge(signals::router())
-}
-
-/// The id of the plugin backing an endpoint, or 404 naming its config key.
-fn backing<'a>(state: &AppState, id: &'a str, key: &str) -> Result<&'a str, ApiError> {
-    if state.control.view(id).is_some() {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found(format!(
-            "no plugin `{id}` is running to back this endpoint (config key `analytics.{key}`)"
-        )))
-    }
-}
-
-/// "Now" for windows: the newest event time routed, else the wall clock.
-fn now_ms(state: &AppState) -> TimestampMs {
-    let head = state.head_ts.load(Ordering::Relaxed);
-    if head == i64::MIN {
-        prism_model::wall_ms()
-    } else {
-        head
-    }
 }
 
 /// A page's size for these endpoints.

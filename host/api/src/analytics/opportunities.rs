@@ -1,6 +1,5 @@
 //! Funding-rate arbitrage opportunities (`funding-arb`'s document).
 
-use super::backing;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, matches};
 use crate::names::OPPORTUNITIES_DOC;
@@ -26,7 +25,7 @@ async fn opportunities(
     ApiQuery(q): ApiQuery<OpportunityParams>,
 ) -> Result<Json<Opportunities>, ApiError> {
     read(&state, move |state| {
-        let plugin = backing(state, &state.analytics.opportunities, "opportunities")?;
+        let plugin = state.backing(&state.analytics.opportunities, "opportunities")?;
         let Some(d) = state.store.document(plugin, OPPORTUNITIES_DOC) else {
             return Ok(Json(Opportunities {
                 ts: None,

@@ -1,7 +1,7 @@
 //! Long/short ratios: the newest per instrument, and their history
 //! (`long-short-ratio`'s series).
 
-use super::{backing, limit};
+use super::limit;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::names::{ACCOUNT_RATIO, TAKER_RATIO};
@@ -39,7 +39,7 @@ async fn current(
     ApiQuery(q): ApiQuery<PlaceParams>,
 ) -> Result<Json<RatiosNow>, ApiError> {
     read(&state, move |state| {
-        let plugin = backing(state, &state.analytics.long_short_ratio, "long_short_ratio")?;
+        let plugin = state.backing(&state.analytics.long_short_ratio, "long_short_ratio")?;
         let mut by_instrument: BTreeMap<
             (String, String),
             (Option<RatioPoint>, Option<RatioPoint>),
@@ -105,7 +105,7 @@ async fn history(
 }
 
 fn history_view(state: &AppState, q: HistoryParams) -> Result<RatioHistory, ApiError> {
-    let plugin = backing(state, &state.analytics.long_short_ratio, "long_short_ratio")?;
+    let plugin = state.backing(&state.analytics.long_short_ratio, "long_short_ratio")?;
     let limit = limit(q.limit)?;
     let start = q.cursor.as_deref().map(parse_cursor).transpose()?;
     let to = match (q.to, start) {

@@ -1,6 +1,6 @@
 //! Statistics of the kept signals.
 
-use super::{HOUR_MS, now_ms};
+use super::HOUR_MS;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, matches};
 use crate::params::SignalStatsParams;
@@ -43,7 +43,7 @@ fn name(v: impl serde::Serialize) -> String {
 }
 
 fn view(state: &AppState, q: &SignalStatsParams) -> SignalStats {
-    let now = now_ms(state);
+    let now = state.stream_now();
     let spans = [
         ("1h", Some(HOUR_MS)),
         ("4h", Some(4 * HOUR_MS)),

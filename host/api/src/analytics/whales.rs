@@ -1,7 +1,7 @@
 //! Whales: the accounts `whale-detector` watches, changing that list, and
 //! what a watched account did.
 
-use super::{backing, limit};
+use super::limit;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiQuery};
 use crate::names::{WATCHED, WHALE_ACTIVITY_LOG};
@@ -39,7 +39,7 @@ fn watched(state: &AppState, plugin: &str) -> Vec<String> {
 #[utoipa::path(get, path = "/api/v1/whales", tag = "analytics",
     responses((status = 200, body = WhaleList), (status = "default", body = ErrorBody)))]
 async fn list(State(state): State<AppState>) -> Result<Json<WhaleList>, ApiError> {
-    let plugin = backing(&state, &state.analytics.whales, "whales")?;
+    let plugin = state.backing(&state.analytics.whales, "whales")?;
     Ok(Json(WhaleList::of(plugin, &watched(&state, plugin))))
 }
 
@@ -100,7 +100,7 @@ async fn add(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<WhaleList>), ApiError> {
-    let plugin = backing(&state, &state.analytics.whales, "whales")?.to_owned();
+    let plugin = state.backing(&state.analytics.whales, "whales")?.to_owned();
     let new: NewWhale = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("expected {{\"account\": \"…\"}}: {e}")))?;
     let account = whale_account(&new.account)?;
@@ -124,7 +124,7 @@ async fn remove(
     State(state): State<AppState>,
     Path(account): Path<String>,
 ) -> Result<Json<WhaleList>, ApiError> {
-    let plugin = backing(&state, &state.analytics.whales, "whales")?.to_owned();
+    let plugin = state.backing(&state.analytics.whales, "whales")?.to_owned();
     let account = whale_account(&account)?;
     let mut list = watched(&state, &plugin);
     let before = list.len();
@@ -146,7 +146,7 @@ async fn activities(
     ApiQuery(q): ApiQuery<ActivityParams>,
 ) -> Result<Json<WhaleActivities>, ApiError> {
     read(&state, move |state| {
-        let plugin = backing(state, &state.analytics.whales, "whales")?;
+        let plugin = state.backing(&state.analytics.whales, "whales")?;
         let query = LogQuery {
             name: Some(WHALE_ACTIVITY_LOG.into()),
             exchange: q.exchange,

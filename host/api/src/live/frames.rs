@@ -291,7 +291,12 @@ fn analytics_of(
             (Channel::LiquidationMap, json(map))
         }
         Output::Log(l) if plugin == analytics.whales && WHALE_LOGS.contains(&&*l.name) => {
-            (Channel::WhaleActivities, o.to_line(plugin))
+            let mut line = o.to_line(plugin);
+            // The unit of the body's sizes, for clients that show amounts.
+            if let (Some(i), Some(fields)) = (&l.instrument, line.as_object_mut()) {
+                fields.insert("base".into(), Value::from(&*i.base));
+            }
+            (Channel::WhaleActivities, line)
         }
         Output::Document(d)
             if plugin == analytics.opportunities && &*d.key == OPPORTUNITIES_DOC =>

@@ -20,6 +20,8 @@ pub(crate) struct LiquidationPage {
 pub(crate) struct LiquidationView {
     pub(crate) exchange: Option<String>,
     pub(crate) symbol: Option<String>,
+    /// The instrument's base asset, the unit of `size`.
+    pub(crate) base: Option<String>,
     pub(crate) ts: i64,
     /// The liquidated position's side: `long` or `short`.
     #[schema(value_type = Option<String>)]
@@ -43,6 +45,7 @@ impl From<&LogEntry> for LiquidationView {
         Self {
             exchange,
             symbol,
+            base: l.instrument.as_ref().map(|i| i.base.to_string()),
             ts: l.ts,
             side: field("side"),
             price: field("price"),
@@ -130,6 +133,22 @@ pub(crate) struct LiquidationMapView {
     /// As `docs/plugins/liquidation-map.md` defines it.
     #[schema(value_type = Object)]
     pub(crate) map: Value,
+}
+
+/// `GET /api/v1/liquidation-maps`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LiquidationMapList {
+    /// By exchange, then symbol.
+    pub(crate) items: Vec<LiquidationMapRef>,
+}
+
+/// An instrument with a liquidation map.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LiquidationMapRef {
+    pub(crate) exchange: String,
+    pub(crate) symbol: String,
+    /// The newest map's time.
+    pub(crate) ts: i64,
 }
 
 /// The watched accounts.
