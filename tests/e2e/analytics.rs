@@ -196,7 +196,7 @@ fn the_reference_plugins_as_wasm_give_the_hand_computed_outputs() {
     assert_eq!(flow[0]["ts"], B1);
 }
 
-fn live_config(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn live_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("prism.toml");
     let repo_config = std::fs::read_to_string(repo().join("config/prism.toml")).unwrap();
     // The shipped config, with the simulator fast and finite and the plugin
@@ -224,7 +224,7 @@ fn live_config(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Reads every page of a list endpoint (`cursor` = `next_cursor`).
-fn all_pages(server: &Server, path: &str) -> Vec<Value> {
+pub(crate) fn all_pages(server: &Server, path: &str) -> Vec<Value> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

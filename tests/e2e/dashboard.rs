@@ -73,7 +73,10 @@ impl Browser {
             .expect("chromedriver starts");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "chromedriver did not listen");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not listen"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let http = Server::client(&format!("http://127.0.0.1:{port}"));
@@ -95,15 +98,19 @@ impl Browser {
         assert_eq!(status, 200, "a Chromium session: {body}");
         let answer: Value = serde_json::from_str(&body).unwrap();
         let session = answer["value"]["sessionId"].as_str().unwrap().to_owned();
-        Browser { driver: child, http, session }
+        Browser {
+            driver: child,
+            http,
+            session,
+        }
     }
 
     /// One WebDriver command: its `value`, or a panic with the driver's error.
     fn command(&self, method: &str, path: &str, body: Value) -> Value {
         let path = format!("/session/{}{path}", self.session);
         let (status, text) = self.http.json_request(method, &path, &body);
-        let answer: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"));
+        let answer: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"));
         assert_eq!(status, 200, "{method} {path}: {answer}");
         answer["value"].clone()
     }
@@ -113,16 +120,27 @@ impl Browser {
     }
 
     fn current_url(&self) -> String {
-        self.command("GET", "/url", Value::Null).as_str().unwrap().to_owned()
+        self.command("GET", "/url", Value::Null)
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     fn execute(&self, script: &str) -> Value {
-        self.command("POST", "/execute/sync", json!({"script": script, "args": []}))
+        self.command(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
     }
 
     /// The element `css` selects (the first one).
     fn find(&self, css: &str) -> String {
-        let found = self.command("POST", "/element", json!({"using": "css selector", "value": css}));
+        let found = self.command(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        );
         found[ELEMENT]
             .as_str()
             .unwrap_or_else(|| panic!("no element for `{css}`: {found}"))
@@ -136,7 +154,11 @@ impl Browser {
 
     fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css);
-        self.command("POST", &format!("/element/{id}/value"), json!({"text": text}));
+        self.command(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({"text": text}),
+        );
     }
 
     /// A PNG of the element `css` selects, or of the window.
@@ -176,6 +198,7 @@ return {
       { cells: all('#heatmap .cell').map(data), instrument: document.getElementById('map-instrument').value }),
   ratios: all('#ratios .chart').map(data),
   opportunities: all('#opportunities tr').map(data),
+  wallets: all('#wallets tr').map(data),
   liquidations_received: Number(document.getElementById('liquidations-count').dataset.received || 0),
   liquidations: all('#liquidations li').map((li) => ({ ts: li.dataset.ts, text: li.textContent,
       amount: li.querySelector('[data-amount]').textContent, size: li.querySelector('[data-amount]').dataset.amount })),
@@ -189,14 +212,22 @@ fn page(browser: &Browser) -> Value {
 }
 
 /// Polls the page until `ready` holds, or panics with the last reading.
-fn page_until(browser: &Browser, what: &str, limit: Duration, ready: impl Fn(&Value) -> bool) -> Value {
+fn page_until(
+    browser: &Browser,
+    what: &str,
+    limit: Duration,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
     let started = Instant::now();
     loop {
         let v = page(browser);
         if ready(&v) {
             return v;
         }
-        assert!(started.elapsed() < limit, "the page never showed {what}: {v:#}");
+        assert!(
+            started.elapsed() < limit,
+            "the page never showed {what}: {v:#}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -207,7 +238,10 @@ fn config(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(repo().join("config/prism.toml"))
         .unwrap()
         .replace("\"../target/", &format!("\"{}/", target.display()))
-        .replace("data_dir = \"../data\"", &format!("data_dir = \"{}\"", dir.join("data").display()))
+        .replace(
+            "data_dir = \"../data\"",
+            &format!("data_dir = \"{}\"", dir.join("data").display()),
+        )
         .replace("pace = 60.0", "pace = 600.0");
     let path = dir.join("prism.toml");
     std::fs::write(&path, text).unwrap();
@@ -238,7 +272,9 @@ fn same(what: &str, page: &Value, api: &Value) -> Result<(), String> {
     if page == api {
         Ok(())
     } else {
-        Err(format!("{what}: the page shows {page:#}, the API says {api:#}"))
+        Err(format!(
+            "{what}: the page shows {page:#}, the API says {api:#}"
+        ))
     }
 }
 
@@ -256,31 +292,51 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
     // `/` leads to the page; a short refresh keeps the test quick.
     browser.goto(&format!("{}/", server.base));
     eprintln!("page loaded at {:?}", started.elapsed());
-    assert!(browser.current_url().ends_with("/dashboard/"), "{}", browser.current_url());
+    assert!(
+        browser.current_url().ends_with("/dashboard/"),
+        "{}",
+        browser.current_url()
+    );
     browser.goto(&format!("{}/dashboard/?refresh=500", server.base));
 
     // Every panel loads, with data in each.
-    let shown = page_until(&browser, "every panel with data", Duration::from_secs(60), |v| {
-        v["loaded"].as_array().unwrap().iter().all(|p| p[1] == true)
-            && v["plugins"].as_array().unwrap().len() >= 4
-            && !v["map"]["cells"].as_array().unwrap().is_empty()
-            && !v["ratios"].as_array().unwrap().is_empty()
-            && !v["opportunities"].as_array().unwrap().is_empty()
-            && v["liquidations_received"].as_u64().unwrap() > 0
-    });
+    let shown = page_until(
+        &browser,
+        "every panel with data",
+        Duration::from_secs(60),
+        |v| {
+            v["loaded"].as_array().unwrap().iter().all(|p| p[1] == true)
+                && v["plugins"].as_array().unwrap().len() >= 4
+                && !v["map"]["cells"].as_array().unwrap().is_empty()
+                && !v["ratios"].as_array().unwrap().is_empty()
+                && !v["opportunities"].as_array().unwrap().is_empty()
+                && !v["wallets"].as_array().unwrap().is_empty()
+                && v["liquidations_received"].as_u64().unwrap() > 0
+        },
+    );
     assert_eq!(shown["status"], "ok");
 
     // The live feed moves on its own (over the WebSocket).
     let before = shown["liquidations_received"].as_u64().unwrap();
-    page_until(&browser, "a live liquidation", Duration::from_secs(20), |v| {
-        v["liquidations_received"].as_u64().unwrap() > before
-    });
+    page_until(
+        &browser,
+        "a live liquidation",
+        Duration::from_secs(20),
+        |v| v["liquidations_received"].as_u64().unwrap() > before,
+    );
 
     // Each panel, for review.
     let shots = screenshots_dir();
     for panel in [
-        "panel-plugins", "panel-health", "panel-liquidation-stats", "panel-liquidation-map",
-        "panel-ratios", "panel-opportunities", "panel-signals", "panel-whales",
+        "panel-plugins",
+        "panel-health",
+        "panel-liquidation-stats",
+        "panel-liquidation-map",
+        "panel-ratios",
+        "panel-opportunities",
+        "panel-wallets",
+        "panel-signals",
+        "panel-whales",
         "panel-liquidations",
     ] {
         let png = browser.screenshot(Some(&format!("#{panel}")));
@@ -297,17 +353,36 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
         let status = server.json("/api/v1/plugins/liquidation-map");
         same("state", &status["state"], &json!("paused"))
     });
-    page_until(&browser, "the plugin paused", Duration::from_secs(10), |v| {
-        v["plugins"].as_array().unwrap().iter().any(|p| p["id"] == "liquidation-map" && p["state"] == "paused")
-    });
+    page_until(
+        &browser,
+        "the plugin paused",
+        Duration::from_secs(10),
+        |v| {
+            v["plugins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["id"] == "liquidation-map" && p["state"] == "paused")
+        },
+    );
     // The token is kept for the browser session, not in the page.
-    assert_eq!(browser.execute("return sessionStorage.getItem('prism.admin-token')"), json!(TOKEN));
-    assert_eq!(browser.execute("return document.getElementById('token').value"), json!(""));
+    assert_eq!(
+        browser.execute("return sessionStorage.getItem('prism.admin-token')"),
+        json!(TOKEN)
+    );
+    assert_eq!(
+        browser.execute("return document.getElementById('token').value"),
+        json!("")
+    );
 
     // Hold the other analytics still, so page and API can be compared.
     for id in ["long-short-ratio", "funding-arb"] {
-        let (status, body) =
-            server.request("POST", &format!("/api/v1/plugins/{id}/pause"), Some(TOKEN), b"");
+        let (status, body) = server.request(
+            "POST",
+            &format!("/api/v1/plugins/{id}/pause"),
+            Some(TOKEN),
+            b"",
+        );
         assert_eq!(status, 200, "{body}");
     }
 
@@ -317,16 +392,24 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|p| json!({"id": p["id"], "state": p["state"], "version": p["version"],
-                           "dead_letters": p["dead_letters"].to_string()}))
+            .map(|p| {
+                json!({"id": p["id"], "state": p["state"], "version": p["version"],
+                           "dead_letters": p["dead_letters"].to_string()})
+            })
             .collect();
         same("plugins", &page(&browser)["plugins"], &json!(api))
     });
 
     eventually("the liquidation map", || {
         let shown = page(&browser)["map"].clone();
-        let (exchange, symbol) = shown["instrument"].as_str().unwrap().split_once(':').unwrap();
-        let api = server.json(&format!("/api/v1/liquidation-map?exchange={exchange}&symbol={symbol}"));
+        let (exchange, symbol) = shown["instrument"]
+            .as_str()
+            .unwrap()
+            .split_once(':')
+            .unwrap();
+        let api = server.json(&format!(
+            "/api/v1/liquidation-map?exchange={exchange}&symbol={symbol}"
+        ));
         same("key", &shown["key"], &api["key"])?;
         same("ts", &shown["ts"], &json!(api["ts"].to_string()))?;
         // Every cell holds the notional the API has for its bucket and kind.
@@ -335,7 +418,10 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
             for side in ["long", "short"] {
                 for b in api["map"][part].as_array().unwrap() {
                     expected.insert(
-                        (format!("{part}-{side}"), b["price"].as_str().unwrap().to_owned()),
+                        (
+                            format!("{part}-{side}"),
+                            b["price"].as_str().unwrap().to_owned(),
+                        ),
                         b[format!("{side}_notional")].as_str().unwrap().to_owned(),
                     );
                 }
@@ -343,23 +429,41 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
         }
         let cells = shown["cells"].as_array().unwrap();
         for c in cells {
-            let key = (c["kind"].as_str().unwrap().to_owned(), c["price"].as_str().unwrap().to_owned());
+            let key = (
+                c["kind"].as_str().unwrap().to_owned(),
+                c["price"].as_str().unwrap().to_owned(),
+            );
             let want = expected.get(&key).map_or("0", String::as_str);
             same(&format!("{key:?}"), &c["notional"], &json!(want))?;
         }
         let buckets: std::collections::BTreeSet<_> = expected.keys().map(|(_, p)| p).collect();
-        same("rows", &json!(cells.len() / 4), &json!(buckets.len().min(40)))
+        same(
+            "rows",
+            &json!(cells.len() / 4),
+            &json!(buckets.len().min(40)),
+        )
     });
 
     eventually("the ratio charts", || {
         for chart in page(&browser)["ratios"].as_array().unwrap() {
-            let (e, s) = (chart["exchange"].as_str().unwrap(), chart["symbol"].as_str().unwrap());
+            let (e, s) = (
+                chart["exchange"].as_str().unwrap(),
+                chart["symbol"].as_str().unwrap(),
+            );
             let api = server.json(&format!(
                 "/api/v1/long-short-ratios/history?exchange={e}&symbol={s}&kind=taker&limit=1"
             ));
             let newest = &api["items"][0];
-            same(&format!("{e} {s} ts"), &chart["ts"], &json!(newest["ts"].to_string()))?;
-            same(&format!("{e} {s} value"), &chart["value"], &json!(newest["value"].to_string()))?;
+            same(
+                &format!("{e} {s} ts"),
+                &chart["ts"],
+                &json!(newest["ts"].to_string()),
+            )?;
+            same(
+                &format!("{e} {s} value"),
+                &chart["value"],
+                &json!(newest["value"].to_string()),
+            )?;
         }
         Ok(())
     });
@@ -377,7 +481,25 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
                 "netApr": i["net_apr"].to_string(),
             }))
             .collect();
-        same("opportunities", &page(&browser)["opportunities"], &json!(api))
+        same(
+            "opportunities",
+            &page(&browser)["opportunities"],
+            &json!(api),
+        )
+    });
+
+    eventually("the wallets", || {
+        let api = server.json("/api/v1/wallet/distribution");
+        let api: Vec<Value> = api["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                json!({"category": b["category"], "wallets": b["walletCount"].to_string(),
+                           "long": b["longNotional"], "short": b["shortNotional"]})
+            })
+            .collect();
+        same("wallets", &page(&browser)["wallets"], &json!(api))
     });
 
     // Amounts carry their asset; addresses are shortened.
@@ -411,7 +533,10 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
     });
 
     let errors = browser.console_errors();
-    assert!(errors.is_empty(), "the browser console has errors: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "the browser console has errors: {errors:#?}"
+    );
     drop(browser);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod dashboard;
 mod execution;
+mod frontend;
 mod hardening;
 mod market;
 mod nats;

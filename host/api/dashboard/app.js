@@ -288,6 +288,29 @@ async function refreshOpportunities() {
     el('td', { class: 'num', text: percent(i.net_apr * 100) }))));
 }
 
+// ---- wallets ---------------------------------------------------------------
+
+async function refreshWallets() {
+  const [d, split] = await Promise.all([
+    api('/api/v1/wallet/distribution'),
+    api('/api/v1/market/long-short-ratio'),
+  ]);
+  $('positions-split').textContent = split.instruments.length
+    ? `Open positions: ${compactUsd(split.longVolume)} long (${split.longPercent}%), ${compactUsd(split.shortVolume)} short (${split.shortPercent}%) on ${split.instruments.join(', ')}`
+    : 'No venue publishes positions in this stream.';
+  $('wallets').replaceChildren(...d.buckets.map((b) => el('tr', { 'data-category': b.category, 'data-wallets': b.walletCount, 'data-long': b.longNotional, 'data-short': b.shortNotional },
+    el('td', { text: b.positionSize }),
+    el('td', { text: b.categoryEn }),
+    el('td', { class: 'num', text: b.walletCount }),
+    el('td', { class: 'num', text: percent(b.openInterestPercent) }),
+    el('td', { class: 'num long', text: b.longValue }),
+    el('td', { class: 'num short', text: b.shortValue }),
+    el('td', { class: 'num', text: percent(b.longPercent) }),
+    el('td', { class: 'num', text: b.profitUsers }),
+    el('td', { class: 'num', text: b.lossUsers }),
+    el('td', { class: b.sentiment === 'bullish' ? 'long' : b.sentiment === 'bearish' ? 'short' : '', text: b.sentiment }))));
+}
+
 // ---- live feeds ----------------------------------------------------------
 
 const feeds = { signals: [], whales: [], liquidations: [] };
@@ -398,6 +421,7 @@ every(REFRESH_MS, 'panel-liquidation-stats', refreshLiquidationStats);
 every(REFRESH_MS, 'panel-liquidation-map', refreshMap);
 every(REFRESH_MS * 2, 'panel-ratios', refreshRatios);
 every(REFRESH_MS, 'panel-opportunities', refreshOpportunities);
+every(REFRESH_MS, 'panel-wallets', refreshWallets);
 seedFeeds().catch(() => {}).finally(connectLive);
 // Relative times move on with the stream.
 setInterval(renderFeeds, 1000);

@@ -112,7 +112,10 @@ mod tests {
             assert!(ct.starts_with(kind), "{path}: {ct}");
             assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         }
-        assert_eq!(get("/dashboard/nope.js").await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            get("/dashboard/nope.js").await.status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     /// Every script and style the page names is one the server has: a
@@ -120,7 +123,10 @@ mod tests {
     #[test]
     fn the_page_names_only_embedded_files() {
         let page = ASSETS[0].body;
-        let targets = page.split("src=\"").skip(1).chain(page.split("href=\"").skip(1));
+        let targets = page
+            .split("src=\"")
+            .skip(1)
+            .chain(page.split("href=\"").skip(1));
         for part in targets {
             let target = part.split('"').next().unwrap();
             if let Some(name) = target.strip_prefix("/dashboard/") {

@@ -16,6 +16,7 @@ mod dashboard;
 mod error;
 mod execution;
 mod extract;
+mod frontend;
 mod history;
 mod live;
 mod market;
@@ -64,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .merge(alerts::router())
         .merge(execution::router())
         .merge(market::router())
+        .merge(frontend::router())
         .merge(ws::router())
         .split_for_parts();
     let doc = Arc::new(doc);

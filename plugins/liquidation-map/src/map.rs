@@ -211,7 +211,9 @@ impl Instrument {
                 }
             }
         }
-        let estimated = nearest(self.estimated(size), self.last_price, max_buckets, |b| b.price);
+        let estimated = nearest(self.estimated(size), self.last_price, max_buckets, |b| {
+            b.price
+        });
         if realized.is_empty() && estimated.is_empty() {
             return None;
         }

@@ -183,9 +183,18 @@ fn wallets_are_counted_by_the_tier_of_their_position() {
 fn wallet_tiers_are_checked() {
     for (tiers, error) in [
         (r#"[]"#, "1 to 16"),
-        (r#"[{"name": "a", "min_usd": 5}]"#, "wallet_tiers[0].min_usd must be 0"),
-        (r#"[{"name": "a", "min_usd": 0}, {"name": "b", "min_usd": 0}]"#, "wallet_tiers[1].min_usd"),
-        (r#"[{"name": "a", "min_usd": 0}, {"name": "a", "min_usd": 9}]"#, "used twice"),
+        (
+            r#"[{"name": "a", "min_usd": 5}]"#,
+            "wallet_tiers[0].min_usd must be 0",
+        ),
+        (
+            r#"[{"name": "a", "min_usd": 0}, {"name": "b", "min_usd": 0}]"#,
+            "wallet_tiers[1].min_usd",
+        ),
+        (
+            r#"[{"name": "a", "min_usd": 0}, {"name": "a", "min_usd": 9}]"#,
+            "used twice",
+        ),
         (r#"[{"name": "", "min_usd": 0}]"#, "wallet_tiers[0].name"),
     ] {
         let e = Config::parse(&format!(r#"{{"wallet_tiers": {tiers}}}"#)).unwrap_err();
@@ -353,9 +362,20 @@ fn a_long_open_interest_history_makes_a_bounded_map() {
     let estimated = map["estimated"].as_array().unwrap();
     assert_eq!(estimated.len(), 50);
     // The 50 nearest the last price 359, in price order.
-    let prices: Vec<f64> = estimated.iter().map(|b| b["price"].as_str().unwrap().parse().unwrap()).collect();
+    let prices: Vec<f64> = estimated
+        .iter()
+        .map(|b| b["price"].as_str().unwrap().parse().unwrap())
+        .collect();
     assert!(prices.windows(2).all(|w| w[0] < w[1]));
     assert!(prices[0] <= 359.0 && 359.0 <= prices[49], "{prices:?}");
-    assert!(Config::parse(r#"{"max_map_buckets": 0}"#).unwrap_err().contains("max_map_buckets"));
-    assert!(Config::parse(r#"{"max_map_buckets": 1001}"#).unwrap_err().contains("max_map_buckets"));
+    assert!(
+        Config::parse(r#"{"max_map_buckets": 0}"#)
+            .unwrap_err()
+            .contains("max_map_buckets")
+    );
+    assert!(
+        Config::parse(r#"{"max_map_buckets": 1001}"#)
+            .unwrap_err()
+            .contains("max_map_buckets")
+    );
 }

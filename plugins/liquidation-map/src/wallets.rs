@@ -96,9 +96,11 @@ impl WalletDistribution {
     /// The long and the short notional of every tier, summed.
     #[must_use]
     pub fn notional(&self) -> (Decimal, Decimal) {
-        self.tiers.iter().fold((Decimal::ZERO, Decimal::ZERO), |(l, s), t| {
-            (l + t.long_notional, s + t.short_notional)
-        })
+        self.tiers
+            .iter()
+            .fold((Decimal::ZERO, Decimal::ZERO), |(l, s), t| {
+                (l + t.long_notional, s + t.short_notional)
+            })
     }
 }
 

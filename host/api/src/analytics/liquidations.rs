@@ -9,8 +9,8 @@ use crate::params::{InstrumentParams, LiquidationParams, PlaceParams, RecentPara
 use crate::reads::{cached_view, read};
 use crate::state::AppState;
 use crate::views::{
-    LiquidationMapList, LiquidationMapRef, LiquidationMapView, LiquidationPage, LiquidationStats, LiquidationView, LiquidationWindow,
-    SideTotals,
+    LiquidationMapList, LiquidationMapRef, LiquidationMapView, LiquidationPage, LiquidationStats,
+    LiquidationView, LiquidationWindow, SideTotals,
 };
 use axum::Json;
 use axum::extract::State;
@@ -215,7 +215,8 @@ async fn maps(State(state): State<AppState>) -> Result<Json<LiquidationMapList>,
             .document_keys(plugin)
             .into_iter()
             .filter_map(|key| {
-                let (exchange, symbol) = key.strip_prefix(LIQUIDATION_MAP_PREFIX)?.split_once(':')?;
+                let (exchange, symbol) =
+                    key.strip_prefix(LIQUIDATION_MAP_PREFIX)?.split_once(':')?;
                 let ts = state.store.document(plugin, &key)?.ts;
                 Some(LiquidationMapRef {
                     exchange: exchange.to_owned(),

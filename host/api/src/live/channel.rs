@@ -8,6 +8,9 @@ pub(crate) enum Channel {
     Liquidations,
     LongShortRatio,
     LiquidationMap,
+    /// Each new liquidation map as a heatmap around its price (the shape
+    /// of `GET /api/v1/market/liquidation`), by base asset.
+    PriceUpdates,
     WhaleActivities,
     Opportunities,
     Signals,
@@ -33,6 +36,7 @@ impl Channel {
             "liquidations" => Channel::Liquidations,
             "long_short_ratio" => Channel::LongShortRatio,
             "liquidation_map" => Channel::LiquidationMap,
+            "price_updates" => Channel::PriceUpdates,
             "whale_activities" => Channel::WhaleActivities,
             "opportunities" => Channel::Opportunities,
             "signals" => Channel::Signals,
@@ -57,6 +61,7 @@ impl Channel {
             Channel::Liquidations => "liquidations".into(),
             Channel::LongShortRatio => "long_short_ratio".into(),
             Channel::LiquidationMap => "liquidation_map".into(),
+            Channel::PriceUpdates => "price_updates".into(),
             Channel::WhaleActivities => "whale_activities".into(),
             Channel::Opportunities => "opportunities".into(),
             Channel::Signals => "signals".into(),

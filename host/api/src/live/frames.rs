@@ -16,8 +16,8 @@ use crate::names::{
 };
 use crate::state::AnalyticsPlugins;
 use crate::views::{
-    CandleView, FillView, LiquidationMapView, LiquidationView, Opportunities, OrderView, PnlView,
-    PositionView, TickerView,
+    CandleView, DEFAULT_RANGE_PERCENT, FillView, LiquidationHeatmap, LiquidationMapView,
+    LiquidationView, Opportunities, OrderView, PnlView, PositionView, TickerView,
 };
 use axum::extract::ws::Utf8Bytes;
 use prism_model::{Output, OutputBatch, wall_ms};
@@ -243,6 +243,9 @@ pub(crate) fn frames_of(
             symbol: symbol.clone(),
             text: message_text(&own.name(), &o.to_line(plugin)),
         });
+        if let Some(frame) = price_update(o, plugin, analytics) {
+            emit(frame);
+        }
         let Some((channel, payload)) = analytics_of(o, plugin, analytics) else {
             continue;
         };
@@ -252,6 +255,24 @@ pub(crate) fn frames_of(
             symbol,
         });
     }
+}
+
+/// A new liquidation map as a heatmap on `price_updates`, for the clients
+/// of its base asset (the `symbols` a client names there are tokens).
+fn price_update(o: &Output, plugin: &str, analytics: &AnalyticsPlugins) -> Option<Frame> {
+    let Output::Document(d) = o else { return None };
+    if plugin != analytics.liquidation_map || !d.key.starts_with(LIQUIDATION_MAP_PREFIX) {
+        return None;
+    }
+    let base = d.body["base"].as_str().filter(|b| !b.is_empty())?;
+    let range = DEFAULT_RANGE_PERCENT.parse().ok()?;
+    let heatmap = LiquidationHeatmap::merge(base, &[(d.ts, &d.body)], range);
+    let channel = Channel::PriceUpdates;
+    Some(Frame {
+        text: message_text(&channel.name(), &json(heatmap)),
+        channel,
+        symbol: Some(upper(base)),
+    })
 }
 
 fn upper(s: &str) -> Arc<str> {

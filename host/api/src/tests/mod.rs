@@ -2,3 +2,4 @@
 
 mod analytics;
 mod app;
+mod frontend;

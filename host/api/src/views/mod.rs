@@ -3,7 +3,9 @@
 //! plane's values, once for REST and WebSocket.
 
 mod analytics;
+pub(crate) mod display;
 mod execution;
+mod frontend;
 mod history;
 mod market;
 mod outputs;
@@ -11,6 +13,7 @@ mod status;
 
 pub(crate) use analytics::*;
 pub(crate) use execution::*;
+pub(crate) use frontend::*;
 pub(crate) use history::*;
 pub(crate) use market::*;
 pub(crate) use outputs::*;

@@ -1,0 +1,27 @@
+//! The routes web front-ends of the analytics backends Prism replaces
+//! already call, in the shapes they expect: `/api/v1/market/liquidation`
+//! (a heatmap), `/api/v1/market/long-short-ratio`,
+//! `/api/v1/whale/activities` and `/api/v1/wallet/distribution`. They are
+//! views over the same plugins as Prism's own endpoints
+//! (`analytics.liquidation_map`, `analytics.whales`), with values shown as
+//! those front-ends show them (relative times, shortened addresses, amounts
+//! with their asset, compact dollars); the exact values stay in Prism's own
+//! endpoints. A `token` is a base asset (`BTC`), any case.
+
+mod accounts;
+mod market;
+
+use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+/// This area's routes.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(market::router())
+        .merge(accounts::router())
+}
+
+/// Whether a document or entry of base asset `base` is asked for.
+fn token_matches(token: Option<&String>, base: &str) -> bool {
+    token.is_none_or(|t| !base.is_empty() && t.eq_ignore_ascii_case(base))
+}
