@@ -134,6 +134,15 @@ impl Browser {
         )
     }
 
+    /// A script that calls its last argument with its result.
+    fn execute_async(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/async",
+            json!({"script": script, "args": []}),
+        )
+    }
+
     /// The element `css` selects (the first one).
     fn find(&self, css: &str) -> String {
         let found = self.command(
@@ -199,6 +208,11 @@ return {
   ratios: all('#ratios .chart').map(data),
   opportunities: all('#opportunities tr').map(data),
   wallets: all('#wallets tr').map(data),
+  orders: all('#orders tr').map(data),
+  pnl: all('#pnl tr').map(data),
+  alerts: all('#alerts li').map(data),
+  alerts_shown: !document.getElementById('panel-alerts').hidden,
+  cluster_shown: !document.getElementById('panel-cluster').hidden,
   liquidations_received: Number(document.getElementById('liquidations-count').dataset.received || 0),
   liquidations: all('#liquidations li').map((li) => ({ ts: li.dataset.ts, text: li.textContent,
       amount: li.querySelector('[data-amount]').textContent, size: li.querySelector('[data-amount]').dataset.amount })),
@@ -242,7 +256,15 @@ fn config(dir: &Path) -> PathBuf {
             "data_dir = \"../data\"",
             &format!("data_dir = \"{}\"", dir.join("data").display()),
         )
-        .replace("pace = 60.0", "pace = 600.0");
+        .replace("pace = 60.0", "pace = 600.0")
+        // funding-arb trades on paper, so the paper trading panel has orders.
+        .replace(
+            "funding_arb.wasm\"\n",
+            "funding_arb.wasm\"\npaper = true\n",
+        )
+        .replace("trade = false", "trade = true")
+        // A channel, so the alerts panel shows; nothing listens there.
+        + "\n[[notify.channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n";
     let path = dir.join("prism.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -311,6 +333,7 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
                 && !v["ratios"].as_array().unwrap().is_empty()
                 && !v["opportunities"].as_array().unwrap().is_empty()
                 && !v["wallets"].as_array().unwrap().is_empty()
+                && !v["orders"].as_array().unwrap().is_empty()
                 && v["liquidations_received"].as_u64().unwrap() > 0
         },
     );
@@ -335,6 +358,7 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
         "panel-ratios",
         "panel-opportunities",
         "panel-wallets",
+        "panel-paper",
         "panel-signals",
         "panel-whales",
         "panel-liquidations",
@@ -501,6 +525,66 @@ fn the_dashboard_shows_what_the_api_says_and_its_buttons_work() {
             .collect();
         same("wallets", &page(&browser)["wallets"], &json!(api))
     });
+
+    // Paper trading: funding-arb's orders (it is paused: no new ones).
+    eventually("the paper orders", || {
+        let api = server.json("/api/v1/orders?limit=10");
+        let api: Vec<Value> = api["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| json!({"id": o["id"], "status": o["status"]}))
+            .collect();
+        same("orders", &page(&browser)["orders"], &json!(api))
+    });
+    let plugins: Vec<Value> = page(&browser)["pnl"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["plugin"].clone())
+        .collect();
+    assert_eq!(plugins, [json!("funding-arb")]);
+
+    // Alerts: a test message through the API shows in the page; there is
+    // no cluster, so no cluster panel.
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/alerts/test",
+        Some(TOKEN),
+        br#"{"channel": "ops", "title": "from the browser test"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let sent: Value = serde_json::from_str(&body).unwrap();
+    let shown = page_until(&browser, "the test alert", Duration::from_secs(10), |v| {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == sent["id"])
+    });
+    assert_eq!(shown["alerts_shown"], true);
+    assert_eq!(shown["cluster_shown"], false);
+
+    // The page's formats, the way market front-ends show values (the same
+    // cases as the API's `views::display`).
+    let formats = browser.execute_async(
+        r#"const done = arguments[arguments.length - 1];
+        import('/dashboard/format.js').then((f) => done({
+          usd: ['717000000', '2567735.06', '45300', '999960', '999', '12.345', '0', '-1200000000'].map(f.compactUsd),
+          times: [0, 4999, 42000, 150000, 3 * 3600000, 5 * 86400000].map((ago) => f.relativeTime(1700000000000 - ago, 1700000000000)),
+          address: f.shortAddress('0x49f3aa9d1b3c3b8f6a1e2d8c3a6f0e1d2c3b8d2b'),
+          amount: f.amount('-28.405720', 'BTC'),
+        }));"#,
+    );
+    assert_eq!(
+        formats,
+        json!({
+            "usd": ["$717M", "$2.57M", "$45.3K", "$1M", "$999", "$12.35", "$0", "-$1.2B"],
+            "times": ["just now", "just now", "42 s ago", "2 min ago", "3 h ago", "5 d ago"],
+            "address": "0x49f3…8d2b",
+            "amount": "28.40572 BTC",
+        })
+    );
 
     // Amounts carry their asset; addresses are shortened.
     let shown = page(&browser);

@@ -2,7 +2,7 @@
 // live feeds over the WebSocket. Every value shown carries the API value
 // it came from in a data attribute, so what the page shows can be checked
 // against the API.
-import { relativeTime, shortAddress, amount, compactUsd, decimalText, percent } from './format.js';
+import { relativeTime, shortAddress, amount, compactUsd, decimalText, percent, fixed } from './format.js';
 
 const params = new URLSearchParams(location.search);
 const REFRESH_MS = Math.max(250, Number(params.get('refresh')) || 2000);
@@ -134,6 +134,8 @@ async function refreshPlugins() {
 
 async function refreshHealth() {
   const h = await api('/health');
+  features.alerts = h.alerts;
+  features.cluster = h.cluster;
   const badge = $('status');
   badge.dataset.status = h.status;
   badge.textContent = h.status;
@@ -311,17 +313,67 @@ async function refreshWallets() {
     el('td', { class: b.sentiment === 'bullish' ? 'long' : b.sentiment === 'bearish' ? 'short' : '', text: b.sentiment }))));
 }
 
+// ---- paper trading, alerts, cluster ----------------------------------------
+
+/** What the server has enabled, from `/health`. */
+const features = { alerts: false, cluster: false };
+
+async function refreshPaper() {
+  const [pnl, orders] = await Promise.all([api('/api/v1/pnl'), api('/api/v1/orders?limit=10')]);
+  $('paper-note').textContent = pnl.plugins.length
+    ? `Total ${fixed(pnl.total.total, 2)} (realized ${fixed(pnl.total.realized, 2)}, unrealized ${fixed(pnl.total.unrealized, 2)})`
+    : 'No plugin trades on paper (a plugin entry with paper = true does).';
+  const money = (v) => el('td', { class: `num ${Number(v) < 0 ? 'short' : ''}`, title: decimalText(v), text: fixed(v, 2) });
+  $('pnl').replaceChildren(...pnl.plugins.map((p) => el('tr', { 'data-plugin': p.plugin, 'data-total': p.total },
+    el('td', { text: p.plugin }), money(p.realized), money(p.unrealized), money(p.funding), money(p.fees), money(p.total))));
+  $('orders').replaceChildren(...orders.items.map((o) => el('tr', { 'data-id': o.id, 'data-status': o.status },
+    el('td', { 'data-ts': o.ts, text: relativeTime(o.ts, now) }),
+    el('td', { text: o.plugin }),
+    el('td', { text: `${o.exchange} ${o.symbol}` }),
+    el('td', { class: o.side, text: o.side }),
+    el('td', { class: 'num', text: decimalText(o.size) }),
+    el('td', { text: o.status }),
+    el('td', { class: 'num', text: decimalText(o.filled) }),
+    el('td', { class: 'num', title: decimalText(o.average_price), text: o.average_price ? fixed(o.average_price, 0, 6) : '—' }))));
+}
+
+async function refreshAlerts() {
+  const section = $('panel-alerts');
+  section.hidden = !features.alerts;
+  if (!features.alerts) return;
+  const page = await api('/api/v1/alerts?limit=20');
+  $('alerts').replaceChildren(...page.items.map((a) => el('li', { 'data-id': a.id, 'data-priority': a.priority },
+    el('span', { class: 'time', text: relativeTime(a.raised_at_ms, Date.now()) }),
+    el('span', { class: a.priority === 'P0' ? 'short' : '', text: a.priority }),
+    el('span', { text: a.title }),
+    el('span', { class: 'note', text: a.deliveries.map((d) => `${d.channel}: ${d.status}`).join(', ') }))));
+}
+
+async function refreshCluster() {
+  const section = $('panel-cluster');
+  section.hidden = !features.cluster;
+  if (!features.cluster) return;
+  const c = await api('/api/v1/cluster');
+  $('cluster-summary').textContent = `${c.name}: this host ${c.host} holds ${c.mine.length} of ${c.partitions} partitions${c.last_error ? ` · ${c.last_error}` : ''}`;
+  const held = new Map();
+  for (const o of c.owners) held.set(o.host, (held.get(o.host) ?? 0) + 1);
+  $('cluster-hosts').replaceChildren(...c.hosts.map((h) => el('tr', { 'data-host': h.host },
+    el('td', { text: h.host }), el('td', { text: h.api }), el('td', { class: 'num', text: held.get(h.host) ?? 0 }))));
+}
+
 // ---- live feeds ----------------------------------------------------------
 
 const feeds = { signals: [], whales: [], liquidations: [] };
+
+/** Items received over the WebSocket, per feed. */
+const received = { signals: 0, whales: 0, liquidations: 0 };
 
 function push(feed, item) {
   seenNow(item.ts);
   const list = feeds[feed];
   list.unshift(item);
   list.length = Math.min(list.length, FEED_ROWS);
-  $(`${feed}-count`).dataset.received = String(Number($(`${feed}-count`).dataset.received ?? 0) + 1);
-  $(`${feed}-count`).textContent = `${$(`${feed}-count`).dataset.received} live`;
+  received[feed] += 1;
 }
 
 function feedRow(item, ...parts) {
@@ -329,6 +381,11 @@ function feedRow(item, ...parts) {
 }
 
 function renderFeeds() {
+  for (const [feed, count] of Object.entries(received)) {
+    const counter = $(`${feed}-count`);
+    counter.dataset.received = String(count);
+    counter.textContent = count ? `${count} live` : '';
+  }
   $('signals').replaceChildren(...feeds.signals.map((s) => feedRow(s,
     el('span', { text: `${s.exchange} ${s.symbol}` }),
     el('span', { class: s.direction, text: `${s.direction} ${s.strength}` }),
@@ -357,6 +414,15 @@ function renderFeeds() {
     el('span', { class: 'num', 'data-notional': l.notional, text: compactUsd(l.notional) }))));
 }
 
+/** Feeds are drawn at most every 250 ms: a busy stream sends thousands of
+ *  messages a second, and drawing on each would starve the page. */
+let feedsDue = false;
+function scheduleFeeds() {
+  if (feedsDue) return;
+  feedsDue = true;
+  setTimeout(() => { feedsDue = false; renderFeeds(); }, 250);
+}
+
 function connectLive() {
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`);
   ws.addEventListener('open', () => {
@@ -370,7 +436,7 @@ function connectLive() {
     const feed = { signals: 'signals', whale_activities: 'whales', liquidations: 'liquidations' }[message.type];
     if (!feed) return;
     for (const item of items) if (item && typeof item === 'object') push(feed, item);
-    renderFeeds();
+    scheduleFeeds();
   });
   // A server restart or a dropped connection: connect again, gently.
   ws.addEventListener('close', () => {
@@ -422,6 +488,9 @@ every(REFRESH_MS, 'panel-liquidation-map', refreshMap);
 every(REFRESH_MS * 2, 'panel-ratios', refreshRatios);
 every(REFRESH_MS, 'panel-opportunities', refreshOpportunities);
 every(REFRESH_MS, 'panel-wallets', refreshWallets);
+every(REFRESH_MS, 'panel-paper', refreshPaper);
+every(REFRESH_MS, 'panel-alerts', refreshAlerts);
+every(REFRESH_MS, 'panel-cluster', refreshCluster);
 seedFeeds().catch(() => {}).finally(connectLive);
 // Relative times move on with the stream.
 setInterval(renderFeeds, 1000);

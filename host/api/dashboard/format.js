@@ -56,3 +56,12 @@ export function percent(value, digits = 2) {
   const n = Number(value);
   return Number.isFinite(n) ? `${n.toFixed(digits)}%` : '';
 }
+
+/** A decimal for reading, rounded for display only (the exact text is
+ *  kept in the element's title): money with two decimals, `fixed(t, 2)`;
+ *  prices with up to six, `fixed(t, 0, 6)`. */
+export function fixed(text, min, max = min) {
+  const n = Number(text);
+  if (!Number.isFinite(n)) return String(text ?? '');
+  return n.toLocaleString('en-US', { minimumFractionDigits: min, maximumFractionDigits: max });
+}

@@ -78,6 +78,8 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         uptime_s: state.started.elapsed().as_secs(),
         plugins: plugins.len(),
         failed_plugins,
+        alerts: state.notifier.is_some(),
+        cluster: state.cluster.is_some(),
     })
 }
 

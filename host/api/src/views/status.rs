@@ -33,6 +33,11 @@ pub(crate) struct Health {
     pub(crate) failed_plugins: Vec<String>,
     /// Events the source emitted.
     pub(crate) events: u64,
+    /// Whether notification channels are configured (`/api/v1/alerts`
+    /// answers).
+    pub(crate) alerts: bool,
+    /// Whether this host is one of a cluster (`/api/v1/cluster` answers).
+    pub(crate) cluster: bool,
 }
 
 /// The source's state and counters.
