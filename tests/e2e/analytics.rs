@@ -73,14 +73,46 @@ fn the_reference_plugins_as_wasm_give_the_hand_computed_outputs() {
     // Liquidation map: 59995.5 × 2 = 119991 and 59999 × 0.5 = 29999.5 long in
     // bucket 59990; 60120 short; the position of 0xbbb (5 at a last price of
     // 60100 = 300500) at its liquidation price's bucket, 54320.
-    let docs = of(&lines, "liquidation-map", "document");
+    let (docs, wallets): (Vec<&Value>, Vec<&Value>) = of(&lines, "liquidation-map", "document")
+        .into_iter()
+        .partition(|d| d["key"].as_str().unwrap().starts_with("liquidation-map:"));
     assert_eq!(docs.len(), 2, "{docs:#?}");
+    // Wallets: 0xbbb alone, long 5 at 60100 = 300500 (a shark: 250000 to
+    // 1000000), entered at 59000, so in profit.
+    assert_eq!(wallets.len(), 1, "{wallets:#?}");
+    assert_eq!(wallets[0]["key"], "wallet-distribution:hyperliquid:BTC");
+    let tiers = wallets[0]["body"]["tiers"].as_array().unwrap();
+    let held: Vec<(&str, u64, &str, u64)> = tiers
+        .iter()
+        .filter(|t| t["wallets"].as_u64().unwrap() > 0)
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap(),
+                t["long_wallets"].as_u64().unwrap(),
+                t["long_notional"].as_str().unwrap(),
+                t["profit_wallets"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(held, [("shark", 1, "300500", 1)]);
+    let split: Vec<(&str, f64)> = of(&lines, "liquidation-map", "series")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        split,
+        [
+            ("long_position_notional", 300500.0),
+            ("short_position_notional", 0.0)
+        ]
+    );
     let binance = docs
         .iter()
         .find(|d| d["key"] == "liquidation-map:binance:BTCUSDT")
         .unwrap();
     assert_eq!(binance["ts"], B1);
     assert_eq!(binance["body"]["bucket_size"], "10");
+    assert_eq!(binance["body"]["base"], "BTC");
     assert_eq!(binance["body"]["last_price"], "60012.5");
     assert_eq!(
         binance["body"]["realized"],

@@ -1,4 +1,4 @@
-//! Test doubles for the API's unit tests.
+//! Test doubles for the API's unit tests, and one way to call the router.
 
 use prism_control::{ControlError, PluginControl, PluginView, VersionRecord};
 use serde_json::{Value, json};
@@ -87,4 +87,22 @@ impl PluginControl for Fixed {
     fn trading(&self) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// Sends `request` through the router over `state`: the status and the
+/// body as JSON (null when it is not JSON).
+pub(crate) async fn call(
+    state: &crate::state::AppState,
+    request: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, Value) {
+    use tower::ServiceExt;
+    let response = crate::app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }

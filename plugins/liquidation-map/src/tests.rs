@@ -91,22 +91,29 @@ fn realized_liquidations_are_bucketed_by_side_and_large_ones_logged() {
     assert_eq!(body["estimated"], json!([]));
 }
 
+/// BTC on hyperliquid at 60000: 0xa long 3 (liquidation 54000, entry
+/// 59500), 0xb short 1 (66666, entry 61000), 0xc long 1 (no liquidation
+/// price), 0xd opened and closed; then, past the first boundary, a trade at
+/// `after`.
+fn four_accounts(config: &str, after: &str) -> Vec<Output> {
+    let mut h = Harness::<LiquidationMapPlugin>::new(config).unwrap();
+    let btc = h.instrument("hyperliquid", "BTC");
+    h.push(vec![
+        h.trade(btc, 1_000, "60000", "1", Side::Buy),
+        h.position(btc, 1_100, "0xa", "2", "59000", Some("54321")),
+        h.position(btc, 1_200, "0xb", "-1", "61000", Some("66666")),
+        h.position(btc, 1_300, "0xc", "1", "60000", None),
+        h.position(btc, 1_400, "0xd", "1", "60000", Some("50000")),
+        h.position(btc, 1_500, "0xd", "0", "60000", None),
+        h.position(btc, 1_600, "0xa", "3", "59500", Some("54000")),
+        h.trade(btc, 60_000, after, "1", Side::Buy),
+    ])
+    .unwrap()
+}
+
 #[test]
 fn known_liquidation_prices_give_the_estimate() {
-    let mut h = Harness::<LiquidationMapPlugin>::new("{}").unwrap();
-    let btc = h.instrument("hyperliquid", "BTC");
-    let out = h
-        .push(vec![
-            h.trade(btc, 1_000, "60000", "1", Side::Buy),
-            h.position(btc, 1_100, "0xa", "2", "59000", Some("54321")),
-            h.position(btc, 1_200, "0xb", "-1", "61000", Some("66666")),
-            h.position(btc, 1_300, "0xc", "1", "60000", None),
-            h.position(btc, 1_400, "0xd", "1", "60000", Some("50000")),
-            h.position(btc, 1_500, "0xd", "0", "60000", None),
-            h.position(btc, 1_600, "0xa", "3", "59500", Some("54000")),
-            h.trade(btc, 60_000, "60000", "1", Side::Buy),
-        ])
-        .unwrap();
+    let out = four_accounts("{}", "60000");
     let docs = docs(&out);
     assert_eq!(docs.len(), 1);
     // 0xa: 3 × 60000 long at 54000; 0xb: 1 × 60000 short at bucket 66660;
@@ -125,20 +132,7 @@ fn known_liquidation_prices_give_the_estimate() {
 #[test]
 fn wallets_are_counted_by_the_tier_of_their_position() {
     let config = r#"{"wallet_tiers": [{"name": "small", "min_usd": 0}, {"name": "big", "min_usd": "100000"}]}"#;
-    let mut h = Harness::<LiquidationMapPlugin>::new(config).unwrap();
-    let btc = h.instrument("hyperliquid", "BTC");
-    let out = h
-        .push(vec![
-            h.trade(btc, 1_000, "60000", "1", Side::Buy),
-            h.position(btc, 1_100, "0xa", "2", "59000", Some("54321")),
-            h.position(btc, 1_200, "0xb", "-1", "61000", Some("66666")),
-            h.position(btc, 1_300, "0xc", "1", "60000", None),
-            h.position(btc, 1_400, "0xd", "1", "60000", Some("50000")),
-            h.position(btc, 1_500, "0xd", "0", "60000", None),
-            h.position(btc, 1_600, "0xa", "3", "59500", Some("54000")),
-            h.trade(btc, 60_000, "61000", "1", Side::Buy),
-        ])
-        .unwrap();
+    let out = four_accounts(config, "61000");
     let wallets = docs_of(&out, "wallet-distribution:");
     assert_eq!(wallets.len(), 1);
     let (key, ts, body) = &wallets[0];

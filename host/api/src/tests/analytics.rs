@@ -1,6 +1,5 @@
 //! The analytics endpoints over hand-made outputs.
 
-use crate::app;
 use crate::state::AppState;
 use crate::testing::{Fixed, view};
 use axum::body::Body;
@@ -10,7 +9,6 @@ use prism_outputs::{OutputStore, StoreLimits};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tower::ServiceExt;
 
 const NOW: i64 = 1_700_100_000_000;
 const HOUR: i64 = 3_600_000;
@@ -79,15 +77,7 @@ fn state() -> AppState {
 }
 
 async fn call(state: &AppState, request: Request<Body>) -> (StatusCode, Value) {
-    let response = app(state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    crate::testing::call(state, request).await
 }
 
 async fn get(state: &AppState, path: &str) -> Value {

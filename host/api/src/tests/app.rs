@@ -36,15 +36,7 @@ fn state() -> AppState {
 }
 
 async fn send(request: Request<Body>) -> (StatusCode, Value) {
-    let response = app(state()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    crate::testing::call(&state(), request).await
 }
 
 async fn get(path: &str) -> (StatusCode, Value) {

@@ -1,7 +1,6 @@
 //! The routes front-ends already call, over hand-made plugin outputs; every
 //! expected value is computed by hand in the comments.
 
-use crate::app;
 use crate::state::AppState;
 use crate::testing::{Fixed, view};
 use axum::body::Body;
@@ -11,7 +10,6 @@ use prism_outputs::{OutputStore, StoreLimits};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tower::ServiceExt;
 
 const NOW: i64 = 1_700_100_000_000;
 const HOUR: i64 = 3_600_000;
@@ -101,16 +99,7 @@ fn state() -> AppState {
 }
 
 async fn call(state: &AppState, path: &str) -> (StatusCode, Value) {
-    let request = Request::get(path).body(Body::empty()).unwrap();
-    let response = app(state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    crate::testing::call(state, Request::get(path).body(Body::empty()).unwrap()).await
 }
 
 async fn get(state: &AppState, path: &str) -> Value {
