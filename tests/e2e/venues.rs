@@ -344,3 +344,33 @@ rest_url = "{rest}"
         "the new minute is open"
     );
 }
+
+#[test]
+fn record_that_receives_nothing_fails_and_says_so() {
+    let server = exchange();
+    let dir = temp_dir("record-nothing");
+    let config = live_config(&dir, &server, "");
+    // The same config, its feed pointed at a port where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("url = \"{}\"", server.ws_url),
+        &format!("url = \"ws://{closed}/ws\""),
+    );
+    assert!(text.contains(&closed.to_string()), "{text}");
+    std::fs::write(&config, text).unwrap();
+    let raw = dir.join("raw.jsonl");
+    let result = prism()
+        .args(["record", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&raw)
+        .args(["--duration", "2s"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nothing was recorded"), "{stderr}");
+}
