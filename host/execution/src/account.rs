@@ -344,18 +344,26 @@ impl PaperAccount {
     fn expire(&mut self) {
         let now = self.book.now;
         let limit = self.settings.stale_after_ms;
+        self.cancel_working(
+            |w| w.record.limit_price.is_none() && now - w.record.ts > limit,
+            &format!("no liquidity within stale_after ({limit} ms of event time)"),
+        );
+    }
+
+    /// Cancels the working orders `which` picks, with `reason`; each is
+    /// reported.
+    pub(crate) fn cancel_working(&mut self, which: impl Fn(&Working) -> bool, reason: &str) {
+        let now = self.book.now;
         let mut ended = Vec::new();
         self.book.working.retain_mut(|w| {
-            let expired = w.record.limit_price.is_none() && now - w.record.ts > limit;
-            if expired {
+            let cancel = which(w);
+            if cancel {
                 w.record.status = OrderStatus::Canceled;
-                w.record.reason = Some(format!(
-                    "no liquidity within stale_after ({limit} ms of event time)"
-                ));
+                w.record.reason = Some(reason.to_owned());
                 w.record.updated_ts = now;
                 ended.push(w.record.clone());
             }
-            !expired
+            !cancel
         });
         for record in ended {
             self.unprotect(&record);

@@ -358,9 +358,16 @@ impl PaperAccount {
         self.risk_changed = true;
     }
 
-    /// "Close everything": a reduce-only market order for each open
-    /// position. They pass whatever the risk state. Returns them.
+    /// "Close everything": first every working order that could open or
+    /// grow a position (all but reduce-only ones) is canceled, so none
+    /// fills after the closes and leaves a position open; then a
+    /// reduce-only market order for each open position. They pass whatever
+    /// the risk state. Returns the closes.
     pub fn close_all(&mut self) -> Vec<OrderRecord> {
+        self.cancel_working(
+            |w| !w.record.reduce_only,
+            "canceled by close-all: it could have reopened a position",
+        );
         let positions = self.open_positions();
         let mut placed = Vec::new();
         for (id, size) in positions {

@@ -595,6 +595,33 @@ fn halted_rejects_everything_but_close_all_still_closes() {
     assert_eq!(r.position(HL).size, d("0"));
 }
 
+#[test]
+fn close_all_cancels_orders_that_would_reopen_a_position() {
+    let mut r = Run::new(settings());
+    r.feed(&[trade(BN, 1_000, "100", "5")]);
+    r.order(BN, Side::Buy, "1", None, false);
+    r.feed(&[trade(BN, 2_000, "100", "5")]);
+    assert_eq!(r.position(BN).size, d("1"));
+    // A buy still working when the operator closes everything: left alone,
+    // it would fill with the close at the next trade and leave 2 long.
+    let pending = r.order(BN, Side::Buy, "2", None, false);
+    assert_eq!(pending.status, OrderStatus::Open);
+    let _ = r.account.take_report();
+    let closes = r.account.close_all();
+    assert_eq!(closes.len(), 1);
+    let report = r.account.take_report().unwrap();
+    let canceled: Vec<&OrderRecord> = report
+        .orders
+        .iter()
+        .filter(|o| o.status == OrderStatus::Canceled)
+        .collect();
+    assert_eq!(canceled.len(), 1);
+    assert_eq!(canceled[0].id, pending.id);
+    assert!(canceled[0].reason.as_deref().unwrap().contains("close-all"));
+    r.feed(&[trade(BN, 3_000, "101", "5")]);
+    assert_eq!(r.position(BN).size, d("0"));
+}
+
 /// The same events give the same fills and reports, and a run stopped,
 /// saved and restored half-way ends where the uninterrupted run ends.
 #[test]
