@@ -29,10 +29,13 @@ pub(crate) fn probe_variant(n: u8) -> Vec<u8> {
     bytes
 }
 
+/// The build's target directory (`CARGO_TARGET_DIR`, else the checkout's).
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from)
+}
+
 pub(crate) fn wasm(name: &str) -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
-    let path = target
+    let path = target_dir()
         .join("wasm32-wasip2/release")
         .join(format!("{name}.wasm"));
     assert!(

@@ -5,7 +5,7 @@
 //! errors. Screenshots of every panel are written to
 //! `target/dashboard-screenshots/` for review.
 
-use crate::common::{Client, Server, repo, temp_dir};
+use crate::common::{Client, Server, repo, target_dir, temp_dir};
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -247,8 +247,7 @@ fn page_until(
 }
 
 fn config(dir: &Path) -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
+    let target = target_dir();
     let text = std::fs::read_to_string(repo().join("config/prism.toml"))
         .unwrap()
         .replace("\"../target/", &format!("\"{}/", target.display()))
@@ -271,8 +270,7 @@ fn config(dir: &Path) -> PathBuf {
 }
 
 fn screenshots_dir() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo().join("target"), PathBuf::from);
+    let target = target_dir();
     let dir = target.join("dashboard-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -116,20 +116,25 @@ fn prism_run_streams_live_feeds_into_plugins_through_a_reconnect() {
     assert!(subscriptions >= 2, "resubscribed after the reconnect");
 }
 
+/// `prism record` of `config`'s feeds into `out` for `duration`.
+fn record(config: &std::path::Path, out: &std::path::Path, duration: &str) -> std::process::Output {
+    prism()
+        .args(["record", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(["--duration", duration])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn recorded_frames_normalize_to_the_same_events() {
     let server = exchange();
     let dir = temp_dir("record");
     let config = live_config(&dir, &server, "");
     let raw = dir.join("raw.jsonl");
-    let result = prism()
-        .args(["record", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&raw)
-        .args(["--duration", "3s"])
-        .output()
-        .unwrap();
+    let result = record(&config, &raw, "3s");
     let stdout = String::from_utf8_lossy(&result.stdout);
     assert!(
         result.status.success(),
@@ -361,15 +366,7 @@ fn record_that_receives_nothing_fails_and_says_so() {
     );
     assert!(text.contains(&closed.to_string()), "{text}");
     std::fs::write(&config, text).unwrap();
-    let raw = dir.join("raw.jsonl");
-    let result = prism()
-        .args(["record", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&raw)
-        .args(["--duration", "2s"])
-        .output()
-        .unwrap();
+    let result = record(&config, &dir.join("raw.jsonl"), "2s");
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("nothing was recorded"), "{stderr}");

@@ -1,7 +1,7 @@
 //! What accounts do and hold: large position changes, and wallets by the
 //! size of their positions.
 
-use super::token_matches;
+use super::{token_documents, token_matches};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::names::{WALLET_DISTRIBUTION_PREFIX, WHALE_POSITION_LOG};
@@ -179,19 +179,7 @@ async fn wallet_distribution(
 ) -> Result<Json<WalletDistributionView>, ApiError> {
     read(&state, move |state| {
         let plugin = state.backing(&state.analytics.liquidation_map, "liquidation_map")?;
-        let docs: Vec<_> = state
-            .store
-            .document_keys(plugin)
-            .into_iter()
-            .filter(|k| k.starts_with(WALLET_DISTRIBUTION_PREFIX))
-            .filter_map(|k| state.store.document(plugin, &k))
-            .filter(|d| {
-                token_matches(
-                    q.token.as_ref(),
-                    d.body["base"].as_str().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let docs = token_documents(state, plugin, WALLET_DISTRIBUTION_PREFIX, q.token.as_ref());
         let bodies: Vec<&serde_json::Value> = docs.iter().map(|d| &d.body).collect();
         let updated = docs.iter().map(|d| d.ts).max();
         Ok(Json(WalletDistributionView::of(&bodies, updated)))

@@ -1,6 +1,6 @@
 //! The liquidation heatmap and the long/short split of open positions.
 
-use super::token_matches;
+use super::{token_documents, token_matches};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::names::{LIQUIDATION_MAP_PREFIX, POSITION_NOTIONAL};
@@ -52,7 +52,7 @@ async fn heatmap(
     ApiQuery(q): ApiQuery<HeatmapParams>,
 ) -> Result<Json<LiquidationHeatmap>, ApiError> {
     let range = match q.range {
-        None => DEFAULT_RANGE_PERCENT.parse().unwrap_or_default(),
+        None => DEFAULT_RANGE_PERCENT,
         Some(r) if r > 0.0 && r <= 100.0 => Decimal::try_from(r)
             .map_err(|_| ApiError::bad_request("invalid query: range must be a number"))?,
         Some(r) => {
@@ -67,21 +67,17 @@ async fn heatmap(
             .token
             .unwrap_or_else(|| "BTC".to_owned())
             .to_ascii_uppercase();
-        let docs: Vec<Document> = state
-            .store
-            .document_keys(plugin)
-            .into_iter()
-            .filter(|k| k.starts_with(LIQUIDATION_MAP_PREFIX))
-            .filter_map(|k| state.store.document(plugin, &k))
-            .filter(|d| token_matches(Some(&token), d.body["base"].as_str().unwrap_or_default()))
-            .filter(|d| {
-                q.exchange.as_ref().is_none_or(|e| {
-                    d.body["exchange"]
-                        .as_str()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(e))
+        let docs: Vec<Document> =
+            token_documents(state, plugin, LIQUIDATION_MAP_PREFIX, Some(&token))
+                .into_iter()
+                .filter(|d| {
+                    q.exchange.as_ref().is_none_or(|e| {
+                        d.body["exchange"]
+                            .as_str()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(e))
+                    })
                 })
-            })
-            .collect();
+                .collect();
         let maps: Vec<(TimestampMs, &serde_json::Value)> =
             docs.iter().map(|d| (d.ts, &d.body)).collect();
         Ok(Json(LiquidationHeatmap::merge(&token, &maps, range)))

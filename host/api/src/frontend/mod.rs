@@ -12,6 +12,7 @@ mod accounts;
 mod market;
 
 use crate::state::AppState;
+use prism_model::Document;
 use utoipa_axum::router::OpenApiRouter;
 
 /// This area's routes.
@@ -24,4 +25,22 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// Whether a document or entry of base asset `base` is asked for.
 fn token_matches(token: Option<&String>, base: &str) -> bool {
     token.is_none_or(|t| !base.is_empty() && t.eq_ignore_ascii_case(base))
+}
+
+/// `plugin`'s documents whose key starts with `prefix` and whose body's
+/// `base` is `token` (every one without a token).
+fn token_documents(
+    state: &AppState,
+    plugin: &str,
+    prefix: &str,
+    token: Option<&String>,
+) -> Vec<Document> {
+    state
+        .store
+        .document_keys(plugin)
+        .into_iter()
+        .filter(|k| k.starts_with(prefix))
+        .filter_map(|k| state.store.document(plugin, &k))
+        .filter(|d| token_matches(token, d.body["base"].as_str().unwrap_or_default()))
+        .collect()
 }

@@ -265,8 +265,7 @@ fn price_update(o: &Output, plugin: &str, analytics: &AnalyticsPlugins) -> Optio
         return None;
     }
     let base = d.body["base"].as_str().filter(|b| !b.is_empty())?;
-    let range = DEFAULT_RANGE_PERCENT.parse().ok()?;
-    let heatmap = LiquidationHeatmap::merge(base, &[(d.ts, &d.body)], range);
+    let heatmap = LiquidationHeatmap::merge(base, &[(d.ts, &d.body)], DEFAULT_RANGE_PERCENT);
     let channel = Channel::PriceUpdates;
     Some(Frame {
         text: message_text(&channel.name(), &json(heatmap)),

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// The price range a heatmap covers unless asked: ±4.5 % of the price.
-pub(crate) const DEFAULT_RANGE_PERCENT: &str = "4.5";
+pub(crate) const DEFAULT_RANGE_PERCENT: Decimal = Decimal::from_parts(45, 0, 0, false, 1);
 
 /// `GET /api/v1/market/liquidation`, and the `price_updates` payload: where
 /// liquidations happened and would happen, by price bucket, around the
