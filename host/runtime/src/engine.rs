@@ -1,6 +1,7 @@
 //! The process-wide wasmtime engine, narrowed to what Prism uses.
 
 use crate::cache::ArtifactCache;
+use crate::compiled::CompiledComponents;
 use crate::error::LoadError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -47,6 +48,7 @@ pub struct PluginEngine {
     pub(crate) engine: Engine,
     settings: Arc<EngineSettings>,
     cache: Option<Arc<ArtifactCache>>,
+    compiled: Arc<CompiledComponents>,
     _ticker: Arc<Ticker>,
 }
 
@@ -111,6 +113,7 @@ impl PluginEngine {
             engine,
             settings: Arc::new(settings),
             cache,
+            compiled: Arc::default(),
             _ticker: Arc::new(Ticker(stop)),
         })
     }
@@ -143,8 +146,19 @@ impl PluginEngine {
     pub fn compile(&self, wasm: &[u8]) -> Result<(Component, String), LoadError> {
         check_header(wasm)?;
         let digest = content_digest(wasm);
+        if let Some(component) = self.compiled.get(&digest) {
+            return Ok((component, digest));
+        }
+        let component = self.compile_or_load(wasm, &digest)?;
+        self.compiled.insert(&digest, &component);
+        Ok((component, digest))
+    }
+
+    /// From the on-disk cache when it holds the bytes' artifact, else
+    /// compiled (and stored there).
+    fn compile_or_load(&self, wasm: &[u8], digest: &str) -> Result<Component, LoadError> {
         let Some(cache) = &self.cache else {
-            return Ok((self.compile_fresh(wasm)?, digest));
+            return self.compile_fresh(wasm);
         };
         let name = format!("{digest}-{}.cwasm", self.compat_hash());
         if let Some(bytes) = cache.read(&name) {
@@ -154,7 +168,7 @@ impl PluginEngine {
             // compatibility hash produced them; they are deserialized from
             // the memory that was verified.
             match unsafe { Component::deserialize(&self.engine, &bytes) } {
-                Ok(component) => return Ok((component, digest)),
+                Ok(component) => return Ok(component),
                 Err(e) => {
                     tracing::warn!(artifact = %name, error = %e, "recompiling an unusable cached artifact")
                 }
@@ -169,7 +183,7 @@ impl PluginEngine {
             }
             Err(e) => tracing::warn!(error = %e, "cannot serialize the compiled plugin"),
         }
-        Ok((component, digest))
+        Ok(component)
     }
 
     fn compile_fresh(&self, wasm: &[u8]) -> Result<Component, LoadError> {

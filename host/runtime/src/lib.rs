@@ -12,6 +12,7 @@
 
 pub mod bindings;
 pub mod cache;
+mod compiled;
 pub mod conversions;
 pub mod engine;
 pub mod error;

@@ -455,12 +455,42 @@ fn compiled_artifacts_are_cached_by_content() {
     assert_eq!(cached.len(), 1);
     let name = cached[0].file_name().into_string().unwrap();
     assert!(name.starts_with(module.digest()), "{name}");
-    // The second load comes from the cache and works the same.
-    let again = PluginModule::load(&engine, &wasm("hello")).unwrap();
+    // A restart (a new engine) loads it from the disk cache, and it works
+    // the same.
+    let restarted = PluginEngine::new(EngineSettings {
+        cache_dir: Some(dir.clone()),
+        max_instances: 4,
+        max_memory_bytes: 64 << 20,
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let again = PluginModule::load(&restarted, &wasm("hello")).unwrap();
     let mut instance = again
         .instantiate("hello", PluginLimits::default(), 0)
         .unwrap();
     let info = instance.init("{}").unwrap();
     assert_eq!(info.name, "hello");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_same_code_is_compiled_once_per_process() {
+    let engine = engine();
+    let bytes = std::fs::read(wasm("hello")).unwrap();
+    let started = Instant::now();
+    let (first, digest) = engine.compile(&bytes).unwrap();
+    let compile = started.elapsed();
+    let started = Instant::now();
+    let (again, same) = engine.compile(&bytes).unwrap();
+    let reuse = started.elapsed();
+    assert_eq!(digest, same);
+    // One compiled image, shared: not a second copy of the same code.
+    assert_eq!(first.image_range(), again.image_range());
+    eprintln!("compiled in {compile:?}, found again in {reuse:?}");
+    // Other bytes (here the same code with a custom section) are other code.
+    let mut other = bytes.clone();
+    other.extend_from_slice(&[0, 6, 5, b'p', b'r', b'i', b's', b'm']);
+    let (third, other_digest) = engine.compile(&other).unwrap();
+    assert_ne!(other_digest, digest);
+    assert_ne!(third.image_range(), first.image_range());
 }
