@@ -103,6 +103,7 @@ pub(crate) fn pipeline(config: &Config) -> PipelineSettings {
         archive: archived(config),
         supervisor: SupervisorSettings {
             queue_batches: config.pipeline.queue_batches,
+            worker_threads: config.pipeline.worker_threads,
             recovery: RecoverySettings {
                 snapshot_every_batches: r.snapshot_every_batches,
                 snapshot_every: Duration::from_millis(r.snapshot_every_ms),

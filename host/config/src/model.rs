@@ -462,6 +462,8 @@ pub struct PipelineConfig {
     pub queue_batches: usize,
     /// Output batches waiting for the store before workers are held back.
     pub output_queue: usize,
+    /// Threads that run every plugin's batches (0: one per core).
+    pub worker_threads: usize,
 }
 
 impl Default for PipelineConfig {
@@ -471,6 +473,7 @@ impl Default for PipelineConfig {
             batch_linger_ms: 20,
             queue_batches: 64,
             output_queue: 1024,
+            worker_threads: 0,
         }
     }
 }

@@ -111,6 +111,12 @@ impl Config {
         if self.pipeline.queue_batches == 0 {
             bad("pipeline.queue_batches".into(), "must be at least 1");
         }
+        if self.pipeline.worker_threads > 1024 {
+            bad(
+                "pipeline.worker_threads".into(),
+                "must be at most 1024 (0: one per core)",
+            );
+        }
         if self.pipeline.output_queue == 0 {
             bad("pipeline.output_queue".into(), "must be at least 1");
         }

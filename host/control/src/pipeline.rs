@@ -64,7 +64,7 @@ impl Pipeline {
             settings.supervisor,
             commands,
             out_tx,
-        ));
+        )?);
         Ok(Self {
             source,
             supervisor,

@@ -11,7 +11,7 @@ pub mod queue;
 pub mod router;
 
 pub use filter::{Filter, SymbolPattern};
-pub use queue::{Batch, BatchReceiver, BatchSender, Wake, plugin_queue};
+pub use queue::{Batch, BatchReceiver, BatchSender, QueueWaker, plugin_queue};
 pub use router::{Route, Router, RouterCommand, RouterSettings, run_router};
 
 /// Re-exported so every stage uses the same channel crate.

@@ -1,10 +1,9 @@
 //! A plugin's bounded batch queue, with its depth visible as a gauge.
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
 use prism_model::Event;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
 /// Events for one plugin, in stream order; instrument declarations precede
 /// the first event that uses them.
@@ -30,18 +29,63 @@ impl Batch {
     }
 }
 
+/// Called when a queue has something new for its receiver: a batch, or
+/// the end of the stream (its last sender dropped). It must be cheap and
+/// must not block: it runs on the router's thread, after every batch.
+pub type QueueWaker = Arc<dyn Fn() + Send + Sync>;
+
+/// What the senders of one queue share: the gauge and the waker. Dropped
+/// with the last sender, it wakes the receiver to see the end.
+struct SenderSide {
+    depth: Arc<AtomicUsize>,
+    waker: Arc<OnceLock<QueueWaker>>,
+}
+
+impl SenderSide {
+    fn wake(&self) {
+        if let Some(wake) = self.waker.get() {
+            wake();
+        }
+    }
+}
+
+impl Drop for SenderSide {
+    fn drop(&mut self) {
+        // The last `BatchSender` drops its channel sender (its first field)
+        // before this: the receiver that wakes finds the queue closed.
+        self.wake();
+    }
+}
+
+impl std::fmt::Debug for SenderSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderSide")
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The sending half: `send` blocks while the queue is full.
 #[derive(Debug, Clone)]
 pub struct BatchSender {
+    // Declared first, so dropped first: see `SenderSide`'s `Drop`.
     tx: Sender<Batch>,
-    depth: Arc<AtomicUsize>,
+    side: Arc<SenderSide>,
 }
 
 /// The receiving half, owned by the plugin's worker.
-#[derive(Debug)]
 pub struct BatchReceiver {
     rx: Receiver<Batch>,
     depth: Arc<AtomicUsize>,
+    waker: Arc<OnceLock<QueueWaker>>,
+}
+
+impl std::fmt::Debug for BatchReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchReceiver")
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Makes a queue holding at most `capacity` batches (at least 1).
@@ -49,12 +93,16 @@ pub struct BatchReceiver {
 pub fn plugin_queue(capacity: usize) -> (BatchSender, BatchReceiver) {
     let (tx, rx) = bounded(capacity.max(1));
     let depth = Arc::new(AtomicUsize::new(0));
+    let waker = Arc::new(OnceLock::new());
     (
         BatchSender {
             tx,
-            depth: depth.clone(),
+            side: Arc::new(SenderSide {
+                depth: depth.clone(),
+                waker: waker.clone(),
+            }),
         },
-        BatchReceiver { rx, depth },
+        BatchReceiver { rx, depth, waker },
     )
 }
 
@@ -64,43 +112,36 @@ pub fn plugin_queue(capacity: usize) -> (BatchSender, BatchReceiver) {
 pub struct Disconnected(pub Batch);
 
 impl BatchSender {
-    /// Queues a batch, waiting while the queue is full (backpressure).
+    /// Queues a batch, waiting while the queue is full (backpressure), and
+    /// wakes the receiver.
     ///
     /// # Errors
     /// [`Disconnected`] when the worker is gone.
     pub fn send(&self, batch: Batch) -> Result<(), Disconnected> {
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        self.tx.send(batch).map_err(|e| {
-            self.depth.fetch_sub(1, Ordering::Relaxed);
-            Disconnected(e.0)
-        })
+        self.side.depth.fetch_add(1, Ordering::Relaxed);
+        match self.tx.send(batch) {
+            Ok(()) => {
+                self.side.wake();
+                Ok(())
+            }
+            Err(e) => {
+                self.side.depth.fetch_sub(1, Ordering::Relaxed);
+                Err(Disconnected(e.0))
+            }
+        }
     }
 
     /// Batches waiting in the queue now.
     #[must_use]
     pub fn depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.side.depth.load(Ordering::Relaxed)
     }
 
     /// A handle that reads the depth.
     #[must_use]
     pub fn depth_gauge(&self) -> Arc<AtomicUsize> {
-        self.depth.clone()
+        self.side.depth.clone()
     }
-}
-
-/// What [`BatchReceiver::recv_or`] woke up for.
-#[derive(Debug)]
-pub enum Wake<C> {
-    /// The next batch.
-    Batch(Batch),
-    /// A message on the other channel (control messages come first when
-    /// both are ready, so a swap is never starved by a busy stream).
-    Other(C),
-    /// Nothing arrived within the timeout.
-    Idle,
-    /// The batch queue is closed and drained.
-    Closed,
 }
 
 impl BatchReceiver {
@@ -115,47 +156,23 @@ impl BatchReceiver {
     /// Takes a batch if one is waiting.
     ///
     /// # Errors
-    /// [`TryRecvError`] when none is waiting or the stream ended.
+    /// [`TryRecvError::Empty`] when none is waiting,
+    /// [`TryRecvError::Disconnected`] once the stream has ended and the
+    /// queue is drained.
     pub fn try_recv(&self) -> Result<Batch, TryRecvError> {
         let batch = self.rx.try_recv()?;
         self.depth.fetch_sub(1, Ordering::Relaxed);
         Ok(batch)
     }
 
-    /// Waits up to `timeout` for a batch or a message on `other`, whichever
-    /// comes first; `other` wins a tie. A closed `other` is ignored (the
-    /// worker then lives on its batch queue alone).
-    pub fn recv_or<C>(&self, other: &Receiver<C>, timeout: Duration) -> Wake<C> {
-        if let Ok(c) = other.try_recv() {
-            return Wake::Other(c);
-        }
-        let mut select = Select::new();
-        let batches = select.recv(&self.rx);
-        let others = select.recv(other);
-        let Ok(ready) = select.select_timeout(timeout) else {
-            return Wake::Idle;
-        };
-        if ready.index() == others {
-            return match ready.recv(other) {
-                Ok(c) => Wake::Other(c),
-                // Closed: fall back to the queue alone.
-                Err(_) => match self.rx.recv_timeout(timeout) {
-                    Ok(b) => self.took(b),
-                    Err(RecvTimeoutError::Timeout) => Wake::Idle,
-                    Err(RecvTimeoutError::Disconnected) => Wake::Closed,
-                },
-            };
-        }
-        debug_assert_eq!(ready.index(), batches);
-        match ready.recv(&self.rx) {
-            Ok(b) => self.took(b),
-            Err(_) => Wake::Closed,
-        }
-    }
-
-    fn took<C>(&self, batch: Batch) -> Wake<C> {
-        self.depth.fetch_sub(1, Ordering::Relaxed);
-        Wake::Batch(batch)
+    /// Has `waker` called after every batch sent from now on and when the
+    /// last sender goes. A queue has one waker: a second is refused (the
+    /// waker comes back).
+    ///
+    /// # Errors
+    /// The waker, when one is set already.
+    pub fn set_waker(&self, waker: QueueWaker) -> Result<(), QueueWaker> {
+        self.waker.set(waker)
     }
 }
 
@@ -164,30 +181,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn control_messages_win_and_depth_is_kept() {
+    fn the_waker_hears_every_batch_and_the_end_and_depth_is_kept() {
         let (tx, rx) = plugin_queue(4);
-        let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded::<&str>();
+        let woken = Arc::new(AtomicUsize::new(0));
+        let count = woken.clone();
+        assert!(
+            rx.set_waker(Arc::new(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+            }))
+            .is_ok()
+        );
+        assert!(rx.set_waker(Arc::new(|| {})).is_err(), "one waker a queue");
+        let second = tx.clone();
         tx.send(Batch::default()).unwrap();
-        ctl_tx.send("swap").unwrap();
-        assert_eq!(tx.depth(), 1);
-        assert!(matches!(
-            rx.recv_or(&ctl_rx, Duration::ZERO),
-            Wake::Other("swap")
-        ));
-        assert!(matches!(
-            rx.recv_or(&ctl_rx, Duration::ZERO),
-            Wake::Batch(_)
-        ));
-        assert_eq!(tx.depth(), 0);
-        assert!(matches!(
-            rx.recv_or(&ctl_rx, Duration::from_millis(1)),
-            Wake::Idle
-        ));
+        second.send(Batch::default()).unwrap();
+        assert_eq!(woken.load(Ordering::SeqCst), 2);
+        assert_eq!(tx.depth(), 2);
         drop(tx);
-        drop(ctl_tx);
-        assert!(matches!(
-            rx.recv_or(&ctl_rx, Duration::from_millis(1)),
-            Wake::Closed
-        ));
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "a sender is left");
+        assert!(rx.try_recv().is_ok());
+        assert_eq!(second.depth(), 1);
+        drop(second);
+        assert_eq!(woken.load(Ordering::SeqCst), 3, "the end wakes");
+        // The end is seen only once the queue is drained.
+        assert!(rx.try_recv().is_ok());
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
     }
 }

@@ -1,8 +1,9 @@
 //! Prism's plugin workers: the executor between the router's batch queues
 //! and the sinks.
 //!
-//! A worker owns one plugin's instance (from [`prism_runtime`]), takes the
-//! plugin's batches strictly in order, calls it under its limits, counts
+//! A worker owns one plugin's instance (from [`prism_runtime`]), runs on a
+//! fixed pool of threads shared by every plugin ([`WorkerPool`]: plugins
+//! are not threads), takes the plugin's batches strictly in order, calls it under its limits, counts
 //! and hands on its outputs, and carries out the control plane's commands
 //! (swap, pause, resume) between two batches. It keeps a checkpoint (the
 //! last snapshot of the plugin's state and the batches since) so a crashed
@@ -22,6 +23,7 @@
 mod budget;
 mod command;
 pub mod metrics;
+mod pool;
 mod recovery;
 mod trading;
 mod worker;
@@ -30,4 +32,5 @@ pub use command::{
     AccountAnswer, AccountCommand, AccountReply, ManualOrder, Refusal, Reply, WorkerCommand,
 };
 pub use metrics::{DeadLetter, ErrorRecord, LATENCY_BUCKETS_US, PluginMetrics, PluginState};
-pub use worker::{FaultReporter, OutputSender, RecoverySettings, WorkerParts, spawn_worker};
+pub use pool::{Ended, TURN_BATCHES, TURN_TIME, WorkerHandle, WorkerPool};
+pub use worker::{FaultReporter, OutputSender, RecoverySettings, WorkerParts};

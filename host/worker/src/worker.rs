@@ -1,18 +1,17 @@
-//! A plugin's worker thread: its loop, its one state, and swaps. Plugins
-//! never run on the async reactor.
+//! A plugin's worker: its turns on the pool, its one state, and swaps.
+//! Plugins never run on the async reactor.
 
 use crate::budget::OutputBudget;
 use crate::command::{Refusal, WorkerCommand};
 use crate::metrics::{PluginMetrics, PluginState};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use prism_execution::Executor;
 use prism_model::{Checkpoint, Delivery, Event, InstrumentTable, Output, OutputBatch, wall_ms};
-use prism_router::{Batch, BatchReceiver, Wake};
+use prism_router::{Batch, BatchReceiver};
 use prism_runtime::{Fault, FaultKind, PluginInstance, PluginVersion};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Where workers send their output batches and checkpoints, in order: a
@@ -59,7 +58,6 @@ pub struct WorkerParts {
     /// A started instance of `version` (state restored, if any).
     pub instance: PluginInstance,
     pub queue: BatchReceiver,
-    pub control: Receiver<WorkerCommand>,
     pub outputs: OutputSender,
     pub metrics: Arc<PluginMetrics>,
     pub recovery: RecoverySettings,
@@ -72,18 +70,6 @@ pub struct WorkerParts {
     pub instruments: Vec<Arc<prism_model::Instrument>>,
     /// The plugin's paper account (restored with its state), when it trades.
     pub executor: Option<Box<dyn Executor>>,
-}
-
-/// Starts the worker thread for one plugin.
-///
-/// The thread ends when the queue's senders are gone and it is drained.
-///
-/// # Errors
-/// When the OS refuses a thread.
-pub fn spawn_worker(parts: WorkerParts) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("plugin-{}", parts.id))
-        .spawn(move || Worker::new(parts).run())
 }
 
 /// What the worker does with events: the one state it keeps. It changes
@@ -117,8 +103,18 @@ pub(crate) struct Saved {
     pub(crate) taken: Instant,
 }
 
-/// How often an idle worker wakes up (ends of quarantines, due snapshots).
-const IDLE_TICK: Duration = Duration::from_millis(250);
+/// What a turn ended with.
+pub(crate) enum Step {
+    /// More batches are waiting: the turn used its share.
+    More,
+    /// Nothing to do; wake the worker at this time (a quarantine's end, a
+    /// snapshot due), if any, or when a batch or command comes.
+    Idle(Option<Instant>),
+    /// The stream ended: the last checkpoint was sent.
+    Ended,
+    /// The worker panicked (set by the pool).
+    Panicked,
+}
 
 pub(crate) struct Worker {
     pub(crate) id: Arc<str>,
@@ -158,13 +154,13 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    fn new(parts: WorkerParts) -> Self {
+    pub(crate) fn new(parts: WorkerParts, control: Receiver<WorkerCommand>) -> Self {
         let mut worker = Self {
             id: parts.id,
             version: parts.version,
             instance: Some(parts.instance),
             queue: parts.queue,
-            control: parts.control,
+            control,
             outputs: parts.outputs,
             metrics: parts.metrics,
             settings: parts.recovery,
@@ -233,21 +229,50 @@ impl Worker {
         self.metrics.set_state(state);
     }
 
-    fn run(mut self) {
+    /// One turn: commands first (a swap is never starved by a busy
+    /// stream), then batches in order, at most `batches` of them or for
+    /// `time`, whichever ends first.
+    pub(crate) fn step(&mut self, batches: u32, time: Duration) -> Step {
+        let started = Instant::now();
+        let mut taken = 0;
         loop {
-            let timeout = match self.mode {
-                Mode::Quarantined { until, .. } => until
-                    .saturating_duration_since(Instant::now())
-                    .min(IDLE_TICK),
-                _ => IDLE_TICK,
-            };
-            match self.queue.recv_or(&self.control, timeout) {
-                Wake::Batch(batch) => self.batch(batch),
-                Wake::Other(command) => self.command(command),
-                Wake::Idle => self.idle(),
-                Wake::Closed => break,
+            while let Ok(command) = self.control.try_recv() {
+                self.command(command);
+            }
+            match self.queue.try_recv() {
+                Ok(batch) => {
+                    self.batch(batch);
+                    taken += 1;
+                    if taken >= batches || started.elapsed() >= time {
+                        return Step::More;
+                    }
+                }
+                Err(TryRecvError::Empty) => {
+                    self.idle();
+                    return Step::Idle(self.wake_at());
+                }
+                Err(TryRecvError::Disconnected) => {
+                    self.end();
+                    return Step::Ended;
+                }
             }
         }
+    }
+
+    /// When the worker must look at the time with no batch coming: the end
+    /// of a quarantine, or a snapshot falling due over batches processed.
+    fn wake_at(&self) -> Option<Instant> {
+        match self.mode {
+            Mode::Quarantined { until, .. } => Some(until),
+            Mode::Running if !self.checkpoint.since.is_empty() => {
+                Some(self.checkpoint.taken + self.settings.snapshot_every)
+            }
+            _ => None,
+        }
+    }
+
+    /// The stream ended and the queue is drained.
+    fn end(&mut self) {
         if matches!(self.mode, Mode::Running | Mode::Paused) {
             // The last state, for a restart to continue from. Sent again
             // when nothing came since the last one: the sinks see the

@@ -68,7 +68,8 @@ fn a_restart_keeps_the_positions_and_ends_where_one_run_ends() {
         .map(|p| d(&p["size"]))
         .collect();
     assert_eq!(sizes.iter().copied().sum::<Decimal>(), dec("0"), "{open}");
-    assert!(server.terminate().success());
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
 
     let server = Server::start(&run_config(&dir, &full, ""));
     let pnl = wait_total(&server, "-91.148");

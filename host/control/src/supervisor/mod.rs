@@ -21,16 +21,15 @@ use prism_model::{
     wall_ms,
 };
 use prism_router::{Filter, Route, RouterCommand, plugin_queue};
-use prism_runtime::{LoadError, PluginEngine, PluginInstance, PluginVersion};
+use prism_runtime::{PluginEngine, PluginInstance, PluginVersion};
 use prism_worker::{
-    FaultReporter, OutputSender, PluginMetrics, RecoverySettings, WorkerCommand, WorkerParts,
-    spawn_worker,
+    Ended, FaultReporter, OutputSender, PluginMetrics, RecoverySettings, WorkerHandle, WorkerParts,
+    WorkerPool,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 use versions::History;
 
@@ -41,6 +40,8 @@ pub use operations::Rename;
 pub struct SupervisorSettings {
     /// Batches a plugin's queue holds before the source is held back.
     pub queue_batches: usize,
+    /// Threads that run every plugin's batches (0: one per core).
+    pub worker_threads: usize,
     pub recovery: RecoverySettings,
     /// Dead letters kept per plugin.
     pub dead_letters: usize,
@@ -57,6 +58,7 @@ impl Default for SupervisorSettings {
     fn default() -> Self {
         Self {
             queue_batches: 64,
+            worker_threads: 0,
             recovery: RecoverySettings::default(),
             dead_letters: 1000,
             answer_timeout: Duration::from_secs(120),
@@ -93,11 +95,11 @@ struct PluginSlot {
     id: PluginId,
     metrics: Arc<PluginMetrics>,
     queue_depth: Arc<AtomicUsize>,
-    control: Sender<WorkerCommand>,
+    /// Commands to the plugin's worker, and its end.
+    worker: WorkerHandle,
     /// One control operation at a time per plugin.
     ops: Mutex<()>,
     state: RwLock<SlotState>,
-    worker: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Where a plugin's state stands when it is added.
@@ -148,6 +150,8 @@ pub struct Supervisor {
     pub(crate) engine: PluginEngine,
     settings: SupervisorSettings,
     router: Sender<RouterCommand>,
+    /// The threads every plugin's worker runs on.
+    pool: WorkerPool,
     outputs: Mutex<Option<OutputSender>>,
     plugins: RwLock<BTreeMap<String, Arc<PluginSlot>>>,
     /// Serializes adding and removing plugins.
@@ -194,8 +198,9 @@ impl Supervisor {
         settings: SupervisorSettings,
         router: Sender<RouterCommand>,
         outputs: OutputSender,
-    ) -> Self {
-        Self {
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            pool: WorkerPool::start(WorkerPool::threads_for(settings.worker_threads))?,
             engine,
             settings,
             router,
@@ -208,7 +213,7 @@ impl Supervisor {
             on_fault: Arc::new(|plugin: &str, fault| {
                 tracing::error!(plugin, kind = ?fault.kind, "plugin failed: {}", fault.message);
             }),
-        }
+        })
     }
 
     /// From now on, a plugin added waits for the source to read the stream
@@ -406,16 +411,28 @@ impl Supervisor {
         let subscription =
             crate::settings::subscription_of(&version, &settings).map_err(ControlError::Load)?;
         let (queue_tx, queue_rx) = plugin_queue(self.settings.queue_batches);
-        let (control_tx, control_rx) = crossbeam_channel::unbounded();
         let metrics = Arc::new(PluginMetrics::new(self.settings.dead_letters));
         let name: Arc<str> = Arc::from(id.as_str());
         let executor = paper_account(&name, &settings, resume.account.as_deref(), &self.exposure);
         let partition = settings.partition;
+        let worker = self.pool.spawn(WorkerParts {
+            id: name.clone(),
+            version: version.clone(),
+            instance,
+            queue: queue_rx,
+            outputs,
+            metrics: metrics.clone(),
+            recovery: self.settings.recovery,
+            on_fault: self.on_fault.clone(),
+            position: resume.position,
+            instruments: resume.instruments,
+            executor,
+        });
         let slot = Arc::new(PluginSlot {
             id: id.clone(),
-            metrics: metrics.clone(),
+            metrics,
             queue_depth: queue_tx.depth_gauge(),
-            control: control_tx,
+            worker,
             ops: Mutex::new(()),
             state: RwLock::new(SlotState {
                 current: version.clone(),
@@ -426,26 +443,7 @@ impl Supervisor {
                 history: History::new(&version, settings, self.settings.versions_kept),
                 paused: false,
             }),
-            worker: Mutex::new(None),
         });
-        let worker = spawn_worker(WorkerParts {
-            id: name.clone(),
-            version,
-            instance,
-            queue: queue_rx,
-            control: control_rx,
-            outputs,
-            metrics,
-            recovery: self.settings.recovery,
-            on_fault: self.on_fault.clone(),
-            position: resume.position,
-            instruments: resume.instruments,
-            executor,
-        })
-        .map_err(|e| {
-            ControlError::Load(LoadError::Engine(format!("cannot start a thread: {e}")))
-        })?;
-        *lock(&slot.worker) = Some(worker);
         let fences = lock(&self.fences).remove(id.as_str()).unwrap_or_default();
         let mut route = Route::new(
             &name,
@@ -482,12 +480,8 @@ impl Supervisor {
             .ok_or_else(|| ControlError::NotFound(id.to_owned()))?;
         let _ = self.router.send(RouterCommand::Remove(Arc::from(id)));
         self.publish(RegistryChange::Removed { id: Arc::from(id) });
-        if let Some(worker) = lock(&slot.worker).take() {
-            // The worker ends once its queue drains; nobody needs to wait.
-            std::thread::spawn(move || {
-                let _ = worker.join();
-            });
-        }
+        // The worker ends once its queue drains; nobody needs to wait.
+        drop(slot);
         tracing::info!(plugin = %id, "plugin removed");
         Ok(())
     }
@@ -577,9 +571,7 @@ impl Supervisor {
     pub(crate) fn shut_down(&self) {
         lock(&self.outputs).take();
         for slot in self.slots() {
-            if let Some(worker) = lock(&slot.worker).take()
-                && worker.join().is_err()
-            {
+            if slot.worker.wait() == Ended::Panicked {
                 tracing::error!(plugin = %slot.id, "the plugin's worker panicked");
             }
         }

@@ -35,7 +35,7 @@ impl Supervisor {
     ) -> Result<T, ControlError> {
         let (reply, answer) = bounded(1);
         let gone = || ControlError::Gone(slot.id.to_string());
-        slot.control.send(command(reply)).map_err(|_| gone())?;
+        slot.worker.send(command(reply)).map_err(|_| gone())?;
         match answer.recv_timeout(self.settings.answer_timeout) {
             Ok(result) => result.map_err(ControlError::Refused),
             Err(RecvTimeoutError::Timeout) => Err(ControlError::Timeout(

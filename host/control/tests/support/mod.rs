@@ -75,11 +75,34 @@ pub fn quick_recovery() -> RecoverySettings {
     }
 }
 
+/// The sizes a harness differs in.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub queue_batches: usize,
+    /// 0: one per core.
+    pub worker_threads: usize,
+    pub max_instances: u32,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Self {
+            queue_batches: 8,
+            worker_threads: 0,
+            max_instances: 32,
+        }
+    }
+}
+
 impl Harness {
     pub fn start(recovery: RecoverySettings, batch_size: usize) -> Harness {
+        Self::start_sized(recovery, batch_size, Sizes::default())
+    }
+
+    pub fn start_sized(recovery: RecoverySettings, batch_size: usize, sizes: Sizes) -> Harness {
         let engine = PluginEngine::new(EngineSettings {
             max_memory_bytes: 64 << 20,
-            max_instances: 32,
+            max_instances: sizes.max_instances,
             ..EngineSettings::default()
         })
         .unwrap();
@@ -93,7 +116,8 @@ impl Harness {
             source_queue: 4,
             archive: Vec::new(),
             supervisor: SupervisorSettings {
-                queue_batches: 8,
+                queue_batches: sizes.queue_batches,
+                worker_threads: sizes.worker_threads,
                 recovery,
                 answer_timeout: Duration::from_secs(60),
                 ..SupervisorSettings::default()

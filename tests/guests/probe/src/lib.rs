@@ -32,6 +32,9 @@
 //!   client id, price, size, side, fee as strings).
 //! - any mode with `"fail": M` and `"at"`/`"at_ts"` — misbehaves as mode M
 //!   there (e.g. a `trader` that panics once).
+//! - `{"mode":"slow", "work": W}` — counts like `count`, and spends W
+//!   rounds of arithmetic on each market event (about 1 ns a round): a
+//!   plugin that is slow but correct.
 //! - `{"mode":"init_error"}` — refuses to start.
 //! - `{"mode":"restore_error"}` — refuses any state.
 
@@ -53,6 +56,9 @@ struct Config {
     /// `alert` mode: one alert every this many trades.
     #[serde(default)]
     every: u64,
+    /// `slow` mode: rounds of arithmetic per market event.
+    #[serde(default)]
+    work: u64,
     /// `trader` mode: each order's size.
     #[serde(default)]
     size: Option<String>,
@@ -209,6 +215,15 @@ impl Plugin for Probe {
         self.events += 1;
         self.last_ts = event.ts().unwrap_or(self.last_ts);
         match self.config.mode.as_str() {
+            "slow" => {
+                let mut x = std::hint::black_box(self.events);
+                for _ in 0..self.config.work {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                }
+                std::hint::black_box(x);
+            }
             "keys" => {
                 let n = self.events;
                 ctx.document(&format!("key-{n}"), self.last_ts, &n)?;
