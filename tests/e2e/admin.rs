@@ -304,3 +304,61 @@ fn pausing_a_quarantined_plugin_is_a_conflict() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(json(&body)["error"]["code"], "conflict");
 }
+
+/// Admission: a plugin past `runtime.max_instances` is refused with 503,
+/// the code `at_capacity` and the key to raise; the running plugins go on,
+/// and once one is removed the same upload is taken.
+#[test]
+fn a_plugin_past_the_instance_limit_is_refused_and_taken_once_there_is_room() {
+    let dir = temp_dir("admin-capacity");
+    std::fs::copy(wasm("prism_probe"), dir.join("watched.wasm")).unwrap();
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        config_text(&dir, "").replace(
+            "watch_debounce_ms = 20",
+            "watch_debounce_ms = 20\nmax_instances = 3",
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    let probe = std::fs::read(wasm("prism_probe")).unwrap();
+    let add = |id: &str| format!("/api/v1/plugins/{id}?config={COUNT_CONFIG}");
+    // `watched` holds one instance; two more fit.
+    for id in ["a", "b"] {
+        let (status, body) = server.request("POST", &add(id), Some(TOKEN), &probe);
+        assert_eq!(status, 201, "{id}: {body}");
+    }
+    let (status, body) = server.request("POST", &add("c"), Some(TOKEN), &probe);
+    assert_eq!(status, 503, "{body}");
+    let error = &json(&body)["error"];
+    assert_eq!(error["code"], "at_capacity", "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("runtime.max_instances = 3"),
+        "{body}"
+    );
+    let plugins = server.json("/api/v1/plugins");
+    let items = plugins["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{plugins}");
+    assert!(items.iter().all(|p| p["state"] == "running"), "{plugins}");
+    // Room made: the worker of `a` ends once its queue drains, and its
+    // instance goes back to the pool.
+    let (status, body) = server.request("DELETE", "/api/v1/plugins/a", Some(TOKEN), b"");
+    assert_eq!(status, 204, "{body}");
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = server.request("POST", &add("c"), Some(TOKEN), &probe);
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still refused: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -96,6 +96,9 @@ impl From<ControlError> for ApiError {
             ControlError::InvalidId(_) | ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
             ControlError::Gone(_) => StatusCode::GONE,
             ControlError::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,
+            // The host is full, not the component wrong: a retry after a
+            // plugin is removed succeeds.
+            e if e.is_at_capacity() => StatusCode::SERVICE_UNAVAILABLE,
             // Everything about the component itself: not wasm, wrong world,
             // init or restore refused, swap refused.
             ControlError::Read { .. } | ControlError::Load(_) | ControlError::Refused(_) => {

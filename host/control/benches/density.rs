@@ -160,7 +160,7 @@ fn measure(plugins: usize) {
     drop(views);
     pipeline.finish().unwrap();
     let _ = std::fs::remove_dir_all(&cache);
-    let per_plugin = (rss_streamed.saturating_sub(rss_empty)) * 1024 / plugins as u64;
+    let per_plugin = (rss_added.saturating_sub(rss_empty)) * 1024 / plugins as u64;
     println!(
         "| {plugins} | {:.1} | {:.1} | {:.1} | {per_plugin} | {:.3} | {:.0} | {threads_added} / {threads_streamed} | {events} | {:.2} | {:.0} | {:.2} |",
         rss_start as f64 / 1024.0,
@@ -195,7 +195,7 @@ fn main() {
         }
     };
     println!(
-        "| plugins | RSS at start MiB | RSS with plugins MiB | RSS after the stream MiB | bytes per plugin | add all s | add first ms | threads (added / streamed) | events each | stream s | events delivered/s | CPU s |"
+        "| plugins | RSS at start MiB | RSS with plugins MiB | RSS after the stream MiB | bytes per idle plugin | add all s | add first ms | threads (added / streamed) | events each | stream s | events delivered/s | CPU s |"
     );
     println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     let me = std::env::current_exe().unwrap();

@@ -61,6 +61,13 @@ impl ControlError {
         )
     }
 
+    /// The host runs as many plugin instances as it may: the component is
+    /// fine, the host is full (admission refused).
+    #[must_use]
+    pub fn is_at_capacity(&self) -> bool {
+        matches!(self, ControlError::Load(LoadError::Capacity { .. }))
+    }
+
     /// A stable, machine-readable code.
     #[must_use]
     pub fn code(&self) -> &'static str {
@@ -98,6 +105,7 @@ fn load_code(e: &LoadError) -> &'static str {
         LoadError::KindsNotInContract { .. } => "invalid_subscription",
         LoadError::Restore(_) => "restore_failed",
         LoadError::Instantiate(_) | LoadError::Fault(_) => "start_failed",
+        LoadError::Capacity { .. } => "at_capacity",
         LoadError::Engine(_) | LoadError::Read { .. } => "load_failed",
     }
 }

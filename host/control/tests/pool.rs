@@ -112,3 +112,43 @@ fn plugins_are_not_threads() {
     }
     h.pipeline.finish().unwrap();
 }
+
+#[test]
+fn a_plugin_past_the_instance_limit_is_refused_with_the_reason() {
+    let h = Harness::start_sized(
+        quick_recovery(),
+        64,
+        Sizes {
+            queue_batches: 8,
+            worker_threads: 2,
+            max_instances: 3,
+        },
+    );
+    let settings = || prism_control::PluginSettings {
+        config_json: r#"{"mode":"count"}"#.into(),
+        ..prism_control::PluginSettings::default()
+    };
+    let bytes = support::wasm_bytes("prism_probe");
+    let mut refused = None;
+    for n in 0..5 {
+        let id = prism_model::PluginId::new(&format!("p-{n}")).unwrap();
+        let added = h.pipeline.supervisor.add_bytes(
+            &id,
+            &bytes,
+            settings(),
+            prism_control::Origin::Upload {
+                component: std::sync::Arc::from(bytes.as_slice()),
+            },
+        );
+        if let Err(e) = added {
+            refused = Some((n, e.to_string()));
+            break;
+        }
+    }
+    let (n, reason) = refused.expect("the fourth plugin is refused");
+    eprintln!("refused plugin {n}: {reason}");
+    assert_eq!(n, 3, "{reason}");
+    assert!(reason.contains("runtime.max_instances = 3"), "{reason}");
+    // The plugins in place keep running.
+    assert_eq!(h.pipeline.supervisor.view("p-2").unwrap().id, "p-2");
+}

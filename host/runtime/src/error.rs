@@ -52,6 +52,11 @@ pub enum LoadError {
     /// Instantiation failed (e.g. the memory limit is smaller than the plugin's initial memory).
     #[error("cannot instantiate the plugin: {0}")]
     Instantiate(String),
+    /// Every instance the engine's pool holds is in use: admission refused.
+    #[error(
+        "the host already runs as many plugin instances as it may (runtime.max_instances = {limit}; a swap or a recovery needs one spare for a moment): remove a plugin or raise the limit"
+    )]
+    Capacity { limit: u32 },
     /// `init` returned an error.
     #[error("the plugin refused its config: {0}")]
     Init(String),

@@ -179,8 +179,9 @@ impl PluginModule {
     /// Creates a fresh, isolated instance. `seed` seeds its randomness.
     ///
     /// # Errors
-    /// [`LoadError::Instantiate`] when the pool is exhausted or the plugin's
-    /// initial memory exceeds its limit.
+    /// [`LoadError::Capacity`] when the pool is exhausted;
+    /// [`LoadError::Instantiate`] when the plugin's initial memory exceeds
+    /// its limit (or instantiation fails otherwise).
     pub fn instantiate(
         &self,
         plugin_id: &str,
@@ -202,6 +203,11 @@ impl PluginModule {
             Pre::V0_1(pre) => pre.instance_pre(),
         };
         let instance = instance_pre.instantiate(&mut store).map_err(|e| {
+            if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+                return LoadError::Capacity {
+                    limit: self.engine.settings().max_instances,
+                };
+            }
             let fault = classify(&e, store.data().captured());
             LoadError::Instantiate(fault.message)
         })?;
