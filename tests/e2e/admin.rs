@@ -362,3 +362,85 @@ fn a_plugin_past_the_instance_limit_is_refused_and_taken_once_there_is_room() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The capacity view: plugins, instances against `runtime.max_instances`,
+/// worker threads, queues and memory as configured and as the plugins'
+/// own views say, and the busiest plugin first.
+#[test]
+fn the_capacity_view_shows_the_host_against_its_limits() {
+    let dir = temp_dir("admin-capacity-view");
+    std::fs::copy(wasm("prism_probe"), dir.join("watched.wasm")).unwrap();
+    let config = dir.join("prism.toml");
+    let extra = r#"
+[[plugins]]
+id = "slow"
+path = "watched.wasm"
+config = { mode = "slow", work = 200000 }
+[pipeline]
+worker_threads = 2
+queue_batches = 16
+"#;
+    std::fs::write(
+        &config,
+        config_text(&dir, extra).replace(
+            "watch_debounce_ms = 20",
+            "watch_debounce_ms = 20\nmax_instances = 5",
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&config, &[("PRISM_ADMIN_TOKEN", TOKEN)]);
+    // Both have worked a while.
+    server.wait_for("/api/v1/plugins/slow", Duration::from_secs(30), |v| {
+        v["events_in"].as_u64().unwrap_or(0) > 2_000
+    });
+    let c = server.json("/api/v1/system/capacity");
+    assert_eq!(c["plugins"], 2, "{c:#}");
+    assert_eq!(c["instances"]["limit"], 5, "{c:#}");
+    let in_use = c["instances"]["in_use"].as_u64().unwrap();
+    assert_eq!(in_use, 2, "one instance a plugin, no swap running: {c:#}");
+    assert_eq!(c["instances"]["headroom"], 5 - in_use, "{c:#}");
+    assert_eq!(c["worker_threads"], 2, "{c:#}");
+    assert_eq!(c["queues"]["capacity_batches"], 16, "{c:#}");
+    let items = c["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{c:#}");
+    assert_eq!(items[0]["id"], "slow", "the busiest first: {c:#}");
+    let share = |i: &Value| i["cpu_share"].as_f64().unwrap();
+    assert!(share(&items[0]) > share(&items[1]), "{c:#}");
+    let window_ms = c["cpu"]["window_s"].as_f64().unwrap() * 1000.0;
+    for i in items {
+        let busy = i["busy_ms"].as_f64().unwrap();
+        assert!(busy <= window_ms + 1.0, "{c:#}");
+        assert!(
+            (share(i) - busy / window_ms).abs() < 0.01,
+            "the share is the busy time over the window: {c:#}"
+        );
+        // Each plugin's memory, as its own view says.
+        let id = i["id"].as_str().unwrap();
+        let view = server.json(&format!("/api/v1/plugins/{id}"));
+        assert!(i["memory_bytes"].as_u64().unwrap() > 0, "{c:#}");
+        assert_eq!(i["state"], view["state"], "{c:#}");
+    }
+    let memory: u64 = items
+        .iter()
+        .map(|i| i["memory_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(c["memory"]["plugins_bytes"], memory, "{c:#}");
+    assert!(c["memory"]["process_resident_bytes"].as_u64().unwrap() > memory);
+    let busy = c["cpu"]["busy_share"].as_f64().unwrap();
+    assert!(busy > 0.0 && busy <= 1.05, "{c:#}");
+    // The busiest one alone; a limit out of range is refused by name.
+    let top = server.json("/api/v1/system/capacity?limit=1");
+    assert_eq!(top["items"].as_array().unwrap().len(), 1);
+    assert_eq!(top["items"][0]["id"], "slow");
+    let (status, body) = server.get("/api/v1/system/capacity?limit=0");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("limit"), "{body}");
+    // The same in the metrics.
+    let (_, metrics) = server.get("/metrics");
+    assert!(
+        metrics.contains("prism_plugin_instances_limit 5"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("prism_worker_threads 2"), "{metrics}");
+    assert!(metrics.contains("prism_plugin_instances 2"), "{metrics}");
+}

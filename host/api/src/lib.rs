@@ -11,6 +11,7 @@
 mod admin;
 mod alerts;
 mod analytics;
+mod capacity;
 mod cluster;
 mod dashboard;
 mod error;
@@ -57,6 +58,7 @@ pub const LIVE_SINK: &str = "live";
 pub fn app(state: AppState) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(openapi::Base::openapi())
         .merge(system::router())
+        .merge(capacity::router())
         .merge(cluster::router())
         .merge(plugins::router())
         .merge(admin::router())

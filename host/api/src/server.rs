@@ -81,6 +81,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let counts = state.connections.clone();
+    tokio::spawn(crate::capacity::sample_cpu(state.clone()));
     if let Some(n) = &state.notifier {
         state.live.forward_alerts(n);
     }

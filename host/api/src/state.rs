@@ -147,6 +147,8 @@ pub struct AppState {
     /// The source's counters and state (running, finished, failed).
     pub source: Arc<prism_sources::SourceStats>,
     pub started: Instant,
+    /// The plugins' busy time over the last minute, for the capacity view.
+    pub(crate) cpu: Arc<crate::capacity::CpuSamples>,
 }
 
 impl AppState {
@@ -181,6 +183,7 @@ impl AppState {
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             source: Arc::default(),
             started: Instant::now(),
+            cpu: Arc::default(),
         }
     }
 

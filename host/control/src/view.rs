@@ -103,6 +103,23 @@ pub struct VersionRecord {
     pub error: Option<String>,
 }
 
+/// What the host holds against its limits, for `GET /api/v1/system/capacity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Plugin instances alive (a swap's candidate counts while it lasts).
+    pub instances: u64,
+    /// `runtime.max_instances`: past it a plugin is refused.
+    pub max_instances: u32,
+    /// Threads running every plugin's batches.
+    pub worker_threads: usize,
+    /// Batches one plugin's queue holds (`pipeline.queue_batches`).
+    pub queue_batches: usize,
+    /// Largest linear memory a plugin may be given (`runtime.max_memory_mb`).
+    pub max_memory_bytes: u64,
+    /// Bytes the instance pool keeps resident in free slots.
+    pub pool_unused_resident_bytes: u64,
+}
+
 /// The operations of the control plane, as the API uses them. Every
 /// mutating operation leaves the running version untouched when it fails.
 pub trait PluginControl: Send + Sync {
@@ -181,4 +198,9 @@ pub trait PluginControl: Send + Sync {
     ) -> Result<prism_worker::AccountAnswer, ControlError>;
     /// The ids of the plugins that trade on paper.
     fn trading(&self) -> Vec<String>;
+    /// What the host holds against its limits; `None` where there is no
+    /// engine behind (test doubles).
+    fn capacity(&self) -> Option<Capacity> {
+        None
+    }
 }

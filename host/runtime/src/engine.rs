@@ -40,6 +40,19 @@ impl Default for EngineSettings {
     }
 }
 
+/// What the pooling allocator holds: live instances and memories, and the
+/// resident bytes it keeps warm in slots no instance uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Component instances alive (each plugin's, and a swap's candidate
+    /// while it lasts).
+    pub instances: u64,
+    /// Linear memories alive.
+    pub memories: u64,
+    /// Bytes kept resident in memory slots that are free (reused warm).
+    pub unused_resident_bytes: u64,
+}
+
 /// One wasmtime [`Engine`] for the process ("typically there's one Engine per
 /// process"), with a background thread that advances its epoch so that every
 /// call can carry a deadline.
@@ -116,6 +129,18 @@ impl PluginEngine {
             compiled: Arc::default(),
             _ticker: Arc::new(Ticker(stop)),
         })
+    }
+
+    /// What the instance pool holds now.
+    #[must_use]
+    pub fn pool_usage(&self) -> PoolUsage {
+        self.engine
+            .pooling_allocator_metrics()
+            .map_or_else(PoolUsage::default, |m| PoolUsage {
+                instances: m.component_instances(),
+                memories: m.memories() as u64,
+                unused_resident_bytes: m.unused_memory_bytes_resident() as u64,
+            })
     }
 
     /// The settings the engine was built with.

@@ -253,6 +253,12 @@ impl PluginMetrics {
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
+    /// Time spent in the plugin's calls so far, µs (the latency sum).
+    #[must_use]
+    pub fn busy_us(&self) -> u64 {
+        self.latency_sum_us.load(Ordering::Relaxed)
+    }
+
     /// Cumulative histogram: `(upper bound µs or None for +Inf, count ≤ bound)`,
     /// and the sum of all observations in µs.
     #[must_use]

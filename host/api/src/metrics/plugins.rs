@@ -12,6 +12,26 @@ type Read = fn(&PluginView, i64) -> u64;
 pub(super) fn write(e: &mut Exposition, state: &AppState) {
     let plugins = state.all_plugins();
     let head = state.head_ts.load(Ordering::Relaxed);
+    if let Some(held) = state.control.capacity() {
+        e.single(
+            "prism_plugin_instances",
+            "gauge",
+            "Plugin instances alive (a swap's candidate counts while it lasts).",
+            held.instances,
+        );
+        e.single(
+            "prism_plugin_instances_limit",
+            "gauge",
+            "runtime.max_instances: past it a plugin is refused.",
+            held.max_instances,
+        );
+        e.single(
+            "prism_worker_threads",
+            "gauge",
+            "Threads that run every plugin's batches.",
+            held.worker_threads,
+        );
+    }
     e.single(
         "prism_plugin_logs_suppressed_total",
         "counter",

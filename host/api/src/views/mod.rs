@@ -3,6 +3,7 @@
 //! plane's values, once for REST and WebSocket.
 
 mod analytics;
+mod capacity;
 pub(crate) mod display;
 mod execution;
 mod frontend;
@@ -12,6 +13,7 @@ mod outputs;
 mod status;
 
 pub(crate) use analytics::*;
+pub(crate) use capacity::*;
 pub(crate) use execution::*;
 pub(crate) use frontend::*;
 pub(crate) use history::*;

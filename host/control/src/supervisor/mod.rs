@@ -566,6 +566,21 @@ impl Supervisor {
         }
     }
 
+    /// What the host holds against its limits.
+    #[must_use]
+    pub fn capacity(&self) -> crate::view::Capacity {
+        let pool = self.engine.pool_usage();
+        let engine = self.engine.settings();
+        crate::view::Capacity {
+            instances: pool.instances,
+            max_instances: engine.max_instances,
+            worker_threads: self.pool.threads(),
+            queue_batches: self.settings.queue_batches.max(1),
+            max_memory_bytes: engine.max_memory_bytes as u64,
+            pool_unused_resident_bytes: pool.unused_resident_bytes,
+        }
+    }
+
     /// Lets the sink stage end once every worker has: drops the
     /// supervisor's own handle on the output channel and waits for workers.
     pub(crate) fn shut_down(&self) {

@@ -406,6 +406,10 @@ impl PluginControl for Supervisor {
         })
     }
 
+    fn capacity(&self) -> Option<crate::view::Capacity> {
+        Some(Supervisor::capacity(self))
+    }
+
     fn trading(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
             .plugins
