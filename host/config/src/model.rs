@@ -408,6 +408,11 @@ pub struct PluginLimitsConfig {
     pub log_lines_per_s: u32,
     /// Bytes a second the plugin may write to the host's log (bursts of twice).
     pub log_bytes_per_s: u32,
+    /// Past this linear memory, MiB, the instance is recycled between two
+    /// batches: its state is snapshotted into a fresh instance, invisibly
+    /// (0: never). Memory a wasm instance has grown never shrinks; this
+    /// gives back what a burst took.
+    pub recycle_memory_mb: u32,
 }
 
 impl Default for PluginLimitsConfig {
@@ -425,6 +430,7 @@ impl Default for PluginLimitsConfig {
             max_batch_bytes: 16 << 20,
             log_lines_per_s: 100,
             log_bytes_per_s: 64 << 10,
+            recycle_memory_mb: 0,
         }
     }
 }
@@ -717,6 +723,8 @@ pub struct PluginConfig {
     pub log_lines_per_s: Option<u32>,
     #[serde(default)]
     pub log_bytes_per_s: Option<u32>,
+    #[serde(default)]
+    pub recycle_memory_mb: Option<u32>,
     /// Seed of the plugin's randomness (default: derived from the id).
     #[serde(default)]
     pub seed: Option<u64>,
@@ -764,6 +772,7 @@ impl PluginConfig {
             max_batch_bytes: self.max_batch_bytes.unwrap_or(defaults.max_batch_bytes),
             log_lines_per_s: self.log_lines_per_s.unwrap_or(defaults.log_lines_per_s),
             log_bytes_per_s: self.log_bytes_per_s.unwrap_or(defaults.log_bytes_per_s),
+            recycle_memory_mb: self.recycle_memory_mb.unwrap_or(defaults.recycle_memory_mb),
         }
     }
 }

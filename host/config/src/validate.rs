@@ -411,6 +411,15 @@ impl Config {
                 bad(format!("plugin_defaults.{key}"), "must be at least 1");
             }
         }
+        if defaults.recycle_memory_mb >= defaults.memory_mb {
+            bad(
+                "plugin_defaults.recycle_memory_mb".into(),
+                &format!(
+                    "must be below plugin_defaults.memory_mb ({}); 0 never recycles",
+                    defaults.memory_mb
+                ),
+            );
+        }
         if defaults.memory_mb > self.runtime.max_memory_mb {
             bad(
                 "plugin_defaults.memory_mb".into(),
@@ -444,6 +453,15 @@ impl Config {
                 if value == 0 {
                     bad(format!("plugins[{i}].{key}"), "must be at least 1");
                 }
+            }
+            if limits.recycle_memory_mb >= limits.memory_mb {
+                bad(
+                    format!("plugins[{i}].recycle_memory_mb"),
+                    &format!(
+                        "must be below the plugin's memory_mb ({}); 0 never recycles",
+                        limits.memory_mb
+                    ),
+                );
             }
             if let Some(risk) = &plugin.risk {
                 for (key, message) in risk.problems(&format!("plugins[{i}].risk")) {
@@ -545,6 +563,45 @@ mod tests {
                 "source.duration",
                 "plugins[1].id",
                 "plugins[1].memory_mb"
+            ]
+        );
+    }
+
+    #[test]
+    fn recycling_and_worker_threads_are_checked_by_key() {
+        let c = parse(
+            "[plugin_defaults]\nrecycle_memory_mb = 32\n[[plugins]]\nid = \"a\"\npath = \"a.wasm\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.plugins[0].limits(&c.plugin_defaults).recycle_memory_mb,
+            32
+        );
+        assert_eq!(c.pipeline.worker_threads, 0);
+        let err = parse(
+            r#"
+            [pipeline]
+            worker_threads = 5000
+            [plugin_defaults]
+            recycle_memory_mb = 64
+            [[plugins]]
+            id = "a"
+            path = "a.wasm"
+            memory_mb = 8
+            recycle_memory_mb = 8
+            "#,
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "pipeline.worker_threads",
+                "plugin_defaults.recycle_memory_mb",
+                "plugins[0].recycle_memory_mb"
             ]
         );
     }

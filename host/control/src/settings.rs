@@ -178,6 +178,7 @@ pub fn runtime_limits(limits: PluginLimitsConfig) -> PluginLimits {
             lines_per_s: limits.log_lines_per_s,
             bytes_per_s: limits.log_bytes_per_s,
         },
+        recycle_memory_bytes: (limits.recycle_memory_mb as usize) << 20,
     }
 }
 

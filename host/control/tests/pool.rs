@@ -152,3 +152,55 @@ fn a_plugin_past_the_instance_limit_is_refused_with_the_reason() {
     // The plugins in place keep running.
     assert_eq!(h.pipeline.supervisor.view("p-2").unwrap().id, "p-2");
 }
+
+#[test]
+fn an_instance_grown_past_its_threshold_is_recycled_keeping_its_state() {
+    const EVENTS: u64 = 5_000;
+    let mut h = Harness::start(quick_recovery(), 64);
+    // 8 KiB kept per event, outside the state: 40 MB over the stream,
+    // past the 16 MiB memory limit unless the instance is recycled.
+    let hoard = r#"{"mode":"hoard","bytes":8192}"#;
+    h.probe(
+        "recycled",
+        hoard,
+        PluginLimitsConfig {
+            memory_mb: 16,
+            recycle_memory_mb: 4,
+            ..PluginLimitsConfig::default()
+        },
+    );
+    h.probe(
+        "kept",
+        hoard,
+        PluginLimitsConfig {
+            memory_mb: 16,
+            ..PluginLimitsConfig::default()
+        },
+    );
+    h.send(EVENTS);
+    let recycled = h.pipeline.supervisor.view("recycled").unwrap();
+    let kept = h.pipeline.supervisor.view("kept").unwrap();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    h.wait("the recycled plugin", Duration::from_secs(60), || {
+        h.count("recycled") == EVENTS
+    });
+    // Its own count, kept in its state across every recycle: each event
+    // once, none lost.
+    let m = &recycled.metrics;
+    assert_eq!(load(&m.events_in), EVENTS);
+    assert_eq!(load(&m.errors), 0, "{:?}", m.last_error());
+    assert_eq!(load(&m.restarts), 0);
+    assert_eq!(load(&m.dead_letters_total), 0);
+    // 8 KiB × 5,000 events over a 4 MiB threshold: at least 9 recycles.
+    assert!(load(&m.recycles) >= 9, "{}", load(&m.recycles));
+    assert!(load(&m.memory_bytes) <= 16 << 20);
+    assert_eq!(m.state(), prism_worker::PluginState::Running);
+    // The same plugin without recycling runs into its memory limit.
+    h.wait(
+        "the plugin that keeps its memory",
+        Duration::from_secs(60),
+        || load(&kept.metrics.errors) > 0,
+    );
+    assert_eq!(load(&kept.metrics.recycles), 0);
+    h.pipeline.finish().unwrap();
+}

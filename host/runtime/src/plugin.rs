@@ -27,6 +27,9 @@ pub struct PluginLimits {
     pub outputs: OutputLimits,
     /// How much the plugin may write to the host's log.
     pub log: LogLimits,
+    /// Past this linear memory, bytes, the worker recycles the instance
+    /// (snapshot into a fresh one between two batches); 0: never.
+    pub recycle_memory_bytes: usize,
 }
 
 impl Default for PluginLimits {
@@ -37,6 +40,7 @@ impl Default for PluginLimits {
             max_outputs: 10_000,
             outputs: OutputLimits::default(),
             log: LogLimits::default(),
+            recycle_memory_bytes: 0,
         }
     }
 }

@@ -102,6 +102,9 @@ pub struct PluginMetrics {
     pub errors: AtomicU64,
     /// Fresh instances started to recover from a failure.
     pub restarts: AtomicU64,
+    /// Instances recycled: grown past `recycle_memory_mb`, their state
+    /// moved into a fresh one between two batches.
+    pub recycles: AtomicU64,
     /// Versions (or configs) switched to.
     pub swaps: AtomicU64,
     /// Swaps refused because the new version failed to compile, start or restore.
@@ -145,6 +148,7 @@ impl PluginMetrics {
             batches: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            recycles: AtomicU64::new(0),
             swaps: AtomicU64::new(0),
             swap_failures: AtomicU64::new(0),
             dead_letters_total: AtomicU64::new(0),

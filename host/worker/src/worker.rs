@@ -151,6 +151,11 @@ pub(crate) struct Worker {
     /// Outputs and delivered events of a traded batch's first part, when
     /// its rest went through recovery: sent with the rest's.
     pub(crate) carry: (Vec<Output>, u64),
+    /// The memory past which the instance is recycled: the configured
+    /// threshold, or twice what a fresh instance took with the state
+    /// restored, whichever is more (so a state larger than the threshold
+    /// does not recycle at every batch).
+    recycle_at: usize,
 }
 
 impl Worker {
@@ -189,6 +194,7 @@ impl Worker {
             executor: parts.executor,
             held_fills: Vec::new(),
             carry: (Vec::new(), 0),
+            recycle_at: 0,
         };
         // The state at start is the first checkpoint: recovery always has a
         // base, even before the first periodic snapshot.
@@ -304,15 +310,64 @@ impl Worker {
         }
         if self.executor.is_some() {
             self.traded(batch);
+        } else {
+            match self.call(&batch.events) {
+                Ok(outputs) => {
+                    self.delivered(&batch, market_count(&batch.events), outputs);
+                    self.checkpoint.since.push(batch);
+                    self.maybe_checkpoint();
+                }
+                Err(fault) => self.recover(batch, &fault),
+            }
+        }
+        self.maybe_recycle();
+    }
+
+    /// Moves the state into a fresh instance when the live one's memory
+    /// has grown past the plugin's `recycle_memory_mb`: a wasm instance's
+    /// memory never shrinks, a fresh one holds only what the state needs.
+    /// Between two batches, with the state the next batch would see, so
+    /// the plugin and the API see no difference; the new state is the
+    /// checkpoint. If the fresh instance cannot start, the old one goes on.
+    fn maybe_recycle(&mut self) {
+        let threshold = self.version.settings.limits.recycle_memory_bytes;
+        if threshold == 0 || self.mode != Mode::Running {
             return;
         }
-        match self.call(&batch.events) {
-            Ok(outputs) => {
-                self.delivered(&batch, market_count(&batch.events), outputs);
-                self.checkpoint.since.push(batch);
-                self.maybe_checkpoint();
+        let Some(live) = self.instance.as_mut() else {
+            return;
+        };
+        if live.memory_used() <= threshold.max(self.recycle_at) {
+            return;
+        }
+        let state = match live.snapshot() {
+            Ok(state) => state,
+            Err(fault) => {
+                self.fault(&fault);
+                self.recover_without_batch(&fault);
+                return;
             }
-            Err(fault) => self.recover(batch, &fault),
+        };
+        let fresh = self.version.start(&self.id).and_then(|mut fresh| {
+            fresh.restore(&state)?;
+            Ok(fresh)
+        });
+        match fresh {
+            Ok(fresh) => {
+                self.recycle_at = fresh.memory_used().saturating_mul(2);
+                self.metrics
+                    .memory_bytes
+                    .store(fresh.memory_used() as u64, Ordering::Relaxed);
+                self.instance = Some(fresh);
+                self.redeclare = true;
+                self.metrics.recycles.fetch_add(1, Ordering::Relaxed);
+                self.set_checkpoint(Arc::from(state));
+            }
+            Err(e) => {
+                // Next time only past twice this size: no retry per batch.
+                self.recycle_at = threshold.max(self.recycle_at).saturating_mul(2);
+                tracing::warn!(plugin = %self.id, "the instance is not recycled: {e}");
+            }
         }
     }
 

@@ -41,7 +41,7 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             .map(|p| p.metrics.logs_suppressed.load(Ordering::Relaxed))
             .sum::<u64>(),
     );
-    let families: [(&str, &str, &str, Read); 12] = [
+    let families: [(&str, &str, &str, Read); 13] = [
         (
             "prism_plugin_up",
             "gauge",
@@ -77,6 +77,12 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             "counter",
             "Instances rebuilt to recover.",
             |p, _| p.metrics.restarts.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_plugin_recycles_total",
+            "counter",
+            "Instances recycled past recycle_memory_mb (state kept).",
+            |p, _| p.metrics.recycles.load(Ordering::Relaxed),
         ),
         (
             "prism_plugin_swaps_total",

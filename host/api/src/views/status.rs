@@ -280,6 +280,8 @@ pub(crate) struct PluginStatus {
     pub(crate) outputs: OutputCounts,
     pub(crate) errors: u64,
     pub(crate) restarts: u64,
+    /// Instances recycled past `recycle_memory_mb` (state kept).
+    pub(crate) recycles: u64,
     pub(crate) swaps: u64,
     pub(crate) swap_failures: u64,
     pub(crate) dead_letters: u64,
@@ -345,6 +347,7 @@ impl PluginStatus {
             },
             errors: n(&m.errors),
             restarts: n(&m.restarts),
+            recycles: n(&m.recycles),
             swaps: n(&m.swaps),
             swap_failures: n(&m.swap_failures),
             dead_letters: n(&m.dead_letters_total),

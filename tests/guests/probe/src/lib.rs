@@ -35,6 +35,9 @@
 //! - `{"mode":"slow", "work": W}` — counts like `count`, and spends W
 //!   rounds of arithmetic on each market event (about 1 ns a round): a
 //!   plugin that is slow but correct.
+//! - `{"mode":"hoard", "bytes": B}` — counts like `count`, and keeps B
+//!   bytes more of memory for each market event (not in its state: a
+//!   cache that a fresh instance starts without).
 //! - `{"mode":"init_error"}` — refuses to start.
 //! - `{"mode":"restore_error"}` — refuses any state.
 
@@ -215,6 +218,7 @@ impl Plugin for Probe {
         self.events += 1;
         self.last_ts = event.ts().unwrap_or(self.last_ts);
         match self.config.mode.as_str() {
+            "hoard" => self.hoard.push(vec![1u8; self.config.bytes]),
             "slow" => {
                 let mut x = std::hint::black_box(self.events);
                 for _ in 0..self.config.work {
