@@ -173,7 +173,7 @@ fn measure(name: &str, config: &str, swaps: u32) {
 
 fn main() {
     println!(
-        "| plugin | size | swaps | median ms | p99 ms | max ms | compile alone, median ms | debounce ms |"
+        "| plugin | size | swaps | median ms | p99 ms | max ms | compile alone, median ms | debounce ms (writes in place only) |"
     );
     println!("|---|--:|--:|--:|--:|--:|--:|--:|");
     let smoke = std::env::args().any(|a| a == "--smoke");

@@ -1,13 +1,15 @@
 //! Watches plugin files and the config file, and applies their changes.
 //!
 //! Directories are watched rather than files, so an editor's or a build
-//! tool's write-then-rename is seen like an in-place write. Events are
+//! tool's write-then-rename is seen like an in-place write. Writes are
 //! debounced: a burst of writes to one file makes one reload, of the final
-//! content. A plugin file whose content did not change is left alone.
+//! content. A file renamed into place is whole the moment it appears, so
+//! it is applied at once, without the debounce (the fast path of a swap).
+//! A plugin file whose content did not change is left alone.
 
 use crate::reconcile::Reconciled;
 use crate::supervisor::Supervisor;
-use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 use notify::{RecursiveMode, Watcher as _};
 use prism_config::Config;
 use std::collections::HashSet;
@@ -51,6 +53,20 @@ fn relevant(kind: EventKind) -> bool {
             | EventKind::Modify(_)
             | EventKind::Access(AccessKind::Close(AccessMode::Write))
     )
+}
+
+/// The files an event says were renamed into place: complete as they are.
+fn renamed_into(event: &notify::Event) -> Vec<PathBuf> {
+    match event.kind {
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+            event.paths.iter().map(|p| normal(p)).collect()
+        }
+        // [from, to]
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+            event.paths.last().map(|p| normal(p)).into_iter().collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 struct State {
@@ -151,10 +167,17 @@ pub fn watch(
                     debounce
                 };
                 match rx.recv_timeout(wait) {
-                    Ok(Ok(event)) if relevant(event.kind) => {
-                        pending.extend(event.paths.iter().map(|p| normal(p)));
+                    Ok(Ok(event)) => {
+                        let ready: HashSet<PathBuf> = renamed_into(&event).into_iter().collect();
+                        if !ready.is_empty() {
+                            for path in &ready {
+                                pending.remove(path);
+                            }
+                            state.changed(&ready);
+                        } else if relevant(event.kind) {
+                            pending.extend(event.paths.iter().map(|p| normal(p)));
+                        }
                     }
-                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::warn!("file watching: {e}"),
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                         if !pending.is_empty() {

@@ -95,3 +95,60 @@ fn a_million_events_through_twenty_file_swaps_count_exactly() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file renamed into place is whole: it is applied at once. A file
+/// written in place waits for the debounce (the writer may not be done).
+#[test]
+fn a_rename_into_place_skips_the_debounce_and_a_write_in_place_waits_for_it() {
+    const DEBOUNCE: Duration = Duration::from_secs(3);
+    let dir = std::env::temp_dir().join(format!("prism-swap-rename-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("counter.wasm");
+    let probe = wasm_bytes("prism_probe");
+    write_atomically(&file, &probe);
+    let mut h = Harness::start(support::quick_recovery(), 64);
+    let supervisor = h.pipeline.supervisor.clone();
+    supervisor
+        .add_file(
+            &PluginId::new("counter").unwrap(),
+            &file,
+            PluginSettings {
+                config_json: r#"{"mode":"count"}"#.into(),
+                ..PluginSettings::default()
+            },
+            false,
+        )
+        .unwrap();
+    let _watcher = prism_control::watch(supervisor.clone(), None, DEBOUNCE).unwrap();
+    let running = || supervisor.view("counter").unwrap().sha256;
+    h.send(100);
+
+    let renamed = variant(&probe, 1);
+    let written = Instant::now();
+    write_atomically(&file, &renamed);
+    h.wait("the renamed file to run", Duration::from_secs(30), || {
+        running() == prism_runtime::content_digest(&renamed)
+    });
+    let took = written.elapsed();
+    assert!(took < DEBOUNCE, "a rename waited {took:?}");
+
+    let in_place = variant(&probe, 2);
+    let written = Instant::now();
+    std::fs::write(&file, &in_place).unwrap();
+    h.wait(
+        "the file written in place to run",
+        Duration::from_secs(30),
+        || running() == prism_runtime::content_digest(&in_place),
+    );
+    let took = written.elapsed();
+    assert!(
+        took >= DEBOUNCE,
+        "a write in place was applied after {took:?}"
+    );
+    h.send(100);
+    h.wait("every event counted", Duration::from_secs(30), || {
+        h.count("counter") == 200
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
