@@ -58,6 +58,43 @@ fn cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Instantiating one plugin from its compiled module (the pool's slot,
+/// the component's instances, the memory image), and with `init` too:
+/// median and p99 of `rounds`, each instance dropped before the next.
+fn instantiate(rounds: usize) {
+    let engine = PluginEngine::new(EngineSettings {
+        max_memory_bytes: 64 << 20,
+        max_instances: 16,
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let module = prism_runtime::PluginModule::from_bytes(&engine, &wasm("hello")).unwrap();
+    let limits = prism_runtime::PluginLimits::default();
+    let mut bare = Vec::with_capacity(rounds);
+    let mut with_init = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let instance = module.instantiate("hello", limits, 0).unwrap();
+        bare.push(t.elapsed());
+        drop(instance);
+        let t = Instant::now();
+        let mut instance = module.instantiate("hello", limits, 0).unwrap();
+        instance.init("{}").unwrap();
+        with_init.push(t.elapsed());
+    }
+    bare.sort();
+    with_init.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let at = |v: &[Duration], p: f64| v[((v.len() - 1) as f64 * p) as usize];
+    println!(
+        "instantiate hello: median {:.1} µs, p99 {:.1} µs; with init: median {:.1} µs, p99 {:.1} µs ({rounds} rounds)",
+        us(at(&bare, 0.5)),
+        us(at(&bare, 0.99)),
+        us(at(&with_init, 0.5)),
+        us(at(&with_init, 0.99)),
+    );
+}
+
 /// One count of plugins, in this process; prints one line of results.
 fn measure(plugins: usize) {
     let rss_start = status_kib("VmRSS:");
@@ -184,7 +221,9 @@ fn main() {
         measure(n.parse().expect("a count of plugins"));
         return;
     }
-    let counts: Vec<usize> = if args.iter().any(|a| a == "--smoke") {
+    let smoke = args.iter().any(|a| a == "--smoke");
+    instantiate(if smoke { 50 } else { 2_000 });
+    let counts: Vec<usize> = if smoke {
         vec![20]
     } else {
         let given: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
