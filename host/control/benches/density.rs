@@ -9,22 +9,15 @@
 //! plugins (CI does, so it never rots); `-- 100 1000` picks the counts.
 
 use prism_config::PluginLimitsConfig;
-use prism_control::{Origin, Pipeline, PipelineSettings, PluginSettings, SupervisorSettings};
-use prism_model::{Event, InstrumentRegistry, PluginId, Side, Trade, decimal};
-use prism_router::RouterSettings;
+mod support;
+
+use prism_control::{Origin, Pipeline, PluginSettings};
+use prism_model::{Event, InstrumentRegistry, PluginId};
 use prism_runtime::{EngineSettings, PluginEngine};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-fn wasm(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; build the guests first", path.display()))
-}
+use support::{pipeline_settings, trades, wasm};
 
 /// A figure of `/proc/self/status`, in KiB.
 fn status_kib(field: &str) -> u64 {
@@ -106,17 +99,7 @@ fn measure(plugins: usize) {
         ..EngineSettings::default()
     })
     .unwrap();
-    let settings = PipelineSettings {
-        router: RouterSettings {
-            batch_size: 256,
-            batch_linger: Duration::from_millis(5),
-        },
-        output_queue: 1024,
-        source_queue: 16,
-        archive: Vec::new(),
-        supervisor: SupervisorSettings::default(),
-    };
-    let mut pipeline = Pipeline::start(engine, settings, Vec::new()).unwrap();
+    let mut pipeline = Pipeline::start(engine, pipeline_settings(), Vec::new()).unwrap();
     let bytes = wasm("hello");
     let component: Arc<[u8]> = Arc::from(bytes.as_slice());
     let s = pipeline.supervisor.clone();
@@ -165,22 +148,9 @@ fn measure(plugins: usize) {
     let mut left = events;
     while left > 0 {
         let take = left.min(1024);
-        let chunk: Vec<Event> = (0..take)
-            .map(|_| {
-                ts += 1;
-                Event::Trade(Trade {
-                    instrument: id,
-                    ts,
-                    received_ts: ts,
-                    price: decimal::parse("100").unwrap(),
-                    size: decimal::parse("1").unwrap(),
-                    side: Side::Buy,
-                    buyer: None,
-                    seller: None,
-                })
-            })
-            .collect();
-        source.send(positions.chunk(chunk)).unwrap();
+        source
+            .send(positions.chunk(trades(id, &mut ts, take)))
+            .unwrap();
         left -= take;
     }
     while views

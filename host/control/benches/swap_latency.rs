@@ -7,24 +7,18 @@
 //! a few swaps (CI does, so it never rots).
 
 use prism_config::PluginLimitsConfig;
-use prism_control::{Pipeline, PipelineSettings, PluginSettings, SupervisorSettings};
-use prism_model::{Event, InstrumentRegistry, PluginId, Side, Trade, decimal};
-use prism_router::RouterSettings;
+mod support;
+
+use prism_control::{Pipeline, PluginSettings};
+use prism_model::{Event, InstrumentRegistry, PluginId};
 use prism_runtime::{EngineSettings, PluginEngine, PluginModule};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use support::{pipeline_settings, trades, wasm};
 
 const DEBOUNCE: Duration = Duration::from_millis(20);
-
-fn wasm(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; build the guests first", path.display()))
-}
 
 /// The component with a custom section appended: new bytes, same code.
 fn variant(wasm: &[u8], n: u32) -> Vec<u8> {
@@ -69,17 +63,7 @@ fn measure(name: &str, config: &str, swaps: u32) {
         PluginModule::from_bytes(&engine, &v).unwrap();
         compile.push(t.elapsed());
     }
-    let settings = PipelineSettings {
-        router: RouterSettings {
-            batch_size: 256,
-            batch_linger: Duration::from_millis(5),
-        },
-        output_queue: 1024,
-        source_queue: 16,
-        archive: Vec::new(),
-        supervisor: SupervisorSettings::default(),
-    };
-    let pipeline = Pipeline::start(engine, settings, Vec::new()).unwrap();
+    let pipeline = Pipeline::start(engine, pipeline_settings(), Vec::new()).unwrap();
     let dir = std::env::temp_dir().join(format!("prism-swap-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{name}.wasm"));
@@ -109,22 +93,10 @@ fn measure(name: &str, config: &str, swaps: u32) {
         let _ = source.send(positions.chunk(vec![Event::Instrument(reg.get(id).unwrap().clone())]));
         let mut ts = 1_700_000_000_000i64;
         while !stopped.load(Ordering::Relaxed) {
-            let chunk: Vec<Event> = (0..256)
-                .map(|_| {
-                    ts += 1;
-                    Event::Trade(Trade {
-                        instrument: id,
-                        ts,
-                        received_ts: ts,
-                        price: decimal::parse("100").unwrap(),
-                        size: decimal::parse("1").unwrap(),
-                        side: Side::Buy,
-                        buyer: None,
-                        seller: None,
-                    })
-                })
-                .collect();
-            if source.send(positions.chunk(chunk)).is_err() {
+            if source
+                .send(positions.chunk(trades(id, &mut ts, 256)))
+                .is_err()
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));

@@ -21,18 +21,18 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-#[test]
-fn a_million_events_through_twenty_file_swaps_count_exactly() {
-    let dir = std::env::temp_dir().join(format!("prism-swap-{}", std::process::id()));
+/// A harness running the probe as plugin `counter` from a file in a
+/// fresh directory `name`: the harness, the file, and the probe's bytes.
+fn counter_from_file(name: &str, batch: usize) -> (Harness, std::path::PathBuf, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("prism-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("counter.wasm");
     let probe = wasm_bytes("prism_probe");
     write_atomically(&file, &probe);
-
-    let mut h = Harness::start(support::quick_recovery(), 256);
-    let supervisor = h.pipeline.supervisor.clone();
-    supervisor
+    let h = Harness::start(support::quick_recovery(), batch);
+    h.pipeline
+        .supervisor
         .add_file(
             &PluginId::new("counter").unwrap(),
             &file,
@@ -44,6 +44,13 @@ fn a_million_events_through_twenty_file_swaps_count_exactly() {
             false,
         )
         .unwrap();
+    (h, file, probe)
+}
+
+#[test]
+fn a_million_events_through_twenty_file_swaps_count_exactly() {
+    let (mut h, file, probe) = counter_from_file("swap", 256);
+    let supervisor = h.pipeline.supervisor.clone();
     let watcher =
         prism_control::watch(supervisor.clone(), None, Duration::from_millis(20)).unwrap();
     let view = supervisor.view("counter").unwrap();
@@ -93,7 +100,9 @@ fn a_million_events_through_twenty_file_swaps_count_exactly() {
         count.body["events"], EVENTS,
         "the plugin's own count, carried across every swap"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// A file renamed into place is whole: it is applied at once. A file
@@ -101,25 +110,8 @@ fn a_million_events_through_twenty_file_swaps_count_exactly() {
 #[test]
 fn a_rename_into_place_skips_the_debounce_and_a_write_in_place_waits_for_it() {
     const DEBOUNCE: Duration = Duration::from_secs(3);
-    let dir = std::env::temp_dir().join(format!("prism-swap-rename-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("counter.wasm");
-    let probe = wasm_bytes("prism_probe");
-    write_atomically(&file, &probe);
-    let mut h = Harness::start(support::quick_recovery(), 64);
+    let (mut h, file, probe) = counter_from_file("swap-rename", 64);
     let supervisor = h.pipeline.supervisor.clone();
-    supervisor
-        .add_file(
-            &PluginId::new("counter").unwrap(),
-            &file,
-            PluginSettings {
-                config_json: r#"{"mode":"count"}"#.into(),
-                ..PluginSettings::default()
-            },
-            false,
-        )
-        .unwrap();
     let _watcher = prism_control::watch(supervisor.clone(), None, DEBOUNCE).unwrap();
     let running = || supervisor.view("counter").unwrap().sha256;
     h.send(100);
@@ -150,5 +142,7 @@ fn a_rename_into_place_skips_the_debounce_and_a_write_in_place_waits_for_it() {
     h.wait("every event counted", Duration::from_secs(30), || {
         h.count("counter") == 200
     });
-    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
