@@ -221,7 +221,7 @@ fn hosts_share_partitions_take_over_a_killed_one_and_make_one_hosts_outputs() {
     let dir = temp_dir("nats-cluster");
     let events = simulated(&dir, "6m");
     let (n_events, _) = expected_messages(&events);
-    // Paced: the stream arrives over ~20 s, so hosts join and die mid-stream.
+    // Paced: the stream arrives over ~30 s, so hosts join and die mid-stream.
     let collector = config_every(
         &dir,
         "collector.toml",
@@ -230,7 +230,7 @@ fn hosts_share_partitions_take_over_a_killed_one_and_make_one_hosts_outputs() {
         &format!(
             "{}{}",
             market.section(&market.url, KINDS),
-            replay_source(&events).replace("pace = 0", "pace = 18")
+            replay_source(&events).replace("pace = 0", "pace = 12")
         ),
     );
     let collecting = Server::start(&collector);

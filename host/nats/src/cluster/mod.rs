@@ -402,8 +402,22 @@ pub(crate) async fn each(
         .await
         .map_err(js_error)?;
     let info = consumer.info().await.map_err(js_error)?;
-    let total = info.num_pending;
     let name = info.name.clone();
+    // The server has been seen to answer a count past anything the
+    // stream holds (u64::MAX) for a consumer just made: such a count is
+    // not waited for; the read then ends at the first empty batch.
+    let held = stream.get_info().await.map_err(js_error)?.state.messages;
+    let (total, whole) = if info.num_pending > held {
+        tracing::debug!(
+            filter,
+            pending = info.num_pending,
+            held,
+            "an implausible pending count; reading to the end"
+        );
+        (u64::MAX, false)
+    } else {
+        (info.num_pending, whole)
+    };
     let mut seen = 0u64;
     let mut empty = 0;
     let mut result = Ok(());
