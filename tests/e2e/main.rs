@@ -5,6 +5,7 @@ mod admin;
 mod analytics;
 mod attacks;
 mod authors;
+mod canary;
 mod cli;
 mod common;
 mod dashboard;

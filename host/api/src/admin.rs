@@ -7,7 +7,7 @@ use crate::extract::{Admin, ApiQuery};
 use crate::params::{AddParams, ReplaceParams};
 use crate::reads::blocking;
 use crate::state::AppState;
-use crate::views::PluginStatus;
+use crate::views::{CandidateStatus, PluginStatus};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -27,6 +27,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resume))
         .routes(routes!(reload))
         .routes(routes!(rollback))
+        .routes(routes!(candidate, start_candidate, discard_candidate))
+        .routes(routes!(promote_candidate))
 }
 
 /// An upload's bytes, and its turn: at most `admin.max_concurrent_uploads`
@@ -236,4 +238,83 @@ async fn rollback(
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
     act(&state, move |c| c.rollback(&id)).await
+}
+
+/// The candidate version beside a plugin's running one, and how its
+/// outputs compare with the running version's.
+#[utoipa::path(get, path = "/api/v1/plugins/{id}/candidate", tag = "plugins",
+    params(("id" = String, Path, description = "plugin id")),
+    responses((status = 200, body = CandidateStatus),
+              (status = 404, description = "No such plugin, or it has no candidate", body = ErrorBody),
+              (status = "default", body = ErrorBody)))]
+async fn candidate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CandidateStatus>, ApiError> {
+    let view = state
+        .plugin(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no plugin `{id}`")))?;
+    let candidate = view.candidate.as_ref().ok_or_else(|| {
+        ApiError::from(prism_control::ControlError::Refused(
+            prism_worker::Refusal::NoCandidate,
+        ))
+    })?;
+    Ok(Json(CandidateStatus::of(&id, candidate)))
+}
+
+/// Starts new code (the body) as a candidate beside the running version:
+/// it starts from the running version's state, is given the same events
+/// from then on, and its outputs are compared with the running version's
+/// and never served. It must be the same plugin (its name); `config`
+/// replaces the running config for it. Not for plugins that trade on paper.
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/candidate", tag = "admin",
+    params(("id" = String, Path, description = "plugin id"), AddParams),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "the component"),
+    security(("admin_token" = [])),
+    responses((status = 201, description = "Started; the plugin's status, with the candidate", body = PluginStatus),
+              (status = 409, description = "A candidate runs already, or the plugin trades or is not running", body = ErrorBody),
+              (status = "default", body = ErrorBody)))]
+async fn start_candidate(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AddParams>,
+    body: Body,
+) -> Result<(StatusCode, Json<PluginStatus>), ApiError> {
+    let upload = read_body(&state, body).await?;
+    let view = blocking(&state, move |c| {
+        c.start_candidate(&id, &upload.bytes, q.config.as_deref())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, status(&state, &view)))
+}
+
+/// Stops and drops the candidate; the running version never noticed it.
+#[utoipa::path(delete, path = "/api/v1/plugins/{id}/candidate", tag = "admin",
+    params(("id" = String, Path, description = "plugin id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Discarded; the plugin's status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn discard_candidate(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PluginStatus>, ApiError> {
+    act(&state, move |c| c.discard_candidate(&id)).await
+}
+
+/// Makes the candidate the running version, keeping the state it built;
+/// recorded as `promote` in the version history (a rollback returns to the
+/// version it replaced).
+#[utoipa::path(post, path = "/api/v1/plugins/{id}/candidate/promote", tag = "admin",
+    params(("id" = String, Path, description = "plugin id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Promoted; the plugin's status", body = PluginStatus),
+              (status = "default", body = ErrorBody)))]
+async fn promote_candidate(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PluginStatus>, ApiError> {
+    act(&state, move |c| c.promote_candidate(&id)).await
 }

@@ -86,13 +86,19 @@ impl From<ControlError> for ApiError {
             return ApiError::internal(&e);
         }
         let status = match &e {
-            ControlError::NotFound(_) => StatusCode::NOT_FOUND,
+            ControlError::NotFound(_) | ControlError::Refused(Refusal::NoCandidate) => {
+                StatusCode::NOT_FOUND
+            }
             ControlError::Exists(_)
             | ControlError::NameChanged { .. }
             | ControlError::NoPrevious(_)
-            | ControlError::Refused(Refusal::NotRunning | Refusal::NoAccount) => {
-                StatusCode::CONFLICT
-            }
+            | ControlError::CandidateExists(_)
+            | ControlError::Refused(
+                Refusal::NotRunning
+                | Refusal::NoAccount
+                | Refusal::CandidateTrades
+                | Refusal::CandidateEnded(_),
+            ) => StatusCode::CONFLICT,
             ControlError::InvalidId(_) | ControlError::Invalid(_) => StatusCode::BAD_REQUEST,
             ControlError::Gone(_) => StatusCode::GONE,
             ControlError::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,

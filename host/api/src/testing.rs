@@ -20,6 +20,7 @@ pub(crate) fn view(id: &str, config: Value) -> PluginView {
         config,
         subscription: prism_model::Subscription::default(),
         loaded_at_ms: 0,
+        candidate: None,
         metrics: Arc::default(),
         queue_depth: Arc::default(),
     }
@@ -75,6 +76,20 @@ impl PluginControl for Fixed {
         Err(ControlError::NoPrevious(id.into()))
     }
     fn remove(&self, id: &str) -> Result<(), ControlError> {
+        Err(ControlError::NotFound(id.into()))
+    }
+    fn start_candidate(
+        &self,
+        id: &str,
+        _: &[u8],
+        _: Option<&str>,
+    ) -> Result<PluginView, ControlError> {
+        Err(ControlError::NotFound(id.into()))
+    }
+    fn promote_candidate(&self, id: &str) -> Result<PluginView, ControlError> {
+        Err(ControlError::NotFound(id.into()))
+    }
+    fn discard_candidate(&self, id: &str) -> Result<PluginView, ControlError> {
         Err(ControlError::NotFound(id.into()))
     }
     fn account(

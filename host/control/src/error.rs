@@ -35,6 +35,9 @@ pub enum ControlError {
         from: String,
         to: String,
     },
+    /// The plugin runs a candidate already: promote or discard it first.
+    #[error("plugin `{0}` runs a candidate version already; promote or discard it first")]
+    CandidateExists(String),
     /// There is no earlier version to roll back to.
     #[error("plugin `{0}` has no earlier version to roll back to")]
     NoPrevious(String),
@@ -84,9 +87,13 @@ impl ControlError {
                 Refusal::Restart(_) => "resume_failed",
                 Refusal::NoAccount => "no_account",
                 Refusal::UnknownInstrument(_) => "unknown_instrument",
+                Refusal::CandidateTrades => "candidate_trades",
+                Refusal::NoCandidate => "no_candidate",
+                Refusal::CandidateEnded(_) => "candidate_ended",
             },
             ControlError::NameChanged { .. } => "name_changed",
             ControlError::NoPrevious(_) => "no_previous_version",
+            ControlError::CandidateExists(_) => "candidate_exists",
             ControlError::Gone(_) => "gone",
             ControlError::Timeout(..) => "timeout",
             ControlError::Read { .. } => "read_failed",

@@ -23,5 +23,7 @@ pub use settings::{
 };
 pub use snapshots::{SavedState, SnapshotError, SnapshotHealth, SnapshotStore, SnapshotWriter};
 pub use supervisor::{Origin, Rename, Resume, Supervisor, SupervisorSettings};
-pub use view::{Capacity, Change, PluginControl, PluginView, VersionRecord, VersionStatus};
+pub use view::{
+    CandidateView, Capacity, Change, PluginControl, PluginView, VersionRecord, VersionStatus,
+};
 pub use watch::{Watcher, watch};

@@ -26,9 +26,24 @@ pub struct PluginView {
     pub subscription: Subscription,
     /// Unix ms when the running version was switched to.
     pub loaded_at_ms: i64,
+    /// A candidate version running beside this one, if any.
+    pub candidate: Option<CandidateView>,
     pub metrics: Arc<PluginMetrics>,
     /// Batches waiting in the plugin's queue.
     pub queue_depth: Arc<AtomicUsize>,
+}
+
+/// A candidate version beside a plugin's running one.
+#[derive(Debug, Clone)]
+pub struct CandidateView {
+    /// Its own name and version (from `init`).
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// The config it was started with.
+    pub config: serde_json::Value,
+    /// Its outputs against the running version's, so far.
+    pub comparison: Arc<prism_worker::Comparison>,
 }
 
 /// What changed to make a version.
@@ -45,6 +60,8 @@ pub enum Change {
     Reload,
     /// Back to an earlier version.
     Rollback,
+    /// A candidate that ran beside the running version took its place.
+    Promote,
 }
 
 impl Change {
@@ -57,6 +74,7 @@ impl Change {
             Change::Config => "config",
             Change::Reload => "reload",
             Change::Rollback => "rollback",
+            Change::Promote => "promote",
         }
     }
 }
@@ -196,6 +214,29 @@ pub trait PluginControl: Send + Sync {
         id: &str,
         command: prism_worker::AccountCommand,
     ) -> Result<prism_worker::AccountAnswer, ControlError>;
+    /// Starts new code as a candidate beside the running version: same
+    /// events, outputs compared, never served (`config_json` instead of
+    /// the running config, when given).
+    ///
+    /// # Errors
+    /// As [`Self::replace_wasm`]; a candidate already running; a plugin
+    /// that trades on paper.
+    fn start_candidate(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        config_json: Option<&str>,
+    ) -> Result<PluginView, ControlError>;
+    /// Makes the candidate the running version, with its own state.
+    ///
+    /// # Errors
+    /// No plugin, no candidate, or a candidate that stopped.
+    fn promote_candidate(&self, id: &str) -> Result<PluginView, ControlError>;
+    /// Stops and drops the candidate.
+    ///
+    /// # Errors
+    /// No plugin, or no candidate.
+    fn discard_candidate(&self, id: &str) -> Result<PluginView, ControlError>;
     /// The ids of the plugins that trade on paper.
     fn trading(&self) -> Vec<String>;
     /// What the host holds against its limits; `None` where there is no

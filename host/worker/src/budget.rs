@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Distinct outputs seen, and the size of each document's latest body.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct OutputBudget {
     series: HashSet<(Arc<str>, Option<u32>)>,
     documents: HashMap<Arc<str>, usize>,

@@ -1,5 +1,6 @@
 //! The control plane's commands to a worker, and its answers.
 
+use crate::canary::Comparison;
 use crossbeam_channel::Sender;
 use prism_execution::{ExecutionSettings, Exposure};
 use prism_model::{Decimal, OrderRecord, RiskRecord, RiskState, Side};
@@ -29,6 +30,19 @@ pub enum Refusal {
     /// An account command to a plugin without a paper account.
     #[error("the plugin does not trade: it has no paper account (set `paper = true` on it)")]
     NoAccount,
+    /// A candidate for a plugin that trades on paper: its fills follow its
+    /// own orders, so the two versions would not see the same events.
+    #[error(
+        "a plugin that trades on paper cannot run a candidate: its fills follow its own orders, so the candidate would not see the same events; swap the new version in instead"
+    )]
+    CandidateTrades,
+    /// Promote or discard with no candidate running.
+    #[error("the plugin has no candidate version; start one first")]
+    NoCandidate,
+    /// The candidate stopped (it failed, or it was replaced): it cannot be
+    /// promoted; discard it.
+    #[error("the candidate cannot be promoted: {0}; discard it")]
+    CandidateEnded(String),
     /// A manual order names an instrument the plugin's account has not met.
     #[error("the plugin's account knows no instrument {0}")]
     UnknownInstrument(String),
@@ -92,6 +106,22 @@ pub enum WorkerCommand {
     /// Leave a pause, a quarantine or a failure. From a quarantine or a
     /// failure, a fresh instance is built from the last good state.
     Resume { reply: Reply },
+    /// Start `instance` (of `version`, already through `init`) as a
+    /// candidate beside the running version: the running version's state
+    /// is restored into it, and it is given every batch the running
+    /// version processes; its outputs are compared into `report`, never
+    /// sent on.
+    StartCandidate {
+        version: Arc<PluginVersion>,
+        instance: Box<PluginInstance>,
+        report: Arc<Comparison>,
+        reply: Reply,
+    },
+    /// Make the candidate the running version, keeping the candidate's
+    /// own state.
+    Promote { reply: Reply },
+    /// Stop and drop the candidate.
+    Discard { reply: Reply },
     /// A command to the plugin's paper account, carried out at the event
     /// time the account has reached.
     Account {

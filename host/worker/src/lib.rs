@@ -17,10 +17,16 @@
 //! followed by the fills it caused, and places the orders the plugin
 //! returns before the next event, so fills depend on the events alone.
 //!
+//! A plugin may have a candidate version beside its running one: it is
+//! given the same batches, its outputs are compared with the running
+//! version's and never sent on, and it is promoted (with its own state) or
+//! discarded on the operator's word.
+//!
 //! Every event a worker is sent ends in exactly one of delivered
 //! (`events_in`), dead-lettered or dropped (paused, quarantined, failed).
 
 mod budget;
+mod canary;
 mod command;
 pub mod metrics;
 mod pool;
@@ -28,6 +34,7 @@ mod recovery;
 mod trading;
 mod worker;
 
+pub use canary::{Comparison, ComparisonFigures, Difference, KindFigures};
 pub use command::{
     AccountAnswer, AccountCommand, AccountReply, ManualOrder, Refusal, Reply, WorkerCommand,
 };

@@ -177,13 +177,9 @@ impl Worker {
         // Release the old instance's pool slot before taking a new one.
         self.instance = None;
         self.metrics.restarts.fetch_add(1, Ordering::Relaxed);
-        let mut fresh = self
-            .version
-            .start(&self.id)
-            .map_err(|e| format!("cannot restart the plugin: {e}"))?;
-        fresh
-            .restore(state)
-            .map_err(|e| format!("cannot restore the last snapshot: {e}"))?;
+        let fresh = self
+            .fresh_instance(state)
+            .map_err(|e| format!("cannot restart the plugin from its last snapshot: {e}"))?;
         self.instance = Some(fresh);
         self.redeclare = true;
         Ok(())

@@ -193,6 +193,12 @@ impl Worker {
         match (settings, self.executor.as_mut()) {
             (Some(s), Some(a)) => a.configure(s),
             (Some(s), None) => {
+                if let Some(candidate) = self.candidate.take() {
+                    // Trading, the plugin's events follow its own fills.
+                    candidate
+                        .report
+                        .end("discarded: the plugin now trades on paper");
+                }
                 self.executor = Some(Box::new(
                     prism_execution::PaperAccount::new(self.id.clone(), s).with_exposure(exposure),
                 ));

@@ -2,6 +2,7 @@
 //! Plugins never run on the async reactor.
 
 use crate::budget::OutputBudget;
+use crate::canary::{Candidate, call_declared};
 use crate::command::{Refusal, WorkerCommand};
 use crate::metrics::{PluginMetrics, PluginState};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -142,7 +143,7 @@ pub(crate) struct Worker {
     pub(crate) failures: VecDeque<Instant>,
     pub(crate) quarantines: u32,
     pub(crate) last_failure: Option<Instant>,
-    budget: OutputBudget,
+    pub(crate) budget: OutputBudget,
     /// The paper account, when the plugin trades.
     pub(crate) executor: Option<Box<dyn Executor>>,
     /// Fills made while the plugin was not running: handed to it first
@@ -155,7 +156,9 @@ pub(crate) struct Worker {
     /// threshold, or twice what a fresh instance took with the state
     /// restored, whichever is more (so a state larger than the threshold
     /// does not recycle at every batch).
-    recycle_at: usize,
+    pub(crate) recycle_at: usize,
+    /// A candidate version run beside this one on the same batches.
+    pub(crate) candidate: Option<Candidate>,
 }
 
 impl Worker {
@@ -195,6 +198,7 @@ impl Worker {
             held_fills: Vec::new(),
             carry: (Vec::new(), 0),
             recycle_at: 0,
+            candidate: None,
         };
         // The state at start is the first checkpoint: recovery always has a
         // base, even before the first periodic snapshot.
@@ -311,9 +315,17 @@ impl Worker {
         if self.executor.is_some() {
             self.traded(batch);
         } else {
-            match self.call(&batch.events) {
+            let started = self.candidate.is_some().then(Instant::now);
+            let result = self.call(&batch.events);
+            let market = market_count(&batch.events);
+            if let (Some(candidate), Some(started)) = (self.candidate.as_mut(), started) {
+                let took = started.elapsed();
+                let live = result.as_ref().ok().map(|o| (o.as_slice(), took));
+                candidate.follow(&self.id, &batch, market, live, &self.instruments);
+            }
+            match result {
                 Ok(outputs) => {
-                    self.delivered(&batch, market_count(&batch.events), outputs);
+                    self.delivered(&batch, market, outputs);
                     self.checkpoint.since.push(batch);
                     self.maybe_checkpoint();
                 }
@@ -348,11 +360,7 @@ impl Worker {
                 return;
             }
         };
-        let fresh = self.version.start(&self.id).and_then(|mut fresh| {
-            fresh.restore(&state)?;
-            Ok(fresh)
-        });
-        match fresh {
+        match self.fresh_instance(&state) {
             Ok(fresh) => {
                 self.recycle_at = fresh.memory_used().saturating_mul(2);
                 self.metrics
@@ -371,6 +379,17 @@ impl Worker {
         }
     }
 
+    /// A fresh instance of the running version with `state` restored: for
+    /// recovery and for recycling.
+    pub(crate) fn fresh_instance(
+        &self,
+        state: &[u8],
+    ) -> Result<PluginInstance, prism_runtime::LoadError> {
+        let mut fresh = self.version.start(&self.id)?;
+        fresh.restore(state)?;
+        Ok(fresh)
+    }
+
     /// Calls the plugin with `events`, preceded by every known instrument
     /// when the instance is fresh.
     pub(crate) fn call(&mut self, events: &[Event]) -> Result<Vec<Output>, Fault> {
@@ -381,17 +400,8 @@ impl Worker {
             });
         };
         let started = Instant::now();
-        let result = if self.redeclare {
-            let mut all: Vec<Event> = self
-                .instruments
-                .iter()
-                .map(|i| Event::Instrument(i.clone()))
-                .collect();
-            all.extend_from_slice(events);
-            instance.on_events(&all)
-        } else {
-            instance.on_events(events)
-        };
+        let mut redeclare = self.redeclare;
+        let result = call_declared(instance, &mut redeclare, &self.instruments, events);
         self.metrics.observe_call(started.elapsed());
         self.metrics.batches.fetch_add(1, Ordering::Relaxed);
         self.metrics
@@ -406,7 +416,7 @@ impl Worker {
                 .map(|()| outputs)
         });
         if result.is_ok() {
-            self.redeclare = false;
+            self.redeclare = redeclare;
         }
         result
     }
@@ -477,7 +487,7 @@ impl Worker {
         Ok(())
     }
 
-    fn set_checkpoint(&mut self, state: Arc<[u8]>) {
+    pub(crate) fn set_checkpoint(&mut self, state: Arc<[u8]>) {
         self.metrics
             .snapshot_bytes
             .store(state.len() as u64, Ordering::Relaxed);
@@ -553,6 +563,14 @@ impl Worker {
                 let _ = reply.send(self.account_command(*command));
                 return;
             }
+            WorkerCommand::StartCandidate {
+                version,
+                instance,
+                report,
+                reply,
+            } => (reply, self.start_candidate(version, *instance, report)),
+            WorkerCommand::Promote { reply } => (reply, self.promote_candidate()),
+            WorkerCommand::Discard { reply } => (reply, self.discard_candidate()),
         };
         let _ = reply.send(result);
     }
@@ -601,6 +619,14 @@ impl Worker {
             }
         }
         self.set_checkpoint(state);
+        // The old version's figure does not hold for the new one.
+        self.recycle_at = 0;
+        if let Some(candidate) = self.candidate.take() {
+            // Compared with a version that no longer runs: meaningless.
+            candidate
+                .report
+                .end("discarded: the running version was swapped");
+        }
         if matches!(
             self.mode,
             Mode::Quarantined { .. } | Mode::Failed | Mode::Stopped

@@ -8,6 +8,7 @@ use prism_model::OutputKind;
 use std::sync::atomic::Ordering;
 
 type Read = fn(&PluginView, i64) -> u64;
+type ReadComparison = fn(&prism_worker::ComparisonFigures) -> u64;
 
 pub(super) fn write(e: &mut Exposition, state: &AppState) {
     let plugins = state.all_plugins();
@@ -149,6 +150,7 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             1,
         );
     }
+    candidates(e, &plugins);
     let name = "prism_plugin_outputs_total";
     e.family(name, "counter", "Outputs produced, by kind.");
     for p in &plugins {
@@ -161,6 +163,41 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
         }
     }
     call_durations(e, &plugins);
+}
+
+/// Candidate versions against their running ones: batches compared, those
+/// that differed, and 1 while the candidate runs.
+fn candidates(e: &mut Exposition, plugins: &[PluginView]) {
+    let figures: Vec<_> = plugins
+        .iter()
+        .filter_map(|p| Some((p.id.as_str(), p.candidate.as_ref()?.comparison.figures())))
+        .collect();
+    let families: [(&str, &str, &str, ReadComparison); 3] = [
+        (
+            "prism_plugin_candidate_batches_total",
+            "counter",
+            "Batches a candidate version was compared on with the running one.",
+            |f| f.batches,
+        ),
+        (
+            "prism_plugin_candidate_differing_batches_total",
+            "counter",
+            "Compared batches whose outputs differed from the running version's.",
+            |f| f.differing_batches,
+        ),
+        (
+            "prism_plugin_candidate_up",
+            "gauge",
+            "1 while the candidate version runs, 0 once it stopped.",
+            |f| u64::from(f.ended.is_none()),
+        ),
+    ];
+    for (name, kind, help, read) in families {
+        e.family(name, kind, help);
+        for (plugin, f) in &figures {
+            e.sample(name, &[("plugin", plugin)], read(f));
+        }
+    }
 }
 
 fn call_durations(e: &mut Exposition, plugins: &[PluginView]) {

@@ -166,7 +166,7 @@ async fn every_endpoint_of_the_openapi_document_is_routed_and_typed() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json["openapi"], "3.1.0");
     let paths = json["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 52, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 54, "{:?}", paths.keys().collect::<Vec<_>>());
     for (template, item) in paths {
         for (method, op) in item.as_object().unwrap() {
             let path = template

@@ -3,6 +3,7 @@
 //! plane's values, once for REST and WebSocket.
 
 mod analytics;
+mod candidate;
 mod capacity;
 pub(crate) mod display;
 mod execution;
@@ -13,6 +14,7 @@ mod outputs;
 mod status;
 
 pub(crate) use analytics::*;
+pub(crate) use candidate::*;
 pub(crate) use capacity::*;
 pub(crate) use execution::*;
 pub(crate) use frontend::*;

@@ -297,6 +297,9 @@ pub(crate) struct PluginStatus {
     pub(crate) lag_ms: i64,
     pub(crate) memory_bytes: u64,
     pub(crate) logs_suppressed: u64,
+    /// A candidate version running beside this one, and how its outputs
+    /// compare; null when there is none.
+    pub(crate) candidate: Option<super::CandidateStatus>,
 }
 
 /// Event-time lag of a plugin behind the newest routed event, ms.
@@ -366,6 +369,10 @@ impl PluginStatus {
             lag_ms: lag_ms(p, head),
             memory_bytes: n(&m.memory_bytes),
             logs_suppressed: n(&m.logs_suppressed),
+            candidate: p
+                .candidate
+                .as_ref()
+                .map(|c| super::CandidateStatus::of(&p.id, c)),
         }
     }
 }

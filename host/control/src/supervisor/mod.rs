@@ -7,8 +7,11 @@
 //! - this file: the registry (add, remove, look up, views);
 //! - [`operations`]: changing a running plugin (swap, pause, resume,
 //!   rollback) and the admin API's [`PluginControl`](crate::PluginControl);
+//! - [`candidate`]: a candidate version beside the running one, compared,
+//!   promoted or discarded;
 //! - [`versions`]: each plugin's version history.
 
+mod candidate;
 mod operations;
 mod versions;
 
@@ -89,6 +92,8 @@ struct SlotState {
     history: History,
     /// Paused by an operator (kept by the registry across restarts).
     paused: bool,
+    /// A candidate version running beside this one.
+    candidate: Option<candidate::CandidateSlot>,
 }
 
 struct PluginSlot {
@@ -442,6 +447,7 @@ impl Supervisor {
                 loaded_at_ms: wall_ms(),
                 history: History::new(&version, settings, self.settings.versions_kept),
                 paused: false,
+                candidate: None,
             }),
         });
         let fences = lock(&self.fences).remove(id.as_str()).unwrap_or_default();
@@ -616,6 +622,7 @@ fn view_of(slot: &PluginSlot) -> PluginView {
             .unwrap_or(serde_json::Value::Null),
         subscription: state.subscription.clone(),
         loaded_at_ms: state.loaded_at_ms,
+        candidate: state.candidate.as_ref().map(candidate::CandidateSlot::view),
         metrics: slot.metrics.clone(),
         queue_depth: slot.queue_depth.clone(),
     }

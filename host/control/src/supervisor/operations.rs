@@ -28,7 +28,7 @@ pub enum Rename {
 impl Supervisor {
     /// Sends the plugin's worker a command that answers, and waits for the
     /// answer (at most `answer_timeout`).
-    fn ask<T>(
+    pub(super) fn ask<T>(
         &self,
         slot: &PluginSlot,
         command: impl FnOnce(crossbeam_channel::Sender<Result<T, Refusal>>) -> WorkerCommand,
@@ -69,19 +69,7 @@ impl Supervisor {
         });
         match result {
             Ok(version) => {
-                {
-                    let mut state = slot.state.write_unpoisoned();
-                    state.history.activate(&version, settings.clone(), change);
-                    state.current = version.clone();
-                    state.loaded_at_ms = wall_ms();
-                }
-                // Counted once the new version is what the view shows, so a
-                // reader that sees the count sees the version too.
-                slot.metrics.swaps.fetch_add(1, Ordering::Release);
-                self.publish_plugin(slot);
-                self.publish_versions(slot);
-                self.set_subscription(slot, &version, settings);
-                tracing::info!(plugin = %slot.id, sha256 = version.digest(), ?change, "plugin swapped");
+                self.activated(slot, &version, settings, change);
                 Ok(view_of(slot))
             }
             Err(error) => {
@@ -99,6 +87,32 @@ impl Supervisor {
                 Err(error)
             }
         }
+    }
+
+    /// Records that `version` runs now (the worker has switched to it):
+    /// history, view, registry, subscription. A candidate there was is
+    /// gone with the version it was compared with.
+    pub(super) fn activated(
+        &self,
+        slot: &PluginSlot,
+        version: &Arc<PluginVersion>,
+        settings: PluginSettings,
+        change: Change,
+    ) {
+        {
+            let mut state = slot.state.write_unpoisoned();
+            state.history.activate(version, settings.clone(), change);
+            state.current = version.clone();
+            state.loaded_at_ms = wall_ms();
+            state.candidate = None;
+        }
+        // Counted once the new version is what the view shows, so a
+        // reader that sees the count sees the version too.
+        slot.metrics.swaps.fetch_add(1, Ordering::Release);
+        self.publish_plugin(slot);
+        self.publish_versions(slot);
+        self.set_subscription(slot, version, settings);
+        tracing::info!(plugin = %slot.id, sha256 = version.digest(), ?change, "plugin swapped");
     }
 
     fn set_subscription(
@@ -273,7 +287,7 @@ fn upload_settings(
     })
 }
 
-fn check_config(json: &str) -> Result<(), ControlError> {
+pub(super) fn check_config(json: &str) -> Result<(), ControlError> {
     match serde_json::from_str::<serde_json::Value>(json) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
         Ok(_) => Err(ControlError::Invalid(
@@ -404,6 +418,23 @@ impl PluginControl for Supervisor {
             command: Box::new(command),
             reply,
         })
+    }
+
+    fn start_candidate(
+        &self,
+        id: &str,
+        wasm: &[u8],
+        config_json: Option<&str>,
+    ) -> Result<PluginView, ControlError> {
+        Supervisor::start_candidate(self, id, wasm, config_json)
+    }
+
+    fn promote_candidate(&self, id: &str) -> Result<PluginView, ControlError> {
+        Supervisor::promote_candidate(self, id)
+    }
+
+    fn discard_candidate(&self, id: &str) -> Result<PluginView, ControlError> {
+        Supervisor::discard_candidate(self, id)
     }
 
     fn capacity(&self) -> Option<crate::view::Capacity> {
