@@ -6,7 +6,8 @@
 //!
 //! Run: `cargo build --release --target wasm32-wasip2 -p hello` then
 //! `cargo bench -p prism-control --bench density`; `-- --smoke` runs 20
-//! plugins (CI does, so it never rots); `-- 100 1000` picks the counts.
+//! plugins (CI does, so it never rots); `-- 100 1000` picks the counts;
+//! `--batch N` the router's batch size (256 by default).
 
 use prism_config::PluginLimitsConfig;
 mod support;
@@ -89,7 +90,7 @@ fn instantiate(rounds: usize) {
 }
 
 /// One count of plugins, in this process; prints one line of results.
-fn measure(plugins: usize) {
+fn measure(plugins: usize, batch: usize) {
     let rss_start = status_kib("VmRSS:");
     let cache = std::env::temp_dir().join(format!("prism-density-{}", std::process::id()));
     let engine = PluginEngine::new(EngineSettings {
@@ -99,7 +100,9 @@ fn measure(plugins: usize) {
         ..EngineSettings::default()
     })
     .unwrap();
-    let mut pipeline = Pipeline::start(engine, pipeline_settings(), Vec::new()).unwrap();
+    let mut settings = pipeline_settings();
+    settings.router.batch_size = batch;
+    let mut pipeline = Pipeline::start(engine, settings, Vec::new()).unwrap();
     let bytes = wasm("hello");
     let component: Arc<[u8]> = Arc::from(bytes.as_slice());
     let s = pipeline.supervisor.clone();
@@ -183,12 +186,15 @@ fn measure(plugins: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(n) = args
-        .iter()
-        .position(|a| a == "--child")
-        .and_then(|i| args.get(i + 1))
-    {
-        measure(n.parse().expect("a count of plugins"));
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<usize>().unwrap_or_else(|_| panic!("{flag}: {v}")))
+    };
+    let batch = value("--batch").unwrap_or(256);
+    if let Some(n) = value("--child") {
+        measure(n, batch);
         return;
     }
     let smoke = args.iter().any(|a| a == "--smoke");
@@ -196,7 +202,12 @@ fn main() {
     let counts: Vec<usize> = if smoke {
         vec![20]
     } else {
-        let given: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        let given: Vec<usize> = args
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || args[i - 1] != "--batch")
+            .filter_map(|(_, a)| a.parse().ok())
+            .collect();
         if given.is_empty() {
             vec![100, 1000, 10_000]
         } else {
@@ -210,7 +221,7 @@ fn main() {
     let me = std::env::current_exe().unwrap();
     for n in counts {
         let status = std::process::Command::new(&me)
-            .args(["--child", &n.to_string()])
+            .args(["--child", &n.to_string(), "--batch", &batch.to_string()])
             .status()
             .unwrap();
         assert!(status.success(), "{n} plugins: {status}");

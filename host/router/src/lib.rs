@@ -8,11 +8,13 @@
 
 pub mod filter;
 pub mod queue;
+mod route;
 pub mod router;
 
 pub use filter::{Filter, SymbolPattern};
 pub use queue::{Batch, BatchReceiver, BatchSender, QueueWaker, plugin_queue};
-pub use router::{Route, Router, RouterCommand, RouterSettings, run_router};
+pub use route::Route;
+pub use router::{Router, RouterCommand, RouterSettings, run_router};
 
 /// Re-exported so every stage uses the same channel crate.
 pub use crossbeam_channel;

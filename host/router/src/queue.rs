@@ -9,7 +9,10 @@ use std::sync::{Arc, OnceLock};
 /// the first event that uses them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Batch {
-    pub events: Vec<Event>,
+    /// Shared by every plugin whose route makes the same batch (see
+    /// [`Router`](crate::Router)): a batch's events are stored once however
+    /// many plugins hold it in their queues and recovery lists.
+    pub events: Arc<Vec<Event>>,
     /// The stream position of the last source event in the batch; a
     /// plugin's batches have increasing positions, so this identifies the
     /// batch (and, with an index, each of its outputs).

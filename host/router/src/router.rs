@@ -1,14 +1,12 @@
 //! Fan-out of the event stream to plugin queues.
 
 use crate::filter::Filter;
-use crate::queue::{Batch, BatchSender};
+use crate::route::Route;
 use crossbeam_channel::{Receiver, Select, Sender};
-use prism_model::{
-    Archived, Chunk, Delivery, Event, EventKind, InstrumentTable, Timer, TimestampMs,
-};
+use prism_model::{Archived, Chunk, Delivery, Event, EventKind, InstrumentTable, TimestampMs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Most timers inserted for one gap in event time (see `Route::timers_until`).
 pub const MAX_TIMERS_PER_GAP: u64 = 10_000;
@@ -31,195 +29,13 @@ impl Default for RouterSettings {
     }
 }
 
-/// The batch being filled for one plugin, and since when.
-#[derive(Debug, Default)]
-struct Pending {
-    events: Vec<Event>,
-    /// When its first event came (for the linger time).
-    since: Option<Instant>,
-    /// The position of the last source event pushed.
-    position: u64,
-}
-
-impl Pending {
-    fn push(&mut self, event: Event) {
-        if self.events.is_empty() {
-            self.since = Some(Instant::now());
-        }
-        self.events.push(event);
-    }
-}
-
-/// One plugin's route: its filter, its queue and its batch being filled.
-#[derive(Debug)]
-pub struct Route {
-    id: Arc<str>,
-    filter: Filter,
-    kind_mask: u16,
-    queue: BatchSender,
-    pending: Pending,
-    /// Per instrument id: `None` not yet evaluated, `Some(wanted)` afterwards.
-    wants: Vec<Option<bool>>,
-    declared: Vec<bool>,
-    next_timer: Option<TimestampMs>,
-    /// Events at or before this position were processed before (the
-    /// plugin resumes from a checkpoint that covers them): not delivered.
-    resume_after: Option<u64>,
-    /// Outputs of batches up to these positions were delivered before, by
-    /// a sink that cannot take them back (it identifies them by batch
-    /// position): a batch ends at each, so none straddles one. Ascending.
-    fences: Vec<u64>,
-    /// The position of the last batch sent.
-    last_sent: Option<u64>,
-    open: bool,
-    /// Starts only when the stream is read again from (at or before) the
-    /// position it needs: see [`Route::after_rewind`].
-    waits_for_rewind: bool,
-}
-
-impl Route {
-    /// A route for plugin `id`.
-    #[must_use]
-    pub fn new(id: &str, filter: Filter, queue: BatchSender) -> Self {
-        Self {
-            id: Arc::from(id),
-            kind_mask: filter.kind_mask(),
-            filter,
-            queue,
-            pending: Pending::default(),
-            wants: Vec::new(),
-            declared: Vec::new(),
-            next_timer: None,
-            resume_after: None,
-            fences: Vec::new(),
-            last_sent: None,
-            open: true,
-            waits_for_rewind: false,
-        }
-    }
-
-    /// This route, added while the stream is past the position it needs
-    /// (an instance taken over from another host, resuming from its
-    /// checkpoint): it receives nothing until the source reads the stream
-    /// again from at or before that position (a jump back in positions),
-    /// and then goes on with every route. Routes that were running at the
-    /// jump skip what they had up to it.
-    #[must_use]
-    pub fn after_rewind(mut self) -> Self {
-        self.waits_for_rewind = true;
-        self
-    }
-
-    /// The first position this route still needs.
-    fn needs(&self) -> u64 {
-        self.resume_after.map_or(0, |r| r + 1)
-    }
-
-    /// This route, for a plugin whose state covers the stream up to
-    /// `position`: events up to it are skipped (declarations still reach
-    /// it, and its timers keep their place).
-    #[must_use]
-    pub fn resuming_after(mut self, position: Option<u64>) -> Self {
-        self.resume_after = position;
-        self.last_sent = position;
-        // A batch of declarations alone is at the checkpoint's position,
-        // never before it.
-        self.pending.position = self.pending.position.max(position.unwrap_or(0));
-        self
-    }
-
-    /// This route, ending a batch at each of `positions` that lies ahead:
-    /// a resumed plugin whose outputs were delivered up to a batch at such
-    /// a position makes its batches end there again, so the outputs it
-    /// makes anew fall in batches at or before it (and the sink drops them)
-    /// or after it (new). Two positions — the batch before and the batch —
-    /// make a batch that was delivered in part again whole, the same.
-    #[must_use]
-    pub fn fenced_at(mut self, positions: &[u64]) -> Self {
-        let mut fences: Vec<u64> = positions
-            .iter()
-            .copied()
-            .filter(|f| self.resume_after.is_none_or(|r| *f > r))
-            .collect();
-        fences.sort_unstable();
-        fences.dedup();
-        self.fences = fences;
-        self
-    }
-
-    fn push(&mut self, event: Event) {
-        self.pending.push(event);
-    }
-
-    fn flush(&mut self) {
-        if self.pending.events.is_empty() || !self.open {
-            return;
-        }
-        let events = std::mem::take(&mut self.pending.events);
-        self.pending.since = None;
-        let position = self.pending.position;
-        let previous = self.last_sent.replace(position);
-        if self
-            .queue
-            .send(Batch {
-                events,
-                position,
-                previous,
-            })
-            .is_err()
-        {
-            tracing::warn!(plugin = %self.id, "plugin worker is gone; its route is closed");
-            self.open = false;
-        }
-    }
-
-    /// Moves the timers past an event at `ts` without inserting them (the
-    /// event was processed in an earlier run, with its timers).
-    fn skip_timers(&mut self, ts: TimestampMs) {
-        if let Some(interval) = self
-            .filter
-            .timer_interval_ms
-            .and_then(|i| i64::try_from(i).ok())
-            .filter(|i| *i > 0)
-        {
-            prism_model::schedule::advance(&mut self.next_timer, interval, ts, 0, |_| {});
-        }
-    }
-
-    /// Inserts the `timer` events due before an event at `ts` (the boundary
-    /// rule of [`prism_model::schedule`]); a jump in event time (a gap in
-    /// the data) inserts at most [`MAX_TIMERS_PER_GAP`], the latest, so a
-    /// gap cannot stall the stream.
-    fn timers_until(&mut self, ts: TimestampMs) {
-        let Some(interval) = self
-            .filter
-            .timer_interval_ms
-            .and_then(|i| i64::try_from(i).ok())
-            .filter(|i| *i > 0)
-        else {
-            return;
-        };
-        let pending = &mut self.pending;
-        let skipped = prism_model::schedule::advance(
-            &mut self.next_timer,
-            interval,
-            ts,
-            MAX_TIMERS_PER_GAP,
-            |at| pending.push(Event::Timer(Timer { ts: at })),
-        );
-        if skipped > 0 {
-            tracing::debug!(plugin = %self.id, skipped, "timers skipped over a gap in event time");
-        }
-    }
-}
-
 /// A change of the routing table, sent by the control plane. Applied
 /// between two source chunks, never in the middle of one.
 #[derive(Debug)]
 pub enum RouterCommand {
     /// Starts routing to a new plugin. Its first batch declares the
     /// instruments it needs, as for any route.
-    Add(Route),
+    Add(Box<Route>),
     /// Stops routing to a plugin: its pending batch is sent, then its queue
     /// is closed, so its worker drains and ends.
     Remove(Arc<str>),
@@ -250,16 +66,20 @@ impl Router {
     /// A router over `routes`.
     #[must_use]
     pub fn new(settings: RouterSettings, routes: Vec<Route>) -> Self {
-        Self {
+        let mut router = Self {
             settings,
-            routes,
+            routes: Vec::new(),
             instruments: InstrumentTable::default(),
             head_ts: Arc::new(AtomicI64::new(i64::MIN)),
             position: 0,
             archive: None,
             waiting: Vec::new(),
             seen_until: 0,
+        };
+        for route in routes {
+            router.insert(route);
         }
+        router
     }
 
     /// Also hands the events of `kinds` (each with its position and
@@ -363,7 +183,7 @@ impl Router {
         let instrument = event.instrument();
         let last = self.routes.len().saturating_sub(1);
         for (index, route) in self.routes.iter_mut().enumerate() {
-            if !route.open || route.kind_mask & kind_bit == 0 {
+            if !route.live() || route.kind_mask & kind_bit == 0 {
                 continue;
             }
             let mut undeclared = None;
@@ -436,27 +256,39 @@ impl Router {
     pub fn apply(&mut self, command: RouterCommand) {
         match command {
             RouterCommand::Add(route) => {
-                self.routes.retain(|r| r.id != route.id);
+                let route = *route;
+                self.take_out(&route.id);
                 self.waiting.retain(|r| r.id != route.id);
                 // Not behind the stream: nothing to wait for.
                 if route.waits_for_rewind && self.position > route.needs().max(1) {
                     self.waiting.push(route);
                 } else {
-                    self.routes.push(route);
+                    self.insert(route);
                 }
             }
             RouterCommand::Remove(id) => {
                 self.waiting.retain(|r| r.id != id);
-                if let Some(at) = self.routes.iter().position(|r| r.id == id) {
-                    let mut route = self.routes.remove(at);
-                    route.flush();
+                if let Some(at) = self.routes.iter().position(|r| r.serves(&id)) {
+                    // What was routed to it so far still reaches it.
+                    self.routes[at].flush();
+                    if self.routes[at].split(&id).is_none() {
+                        self.routes.remove(at);
+                    }
                 }
             }
             RouterCommand::SetFilter(id, filter) => {
-                if let Some(route) = self.routes.iter_mut().find(|r| r.id == id) {
+                if let Some(at) = self.routes.iter().position(|r| r.serves(&id)) {
                     // Batches already queued keep the old subscription; every
                     // event routed from now on is judged by the new one.
-                    route.flush();
+                    self.routes[at].flush();
+                    let at = match self.routes[at].split(&id) {
+                        Some(own) => {
+                            self.routes.push(own);
+                            self.routes.len() - 1
+                        }
+                        None => at,
+                    };
+                    let route = &mut self.routes[at];
                     route.kind_mask = filter.kind_mask();
                     if route.filter.timer_interval_ms != filter.timer_interval_ms {
                         route.next_timer = None;
@@ -465,6 +297,24 @@ impl Router {
                     route.wants.clear();
                 }
             }
+        }
+    }
+
+    /// Adds a route: it shares a route already there when both are fresh
+    /// and filter alike (see [`Route`]), or runs on its own.
+    fn insert(&mut self, route: Route) {
+        match self.routes.iter_mut().find(|lane| lane.accepts(&route)) {
+            Some(lane) => lane.adopt(route),
+            None => self.routes.push(route),
+        }
+    }
+
+    /// Drops plugin `id`'s route (what was pending for it is not sent).
+    fn take_out(&mut self, id: &str) {
+        if let Some(at) = self.routes.iter().position(|r| r.serves(id))
+            && self.routes[at].split(id).is_none()
+        {
+            self.routes.remove(at);
         }
     }
 
@@ -544,7 +394,7 @@ pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receive
 mod tests {
     use super::*;
     use crate::filter::SymbolPattern;
-    use crate::queue::plugin_queue;
+    use crate::queue::{Batch, plugin_queue};
     use prism_model::{EventKind, InstrumentRegistry, Side, Trade, decimal};
 
     fn trade(id: prism_model::InstrumentId, ts: i64) -> Event {
@@ -834,11 +684,11 @@ mod tests {
         router.route_chunk(chunk(1, 1, 4));
         // Another host's instance, checkpointed at position 2, taken over.
         let (b_tx, b_rx) = plugin_queue(16);
-        router.apply(RouterCommand::Add(
+        router.apply(RouterCommand::Add(Box::new(
             Route::new("b", Filter::default(), b_tx)
                 .resuming_after(Some(2))
                 .after_rewind(),
-        ));
+        )));
         router.route_chunk(chunk(5, 5, 5));
         // The source reads again from position 3 (a marker, then events).
         router.route_chunk(Chunk {
@@ -926,7 +776,11 @@ mod tests {
         }
         router.route(trade(btc, 1));
         let (b_tx, b_rx) = plugin_queue(16);
-        router.apply(RouterCommand::Add(Route::new("b", Filter::default(), b_tx)));
+        router.apply(RouterCommand::Add(Box::new(Route::new(
+            "b",
+            Filter::default(),
+            b_tx,
+        ))));
         router.route(trade(eth, 2));
         router.apply(RouterCommand::SetFilter(
             Arc::from("b"),
@@ -958,5 +812,137 @@ mod tests {
             b.extend(ts(batch));
         }
         assert_eq!(b, [2, 4, 5], "b: all from its start, then BTC only");
+    }
+
+    /// Drains a queue: per batch, its position, the timestamps of its
+    /// market events, and its events' allocation (to see sharing).
+    fn drain(rx: &crate::queue::BatchReceiver) -> Vec<(u64, Vec<i64>, Arc<Vec<Event>>)> {
+        let mut all = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            let ts = b
+                .events
+                .iter()
+                .filter(|e| !matches!(e, Event::Instrument(_)))
+                .filter_map(Event::ts)
+                .collect();
+            all.push((b.position, ts, b.events));
+        }
+        all
+    }
+
+    #[test]
+    fn routes_that_subscribe_alike_from_the_start_share_each_batch() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let settings = RouterSettings {
+            batch_size: 2,
+            batch_linger: Duration::from_secs(60),
+        };
+        let queues: Vec<_> = (0..3).map(|_| plugin_queue(16)).collect();
+        let mut rxs = Vec::new();
+        let mut routes = Vec::new();
+        for (n, (tx, rx)) in queues.into_iter().enumerate() {
+            routes.push(Route::new(&format!("p{n}"), Filter::default(), tx));
+            rxs.push(rx);
+        }
+        let mut router = Router::new(settings, routes);
+        // Another subscription, and one added after events were routed:
+        // each on its own.
+        let (other_tx, other_rx) = plugin_queue(16);
+        router.apply(RouterCommand::Add(Box::new(Route::new(
+            "eth-only",
+            Filter {
+                symbols: vec![SymbolPattern::new("ETH*")],
+                ..Filter::default()
+            },
+            other_tx,
+        ))));
+        router.route(Event::Instrument(reg.get(btc).unwrap().clone()));
+        router.route(trade(btc, 1));
+        let (late_tx, late_rx) = plugin_queue(16);
+        router.apply(RouterCommand::Add(Box::new(Route::new(
+            "late",
+            Filter::default(),
+            late_tx,
+        ))));
+        router.route(trade(btc, 2));
+        router.route(trade(btc, 3));
+        router.flush_all();
+        let got: Vec<_> = rxs.iter().map(drain).collect();
+        for g in &got {
+            let shape: Vec<_> = g.iter().map(|(p, ts, _)| (*p, ts.clone())).collect();
+            // Batches of two: the declaration and the first trade, then
+            // two trades; positions are those of their last events.
+            assert_eq!(shape, [(1, vec![1]), (3, vec![2, 3])]);
+        }
+        for (first, (second, third)) in got[0].iter().zip(got[1].iter().zip(&got[2])) {
+            assert!(Arc::ptr_eq(&first.2, &second.2));
+            assert!(Arc::ptr_eq(&first.2, &third.2));
+        }
+        assert!(drain(&other_rx).is_empty());
+        let late = drain(&late_rx);
+        let shape: Vec<_> = late.iter().map(|(p, ts, _)| (*p, ts.clone())).collect();
+        // Its declaration comes first, and fills its first batch sooner.
+        assert_eq!(shape, [(2, vec![2]), (3, vec![3])]);
+        assert!(!Arc::ptr_eq(&late[1].2, &got[0][1].2));
+    }
+
+    #[test]
+    fn a_plugin_leaving_a_shared_route_takes_what_was_routed_and_the_rest_go_on() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (eth, _) = reg.intern("binance", "ETHUSDT");
+        let settings = RouterSettings {
+            batch_size: 1000,
+            batch_linger: Duration::from_secs(60),
+        };
+        let names = ["a", "b", "c", "d"];
+        let mut rxs = Vec::new();
+        let mut routes = Vec::new();
+        for name in names {
+            let (tx, rx) = plugin_queue(16);
+            routes.push(Route::new(name, Filter::default(), tx));
+            rxs.push(rx);
+        }
+        let mut router = Router::new(settings, routes);
+        for id in [btc, eth] {
+            router.route(Event::Instrument(reg.get(id).unwrap().clone()));
+        }
+        router.route(trade(btc, 1));
+        router.route(trade(eth, 2));
+        // The route's first plugin leaves: the others carry on with it.
+        router.apply(RouterCommand::Remove(Arc::from("a")));
+        router.route(trade(btc, 3));
+        // Another changes its subscription: on its own from here, with the
+        // instruments it was told already.
+        router.apply(RouterCommand::SetFilter(
+            Arc::from("c"),
+            Filter {
+                symbols: vec![SymbolPattern::new("BTC*")],
+                ..Filter::default()
+            },
+        ));
+        router.route(trade(eth, 4));
+        router.route(trade(btc, 5));
+        // One's worker is gone: the others are not held back by it.
+        drop(rxs.remove(3));
+        router.route(trade(eth, 6));
+        router.flush_all();
+        let ts = |rx: &crate::queue::BatchReceiver| -> Vec<i64> {
+            drain(rx).into_iter().flat_map(|(_, ts, _)| ts).collect()
+        };
+        assert_eq!(ts(&rxs[0]), [1, 2], "a: until it left");
+        assert!(rxs[0].recv().is_none(), "a's queue is closed");
+        assert_eq!(ts(&rxs[1]), [1, 2, 3, 4, 5, 6], "b: everything, once");
+        let c = drain(&rxs[2]);
+        let c_ts: Vec<i64> = c.iter().flat_map(|(_, ts, _)| ts.clone()).collect();
+        assert_eq!(c_ts, [1, 2, 3, 5], "c: then BTC only");
+        // No declaration again: c's route kept what c was told.
+        let declarations = c
+            .iter()
+            .flat_map(|(_, _, e)| e.iter())
+            .filter(|e| matches!(e, Event::Instrument(_)))
+            .count();
+        assert_eq!(declarations, 2);
     }
 }

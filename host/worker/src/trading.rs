@@ -26,7 +26,7 @@ impl Worker {
             previous,
         } = batch;
         let batch_of = |events| Batch {
-            events,
+            events: std::sync::Arc::new(events),
             position,
             previous,
         };
@@ -35,7 +35,8 @@ impl Worker {
         let mut outputs: Vec<Output> = Vec::new();
         let mut fills = Vec::new();
         let mut market = 0u64;
-        let mut pending = events.into_iter();
+        // A trading plugin's batch is its own: taken without a copy.
+        let mut pending = std::sync::Arc::unwrap_or_clone(events).into_iter();
         // The first call also hands over the fills held while not running.
         let mut start = 0;
         while let Some(event) = pending.next() {

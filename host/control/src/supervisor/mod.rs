@@ -461,7 +461,11 @@ impl Supervisor {
         if self.rewinding.load(std::sync::atomic::Ordering::Relaxed) {
             route = route.after_rewind();
         }
-        if self.router.send(RouterCommand::Add(route)).is_err() {
+        if self
+            .router
+            .send(RouterCommand::Add(Box::new(route)))
+            .is_err()
+        {
             return Err(ControlError::Gone(id.to_string()));
         }
         self.plugins
