@@ -16,6 +16,7 @@ pub(crate) fn view(id: &str, config: Value) -> PluginView {
         version: "1.0.0".into(),
         contract: "0.2.0",
         sha256: "00".repeat(32),
+        code: "optimized",
         source: format!("{id}.wasm"),
         config,
         subscription: prism_model::Subscription::default(),

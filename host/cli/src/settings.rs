@@ -53,6 +53,7 @@ fn engine_caching_in(
         max_memory_bytes: (runtime.max_memory_mb as usize) << 20,
         max_instances: runtime.max_instances,
         cache_dir,
+        quick_instances: runtime.quick_swaps,
         ..EngineSettings::default()
     })?)
 }

@@ -363,6 +363,11 @@ pub struct RuntimeConfig {
     pub watch: bool,
     /// Quiet time after the last write of a burst before a change is applied, ms.
     pub watch_debounce_ms: u64,
+    /// Instances that may run on quick (baseline-compiled) code at once: a
+    /// swap whose optimized code is not compiled yet goes through on quick
+    /// code, and the optimized code is swapped in underneath once ready.
+    /// 0: every swap waits for optimized code.
+    pub quick_swaps: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -374,6 +379,7 @@ impl Default for RuntimeConfig {
             max_memory_mb: 256,
             watch: true,
             watch_debounce_ms: 20,
+            quick_swaps: 16,
         }
     }
 }

@@ -123,6 +123,12 @@ impl Config {
         if self.runtime.max_instances == 0 {
             bad("runtime.max_instances".into(), "must be at least 1");
         }
+        if self.runtime.quick_swaps > 1024 {
+            bad(
+                "runtime.quick_swaps".into(),
+                "must be at most 1024 (0: swaps wait for optimized code)",
+            );
+        }
         if self.runtime.max_memory_mb == 0 || self.runtime.max_memory_mb > 4096 {
             bad("runtime.max_memory_mb".into(), "must be between 1 and 4096");
         }

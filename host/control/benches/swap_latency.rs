@@ -1,6 +1,9 @@
 //! Swap latency: from a plugin file written (atomic rename) to the new
 //! version processing its first batch, while events stream. Also the parts:
 //! compiling the component alone, and the worker's switch (snapshot, restore).
+//! Each plugin twice: swaps that wait for optimized code, and quick swaps
+//! (baseline code first, then the optimized code swapped in underneath,
+//! whose arrival is timed too).
 //!
 //! Run: `cargo build --release --target wasm32-wasip2 -p tiny-counter -p prism-probe`
 //! then `cargo bench -p prism-control --bench swap_latency`; `-- --smoke` does
@@ -48,11 +51,12 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-fn measure(name: &str, config: &str, swaps: u32) {
+fn measure(name: &str, config: &str, swaps: u32, quick_instances: u32) {
     let bytes = wasm(name);
     let engine = PluginEngine::new(EngineSettings {
         max_memory_bytes: 64 << 20,
         max_instances: 16,
+        quick_instances,
         ..EngineSettings::default()
     })
     .unwrap();
@@ -105,6 +109,7 @@ fn measure(name: &str, config: &str, swaps: u32) {
 
     let view = s.view("p").unwrap();
     let mut latencies = Vec::new();
+    let mut optimized = Vec::new();
     for i in 1..=swaps {
         let next = variant(&bytes, i);
         let digest = prism_runtime::content_digest(&next);
@@ -122,6 +127,11 @@ fn measure(name: &str, config: &str, swaps: u32) {
             std::thread::sleep(Duration::from_micros(100));
         }
         latencies.push(written.elapsed());
+        // The next swap starts once this one runs optimized code.
+        while s.view("p").is_some_and(|v| v.code != "optimized") {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        optimized.push(written.elapsed());
     }
     stop.store(true, Ordering::Relaxed);
     drop(watcher);
@@ -131,13 +141,16 @@ fn measure(name: &str, config: &str, swaps: u32) {
     let _ = std::fs::remove_dir_all(&dir);
 
     latencies.sort();
+    optimized.sort();
     compile.sort();
     println!(
-        "| {name} | {} KB | {swaps} | {} | {} | {} | {} | {} |",
+        "| {name} | {} KB | {} | {swaps} | {} | {} | {} | {} | {} | {} |",
         bytes.len() / 1024,
+        if quick_instances > 0 { "quick" } else { "wait" },
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99)),
         ms(*latencies.last().unwrap()),
+        ms(percentile(&optimized, 0.5)),
         ms(percentile(&compile, 0.5)),
         ms(DEBOUNCE),
     );
@@ -145,14 +158,17 @@ fn measure(name: &str, config: &str, swaps: u32) {
 
 fn main() {
     println!(
-        "| plugin | size | swaps | median ms | p99 ms | max ms | compile alone, median ms | debounce ms (writes in place only) |"
+        "| plugin | size | swap | swaps | median ms | p99 ms | max ms | on optimized code, median ms | compile alone, median ms | debounce ms (writes in place only) |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|");
     let smoke = std::env::args().any(|a| a == "--smoke");
-    measure("tiny_counter", "{}", if smoke { 3 } else { 100 });
-    measure(
-        "prism_probe",
-        r#"{"mode":"count"}"#,
-        if smoke { 3 } else { 50 },
-    );
+    for quick in [0, 4] {
+        measure("tiny_counter", "{}", if smoke { 3 } else { 100 }, quick);
+        measure(
+            "prism_probe",
+            r#"{"mode":"count"}"#,
+            if smoke { 3 } else { 50 },
+            quick,
+        );
+    }
 }

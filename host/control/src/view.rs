@@ -18,6 +18,9 @@ pub struct PluginView {
     /// The contract version it was built against (`0.1.0`, `0.2.0`).
     pub contract: &'static str,
     pub sha256: String,
+    /// The code it runs on: `optimized`, or `quick` for a moment after a
+    /// swap that did not wait for the optimized code.
+    pub code: &'static str,
     /// Where the code came from: a file path, or `upload`.
     pub source: String,
     /// The config the running version was started with.

@@ -50,6 +50,7 @@ fn plugins_are_not_threads() {
             queue_batches: 8,
             worker_threads: 2,
             max_instances: PLUGINS as u32 + 8,
+            ..Sizes::default()
         },
     );
     // The pool's threads (a thread names itself once it runs).

@@ -21,6 +21,7 @@ fn slow_plugins_on_every_thread_do_not_starve_the_fast_ones() {
             queue_batches: EVENTS as usize / BATCH + 64,
             worker_threads: 2,
             max_instances: 32,
+            ..Sizes::default()
         },
     );
     let slow = ["slow-1", "slow-2", "slow-3"];
@@ -79,6 +80,7 @@ fn a_plugin_past_the_instance_limit_is_refused_with_the_reason() {
             queue_batches: 8,
             worker_threads: 2,
             max_instances: 3,
+            ..Sizes::default()
         },
     );
     let settings = || prism_control::PluginSettings {

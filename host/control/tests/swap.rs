@@ -23,14 +23,18 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) {
 
 /// A harness running the probe as plugin `counter` from a file in a
 /// fresh directory `name`: the harness, the file, and the probe's bytes.
-fn counter_from_file(name: &str, batch: usize) -> (Harness, std::path::PathBuf, Vec<u8>) {
+fn counter_from_file(
+    name: &str,
+    batch: usize,
+    sizes: support::Sizes,
+) -> (Harness, std::path::PathBuf, Vec<u8>) {
     let dir = std::env::temp_dir().join(format!("prism-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("counter.wasm");
     let probe = wasm_bytes("prism_probe");
     write_atomically(&file, &probe);
-    let h = Harness::start(support::quick_recovery(), batch);
+    let h = Harness::start_sized(support::quick_recovery(), batch, sizes);
     h.pipeline
         .supervisor
         .add_file(
@@ -49,7 +53,22 @@ fn counter_from_file(name: &str, batch: usize) -> (Harness, std::path::PathBuf, 
 
 #[test]
 fn a_million_events_through_twenty_file_swaps_count_exactly() {
-    let (mut h, file, probe) = counter_from_file("swap", 256);
+    million_events_through_swaps("swap", 0);
+}
+
+/// The same with quick swaps: each swap goes through on quick code and the
+/// optimized code is swapped in underneath, so forty handovers in all.
+#[test]
+fn a_million_events_through_twenty_quick_swaps_and_their_optimized_code_count_exactly() {
+    million_events_through_swaps("quick-swap", 4);
+}
+
+fn million_events_through_swaps(name: &str, quick_instances: u32) {
+    let sizes = support::Sizes {
+        quick_instances,
+        ..support::Sizes::default()
+    };
+    let (mut h, file, probe) = counter_from_file(name, 256, sizes);
     let supervisor = h.pipeline.supervisor.clone();
     let watcher =
         prism_control::watch(supervisor.clone(), None, Duration::from_millis(20)).unwrap();
@@ -57,6 +76,7 @@ fn a_million_events_through_twenty_file_swaps_count_exactly() {
     let swaps = || view.metrics.swaps.load(Ordering::Relaxed);
 
     let per_round = EVENTS / (SWAPS + 1);
+    let mut seen_quick = 0;
     for round in 1..=SWAPS {
         let round_start = h.sent;
         h.send(per_round / 4);
@@ -82,10 +102,33 @@ fn a_million_events_through_twenty_file_swaps_count_exactly() {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(swaps(), round, "one swap per write");
+        if supervisor
+            .view("counter")
+            .is_some_and(|v| v.code == "quick")
+        {
+            seen_quick += 1;
+        }
         h.send(per_round - (h.sent - round_start).min(per_round));
     }
     h.send(EVENTS - h.sent);
     assert_eq!(h.sent, EVENTS);
+    if quick_instances > 0 {
+        // Each swap ran quick code until its optimized code was in.
+        assert!(seen_quick > 0, "no swap went through on quick code");
+        let started = Instant::now();
+        while supervisor
+            .view("counter")
+            .is_none_or(|v| v.code != "optimized")
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never optimized"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    } else {
+        assert_eq!(seen_quick, 0);
+    }
     drop(watcher);
     let metrics = view.metrics.clone();
     let store = h.store.clone();
@@ -110,7 +153,7 @@ fn a_million_events_through_twenty_file_swaps_count_exactly() {
 #[test]
 fn a_rename_into_place_skips_the_debounce_and_a_write_in_place_waits_for_it() {
     const DEBOUNCE: Duration = Duration::from_secs(3);
-    let (mut h, file, probe) = counter_from_file("swap-rename", 64);
+    let (mut h, file, probe) = counter_from_file("swap-rename", 64, support::Sizes::default());
     let supervisor = h.pipeline.supervisor.clone();
     let _watcher = prism_control::watch(supervisor.clone(), None, DEBOUNCE).unwrap();
     let running = || supervisor.view("counter").unwrap().sha256;

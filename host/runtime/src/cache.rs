@@ -111,6 +111,11 @@ impl ArtifactCache {
         mac
     }
 
+    /// Whether an artifact `name` is stored (not verified: a read will).
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.path(name).is_file()
+    }
+
     /// The verified bytes of artifact `name`, or `None` when there is none.
     /// An artifact that fails verification is removed and reported.
     pub(crate) fn read(&self, name: &str) -> Option<Vec<u8>> {

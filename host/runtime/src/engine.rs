@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
+};
 
 /// How long one epoch tick lasts; call deadlines are counted in ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -27,6 +29,10 @@ pub struct EngineSettings {
     pub cache_dir: Option<PathBuf>,
     /// Largest wasm stack, in bytes; deeper recursion traps.
     pub max_wasm_stack: usize,
+    /// Instances the quick (baseline-compiled) engine may hold at once,
+    /// for versions swapped in before their optimized code is ready; 0:
+    /// no quick engine, every swap waits for optimized code.
+    pub quick_instances: u32,
 }
 
 impl Default for EngineSettings {
@@ -36,6 +42,28 @@ impl Default for EngineSettings {
             max_instances: 64,
             cache_dir: None,
             max_wasm_stack: 1 << 20,
+            quick_instances: 0,
+        }
+    }
+}
+
+/// Which compiler an engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Cranelift, optimizing for speed: the code plugins run on.
+    Optimized,
+    /// Winch, wasmtime's baseline compiler: compiles in a fraction of the
+    /// time, runs slower; for a swap that cannot wait for Cranelift.
+    Quick,
+}
+
+impl Tier {
+    /// The name the API uses.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Optimized => "optimized",
+            Tier::Quick => "quick",
         }
     }
 }
@@ -59,6 +87,9 @@ pub struct PoolUsage {
 #[derive(Clone)]
 pub struct PluginEngine {
     pub(crate) engine: Engine,
+    tier: Tier,
+    /// The quick twin of an optimized engine, when configured.
+    quick: Option<Arc<PluginEngine>>,
     settings: Arc<EngineSettings>,
     cache: Option<Arc<ArtifactCache>>,
     compiled: Arc<CompiledComponents>,
@@ -86,6 +117,27 @@ impl PluginEngine {
     /// When wasmtime rejects the configuration (e.g. the pool cannot be
     /// reserved).
     pub fn new(settings: EngineSettings) -> Result<Self, LoadError> {
+        let quick = if settings.quick_instances > 0 {
+            let quick = EngineSettings {
+                max_instances: settings.quick_instances,
+                // Quick code is never kept: it only bridges a swap until
+                // the optimized code is compiled (and cached).
+                cache_dir: None,
+                quick_instances: 0,
+                ..settings.clone()
+            };
+            Some(Arc::new(Self::with_tier(quick, Tier::Quick, None)?))
+        } else {
+            None
+        };
+        Self::with_tier(settings, Tier::Optimized, quick)
+    }
+
+    fn with_tier(
+        settings: EngineSettings,
+        tier: Tier,
+        quick: Option<Arc<PluginEngine>>,
+    ) -> Result<Self, LoadError> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(settings.max_instances)
             .total_core_instances(settings.max_instances * 8)
@@ -96,9 +148,18 @@ impl PluginEngine {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
-            .cranelift_opt_level(OptLevel::Speed)
             .max_wasm_stack(settings.max_wasm_stack)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match tier {
+            Tier::Optimized => {
+                config
+                    .strategy(Strategy::Cranelift)
+                    .cranelift_opt_level(OptLevel::Speed);
+            }
+            Tier::Quick => {
+                config.strategy(Strategy::Winch);
+            }
+        }
         let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticking = engine.clone();
@@ -124,11 +185,38 @@ impl PluginEngine {
             });
         Ok(Self {
             engine,
+            tier,
+            quick,
             settings: Arc::new(settings),
             cache,
             compiled: Arc::default(),
             _ticker: Arc::new(Ticker(stop)),
         })
+    }
+
+    /// Which compiler this engine uses.
+    #[must_use]
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// The quick twin, for a swap of `wasm` that should not wait for its
+    /// optimized code: `None` when there is no quick engine or the
+    /// optimized code is at hand already (compiled in memory, or in the
+    /// disk cache), so the quick detour would gain nothing.
+    #[must_use]
+    pub fn quick_for(&self, wasm: &[u8]) -> Option<&PluginEngine> {
+        let quick = self.quick.as_deref()?;
+        let digest = content_digest(wasm);
+        if self.compiled.get(&digest).is_some() {
+            return None;
+        }
+        if let Some(cache) = &self.cache
+            && cache.contains(&self.artifact_name(&digest))
+        {
+            return None;
+        }
+        Some(quick)
     }
 
     /// What the instance pool holds now.
@@ -185,7 +273,7 @@ impl PluginEngine {
         let Some(cache) = &self.cache else {
             return self.compile_fresh(wasm);
         };
-        let name = format!("{digest}-{}.cwasm", self.compat_hash());
+        let name = self.artifact_name(digest);
         if let Some(bytes) = cache.read(&name) {
             // SAFETY: these bytes carry a keyed hash that only this Prism
             // (holder of the owner-only key) writes, over exactly these bytes
@@ -213,6 +301,10 @@ impl PluginEngine {
 
     fn compile_fresh(&self, wasm: &[u8]) -> Result<Component, LoadError> {
         Component::from_binary(&self.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    fn artifact_name(&self, digest: &str) -> String {
+        format!("{digest}-{}.cwasm", self.compat_hash())
     }
 
     fn compat_hash(&self) -> String {

@@ -103,7 +103,7 @@ impl std::fmt::Display for Contract {
 }
 
 pub use conversions::PluginInfo;
-pub use engine::{EngineSettings, PluginEngine, PoolUsage, content_digest};
+pub use engine::{EngineSettings, PluginEngine, PoolUsage, Tier, content_digest};
 pub use error::{Fault, FaultKind, LoadError};
 pub use plugin::{LogLimits, OutputLimits, PluginInstance, PluginLimits, PluginModule};
 pub use version::{InstanceSettings, PluginVersion};

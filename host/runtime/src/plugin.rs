@@ -165,6 +165,13 @@ impl PluginModule {
         })
     }
 
+    /// Which compiler made this code: optimized, or quick (a swap that
+    /// did not wait; the optimized code follows).
+    #[must_use]
+    pub fn tier(&self) -> crate::engine::Tier {
+        self.engine.tier()
+    }
+
     /// SHA-256 of the component's bytes, hex.
     #[must_use]
     pub fn digest(&self) -> &str {

@@ -98,6 +98,10 @@ pub enum WorkerCommand {
     Swap {
         version: Arc<PluginVersion>,
         instance: Box<PluginInstance>,
+        /// The same plugin version on other compiled code (the optimized
+        /// compile of a version swapped in on quick code): a candidate
+        /// running beside it stays.
+        same_version: bool,
         reply: Reply,
     },
     /// Stop calling the plugin; events are skipped (and counted) until

@@ -530,8 +530,9 @@ impl Worker {
             WorkerCommand::Swap {
                 version,
                 instance,
+                same_version,
                 reply,
-            } => (reply, self.swap(version, *instance)),
+            } => (reply, self.swap(version, *instance, same_version)),
             WorkerCommand::Pause { reply } => {
                 let result = match self.mode {
                     Mode::Running | Mode::Paused => {
@@ -581,6 +582,7 @@ impl Worker {
         &mut self,
         version: Arc<PluginVersion>,
         mut candidate: PluginInstance,
+        same_version: bool,
     ) -> Result<(), Refusal> {
         self.show(Some(Activity::Swapping));
         // The state to carry over: the live instance's, or, when it is not
@@ -621,7 +623,7 @@ impl Worker {
         self.set_checkpoint(state);
         // The old version's figure does not hold for the new one.
         self.recycle_at = 0;
-        if let Some(candidate) = self.candidate.take() {
+        if !same_version && let Some(candidate) = self.candidate.take() {
             // Compared with a version that no longer runs: meaningless.
             candidate
                 .report

@@ -266,6 +266,11 @@ pub(crate) struct PluginStatus {
     #[schema(example = "running")]
     pub(crate) state: &'static str,
     pub(crate) sha256: String,
+    /// The code it runs on: `optimized`, or `quick` for a moment after a
+    /// swap whose optimized code was not compiled yet (it follows, swapped
+    /// in underneath with the state).
+    #[schema(example = "optimized")]
+    pub(crate) code: &'static str,
     /// The file path, or `upload`.
     pub(crate) source: String,
     /// When the running version was switched to, wall ms.
@@ -328,6 +333,7 @@ impl PluginStatus {
             contract: p.contract,
             state: m.state().as_str(),
             sha256: p.sha256.clone(),
+            code: p.code,
             source: p.source.clone(),
             loaded_at: p.loaded_at_ms,
             config: p.config.clone(),

@@ -9,10 +9,12 @@
 //!   rollback) and the admin API's [`PluginControl`](crate::PluginControl);
 //! - [`candidate`]: a candidate version beside the running one, compared,
 //!   promoted or discarded;
+//! - [`tiers`]: a swap on quick code, optimized code swapped in after;
 //! - [`versions`]: each plugin's version history.
 
 mod candidate;
 mod operations;
+mod tiers;
 mod versions;
 
 use crate::error::ControlError;
@@ -618,6 +620,7 @@ fn view_of(slot: &PluginSlot) -> PluginView {
         version: state.current.info.version.clone(),
         contract: state.current.info.contract.version(),
         sha256: state.current.digest().to_owned(),
+        code: state.current.module.tier().as_str(),
         source: match &state.origin {
             Origin::File { path, .. } => path.display().to_string(),
             Origin::Upload { .. } => "upload".to_owned(),

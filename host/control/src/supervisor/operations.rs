@@ -15,6 +15,26 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// Sends `slot`'s worker a command that answers, and waits for the answer
+/// (at most `timeout`).
+pub(super) fn ask<T>(
+    slot: &PluginSlot,
+    timeout: std::time::Duration,
+    command: impl FnOnce(crossbeam_channel::Sender<Result<T, Refusal>>) -> WorkerCommand,
+) -> Result<T, ControlError> {
+    let (reply, answer) = bounded(1);
+    let gone = || ControlError::Gone(slot.id.to_string());
+    slot.worker.send(command(reply)).map_err(|_| gone())?;
+    match answer.recv_timeout(timeout) {
+        Ok(result) => result.map_err(ControlError::Refused),
+        Err(RecvTimeoutError::Timeout) => Err(ControlError::Timeout(
+            slot.id.to_string(),
+            timeout.as_secs(),
+        )),
+        Err(RecvTimeoutError::Disconnected) => Err(gone()),
+    }
+}
+
 /// Whether a swap may bring in code that calls itself another plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rename {
@@ -33,17 +53,7 @@ impl Supervisor {
         slot: &PluginSlot,
         command: impl FnOnce(crossbeam_channel::Sender<Result<T, Refusal>>) -> WorkerCommand,
     ) -> Result<T, ControlError> {
-        let (reply, answer) = bounded(1);
-        let gone = || ControlError::Gone(slot.id.to_string());
-        slot.worker.send(command(reply)).map_err(|_| gone())?;
-        match answer.recv_timeout(self.settings.answer_timeout) {
-            Ok(result) => result.map_err(ControlError::Refused),
-            Err(RecvTimeoutError::Timeout) => Err(ControlError::Timeout(
-                slot.id.to_string(),
-                self.settings.answer_timeout.as_secs(),
-            )),
-            Err(RecvTimeoutError::Disconnected) => Err(gone()),
-        }
+        ask(slot, self.settings.answer_timeout, command)
     }
 
     /// One change of a plugin's version, under its operation lock: prepare
@@ -63,6 +73,7 @@ impl Supervisor {
             self.ask(slot, |reply| WorkerCommand::Swap {
                 version: version.clone(),
                 instance: Box::new(instance),
+                same_version: false,
                 reply,
             })
             .map(|()| version)
@@ -154,13 +165,30 @@ impl Supervisor {
             let s = slot.state.read_unpoisoned();
             (s.settings.clone(), s.current.info.name.clone())
         };
-        self.change(
+        // A swap need not wait for optimized code: quick code first, the
+        // optimized code swapped in underneath once compiled.
+        let quick = self.engine.quick_for(wasm);
+        let view = self.change(
             &slot,
             change,
             settings.clone(),
             content_digest(wasm),
             || {
-                let (version, instance) = prepare(&self.engine, wasm, id, &settings)?;
+                let prepared =
+                    quick.and_then(|engine| match prepare(engine, wasm, id, &settings) {
+                        Ok(prepared) => Some(prepared),
+                        Err(e) => {
+                            tracing::debug!(
+                                plugin = id,
+                                "no quick code, waiting for optimized: {e}"
+                            );
+                            None
+                        }
+                    });
+                let (version, instance) = match prepared {
+                    Some(prepared) => prepared,
+                    None => prepare(&self.engine, wasm, id, &settings)?,
+                };
                 if rename == Rename::Refuse && version.info.name != name {
                     return Err(ControlError::NameChanged {
                         id: id.to_owned(),
@@ -170,7 +198,18 @@ impl Supervisor {
                 }
                 Ok((version, instance))
             },
-        )
+        )?;
+        let running = slot.state.read_unpoisoned().current.clone();
+        if running.module.tier() == prism_runtime::Tier::Quick {
+            super::tiers::optimize_later(
+                self.engine.clone(),
+                slot,
+                running,
+                Arc::from(wasm),
+                self.settings.answer_timeout,
+            );
+        }
+        Ok(view)
     }
 
     /// Re-initializes plugin `id` with new settings (same code). A change

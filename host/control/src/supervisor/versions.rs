@@ -125,6 +125,16 @@ impl History {
     }
 
     /// The most recent version that ran before the running one.
+    /// The same version on other code (its optimized compile): entries
+    /// that ran `from` run `to` from now on, so a rollback gets it too.
+    pub(super) fn retier(&mut self, from: &Arc<PluginVersion>, to: &Arc<PluginVersion>) {
+        for entry in &mut self.entries {
+            if entry.version.as_ref().is_some_and(|v| Arc::ptr_eq(v, from)) {
+                entry.version = Some(to.clone());
+            }
+        }
+    }
+
     pub(super) fn previous(&self) -> Option<(Arc<PluginVersion>, PluginSettings)> {
         self.entries
             .iter()

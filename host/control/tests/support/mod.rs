@@ -82,6 +82,8 @@ pub struct Sizes {
     /// 0: one per core.
     pub worker_threads: usize,
     pub max_instances: u32,
+    /// Instances on quick code at once (0: swaps wait for optimized code).
+    pub quick_instances: u32,
 }
 
 impl Default for Sizes {
@@ -90,6 +92,7 @@ impl Default for Sizes {
             queue_batches: 8,
             worker_threads: 0,
             max_instances: 32,
+            quick_instances: 0,
         }
     }
 }
@@ -103,6 +106,7 @@ impl Harness {
         let engine = PluginEngine::new(EngineSettings {
             max_memory_bytes: 64 << 20,
             max_instances: sizes.max_instances,
+            quick_instances: sizes.quick_instances,
             ..EngineSettings::default()
         })
         .unwrap();
