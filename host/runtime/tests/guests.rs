@@ -313,8 +313,11 @@ fn counts_every_event_across_batches() {
 }
 
 fn fault_of(mode: &str, limits: PluginLimits) -> prism_runtime::Fault {
-    let engine = engine();
-    let mut probe = start(&engine, &format!(r#"{{"mode":"{mode}","at":3}}"#), limits);
+    fault_on(&engine(), mode, limits)
+}
+
+fn fault_on(engine: &PluginEngine, mode: &str, limits: PluginLimits) -> prism_runtime::Fault {
+    let mut probe = start(engine, &format!(r#"{{"mode":"{mode}","at":3}}"#), limits);
     probe
         .on_events(&trades(2))
         .expect("healthy before the chosen event");
@@ -344,6 +347,47 @@ fn an_endless_loop_hits_the_deadline() {
     let fault = fault_of("loop", limits);
     assert_eq!(fault.kind, FaultKind::Deadline);
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Quick (baseline-compiled) code, which a swap may run on for a moment,
+/// is held to every limit optimized code is: deadline, memory, output cap,
+/// stack; and counts alike.
+#[test]
+fn quick_code_is_held_to_the_same_limits() {
+    let optimized = PluginEngine::new(EngineSettings {
+        max_memory_bytes: 64 << 20,
+        max_instances: 16,
+        quick_instances: 4,
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let probe = std::fs::read(wasm("prism_probe")).unwrap();
+    let quick = optimized
+        .quick_for(&probe)
+        .expect("not compiled yet: quick");
+    assert_eq!(quick.tier(), prism_runtime::Tier::Quick);
+    let limits = PluginLimits {
+        call_deadline: Duration::from_millis(50),
+        memory_bytes: 16 << 20,
+        max_outputs: 1000,
+        ..PluginLimits::default()
+    };
+    let started = Instant::now();
+    assert_eq!(fault_on(quick, "loop", limits).kind, FaultKind::Deadline);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(fault_on(quick, "grow", limits).kind, FaultKind::Memory);
+    assert_eq!(fault_on(quick, "flood", limits).kind, FaultKind::OutputCap);
+    assert_eq!(fault_on(quick, "panic", limits).kind, FaultKind::Panic);
+    let mut counter = start(quick, r#"{"mode":"count"}"#, PluginLimits::default());
+    let events = trades(500);
+    let mut last = serde_json::Value::Null;
+    for chunk in events.chunks(64) {
+        last = doc(&counter.on_events(chunk).unwrap(), "count");
+    }
+    assert_eq!(last["events"], 500);
+    // Once the optimized code is compiled, a swap takes it: no detour.
+    prism_runtime::PluginModule::from_bytes(&optimized, &probe).unwrap();
+    assert!(optimized.quick_for(&probe).is_none());
 }
 
 #[test]
