@@ -109,6 +109,15 @@ fn operators_swap_pause_roll_back_and_remove_plugins_while_the_stream_runs() {
     let swapped = json(&body);
     assert_ne!(swapped["sha256"], first_sha.as_str());
     assert_eq!(swapped["swaps"], 1);
+    // New code goes in on quick code; its optimized code follows, the same
+    // version (no second swap counted, no history entry).
+    assert_eq!(swapped["code"], "quick", "{swapped}");
+    let optimized = server.wait_for("/api/v1/plugins/up", Duration::from_secs(30), |v| {
+        v["code"] == "optimized"
+    });
+    assert_eq!(optimized["sha256"], swapped["sha256"]);
+    assert_eq!(optimized["swaps"], 1);
+    assert_eq!(optimized["state"], "running");
     let after = server.json("/api/v1/plugins/up/documents/count")["body"]["events"]
         .as_u64()
         .unwrap();
@@ -396,6 +405,8 @@ queue_batches = 16
     let c = server.json("/api/v1/system/capacity");
     assert_eq!(c["plugins"], 2, "{c:#}");
     assert_eq!(c["instances"]["limit"], 5, "{c:#}");
+    assert_eq!(c["instances"]["quick_limit"], 16, "{c:#}");
+    assert_eq!(c["instances"]["quick_in_use"], 0, "{c:#}");
     let in_use = c["instances"]["in_use"].as_u64().unwrap();
     assert_eq!(in_use, 2, "one instance a plugin, no swap running: {c:#}");
     assert_eq!(c["instances"]["headroom"], 5 - in_use, "{c:#}");

@@ -154,6 +154,8 @@ async fn capacity(
             in_use: held.map(|c| c.instances),
             limit: held.map(|c| c.max_instances),
             headroom: held.map(|c| u64::from(c.max_instances).saturating_sub(c.instances)),
+            quick_in_use: held.map(|c| c.quick_instances),
+            quick_limit: held.map(|c| c.max_quick_instances),
         },
         worker_threads: held.map(|c| c.worker_threads),
         cpu: CpuView {

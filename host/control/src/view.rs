@@ -131,6 +131,10 @@ pub struct Capacity {
     pub instances: u64,
     /// `runtime.max_instances`: past it a plugin is refused.
     pub max_instances: u32,
+    /// Instances on quick code (swapped in before their optimized code
+    /// was compiled), against `runtime.quick_swaps`.
+    pub quick_instances: u64,
+    pub max_quick_instances: u32,
     /// Threads running every plugin's batches.
     pub worker_threads: usize,
     /// Batches one plugin's queue holds (`pipeline.queue_batches`).

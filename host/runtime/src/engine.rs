@@ -231,6 +231,14 @@ impl PluginEngine {
             })
     }
 
+    /// What the quick engine's pool holds now (zero without one).
+    #[must_use]
+    pub fn quick_usage(&self) -> PoolUsage {
+        self.quick
+            .as_deref()
+            .map_or_else(PoolUsage::default, PluginEngine::pool_usage)
+    }
+
     /// The settings the engine was built with.
     #[must_use]
     pub fn settings(&self) -> &EngineSettings {

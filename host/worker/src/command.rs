@@ -100,7 +100,8 @@ pub enum WorkerCommand {
         instance: Box<PluginInstance>,
         /// The same plugin version on other compiled code (the optimized
         /// compile of a version swapped in on quick code): a candidate
-        /// running beside it stays.
+        /// running beside it stays, and a plugin not running (quarantined,
+        /// failed) stays so; its next start takes the new code.
         same_version: bool,
         reply: Reply,
     },

@@ -584,6 +584,13 @@ impl Worker {
         mut candidate: PluginInstance,
         same_version: bool,
     ) -> Result<(), Refusal> {
+        if same_version && self.instance.is_none() {
+            // Other code for the same version while nothing runs
+            // (quarantined, failed): the next start takes it; the mode is
+            // the operator's and the recovery's, not the compiler's.
+            self.version = version;
+            return Ok(());
+        }
         self.show(Some(Activity::Swapping));
         // The state to carry over: the live instance's, or, when it is not
         // alive, the last checkpoint with the batches since replayed.

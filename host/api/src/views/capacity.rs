@@ -28,6 +28,11 @@ pub(crate) struct InstancesView {
     pub(crate) limit: Option<u32>,
     /// Instances that can still start.
     pub(crate) headroom: Option<u64>,
+    /// Instances on quick code, swapped in before their optimized code
+    /// was compiled (it follows), against `runtime.quick_swaps`; these
+    /// are not counted above.
+    pub(crate) quick_in_use: Option<u64>,
+    pub(crate) quick_limit: Option<u32>,
 }
 
 /// The plugins' calls against the worker threads.

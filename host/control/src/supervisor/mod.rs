@@ -586,6 +586,8 @@ impl Supervisor {
         crate::view::Capacity {
             instances: pool.instances,
             max_instances: engine.max_instances,
+            quick_instances: self.engine.quick_usage().instances,
+            max_quick_instances: engine.quick_instances,
             worker_threads: self.pool.threads(),
             queue_batches: self.settings.queue_batches.max(1),
             max_memory_bytes: engine.max_memory_bytes as u64,
