@@ -7,7 +7,9 @@
 //! Run: `cargo build --release --target wasm32-wasip2 -p hello` then
 //! `cargo bench -p prism-control --bench density`; `-- --smoke` runs 20
 //! plugins (CI does, so it never rots); `-- 100 1000` picks the counts;
-//! `--batch N` the router's batch size (256 by default).
+//! `--batch N` the router's batch size (256 by default); `--late` adds all
+//! plugins but the first after the stream has begun (they join a route
+//! that has carried events).
 
 use prism_config::PluginLimitsConfig;
 mod support;
@@ -90,7 +92,7 @@ fn instantiate(rounds: usize) {
 }
 
 /// One count of plugins, in this process; prints one line of results.
-fn measure(plugins: usize, batch: usize) {
+fn measure(plugins: usize, batch: usize, late: bool) {
     let rss_start = status_kib("VmRSS:");
     let cache = std::env::temp_dir().join(format!("prism-density-{}", std::process::id()));
     let engine = PluginEngine::new(EngineSettings {
@@ -106,10 +108,26 @@ fn measure(plugins: usize, batch: usize) {
     let bytes = wasm("hello");
     let component: Arc<[u8]> = Arc::from(bytes.as_slice());
     let s = pipeline.supervisor.clone();
+    let source = pipeline.take_source();
+    let mut reg = InstrumentRegistry::default();
+    let (id, _) = reg.intern("binance", "BTCUSDT");
+    let mut positions = prism_sources::Positions::default();
+    let mut ts = 1_700_000_000_000i64;
     let rss_empty = status_kib("VmRSS:");
     let started = Instant::now();
     let mut first = Duration::ZERO;
     for n in 0..plugins {
+        if late && n == 1 {
+            // The first plugin has had an event: every other joins a route
+            // that has carried events (as plugins added to a running host do).
+            let mut opening = vec![Event::Instrument(reg.get(id).unwrap().clone())];
+            opening.extend(trades(id, &mut ts, 1));
+            source.send(positions.chunk(opening)).unwrap();
+            let view = s.view("hello-0").unwrap();
+            while view.metrics.events_in.load(Ordering::Relaxed) == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         let t = Instant::now();
         s.add_bytes(
             &PluginId::new(&format!("hello-{n}")).unwrap(),
@@ -138,16 +156,13 @@ fn measure(plugins: usize, batch: usize) {
     let views: Vec<_> = (0..plugins)
         .map(|n| s.view(&format!("hello-{n}")).unwrap())
         .collect();
-    let source = pipeline.take_source();
-    let mut reg = InstrumentRegistry::default();
-    let (id, _) = reg.intern("binance", "BTCUSDT");
-    let mut positions = prism_sources::Positions::default();
     let cpu_before = cpu();
     let streamed = Instant::now();
-    source
-        .send(positions.chunk(vec![Event::Instrument(reg.get(id).unwrap().clone())]))
-        .unwrap();
-    let mut ts = 1_700_000_000_000i64;
+    if !(late && plugins > 1) {
+        source
+            .send(positions.chunk(vec![Event::Instrument(reg.get(id).unwrap().clone())]))
+            .unwrap();
+    }
     let mut left = events;
     while left > 0 {
         let take = left.min(1024);
@@ -193,8 +208,9 @@ fn main() {
             .map(|v| v.parse::<usize>().unwrap_or_else(|_| panic!("{flag}: {v}")))
     };
     let batch = value("--batch").unwrap_or(256);
+    let late = args.iter().any(|a| a == "--late");
     if let Some(n) = value("--child") {
-        measure(n, batch);
+        measure(n, batch, late);
         return;
     }
     let smoke = args.iter().any(|a| a == "--smoke");
@@ -222,6 +238,7 @@ fn main() {
     for n in counts {
         let status = std::process::Command::new(&me)
             .args(["--child", &n.to_string(), "--batch", &batch.to_string()])
+            .args(late.then_some("--late"))
             .status()
             .unwrap();
         assert!(status.success(), "{n} plugins: {status}");

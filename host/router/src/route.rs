@@ -41,9 +41,10 @@ struct Follower {
 
 /// One plugin's route: its filter, its queue and its batch being filled;
 /// and the plugins that share it (`followers`). Plugins share a route when
-/// they subscribe alike and join before the route was given anything, so
-/// every batch it makes is theirs too: the events are copied and stored
-/// once, not once a plugin.
+/// they subscribe alike and join before the route was given anything, or
+/// join a route without timers after a batch of their own declaring the
+/// instruments it declared: every batch it makes from then on is theirs
+/// too, the events copied and stored once, not once a plugin.
 #[derive(Debug)]
 pub struct Route {
     pub(crate) id: Arc<str>,
@@ -221,6 +222,58 @@ impl Route {
             open: true,
         });
         self.followers.extend(other.followers);
+    }
+
+    /// Whether `other`'s plugin can join this route although the route has
+    /// carried events: `other` is fresh, both filter alike, and nothing of
+    /// the route's state but its declarations would differ for a newcomer
+    /// (no timers, not resuming, no fences).
+    pub(crate) fn accepts_late(&self, other: &Route) -> bool {
+        other.fresh()
+            && self.live()
+            && self.filter == other.filter
+            && self.filter.timer_interval_ms.is_none()
+            && self.resume_after.is_none()
+            && self.fences.is_empty()
+            && !self.waits_for_rewind
+    }
+
+    /// Takes `other`'s plugin as a follower from the next batch on (see
+    /// [`Self::accepts_late`]): what is pending goes out first, then the
+    /// newcomer gets a batch of its own declaring every instrument the
+    /// route has declared (`declarations`), at the position the route has
+    /// reached; from then on it gets the route's batches.
+    pub(crate) fn adopt_late(&mut self, other: Route, declarations: Vec<Event>) {
+        self.flush();
+        let position = self.pending.position;
+        let mut last_sent = None;
+        let mut open = true;
+        if !declarations.is_empty() {
+            let batch = Batch {
+                events: Arc::new(declarations),
+                position,
+                previous: None,
+            };
+            open = other.queue.send(batch).is_ok();
+            last_sent = Some(position);
+        }
+        if open {
+            self.followers.push(Follower {
+                id: other.id,
+                queue: other.queue,
+                last_sent,
+                open,
+            });
+        }
+    }
+
+    /// The instruments this route has declared, by id.
+    pub(crate) fn declared_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.declared
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| **d)
+            .filter_map(|(at, _)| u32::try_from(at).ok())
     }
 
     /// Takes plugin `id` out of this shared route, as a route of its own

@@ -300,11 +300,29 @@ impl Router {
         }
     }
 
-    /// Adds a route: it shares a route already there when both are fresh
-    /// and filter alike (see [`Route`]), or runs on its own.
+    /// Adds a route: it shares a route already there that filters alike —
+    /// from the start when both are fresh, or, joining a route that has
+    /// carried events, after a batch of its own declaring the instruments
+    /// the route has declared (see [`Route`]) — or runs on its own.
     fn insert(&mut self, route: Route) {
-        match self.routes.iter_mut().find(|lane| lane.accepts(&route)) {
-            Some(lane) => lane.adopt(route),
+        if let Some(lane) = self.routes.iter_mut().find(|lane| lane.accepts(&route)) {
+            lane.adopt(route);
+            return;
+        }
+        let instruments = &self.instruments;
+        match self
+            .routes
+            .iter_mut()
+            .find(|lane| lane.accepts_late(&route))
+        {
+            Some(lane) => {
+                let declarations = lane
+                    .declared_ids()
+                    .filter_map(|id| instruments.get(prism_model::InstrumentId(id)))
+                    .map(|i| Event::Instrument(i.clone()))
+                    .collect();
+                lane.adopt_late(route, declarations);
+            }
             None => self.routes.push(route),
         }
     }
@@ -801,11 +819,13 @@ mod tests {
                 .filter_map(Event::ts)
                 .collect()
         };
-        assert_eq!(
-            ts(a_rx.recv().unwrap()),
-            [1, 2, 3, 4],
-            "a saw all until removed"
-        );
+        // b joined a's route (a batch ended there), so a's events come in
+        // two batches.
+        let mut a = Vec::new();
+        while let Ok(batch) = a_rx.try_recv() {
+            a.extend(ts(batch));
+        }
+        assert_eq!(a, [1, 2, 3, 4], "a saw all until removed");
         assert!(a_rx.recv().is_none(), "a's queue is closed once removed");
         let mut b = Vec::new();
         while let Ok(batch) = b_rx.try_recv() {
@@ -831,7 +851,7 @@ mod tests {
     }
 
     #[test]
-    fn routes_that_subscribe_alike_from_the_start_share_each_batch() {
+    fn routes_that_subscribe_alike_share_each_batch_from_the_start_or_once_declared() {
         let mut reg = InstrumentRegistry::default();
         let (btc, _) = reg.intern("binance", "BTCUSDT");
         let settings = RouterSettings {
@@ -846,8 +866,7 @@ mod tests {
             rxs.push(rx);
         }
         let mut router = Router::new(settings, routes);
-        // Another subscription, and one added after events were routed:
-        // each on its own.
+        // Another subscription: on its own.
         let (other_tx, other_rx) = plugin_queue(16);
         router.apply(RouterCommand::Add(Box::new(Route::new(
             "eth-only",
@@ -882,9 +901,12 @@ mod tests {
         assert!(drain(&other_rx).is_empty());
         let late = drain(&late_rx);
         let shape: Vec<_> = late.iter().map(|(p, ts, _)| (*p, ts.clone())).collect();
-        // Its declaration comes first, and fills its first batch sooner.
-        assert_eq!(shape, [(2, vec![2]), (3, vec![3])]);
-        assert!(!Arc::ptr_eq(&late[1].2, &got[0][1].2));
+        // Joining a route that has carried events: first a batch of its own
+        // declaring what the route declared (at the position the route had
+        // reached), then the route's batches.
+        assert_eq!(shape, [(1, vec![]), (3, vec![2, 3])]);
+        assert!(matches!(late[0].2[..], [Event::Instrument(_)]));
+        assert!(Arc::ptr_eq(&late[1].2, &got[0][1].2));
     }
 
     #[test]
