@@ -49,7 +49,9 @@ pub struct InstrumentSpec {
 /// `Event::Instrument` before their first use.
 #[derive(Debug, Default)]
 pub struct InstrumentRegistry {
-    by_key: HashMap<(Arc<str>, Arc<str>), InstrumentId>,
+    /// Ids by exchange (lower case), then symbol: looked up with borrowed
+    /// names, so interning a known instrument allocates nothing.
+    by_key: HashMap<Arc<str>, HashMap<Arc<str>, InstrumentId>>,
     table: Vec<Arc<Instrument>>,
     /// Ids known from an earlier run ([`Self::preload`]) and not yet handed
     /// out by [`Self::intern`] in this one.
@@ -96,7 +98,9 @@ impl InstrumentRegistry {
                 return Err(i.id);
             }
             r.by_key
-                .insert((i.exchange.clone(), i.symbol.clone()), i.id);
+                .entry(i.exchange.clone())
+                .or_default()
+                .insert(i.symbol.clone(), i.id);
             r.unannounced.insert(i.id);
             r.table.push(Arc::new(i));
         }
@@ -109,9 +113,9 @@ impl InstrumentRegistry {
     /// A new instrument is a perpetual with contract size 1 and base/quote
     /// guessed from the symbol, unless [`Self::declare`] said otherwise first.
     pub fn intern(&mut self, exchange: &str, symbol: &str) -> (InstrumentId, bool) {
-        if let Some(id) = self.by_key.get(&(Arc::from(exchange), Arc::from(symbol))) {
-            let first = !self.unannounced.is_empty() && self.unannounced.remove(id);
-            return (*id, first);
+        if let Some(id) = self.lookup(exchange, symbol) {
+            let first = !self.unannounced.is_empty() && self.unannounced.remove(&id);
+            return (id, first);
         }
         let id = self.insert(exchange, symbol, &InstrumentSpec::default());
         (id, true)
@@ -131,12 +135,16 @@ impl InstrumentRegistry {
         id
     }
 
-    /// Finds an id without creating it.
+    /// Finds an id without creating it. The exchange is compared in lower
+    /// case, as it is stored.
     #[must_use]
     pub fn lookup(&self, exchange: &str, symbol: &str) -> Option<InstrumentId> {
-        self.by_key
-            .get(&(Arc::from(exchange), Arc::from(symbol)))
-            .copied()
+        let symbols = if exchange.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_key.get(exchange.to_ascii_lowercase().as_str())
+        } else {
+            self.by_key.get(exchange)
+        }?;
+        symbols.get(symbol).copied()
     }
 
     /// Declares or redefines an instrument's details; returns its id.
@@ -155,7 +163,9 @@ impl InstrumentRegistry {
         let id = InstrumentId(u32::try_from(self.table.len()).unwrap_or(u32::MAX));
         let instrument = Arc::new(build(id, exchange, symbol, spec));
         self.by_key
-            .insert((instrument.exchange.clone(), instrument.symbol.clone()), id);
+            .entry(instrument.exchange.clone())
+            .or_default()
+            .insert(instrument.symbol.clone(), id);
         self.table.push(instrument);
         id
     }
@@ -284,5 +294,17 @@ mod tests {
             "0.01"
         );
         assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn an_exchange_in_capitals_is_the_same_exchange() {
+        let mut r = InstrumentRegistry::default();
+        assert_eq!(r.intern("binance", "BTCUSDT"), (InstrumentId(0), true));
+        assert_eq!(r.intern("Binance", "BTCUSDT"), (InstrumentId(0), false));
+        assert_eq!(r.intern("BINANCE", "BTCUSDT"), (InstrumentId(0), false));
+        // Symbols are the venue's own and keep their case.
+        assert_eq!(r.intern("binance", "btcusdt"), (InstrumentId(1), true));
+        assert_eq!(r.len(), 2);
+        assert_eq!(&*r.get(InstrumentId(0)).unwrap().exchange, "binance");
     }
 }

@@ -333,36 +333,84 @@ impl Output {
     /// `{"plugin":…,"kind":"series","name":…,"exchange":…,…}`.
     #[must_use]
     pub fn to_line(&self, plugin: &str) -> serde_json::Value {
-        use serde_json::{Value, json};
-        let place = |i: &Option<Arc<Instrument>>| match i {
-            Some(i) => (json!(i.exchange.as_ref()), json!(i.symbol.as_ref())),
-            None => (Value::Null, Value::Null),
-        };
-        match self {
+        serde_json::to_value(self.line(plugin)).unwrap_or_default()
+    }
+
+    /// The same line as [`Output::to_line`], serialized straight from the
+    /// output: a writer gets it without a copy of the body.
+    #[must_use]
+    pub fn line<'a>(&'a self, plugin: &'a str) -> OutputLine<'a> {
+        OutputLine {
+            output: self,
+            plugin,
+        }
+    }
+}
+
+/// An output as one line of the `--out` format ([`Output::line`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLine<'a> {
+    output: &'a Output,
+    plugin: &'a str,
+}
+
+impl Serialize for OutputLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        fn place<M: SerializeMap>(m: &mut M, i: Option<&Instrument>) -> Result<(), M::Error> {
+            m.serialize_entry("exchange", &i.map(|i| &*i.exchange))?;
+            m.serialize_entry("symbol", &i.map(|i| &*i.symbol))
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("plugin", self.plugin)?;
+        match self.output {
             Output::Series(o) => {
-                let (exchange, symbol) = place(&o.instrument);
-                json!({"plugin": plugin, "kind": "series", "name": o.name.as_ref(),
-                       "exchange": exchange, "symbol": symbol, "ts": o.ts, "value": o.value})
+                m.serialize_entry("kind", "series")?;
+                m.serialize_entry("name", &*o.name)?;
+                place(&mut m, o.instrument.as_deref())?;
+                m.serialize_entry("ts", &o.ts)?;
+                m.serialize_entry("value", &o.value)?;
             }
             Output::Document(o) => {
-                json!({"plugin": plugin, "kind": "document", "key": o.key.as_ref(), "ts": o.ts, "body": o.body})
+                m.serialize_entry("kind", "document")?;
+                m.serialize_entry("key", &*o.key)?;
+                m.serialize_entry("ts", &o.ts)?;
+                m.serialize_entry("body", &o.body)?;
             }
             Output::Log(o) => {
-                let (exchange, symbol) = place(&o.instrument);
-                json!({"plugin": plugin, "kind": "log", "name": o.name.as_ref(),
-                       "exchange": exchange, "symbol": symbol, "ts": o.ts, "body": o.body})
+                m.serialize_entry("kind", "log")?;
+                m.serialize_entry("name", &*o.name)?;
+                place(&mut m, o.instrument.as_deref())?;
+                m.serialize_entry("ts", &o.ts)?;
+                m.serialize_entry("body", &o.body)?;
             }
-            Output::Signal(o) => json!({"plugin": plugin, "kind": "signal",
-                "exchange": o.instrument.exchange.as_ref(), "symbol": o.instrument.symbol.as_ref(),
-                "ts": o.ts, "direction": o.direction, "strength": o.strength, "reason": o.reason.as_ref()}),
-            Output::Order(o) => json!({"plugin": plugin, "kind": "order",
-                "client_id": o.client_id.as_ref(),
-                "exchange": o.instrument.exchange.as_ref(), "symbol": o.instrument.symbol.as_ref(),
-                "ts": o.ts, "side": o.side, "size": o.size.to_string(),
-                "limit_price": o.limit_price.map(|p| p.to_string()), "reduce_only": o.reduce_only}),
-            Output::Alert(o) => json!({"plugin": plugin, "kind": "alert", "ts": o.ts,
-                "priority": o.priority, "title": o.title.as_ref(), "body": o.body.as_ref()}),
+            Output::Signal(o) => {
+                m.serialize_entry("kind", "signal")?;
+                place(&mut m, Some(&o.instrument))?;
+                m.serialize_entry("ts", &o.ts)?;
+                m.serialize_entry("direction", &o.direction)?;
+                m.serialize_entry("strength", &o.strength)?;
+                m.serialize_entry("reason", &*o.reason)?;
+            }
+            Output::Order(o) => {
+                m.serialize_entry("kind", "order")?;
+                m.serialize_entry("client_id", &*o.client_id)?;
+                place(&mut m, Some(&o.instrument))?;
+                m.serialize_entry("ts", &o.ts)?;
+                m.serialize_entry("side", &o.side)?;
+                m.serialize_entry("size", &o.size.to_string())?;
+                m.serialize_entry("limit_price", &o.limit_price.map(|p| p.to_string()))?;
+                m.serialize_entry("reduce_only", &o.reduce_only)?;
+            }
+            Output::Alert(o) => {
+                m.serialize_entry("kind", "alert")?;
+                m.serialize_entry("ts", &o.ts)?;
+                m.serialize_entry("priority", &o.priority)?;
+                m.serialize_entry("title", &*o.title)?;
+                m.serialize_entry("body", &*o.body)?;
+            }
         }
+        m.end()
     }
 }
 

@@ -34,7 +34,7 @@ impl Sink for JsonLines {
             return Ok(());
         };
         for o in &batch.outputs {
-            serde_json::to_writer(&mut *out, &o.to_line(&batch.plugin))
+            serde_json::to_writer(&mut *out, &o.line(&batch.plugin))
                 .map_err(|e| io(&batch.plugin, e.into()))?;
             out.write_all(b"\n").map_err(|e| io(&batch.plugin, e))?;
         }

@@ -255,20 +255,19 @@ impl EventReader {
     /// are skipped, not errors.
     pub fn read_chunk(&mut self, max: usize, out: &mut Vec<Event>) -> Result<bool, FileError> {
         while !self.done && out.len() < max {
-            match self.next_record()? {
+            match self.next_into(out)? {
                 None => self.done = true,
+                Some(Ok(())) => {}
                 Some(Err(message)) => self.skip(message),
-                Some(Ok(record)) => {
-                    if let Err(e) = self.normalizer.push(&record, out) {
-                        self.skip(e.to_string());
-                    }
-                }
             }
         }
         Ok(!self.done || !out.is_empty())
     }
 
-    fn next_record(&mut self) -> Result<Option<Result<Record, String>>, FileError> {
+    /// Reads the next record and appends its events: `None` at the end,
+    /// `Some(Err(why))` for a record skipped.
+    fn next_into(&mut self, out: &mut Vec<Event>) -> Result<Option<Result<(), String>>, FileError> {
+        let normalizer = &mut self.normalizer;
         match &mut self.input {
             Input::Lines(lines) => loop {
                 let at = lines.number() + 1;
@@ -289,7 +288,7 @@ impl EventReader {
                     continue;
                 }
                 return Ok(Some(
-                    serde_json::from_str::<Record>(text).map_err(|e| e.to_string()),
+                    normalizer.push_json(text, out).map_err(|e| e.to_string()),
                 ));
             },
             Input::Packed(packed) => {
@@ -303,7 +302,9 @@ impl EventReader {
                     Ok(Some(slice)) => {
                         self.record += 1;
                         Ok(Some(
-                            rmp_serde::from_slice::<Record>(slice).map_err(|e| e.to_string()),
+                            normalizer
+                                .push_msgpack(slice, out)
+                                .map_err(|e| e.to_string()),
                         ))
                     }
                     Err(window) => {

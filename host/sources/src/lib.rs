@@ -2,6 +2,7 @@
 //! that feed their events into the pipeline at a chosen pace.
 
 pub mod candles;
+mod fields;
 pub mod file;
 pub mod from_event;
 pub mod lines;
@@ -13,6 +14,7 @@ pub mod simulator;
 pub mod stream;
 
 pub use candles::CandleBuilder;
+pub use fields::BadRecord;
 pub use file::{EventReader, FileError, Format, RecordWriter, SkipReporter, Skipped};
 pub use from_event::event_json;
 pub use lines::{BoundedLines, MAX_LINE_BYTES, NumberedLine};

@@ -25,6 +25,9 @@ pub struct BoundedLines<R> {
     max: usize,
     /// Bytes taken from `inner` so far.
     consumed: u64,
+    /// Bytes of the last line returned still in `inner`'s buffer (it was
+    /// lent from there, not copied): consumed at the next call.
+    lent: usize,
 }
 
 impl<R: BufRead> BoundedLines<R> {
@@ -41,6 +44,7 @@ impl<R: BufRead> BoundedLines<R> {
             number: 0,
             max,
             consumed: 0,
+            lent: 0,
         }
     }
 
@@ -61,6 +65,28 @@ impl<R: BufRead> BoundedLines<R> {
     /// # Errors
     /// I/O errors of the reader (not bad content: that is a line's `text`).
     pub fn next_line(&mut self) -> std::io::Result<Option<NumberedLine<'_>>> {
+        self.inner.consume(std::mem::take(&mut self.lent));
+        // A line whole in the reader's buffer is lent from it, not copied.
+        let whole = loop {
+            match self.inner.fill_buf() {
+                Ok(available) => {
+                    break memchr::memchr(b'\n', available).filter(|&at| at <= self.max);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(at) = whole {
+            let available = self.inner.fill_buf()?;
+            self.lent = at + 1;
+            self.consumed += self.lent as u64;
+            self.number += 1;
+            let line = &available[..at];
+            return Ok(Some(NumberedLine {
+                number: self.number,
+                text: text_of(line.strip_suffix(b"\r").unwrap_or(line)),
+            }));
+        }
         self.buf.clear();
         let mut too_long = false;
         let mut any = false;
@@ -74,7 +100,7 @@ impl<R: BufRead> BoundedLines<R> {
                 break;
             }
             any = true;
-            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            let (chunk, done) = match memchr::memchr(b'\n', available) {
                 Some(at) => (&available[..at], Some(at + 1)),
                 None => (available, None),
             };
@@ -110,14 +136,21 @@ impl<R: BufRead> BoundedLines<R> {
         if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
         }
-        let text = std::str::from_utf8(&self.buf).map_err(|e| {
-            format!(
-                "the line is not valid UTF-8 (byte {} of the line); skipped",
-                e.valid_up_to() + 1
-            )
-        });
-        Ok(Some(NumberedLine { number, text }))
+        Ok(Some(NumberedLine {
+            number,
+            text: text_of(&self.buf),
+        }))
     }
+}
+
+/// A line's bytes as text, or why they are not.
+fn text_of(line: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(line).map_err(|e| {
+        format!(
+            "the line is not valid UTF-8 (byte {} of the line); skipped",
+            e.valid_up_to() + 1
+        )
+    })
 }
 
 #[cfg(test)]
@@ -156,5 +189,25 @@ mod tests {
         assert!(lines.next_line().unwrap().unwrap().text.is_err());
         assert_eq!(lines.next_line().unwrap().unwrap().text, Ok("ok"));
         assert!(lines.next_line().unwrap().is_none());
+    }
+
+    #[test]
+    fn lines_lent_from_the_buffer_and_lines_copied_across_refills_agree() {
+        let input: &[u8] = b"alpha\r\nbeta gamma\n\nd\xffelta\nepsilon is longer\r\nzeta\nlast";
+        let whole = all(input, 12);
+        for capacity in [1, 3, 7, 16] {
+            let reader = std::io::BufReader::with_capacity(capacity, std::io::Cursor::new(input));
+            let mut lines = BoundedLines::with_max(reader, 12);
+            let mut got = Vec::new();
+            while let Some(l) = lines.next_line().unwrap() {
+                got.push((l.number, l.text.map(str::to_owned)));
+            }
+            assert_eq!(got, whole, "buffer of {capacity}");
+            assert_eq!(lines.bytes_read(), input.len() as u64);
+        }
+        assert_eq!(whole[0], (1, Ok("alpha".into())));
+        assert!(whole[3].1.is_err());
+        assert!(whole[4].1.as_ref().unwrap_err().contains("longer than 12"));
+        assert_eq!(whole[6], (7, Ok("last".into())));
     }
 }

@@ -3,14 +3,13 @@
 //! Numbers that are money or sizes are decimal strings; `ts` is unix ms.
 //! The same records serve JSON Lines and MessagePack files.
 
+use crate::fields::{Fields, Refused};
 use prism_model::decimal::{self, Decimal};
 use prism_model::instrument::InstrumentSpec;
 use prism_model::{
-    Book, CandleInterval, Event, Funding, InstrumentRegistry, Level, Liquidation, MarketKind,
-    OpenInterest, Position, PositionSide, Side, TimestampMs, Trade,
+    CandleInterval, Event, InstrumentRegistry, MarketKind, PositionSide, Side, TimestampMs,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// A decimal as written in a file: normally a string (`"37000.1"`), exact.
 /// A JSON number is accepted too, read through its shortest round-trip
@@ -26,29 +25,7 @@ impl Serialize for DecimalText {
 
 impl<'de> Deserialize<'de> for DecimalText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = DecimalText;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a decimal, preferably as a string like \"37000.1\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DecimalText, E> {
-                Ok(DecimalText(v.to_owned()))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DecimalText, E> {
-                Ok(DecimalText(v.to_string()))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DecimalText, E> {
-                Ok(DecimalText(v.to_string()))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<DecimalText, E> {
-                if !v.is_finite() {
-                    return Err(E::custom("not a finite number"));
-                }
-                Ok(DecimalText(format!("{v}")))
-            }
-        }
-        d.deserialize_any(Visitor)
+        crate::fields::DecimalStr::deserialize(d).map(|text| DecimalText(text.0.into_owned()))
     }
 }
 
@@ -308,24 +285,6 @@ fn times(record: &Record) -> Result<(), RecordError> {
     Ok(())
 }
 
-pub(crate) fn levels(
-    field: &'static str,
-    raw: &[(DecimalText, DecimalText)],
-) -> Result<Vec<Level>, RecordError> {
-    raw.iter()
-        .map(|(p, s)| {
-            Ok(Level {
-                price: positive(field, dec(field, p)?)?,
-                size: non_negative(field, dec(field, s)?)?,
-            })
-        })
-        .collect()
-}
-
-fn text(value: Option<&String>) -> Option<Arc<str>> {
-    value.map(|v| Arc::from(v.as_str()))
-}
-
 /// Turns records into events, interning instruments and declaring each one
 /// (an `Event::Instrument`) before its first use.
 #[derive(Debug, Default)]
@@ -371,6 +330,17 @@ impl Normalizer {
     /// # Errors
     /// [`RecordError`] naming the field; nothing is appended then.
     pub fn push(&mut self, record: &Record, out: &mut Vec<Event>) -> Result<(), RecordError> {
+        if let Some(fields) = Fields::of(record) {
+            return match self.push_fields(&fields, out) {
+                Ok(()) => Ok(()),
+                Err(Refused::Invalid(e)) => Err(e),
+                // A record always has its type's fields.
+                Err(Refused::NotMine) => Err(RecordError {
+                    field: "type",
+                    reason: "an incomplete record".into(),
+                }),
+            };
+        }
         times(record)?;
         let event = match record {
             Record::Instrument {
@@ -395,153 +365,7 @@ impl Normalizer {
                 }
                 return Ok(());
             }
-            Record::Trade {
-                exchange,
-                symbol,
-                ts,
-                received_ts,
-                price,
-                size,
-                side,
-                buyer,
-                seller,
-                insurance_fund: _,
-            } => {
-                let price = positive("price", dec("price", price)?)?;
-                let size = positive("size", dec("size", size)?)?;
-                let instrument = self.instrument(exchange, symbol, out);
-                Event::Trade(Trade {
-                    instrument,
-                    ts: *ts,
-                    received_ts: received_ts.unwrap_or(*ts),
-                    price,
-                    size,
-                    side: *side,
-                    buyer: text(buyer.as_ref()),
-                    seller: text(seller.as_ref()),
-                })
-            }
-            Record::Liquidation {
-                exchange,
-                symbol,
-                ts,
-                received_ts,
-                price,
-                size,
-                position,
-                account,
-            } => {
-                let price = positive("price", dec("price", price)?)?;
-                let size = positive("size", dec("size", size)?)?;
-                let instrument = self.instrument(exchange, symbol, out);
-                Event::Liquidation(Liquidation {
-                    instrument,
-                    ts: *ts,
-                    received_ts: received_ts.unwrap_or(*ts),
-                    price,
-                    size,
-                    position: *position,
-                    account: text(account.as_ref()),
-                })
-            }
-            Record::Funding {
-                exchange,
-                symbol,
-                ts,
-                received_ts,
-                rate,
-                interval_h,
-                mark_price,
-                index_price,
-                next_funding_ts,
-            } => {
-                let rate = dec("rate", rate)?;
-                if *interval_h == 0 {
-                    return Err(RecordError {
-                        field: "interval_h",
-                        reason: "must be at least 1".into(),
-                    });
-                }
-                let mark_price = dec_opt("mark_price", mark_price.as_ref())?;
-                let index_price = dec_opt("index_price", index_price.as_ref())?;
-                let instrument = self.instrument(exchange, symbol, out);
-                Event::Funding(Funding {
-                    instrument,
-                    ts: *ts,
-                    received_ts: received_ts.unwrap_or(*ts),
-                    rate,
-                    interval_hours: *interval_h,
-                    mark_price,
-                    index_price,
-                    next_funding_ts: *next_funding_ts,
-                })
-            }
-            Record::OpenInterest {
-                exchange,
-                symbol,
-                ts,
-                received_ts,
-                open_interest,
-            } => {
-                let open_interest =
-                    non_negative("open_interest", dec("open_interest", open_interest)?)?;
-                let instrument = self.instrument(exchange, symbol, out);
-                Event::OpenInterest(OpenInterest {
-                    instrument,
-                    ts: *ts,
-                    received_ts: received_ts.unwrap_or(*ts),
-                    open_interest,
-                })
-            }
-            Record::Book {
-                exchange,
-                symbol,
-                ts,
-                received_ts,
-                snapshot,
-                bids,
-                asks,
-            } => {
-                let bids = levels("bids", bids)?;
-                let asks = levels("asks", asks)?;
-                let instrument = self.instrument(exchange, symbol, out);
-                Event::Book(Book {
-                    instrument,
-                    ts: *ts,
-                    received_ts: received_ts.unwrap_or(*ts),
-                    snapshot: *snapshot,
-                    bids,
-                    asks,
-                })
-            }
-            Record::Position {
-                exchange,
-                symbol,
-                ts,
-                received_ts,
-                account,
-                size,
-                entry_price,
-                liquidation_price,
-                leverage,
-            } => {
-                let size = dec("size", size)?;
-                let entry_price = non_negative("entry_price", dec("entry_price", entry_price)?)?;
-                let liquidation_price = dec_opt("liquidation_price", liquidation_price.as_ref())?;
-                let leverage = dec_opt("leverage", leverage.as_ref())?;
-                let instrument = self.instrument(exchange, symbol, out);
-                Event::Position(Position {
-                    instrument,
-                    ts: *ts,
-                    received_ts: received_ts.unwrap_or(*ts),
-                    account: Arc::from(account.as_str()),
-                    size,
-                    entry_price,
-                    liquidation_price,
-                    leverage,
-                })
-            }
-            Record::Candle { .. } | Record::Ticker { .. } => self.market_record(record, out)?,
+            _ => self.market_record(record, out)?,
         };
         out.push(event);
         Ok(())

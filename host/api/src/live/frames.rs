@@ -22,7 +22,7 @@ use crate::views::{
 use axum::extract::ws::Utf8Bytes;
 use prism_model::{Output, OutputBatch, wall_ms};
 use prism_sinks::{Sink, SinkError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -216,8 +216,20 @@ impl Sink for LiveSink {
 }
 
 /// The text of one message: `{"type", "payload", "timestamp"}`.
-pub(crate) fn message_text(kind: &str, payload: &Value) -> Utf8Bytes {
-    Utf8Bytes::from(json!({"type": kind, "payload": payload, "timestamp": wall_ms()}).to_string())
+pub(crate) fn message_text(kind: &str, payload: &impl serde::Serialize) -> Utf8Bytes {
+    #[derive(serde::Serialize)]
+    struct Message<'a, P> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        payload: &'a P,
+        timestamp: i64,
+    }
+    let message = Message {
+        kind,
+        payload,
+        timestamp: wall_ms(),
+    };
+    Utf8Bytes::from(serde_json::to_string(&message).unwrap_or_default())
 }
 
 /// Every frame a batch makes: each output on its plugin's channel, and on
@@ -241,7 +253,7 @@ pub(crate) fn frames_of(
         emit(Frame {
             channel: own.clone(),
             symbol: symbol.clone(),
-            text: message_text(&own.name(), &o.to_line(plugin)),
+            text: message_text(&own.name(), &o.line(plugin)),
         });
         if let Some(frame) = price_update(o, plugin, analytics) {
             emit(frame);
