@@ -54,21 +54,27 @@ fn dec(d: prism_sdk::Decimal) -> Result<Decimal, String> {
 }
 
 impl LiquidationMapPlugin {
-    fn instrument(&mut self, id: u32, ctx: &Context) -> Option<&mut Instrument> {
+    /// An instrument's state, made on first use. A function of the list
+    /// alone, so the config can be borrowed beside it (not cloned per event).
+    fn instrument<'a>(
+        instruments: &'a mut Vec<Option<Instrument>>,
+        id: u32,
+        ctx: &Context,
+    ) -> Option<&'a mut Instrument> {
         let at = id as usize;
-        if self.instruments.len() <= at {
-            self.instruments.resize(at + 1, None);
+        if instruments.len() <= at {
+            instruments.resize(at + 1, None);
         }
-        if self.instruments[at].is_none() {
+        if instruments[at].is_none() {
             let declared = ctx.instruments().get(id)?;
-            self.instruments[at] = Some(Instrument {
+            instruments[at] = Some(Instrument {
                 exchange: declared.exchange.clone(),
                 symbol: declared.symbol.clone(),
                 base: declared.base.clone(),
                 ..Instrument::default()
             });
         }
-        self.instruments[at].as_mut()
+        instruments[at].as_mut()
     }
 
     fn emit(&mut self, boundary: i64, ctx: &mut Context) -> Result<(), String> {
@@ -104,11 +110,11 @@ impl LiquidationMapPlugin {
     fn liquidation(&mut self, l: &prism_sdk::Liquidation, ctx: &mut Context) -> Result<(), String> {
         let price = dec(l.price)?;
         let size = dec(l.size)?;
-        let config = self.config.clone();
-        let Some(inst) = self.instrument(l.instrument, ctx) else {
+        let config = &self.config;
+        let Some(inst) = Self::instrument(&mut self.instruments, l.instrument, ctx) else {
             return Ok(());
         };
-        inst.see_price(price, &config);
+        inst.see_price(price, config);
         inst.liquidations.push_back(Liq {
             ts: l.ts,
             price,
@@ -159,12 +165,12 @@ impl Plugin for LiquidationMapPlugin {
         for boundary in self.boundaries.due(ts) {
             self.emit(boundary, ctx)?;
         }
-        let config = self.config.clone();
+        let config = &self.config;
         match event {
             Event::Trade(t) => {
                 let price = dec(t.price)?;
-                if let Some(inst) = self.instrument(t.instrument, ctx) {
-                    inst.see_price(price, &config);
+                if let Some(inst) = Self::instrument(&mut self.instruments, t.instrument, ctx) {
+                    inst.see_price(price, config);
                     inst.trade(price);
                 }
             }
@@ -175,9 +181,9 @@ impl Plugin for LiquidationMapPlugin {
                     entry_price: dec(p.entry_price)?,
                     liquidation_price: p.liquidation_price.map(dec).transpose()?,
                 };
-                if let Some(inst) = self.instrument(p.instrument, ctx) {
+                if let Some(inst) = Self::instrument(&mut self.instruments, p.instrument, ctx) {
                     if let Some(lp) = pos.liquidation_price {
-                        inst.see_price(lp, &config);
+                        inst.see_price(lp, config);
                     }
                     if pos.size.is_zero() {
                         inst.positions.remove(&p.account);
@@ -188,8 +194,8 @@ impl Plugin for LiquidationMapPlugin {
             }
             Event::OpenInterest(o) => {
                 let oi = dec(o.open_interest)?;
-                if let Some(inst) = self.instrument(o.instrument, ctx) {
-                    inst.open_interest(oi, &config);
+                if let Some(inst) = Self::instrument(&mut self.instruments, o.instrument, ctx) {
+                    inst.open_interest(oi, config);
                 }
             }
             _ => {}

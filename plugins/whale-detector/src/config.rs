@@ -79,6 +79,10 @@ impl Config {
     /// The whale-trade threshold of an instrument.
     #[must_use]
     pub fn min_trade(&self, exchange: &str, symbol: &str) -> Decimal {
+        // Asked for every trade: no key is formatted when there are none.
+        if self.min_trade_usd_by_symbol.is_empty() {
+            return self.min_trade_usd;
+        }
         self.min_trade_usd_by_symbol
             .get(&format!("{exchange}:{symbol}"))
             .or_else(|| self.min_trade_usd_by_symbol.get(symbol))

@@ -108,8 +108,14 @@ impl WhaleDetector {
         let size = dec(t.size)?;
         let notional = (price * size).normalize();
         self.last_price.insert(t.instrument, price);
-        let (exchange, symbol) = Self::place(ctx, t.instrument);
-        if notional >= self.config.min_trade(&exchange, &symbol) {
+        // The threshold from borrowed names: most trades are not whales,
+        // and copying the names for each would cost more than the rest.
+        let threshold = match ctx.instruments().get(t.instrument) {
+            Some(i) => self.config.min_trade(&i.exchange, &i.symbol),
+            None => self.config.min_trade("", ""),
+        };
+        if notional >= threshold {
+            let (exchange, symbol) = Self::place(ctx, t.instrument);
             ctx.log(
                 "whale_trade",
                 Some(t.instrument),
