@@ -32,4 +32,5 @@ bash scripts/install-check.sh
 # --workspace: the features of the test build, so nothing is compiled again.
 cargo bench --locked --workspace \
     --bench plugin_boundary --bench swap_latency --bench normalize --bench postgres_sink \
-    --bench nats_pipeline --bench cluster_scale --bench density -- --smoke
+    --bench nats_pipeline --bench cluster_scale --bench density --bench replay_throughput \
+    --bench rest_series -- --smoke

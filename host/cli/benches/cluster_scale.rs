@@ -9,10 +9,8 @@
 //! (`scripts/test.sh`). Run: `cargo bench -p prism-host --bench
 //! cluster_scale`; `-- --smoke` runs it small (CI does).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const PLUGINS: [(&str, &str, &str); 4] = [
@@ -32,63 +30,9 @@ fn wasm(name: &str) -> PathBuf {
     target.join(format!("wasm32-wasip2/release/{name}.wasm"))
 }
 
-fn prism() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_prism"))
-}
-
-/// A `prism run` and its API.
-struct Host {
-    child: Child,
-    base: String,
-}
-
-impl Host {
-    fn start(config: &Path) -> Host {
-        let mut child = prism()
-            .args(["run", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("PRISM_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the prism binary runs");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("prism: API listening on ") {
-                    let _ = tx.send(url.trim_start_matches("http://").to_owned());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("prism printed its API address");
-        Host { child, base }
-    }
-
-    fn json(&self, path: &str) -> serde_json::Value {
-        let mut stream = TcpStream::connect(&self.base).expect("the API answers");
-        let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.base);
-        let mut raw = String::new();
-        let _ = stream.read_to_string(&mut raw);
-        let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "support/host.rs"]
+mod host;
+use host::{Host, prism};
 
 /// Names of one run on the server, deleted at the end.
 struct Names {

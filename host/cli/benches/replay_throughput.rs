@@ -51,6 +51,8 @@ fn timeval(t: libc::timeval) -> Duration {
 
 /// Runs `bin replay …` to its end; its CPU time and peak memory as the
 /// kernel accounted them (wait4).
+// The child is reaped by `wait4`, which std does not see.
+#[allow(clippy::zombie_processes)]
 fn run(bin: &Path, wasm: &Path, events: &Path, plugins: &[&str], out: &Path) -> Run {
     let mut cmd = Command::new(bin);
     cmd.arg("replay").arg("--events").arg(events);

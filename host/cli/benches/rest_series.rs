@@ -1,0 +1,175 @@
+//! REST series queries under load: requests/s and latency percentiles of
+//! `GET /api/v1/plugins/long-short-ratio/series/taker_long_short_ratio`
+//! (one instrument, the last 100 points) from 64 connections kept alive,
+//! against `prism run` on the default config and its reference plugins.
+//! The stores are filled first by replaying a 2-hour simulator file, which
+//! then ends, so the figure is the API's own; with `--streaming` the
+//! simulator streams at 600× real time throughout instead (the pipeline
+//! then competes for the cores). The client runs on the same machine and
+//! takes its share of them.
+//!
+//! Needs the reference plugins built (`scripts/test.sh`). Run: `cargo
+//! bench -p prism-host --bench rest_series -- [--connections N] [--seconds
+//! S] [--streaming]`; `-- --smoke` runs a second with 8 connections (CI
+//! does).
+
+#[path = "support/host.rs"]
+mod host;
+
+use host::Host;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const QUERY: &str = "/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio?exchange=binance&symbol=BTCUSDT&limit=100";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The default config, its plugins and data directory made absolute, and
+/// its source `source` (a `[source]` table).
+fn config(dir: &Path, source: &str) -> PathBuf {
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| repo().join("target"), PathBuf::from);
+    let text = std::fs::read_to_string(repo().join("config/prism.toml"))
+        .expect("config/prism.toml")
+        .replace("\"../target/", &format!("\"{}/", target.display()))
+        .replace(
+            "data_dir = \"../data\"",
+            &format!("data_dir = \"{}\"", dir.join("data").display()),
+        );
+    let start = text.find("[source]").expect("a [source] table");
+    let end = text[start + 1..]
+        .find("\n[")
+        .map_or(text.len(), |i| start + 2 + i);
+    let text = format!("{}{source}\n{}", &text[..start], &text[end..]);
+    let path = dir.join("prism.toml");
+    std::fs::write(&path, text).expect("a config");
+    path
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let streaming = args.iter().any(|a| a == "--streaming");
+    let connections = value("--connections").unwrap_or(if smoke { 8 } else { 64 });
+    let seconds = value("--seconds").unwrap_or(if smoke { 1 } else { 10 });
+
+    let dir = std::env::temp_dir().join(format!("prism-rest-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let source = if streaming {
+        "[source]\nkind = \"simulator\"\nseed = 42\npace = 600.0\nstart_ms = 1700000000000\n"
+            .to_owned()
+    } else {
+        let file = dir.join("sim.msgpack");
+        let made = host::prism()
+            .args(["sim", "--seed", "7", "--duration", "2h", "--out"])
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("prism sim runs");
+        assert!(made.success(), "prism sim failed");
+        format!(
+            "[source]\nkind = \"replay\"\npath = \"{}\"\npace = 0.0\n",
+            file.display()
+        )
+    };
+    let host = Host::start(&config(&dir, &source));
+    let url = format!("http://{}{QUERY}", host.base);
+
+    // Wait for a full page, so every request serializes the same 100 points.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let page = host.json(QUERY);
+        let points = page["points"].as_array().map_or(0, Vec::len);
+        if points == 100 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the series did not reach 100 points: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // The client speaks plain HTTP; it still wants a TLS provider named.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (latencies, failures) = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(usize::try_from(connections).unwrap_or(64))
+            .build()
+            .expect("a client");
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (client, url) = (client.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failures = 0u64;
+                while Instant::now() < until {
+                    let started = Instant::now();
+                    let ok = match client.get(&url).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            r.bytes().await.is_ok_and(|b| b.len() > 1000)
+                        }
+                        _ => false,
+                    };
+                    latencies.push(started.elapsed());
+                    failures += u64::from(!ok);
+                }
+                (latencies, failures)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut failures = 0;
+        for t in tasks {
+            let (l, f) = t.await.expect("a client task");
+            all.extend(l);
+            failures += f;
+        }
+        (all, failures)
+    });
+    host.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let mut sorted = latencies;
+    sorted.sort();
+    assert!(!sorted.is_empty(), "no request was made");
+    assert_eq!(failures, 0, "requests failed");
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "REST series query (100 points), {connections} connections, {seconds} s, {}",
+        if streaming {
+            "while the simulator streams at 600x"
+        } else {
+            "after a replay filled the stores"
+        }
+    );
+    println!();
+    println!("| requests | requests/s | p50 ms | p99 ms | max ms |");
+    println!("|--:|--:|--:|--:|--:|");
+    println!(
+        "| {} | {:.0} | {:.2} | {:.2} | {:.2} |",
+        sorted.len(),
+        sorted.len() as f64 / seconds as f64,
+        ms(percentile(&sorted, 0.5)),
+        ms(percentile(&sorted, 0.99)),
+        ms(*sorted.last().unwrap_or(&Duration::ZERO)),
+    );
+}
