@@ -5,13 +5,16 @@
 //! [`WireEvent`] has the same canonical-ABI type as the contract's `event`
 //! (its type check delegates to the generated one) but writes runs of
 //! trades with one borrow of memory, at offsets computed from the ABI's own
-//! layout rules. Every other event, and trades that carry account strings,
-//! take the generic path. `tests/guests.rs` checks that a plugin sees the
-//! same events either way.
+//! layout rules. A trade that carries account strings has them allocated in
+//! the guest first (one `realloc` each, as the ABI requires, when the
+//! plugin takes UTF-8 strings), then its fixed part written the same way.
+//! Every other event takes the generic path. `tests/guests.rs` checks that
+//! a plugin sees the same events either way.
 
 use crate::bindings::prism::plugin::{events as we, types as wt};
 use std::mem::MaybeUninit;
 use std::sync::LazyLock;
+use wasmtime::component::__internal::wasmtime_environ::component::StringEncoding;
 use wasmtime::component::__internal::{
     CanonicalAbiInfo, ComponentVariant, InstanceType, InterfaceType, LowerContext,
 };
@@ -35,6 +38,10 @@ struct TradeLayout {
     /// Offsets of `mantissa` and `scale` inside a `decimal`.
     mantissa: usize,
     scale: usize,
+    /// Offsets of a `some` string's pointer and length inside an
+    /// `option<string>`.
+    some_ptr: usize,
+    some_len: usize,
 }
 
 /// Case index of `trade` in the `event` variant.
@@ -54,6 +61,13 @@ static TRADE: LazyLock<TradeLayout> = LazyLock::new(|| {
     let mut d = 0;
     let mantissa = field(<i64 as ComponentType>::ABI, &mut d);
     let scale = field(<u8 as ComponentType>::ABI, &mut d);
+    // An option is a one-byte case, then its payload at the payload's
+    // alignment; a string is a pointer and a length.
+    let mut o = 1;
+    let string = field(<String as ComponentType>::ABI, &mut o);
+    let mut s = 0;
+    let some_ptr = string + field(<u32 as ComponentType>::ABI, &mut s);
+    let some_len = string + field(<u32 as ComponentType>::ABI, &mut s);
     let payload = <we::Event as ComponentVariant>::PAYLOAD_OFFSET32;
     TradeLayout {
         instrument: payload + instrument,
@@ -66,6 +80,8 @@ static TRADE: LazyLock<TradeLayout> = LazyLock::new(|| {
         seller: payload + seller,
         mantissa,
         scale,
+        some_ptr,
+        some_len,
     }
 });
 
@@ -78,6 +94,23 @@ fn plain_trade(e: &WireEvent) -> Option<&we::Trade> {
         we::Event::Trade(t) if t.buyer.is_none() && t.seller.is_none() => Some(t),
         _ => None,
     }
+}
+
+/// Copies a string into memory the guest allocated for it (the canonical
+/// ABI's UTF-8 to UTF-8 copy); its pointer and length.
+fn store_str<T>(cx: &mut LowerContext<'_, T>, text: &str) -> wasmtime::Result<(u32, u32)> {
+    let len = u32::try_from(text.len())
+        .ok()
+        .filter(|&l| l <= i32::MAX as u32)
+        .ok_or_else(|| {
+            wasmtime::format_err!("a string of {} bytes is too large for wasm", text.len())
+        })?;
+    let ptr = cx.realloc(0, 0, 1, text.len())?;
+    cx.as_slice_mut()
+        .get_mut(ptr..ptr + text.len())
+        .ok_or_else(|| wasmtime::format_err!("the guest allocated a string outside its memory"))?
+        .copy_from_slice(text.as_bytes());
+    Ok((u32::try_from(ptr)?, len))
 }
 
 fn write_trade(memory: &mut [u8], base: usize, t: &we::Trade, l: &TradeLayout) {
@@ -145,8 +178,10 @@ unsafe impl Lower for WireEvent {
         items: &[Self],
     ) -> wasmtime::Result<()> {
         let layout = &*TRADE;
+        let utf8 = matches!(cx.options().string_encoding, StringEncoding::Utf8);
         let mut i = 0;
         while i < items.len() {
+            let base = offset + i * Self::SIZE32;
             if plain_trade(&items[i]).is_some() {
                 // One borrow of memory for the whole run: nothing in it reallocates.
                 let memory = cx.as_slice_mut();
@@ -154,8 +189,22 @@ unsafe impl Lower for WireEvent {
                     write_trade(memory, offset + i * Self::SIZE32, t, layout);
                     i += 1;
                 }
+            } else if let (true, we::Event::Trade(t)) = (utf8, &items[i].0) {
+                // The strings first: the guest's allocator may grow memory.
+                let buyer = t.buyer.as_deref().map(|s| store_str(cx, s)).transpose()?;
+                let seller = t.seller.as_deref().map(|s| store_str(cx, s)).transpose()?;
+                let memory = cx.as_slice_mut();
+                write_trade(memory, base, t, layout);
+                for (at, string) in [(layout.buyer, buyer), (layout.seller, seller)] {
+                    if let Some((ptr, len)) = string {
+                        memory[base + at] = 1;
+                        put(memory, base + at + layout.some_ptr, ptr.to_le_bytes());
+                        put(memory, base + at + layout.some_len, len.to_le_bytes());
+                    }
+                }
+                i += 1;
             } else {
-                items[i].linear_lower_to_memory(cx, ty, offset + i * Self::SIZE32)?;
+                items[i].linear_lower_to_memory(cx, ty, base)?;
                 i += 1;
             }
         }

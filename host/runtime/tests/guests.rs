@@ -278,7 +278,21 @@ fn a_plugin_built_against_0_1_runs_and_never_sees_the_new_kinds() {
 #[test]
 fn the_fast_lowering_delivers_exactly_what_the_generic_one_does() {
     let engine = engine();
-    let batch = every_kind();
+    let mut batch = every_kind();
+    // Both strings, one of them empty, one not ASCII; then plain trades
+    // right after, so a run of plain trades starts after strings.
+    let id = batch[1].instrument().unwrap();
+    batch.push(Event::Trade(Trade {
+        instrument: id,
+        ts: 6,
+        received_ts: 6,
+        price: decimal::parse("1.5").unwrap(),
+        size: decimal::parse("2").unwrap(),
+        side: Side::Buy,
+        buyer: Some("".into()),
+        seller: Some("0xséller→ünïcode".into()),
+    }));
+    batch.extend(trades(2));
     let mut echoes = Vec::new();
     for fast in [true, false] {
         let mut probe = start(&engine, r#"{"mode":"echo"}"#, PluginLimits::default());
@@ -295,6 +309,11 @@ fn the_fast_lowering_delivers_exactly_what_the_generic_one_does() {
     }
     assert_eq!(echoes[0].len(), batch.len());
     assert_eq!(echoes[0], echoes[1]);
+    let strings = echoes[0].iter().find(|e| e.contains("0xs")).unwrap();
+    assert!(
+        strings.contains(r#"buyer: Some(""), seller: Some("0xséller→ünïcode")"#),
+        "{strings}"
+    );
     let first_trade = &echoes[0][1];
     assert!(first_trade.starts_with("Event::Trade(Trade { instrument: 0, ts: 1700000000000, received-ts: 1700000000000, price: Decimal { mantissa: 370001, scale: 1 }, size: Decimal { mantissa: 25, scale: 2 }, side: Side::Buy, buyer: None, seller: None"), "{first_trade}");
 }
