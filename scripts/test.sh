@@ -33,4 +33,4 @@ bash scripts/install-check.sh
 cargo bench --locked --workspace \
     --bench plugin_boundary --bench swap_latency --bench normalize --bench postgres_sink \
     --bench nats_pipeline --bench cluster_scale --bench density --bench replay_throughput \
-    --bench rest_series -- --smoke
+    --bench rest_series --bench ws_latency -- --smoke

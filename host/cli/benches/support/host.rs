@@ -44,6 +44,7 @@ impl Host {
         Host { child, base }
     }
 
+    #[allow(dead_code)]
     pub(crate) fn json(&self, path: &str) -> serde_json::Value {
         let mut stream = TcpStream::connect(&self.base).expect("the API answers");
         let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.base);

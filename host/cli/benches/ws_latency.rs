@@ -1,0 +1,231 @@
+//! Latency from an exchange frame to the output it causes at a WebSocket
+//! client: a loopback Binance stream sends aggTrade frames at a fixed rate
+//! (100,000 a second by default) into `prism run` (a live feed, default
+//! pipeline settings), where the test probe logs every event; a client of
+//! `/api/v1/ws` subscribed to `plugin:probe` takes each log, finds which
+//! frame made it (the trade's price is the frame's number) and subtracts
+//! the moment that frame was flushed to the socket. Percentiles after a
+//! warm-up; the exchange, Prism and the client share the machine's cores.
+//!
+//! Needs the probe built (`scripts/test.sh`). Run: `cargo bench -p
+//! prism-host --bench ws_latency -- [--rate N] [--seconds S] [--batch B]`
+//! (`--batch`: `pipeline.batch_size`, default the config's 256); `--
+//! --smoke` runs 10,000 frames a second for a second (CI does).
+
+#[path = "support/host.rs"]
+mod host;
+
+use futures_util::{SinkExt, StreamExt};
+use host::Host;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn probe() -> PathBuf {
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| repo().join("target"), PathBuf::from);
+    target.join("wasm32-wasip2/release/prism_probe.wasm")
+}
+
+/// Frames sent: when each was flushed, in ns from `origin` (0: not yet).
+struct Sent {
+    origin: Instant,
+    at: Vec<AtomicU64>,
+}
+
+impl Sent {
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Serves one Binance-like connection: after the client's first message
+/// (its subscription), `rate` aggTrade frames a second, in ticks of 1 ms,
+/// each tick's frames flushed together; frame `n` trades at price `n + 1`.
+async fn exchange(listener: tokio::net::TcpListener, sent: Arc<Sent>, rate: u64) {
+    let Ok((stream, _)) = listener.accept().await else {
+        return;
+    };
+    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    let (mut tx, mut rx) = ws.split();
+    let _ = tokio::time::timeout(Duration::from_secs(5), rx.next()).await;
+    // Answer nothing more, but keep reading (pings, pongs).
+    tokio::spawn(async move { while rx.next().await.is_some() {} });
+    let per_tick = (rate / 1000).max(1);
+    let started = tokio::time::Instant::now();
+    let total = sent.at.len() as u64;
+    let mut n = 0u64;
+    let mut tick = 0u64;
+    while n < total {
+        tick += 1;
+        tokio::time::sleep_until(started + Duration::from_millis(tick)).await;
+        let first = n;
+        let ms = prism_model::wall_ms();
+        for _ in 0..per_tick.min(total - n) {
+            let frame = format!(
+                r#"{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":{ms},"s":"BTCUSDT","a":{n},"p":"{}","q":"1","T":{ms},"m":true}}}}"#,
+                n + 1
+            );
+            if tx.feed(Message::text(frame)).await.is_err() {
+                return;
+            }
+            n += 1;
+        }
+        if tx.flush().await.is_err() {
+            return;
+        }
+        let at = sent.now();
+        for i in first..n {
+            sent.at[i as usize].store(at, Ordering::Relaxed);
+        }
+    }
+    // Hold the connection while the last outputs travel.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// The frame a probe log came from: its trade's price mantissa, less one.
+fn frame_of(body: &str) -> Option<u64> {
+    let rest = body.strip_prefix("Event::Trade(")?;
+    let at = rest.find("mantissa: ")? + "mantissa: ".len();
+    let digits: String = rest[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse::<u64>().ok()?.checked_sub(1)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let rate = value("--rate").unwrap_or(if smoke { 10_000 } else { 100_000 });
+    let seconds = value("--seconds").unwrap_or(if smoke { 1 } else { 5 });
+    let pipeline =
+        value("--batch").map_or_else(String::new, |b| format!("[pipeline]\nbatch_size = {b}\n"));
+    // A second of warm-up before the measured seconds.
+    let frames = rate * (seconds + 1);
+    let warm_up = rate;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("a loopback port");
+    let port = listener.local_addr().expect("an address").port();
+    let sent = Arc::new(Sent {
+        origin: Instant::now(),
+        at: (0..frames).map(|_| AtomicU64::new(0)).collect(),
+    });
+    runtime.spawn(exchange(listener, sent.clone(), rate));
+
+    let dir = std::env::temp_dir().join(format!("prism-ws-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[runtime]
+data_dir = "{data}"
+{pipeline}[source]
+kind = "live"
+[[source.venues]]
+venue = "binance"
+symbols = ["BTCUSDT"]
+channels = ["trades"]
+url = "ws://127.0.0.1:{port}/ws"
+rest_url = "http://127.0.0.1:9"
+[[plugins]]
+id = "probe"
+path = "{probe}"
+config = {{ mode = "echo" }}
+"#,
+            data = dir.join("data").display(),
+            probe = probe().display(),
+        ),
+    )
+    .expect("a config");
+    let host = Host::start(&config);
+    let url = format!("ws://{}/api/v1/ws", host.base);
+
+    let latencies = runtime.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("the API's WebSocket");
+        let subscribe = r#"{"type":"subscribe","channels":["plugin:probe"]}"#;
+        ws.send(Message::text(subscribe)).await.expect("subscribed");
+        let mut latencies = Vec::with_capacity(usize::try_from(frames).unwrap_or(0));
+        let deadline = Instant::now() + Duration::from_secs(seconds + 30);
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline.into(), ws.next()).await
+        {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let received = sent.now();
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let Some(n) = v["payload"]["body"].as_str().and_then(frame_of) else {
+                continue;
+            };
+            let at = sent
+                .at
+                .get(n as usize)
+                .map_or(0, |a| a.load(Ordering::Relaxed));
+            if n >= warm_up && at > 0 {
+                latencies.push(received.saturating_sub(at));
+            }
+            if n + 1 == frames {
+                break;
+            }
+        }
+        latencies
+    });
+    host.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let measured = frames - warm_up;
+    let mut sorted = latencies;
+    sorted.sort_unstable();
+    assert!(!sorted.is_empty(), "no output reached the client");
+    let ms = |ns: u64| ns as f64 / 1e6;
+    println!(
+        "frame sent → probe log at a WebSocket client, {rate} frames/s, {seconds} s after 1 s of warm-up, {}",
+        if pipeline.is_empty() {
+            "default pipeline".to_owned()
+        } else {
+            pipeline.replace('\n', " ")
+        }
+    );
+    println!();
+    println!("| frames | outputs seen | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|--:|--:|--:|--:|--:|--:|");
+    println!(
+        "| {measured} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        sorted.len(),
+        ms(percentile(&sorted, 0.5)),
+        ms(percentile(&sorted, 0.9)),
+        ms(percentile(&sorted, 0.99)),
+        ms(*sorted.last().unwrap_or(&0)),
+    );
+}
