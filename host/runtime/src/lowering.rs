@@ -5,13 +5,16 @@
 //! [`WireEvent`] has the same canonical-ABI type as the contract's `event`
 //! (its type check delegates to the generated one) but writes runs of
 //! trades with one borrow of memory, at offsets computed from the ABI's own
-//! layout rules. A trade that carries account strings has them allocated in
-//! the guest first (one `realloc` each, as the ABI requires, when the
-//! plugin takes UTF-8 strings), then its fixed part written the same way.
-//! Every other event takes the generic path. `tests/guests.rs` checks that
+//! layout rules, straight from the model's trades (no contract values are
+//! built for them, nor their account strings copied). A trade that carries
+//! account strings has them allocated in the guest first (one `realloc`
+//! each, as the ABI requires, when the plugin takes UTF-8 strings), then
+//! its fixed part written the same way. Every other event is converted to
+//! the contract's and takes the generic path. `tests/guests.rs` checks that
 //! a plugin sees the same events either way.
 
 use crate::bindings::prism::plugin::{events as we, types as wt};
+use prism_model::{self as m, decimal};
 use std::mem::MaybeUninit;
 use std::sync::LazyLock;
 use wasmtime::component::__internal::wasmtime_environ::component::StringEncoding;
@@ -20,10 +23,32 @@ use wasmtime::component::__internal::{
 };
 use wasmtime::component::{ComponentType, Lower};
 
-/// The contract's `event`, lowered faster. `repr(transparent)`: a slice of
-/// events can be viewed as a slice of these.
-#[repr(transparent)]
-pub(crate) struct WireEvent(pub(crate) we::Event);
+/// The contract's `event`, lowered faster: a model trade as it is, any
+/// other event as the contract's.
+pub(crate) enum WireEvent<'a> {
+    Trade(&'a m::Trade),
+    Other(we::Event),
+}
+
+impl<'a> WireEvent<'a> {
+    /// The wire form of a model event.
+    pub(crate) fn of(event: &'a m::Event) -> Self {
+        match event {
+            m::Event::Trade(t) => WireEvent::Trade(t),
+            other => WireEvent::Other(crate::conversions::event_to_wit(other)),
+        }
+    }
+
+    /// The contract's event (the generic lowering's input).
+    fn generic(&self) -> std::borrow::Cow<'_, we::Event> {
+        match self {
+            WireEvent::Trade(t) => std::borrow::Cow::Owned(crate::conversions::event_to_wit(
+                &m::Event::Trade((*t).clone()),
+            )),
+            WireEvent::Other(e) => std::borrow::Cow::Borrowed(e),
+        }
+    }
+}
 
 /// Byte offsets of a trade inside an `event` (from its start).
 struct TradeLayout {
@@ -89,9 +114,9 @@ fn put<const N: usize>(memory: &mut [u8], at: usize, bytes: [u8; N]) {
     memory[at..at + N].copy_from_slice(&bytes);
 }
 
-fn plain_trade(e: &WireEvent) -> Option<&we::Trade> {
-    match &e.0 {
-        we::Event::Trade(t) if t.buyer.is_none() && t.seller.is_none() => Some(t),
+fn plain_trade<'a>(e: &WireEvent<'a>) -> Option<&'a m::Trade> {
+    match e {
+        WireEvent::Trade(t) if t.buyer.is_none() && t.seller.is_none() => Some(t),
         _ => None,
     }
 }
@@ -113,26 +138,19 @@ fn store_str<T>(cx: &mut LowerContext<'_, T>, text: &str) -> wasmtime::Result<(u
     Ok((u32::try_from(ptr)?, len))
 }
 
-fn write_trade(memory: &mut [u8], base: usize, t: &we::Trade, l: &TradeLayout) {
+fn write_trade(memory: &mut [u8], base: usize, t: &m::Trade, l: &TradeLayout) {
     memory[base] = TRADE_CASE;
-    put(memory, base + l.instrument, t.instrument.to_le_bytes());
+    put(memory, base + l.instrument, t.instrument.0.to_le_bytes());
     put(memory, base + l.ts, t.ts.to_le_bytes());
     put(memory, base + l.received_ts, t.received_ts.to_le_bytes());
-    put(
-        memory,
-        base + l.price + l.mantissa,
-        t.price.mantissa.to_le_bytes(),
-    );
-    memory[base + l.price + l.scale] = t.price.scale;
-    put(
-        memory,
-        base + l.size + l.mantissa,
-        t.size.mantissa.to_le_bytes(),
-    );
-    memory[base + l.size + l.scale] = t.size.scale;
+    for (at, value) in [(l.price, t.price), (l.size, t.size)] {
+        let (mantissa, scale) = decimal::to_parts(value);
+        put(memory, base + at + l.mantissa, mantissa.to_le_bytes());
+        memory[base + at + l.scale] = scale;
+    }
     memory[base + l.side] = match t.side {
-        wt::Side::Buy => 0,
-        wt::Side::Sell => 1,
+        m::Side::Buy => 0,
+        m::Side::Sell => 1,
     };
     // `none` is discriminant 0; the payload of a `none` is never read.
     memory[base + l.buyer] = 0;
@@ -140,8 +158,8 @@ fn write_trade(memory: &mut [u8], base: usize, t: &we::Trade, l: &TradeLayout) {
 }
 
 // SAFETY: the canonical-ABI description (`Lower`, `ABI`, `typecheck`) is
-// exactly that of the generated `we::Event`, which this wraps.
-unsafe impl ComponentType for WireEvent {
+// exactly that of the generated `we::Event`, which this stands for.
+unsafe impl ComponentType for WireEvent<'_> {
     type Lower = <we::Event as ComponentType>::Lower;
     const ABI: CanonicalAbiInfo = <we::Event as ComponentType>::ABI;
 
@@ -152,14 +170,14 @@ unsafe impl ComponentType for WireEvent {
 
 // SAFETY: writes the same bytes as the generated lowering (checked by the
 // runtime's tests) and only inside the area the list lowering reserved.
-unsafe impl Lower for WireEvent {
+unsafe impl Lower for WireEvent<'_> {
     fn linear_lower_to_flat<T>(
         &self,
         cx: &mut LowerContext<'_, T>,
         ty: InterfaceType,
         dst: &mut MaybeUninit<Self::Lower>,
     ) -> wasmtime::Result<()> {
-        self.0.linear_lower_to_flat(cx, ty, dst)
+        self.generic().linear_lower_to_flat(cx, ty, dst)
     }
 
     fn linear_lower_to_memory<T>(
@@ -168,7 +186,7 @@ unsafe impl Lower for WireEvent {
         ty: InterfaceType,
         offset: usize,
     ) -> wasmtime::Result<()> {
-        self.0.linear_lower_to_memory(cx, ty, offset)
+        self.generic().linear_lower_to_memory(cx, ty, offset)
     }
 
     fn linear_store_list_to_memory<T>(
@@ -189,7 +207,7 @@ unsafe impl Lower for WireEvent {
                     write_trade(memory, offset + i * Self::SIZE32, t, layout);
                     i += 1;
                 }
-            } else if let (true, we::Event::Trade(t)) = (utf8, &items[i].0) {
+            } else if let (true, WireEvent::Trade(t)) = (utf8, &items[i]) {
                 // The strings first: the guest's allocator may grow memory.
                 let buyer = t.buyer.as_deref().map(|s| store_str(cx, s)).transpose()?;
                 let seller = t.seller.as_deref().map(|s| store_str(cx, s)).transpose()?;
@@ -204,7 +222,7 @@ unsafe impl Lower for WireEvent {
                 }
                 i += 1;
             } else {
-                items[i].linear_lower_to_memory(cx, ty, base)?;
+                items[i].generic().linear_lower_to_memory(cx, ty, base)?;
                 i += 1;
             }
         }

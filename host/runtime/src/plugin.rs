@@ -235,7 +235,7 @@ impl PluginModule {
                     .get_func(&mut store, "on-events")
                     .ok_or_else(|| LoadError::Exports("no export `on-events`".into()))?;
                 // Type-checked once here, so each call can skip the check.
-                f.typed::<(&[WireEvent],), (OnEventsResult,)>(&store)
+                f.typed::<(&[WireEvent<'_>],), (OnEventsResult,)>(&store)
                     .map_err(exports)?;
                 Some(f)
             }
@@ -309,7 +309,8 @@ pub struct PluginInstance {
     fast_lowering: bool,
     limits: PluginLimits,
     declared: InstrumentTable,
-    scratch: Vec<WireEvent>,
+    /// The contract's events of a batch, for the generic lowering.
+    scratch: Vec<crate::bindings::prism::plugin::events::Event>,
     scratch_0_1: Vec<v0_1::prism::plugin::events::Event>,
 }
 
@@ -404,39 +405,30 @@ impl PluginInstance {
     pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Output>, Fault> {
         let result = match &self.bindings {
             Bindings::V0_2(bindings) => {
-                self.scratch.clear();
                 for event in events {
                     if let Event::Instrument(i) = event {
                         self.declared.insert(i.clone());
                     }
-                    self.scratch
-                        .push(WireEvent(conversions::event_to_wit(event)));
                 }
                 arm(&mut self.store, self.limits);
                 match self.on_events {
                     Some(on_events) if self.fast_lowering => {
+                        let wire: Vec<WireEvent<'_>> = events.iter().map(WireEvent::of).collect();
                         // SAFETY: the function was type-checked against exactly
                         // these parameter and result types when the instance
                         // was made.
                         let typed = unsafe {
-                            TypedFunc::<(&[WireEvent],), (OnEventsResult,)>::new_unchecked(
+                            TypedFunc::<(&[WireEvent<'_>],), (OnEventsResult,)>::new_unchecked(
                                 on_events,
                             )
                         };
-                        typed.call(&mut self.store, (&self.scratch,)).map(|(r,)| r)
+                        typed.call(&mut self.store, (&wire,)).map(|(r,)| r)
                     }
                     _ => {
-                        // SAFETY: `WireEvent` is `repr(transparent)` over the
-                        // generated event.
-                        let events = unsafe {
-                            std::slice::from_raw_parts(
-                                self.scratch
-                                    .as_ptr()
-                                    .cast::<crate::bindings::prism::plugin::events::Event>(),
-                                self.scratch.len(),
-                            )
-                        };
-                        bindings.call_on_events(&mut self.store, events)
+                        self.scratch.clear();
+                        self.scratch
+                            .extend(events.iter().map(conversions::event_to_wit));
+                        bindings.call_on_events(&mut self.store, &self.scratch)
                     }
                 }
             }
