@@ -14,6 +14,10 @@
 //! BIN] [--runs N] [--duration 2h]`; `-- --smoke` runs a 5-minute file once
 //! (CI does).
 
+#[path = "support/args.rs"]
+mod args;
+
+use args::{Args, wasm_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,17 +28,6 @@ const REFERENCE: [&str; 4] = [
     "funding_arb",
     "whale_detector",
 ];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Where this checkout's plugins are built.
-fn wasm_dir() -> PathBuf {
-    let target =
-        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| repo().join("target"), PathBuf::from);
-    target.join("wasm32-wasip2/release")
-}
 
 /// What one run of a binary came to.
 #[derive(Debug, Clone, Copy)]
@@ -162,22 +155,22 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let runs: usize = value("--runs")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if smoke { 1 } else { 3 });
-    let duration = value("--duration").unwrap_or_else(|| (if smoke { "5m" } else { "2h" }).into());
-    let baseline = value("--baseline").map(PathBuf::from);
+    let args = Args::get();
+    let smoke = args.smoke();
+    let runs = args
+        .number("--runs")
+        .map_or(if smoke { 1 } else { 3 }, |n| {
+            usize::try_from(n).unwrap_or(1)
+        });
+    let duration = args
+        .text("--duration")
+        .unwrap_or_else(|| (if smoke { "5m" } else { "2h" }).into());
+    let baseline = args.text("--baseline").map(PathBuf::from);
     // The baseline's plugins: this checkout's unless given (an older
     // checkout's build, to count changes to the plugins too).
-    let base_wasm = value("--baseline-wasm").map_or_else(wasm_dir, PathBuf::from);
+    let base_wasm = args
+        .text("--baseline-wasm")
+        .map_or_else(wasm_dir, PathBuf::from);
     let wasm = wasm_dir();
     let prism = PathBuf::from(env!("CARGO_BIN_EXE_prism"));
 

@@ -13,27 +13,28 @@
 //! S] [--streaming]`; `-- --smoke` runs a second with 8 connections (CI
 //! does).
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "support/host.rs"]
 mod host;
 
+use args::{Args, percentile, repo};
 use host::Host;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const QUERY: &str = "/api/v1/plugins/long-short-ratio/series/taker_long_short_ratio?exchange=binance&symbol=BTCUSDT&limit=100";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The default config, its plugins and data directory made absolute, and
 /// its source `source` (a `[source]` table).
 fn config(dir: &Path, source: &str) -> PathBuf {
-    let target =
-        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| repo().join("target"), PathBuf::from);
+    let wasm = args::wasm_dir();
     let text = std::fs::read_to_string(repo().join("config/prism.toml"))
         .expect("config/prism.toml")
-        .replace("\"../target/", &format!("\"{}/", target.display()))
+        .replace(
+            "\"../target/wasm32-wasip2/release/",
+            &format!("\"{}/", wasm.display()),
+        )
         .replace(
             "data_dir = \"../data\"",
             &format!("data_dir = \"{}\"", dir.join("data").display()),
@@ -48,23 +49,16 @@ fn config(dir: &Path, source: &str) -> PathBuf {
     path
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let streaming = args.iter().any(|a| a == "--streaming");
-    let connections = value("--connections").unwrap_or(if smoke { 8 } else { 64 });
-    let seconds = value("--seconds").unwrap_or(if smoke { 1 } else { 10 });
+    let args = Args::get();
+    let smoke = args.smoke();
+    let streaming = args.flag("--streaming");
+    let connections = args
+        .number("--connections")
+        .unwrap_or(if smoke { 8 } else { 64 });
+    let seconds = args
+        .number("--seconds")
+        .unwrap_or(if smoke { 1 } else { 10 });
 
     let dir = std::env::temp_dir().join(format!("prism-rest-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");

@@ -12,26 +12,18 @@
 //! (`--batch`: `pipeline.batch_size`, default the config's 256); `--
 //! --smoke` runs 10,000 frames a second for a second (CI does).
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "support/host.rs"]
 mod host;
 
+use args::{Args, percentile};
 use futures_util::{SinkExt, StreamExt};
 use host::Host;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn probe() -> PathBuf {
-    let target =
-        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| repo().join("target"), PathBuf::from);
-    target.join("wasm32-wasip2/release/prism_probe.wasm")
-}
 
 /// Frames sent: when each was flushed, in ns from `origin` (0: not yet).
 struct Sent {
@@ -102,24 +94,18 @@ fn frame_of(body: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_sub(1)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    let smoke = args.iter().any(|a| a == "--smoke");
-    let rate = value("--rate").unwrap_or(if smoke { 10_000 } else { 100_000 });
-    let seconds = value("--seconds").unwrap_or(if smoke { 1 } else { 5 });
-    let pipeline =
-        value("--batch").map_or_else(String::new, |b| format!("[pipeline]\nbatch_size = {b}\n"));
+    let args = Args::get();
+    let smoke = args.smoke();
+    let rate = args
+        .number("--rate")
+        .unwrap_or(if smoke { 10_000 } else { 100_000 });
+    let seconds = args
+        .number("--seconds")
+        .unwrap_or(if smoke { 1 } else { 5 });
+    let pipeline = args
+        .number("--batch")
+        .map_or_else(String::new, |b| format!("[pipeline]\nbatch_size = {b}\n"));
     // A second of warm-up before the measured seconds.
     let frames = rate * (seconds + 1);
     let warm_up = rate;
@@ -161,7 +147,7 @@ path = "{probe}"
 config = {{ mode = "echo" }}
 "#,
             data = dir.join("data").display(),
-            probe = probe().display(),
+            probe = args::wasm_dir().join("prism_probe.wasm").display(),
         ),
     )
     .expect("a config");
