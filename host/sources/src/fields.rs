@@ -17,8 +17,9 @@
 //! range) are one implementation, [`Normalizer::push_fields`], used by both
 //! ways.
 
-use crate::record::{DecimalText, Normalizer, Record, RecordError, non_negative, positive, time};
-use prism_model::decimal::{self, Decimal};
+use crate::record::{
+    DecimalText, Normalizer, Record, RecordError, dec, dec_opt, non_negative, positive, time,
+};
 use prism_model::{
     Book, Event, Funding, Level, Liquidation, OpenInterest, Position, PositionSide, Side,
     TimestampMs, Trade,
@@ -66,6 +67,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for DecimalStr<'a> {
             }
         }
         d.deserialize_any(Visitor)
+    }
+}
+
+impl AsRef<str> for DecimalStr<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
     }
 }
 
@@ -144,20 +151,6 @@ impl From<RecordError> for Refused {
 
 fn need<T>(value: Option<T>) -> Result<T, Refused> {
     value.ok_or(Refused::NotMine)
-}
-
-fn dec(field: &'static str, text: &DecimalStr<'_>) -> Result<Decimal, RecordError> {
-    decimal::parse(&text.0).map_err(|e| RecordError {
-        field,
-        reason: e.to_string(),
-    })
-}
-
-fn dec_opt(
-    field: &'static str,
-    text: Option<&DecimalStr<'_>>,
-) -> Result<Option<Decimal>, RecordError> {
-    text.map(|t| dec(field, t)).transpose()
 }
 
 fn levels(
@@ -388,54 +381,28 @@ impl Normalizer {
         out: &mut Vec<Event>,
     ) -> Result<(), Refused> {
         let kind = need(f.kind.as_deref())?;
-        if !matches!(
-            kind,
-            "trade" | "liquidation" | "funding" | "open_interest" | "book" | "position"
-        ) {
-            return Err(Refused::NotMine);
-        }
         let exchange = need(f.exchange.as_deref())?;
         let symbol = need(f.symbol.as_deref())?;
         let ts = need(f.ts)?;
-        // Every required field is checked for presence before any value,
-        // so a record the slow way would refuse for a missing field is
-        // never reported here for a bad value.
-        match kind {
-            "trade" => {
-                need(f.price.as_ref())?;
-                need(f.size.as_ref())?;
-                need(f.side)?;
-            }
-            "liquidation" => {
-                need(f.price.as_ref())?;
-                need(f.size.as_ref())?;
-                need(f.position)?;
-            }
-            "funding" => {
-                need(f.rate.as_ref())?;
-                need(f.interval_h)?;
-            }
-            "open_interest" => {
-                need(f.open_interest.as_ref())?;
-            }
-            "book" => {
-                need(f.snapshot)?;
-                need(f.bids.as_ref())?;
-                need(f.asks.as_ref())?;
-            }
-            _ => {
-                need(f.account.as_ref())?;
-                need(f.size.as_ref())?;
-                need(f.entry_price.as_ref())?;
-            }
-        }
-        time("ts", ts)?;
-        f.received_ts.map(|t| time("received_ts", t)).transpose()?;
-        let received_ts = f.received_ts.unwrap_or(ts);
+        // In each arm: every required field taken before any value is
+        // checked (a record the slow way refuses for a missing field is
+        // never reported here for a bad value), then the times, then the
+        // values in field order.
+        let times = || -> Result<i64, RecordError> {
+            time("ts", ts)?;
+            f.received_ts.map(|t| time("received_ts", t)).transpose()?;
+            Ok(f.received_ts.unwrap_or(ts))
+        };
         let event = match kind {
             "trade" => {
-                let price = positive("price", dec("price", need(f.price.as_ref())?)?)?;
-                let size = positive("size", dec("size", need(f.size.as_ref())?)?)?;
+                let (price, size, side) = (
+                    need(f.price.as_ref())?,
+                    need(f.size.as_ref())?,
+                    need(f.side)?,
+                );
+                let received_ts = times()?;
+                let price = positive("price", dec("price", price)?)?;
+                let size = positive("size", dec("size", size)?)?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::Trade(Trade {
                     instrument,
@@ -443,14 +410,20 @@ impl Normalizer {
                     received_ts,
                     price,
                     size,
-                    side: need(f.side)?,
+                    side,
                     buyer: text(f.buyer.as_ref()),
                     seller: text(f.seller.as_ref()),
                 })
             }
             "liquidation" => {
-                let price = positive("price", dec("price", need(f.price.as_ref())?)?)?;
-                let size = positive("size", dec("size", need(f.size.as_ref())?)?)?;
+                let (price, size, position) = (
+                    need(f.price.as_ref())?,
+                    need(f.size.as_ref())?,
+                    need(f.position)?,
+                );
+                let received_ts = times()?;
+                let price = positive("price", dec("price", price)?)?;
+                let size = positive("size", dec("size", size)?)?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::Liquidation(Liquidation {
                     instrument,
@@ -458,16 +431,17 @@ impl Normalizer {
                     received_ts,
                     price,
                     size,
-                    position: need(f.position)?,
+                    position,
                     account: text(f.account.as_ref()),
                 })
             }
             "funding" => {
+                let (rate, interval_hours) = (need(f.rate.as_ref())?, need(f.interval_h)?);
+                let received_ts = times()?;
                 f.next_funding_ts
                     .map(|t| time("next_funding_ts", t))
                     .transpose()?;
-                let rate = dec("rate", need(f.rate.as_ref())?)?;
-                let interval_hours = need(f.interval_h)?;
+                let rate = dec("rate", rate)?;
                 if interval_hours == 0 {
                     return Err(Refused::Invalid(RecordError {
                         field: "interval_h",
@@ -490,6 +464,7 @@ impl Normalizer {
             }
             "open_interest" => {
                 let raw = need(f.open_interest.as_ref())?;
+                let received_ts = times()?;
                 let open_interest = non_negative("open_interest", dec("open_interest", raw)?)?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::OpenInterest(OpenInterest {
@@ -500,21 +475,32 @@ impl Normalizer {
                 })
             }
             "book" => {
-                let bids = levels("bids", need(f.bids.as_deref())?)?;
-                let asks = levels("asks", need(f.asks.as_deref())?)?;
+                let (snapshot, bids, asks) = (
+                    need(f.snapshot)?,
+                    need(f.bids.as_deref())?,
+                    need(f.asks.as_deref())?,
+                );
+                let received_ts = times()?;
+                let bids = levels("bids", bids)?;
+                let asks = levels("asks", asks)?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::Book(Book {
                     instrument,
                     ts,
                     received_ts,
-                    snapshot: need(f.snapshot)?,
+                    snapshot,
                     bids,
                     asks,
                 })
             }
-            _ => {
-                let size = dec("size", need(f.size.as_ref())?)?;
-                let entry = need(f.entry_price.as_ref())?;
+            "position" => {
+                let (account, size, entry) = (
+                    need(f.account.as_deref())?,
+                    need(f.size.as_ref())?,
+                    need(f.entry_price.as_ref())?,
+                );
+                let received_ts = times()?;
+                let size = dec("size", size)?;
                 let entry_price = non_negative("entry_price", dec("entry_price", entry)?)?;
                 let liquidation_price = dec_opt("liquidation_price", f.liquidation_price.as_ref())?;
                 let leverage = dec_opt("leverage", f.leverage.as_ref())?;
@@ -523,13 +509,14 @@ impl Normalizer {
                     instrument,
                     ts,
                     received_ts,
-                    account: Arc::from(need(f.account.as_deref())?),
+                    account: Arc::from(account),
                     size,
                     entry_price,
                     liquidation_price,
                     leverage,
                 })
             }
+            _ => return Err(Refused::NotMine),
         };
         out.push(event);
         Ok(())

@@ -197,16 +197,23 @@ pub struct RecordError {
     pub reason: String,
 }
 
-pub(crate) fn dec(field: &'static str, text: &DecimalText) -> Result<Decimal, RecordError> {
-    decimal::parse(&text.0).map_err(|e| RecordError {
+impl AsRef<str> for DecimalText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The exact decimal of a field's text (a record's, or one read borrowed).
+pub(crate) fn dec(field: &'static str, text: &impl AsRef<str>) -> Result<Decimal, RecordError> {
+    decimal::parse(text.as_ref()).map_err(|e| RecordError {
         field,
         reason: e.to_string(),
     })
 }
 
-pub(crate) fn dec_opt(
+pub(crate) fn dec_opt<T: AsRef<str>>(
     field: &'static str,
-    text: Option<&DecimalText>,
+    text: Option<&T>,
 ) -> Result<Option<Decimal>, RecordError> {
     text.map(|t| dec(field, t)).transpose()
 }
