@@ -87,6 +87,20 @@ fn front_end_routes_agree_with_the_plugins_outputs() {
             .all(|p| p["state"] == "stopped")
     });
 
+    // A plugin stops before the memory sink has stored its last outputs:
+    // wait until the map and the heatmap come from the same document.
+    server.wait_for(
+        "/api/v1/market/liquidation?token=btc&range=2&exchange=binance",
+        Duration::from_secs(30),
+        |heatmap| {
+            let map = server.json("/api/v1/liquidation-map?exchange=binance&symbol=BTCUSDT");
+            map["map"]["last_price"]
+                .as_str()
+                .and_then(|p| p.parse::<f64>().ok())
+                .is_some_and(|p| heatmap["currentPrice"].as_f64() == Some(p))
+        },
+    );
+
     // The heatmap of one venue's map: every bucket (realized, estimated,
     // the price's) overlapping ±2 % of the last price.
     let map = server.json("/api/v1/liquidation-map?exchange=binance&symbol=BTCUSDT")["map"].clone();
