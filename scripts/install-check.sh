@@ -42,8 +42,11 @@ done
 
 get() { curl -fsS --max-time 5 "$address$1"; }
 health="$(get /health)" || fail "GET /health failed"
-echo "$health" | grep -q '"status":"ok"' || fail "/health is not ok: $health"
-get /dashboard/ | grep -q '<title>Prism</title>' || fail "/dashboard/ is not the dashboard"
+grep -q '"status":"ok"' <<< "$health" || fail "/health is not ok: $health"
+# Read the whole page before matching: with pipefail, `grep -q` leaving at
+# the first match can make curl fail writing the rest of the body.
+dashboard="$(get /dashboard/)" || fail "GET /dashboard/ failed"
+grep -q '<title>Prism</title>' <<< "$dashboard" || fail "/dashboard/ is not the dashboard"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$address/")" = 303 ] || fail "/ does not lead to the dashboard"
 running=0
 for _ in $(seq 1 100); do
