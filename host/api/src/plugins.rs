@@ -4,7 +4,7 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, page_limit};
 use crate::params::{LogParams, SeriesParams, SignalParams};
-use crate::reads::read;
+use crate::reads::{INLINE_ITEMS, read, read_small};
 use crate::state::AppState;
 use crate::views::{
     CallLatency, DeadLetterList, DeadLetterView, DocumentView, LogPage, LogView, PluginDetail,
@@ -124,7 +124,10 @@ async fn series(
     Path((id, name)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<SeriesParams>,
 ) -> Result<Json<SeriesPage>, ApiError> {
-    read(&state, move |state| {
+    // One instrument's series holds at most `stores.series_points` points.
+    let small =
+        q.exchange.is_some() && q.symbol.is_some() && q.limit.is_some_and(|l| l <= INLINE_ITEMS);
+    read_small(&state, small, move |state| {
         known(state, &id)?;
         page_limit(q.limit, MAX_LIMIT, MAX_LIMIT)?;
         let points = crate::history::series(state, &id, &name, &(&q).into())?

@@ -10,8 +10,10 @@
 //!
 //! Needs the reference plugins built (`scripts/test.sh`). Run: `cargo
 //! bench -p prism-host --bench rest_series -- [--connections N] [--seconds
-//! S] [--streaming]`; `-- --smoke` runs a second with 8 connections (CI
-//! does).
+//! S] [--streaming] [--baseline BIN] [--runs N]`; with `--baseline`, that
+//! `prism` binary (another build) and this one are measured in turn, `N`
+//! times each, and the ratio of their median rates is printed. `-- --smoke`
+//! runs a second with 8 connections (CI does).
 
 #[path = "support/args.rs"]
 mod args;
@@ -79,7 +81,75 @@ fn main() {
             file.display()
         )
     };
-    let host = Host::start(&config(&dir, &source));
+    let config = config(&dir, &source);
+    let baseline = args.text("--baseline").map(PathBuf::from);
+    let runs = args.number("--runs").unwrap_or(1);
+    let this = PathBuf::from(env!("CARGO_BIN_EXE_prism"));
+    println!(
+        "REST series query (100 points), {connections} connections, {seconds} s, {}",
+        if streaming {
+            "while the simulator streams at 600x"
+        } else {
+            "after a replay filled the stores"
+        }
+    );
+    println!();
+    println!("| build | requests | requests/s | p50 ms | p99 ms | max ms |");
+    println!("|---|--:|--:|--:|--:|--:|");
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..runs {
+        // Each build in turn, so drift of the machine hits both alike.
+        for (i, binary) in [baseline.as_ref(), Some(&this)].into_iter().enumerate() {
+            let Some(binary) = binary else { continue };
+            let row = measure(binary, &config, connections, seconds);
+            let name = if i == 0 { "baseline" } else { "this build" };
+            println!("| {name} | {row} |");
+            rates[i].push(row.rate);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if baseline.is_some() {
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (old, new) = (median(&mut rates[0]), median(&mut rates[1]));
+        println!();
+        println!(
+            "requests/s, this build / baseline (medians): x{:.2}",
+            new / old
+        );
+    }
+}
+
+/// One build's figures.
+struct Row {
+    requests: usize,
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl std::fmt::Display for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "{} | {:.0} | {:.2} | {:.2} | {:.2}",
+            self.requests,
+            self.rate,
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
+/// Starts `binary` on `config`, waits for a full page, then queries it
+/// from `connections` connections for `seconds`.
+fn measure(binary: &Path, config: &Path, connections: u64, seconds: u64) -> Row {
+    let host = Host::start_binary(binary, config);
     let url = format!("http://{}{QUERY}", host.base);
 
     // Wait for a full page, so every request serializes the same 100 points.
@@ -140,30 +210,16 @@ fn main() {
         (all, failures)
     });
     host.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 
     let mut sorted = latencies;
     sorted.sort();
     assert!(!sorted.is_empty(), "no request was made");
     assert_eq!(failures, 0, "requests failed");
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "REST series query (100 points), {connections} connections, {seconds} s, {}",
-        if streaming {
-            "while the simulator streams at 600x"
-        } else {
-            "after a replay filled the stores"
-        }
-    );
-    println!();
-    println!("| requests | requests/s | p50 ms | p99 ms | max ms |");
-    println!("|--:|--:|--:|--:|--:|");
-    println!(
-        "| {} | {:.0} | {:.2} | {:.2} | {:.2} |",
-        sorted.len(),
-        sorted.len() as f64 / seconds as f64,
-        ms(percentile(&sorted, 0.5)),
-        ms(percentile(&sorted, 0.99)),
-        ms(*sorted.last().unwrap_or(&Duration::ZERO)),
-    );
+    Row {
+        requests: sorted.len(),
+        rate: sorted.len() as f64 / seconds as f64,
+        p50: percentile(&sorted, 0.5),
+        p99: percentile(&sorted, 0.99),
+        max: *sorted.last().unwrap_or(&Duration::ZERO),
+    }
 }

@@ -110,6 +110,20 @@ fn eq(filter: &Option<String>, value: &str) -> bool {
         .is_none_or(|f| f.eq_ignore_ascii_case(value))
 }
 
+/// The order of a series page: by time, then instrument, then identity (a
+/// total order: identities are unique).
+fn series_order(a: &(OutputId, SeriesPoint), b: &(OutputId, SeriesPoint)) -> std::cmp::Ordering {
+    // Names borrowed, not cloned: this runs n log n times a query.
+    fn key(p: &SeriesPoint) -> Option<(&str, &str)> {
+        p.instrument
+            .as_deref()
+            .map(|i| (i.exchange.as_ref(), i.symbol.as_ref()))
+    }
+    let ((a_id, a), (b_id, b)) = (a, b);
+    a.ts.cmp(&b.ts)
+        .then_with(|| key(a).cmp(&key(b)).then(a_id.cmp(b_id)))
+}
+
 impl OutputStore {
     /// Whether the plugin has produced anything.
     #[must_use]
@@ -136,31 +150,26 @@ impl OutputStore {
         let Some(store) = plugins.get(plugin) else {
             return Vec::new();
         };
-        let mut points: Vec<(OutputId, SeriesPoint)> = store
+        // Only the newest `limit` are cloned: a series may hold thousands
+        // of points for a page of a hundred, so they are chosen among
+        // borrowed points first.
+        let mut points: Vec<&(OutputId, SeriesPoint)> = store
             .series
             .iter()
             .filter(|((n, exchange, symbol), _)| {
                 &**n == name && eq(&q.exchange, exchange) && eq(&q.symbol, symbol)
             })
-            .flat_map(|(_, points)| {
-                points
-                    .iter()
-                    .filter(|(_, p)| in_range(p.ts, q.from, q.to))
-                    .cloned()
-            })
+            .flat_map(|(_, points)| points.iter().filter(|(_, p)| in_range(p.ts, q.from, q.to)))
             .collect();
-        points.sort_by(|(a_id, a), (b_id, b)| {
-            // Names borrowed, not cloned: this runs n log n times a query.
-            fn key(p: &SeriesPoint) -> Option<(&str, &str)> {
-                p.instrument
-                    .as_deref()
-                    .map(|i| (i.exchange.as_ref(), i.symbol.as_ref()))
-            }
-            a.ts.cmp(&b.ts)
-                .then_with(|| key(a).cmp(&key(b)).then(a_id.cmp(b_id)))
-        });
         let skip = points.len().saturating_sub(limit);
-        points.split_off(skip)
+        if skip > 0 {
+            // Everything after `skip` is then newer than everything before.
+            points.select_nth_unstable_by(skip, |a, b| series_order(a, b));
+        }
+        let mut newest: Vec<(OutputId, SeriesPoint)> =
+            points[skip..].iter().map(|&p| p.clone()).collect();
+        newest.sort_by(series_order);
+        newest
     }
 
     /// Where memory's copy of series `name` starts, per instrument
@@ -408,6 +417,53 @@ mod tests {
             ..SeriesQuery::default()
         };
         assert_eq!(store.series("p", "r", &q)[0].1.ts, 50);
+    }
+
+    #[test]
+    fn a_series_page_is_the_newest_of_the_whole_order() {
+        let store = OutputStore::new(StoreLimits::default());
+        let mut reg = InstrumentRegistry::default();
+        let ids = [
+            reg.intern("okx", "BTC-USDT-SWAP").0,
+            reg.intern("binance", "ETHUSDT").0,
+            reg.intern("binance", "BTCUSDT").0,
+        ];
+        let plugin: Arc<str> = Arc::from("p");
+        // Times out of order and repeated across instruments; the value
+        // numbers the point (its place in the stream).
+        let mut expected = Vec::new();
+        for n in 0..60_u32 {
+            let instrument = reg.get(ids[(n % 3) as usize]).unwrap().clone();
+            let ts = i64::from((n * 37) % 23);
+            expected.push((
+                ts,
+                instrument.exchange.to_string(),
+                instrument.symbol.to_string(),
+                f64::from(n),
+            ));
+            let point = Output::Series(SeriesPoint {
+                name: Arc::from("r"),
+                instrument: Some(instrument),
+                ts,
+                value: f64::from(n),
+            });
+            store.insert(&plugin, vec![point]);
+        }
+        // By time, then exchange and symbol, then place in the stream.
+        expected.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let values: Vec<f64> = expected.iter().map(|e| e.3).collect();
+        for limit in [1, 2, 7, 59, 60, 61] {
+            let q = SeriesQuery {
+                limit: Some(limit),
+                ..SeriesQuery::default()
+            };
+            let page: Vec<f64> = store
+                .series("p", "r", &q)
+                .iter()
+                .map(|(_, p)| p.value)
+                .collect();
+            assert_eq!(page, values[60 - limit.min(60)..], "limit {limit}");
+        }
     }
 
     #[test]

@@ -53,6 +53,35 @@ async fn series_are_served_with_filters() {
     );
 }
 
+/// A small page of one instrument's series is read on the reactor; any
+/// other read waits for the read pool (here refusing everything as busy).
+#[tokio::test]
+async fn small_series_pages_do_not_wait_for_the_read_pool() {
+    let mut state = state();
+    state.reads = Arc::new(crate::reads::Reads::new(1, 0));
+    let get =
+        |path: &str| crate::testing::call(&state, Request::get(path).body(Body::empty()).unwrap());
+    let (status, body) =
+        get("/api/v1/plugins/ratios/series/r?exchange=binance&symbol=BTCUSDT&limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["points"],
+        json!([
+            {"exchange": "binance", "symbol": "BTCUSDT", "ts": 60000, "value": 1.5},
+            {"exchange": "binance", "symbol": "BTCUSDT", "ts": 120000, "value": 0.75}
+        ])
+    );
+    for pooled in [
+        "/api/v1/plugins/ratios/series/r?exchange=binance&symbol=BTCUSDT&limit=257",
+        "/api/v1/plugins/ratios/series/r?exchange=binance&symbol=BTCUSDT",
+        "/api/v1/plugins/ratios/series/r?symbol=BTCUSDT&limit=2",
+    ] {
+        let (status, body) = get(pooled).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{pooled}: {body}");
+        assert_eq!(body["error"]["code"], "busy", "{pooled}");
+    }
+}
+
 #[tokio::test]
 async fn errors_have_one_shape() {
     let (status, body) = get("/api/v1/plugins/nope/series/r").await;

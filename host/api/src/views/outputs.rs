@@ -4,6 +4,7 @@ use super::place;
 use prism_model::{Document, LogEntry, SeriesPoint, Signal};
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// `GET /api/v1/plugins/{id}/series/{name}`: oldest first.
@@ -17,18 +18,22 @@ pub(crate) struct SeriesPage {
 /// One point of a series.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PointView {
-    pub(crate) exchange: Option<String>,
-    pub(crate) symbol: Option<String>,
+    // Shared with the instrument, not copied: a page holds up to
+    // thousands of points, all of a few instruments.
+    #[schema(value_type = Option<String>)]
+    pub(crate) exchange: Option<Arc<str>>,
+    #[schema(value_type = Option<String>)]
+    pub(crate) symbol: Option<Arc<str>>,
     pub(crate) ts: i64,
     pub(crate) value: f64,
 }
 
 impl From<&SeriesPoint> for PointView {
     fn from(p: &SeriesPoint) -> Self {
-        let (exchange, symbol) = place(p.instrument.as_ref());
+        let instrument = p.instrument.as_deref();
         Self {
-            exchange,
-            symbol,
+            exchange: instrument.map(|i| i.exchange.clone()),
+            symbol: instrument.map(|i| i.symbol.clone()),
             ts: p.ts,
             value: p.value,
         }

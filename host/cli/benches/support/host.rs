@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The `prism` binary of this build.
+#[allow(dead_code)]
 pub(crate) fn prism() -> Command {
     Command::new(env!("CARGO_BIN_EXE_prism"))
 }
@@ -19,8 +20,14 @@ pub(crate) struct Host {
 }
 
 impl Host {
+    #[allow(dead_code)]
     pub(crate) fn start(config: &Path) -> Host {
-        let mut child = prism()
+        Host::start_binary(Path::new(env!("CARGO_BIN_EXE_prism")), config)
+    }
+
+    /// `binary run` on `config` (another build's `prism`, for a baseline).
+    pub(crate) fn start_binary(binary: &Path, config: &Path) -> Host {
+        let mut child = Command::new(binary)
             .args(["run", "--config"])
             .arg(config)
             .args(["--listen", "127.0.0.1:0"])
