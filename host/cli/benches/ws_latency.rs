@@ -8,9 +8,12 @@
 //! warm-up; the exchange, Prism and the client share the machine's cores.
 //!
 //! Needs the probe built (`scripts/test.sh`). Run: `cargo bench -p
-//! prism-host --bench ws_latency -- [--rate N] [--seconds S] [--batch B]`
-//! (`--batch`: `pipeline.batch_size`, default the config's 256); `--
-//! --smoke` runs 10,000 frames a second for a second (CI does).
+//! prism-host --bench ws_latency -- [--rate N] [--seconds S] [--batch B]
+//! [--linger MS] [--baseline BIN] [--runs N]` (`--batch`, `--linger`:
+//! `pipeline.batch_size`, `batch_linger_ms`, default the config's; with
+//! `--baseline`, that `prism` binary and this one are measured in turn, `N`
+//! times each); `-- --smoke` runs 10,000 frames a second for a second (CI
+//! does).
 
 #[path = "support/args.rs"]
 mod args;
@@ -44,6 +47,10 @@ async fn exchange(listener: tokio::net::TcpListener, sent: Arc<Sent>, rate: u64)
     let Ok((stream, _)) = listener.accept().await else {
         return;
     };
+    // A frame is stamped when flushed: Nagle's algorithm would hold it
+    // back for the peer's delayed ACK (tens of ms at ~10 k frames/s) and
+    // count the wait against Prism.
+    let _ = stream.set_nodelay(true);
     let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
         return;
     };
@@ -103,9 +110,53 @@ fn main() {
     let seconds = args
         .number("--seconds")
         .unwrap_or(if smoke { 1 } else { 5 });
-    let pipeline = args
-        .number("--batch")
-        .map_or_else(String::new, |b| format!("[pipeline]\nbatch_size = {b}\n"));
+    let mut pipeline = String::from("[pipeline]\n");
+    if let Some(b) = args.number("--batch") {
+        pipeline += &format!("batch_size = {b}\n");
+    }
+    if let Some(ms) = args.number("--linger") {
+        pipeline += &format!("batch_linger_ms = {ms}\n");
+    }
+    let baseline = args.text("--baseline").map(std::path::PathBuf::from);
+    let runs = args.number("--runs").unwrap_or(1);
+    let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_prism"));
+    let frames = rate * (seconds + 1);
+    println!(
+        "frame sent → probe log at a WebSocket client, {rate} frames/s, {seconds} s after 1 s of warm-up, {}",
+        if pipeline == "[pipeline]\n" {
+            "default pipeline".to_owned()
+        } else {
+            pipeline.replace('\n', " ")
+        }
+    );
+    println!();
+    println!("| build | frames | outputs seen | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|--:|--:|--:|--:|--:|--:|");
+    for _ in 0..runs {
+        // Each build in turn, so drift of the machine hits both alike.
+        for (name, binary) in [("baseline", baseline.as_ref()), ("this build", Some(&this))] {
+            let Some(binary) = binary else { continue };
+            let mut sorted = measure(binary, rate, seconds, &pipeline);
+            sorted.sort_unstable();
+            assert!(!sorted.is_empty(), "no output reached the client");
+            let ms = |ns: u64| ns as f64 / 1e6;
+            println!(
+                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                frames - rate,
+                sorted.len(),
+                ms(percentile(&sorted, 0.5)),
+                ms(percentile(&sorted, 0.9)),
+                ms(percentile(&sorted, 0.99)),
+                ms(*sorted.last().unwrap_or(&0)),
+            );
+        }
+    }
+}
+
+/// Runs `binary` against a loopback exchange sending `rate` frames a
+/// second for a second of warm-up and `seconds` more; the latency of each
+/// measured frame's output, ns.
+fn measure(binary: &std::path::Path, rate: u64, seconds: u64, pipeline: &str) -> Vec<u64> {
     // A second of warm-up before the measured seconds.
     let frames = rate * (seconds + 1);
     let warm_up = rate;
@@ -151,7 +202,7 @@ config = {{ mode = "echo" }}
         ),
     )
     .expect("a config");
-    let host = Host::start(&config);
+    let host = Host::start_binary(binary, &config);
     let url = format!("ws://{}/api/v1/ws", host.base);
 
     let latencies = runtime.block_on(async {
@@ -189,29 +240,5 @@ config = {{ mode = "echo" }}
     });
     host.stop();
     let _ = std::fs::remove_dir_all(&dir);
-
-    let measured = frames - warm_up;
-    let mut sorted = latencies;
-    sorted.sort_unstable();
-    assert!(!sorted.is_empty(), "no output reached the client");
-    let ms = |ns: u64| ns as f64 / 1e6;
-    println!(
-        "frame sent → probe log at a WebSocket client, {rate} frames/s, {seconds} s after 1 s of warm-up, {}",
-        if pipeline.is_empty() {
-            "default pipeline".to_owned()
-        } else {
-            pipeline.replace('\n', " ")
-        }
-    );
-    println!();
-    println!("| frames | outputs seen | p50 ms | p90 ms | p99 ms | max ms |");
-    println!("|--:|--:|--:|--:|--:|--:|");
-    println!(
-        "| {measured} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
-        sorted.len(),
-        ms(percentile(&sorted, 0.5)),
-        ms(percentile(&sorted, 0.9)),
-        ms(percentile(&sorted, 0.99)),
-        ms(*sorted.last().unwrap_or(&0)),
-    );
+    latencies
 }
