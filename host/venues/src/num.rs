@@ -78,16 +78,26 @@ pub(crate) fn canonical(field: &str, s: &str) -> Result<DecimalText, BadValue> {
     }
     let int = int.trim_start_matches('0');
     let frac = frac.trim_end_matches('0');
-    let significant = format!("{int}{frac}");
-    let significant = significant.trim_start_matches('0');
+    // The significant digits are `int` then `frac`, less leading zeros
+    // (only `frac` can have them, when `int` is empty); looked at in place.
+    let (high, low) = if int.is_empty() {
+        ("", frac.trim_start_matches('0'))
+    } else {
+        (int, frac)
+    };
+    let significant = high.len() + low.len();
     if frac.len() > 28
-        || significant.len() > 19
-        || (significant.len() == 19 && significant > "9223372036854775807")
+        || significant > 19
+        || (significant == 19
+            && high
+                .bytes()
+                .chain(low.bytes())
+                .gt("9223372036854775807".bytes()))
     {
         return text(field, s).map(out);
     }
     let mut canon = String::with_capacity(int.len() + frac.len() + 3);
-    if negative && !significant.is_empty() {
+    if negative && significant > 0 {
         canon.push('-');
     }
     canon.push_str(if int.is_empty() { "0" } else { int });
@@ -129,6 +139,9 @@ mod tests {
             ("0.00001000", "0.00001"),
             ("100", "100"),
             ("9223372036854775807", "9223372036854775807"),
+            ("922337203685477580.7", "922337203685477580.7"),
+            ("0.0009223372036854775807", "0.0009223372036854775807"),
+            ("-0.50", "-0.5"),
             ("1e-5", "0.00001"),
         ] {
             assert_eq!(canonical("x", input).unwrap().0, want, "{input}");
@@ -145,6 +158,8 @@ mod tests {
             "1.2.3",
             "12a",
             "9223372036854775808",
+            "922337203685477580.8",
+            "0.0009223372036854775808",
             "1.00000000000000000000000000001",
         ] {
             assert!(canonical("x", bad_input).is_err(), "{bad_input}");
