@@ -149,11 +149,27 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the server did not stop within 30 s of SIGTERM"
-            );
+            if started.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "the server at {} did not stop within 30 s of SIGTERM; its threads:\n{}",
+                    self.base,
+                    self.threads()
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every thread's stack, as gdb prints it (where shutdown waits), or
+    /// why there is none.
+    fn threads(&self) -> String {
+        let pid = self.child.id().to_string();
+        match Command::new("gdb")
+            .args(["-batch", "-p", &pid, "-ex", "thread apply all bt"])
+            .output()
+        {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(e) => format!("(no stacks: gdb: {e})"),
         }
     }
 

@@ -34,6 +34,9 @@ pub(crate) const INLINE_ITEMS: usize = 256;
 /// thousands of requests a second it was most of the server's work. The
 /// caller says what small means: a page of at most [`INLINE_ITEMS`] items
 /// taken from one bounded collection, so the reactor is never held long.
+/// The read takes the store's read lock, which the memory sink holds for
+/// writing only while it inserts one batch (a longer read ahead of that
+/// writer can delay it as long).
 ///
 /// # Errors
 /// As [`read`].
