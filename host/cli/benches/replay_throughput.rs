@@ -16,8 +16,11 @@
 
 #[path = "support/args.rs"]
 mod args;
+#[path = "support/builds.rs"]
+mod builds;
 
 use args::{Args, wasm_dir};
+use builds::{Build, Builds, median};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -94,11 +97,6 @@ fn run(bin: &Path, wasm: &Path, events: &Path, plugins: &[&str], out: &Path) -> 
     }
 }
 
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
-}
-
 /// The medians of a binary's runs of one case.
 struct Figures {
     wall: Duration,
@@ -165,14 +163,14 @@ fn main() {
     let duration = args
         .text("--duration")
         .unwrap_or_else(|| (if smoke { "5m" } else { "2h" }).into());
-    let baseline = args.text("--baseline").map(PathBuf::from);
+    let builds = Builds::from_args(&args);
     // The baseline's plugins: this checkout's unless given (an older
     // checkout's build, to count changes to the plugins too).
     let base_wasm = args
         .text("--baseline-wasm")
         .map_or_else(wasm_dir, PathBuf::from);
     let wasm = wasm_dir();
-    let prism = PathBuf::from(env!("CARGO_BIN_EXE_prism"));
+    let prism = builds.this().to_path_buf();
 
     let dir = std::env::temp_dir().join(format!("prism-replay-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -192,7 +190,7 @@ fn main() {
     let cases: [(&str, &[&str]); 2] = [("4 reference plugins", &REFERENCE), ("hello", &["hello"])];
     println!(
         "replay of a {duration} simulator file (seed 7), {runs} run(s) per binary, medians{}",
-        if baseline.is_some() {
+        if builds.compared() {
             ", builds in turn"
         } else {
             ""
@@ -207,32 +205,30 @@ fn main() {
             let case = format!("{label}, {ext}");
             let out_new = dir.join(format!("out-new-{ext}-{}.jsonl", plugins.len()));
             let out_base = dir.join(format!("out-base-{ext}-{}.jsonl", plugins.len()));
+            let one = |build: Build, binary: &Path| match build {
+                Build::This => run(binary, &wasm, file, plugins, &out_new),
+                Build::Baseline => run(binary, &base_wasm, file, plugins, &out_base),
+            };
             // A warm-up of each binary fills the compiled-plugin cache.
-            run(&prism, &wasm, file, plugins, &out_new);
-            if let Some(b) = &baseline {
-                run(b, &base_wasm, file, plugins, &out_base);
-            }
-            let mut new_runs = Vec::new();
-            let mut base_runs = Vec::new();
-            for _ in 0..runs {
-                new_runs.push(run(&prism, &wasm, file, plugins, &out_new));
-                if let Some(b) = &baseline {
-                    base_runs.push(run(b, &base_wasm, file, plugins, &out_base));
-                }
-            }
-            let new = Figures::of(&new_runs);
-            if baseline.is_some() {
-                let base = Figures::of(&base_runs);
+            builds.in_turn(1, one);
+            let measured = builds.in_turn(runs, one);
+            let new = Figures::of(&measured.this);
+            if builds.compared() {
+                let base = Figures::of(&measured.baseline);
                 assert!(
                     same_bytes(&out_new, &out_base),
                     "{case}: outputs differ from the baseline's ({} vs {})",
                     out_new.display(),
                     out_base.display()
                 );
-                base.row(&case, "baseline", "1.00");
-                new.row(&case, "this", &format!("{:.2}", new.rate() / base.rate()));
+                base.row(&case, Build::Baseline.name(), "1.00");
+                new.row(
+                    &case,
+                    Build::This.name(),
+                    &format!("{:.2}", new.rate() / base.rate()),
+                );
             } else {
-                new.row(&case, "this", "");
+                new.row(&case, Build::This.name(), "");
             }
             // Both formats of one file give the same outputs.
             match &reference_out {

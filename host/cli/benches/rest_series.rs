@@ -17,6 +17,8 @@
 
 #[path = "support/args.rs"]
 mod args;
+#[path = "support/builds.rs"]
+mod builds;
 #[path = "support/host.rs"]
 mod host;
 
@@ -82,9 +84,10 @@ fn main() {
         )
     };
     let config = config(&dir, &source);
-    let baseline = args.text("--baseline").map(PathBuf::from);
-    let runs = args.number("--runs").unwrap_or(1);
-    let this = PathBuf::from(env!("CARGO_BIN_EXE_prism"));
+    let builds = builds::Builds::from_args(&args);
+    let runs = args
+        .number("--runs")
+        .map_or(1, |n| usize::try_from(n).unwrap_or(1));
     println!(
         "REST series query (100 points), {connections} connections, {seconds} s, {}",
         if streaming {
@@ -96,24 +99,15 @@ fn main() {
     println!();
     println!("| build | requests | requests/s | p50 ms | p99 ms | max ms |");
     println!("|---|--:|--:|--:|--:|--:|");
-    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    for _ in 0..runs {
-        // Each build in turn, so drift of the machine hits both alike.
-        for (i, binary) in [baseline.as_ref(), Some(&this)].into_iter().enumerate() {
-            let Some(binary) = binary else { continue };
-            let row = measure(binary, &config, connections, seconds);
-            let name = if i == 0 { "baseline" } else { "this build" };
-            println!("| {name} | {row} |");
-            rates[i].push(row.rate);
-        }
-    }
+    let measured = builds.in_turn(runs, |build, binary| {
+        let row = measure(binary, &config, connections, seconds);
+        println!("| {} | {row} |", build.name());
+        row.rate
+    });
     let _ = std::fs::remove_dir_all(&dir);
-    if baseline.is_some() {
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (old, new) = (median(&mut rates[0]), median(&mut rates[1]));
+    if builds.compared() {
+        let old = builds::median(measured.baseline);
+        let new = builds::median(measured.this);
         println!();
         println!(
             "requests/s, this build / baseline (medians): x{:.2}",

@@ -17,6 +17,8 @@
 
 #[path = "support/args.rs"]
 mod args;
+#[path = "support/builds.rs"]
+mod builds;
 #[path = "support/host.rs"]
 mod host;
 
@@ -117,9 +119,10 @@ fn main() {
     if let Some(ms) = args.number("--linger") {
         pipeline += &format!("batch_linger_ms = {ms}\n");
     }
-    let baseline = args.text("--baseline").map(std::path::PathBuf::from);
-    let runs = args.number("--runs").unwrap_or(1);
-    let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_prism"));
+    let builds = builds::Builds::from_args(&args);
+    let runs = args
+        .number("--runs")
+        .map_or(1, |n| usize::try_from(n).unwrap_or(1));
     let frames = rate * (seconds + 1);
     println!(
         "frame sent → probe log at a WebSocket client, {rate} frames/s, {seconds} s after 1 s of warm-up, {}",
@@ -132,25 +135,22 @@ fn main() {
     println!();
     println!("| build | frames | outputs seen | p50 ms | p90 ms | p99 ms | max ms |");
     println!("|---|--:|--:|--:|--:|--:|--:|");
-    for _ in 0..runs {
-        // Each build in turn, so drift of the machine hits both alike.
-        for (name, binary) in [("baseline", baseline.as_ref()), ("this build", Some(&this))] {
-            let Some(binary) = binary else { continue };
-            let mut sorted = measure(binary, rate, seconds, &pipeline);
-            sorted.sort_unstable();
-            assert!(!sorted.is_empty(), "no output reached the client");
-            let ms = |ns: u64| ns as f64 / 1e6;
-            println!(
-                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
-                frames - rate,
-                sorted.len(),
-                ms(percentile(&sorted, 0.5)),
-                ms(percentile(&sorted, 0.9)),
-                ms(percentile(&sorted, 0.99)),
-                ms(*sorted.last().unwrap_or(&0)),
-            );
-        }
-    }
+    builds.in_turn(runs, |build, binary| {
+        let mut sorted = measure(binary, rate, seconds, &pipeline);
+        sorted.sort_unstable();
+        assert!(!sorted.is_empty(), "no output reached the client");
+        let ms = |ns: u64| ns as f64 / 1e6;
+        println!(
+            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            build.name(),
+            frames - rate,
+            sorted.len(),
+            ms(percentile(&sorted, 0.5)),
+            ms(percentile(&sorted, 0.9)),
+            ms(percentile(&sorted, 0.99)),
+            ms(*sorted.last().unwrap_or(&0)),
+        );
+    });
 }
 
 /// Runs `binary` against a loopback exchange sending `rate` frames a
