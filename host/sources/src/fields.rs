@@ -21,7 +21,7 @@ use crate::record::{
     DecimalText, Normalizer, Record, RecordError, dec, dec_opt, non_negative, positive, time,
 };
 use prism_model::{
-    Book, Event, Funding, Level, Liquidation, OpenInterest, Position, PositionSide, Side,
+    Book, Decimal, Event, Funding, Level, Liquidation, OpenInterest, Position, PositionSide, Side,
     TimestampMs, Trade,
 };
 use serde::Deserialize;
@@ -165,6 +165,18 @@ fn levels(
             })
         })
         .collect()
+}
+
+/// A trade's or a liquidation's price and size, both positive, checked
+/// in field order (so the first bad one is the one reported).
+fn price_and_size(
+    price: &DecimalStr<'_>,
+    size: &DecimalStr<'_>,
+) -> Result<(Decimal, Decimal), RecordError> {
+    Ok((
+        positive("price", dec("price", price)?)?,
+        positive("size", dec("size", size)?)?,
+    ))
 }
 
 fn text(value: Option<&Cow<'_, str>>) -> Option<Arc<str>> {
@@ -401,8 +413,7 @@ impl Normalizer {
                     need(f.side)?,
                 );
                 let received_ts = times()?;
-                let price = positive("price", dec("price", price)?)?;
-                let size = positive("size", dec("size", size)?)?;
+                let (price, size) = price_and_size(price, size)?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::Trade(Trade {
                     instrument,
@@ -422,8 +433,7 @@ impl Normalizer {
                     need(f.position)?,
                 );
                 let received_ts = times()?;
-                let price = positive("price", dec("price", price)?)?;
-                let size = positive("size", dec("size", size)?)?;
+                let (price, size) = price_and_size(price, size)?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::Liquidation(Liquidation {
                     instrument,
