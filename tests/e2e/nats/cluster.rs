@@ -497,12 +497,13 @@ fn a_swap_on_one_host_reaches_every_host_and_every_host_that_joins() {
     let refusal = |name: &str, config: String| {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, config).unwrap();
-        let run = crate::common::prism()
-            .args(["run", "--config"])
-            .arg(&path)
-            .args(["--listen", "127.0.0.1:0"])
-            .output()
-            .unwrap();
+        let run = crate::common::output_within(
+            crate::common::prism()
+                .args(["run", "--config"])
+                .arg(&path)
+                .args(["--listen", "127.0.0.1:0"]),
+            Duration::from_secs(60),
+        );
         assert!(!run.status.success(), "{name} was not refused");
         String::from_utf8_lossy(&run.stderr).into_owned()
     };

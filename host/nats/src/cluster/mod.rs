@@ -405,23 +405,30 @@ pub(crate) async fn each(
     let name = info.name.clone();
     // The server has been seen to answer a count past anything the
     // stream holds (u64::MAX) for a consumer just made: such a count is
-    // not waited for; the read then ends at the first empty batch.
-    let held = stream.get_info().await.map_err(js_error)?.state.messages;
-    let (total, whole) = if info.num_pending > held {
+    // not waited for. The read then ends at the first message published
+    // after it began (last-per-subject messages need not come in sequence
+    // order, so the stream's last one is no end), or at an empty batch
+    // (the consumer goes on delivering new messages, and hosts publish
+    // several a second: a read waiting for a quiet moment could last as
+    // long as the cluster, holding its caller; a host's rounds, then its
+    // shutdown, waited so).
+    let state = stream.get_info().await.map_err(js_error)?.state;
+    let (total, whole, bound) = if info.num_pending > state.messages {
         tracing::debug!(
             filter,
             pending = info.num_pending,
-            held,
-            "an implausible pending count; reading to the end"
+            held = state.messages,
+            "an implausible pending count; reading up to the stream's last message"
         );
-        (u64::MAX, false)
+        (u64::MAX, false, Some(state.last_sequence))
     } else {
-        (info.num_pending, whole)
+        (info.num_pending, whole, None)
     };
     let mut seen = 0u64;
     let mut empty = 0;
     let mut result = Ok(());
-    while seen < total {
+    let mut caught_up = false;
+    while seen < total && !caught_up {
         let want = usize::try_from((total - seen).min(1024)).unwrap_or(1024);
         let batch = consumer
             .batch()
@@ -440,6 +447,11 @@ pub(crate) async fn each(
         while let Some(m) = batch.next().await {
             match m {
                 Ok(m) => {
+                    let sequence = m.info().map_or(0, |i| i.stream_sequence);
+                    if bound.is_some_and(|last| sequence > last) {
+                        caught_up = true;
+                        break;
+                    }
                     f(m);
                     seen += 1;
                 }
