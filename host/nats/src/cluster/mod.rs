@@ -405,13 +405,13 @@ pub(crate) async fn each(
     let name = info.name.clone();
     // The server has been seen to answer a count past anything the
     // stream holds (u64::MAX) for a consumer just made: such a count is
-    // not waited for. The read then ends at the first message published
-    // after it began (last-per-subject messages need not come in sequence
-    // order, so the stream's last one is no end), or at an empty batch
-    // (the consumer goes on delivering new messages, and hosts publish
-    // several a second: a read waiting for a quiet moment could last as
-    // long as the cluster, holding its caller; a host's rounds, then its
-    // shutdown, waited so).
+    // not waited for. The read then ends at an empty batch or at the
+    // first message past the stream's last sequence when it began (the
+    // consumer goes on delivering new messages, and hosts publish several
+    // a second: a read waiting for a quiet moment could last as long as
+    // the cluster, holding its caller; a host's rounds, then its
+    // shutdown, waited so). The message carrying that last sequence is
+    // no end: ending there was seen to cut reads short.
     let state = stream.get_info().await.map_err(js_error)?.state;
     let (total, whole, bound) = if info.num_pending > state.messages {
         tracing::debug!(
