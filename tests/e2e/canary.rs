@@ -223,18 +223,23 @@ fn a_differing_candidate_is_compared_then_promoted_with_its_state() {
     let point = &first["live"];
     assert_eq!(point["plugin"], "live");
     assert_eq!(point["name"], "n");
-    let served = server.json(&format!(
-        "/api/v1/plugins/live/series/n?exchange={}&symbol={}&limit=10000",
-        point["exchange"].as_str().unwrap(),
-        point["symbol"].as_str().unwrap()
-    ));
-    assert!(
-        served["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["ts"] == point["ts"] && p["value"] == point["value"]),
-        "{point} not among the served points: {served}"
+    // The comparison happens when the batch is processed, the storing
+    // after it, in the output sink's own time: the point is served soon
+    // after, not necessarily yet.
+    server.wait_for(
+        &format!(
+            "/api/v1/plugins/live/series/n?exchange={}&symbol={}&limit=10000",
+            point["exchange"].as_str().unwrap(),
+            point["symbol"].as_str().unwrap()
+        ),
+        Duration::from_secs(10),
+        |served| {
+            served["points"].as_array().is_some_and(|points| {
+                points
+                    .iter()
+                    .any(|p| p["ts"] == point["ts"] && p["value"] == point["value"])
+            })
+        },
     );
 
     // Promote: the candidate runs on with its own state.
