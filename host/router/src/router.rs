@@ -16,9 +16,7 @@ pub const MAX_TIMERS_PER_GAP: u64 = 10_000;
 pub struct RouterSettings {
     /// A batch is sent when it holds this many events.
     pub batch_size: usize,
-    /// …or when its first event has waited this long while the source
-    /// kept sending ([`run_router`] sends partial batches at once when
-    /// nothing more is queued).
+    /// …or when its first event has waited this long.
     pub batch_linger: Duration,
 }
 
@@ -359,11 +357,6 @@ impl Router {
 /// Runs a router over a channel of event chunks until the source closes it,
 /// then flushes and returns (dropping the queues ends the workers).
 ///
-/// Batching adapts to the load: a batch is sent when full, when the source
-/// has nothing more queued after a chunk (so a quiet feed's events are not
-/// held back for the linger), or when it has lingered while the source
-/// kept sending.
-///
 /// Routing-table changes arrive on `commands` and are applied between
 /// chunks; a closed `commands` channel only means no more changes.
 pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receiver<RouterCommand>) {
@@ -407,14 +400,7 @@ pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receive
                     }
                 }
                 router.route_chunk(chunk);
-                if source.is_empty() {
-                    // Nothing more is waiting: a partial batch would only
-                    // wait for the linger, adding it to every event's
-                    // latency. Under load chunks queue up and batches fill.
-                    router.flush_all();
-                } else {
-                    router.flush_stale();
-                }
+                router.flush_stale();
             }
             Err(_) => break,
         }
@@ -474,52 +460,6 @@ mod tests {
         assert_eq!(timers.len() as u64, MAX_TIMERS_PER_GAP);
         assert_eq!(*timers.last().unwrap(), 1_000 + 86_400_000);
         assert!(timers.windows(2).all(|w| w[1] == w[0] + 1));
-    }
-
-    /// Batching adapts to the load: chunks queued back to back fill one
-    /// batch, and a partial batch goes as soon as nothing more is queued,
-    /// long before its linger.
-    #[test]
-    fn a_partial_batch_goes_when_the_source_has_nothing_more() {
-        let mut reg = InstrumentRegistry::default();
-        let (btc, _) = reg.intern("binance", "BTCUSDT");
-        let (tx, rx) = plugin_queue(16);
-        let settings = RouterSettings {
-            batch_size: 256,
-            batch_linger: Duration::from_secs(600),
-        };
-        let router = Router::new(settings, vec![Route::new("p", Filter::default(), tx)]);
-        let (source_tx, source) = crossbeam_channel::bounded(4);
-        let (_commands_tx, commands) = crossbeam_channel::bounded(1);
-        let chunk = |first, events| Chunk { first, events };
-        let instrument = Event::Instrument(reg.get(btc).unwrap().clone());
-        source_tx
-            .send(chunk(0, vec![instrument, trade(btc, 100)]))
-            .unwrap();
-        source_tx.send(chunk(2, vec![trade(btc, 200)])).unwrap();
-        let running = std::thread::spawn(move || run_router(router, source, commands));
-        let next = || {
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(batch) = rx.try_recv() {
-                    return batch
-                        .events
-                        .iter()
-                        .filter_map(Event::ts)
-                        .collect::<Vec<_>>();
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "no batch before the linger"
-                );
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        };
-        assert_eq!(next(), [100, 200], "both queued chunks in one batch");
-        source_tx.send(chunk(3, vec![trade(btc, 300)])).unwrap();
-        assert_eq!(next(), [300]);
-        drop(source_tx);
-        running.join().unwrap();
     }
 
     /// A resumed route whose whole chunk was covered still declares the
