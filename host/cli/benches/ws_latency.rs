@@ -9,8 +9,9 @@
 //!
 //! Needs the probe built (`scripts/test.sh`). Run: `cargo bench -p
 //! prism-host --bench ws_latency -- [--rate N] [--seconds S] [--batch B]
-//! [--linger MS] [--baseline BIN] [--runs N]` (`--batch`, `--linger`:
-//! `pipeline.batch_size`, `batch_linger_ms`, default the config's; with
+//! [--linger MS] [--idle MS] [--baseline BIN] [--runs N]` (`--batch`,
+//! `--linger`, `--idle`: `pipeline.batch_size`, `batch_linger_ms`,
+//! `batch_idle_ms`, default the config's; with
 //! `--baseline`, that `prism` binary and this one are measured in turn, `N`
 //! times each); `-- --smoke` runs 10,000 frames a second for a second (CI
 //! does).
@@ -118,6 +119,9 @@ fn main() {
     }
     if let Some(ms) = args.number("--linger") {
         pipeline += &format!("batch_linger_ms = {ms}\n");
+    }
+    if let Some(ms) = args.number("--idle") {
+        pipeline += &format!("batch_idle_ms = {ms}\n");
     }
     let builds = builds::Builds::from_args(&args);
     let runs = args

@@ -98,6 +98,7 @@ pub(crate) fn pipeline(config: &Config) -> PipelineSettings {
         router: RouterSettings {
             batch_size: config.pipeline.batch_size,
             batch_linger: Duration::from_millis(config.pipeline.batch_linger_ms),
+            batch_idle: Duration::from_millis(config.pipeline.batch_idle_ms),
         },
         output_queue: config.pipeline.output_queue,
         source_queue: SOURCE_QUEUE,

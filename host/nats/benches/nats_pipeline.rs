@@ -109,6 +109,7 @@ fn pipeline() -> Pipeline {
         router: RouterSettings {
             batch_size: 256,
             batch_linger: Duration::from_millis(5),
+            ..RouterSettings::default()
         },
         output_queue: 1024,
         source_queue: 16,

@@ -6,7 +6,7 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use prism_model::{Archived, Chunk, Delivery, Event, EventKind, InstrumentTable, TimestampMs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Most timers inserted for one gap in event time (see `Route::timers_until`).
 pub const MAX_TIMERS_PER_GAP: u64 = 10_000;
@@ -16,8 +16,39 @@ pub const MAX_TIMERS_PER_GAP: u64 = 10_000;
 pub struct RouterSettings {
     /// A batch is sent when it holds this many events.
     pub batch_size: usize,
-    /// …or when its first event has waited this long.
+    /// …or when its first event has waited this long,
     pub batch_linger: Duration,
+    /// …or, when the source has nothing more queued, this long (at most
+    /// `batch_linger`). A quiet feed's events then wait about this long
+    /// instead of the whole linger, while the rate of partial batches per
+    /// plugin stays bounded by its inverse; under load chunks queue up and
+    /// batches fill.
+    pub batch_idle: Duration,
+}
+
+impl RouterSettings {
+    /// Settings for a run whose batch boundaries must depend on the data
+    /// only, never on timing (a replay: its outputs are compared byte for
+    /// byte): batches are sent when full, and at the end.
+    #[must_use]
+    pub fn by_size_only(self) -> Self {
+        let never = Duration::from_secs(3600);
+        Self {
+            batch_linger: never,
+            batch_idle: never,
+            ..self
+        }
+    }
+
+    /// How long a partial batch may wait: its idle time when the source has
+    /// nothing more queued, its linger otherwise.
+    fn wait(&self, source_idle: bool) -> Duration {
+        if source_idle {
+            self.batch_idle.min(self.batch_linger)
+        } else {
+            self.batch_linger
+        }
+    }
 }
 
 impl Default for RouterSettings {
@@ -25,6 +56,7 @@ impl Default for RouterSettings {
         Self {
             batch_size: 256,
             batch_linger: Duration::from_millis(20),
+            batch_idle: Duration::from_millis(1),
         }
     }
 }
@@ -336,14 +368,23 @@ impl Router {
         }
     }
 
-    /// Sends every batch that has waited longer than the linger time.
-    pub fn flush_stale(&mut self) {
-        let linger = self.settings.batch_linger;
+    /// Sends every partial batch whose first event has waited `wait`; returns
+    /// when the oldest batch still pending will have (`None`: none is).
+    fn flush_older_than(&mut self, wait: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        let mut due: Option<Instant> = None;
         for route in &mut self.routes {
-            if route.pending.since.is_some_and(|t| t.elapsed() >= linger) {
+            let Some(since) = route.pending.since else {
+                continue;
+            };
+            if now.saturating_duration_since(since) >= wait {
                 route.flush();
+            } else {
+                let at = since + wait;
+                due = Some(due.map_or(at, |d| d.min(at)));
             }
         }
+        due
     }
 
     /// Sends every partial batch.
@@ -357,32 +398,46 @@ impl Router {
 /// Runs a router over a channel of event chunks until the source closes it,
 /// then flushes and returns (dropping the queues ends the workers).
 ///
+/// Batching adapts to the load (see [`RouterSettings`]): a partial batch
+/// waits `batch_idle` while the source has nothing more queued, and up to
+/// `batch_linger` while it keeps sending.
+///
 /// Routing-table changes arrive on `commands` and are applied between
 /// chunks; a closed `commands` channel only means no more changes.
 pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receiver<RouterCommand>) {
-    let linger = router.settings.batch_linger;
+    let idle = router.settings.wait(true);
+    // When the oldest partial batch is due (`None`: nothing is pending).
+    let mut due: Option<Instant> = None;
     let mut commands_open = true;
     loop {
-        while commands_open {
-            match commands.try_recv() {
-                Ok(c) => router.apply(c),
-                Err(crossbeam_channel::TryRecvError::Empty) => break,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => commands_open = false,
-            }
+        if apply_waiting(&mut router, &commands, &mut commands_open) {
+            // A change of the table may have sent or begun batches.
+            due = router.flush_older_than(router.settings.wait(source.is_empty()));
         }
         let mut select = Select::new();
         let from_source = select.recv(&source);
         if commands_open {
             select.recv(&commands);
         }
-        let Ok(ready) = select.select_timeout(linger) else {
-            router.flush_stale();
-            continue;
+        let ready = match due {
+            None => select.select(),
+            Some(at) => match select.select_deadline(at) {
+                Ok(ready) => ready,
+                Err(_) => {
+                    // The source stayed idle until a batch was due.
+                    due = router.flush_older_than(idle);
+                    continue;
+                }
+            },
         };
         if ready.index() != from_source {
             // A command is waiting (or the channel closed); the loop's head takes it.
-            if ready.recv(&commands).map(|c| router.apply(c)).is_err() {
-                commands_open = false;
+            match ready.recv(&commands) {
+                Ok(c) => {
+                    router.apply(c);
+                    due = router.flush_older_than(router.settings.wait(source.is_empty()));
+                }
+                Err(_) => commands_open = false,
             }
             continue;
         }
@@ -390,22 +445,33 @@ pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receive
             Ok(chunk) => {
                 // A command sent before this chunk was made (a route that
                 // waits for the rewind this chunk starts) applies first.
-                while commands_open {
-                    match commands.try_recv() {
-                        Ok(c) => router.apply(c),
-                        Err(crossbeam_channel::TryRecvError::Empty) => break,
-                        Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                            commands_open = false;
-                        }
-                    }
-                }
+                apply_waiting(&mut router, &commands, &mut commands_open);
                 router.route_chunk(chunk);
-                router.flush_stale();
+                // With more queued, the next chunk is taken at once and
+                // batches keep filling up to their linger; with nothing
+                // queued, the select above waits at most until one is due.
+                due = router.flush_older_than(router.settings.wait(source.is_empty()));
             }
             Err(_) => break,
         }
     }
     router.flush_all();
+}
+
+/// Applies every command already waiting; whether there was one.
+fn apply_waiting(router: &mut Router, commands: &Receiver<RouterCommand>, open: &mut bool) -> bool {
+    let mut applied = false;
+    while *open {
+        match commands.try_recv() {
+            Ok(c) => {
+                router.apply(c);
+                applied = true;
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => break,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => *open = false,
+        }
+    }
+    applied
 }
 
 #[cfg(test)]
@@ -414,6 +480,15 @@ mod tests {
     use crate::filter::SymbolPattern;
     use crate::queue::{Batch, plugin_queue};
     use prism_model::{EventKind, InstrumentRegistry, Side, Trade, decimal};
+
+    /// Batches of `batch_size` events, sent only when full (or flushed).
+    fn by_size(batch_size: usize) -> RouterSettings {
+        RouterSettings {
+            batch_size,
+            ..RouterSettings::default()
+        }
+        .by_size_only()
+    }
 
     fn trade(id: prism_model::InstrumentId, ts: i64) -> Event {
         Event::Trade(Trade {
@@ -460,6 +535,65 @@ mod tests {
         assert_eq!(timers.len() as u64, MAX_TIMERS_PER_GAP);
         assert_eq!(*timers.last().unwrap(), 1_000 + 86_400_000);
         assert!(timers.windows(2).all(|w| w[1] == w[0] + 1));
+    }
+
+    /// Batching adapts to the load: chunks queued back to back fill one
+    /// batch; once nothing more is queued a partial batch goes after the
+    /// idle time, long before its linger; chunks that come within the idle
+    /// time of the batch's first event join it (partial batches per plugin
+    /// stay bounded however the source trickles).
+    #[test]
+    fn a_partial_batch_goes_after_the_idle_time_not_the_linger() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (tx, rx) = plugin_queue(16);
+        let idle = Duration::from_millis(300);
+        let settings = RouterSettings {
+            batch_size: 256,
+            batch_linger: Duration::from_secs(600),
+            batch_idle: idle,
+        };
+        let router = Router::new(settings, vec![Route::new("p", Filter::default(), tx)]);
+        let (source_tx, source) = crossbeam_channel::bounded(4);
+        let (_commands_tx, commands) = crossbeam_channel::bounded(1);
+        let chunk = |first, events| Chunk { first, events };
+        let instrument = Event::Instrument(reg.get(btc).unwrap().clone());
+        source_tx
+            .send(chunk(0, vec![instrument, trade(btc, 100)]))
+            .unwrap();
+        source_tx.send(chunk(2, vec![trade(btc, 200)])).unwrap();
+        let running = std::thread::spawn(move || run_router(router, source, commands));
+        let next = || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(batch) = rx.try_recv() {
+                    return batch
+                        .events
+                        .iter()
+                        .filter_map(Event::ts)
+                        .collect::<Vec<_>>();
+                }
+                assert!(Instant::now() < deadline, "no batch long before the linger");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        assert_eq!(next(), [100, 200], "both queued chunks in one batch");
+        let sent = Instant::now();
+        source_tx.send(chunk(3, vec![trade(btc, 300)])).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        source_tx.send(chunk(4, vec![trade(btc, 400)])).unwrap();
+        assert_eq!(
+            next(),
+            [300, 400],
+            "a chunk within the idle time joins the batch"
+        );
+        assert!(
+            sent.elapsed() >= idle,
+            "the batch waited its idle time: {:?}",
+            sent.elapsed()
+        );
+        drop(source_tx);
+        running.join().unwrap();
     }
 
     /// A resumed route whose whole chunk was covered still declares the
@@ -614,10 +748,7 @@ mod tests {
                 btc_tx,
             ),
         ];
-        let settings = RouterSettings {
-            batch_size: 1000,
-            batch_linger: Duration::from_secs(60),
-        };
+        let settings = by_size(1000);
         let mut router = Router::new(settings, routes);
         for id in [btc, eth] {
             router.route(Event::Instrument(reg.get(id).unwrap().clone()));
@@ -657,10 +788,7 @@ mod tests {
         let mut reg = InstrumentRegistry::default();
         let (btc, _) = reg.intern("binance", "BTCUSDT");
         let (tx, rx) = plugin_queue(1);
-        let settings = RouterSettings {
-            batch_size: 10,
-            batch_linger: Duration::from_secs(60),
-        };
+        let settings = by_size(10);
         let mut router = Router::new(settings, vec![Route::new("p", Filter::default(), tx)]);
         let decl = Event::Instrument(reg.get(btc).unwrap().clone());
         let producer = std::thread::spawn(move || {
@@ -683,10 +811,7 @@ mod tests {
     fn a_route_taken_over_starts_when_the_stream_is_read_again() {
         let mut reg = InstrumentRegistry::default();
         let (btc, _) = reg.intern("binance", "BTCUSDT");
-        let settings = RouterSettings {
-            batch_size: 1000,
-            batch_linger: Duration::from_secs(60),
-        };
+        let settings = by_size(1000);
         let (a_tx, a_rx) = plugin_queue(16);
         let mut router = Router::new(settings, vec![Route::new("a", Filter::default(), a_tx)]);
         let declaration = Event::Instrument(reg.get(btc).unwrap().clone());
@@ -739,10 +864,7 @@ mod tests {
     fn an_instrument_declared_again_while_the_stream_is_read_again_keeps_batch_positions() {
         let mut reg = InstrumentRegistry::default();
         let (btc, _) = reg.intern("binance", "BTCUSDT");
-        let settings = RouterSettings {
-            batch_size: 1000,
-            batch_linger: Duration::from_secs(60),
-        };
+        let settings = by_size(1000);
         let (tx, rx) = plugin_queue(16);
         let mut router = Router::new(settings, vec![Route::new("a", Filter::default(), tx)]);
         let declaration = || Event::Instrument(reg.get(btc).unwrap().clone());
@@ -783,10 +905,7 @@ mod tests {
         let mut reg = InstrumentRegistry::default();
         let (btc, _) = reg.intern("binance", "BTCUSDT");
         let (eth, _) = reg.intern("binance", "ETHUSDT");
-        let settings = RouterSettings {
-            batch_size: 1000,
-            batch_linger: Duration::from_secs(60),
-        };
+        let settings = by_size(1000);
         let (a_tx, a_rx) = plugin_queue(16);
         let mut router = Router::new(settings, vec![Route::new("a", Filter::default(), a_tx)]);
         for id in [btc, eth] {
@@ -854,10 +973,7 @@ mod tests {
     fn routes_that_subscribe_alike_share_each_batch_from_the_start_or_once_declared() {
         let mut reg = InstrumentRegistry::default();
         let (btc, _) = reg.intern("binance", "BTCUSDT");
-        let settings = RouterSettings {
-            batch_size: 2,
-            batch_linger: Duration::from_secs(60),
-        };
+        let settings = by_size(2);
         let queues: Vec<_> = (0..3).map(|_| plugin_queue(16)).collect();
         let mut rxs = Vec::new();
         let mut routes = Vec::new();
@@ -914,10 +1030,7 @@ mod tests {
         let mut reg = InstrumentRegistry::default();
         let (btc, _) = reg.intern("binance", "BTCUSDT");
         let (eth, _) = reg.intern("binance", "ETHUSDT");
-        let settings = RouterSettings {
-            batch_size: 1000,
-            batch_linger: Duration::from_secs(60),
-        };
+        let settings = by_size(1000);
         let names = ["a", "b", "c", "d"];
         let mut rxs = Vec::new();
         let mut routes = Vec::new();

@@ -259,8 +259,7 @@ pub(super) fn run_events(
         ));
     }
     let mut settings = crate::settings::pipeline(config);
-    // Batches by size only: boundaries then depend on the data, not on timing.
-    settings.router.batch_linger = Duration::from_secs(3600);
+    settings.router = settings.router.by_size_only();
     let pipeline = Pipeline::start(engine, settings, sinks)?;
     let mut views: Vec<PluginView> = Vec::new();
     for p in plugins {

@@ -115,6 +115,7 @@ impl Harness {
             router: RouterSettings {
                 batch_size,
                 batch_linger: Duration::from_millis(5),
+                ..RouterSettings::default()
             },
             output_queue: 64,
             source_queue: 4,
