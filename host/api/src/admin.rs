@@ -6,7 +6,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiQuery};
 use crate::params::{AddParams, ReplaceParams};
 use crate::reads::blocking;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::views::{CandidateStatus, PluginStatus};
 use axum::Json;
 use axum::body::Body;
@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(add, remove))
         .routes(routes!(replace_wasm))
@@ -101,7 +101,7 @@ fn status(state: &AppState, view: &PluginView) -> Json<PluginStatus> {
               (status = "default", body = ErrorBody)))]
 async fn add(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<AddParams>,
     body: Body,
@@ -121,7 +121,7 @@ async fn add(
     responses((status = 204, description = "Removed"), (status = "default", body = ErrorBody)))]
 async fn remove(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     blocking(&state, move |c| c.remove(&id)).await?;
@@ -138,7 +138,7 @@ async fn remove(
               (status = "default", body = ErrorBody)))]
 async fn replace_wasm(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ReplaceParams>,
     body: Body,
@@ -162,7 +162,7 @@ async fn replace_wasm(
               (status = "default", body = ErrorBody)))]
 async fn replace_config(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<PluginStatus>, ApiError> {
@@ -192,7 +192,7 @@ async fn act(
               (status = "default", body = ErrorBody)))]
 async fn pause(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
     act(&state, move |c| c.pause(&id)).await
@@ -206,7 +206,7 @@ async fn pause(
               (status = "default", body = ErrorBody)))]
 async fn resume(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
     act(&state, move |c| c.resume(&id)).await
@@ -220,7 +220,7 @@ async fn resume(
               (status = "default", body = ErrorBody)))]
 async fn reload(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
     act(&state, move |c| c.reload(&id)).await
@@ -234,7 +234,7 @@ async fn reload(
               (status = "default", body = ErrorBody)))]
 async fn rollback(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
     act(&state, move |c| c.rollback(&id)).await
@@ -248,7 +248,7 @@ async fn rollback(
               (status = 404, description = "No such plugin, or it has no candidate", body = ErrorBody),
               (status = "default", body = ErrorBody)))]
 async fn candidate(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<CandidateStatus>, ApiError> {
     let view = state
@@ -276,7 +276,7 @@ async fn candidate(
               (status = "default", body = ErrorBody)))]
 async fn start_candidate(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<AddParams>,
     body: Body,
@@ -297,7 +297,7 @@ async fn start_candidate(
               (status = "default", body = ErrorBody)))]
 async fn discard_candidate(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
     act(&state, move |c| c.discard_candidate(&id)).await
@@ -313,7 +313,7 @@ async fn discard_candidate(
               (status = "default", body = ErrorBody)))]
 async fn promote_candidate(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginStatus>, ApiError> {
     act(&state, move |c| c.promote_candidate(&id)).await

@@ -4,7 +4,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiQuery};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,7 +21,7 @@ const DEFAULT: usize = 100;
 const MAX_TEST_BYTES: usize = 4096;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(test))
@@ -173,7 +173,7 @@ fn status_of(text: &str) -> Result<DeliveryStatus, ApiError> {
     params(AlertParams),
     responses((status = 200, body = AlertPage), (status = "default", body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<AlertParams>,
 ) -> Result<Json<AlertPage>, ApiError> {
     let notifier = notifier(&state)?;
@@ -237,7 +237,7 @@ pub(crate) struct TestRequest {
               (status = "default", body = ErrorBody)))]
 async fn test(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     body: Bytes,
 ) -> Result<Json<AlertItem>, ApiError> {
     let notifier = notifier(&state)?.clone();

@@ -4,7 +4,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::views::{CapacityView, CpuView, InstancesView, MemoryView, PluginLoad, QueuesView};
 use axum::Json;
 use axum::extract::State;
@@ -24,7 +24,7 @@ pub(crate) const CPU_WINDOW: Duration = Duration::from_secs(60);
 pub(crate) const CPU_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(capacity))
 }
 
@@ -97,7 +97,7 @@ pub(crate) struct CapacityParams {
     params(CapacityParams),
     responses((status = 200, body = CapacityView), (status = 400, body = ErrorBody)))]
 async fn capacity(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<CapacityParams>,
 ) -> Result<Json<CapacityView>, ApiError> {
     let limit = q.limit.unwrap_or(100);

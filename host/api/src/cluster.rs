@@ -1,7 +1,7 @@
 //! The cluster this host belongs to: `GET /api/v1/cluster`.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
+use crate::state::Shared;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(cluster))
 }
 
@@ -77,7 +77,7 @@ pub struct HeldPartition {
 #[utoipa::path(get, path = "/api/v1/cluster", tag = "status",
     responses((status = 200, body = ClusterStatus),
               (status = 404, body = ErrorBody, description = "not in a cluster")))]
-async fn cluster(State(state): State<AppState>) -> Result<Json<ClusterStatus>, ApiError> {
+async fn cluster(State(state): State<Shared>) -> Result<Json<ClusterStatus>, ApiError> {
     let Some(status) = &state.cluster else {
         return Err(ApiError::not_found(
             "this host is not in a cluster (set [cluster] name)",

@@ -5,7 +5,7 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Admin, ApiQuery};
 use crate::reads::{blocking, read};
-use crate::state::AppState;
+use crate::state::Shared;
 use crate::views::{
     FillPage, FillView, FundingPaymentPage, FundingPaymentView, OrderPage, OrderView, PlacedOrders,
     PnlHistoryPage, PnlNow, PnlView, PositionList, PositionView, RiskList, RiskView, pairs,
@@ -28,7 +28,7 @@ const DEFAULT: usize = 100;
 const MAX_BODY: usize = 4096;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(orders, place))
         .routes(routes!(order))
@@ -98,7 +98,7 @@ impl RecordParams {
     params(RecordParams),
     responses((status = 200, body = OrderPage), (status = "default", body = ErrorBody)))]
 async fn orders(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<RecordParams>,
 ) -> Result<Json<OrderPage>, ApiError> {
     let q = q.query()?;
@@ -117,7 +117,7 @@ async fn orders(
     params(("id" = String, Path, description = "order id, `{plugin}:{n}`")),
     responses((status = 200, body = OrderView), (status = "default", body = ErrorBody)))]
 async fn order(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
     read(&state, move |s| {
@@ -134,7 +134,7 @@ async fn order(
     params(RecordParams),
     responses((status = 200, body = FillPage), (status = "default", body = ErrorBody)))]
 async fn fills(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<RecordParams>,
 ) -> Result<Json<FillPage>, ApiError> {
     let q = q.query()?;
@@ -153,7 +153,7 @@ async fn fills(
     params(RecordParams),
     responses((status = 200, body = FundingPaymentPage), (status = "default", body = ErrorBody)))]
 async fn funding_payments(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<RecordParams>,
 ) -> Result<Json<FundingPaymentPage>, ApiError> {
     let q = q.query()?;
@@ -172,7 +172,7 @@ async fn funding_payments(
     params(RecordParams),
     responses((status = 200, body = PositionList), (status = "default", body = ErrorBody)))]
 async fn positions(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<RecordParams>,
 ) -> Result<Json<PositionList>, ApiError> {
     let q = q.query()?;
@@ -194,7 +194,7 @@ async fn positions(
     params(RecordParams),
     responses((status = 200, body = PnlNow), (status = "default", body = ErrorBody)))]
 async fn pnl(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<RecordParams>,
 ) -> Result<Json<PnlNow>, ApiError> {
     read(&state, move |s| {
@@ -241,7 +241,7 @@ async fn pnl(
     params(RecordParams),
     responses((status = 200, body = PnlHistoryPage), (status = "default", body = ErrorBody)))]
 async fn pnl_history(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<RecordParams>,
 ) -> Result<Json<PnlHistoryPage>, ApiError> {
     let q = q.query()?;
@@ -265,7 +265,7 @@ async fn pnl_history(
 /// Every trading plugin's risk state.
 #[utoipa::path(get, path = "/api/v1/risk", tag = "execution",
     responses((status = 200, body = RiskList), (status = "default", body = ErrorBody)))]
-async fn risk(State(state): State<AppState>) -> Result<Json<RiskList>, ApiError> {
+async fn risk(State(state): State<Shared>) -> Result<Json<RiskList>, ApiError> {
     read(&state, move |s| {
         Ok(Json(RiskList {
             items: s.execution.risk().iter().map(RiskView::from).collect(),
@@ -322,7 +322,7 @@ pub(crate) struct OrderRequest {
               (status = "default", body = ErrorBody)))]
 async fn place(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     bytes: Bytes,
 ) -> Result<Json<OrderView>, ApiError> {
     let req: OrderRequest = body(&bytes, "an order")?;
@@ -380,7 +380,7 @@ pub(crate) struct RiskRequest {
               (status = "default", body = ErrorBody)))]
 async fn set_risk(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(plugin): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<RiskView>, ApiError> {
@@ -419,7 +419,7 @@ pub(crate) struct CloseRequest {
               (status = "default", body = ErrorBody)))]
 async fn close(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     bytes: Bytes,
 ) -> Result<Json<PlacedOrders>, ApiError> {
     let req: CloseRequest = if bytes.is_empty() {

@@ -2,7 +2,7 @@
 //! shape: query parameters, the admin token, page limits.
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::Shared;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -36,10 +36,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// Proof that the request carried the admin token.
 pub(crate) struct Admin;
 
-impl FromRequestParts<AppState> for Admin {
+impl FromRequestParts<Shared> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
         let Some(token) = &state.admin.token else {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

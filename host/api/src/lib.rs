@@ -89,5 +89,5 @@ pub fn app(state: AppState) -> Router {
         ))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::middleware::map_response(error::errors))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }

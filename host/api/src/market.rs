@@ -4,7 +4,7 @@
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::reads::read;
-use crate::state::AppState;
+use crate::state::Shared;
 use crate::views::{CandlePage, CandleView, TickerPage, TickerView};
 use axum::Json;
 use axum::extract::State;
@@ -20,7 +20,7 @@ const MAX: usize = 1000;
 const DEFAULT: usize = 100;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(candles))
         .routes(routes!(tickers))
@@ -55,7 +55,7 @@ pub(crate) struct CandleParams {
     params(CandleParams),
     responses((status = 200, body = CandlePage), (status = "default", body = ErrorBody)))]
 async fn candles(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<CandleParams>,
 ) -> Result<Json<CandlePage>, ApiError> {
     let interval: CandleInterval =
@@ -114,7 +114,7 @@ pub(crate) struct TickerParams {
     params(TickerParams),
     responses((status = 200, body = TickerPage), (status = "default", body = ErrorBody)))]
 async fn tickers(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<TickerParams>,
 ) -> Result<Json<TickerPage>, ApiError> {
     let limit = crate::extract::page_limit(q.limit, DEFAULT, MAX)?;

@@ -5,7 +5,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, page_limit};
 use crate::params::{LogParams, SeriesParams, SignalParams};
 use crate::reads::{INLINE_ITEMS, read, read_small};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::views::{
     CallLatency, DeadLetterList, DeadLetterView, DocumentView, LogPage, LogView, PluginDetail,
     PluginList, PluginStatus, PointView, SeriesPage, SignalPage, SignalView, VersionList,
@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(detail))
@@ -44,7 +44,7 @@ fn head(state: &AppState) -> i64 {
 /// Every plugin's status, sorted by id.
 #[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins",
     responses((status = 200, body = PluginList), (status = "default", body = ErrorBody)))]
-async fn list(State(state): State<AppState>) -> Json<PluginList> {
+async fn list(State(state): State<Shared>) -> Json<PluginList> {
     let head = head(&state);
     Json(PluginList {
         items: state
@@ -60,7 +60,7 @@ async fn list(State(state): State<AppState>) -> Json<PluginList> {
     params(("id" = String, Path, description = "plugin id")),
     responses((status = 200, body = PluginDetail), (status = "default", body = ErrorBody)))]
 async fn detail(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<PluginDetail>, ApiError> {
     read(&state, move |state| {
@@ -80,7 +80,7 @@ async fn detail(
     params(("id" = String, Path, description = "plugin id")),
     responses((status = 200, body = VersionList), (status = "default", body = ErrorBody)))]
 async fn versions(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<VersionList>, ApiError> {
     let items = state.control.versions(&id)?;
@@ -95,7 +95,7 @@ async fn versions(
     params(("id" = String, Path, description = "plugin id")),
     responses((status = 200, body = DeadLetterList), (status = "default", body = ErrorBody)))]
 async fn dead_letters(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
     read(&state, move |state| {
@@ -120,7 +120,7 @@ async fn dead_letters(
            ("name" = String, Path, description = "series name"), SeriesParams),
     responses((status = 200, body = SeriesPage), (status = "default", body = ErrorBody)))]
 async fn series(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path((id, name)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<SeriesParams>,
 ) -> Result<Json<SeriesPage>, ApiError> {
@@ -149,7 +149,7 @@ async fn series(
            ("key" = String, Path, description = "document key")),
     responses((status = 200, body = DocumentView), (status = "default", body = ErrorBody)))]
 async fn document(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<Json<DocumentView>, ApiError> {
     read(&state, move |state| {
@@ -168,7 +168,7 @@ async fn document(
     params(("id" = String, Path, description = "plugin id"), LogParams),
     responses((status = 200, body = LogPage), (status = "default", body = ErrorBody)))]
 async fn logs(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<LogParams>,
 ) -> Result<Json<LogPage>, ApiError> {
@@ -190,7 +190,7 @@ async fn logs(
     params(SignalParams),
     responses((status = 200, body = SignalPage), (status = "default", body = ErrorBody)))]
 async fn signals(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<SignalParams>,
 ) -> Result<Json<SignalPage>, ApiError> {
     read(&state, move |state| {

@@ -105,6 +105,10 @@ pub struct PostgresView {
     pub archives_trades: bool,
 }
 
+/// The handlers' state: one allocation shared by every request (cloning it
+/// per request is one reference count, not ~25).
+pub(crate) type Shared = Arc<AppState>;
+
 /// Shared state of the API handlers.
 #[derive(Clone)]
 pub struct AppState {

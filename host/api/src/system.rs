@@ -1,7 +1,7 @@
 //! The host itself: health, metrics, live feeds.
 
 use crate::error::ErrorBody;
-use crate::state::AppState;
+use crate::state::Shared;
 use crate::views::{
     FeedList, FeedStatus, Health, NatsHealthView, PostgresHealthView, SnapshotsHealth, SourceHealth,
 };
@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(metrics))
@@ -27,7 +27,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// waits for anything else the server does.
 #[utoipa::path(get, path = "/health", tag = "status",
     responses((status = 200, body = Health)))]
-async fn health(State(state): State<AppState>) -> Json<Health> {
+async fn health(State(state): State<Shared>) -> Json<Health> {
     let plugins = state.all_plugins();
     let failed_plugins: Vec<String> = plugins
         .iter()
@@ -87,7 +87,7 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
 /// plugin's counters, gauges and call-latency histogram.
 #[utoipa::path(get, path = "/metrics", tag = "status",
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -100,7 +100,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// The live exchange feeds (empty with other sources).
 #[utoipa::path(get, path = "/api/v1/feeds", tag = "status",
     responses((status = 200, body = FeedList), (status = "default", body = ErrorBody)))]
-async fn feeds(State(state): State<AppState>) -> Json<FeedList> {
+async fn feeds(State(state): State<Shared>) -> Json<FeedList> {
     Json(FeedList {
         items: state
             .feeds

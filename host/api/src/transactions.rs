@@ -5,7 +5,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::params::TransactionParams;
 use crate::reads::read;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::views::{TransactionPage, TransactionView};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -19,7 +19,7 @@ const MAX: usize = 1000;
 const DEFAULT: usize = 100;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(one))
@@ -54,7 +54,7 @@ fn wait<T>(
     params(TransactionParams),
     responses((status = 200, body = TransactionPage), (status = "default", body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<TransactionParams>,
 ) -> Result<Json<TransactionPage>, ApiError> {
     let history = history(&state)?;
@@ -91,7 +91,7 @@ async fn list(
     params(("id" = String, Path, description = "the trade's id")),
     responses((status = 200, body = TransactionView), (status = "default", body = ErrorBody)))]
 async fn one(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<TransactionView>, ApiError> {
     let history = history(&state)?;

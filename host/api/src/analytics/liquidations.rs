@@ -7,7 +7,7 @@ use crate::extract::{ApiQuery, matches};
 use crate::names::{LIQUIDATION_LOG, LIQUIDATION_MAP_PREFIX};
 use crate::params::{InstrumentParams, LiquidationParams, PlaceParams, RecentParams};
 use crate::reads::{cached_view, read};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::views::{
     LiquidationMapList, LiquidationMapRef, LiquidationMapView, LiquidationPage, LiquidationStats,
     LiquidationView, LiquidationWindow, SideTotals,
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(recent))
@@ -61,7 +61,7 @@ fn page(state: &AppState, q: LiquidationParams) -> Result<LiquidationPage, ApiEr
     params(LiquidationParams),
     responses((status = 200, body = LiquidationPage), (status = "default", body = ErrorBody)))]
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<LiquidationParams>,
 ) -> Result<Json<LiquidationPage>, ApiError> {
     read(&state, move |state| page(state, q).map(Json)).await
@@ -72,7 +72,7 @@ async fn list(
     params(RecentParams),
     responses((status = 200, body = LiquidationPage), (status = "default", body = ErrorBody)))]
 async fn recent(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<RecentParams>,
 ) -> Result<Json<LiquidationPage>, ApiError> {
     read(&state, move |state| {
@@ -110,7 +110,7 @@ impl Totals {
     params(PlaceParams),
     responses((status = 200, body = LiquidationStats), (status = "default", body = ErrorBody)))]
 async fn stats(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<PlaceParams>,
 ) -> Result<Json<Arc<serde_json::Value>>, ApiError> {
     let key = format!("liquidation_stats:{q:?}");
@@ -173,7 +173,7 @@ fn stats_view(state: &AppState, q: &PlaceParams) -> Result<LiquidationStats, Api
     params(InstrumentParams),
     responses((status = 200, body = LiquidationMapView), (status = "default", body = ErrorBody)))]
 async fn map(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<InstrumentParams>,
 ) -> Result<Json<LiquidationMapView>, ApiError> {
     read(&state, move |state| {
@@ -207,7 +207,7 @@ async fn map(
 /// each with the time of its newest map.
 #[utoipa::path(get, path = "/api/v1/liquidation-maps", tag = "analytics",
     responses((status = 200, body = LiquidationMapList), (status = "default", body = ErrorBody)))]
-async fn maps(State(state): State<AppState>) -> Result<Json<LiquidationMapList>, ApiError> {
+async fn maps(State(state): State<Shared>) -> Result<Json<LiquidationMapList>, ApiError> {
     read(&state, move |state| {
         let plugin = state.backing(&state.analytics.liquidation_map, "liquidation_map")?;
         let mut items: Vec<LiquidationMapRef> = state

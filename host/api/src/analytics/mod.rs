@@ -10,7 +10,7 @@ mod signals;
 mod whales;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::Shared;
 use utoipa_axum::router::OpenApiRouter;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -20,7 +20,7 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .merge(liquidations::router())
         .merge(ratios::router())

@@ -5,14 +5,14 @@ use crate::extract::{ApiQuery, matches};
 use crate::names::OPPORTUNITIES_DOC;
 use crate::params::OpportunityParams;
 use crate::reads::read;
-use crate::state::AppState;
+use crate::state::Shared;
 use crate::views::Opportunities;
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(opportunities))
 }
 
@@ -21,7 +21,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     params(OpportunityParams),
     responses((status = 200, body = Opportunities), (status = "default", body = ErrorBody)))]
 async fn opportunities(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<OpportunityParams>,
 ) -> Result<Json<Opportunities>, ApiError> {
     read(&state, move |state| {

@@ -7,7 +7,7 @@ use crate::extract::ApiQuery;
 use crate::names::{ACCOUNT_RATIO, TAKER_RATIO};
 use crate::params::{HistoryParams, PlaceParams, RatioKind};
 use crate::reads::read;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::views::{RatioHistory, RatioHistoryItem, RatioNow, RatioPoint, RatiosNow, place};
 use axum::Json;
 use axum::extract::State;
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(current))
         .routes(routes!(history))
@@ -35,7 +35,7 @@ fn point(p: &SeriesPoint) -> RatioPoint {
     params(PlaceParams),
     responses((status = 200, body = RatiosNow), (status = "default", body = ErrorBody)))]
 async fn current(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<PlaceParams>,
 ) -> Result<Json<RatiosNow>, ApiError> {
     read(&state, move |state| {
@@ -98,7 +98,7 @@ fn parse_cursor(cursor: &str) -> Result<(TimestampMs, usize), ApiError> {
     params(HistoryParams),
     responses((status = 200, body = RatioHistory), (status = "default", body = ErrorBody)))]
 async fn history(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<HistoryParams>,
 ) -> Result<Json<RatioHistory>, ApiError> {
     read(&state, move |state| history_view(state, q).map(Json)).await

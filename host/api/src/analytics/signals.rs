@@ -5,7 +5,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, matches};
 use crate::params::SignalStatsParams;
 use crate::reads::cached_view;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::views::{SignalStats, SignalWindow};
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new().routes(routes!(stats))
 }
 
@@ -24,7 +24,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     params(SignalStatsParams),
     responses((status = 200, body = SignalStats), (status = "default", body = ErrorBody)))]
 async fn stats(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<SignalStatsParams>,
 ) -> Result<Json<Arc<Value>>, ApiError> {
     let key = format!("signal_stats:{q:?}");

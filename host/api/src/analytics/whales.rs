@@ -7,7 +7,7 @@ use crate::extract::{Admin, ApiQuery};
 use crate::names::{WATCHED, WHALE_ACTIVITY_LOG};
 use crate::params::ActivityParams;
 use crate::reads::{blocking, read};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::views::{WhaleActivities, WhaleList};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(list, add))
         .routes(routes!(remove))
@@ -38,7 +38,7 @@ fn watched(state: &AppState, plugin: &str) -> Vec<String> {
 /// The watched accounts.
 #[utoipa::path(get, path = "/api/v1/whales", tag = "analytics",
     responses((status = 200, body = WhaleList), (status = "default", body = ErrorBody)))]
-async fn list(State(state): State<AppState>) -> Result<Json<WhaleList>, ApiError> {
+async fn list(State(state): State<Shared>) -> Result<Json<WhaleList>, ApiError> {
     let plugin = state.backing(&state.analytics.whales, "whales")?;
     Ok(Json(WhaleList::of(plugin, &watched(&state, plugin))))
 }
@@ -97,7 +97,7 @@ async fn set_watched(state: &AppState, plugin: &str, list: &[String]) -> Result<
               (status = "default", body = ErrorBody)))]
 async fn add(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<WhaleList>), ApiError> {
     let plugin = state.backing(&state.analytics.whales, "whales")?.to_owned();
@@ -121,7 +121,7 @@ async fn add(
               (status = "default", body = ErrorBody)))]
 async fn remove(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(account): Path<String>,
 ) -> Result<Json<WhaleList>, ApiError> {
     let plugin = state.backing(&state.analytics.whales, "whales")?.to_owned();
@@ -141,7 +141,7 @@ async fn remove(
     params(("account" = String, Path, description = "account address"), ActivityParams),
     responses((status = 200, body = WhaleActivities), (status = "default", body = ErrorBody)))]
 async fn activities(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     Path(account): Path<String>,
     ApiQuery(q): ApiQuery<ActivityParams>,
 ) -> Result<Json<WhaleActivities>, ApiError> {

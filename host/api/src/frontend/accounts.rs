@@ -6,7 +6,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::names::{WALLET_DISTRIBUTION_PREFIX, WHALE_POSITION_LOG};
 use crate::reads::read;
-use crate::state::AppState;
+use crate::state::Shared;
 use crate::views::display::{amount, number, relative_time, short_address};
 use crate::views::{WalletDistributionView, WhaleTransaction, WhaleTransactions, position_changes};
 use axum::Json;
@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(whale_activities))
         .routes(routes!(wallet_distribution))
@@ -75,7 +75,7 @@ fn one_of(
     params(ActivityQuery),
     responses((status = 200, body = WhaleTransactions), (status = "default", body = ErrorBody)))]
 async fn whale_activities(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> Result<Json<WhaleTransactions>, ApiError> {
     let limit = crate::extract::page_limit(q.limit, 10, MAX_TRANSACTIONS)?;
@@ -174,7 +174,7 @@ struct DistributionQuery {
     params(DistributionQuery),
     responses((status = 200, body = WalletDistributionView), (status = "default", body = ErrorBody)))]
 async fn wallet_distribution(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<DistributionQuery>,
 ) -> Result<Json<WalletDistributionView>, ApiError> {
     read(&state, move |state| {

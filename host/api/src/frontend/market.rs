@@ -5,7 +5,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::names::{LIQUIDATION_MAP_PREFIX, POSITION_NOTIONAL};
 use crate::reads::read;
-use crate::state::AppState;
+use crate::state::Shared;
 use crate::views::{DEFAULT_RANGE_PERCENT, LiquidationHeatmap, MarketLongShortRatio};
 use axum::Json;
 use axum::extract::State;
@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .routes(routes!(heatmap))
         .routes(routes!(long_short))
@@ -48,7 +48,7 @@ struct HeatmapParams {
     params(HeatmapParams),
     responses((status = 200, body = LiquidationHeatmap), (status = "default", body = ErrorBody)))]
 async fn heatmap(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<HeatmapParams>,
 ) -> Result<Json<LiquidationHeatmap>, ApiError> {
     let range = match q.range {
@@ -101,7 +101,7 @@ struct RatioParams {
     params(RatioParams),
     responses((status = 200, body = MarketLongShortRatio), (status = "default", body = ErrorBody)))]
 async fn long_short(
-    State(state): State<AppState>,
+    State(state): State<Shared>,
     ApiQuery(q): ApiQuery<RatioParams>,
 ) -> Result<Json<MarketLongShortRatio>, ApiError> {
     read(&state, move |state| {

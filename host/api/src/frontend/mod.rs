@@ -11,12 +11,12 @@
 mod accounts;
 mod market;
 
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use prism_model::Document;
 use utoipa_axum::router::OpenApiRouter;
 
 /// This area's routes.
-pub(crate) fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<Shared> {
     OpenApiRouter::new()
         .merge(market::router())
         .merge(accounts::router())

@@ -15,7 +15,7 @@
 pub(crate) mod subscription;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::Shared;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
@@ -26,7 +26,7 @@ use subscription::{Limits, Subscriptions};
 use tokio::sync::broadcast::error::RecvError;
 
 /// This area's route.
-pub(crate) fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+pub(crate) fn router() -> utoipa_axum::router::OpenApiRouter<Shared> {
     utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(upgrade))
 }
 
@@ -37,10 +37,7 @@ pub(crate) fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/v1/ws", tag = "live",
     responses((status = 101, description = "Switching to the WebSocket protocol"),
               (status = "default", body = crate::error::ErrorBody)))]
-async fn upgrade(
-    ws: WebSocketUpgrade,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
+async fn upgrade(ws: WebSocketUpgrade, State(state): State<Shared>) -> Result<Response, ApiError> {
     let Ok(permit) = state.ws_clients.clone().try_acquire_owned() else {
         return Err(ApiError::busy(format!(
             "the server has {} WebSocket clients, its limit (api.ws_max_clients); retry later",
@@ -63,7 +60,7 @@ fn message(kind: &str, payload: &serde_json::Value) -> Message {
     Message::Text(crate::live::message_text(kind, payload))
 }
 
-async fn client(socket: WebSocket, state: AppState) {
+async fn client(socket: WebSocket, state: Shared) {
     let (mut sink, mut stream) = socket.split();
     let mut live = state.live.frames.subscribe();
     let mut subs = Subscriptions::default();
