@@ -20,6 +20,7 @@
 //! Response"); these streams are what a bucket is made of.
 
 mod code;
+mod progress;
 mod scan;
 mod states;
 mod writer;
@@ -34,6 +35,7 @@ use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, stream};
 use futures_util::StreamExt;
+use progress::{ReadProgress, Short};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -403,33 +405,18 @@ pub(crate) async fn each(
         .map_err(js_error)?;
     let info = consumer.info().await.map_err(js_error)?;
     let name = info.name.clone();
-    // The server has been seen to answer a count past anything the
-    // stream holds (u64::MAX) for a consumer just made: such a count is
-    // not waited for. The read then ends at an empty batch or at the
-    // first message past the stream's last sequence when it began (the
-    // consumer goes on delivering new messages, and hosts publish several
-    // a second: a read waiting for a quiet moment could last as long as
-    // the cluster, holding its caller; a host's rounds, then its
-    // shutdown, waited so). The message carrying that last sequence is
-    // no end: ending there was seen to cut reads short.
     let state = stream.get_info().await.map_err(js_error)?.state;
-    let (total, whole, bound) = if info.num_pending > state.messages {
+    let mut read = ReadProgress::new(info.num_pending, state.messages, state.last_sequence, whole);
+    if read.implausible() {
         tracing::debug!(
             filter,
             pending = info.num_pending,
             held = state.messages,
             "an implausible pending count; reading up to the stream's last message"
         );
-        (u64::MAX, false, Some(state.last_sequence))
-    } else {
-        (info.num_pending, whole, None)
-    };
-    let mut seen = 0u64;
-    let mut empty = 0;
+    }
     let mut result = Ok(());
-    let mut caught_up = false;
-    while seen < total && !caught_up {
-        let want = usize::try_from((total - seen).min(1024)).unwrap_or(1024);
+    'pulls: while let Some(want) = read.next_pull() {
         let batch = consumer
             .batch()
             .max_messages(want)
@@ -443,34 +430,25 @@ pub(crate) async fn each(
                 break;
             }
         };
-        let before = seen;
+        let before = read.seen();
         while let Some(m) = batch.next().await {
             match m {
                 Ok(m) => {
-                    let sequence = m.info().map_or(0, |i| i.stream_sequence);
-                    if bound.is_some_and(|last| sequence > last) {
-                        caught_up = true;
+                    if !read.take(m.info().map_or(0, |i| i.stream_sequence)) {
                         break;
                     }
                     f(m);
-                    seen += 1;
                 }
                 Err(e) => {
                     result = Err(js_error(e));
-                    break;
+                    break 'pulls;
                 }
             }
         }
-        if result.is_err() {
-            break;
-        }
-        if seen == before {
-            empty += 1;
-            if !whole {
-                // Gone meanwhile (expired or purged): what is there is all.
-                break;
-            }
-            if empty == 3 {
+        match read.pull_ended(before) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(Short { seen, total }) => {
                 result = Err(NatsError::JetStream(format!(
                     "reading {filter}: {seen} of {total} messages came"
                 )));
