@@ -53,6 +53,21 @@ pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// `child`'s exit status, once it has ended; `None` if it is still running
+/// after `limit`.
+fn wait_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Runs `command` to its end, its output captured; a command still
 /// running after `limit` is killed and the test fails with what it said
 /// (a `prism run` expected to refuse a configuration, and which instead
@@ -72,20 +87,13 @@ pub(crate) fn output_within(command: &mut Command, limit: Duration) -> std::proc
     };
     let stdout = read(Box::new(child.stdout.take().unwrap()));
     let stderr = read(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{command:?} was still running after {limit:?}; it said:\n{}",
-                String::from_utf8_lossy(&stderr.join().unwrap_or_default())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = wait_within(&mut child, limit) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{command:?} was still running after {limit:?}; it said:\n{}",
+            String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+        );
     };
     std::process::Output {
         status,
@@ -185,20 +193,13 @@ impl Server {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                panic!(
-                    "the server at {} did not stop within 30 s of SIGTERM; its threads:\n{}",
-                    self.base,
-                    self.threads()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_within(&mut self.child, Duration::from_secs(30)).unwrap_or_else(|| {
+            panic!(
+                "the server at {} did not stop within 30 s of SIGTERM; its threads:\n{}",
+                self.base,
+                self.threads()
+            )
+        })
     }
 
     /// Every thread's stack, as gdb prints it (where shutdown waits), or
