@@ -98,7 +98,12 @@ pub(crate) fn pipeline(config: &Config) -> PipelineSettings {
         router: RouterSettings {
             batch_size: config.pipeline.batch_size,
             batch_linger: Duration::from_millis(config.pipeline.batch_linger_ms),
-            batch_idle: Duration::from_millis(config.pipeline.batch_idle_ms),
+            batch_idle: Duration::from_millis(
+                config
+                    .pipeline
+                    .batch_idle_ms
+                    .unwrap_or(config.pipeline.batch_linger_ms),
+            ),
         },
         output_queue: config.pipeline.output_queue,
         source_queue: SOURCE_QUEUE,
@@ -260,4 +265,26 @@ pub(crate) fn feed(v: &VenueConfig) -> anyhow::Result<FeedSettings> {
             .set(venue.name(), symbol, Contract { value, inverse });
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(toml: &str) -> RouterSettings {
+        let config = Config::from_toml_str(toml, std::path::Path::new("/etc/prism")).unwrap();
+        pipeline(&config).router
+    }
+
+    /// Unset, a partial batch waits the linger whether or not the source is
+    /// idle (as before the idle time existed); set, it is the operator's.
+    #[test]
+    fn the_idle_time_defaults_to_the_linger() {
+        let r = router("[pipeline]\nbatch_linger_ms = 7\n");
+        assert_eq!(r.batch_linger, Duration::from_millis(7));
+        assert_eq!(r.batch_idle, Duration::from_millis(7));
+        let r = router("[pipeline]\nbatch_idle_ms = 1\n");
+        assert_eq!(r.batch_linger, Duration::from_millis(20));
+        assert_eq!(r.batch_idle, Duration::from_millis(1));
+    }
 }

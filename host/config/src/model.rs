@@ -471,8 +471,8 @@ pub struct PipelineConfig {
     /// Longest a partial batch waits, ms.
     pub batch_linger_ms: u64,
     /// Longest a partial batch waits while the source has nothing more
-    /// queued, ms (a larger value than `batch_linger_ms` acts as it).
-    pub batch_idle_ms: u64,
+    /// queued, ms (unset: `batch_linger_ms`; a larger value acts as it).
+    pub batch_idle_ms: Option<u64>,
     /// Batches a plugin's queue holds before the source is held back.
     pub queue_batches: usize,
     /// Output batches waiting for the store before workers are held back.
@@ -486,7 +486,7 @@ impl Default for PipelineConfig {
         Self {
             batch_size: 256,
             batch_linger_ms: 20,
-            batch_idle_ms: 1,
+            batch_idle_ms: None,
             queue_batches: 64,
             output_queue: 1024,
             worker_threads: 0,

@@ -56,7 +56,7 @@ impl Default for RouterSettings {
         Self {
             batch_size: 256,
             batch_linger: Duration::from_millis(20),
-            batch_idle: Duration::from_millis(1),
+            batch_idle: Duration::from_millis(20),
         }
     }
 }
