@@ -13,6 +13,9 @@ pub struct Problem {
     pub message: String,
 }
 
+/// The longest wait a config may set, ms (a year).
+const MAX_WAIT_MS: u64 = 365 * 24 * 3600 * 1000;
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.key, self.message)
@@ -399,6 +402,40 @@ impl Config {
                 bad(key.into(), "must be at least 1");
             }
         }
+        // Times are added to clock readings: past what a clock can hold, a
+        // wait would overflow instead of lasting "forever".
+        let p = &self.pipeline;
+        for (key, ms) in [
+            ("pipeline.batch_linger_ms", Some(p.batch_linger_ms)),
+            ("pipeline.batch_idle_ms", p.batch_idle_ms),
+            ("recovery.snapshot_every_ms", Some(r.snapshot_every_ms)),
+            ("recovery.failure_window_ms", Some(r.failure_window_ms)),
+            ("recovery.backoff_ms", Some(r.backoff_ms)),
+            (
+                "api.ws_heartbeat_s",
+                Some(self.api.ws_heartbeat_s.saturating_mul(1000)),
+            ),
+            (
+                "api.ws_idle_timeout_s",
+                Some(self.api.ws_idle_timeout_s.saturating_mul(1000)),
+            ),
+            (
+                "api.ws_send_timeout_s",
+                Some(self.api.ws_send_timeout_s.saturating_mul(1000)),
+            ),
+            (
+                "api.header_read_timeout_s",
+                Some(self.api.header_read_timeout_s.saturating_mul(1000)),
+            ),
+            (
+                "admin.upload_timeout_s",
+                Some(self.admin.upload_timeout_s.saturating_mul(1000)),
+            ),
+        ] {
+            if ms.is_some_and(|ms| ms > MAX_WAIT_MS) {
+                bad(key.into(), "must be at most a year");
+            }
+        }
         if self
             .admin
             .token
@@ -521,6 +558,27 @@ mod tests {
         let config = parse(crate::DEFAULT_TOML).unwrap();
         assert!(matches!(config.source, SourceConfig::Simulator(_)));
         assert!(!config.plugins.is_empty());
+    }
+
+    #[test]
+    fn a_wait_past_a_year_is_refused_by_key() {
+        let err = parse(
+            "[pipeline]\nbatch_linger_ms = 18446744073709551615\nbatch_idle_ms = 31536000001\n[recovery]\nsnapshot_every_ms = 31536000000\n[api]\nws_heartbeat_s = 99999999999\n",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("{err}")
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "pipeline.batch_linger_ms",
+                "pipeline.batch_idle_ms",
+                "api.ws_heartbeat_s"
+            ],
+            "a year exactly is allowed"
+        );
     }
 
     #[test]

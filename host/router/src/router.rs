@@ -379,8 +379,8 @@ impl Router {
             };
             if now.saturating_duration_since(since) >= wait {
                 route.flush();
-            } else {
-                let at = since + wait;
+            } else if let Some(at) = since.checked_add(wait) {
+                // (A wait past what `Instant` can hold is never due.)
                 due = Some(due.map_or(at, |d| d.min(at)));
             }
         }
@@ -594,6 +594,38 @@ mod tests {
         );
         drop(source_tx);
         running.join().unwrap();
+    }
+
+    /// A linger as long as a config can say (u64::MAX ms) is never due, and
+    /// no panic: the batch goes when full or at the end.
+    #[test]
+    fn a_linger_past_what_instant_holds_never_comes_due() {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        let (tx, rx) = plugin_queue(16);
+        let forever = Duration::from_millis(u64::MAX);
+        let settings = RouterSettings {
+            batch_size: 256,
+            batch_linger: forever,
+            batch_idle: forever,
+        };
+        let router = Router::new(settings, vec![Route::new("p", Filter::default(), tx)]);
+        let (source_tx, source) = crossbeam_channel::bounded(4);
+        let (_commands_tx, commands) = crossbeam_channel::bounded(1);
+        let instrument = Event::Instrument(reg.get(btc).unwrap().clone());
+        source_tx
+            .send(Chunk {
+                first: 0,
+                events: vec![instrument, trade(btc, 100)],
+            })
+            .unwrap();
+        let running = std::thread::spawn(move || run_router(router, source, commands));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(rx.try_recv().is_err(), "a partial batch waits");
+        drop(source_tx);
+        running.join().expect("the router ends without a panic");
+        let batch = rx.try_recv().expect("the end flushes it");
+        assert_eq!(batch.events.len(), 2);
     }
 
     /// A resumed route whose whole chunk was covered still declares the
