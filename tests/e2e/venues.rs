@@ -116,6 +116,23 @@ fn prism_run_streams_live_feeds_into_plugins_through_a_reconnect() {
     assert!(subscriptions >= 2, "resubscribed after the reconnect");
 }
 
+/// With a linger far longer than the test, a quiet feed's events reach the
+/// plugin only because a partial batch goes `batch_idle_ms` after the
+/// source has nothing more queued (without it this test waits in vain).
+#[test]
+fn a_quiet_feeds_events_go_after_the_idle_time_not_the_linger() {
+    let server = exchange();
+    let dir = temp_dir("live-idle");
+    let pipeline = "[pipeline]\nbatch_linger_ms = 600000\nbatch_idle_ms = 1\n";
+    let prism = Server::start(&live_config(&dir, &server, pipeline));
+    let counts = prism.wait_for(
+        "/api/v1/plugins/hello/documents/counts",
+        Duration::from_secs(30),
+        |v| v["body"]["trade"] == 5,
+    );
+    assert_eq!(counts["body"]["liquidation"], 1, "{counts}");
+}
+
 /// `prism record` of `config`'s feeds into `out` for `duration`.
 fn record(config: &std::path::Path, out: &std::path::Path, duration: &str) -> std::process::Output {
     prism()
