@@ -19,7 +19,7 @@ use prism_model::{PartitionKey, PartitionSlice, PluginId, wall_ms};
 use prism_nats::cluster::{
     Cluster, ClusterSettings, ClusterView, CodeHead, HostEntry, StateWriter, delivered_since,
 };
-use prism_nats::{Handovers, Nats, Rewind, first_sequence};
+use prism_nats::{Handovers, Nats, NatsError, Rewind, first_sequence};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -239,16 +239,19 @@ impl ClusterHost {
             renewer: Some(renewer),
             rounds: 0,
             parts,
-            handle,
+            handle: handle.clone(),
             status: status.clone(),
             takeovers: 0,
             handed_over: 0,
             last_error: None,
+            calls: NatsCalls {
+                handle: handle.clone(),
+                stop: stop.clone(),
+            },
         };
-        let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("cluster".into())
-            .spawn(move || manager.run(&flag))?;
+            .spawn(move || manager.run())?;
         Ok(Self {
             stop,
             thread: Some(thread),
@@ -284,6 +287,8 @@ pub(crate) struct Manager {
     takeovers: u64,
     handed_over: u64,
     last_error: Option<String>,
+    /// How the rounds call NATS.
+    calls: NatsCalls,
 }
 
 impl Manager {
@@ -291,7 +296,8 @@ impl Manager {
         self.parts.cluster.settings()
     }
 
-    fn run(mut self, stop: &AtomicBool) -> Self {
+    fn run(mut self) -> Self {
+        let stop = self.calls.stop.clone();
         let every = self.settings().lease_ttl / 4;
         tracing::info!(
             cluster = %self.settings().name,
@@ -322,15 +328,18 @@ impl Manager {
     fn adopt_cluster_code(&mut self) -> Result<(), String> {
         let store = self.parts.cluster.code();
         let heads = self
-            .handle
-            .block_on(store.heads())
+            .calls
+            .round("reading the cluster's code", store.heads())
             .map_err(|e| e.to_string())?;
         for member in &mut self.members {
             match heads.get(member.id.as_str()) {
                 Some(head) => {
                     let wasm = self
-                        .handle
-                        .block_on(store.fetch(member.id.as_str()))
+                        .calls
+                        .round(
+                            "fetching the cluster's code",
+                            store.fetch(member.id.as_str()),
+                        )
                         .map_err(|e| e.to_string())?
                         .filter(|w| prism_runtime::content_digest(w) == head.sha256)
                         .ok_or_else(|| {
@@ -352,8 +361,8 @@ impl Manager {
                         host: self.parts.cluster.settings().host.clone(),
                         bytes: member.code.len() as u64,
                     };
-                    self.handle
-                        .block_on(store.publish(&head, &member.code))
+                    self.calls
+                        .round("publishing code", store.publish(&head, &member.code))
                         .map_err(|e| e.to_string())?;
                 }
             }
@@ -391,16 +400,22 @@ impl Manager {
                     host: host.clone(),
                     bytes: code.len() as u64,
                 };
-                self.handle
-                    .block_on(self.parts.cluster.code().publish(&head, &code))
+                self.calls
+                    .round(
+                        "publishing code",
+                        self.parts.cluster.code().publish(&head, &code),
+                    )
                     .map_err(|e| e.to_string())?;
                 tracing::info!(plugin = %member.id, sha256 = %head.sha256, "new code published to the cluster");
                 changed.push((at, code, view.sha256.clone(), view.loaded_at_ms));
             }
         }
         let heads = self
-            .handle
-            .block_on(self.parts.cluster.code().heads())
+            .calls
+            .round(
+                "reading the cluster's code",
+                self.parts.cluster.code().heads(),
+            )
             .map_err(|e| e.to_string())?;
         for (at, member) in self.members.iter().enumerate() {
             let Some(head) = heads.get(member.id.as_str()) else {
@@ -413,8 +428,11 @@ impl Manager {
                 continue;
             }
             let wasm = self
-                .handle
-                .block_on(self.parts.cluster.code().fetch(member.id.as_str()))
+                .calls
+                .round(
+                    "fetching the cluster's code",
+                    self.parts.cluster.code().fetch(member.id.as_str()),
+                )
                 .map_err(|e| e.to_string())?
                 .filter(|w| prism_runtime::content_digest(w) == head.sha256);
             let Some(wasm) = wasm else {
@@ -459,8 +477,8 @@ impl Manager {
         self.update_entry();
         let cluster = &self.parts.cluster;
         let view = self
-            .handle
-            .block_on(cluster.view())
+            .calls
+            .round("reading the cluster", cluster.view())
             .map_err(|e| e.to_string())?;
         self.publish_status(&view);
         // The first round only announces: hosts started together see each
@@ -582,7 +600,10 @@ impl Manager {
                 for instance in &held.instances {
                     self.parts.writer.forbid(instance);
                 }
-                match self.handle.block_on(self.parts.cluster.release(partition)) {
+                match self
+                    .calls
+                    .round("giving a lease up", self.parts.cluster.release(partition))
+                {
                     Ok(()) => self.handed_over += 1,
                     Err(e) => tracing::warn!(partition, "giving the lease up: {e}; it expires"),
                 }
@@ -600,9 +621,10 @@ impl Manager {
                 continue;
             }
             let now = wall_ms();
-            let acquired = self
-                .handle
-                .block_on(self.parts.cluster.acquire(*partition, now));
+            let acquired = self.calls.round(
+                "taking a lease",
+                self.parts.cluster.acquire(*partition, now),
+            );
             let sequence = match acquired {
                 Ok(Some(s)) => s,
                 Ok(None) => continue,
@@ -644,7 +666,9 @@ impl Manager {
                         let _ = self.parts.supervisor.remove(instance);
                     }
                     leases(&self.leases).remove(partition);
-                    let _ = self.handle.block_on(self.parts.cluster.release(*partition));
+                    let _ = self
+                        .calls
+                        .round("giving a lease up", self.parts.cluster.release(*partition));
                 }
             }
         }
@@ -674,18 +698,24 @@ impl Manager {
             };
             let name = instance.as_str().to_owned();
             let stored = self
-                .handle
-                .block_on(self.parts.cluster.states().get(&name))
+                .calls
+                .round("reading a state", self.parts.cluster.states().get(&name))
                 .map_err(|e| e.to_string())?;
             // How far its outputs got: from where its state says they lie.
             let delivered = match slice {
-                Some(_) => self.handle.block_on(delivered_since(
-                    &self.parts.nats,
-                    member.id.as_str(),
-                    partition,
-                    stored.as_ref().map_or(1, |s| s.output_from),
-                )),
-                None => self.handle.block_on(self.parts.nats.delivered_until(&name)),
+                Some(_) => self.calls.round(
+                    "reading the outputs delivered",
+                    delivered_since(
+                        &self.parts.nats,
+                        member.id.as_str(),
+                        partition,
+                        stored.as_ref().map_or(1, |s| s.output_from),
+                    ),
+                ),
+                None => self.calls.round(
+                    "reading the outputs delivered",
+                    self.parts.nats.delivered_until(&name),
+                ),
             }
             .map_err(|e| e.to_string())?;
             crate::bus::fence(
@@ -808,12 +838,81 @@ impl Manager {
             tracing::warn!("the last states were not all stored; the leases are left to expire");
             return;
         }
+        // Past a lease time the leases have expired anyway: leaving waits
+        // no longer than that for a server that does not answer.
+        let until = tokio::time::Instant::now() + self.settings().lease_ttl;
         for partition in self.held.keys() {
-            if let Err(e) = self.handle.block_on(self.parts.cluster.release(*partition)) {
+            if let Err(e) = self.calls.leaving(
+                "giving a lease up",
+                self.parts.cluster.release(*partition),
+                until,
+            ) {
                 tracing::warn!(partition, "giving the lease up: {e}");
             }
         }
-        let _ = self.handle.block_on(self.parts.cluster.leave());
+        let _ = self
+            .calls
+            .leaving("leaving", self.parts.cluster.leave(), until);
         tracing::info!(partitions = self.held.len(), "left the cluster");
+    }
+}
+
+/// How the cluster's thread calls NATS: every call ends, so a server that
+/// stops answering fails a round instead of holding the thread (and,
+/// through it, the host's shutdown).
+struct NatsCalls {
+    handle: tokio::runtime::Handle,
+    /// Set when the host stops.
+    stop: Arc<AtomicBool>,
+}
+
+impl NatsCalls {
+    /// A call of a round: to its answer, [`CALL_DEADLINE`], or the host's
+    /// stop, whichever comes first.
+    fn round<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, NatsError>>,
+    ) -> Result<T, NatsError> {
+        self.handle.block_on(async {
+            tokio::select! {
+                answer = answered(what, call, tokio::time::Instant::now() + CALL_DEADLINE) => answer,
+                () = stopped(&self.stop) => Err(NatsError::JetStream(format!(
+                    "{what}: the host is stopping"
+                ))),
+            }
+        })
+    }
+
+    /// A call of leaving the cluster (the host is stopping): to its answer
+    /// or `until`.
+    fn leaving<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, NatsError>>,
+        until: tokio::time::Instant,
+    ) -> Result<T, NatsError> {
+        self.handle.block_on(answered(what, call, until))
+    }
+}
+
+/// Longest one NATS call of the cluster's may take.
+const CALL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// `call`'s answer, or an error naming `what` once `until` has passed.
+async fn answered<T>(
+    what: &str,
+    call: impl Future<Output = Result<T, NatsError>>,
+    until: tokio::time::Instant,
+) -> Result<T, NatsError> {
+    tokio::time::timeout_at(until, call)
+        .await
+        .unwrap_or_else(|_| Err(NatsError::JetStream(format!("{what}: no answer in time"))))
+}
+
+/// Ends once `stop` is set.
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
