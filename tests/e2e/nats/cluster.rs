@@ -6,7 +6,7 @@ use super::{
     KINDS, assert_unique, config_every, expected_messages, plugins, replay_source, simulated,
 };
 use crate::common::{Server, probe_variant, temp_dir, wasm};
-use crate::services::Nats;
+use crate::services::{Nats, Proxy};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -394,6 +394,32 @@ fn instances(server: &Server) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// A host whose NATS server goes away mid-run still stops on SIGTERM
+/// within the harness's 30 s: the cluster's rounds end at the stop, and
+/// leaving waits a lease time at most for a server that does not answer.
+#[test]
+fn a_host_cut_off_from_nats_still_stops() {
+    let Some(nats) = Nats::connect("clucut") else {
+        return;
+    };
+    let dir = temp_dir("nats-cluster-cut");
+    let proxy = Proxy::start(nats.address());
+    let config = host_config(&dir, &nats, &nats, "cut");
+    let via_proxy = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&nats.url, &format!("nats://{}", proxy.address));
+    std::fs::write(&config, via_proxy).unwrap();
+    let host = Server::start(&config);
+    wait_cluster(&host, "the host holds every partition", |c| {
+        owners(c).len() == PARTITIONS as usize
+    });
+    proxy.cut();
+    std::thread::sleep(Duration::from_secs(1));
+    let started = Instant::now();
+    host.terminate();
+    eprintln!("stopped {:?} after SIGTERM", started.elapsed());
 }
 
 #[test]
