@@ -29,10 +29,12 @@ pub struct RouterSettings {
 impl RouterSettings {
     /// Settings for a run whose batch boundaries must depend on the data
     /// only, never on timing (a replay: its outputs are compared byte for
-    /// byte): batches are sent when full, and at the end.
+    /// byte): batches are sent when full, and at the end — however long
+    /// the run and however rare a route's events.
     #[must_use]
     pub fn by_size_only(self) -> Self {
-        let never = Duration::from_secs(3600);
+        // A wait past what `Instant` can hold is never due (`flush_due`).
+        let never = Duration::MAX;
         Self {
             batch_linger: never,
             batch_idle: never,
@@ -368,9 +370,12 @@ impl Router {
         }
     }
 
-    /// Sends every partial batch whose first event has waited `wait`; returns
-    /// when the oldest batch still pending will have (`None`: none is).
-    fn flush_older_than(&mut self, wait: Duration) -> Option<Instant> {
+    /// Sends every partial batch that has waited its time (its idle time
+    /// when the source has nothing more queued, its linger otherwise);
+    /// returns when the oldest batch still pending will have (`None`: none
+    /// is, or none ever will be).
+    fn flush_due(&mut self, source_idle: bool) -> Option<Instant> {
+        let wait = self.settings.wait(source_idle);
         let now = Instant::now();
         let mut due: Option<Instant> = None;
         for route in &mut self.routes {
@@ -405,14 +410,13 @@ impl Router {
 /// Routing-table changes arrive on `commands` and are applied between
 /// chunks; a closed `commands` channel only means no more changes.
 pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receiver<RouterCommand>) {
-    let idle = router.settings.wait(true);
     // When the oldest partial batch is due (`None`: nothing is pending).
     let mut due: Option<Instant> = None;
     let mut commands_open = true;
     loop {
         if apply_waiting(&mut router, &commands, &mut commands_open) {
             // A change of the table may have sent or begun batches.
-            due = router.flush_older_than(router.settings.wait(source.is_empty()));
+            due = router.flush_due(source.is_empty());
         }
         let mut select = Select::new();
         let from_source = select.recv(&source);
@@ -425,7 +429,7 @@ pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receive
                 Ok(ready) => ready,
                 Err(_) => {
                     // The source stayed idle until a batch was due.
-                    due = router.flush_older_than(idle);
+                    due = router.flush_due(true);
                     continue;
                 }
             },
@@ -435,7 +439,7 @@ pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receive
             match ready.recv(&commands) {
                 Ok(c) => {
                     router.apply(c);
-                    due = router.flush_older_than(router.settings.wait(source.is_empty()));
+                    due = router.flush_due(source.is_empty());
                 }
                 Err(_) => commands_open = false,
             }
@@ -450,7 +454,7 @@ pub fn run_router(mut router: Router, source: Receiver<Chunk>, commands: Receive
                 // With more queued, the next chunk is taken at once and
                 // batches keep filling up to their linger; with nothing
                 // queued, the select above waits at most until one is due.
-                due = router.flush_older_than(router.settings.wait(source.is_empty()));
+                due = router.flush_due(source.is_empty());
             }
             Err(_) => break,
         }
@@ -537,6 +541,38 @@ mod tests {
         assert!(timers.windows(2).all(|w| w[1] == w[0] + 1));
     }
 
+    /// Runs a router with one route ("p", every event) on its own thread,
+    /// `queued` already waiting at its source when it starts: the source's
+    /// sender, the route's queue, and the thread.
+    fn running(
+        settings: RouterSettings,
+        queued: Vec<Chunk>,
+    ) -> (
+        Sender<Chunk>,
+        crate::queue::BatchReceiver,
+        std::thread::JoinHandle<()>,
+    ) {
+        let (tx, rx) = plugin_queue(16);
+        let router = Router::new(settings, vec![Route::new("p", Filter::default(), tx)]);
+        let (source_tx, source) = crossbeam_channel::bounded(4);
+        for chunk in queued {
+            source_tx.send(chunk).unwrap();
+        }
+        let (commands_tx, commands) = crossbeam_channel::bounded(1);
+        let thread = std::thread::spawn(move || {
+            let _commands_tx = commands_tx;
+            run_router(router, source, commands);
+        });
+        (source_tx, rx, thread)
+    }
+
+    /// BTCUSDT's id and its declaration, the first event of a stream.
+    fn btc() -> (prism_model::InstrumentId, Event) {
+        let mut reg = InstrumentRegistry::default();
+        let (btc, _) = reg.intern("binance", "BTCUSDT");
+        (btc, Event::Instrument(reg.get(btc).unwrap().clone()))
+    }
+
     /// Batching adapts to the load: chunks queued back to back fill one
     /// batch; once nothing more is queued a partial batch goes after the
     /// idle time, long before its linger; chunks that come within the idle
@@ -544,25 +580,21 @@ mod tests {
     /// stay bounded however the source trickles).
     #[test]
     fn a_partial_batch_goes_after_the_idle_time_not_the_linger() {
-        let mut reg = InstrumentRegistry::default();
-        let (btc, _) = reg.intern("binance", "BTCUSDT");
-        let (tx, rx) = plugin_queue(16);
+        let (btc, declaration) = btc();
         let idle = Duration::from_millis(300);
         let settings = RouterSettings {
             batch_size: 256,
             batch_linger: Duration::from_secs(600),
             batch_idle: idle,
         };
-        let router = Router::new(settings, vec![Route::new("p", Filter::default(), tx)]);
-        let (source_tx, source) = crossbeam_channel::bounded(4);
-        let (_commands_tx, commands) = crossbeam_channel::bounded(1);
         let chunk = |first, events| Chunk { first, events };
-        let instrument = Event::Instrument(reg.get(btc).unwrap().clone());
-        source_tx
-            .send(chunk(0, vec![instrument, trade(btc, 100)]))
-            .unwrap();
-        source_tx.send(chunk(2, vec![trade(btc, 200)])).unwrap();
-        let running = std::thread::spawn(move || run_router(router, source, commands));
+        let (source_tx, rx, running) = running(
+            settings,
+            vec![
+                chunk(0, vec![declaration, trade(btc, 100)]),
+                chunk(2, vec![trade(btc, 200)]),
+            ],
+        );
         let next = || {
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
@@ -596,36 +628,34 @@ mod tests {
         running.join().unwrap();
     }
 
-    /// A linger as long as a config can say (u64::MAX ms) is never due, and
-    /// no panic: the batch goes when full or at the end.
+    /// A linger as long as a config can say (u64::MAX ms) is never due, nor
+    /// is a replay's (by size only), and no panic: the batch goes when full
+    /// or at the end.
     #[test]
     fn a_linger_past_what_instant_holds_never_comes_due() {
-        let mut reg = InstrumentRegistry::default();
-        let (btc, _) = reg.intern("binance", "BTCUSDT");
-        let (tx, rx) = plugin_queue(16);
         let forever = Duration::from_millis(u64::MAX);
-        let settings = RouterSettings {
+        let from_config = RouterSettings {
             batch_size: 256,
             batch_linger: forever,
             batch_idle: forever,
         };
-        let router = Router::new(settings, vec![Route::new("p", Filter::default(), tx)]);
-        let (source_tx, source) = crossbeam_channel::bounded(4);
-        let (_commands_tx, commands) = crossbeam_channel::bounded(1);
-        let instrument = Event::Instrument(reg.get(btc).unwrap().clone());
-        source_tx
-            .send(Chunk {
+        for settings in [from_config, by_size(256)] {
+            let (btc, declaration) = btc();
+            let chunk = Chunk {
                 first: 0,
-                events: vec![instrument, trade(btc, 100)],
-            })
-            .unwrap();
-        let running = std::thread::spawn(move || run_router(router, source, commands));
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(rx.try_recv().is_err(), "a partial batch waits");
-        drop(source_tx);
-        running.join().expect("the router ends without a panic");
-        let batch = rx.try_recv().expect("the end flushes it");
-        assert_eq!(batch.events.len(), 2);
+                events: vec![declaration, trade(btc, 100)],
+            };
+            let (source_tx, rx, running) = running(settings, vec![chunk]);
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                rx.try_recv().is_err(),
+                "a partial batch waits: {settings:?}"
+            );
+            drop(source_tx);
+            running.join().expect("the router ends without a panic");
+            let batch = rx.try_recv().expect("the end flushes it");
+            assert_eq!(batch.events.len(), 2);
+        }
     }
 
     /// A resumed route whose whole chunk was covered still declares the
