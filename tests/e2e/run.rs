@@ -188,6 +188,8 @@ fn the_api_serves_hand_computed_outputs_and_isolates_a_failed_plugin() {
         "prism_source_skipped_total 2",
         "prism_plugin_call_duration_seconds_count{plugin=\"hello\"}",
         "prism_plugin_queue_depth{plugin=\"counter\"} 0",
+        // One at the start and the last at the stream's end.
+        "prism_plugin_snapshots_total{plugin=\"counter\"} 2",
     ] {
         assert!(metrics.contains(line), "missing `{line}` in\n{metrics}");
     }

@@ -112,7 +112,10 @@ pub(crate) fn pipeline(config: &Config) -> PipelineSettings {
             queue_batches: config.pipeline.queue_batches,
             worker_threads: config.pipeline.worker_threads,
             recovery: RecoverySettings {
-                snapshot_every_batches: r.snapshot_every_batches,
+                // The key counts full batches' worth of events: partial
+                // batches (a quiet feed's) count by their share.
+                snapshot_every_events: u64::from(r.snapshot_every_batches)
+                    .saturating_mul(config.pipeline.batch_size as u64),
                 snapshot_every: Duration::from_millis(r.snapshot_every_ms),
                 max_failures: r.max_failures,
                 failure_window: Duration::from_millis(r.failure_window_ms),

@@ -232,7 +232,9 @@ impl AdminToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecoveryConfig {
-    /// Snapshot each plugin's state after this many batches…
+    /// Snapshot each plugin's state once it has taken this many full
+    /// batches' worth of events (`× pipeline.batch_size`) since its last
+    /// snapshot (a partial batch counts by its share)…
     pub snapshot_every_batches: u32,
     /// …or when its last snapshot is this old (ms), whichever comes first.
     pub snapshot_every_ms: u64,

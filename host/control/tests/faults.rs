@@ -380,3 +380,45 @@ fn config_swaps_keep_state_and_rollback_returns_to_the_previous_version() {
     );
     h.pipeline.finish().unwrap();
 }
+
+/// Snapshots fall due by the events since the last one, not by batches: a
+/// quiet feed's one-event batches do not make them more frequent, and four
+/// full batches' worth of events (`quick_recovery`: 4 × 64) make one.
+#[test]
+fn snapshots_fall_due_by_events_not_by_batches() {
+    let mut h = Harness::start(quick_recovery(), 64);
+    h.probe(
+        "counter",
+        r#"{"mode":"count"}"#,
+        PluginLimitsConfig::default(),
+    );
+    let counter = h.pipeline.supervisor.view("counter").unwrap();
+    let snapshots = || counter.metrics.snapshots.load(Ordering::Relaxed);
+    h.send(1);
+    h.wait("the first event", Duration::from_secs(10), || {
+        h.count("counter") == 1
+    });
+    let first = snapshots();
+    assert!(first >= 1, "the one at start");
+    // Each event alone in its batch: the router's linger (5 ms) passes
+    // before the next is sent.
+    for n in 2..=12 {
+        h.send(1);
+        h.wait("the event", Duration::from_secs(10), || {
+            h.count("counter") == n
+        });
+    }
+    assert_eq!(
+        snapshots(),
+        first,
+        "12 one-event batches (13 events with the declaration) are not 256 events"
+    );
+    // 256 more events, four full batches: 13 + 4 × 64 = 269 ≥ 256 after
+    // the fourth (205 after the third).
+    h.send(256);
+    h.wait("the full batches", Duration::from_secs(10), || {
+        h.count("counter") == 12 + 256
+    });
+    assert_eq!(snapshots(), first + 1);
+    h.pipeline.finish().unwrap();
+}

@@ -31,6 +31,7 @@ mod command;
 pub mod metrics;
 mod pool;
 mod recovery;
+mod since;
 mod trading;
 mod worker;
 

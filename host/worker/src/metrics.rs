@@ -111,6 +111,9 @@ pub struct PluginMetrics {
     pub swap_failures: AtomicU64,
     /// Events set aside as dead letters, in all.
     pub dead_letters_total: AtomicU64,
+    /// Checkpoints made (state snapshots: the one at start, the periodic
+    /// ones, after swaps and recoveries, the last at the stream's end).
+    pub snapshots: AtomicU64,
     /// Size of the last state snapshot, bytes.
     pub snapshot_bytes: AtomicU64,
     /// Wall time of the last state snapshot, unix ms (0 before any).
@@ -152,6 +155,7 @@ impl PluginMetrics {
             swaps: AtomicU64::new(0),
             swap_failures: AtomicU64::new(0),
             dead_letters_total: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
             snapshot_bytes: AtomicU64::new(0),
             snapshot_at_ms: AtomicI64::new(0),
             quarantined_until_ms: AtomicI64::new(0),

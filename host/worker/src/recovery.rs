@@ -192,7 +192,7 @@ impl Worker {
         self.rebuild_from(&state)?;
         let since = std::mem::take(&mut self.checkpoint.since);
         let mut result = Ok(());
-        for batch in &since {
+        for batch in since.iter() {
             if let Err(fault) = self.call(&batch.events) {
                 self.instance = None;
                 result = Err(format!(
@@ -201,7 +201,7 @@ impl Worker {
                 break;
             }
         }
-        self.checkpoint.since = since;
+        self.checkpoint.since.put_back(since);
         result
     }
 

@@ -5,6 +5,7 @@ use crate::budget::OutputBudget;
 use crate::canary::{Candidate, call_declared};
 use crate::command::{Refusal, WorkerCommand};
 use crate::metrics::{PluginMetrics, PluginState};
+use crate::since::Since;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use prism_execution::Executor;
 use prism_model::{Checkpoint, Delivery, Event, InstrumentTable, Output, OutputBatch, wall_ms};
@@ -25,8 +26,11 @@ pub type FaultReporter = Arc<dyn Fn(&str, &Fault) + Send + Sync>;
 /// When to snapshot, and how to treat a plugin that keeps failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecoverySettings {
-    /// Snapshot the plugin's state after this many batches…
-    pub snapshot_every_batches: u32,
+    /// Snapshot the plugin's state once the batches since the last
+    /// snapshot hold this many events (counted by events, not batches, so
+    /// that partial batches of a quiet feed do not make snapshots more
+    /// frequent)…
+    pub snapshot_every_events: u64,
     /// …or when the last snapshot is this old, whichever comes first.
     pub snapshot_every: Duration,
     /// More failures than this within `failure_window` quarantine the plugin.
@@ -42,7 +46,7 @@ pub struct RecoverySettings {
 impl Default for RecoverySettings {
     fn default() -> Self {
         Self {
-            snapshot_every_batches: 100,
+            snapshot_every_events: 100 * 256,
             snapshot_every: Duration::from_secs(5),
             max_failures: 5,
             failure_window: Duration::from_secs(60),
@@ -100,7 +104,7 @@ pub(crate) enum Activity {
 /// The last good state: a snapshot and the batches processed after it.
 pub(crate) struct Saved {
     pub(crate) state: Arc<[u8]>,
-    pub(crate) since: Vec<Batch>,
+    pub(crate) since: Since,
     pub(crate) taken: Instant,
 }
 
@@ -179,7 +183,7 @@ impl Worker {
             ending: false,
             checkpoint: Saved {
                 state: Arc::from(Vec::new()),
-                since: Vec::new(),
+                since: Since::default(),
                 taken: Instant::now(),
             },
             redeclare: !parts.instruments.is_empty(),
@@ -461,7 +465,7 @@ impl Worker {
     }
 
     pub(crate) fn maybe_checkpoint(&mut self) {
-        let due = self.checkpoint.since.len() >= self.settings.snapshot_every_batches as usize
+        let due = self.checkpoint.since.events() >= self.settings.snapshot_every_events
             || self.checkpoint.taken.elapsed() >= self.settings.snapshot_every;
         if due && let Err(fault) = self.take_checkpoint() {
             // The batches since the last checkpoint are intact; recovery
@@ -488,6 +492,7 @@ impl Worker {
     }
 
     pub(crate) fn set_checkpoint(&mut self, state: Arc<[u8]>) {
+        self.metrics.snapshots.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .snapshot_bytes
             .store(state.len() as u64, Ordering::Relaxed);
@@ -505,7 +510,7 @@ impl Worker {
         }));
         self.checkpoint = Saved {
             state,
-            since: Vec::new(),
+            since: Since::default(),
             taken: Instant::now(),
         };
     }
@@ -596,7 +601,7 @@ impl Worker {
         // alive, the last checkpoint with the batches since replayed.
         let (state, replay) = match self.instance.as_mut() {
             Some(live) => match live.snapshot() {
-                Ok(s) => (Arc::from(s), Vec::new()),
+                Ok(s) => (Arc::from(s), Since::default()),
                 Err(fault) => {
                     self.show(None);
                     self.fault(&fault);
@@ -611,18 +616,18 @@ impl Worker {
         };
         if let Err(e) = candidate.restore(&state) {
             self.show(None);
-            self.checkpoint.since.extend(replay);
+            self.checkpoint.since.put_back(replay);
             return Err(Refusal::Restore(e));
         }
         let previous = self.instance.replace(candidate);
         let previous_version = std::mem::replace(&mut self.version, version);
         self.redeclare = true;
-        for batch in &replay {
+        for batch in replay.iter() {
             if let Err(fault) = self.call(&batch.events) {
                 // Roll back: the old version keeps running.
                 self.instance = previous;
                 self.version = previous_version;
-                self.checkpoint.since = replay;
+                self.checkpoint.since.put_back(replay);
                 self.show(None);
                 return Err(Refusal::CatchUp(fault));
             }

@@ -42,7 +42,7 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             .map(|p| p.metrics.logs_suppressed.load(Ordering::Relaxed))
             .sum::<u64>(),
     );
-    let families: [(&str, &str, &str, Read); 13] = [
+    let families: [(&str, &str, &str, Read); 14] = [
         (
             "prism_plugin_up",
             "gauge",
@@ -102,6 +102,12 @@ pub(super) fn write(e: &mut Exposition, state: &AppState) {
             "counter",
             "Events set aside as dead letters.",
             |p, _| p.metrics.dead_letters_total.load(Ordering::Relaxed),
+        ),
+        (
+            "prism_plugin_snapshots_total",
+            "counter",
+            "Checkpoints of the plugin's state made.",
+            |p, _| p.metrics.snapshots.load(Ordering::Relaxed),
         ),
         (
             "prism_plugin_snapshot_bytes",

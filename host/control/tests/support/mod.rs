@@ -66,7 +66,8 @@ pub struct Harness {
 /// Recovery settings that make tests quick: short backoff and window.
 pub fn quick_recovery() -> RecoverySettings {
     RecoverySettings {
-        snapshot_every_batches: 4,
+        // Four full batches of the tests' usual 64 events.
+        snapshot_every_events: 4 * 64,
         snapshot_every: Duration::from_secs(60),
         max_failures: 5,
         failure_window: Duration::from_secs(60),
