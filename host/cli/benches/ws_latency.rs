@@ -5,7 +5,9 @@
 //! `/api/v1/ws` subscribed to `plugin:probe` takes each log, finds which
 //! frame made it (the trade's price is the frame's number) and subtracts
 //! the moment that frame was flushed to the socket. Percentiles after a
-//! warm-up; the exchange, Prism and the client share the machine's cores.
+//! warm-up, and the CPU time Prism used per measured frame (what a shorter
+//! wait for partial batches costs); the exchange, Prism and the client
+//! share the machine's cores.
 //!
 //! Needs the probe built (`scripts/test.sh`). Run: `cargo bench -p
 //! prism-host --bench ws_latency -- [--rate N] [--seconds S] [--batch B]
@@ -137,15 +139,17 @@ fn main() {
         }
     );
     println!();
-    println!("| build | frames | outputs seen | p50 ms | p90 ms | p99 ms | max ms |");
-    println!("|---|--:|--:|--:|--:|--:|--:|");
+    println!(
+        "| build | frames | outputs seen | p50 ms | p90 ms | p99 ms | max ms | host CPU µs/frame |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
     builds.in_turn(runs, |build, binary| {
-        let mut sorted = measure(binary, rate, seconds, &pipeline);
+        let (mut sorted, cpu) = measure(binary, rate, seconds, &pipeline);
         sorted.sort_unstable();
         assert!(!sorted.is_empty(), "no output reached the client");
         let ms = |ns: u64| ns as f64 / 1e6;
         println!(
-            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} |",
             build.name(),
             frames - rate,
             sorted.len(),
@@ -153,14 +157,21 @@ fn main() {
             ms(percentile(&sorted, 0.9)),
             ms(percentile(&sorted, 0.99)),
             ms(*sorted.last().unwrap_or(&0)),
+            cpu.as_secs_f64() * 1e6 / sorted.len().max(1) as f64,
         );
     });
 }
 
 /// Runs `binary` against a loopback exchange sending `rate` frames a
 /// second for a second of warm-up and `seconds` more; the latency of each
-/// measured frame's output, ns.
-fn measure(binary: &std::path::Path, rate: u64, seconds: u64, pipeline: &str) -> Vec<u64> {
+/// measured frame's output, ns, and the CPU time Prism used from the first
+/// measured output to the last (10 ms resolution).
+fn measure(
+    binary: &std::path::Path,
+    rate: u64,
+    seconds: u64,
+    pipeline: &str,
+) -> (Vec<u64>, Duration) {
     // A second of warm-up before the measured seconds.
     let frames = rate * (seconds + 1);
     let warm_up = rate;
@@ -209,13 +220,14 @@ config = {{ mode = "echo" }}
     let host = Host::start_binary(binary, &config);
     let url = format!("ws://{}/api/v1/ws", host.base);
 
-    let latencies = runtime.block_on(async {
+    let measured = runtime.block_on(async {
         let (mut ws, _) = tokio_tungstenite::connect_async(&url)
             .await
             .expect("the API's WebSocket");
         let subscribe = r#"{"type":"subscribe","channels":["plugin:probe"]}"#;
         ws.send(Message::text(subscribe)).await.expect("subscribed");
         let mut latencies = Vec::with_capacity(usize::try_from(frames).unwrap_or(0));
+        let mut cpu_from = None;
         let deadline = Instant::now() + Duration::from_secs(seconds + 30);
         while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline.into(), ws.next()).await
         {
@@ -234,15 +246,17 @@ config = {{ mode = "echo" }}
                 .get(n as usize)
                 .map_or(0, |a| a.load(Ordering::Relaxed));
             if n >= warm_up && at > 0 {
+                cpu_from.get_or_insert_with(|| host.cpu());
                 latencies.push(received.saturating_sub(at));
             }
             if n + 1 == frames {
                 break;
             }
         }
-        latencies
+        let cpu = cpu_from.map_or(Duration::ZERO, |from| host.cpu().saturating_sub(from));
+        (latencies, cpu)
     });
     host.stop();
     let _ = std::fs::remove_dir_all(&dir);
-    latencies
+    measured
 }
