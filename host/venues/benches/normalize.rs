@@ -2,7 +2,8 @@
 //! shape each venue sends), and the recorded captures replayed whole.
 //!
 //! Run: `cargo bench -p prism-venues --bench normalize`; `-- --smoke` runs it
-//! small (CI does, so it never rots).
+//! small (CI does, so it never rots); `-- --only <text>` runs only the rows
+//! whose name holds the text (to profile one venue).
 
 use prism_venues::capture::{Format, Line, parse_line};
 use prism_venues::{Contracts, FeedNormalizer, Venue};
@@ -17,6 +18,17 @@ fn rounds() -> usize {
 
 fn smoke() -> bool {
     std::env::args().any(|a| a == "--smoke")
+}
+
+/// Whether the row `name` runs: every row, or those `--only <text>` names.
+fn chosen(name: &str) -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--only") {
+        Some(at) => args
+            .get(at + 1)
+            .is_some_and(|only| name.contains(only.as_str())),
+        None => true,
+    }
 }
 
 fn per_message(venue: Venue, make: impl Fn(usize) -> String) -> (f64, usize) {
@@ -120,7 +132,7 @@ fn main() {
             }),
         ),
     ];
-    for (name, venue, make) in cases {
+    for (name, venue, make) in cases.into_iter().filter(|c| chosen(c.0)) {
         let (ns, records) = per_message(venue, make);
         println!("| {name} | {ns:.0} | {records} |");
     }
@@ -131,7 +143,10 @@ fn main() {
         (Venue::Binance, "binance-futures-2021-07-22.cryptofeed.txt"),
         (Venue::Okx, "okx-2022-05-13.cryptofeed.txt"),
         (Venue::Deribit, "deribit-options-2021-07-22.cryptofeed.txt"),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(_, file)| chosen(file))
+    {
         let (ns, frames, records) = capture(venue, file);
         println!("| {file} | {ns:.0} | {frames} | {records} |");
     }
