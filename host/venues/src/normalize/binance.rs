@@ -20,8 +20,10 @@ const FUNDING_INTERVAL_H: u32 = 8;
 struct Message<'a> {
     #[serde(borrow, default)]
     stream: Option<&'a str>,
+    // Boxed: the event is large (every kind's fields), and moving it by
+    // value through serde's layers was a tenth of a trade's cost.
     #[serde(borrow, default)]
-    data: Option<Event<'a>>,
+    data: Option<Box<Event<'a>>>,
     #[serde(default)]
     result: Option<serde::de::IgnoredAny>,
     #[serde(default)]
@@ -70,9 +72,9 @@ struct Event<'a> {
     #[serde(default, rename = "lastUpdateId")]
     last_update_id: Option<u64>,
     #[serde(borrow, default)]
-    bids: Option<Vec<(&'a str, &'a str)>>,
+    bids: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    asks: Option<Vec<(&'a str, &'a str)>>,
+    asks: Option<&'a RawValue>,
     #[serde(borrow, default)]
     symbol: Option<&'a str>,
     #[serde(borrow, default, rename = "openInterest")]
@@ -195,7 +197,7 @@ impl State {
         let stream = m.stream;
         let ev = match m.data {
             Some(ev) => ev,
-            None => parse::<Event<'_>>("message", message)?,
+            None => Box::new(parse::<Event<'_>>("message", message)?),
         };
         let before = ctx.out.len();
         match ev.e {
@@ -333,8 +335,14 @@ impl State {
                         )
                     })?;
                 let ts = ctx.time(ev.t.or(ev.e_time))?;
-                let bids = levels(&need("bids", ev.bids)?)?;
-                let asks = levels(&need("asks", ev.asks)?)?;
+                let bids = levels(&parse::<Vec<(&str, &str)>>(
+                    "bids",
+                    need("bids", ev.bids)?.get(),
+                )?)?;
+                let asks = levels(&parse::<Vec<(&str, &str)>>(
+                    "asks",
+                    need("asks", ev.asks)?.get(),
+                )?)?;
                 let last = need("lastUpdateId", ev.last_update_id)?;
                 let sync = self.books.entry(symbol.clone()).or_default();
                 let waiting = std::mem::take(&mut sync.waiting);
