@@ -40,6 +40,19 @@ pub(crate) fn float(field: &str, v: f64) -> Result<Decimal, BadValue> {
     text(field, &format!("{v}"))
 }
 
+/// A JSON number as the venue printed it (`raw`, the number's own text):
+/// exact for every digit printed, with no trip through a float. A number
+/// the exact parser refuses (more than 28 places, a mantissa past 96 bits)
+/// is read as the float it is instead ([`float`]); anything but a number
+/// is refused.
+pub(crate) fn printed(field: &str, raw: &serde_json::value::RawValue) -> Result<Decimal, BadValue> {
+    let s = raw.get();
+    text(field, s).or_else(|refused| match s.parse::<f64>() {
+        Ok(v) => float(field, v),
+        Err(_) => Err(refused),
+    })
+}
+
 /// `a × b`, exactly.
 pub(crate) fn mul(field: &str, a: Decimal, b: Decimal) -> Result<Decimal, BadValue> {
     a.checked_mul(b)
@@ -128,6 +141,27 @@ mod tests {
         assert_eq!(float("p", 9598.5).unwrap().to_string(), "9598.5");
         assert_eq!(float("p", 0.1).unwrap().to_string(), "0.1");
         assert!(float("p", f64::NAN).is_err());
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_owned()).unwrap();
+        // A printed number reads as printed, float or not; one past the
+        // exact range as the float it is; anything else is refused.
+        for (number, want) in [
+            ("9598.5", "9598.5"),
+            ("0.1", "0.1"),
+            ("10", "10"),
+            ("-0.0", "0"),
+            ("1e-05", "0.00001"),
+            ("0.123456789012345678", "0.123456789012345678"),
+            ("0.1000000000000000055511151231257827", "0.1"),
+        ] {
+            assert_eq!(
+                out(printed("p", &raw(number)).unwrap()).0,
+                out(text("w", want).unwrap()).0,
+                "{number}"
+            );
+        }
+        for not_a_number in ["\"9598.5\"", "null", "true", "1e400", "[1]"] {
+            assert!(printed("p", &raw(not_a_number)).is_err(), "{not_a_number}");
+        }
         let q = div("size", Decimal::from(2000), text("p", "9598.5").unwrap()).unwrap();
         assert_eq!(q.to_string(), "0.208365890504");
         assert_eq!(out(text("x", "1.2300").unwrap()).0, "1.23");

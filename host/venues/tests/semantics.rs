@@ -260,6 +260,50 @@ fn values_that_are_not_exact_are_refused_and_counted() {
     assert_eq!(s.unknown["somethingNew"], 1);
 }
 
+/// Deribit sends prices and amounts as JSON numbers: they are read as the
+/// venue printed them, digit for digit, not through a float (a float keeps
+/// 17 significant digits: 0.123456789012345678 would come out as
+/// 0.12345678901234568). An option's amount is in the coin already; a
+/// perpetual's is USD over the price: 10 / 9598.5 = 0.0010418294525186…,
+/// 0.001041829453 at 12 places (half-even); 10 / 0.01 = 1000. A value that
+/// is no number is refused by name.
+#[test]
+fn deribit_numbers_are_read_as_printed() {
+    let trade = |instrument: &str, price: &str, amount: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"trades.{instrument}.raw","data":[{{"trade_seq":1,"trade_id":"1","timestamp":7,"tick_direction":2,"price":{price},"instrument_name":"{instrument}","index_price":9600.8,"direction":"buy","amount":{amount}}}]}}}}"#
+        )
+    };
+    let (n, out) = run(
+        Venue::Deribit,
+        Contracts::default(),
+        &[
+            &trade("BTC-24SEP21-8000-P", "0.123456789012345678", "1.50"),
+            &trade("BTC-PERPETUAL", "9598.5", "10"),
+            &trade("BTC-PERPETUAL", "1e-2", "1E+1"),
+            &trade("BTC-PERPETUAL", r#""9598.5""#, "10"),
+        ],
+    );
+    let got: Vec<(&str, &str)> = out
+        .iter()
+        .map(|r| (r["price"].as_str().unwrap(), r["size"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("0.123456789012345678", "1.5"),
+            ("9598.5", "0.001041829453"),
+            ("0.01", "1000"),
+        ]
+    );
+    assert_eq!(n.stats().rejected, 1);
+    assert!(
+        n.stats().rejections[0].contains("`price`"),
+        "{:?}",
+        n.stats().rejections
+    );
+}
+
 /// Bybit's inverse contracts are 1 USD each (Bybit v5 docs, instruments
 /// info: `contractType: InversePerpetual`), so a size in contracts is USD:
 /// 5823 USD at 28560.5 is 5823 / 28560.5 = 0.203882985242 BTC (12 places,

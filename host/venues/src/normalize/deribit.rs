@@ -31,11 +31,15 @@ struct Params<'a> {
     data: Option<&'a RawValue>,
 }
 
+/// Numbers are borrowed as printed (`&RawValue`) and read exactly
+/// ([`num::printed`]); Deribit sends them as JSON numbers, not texts.
 #[derive(Deserialize)]
 struct Trade<'a> {
     timestamp: i64,
-    price: f64,
-    amount: f64,
+    #[serde(borrow)]
+    price: &'a RawValue,
+    #[serde(borrow)]
+    amount: &'a RawValue,
     direction: &'a str,
     instrument_name: &'a str,
     #[serde(default)]
@@ -46,52 +50,57 @@ struct Trade<'a> {
 struct Ticker<'a> {
     timestamp: i64,
     instrument_name: &'a str,
-    #[serde(default)]
-    best_bid_price: Option<f64>,
-    #[serde(default)]
-    best_bid_amount: Option<f64>,
-    #[serde(default)]
-    best_ask_price: Option<f64>,
-    #[serde(default)]
-    best_ask_amount: Option<f64>,
-    #[serde(default)]
-    last_price: Option<f64>,
-    #[serde(default)]
-    stats: Option<Stats>,
-    #[serde(default)]
-    open_interest: Option<f64>,
-    #[serde(default)]
-    funding_8h: Option<f64>,
-    #[serde(default)]
-    mark_price: Option<f64>,
-    #[serde(default)]
-    index_price: Option<f64>,
+    #[serde(borrow, default)]
+    best_bid_price: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    best_bid_amount: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    best_ask_price: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    best_ask_amount: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    last_price: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stats: Option<Stats<'a>>,
+    #[serde(borrow, default)]
+    open_interest: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    funding_8h: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    mark_price: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    index_price: Option<&'a RawValue>,
 }
 
 /// A ticker's 24-hour statistics: `volume` in the base currency,
 /// `volume_usd` in USD (futures), `price_change` in percent.
 #[derive(Deserialize)]
-struct Stats {
-    #[serde(default)]
-    volume: Option<f64>,
-    #[serde(default)]
-    volume_usd: Option<f64>,
-    #[serde(default)]
-    price_change: Option<f64>,
+struct Stats<'a> {
+    #[serde(borrow, default)]
+    volume: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    volume_usd: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    price_change: Option<&'a RawValue>,
 }
 
 /// `chart.trades.{instrument}.{resolution}`: the open candle, `tick` its
 /// start, `volume` in the base currency, `cost` in the quote currency.
 #[derive(Deserialize)]
-struct Chart {
+struct Chart<'a> {
     tick: i64,
-    open: f64,
-    high: f64,
-    low: f64,
-    close: f64,
-    volume: f64,
-    #[serde(default)]
-    cost: Option<f64>,
+    #[serde(borrow)]
+    open: &'a RawValue,
+    #[serde(borrow)]
+    high: &'a RawValue,
+    #[serde(borrow)]
+    low: &'a RawValue,
+    #[serde(borrow)]
+    close: &'a RawValue,
+    #[serde(borrow)]
+    volume: &'a RawValue,
+    #[serde(borrow, default)]
+    cost: Option<&'a RawValue>,
 }
 
 /// Deribit never marks a candle closed: the next interval's first update
@@ -123,12 +132,13 @@ enum Kind {
 }
 
 fn kind(name: &str) -> Kind {
-    let parts: Vec<&str> = name.split('-').collect();
-    let linear = parts.first().is_some_and(|p| p.contains('_'));
-    match parts.as_slice() {
-        [_, "PERPETUAL"] | [_, _] if !linear => Kind::Inverse,
-        [_, "PERPETUAL"] | [_, _] => Kind::Base,
-        [_, _, _, "C" | "P"] => Kind::Base,
+    // Read part by part: this runs for every trade.
+    let mut parts = name.split('-');
+    let linear = parts.next().is_some_and(|p| p.contains('_'));
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), None, None, None) if linear => Kind::Base,
+        (Some(_), None, None, None) => Kind::Inverse,
+        (Some(_), Some(_), Some("C" | "P"), None) => Kind::Base,
         _ => Kind::Combo,
     }
 }
@@ -147,42 +157,45 @@ fn base_amount(
 
 impl State {
     pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
-        let channel = peek_channel(message);
-        if let Some(channel) = channel.filter(|c| c.starts_with("chart.trades.")) {
-            return self.chart(ctx, channel, message);
+        let m: Message<'_> = parse("message", message)?;
+        if m.result.is_some()
+            || m.error.is_some()
+            || matches!(m.method, Some("heartbeat" | "public/test"))
+        {
+            return Ok(Outcome::Control);
         }
-        push(ctx, message)
+        let Some(Params {
+            channel: Some(channel),
+            data: Some(data),
+        }) = m.params
+        else {
+            return Ok(Outcome::Unknown(
+                m.method.unwrap_or("no channel").to_owned(),
+            ));
+        };
+        let data = data.get();
+        if let Some(rest) = channel.strip_prefix("chart.trades.") {
+            return self.chart(ctx, rest, data);
+        }
+        notification(ctx, channel, data)
     }
 
-    fn chart(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        channel: &str,
-        message: &str,
-    ) -> Result<Outcome, BadValue> {
-        #[derive(Deserialize)]
-        struct ChartMessage {
-            params: ChartParams,
-        }
-        #[derive(Deserialize)]
-        struct ChartParams {
-            data: Chart,
-        }
-        let m: ChartMessage = parse("message", message)?;
-        let rest = &channel["chart.trades.".len()..];
+    /// `chart.trades.{instrument}.{resolution}`, `rest` the part after
+    /// `chart.trades.`.
+    fn chart(&mut self, ctx: &mut Ctx<'_>, rest: &str, data: &str) -> Result<Outcome, BadValue> {
+        let c: Chart<'_> = parse("data", data)?;
         let (instrument, res) = rest
             .rsplit_once('.')
             .ok_or_else(|| bad("channel", "chart.trades.{instrument}.{resolution}"))?;
-        let c = m.params.data;
         let candle = CandleFields {
             interval: resolution(res)?,
             open_ts: c.tick,
-            open: num::float("open", c.open)?,
-            high: num::float("high", c.high)?,
-            low: num::float("low", c.low)?,
-            close: num::float("close", c.close)?,
-            volume: num::float("volume", c.volume)?,
-            quote_volume: c.cost.map(|v| num::float("cost", v)).transpose()?,
+            open: num::printed("open", c.open)?,
+            high: num::printed("high", c.high)?,
+            low: num::printed("low", c.low)?,
+            close: num::printed("close", c.close)?,
+            volume: num::printed("volume", c.volume)?,
+            quote_volume: c.cost.map(|v| num::printed("cost", v)).transpose()?,
             trades: None,
             closed: false,
         };
@@ -193,53 +206,20 @@ impl State {
     }
 }
 
-/// The channel of a subscription notification, read without the rest.
-fn peek_channel(message: &str) -> Option<&str> {
-    #[derive(Deserialize)]
-    struct Peek<'a> {
-        #[serde(borrow, default)]
-        params: Option<PeekParams<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct PeekParams<'a> {
-        #[serde(borrow, default)]
-        channel: Option<&'a str>,
-    }
-    serde_json::from_str::<Peek<'_>>(message)
-        .ok()?
-        .params?
-        .channel
-}
-
-fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
-    let m: Message<'_> = parse("message", message)?;
-    if m.result.is_some()
-        || m.error.is_some()
-        || matches!(m.method, Some("heartbeat" | "public/test"))
-    {
-        return Ok(Outcome::Control);
-    }
-    let Some(Params {
-        channel: Some(channel),
-        data: Some(data),
-    }) = m.params
-    else {
-        return Ok(Outcome::Unknown(
-            m.method.unwrap_or("no channel").to_owned(),
-        ));
-    };
+/// A subscription notification other than a chart: its channel and data.
+fn notification(ctx: &mut Ctx<'_>, channel: &str, data: &str) -> Result<Outcome, BadValue> {
     let prefix = channel.split('.').next().unwrap_or(channel);
     let before = ctx.out.len();
     match prefix {
         "trades" => {
-            let trades: Vec<Trade<'_>> = parse("trades", data.get())?;
+            let trades: Vec<Trade<'_>> = parse("trades", data)?;
             for t in trades {
                 let kind = kind(t.instrument_name);
                 if kind == Kind::Combo {
                     continue;
                 }
-                let price = num::float("price", t.price)?;
-                let size = base_amount("amount", kind, num::float("amount", t.amount)?, price)?;
+                let price = num::printed("price", t.price)?;
+                let size = base_amount("amount", kind, num::printed("amount", t.amount)?, price)?;
                 let side = match t.direction {
                     "buy" => Side::Buy,
                     "sell" => Side::Sell,
@@ -282,12 +262,13 @@ fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
             }
         }
         "ticker" => {
-            let t: Ticker<'_> = parse("ticker", data.get())?;
+            let t: Ticker<'_> = parse("ticker", data)?;
             let kind = kind(t.instrument_name);
             if kind == Kind::Combo {
                 return Ok(Outcome::Unsupported("ticker of a combo".into()));
             }
-            let opt = |field: &str, v: Option<f64>| v.map(|v| num::float(field, v)).transpose();
+            let opt =
+                |field: &str, v: Option<&RawValue>| v.map(|v| num::printed(field, v)).transpose();
             let mark = opt("mark_price", t.mark_price)?;
             let index = opt("index_price", t.index_price)?;
             if let Some(rate) = opt("funding_8h", t.funding_8h)? {
@@ -315,7 +296,7 @@ fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
             }
         }
         "quote" => {
-            let t: Ticker<'_> = parse("quote", data.get())?;
+            let t: Ticker<'_> = parse("quote", data)?;
             let kind = kind(t.instrument_name);
             if kind == Kind::Combo {
                 return Ok(Outcome::Unsupported("quote of a combo".into()));
@@ -340,8 +321,8 @@ fn push(ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
 /// The ticker part of a `ticker` or `quote` notification. A side with
 /// price 0 or none is empty; amounts of inverse instruments are USD.
 fn ticker(ctx: &mut Ctx<'_>, t: &Ticker<'_>, kind: Kind) -> Result<(), BadValue> {
-    let opt = |field: &str, v: Option<f64>| v.map(|v| num::float(field, v)).transpose();
-    let side = |field: &str, price: Option<f64>, amount: Option<f64>| match (
+    let opt = |field: &str, v: Option<&RawValue>| v.map(|v| num::printed(field, v)).transpose();
+    let side = |field: &str, price: Option<&RawValue>, amount: Option<&RawValue>| match (
         opt(field, price)?,
         opt(field, amount)?,
     ) {
