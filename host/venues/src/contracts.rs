@@ -19,7 +19,9 @@ pub struct Contract {
 /// venue's published standard values built in here.
 #[derive(Debug, Clone, Default)]
 pub struct Contracts {
-    entries: BTreeMap<(String, String), Contract>,
+    /// By venue, then symbol: looked up by `&str` without building a key
+    /// (this runs for every trade of a venue that counts in contracts).
+    entries: BTreeMap<String, BTreeMap<String, Contract>>,
 }
 
 /// OKX's linear swaps and futures: base units per contract, by base asset
@@ -30,13 +32,15 @@ impl Contracts {
     /// Sets an instrument's contract value (e.g. from config).
     pub fn set(&mut self, venue: &str, symbol: &str, contract: Contract) {
         self.entries
-            .insert((venue.to_owned(), symbol.to_owned()), contract);
+            .entry(venue.to_owned())
+            .or_default()
+            .insert(symbol.to_owned(), contract);
     }
 
     /// The contract of an instrument that trades in contracts, if known.
     #[must_use]
     pub fn get(&self, venue: &str, symbol: &str) -> Option<Contract> {
-        if let Some(c) = self.entries.get(&(venue.to_owned(), symbol.to_owned())) {
+        if let Some(c) = self.entries.get(venue).and_then(|v| v.get(symbol)) {
             return Some(*c);
         }
         match venue {

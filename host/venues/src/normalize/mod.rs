@@ -211,14 +211,9 @@ impl Ctx<'_> {
         size: Decimal,
         price: Decimal,
     ) -> Result<Decimal, BadValue> {
-        let Some(contract) = self.contracts.get(self.venue, symbol) else {
-            return Ok(size);
-        };
-        let amount = crate::num::mul(field, size, contract.value)?;
-        if contract.inverse {
-            crate::num::div(field, amount, price)
-        } else {
-            Ok(amount)
+        match self.contracts.get(self.venue, symbol) {
+            Some(contract) => in_base(field, contract, size, price),
+            None => Ok(size),
         }
     }
 
@@ -233,6 +228,22 @@ impl Ctx<'_> {
         if !self.resync.iter().any(|s| s == symbol) {
             self.resync.push(symbol.to_owned());
         }
+    }
+}
+
+/// Base units of `size` contracts of `contract` at `price` (see
+/// [`Ctx::base_size`]).
+pub(crate) fn in_base(
+    field: &str,
+    contract: crate::contracts::Contract,
+    size: Decimal,
+    price: Decimal,
+) -> Result<Decimal, BadValue> {
+    let amount = crate::num::mul(field, size, contract.value)?;
+    if contract.inverse {
+        crate::num::div(field, amount, price)
+    } else {
+        Ok(amount)
     }
 }
 

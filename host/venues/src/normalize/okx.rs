@@ -168,15 +168,16 @@ fn base_size(
     size: Decimal,
     price: Decimal,
 ) -> Result<Decimal, BadValue> {
-    if is_derivative(inst_id) && ctx.contracts.get("okx", inst_id).is_none() {
-        return Err(bad(
+    match ctx.contracts.get("okx", inst_id) {
+        Some(contract) => super::in_base("sz", contract, size, price),
+        None if is_derivative(inst_id) => Err(bad(
             "sz",
             format!(
                 "the contract value of okx {inst_id} is not known; set it in the config (contracts)"
             ),
-        ));
+        )),
+        None => Ok(size),
     }
-    ctx.base_size("sz", inst_id, size, price)
 }
 
 /// A `tickers` item. Sizes are in contracts for derivatives; `vol24h` is
