@@ -355,6 +355,58 @@ fn bybit_single_liquidation_topic() {
     assert_eq!(out[1]["size"], "0.025");
 }
 
+/// OKX trades are read in one pass when `arg` comes first (as OKX sends
+/// it); in any other order, or when something is wrong, the message reads
+/// as it always did: the same records, the same refusals naming the part.
+/// BTC-USDT-SWAP is 0.01 BTC a contract (OKX `ctVal`): 3 contracts are
+/// 0.03 BTC.
+#[test]
+fn okx_trades_read_the_same_whatever_the_order_and_refusals_name_the_part() {
+    let trade = r#"{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"37000.10","sz":"3","side":"sell","ts":"1700000000000"}"#;
+    let arg = r#""arg":{"channel":"trades","instId":"BTC-USDT-SWAP"}"#;
+    let mut n = FeedNormalizer::new(Venue::Okx, Contracts::default());
+    let mut push = |m: &str| {
+        let mut out = Vec::new();
+        let outcome = n.push(m, Some(1), &mut out);
+        let json: Vec<Value> = out
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        (outcome, json)
+    };
+    let expected = json!({"type": "trade", "exchange": "okx", "symbol": "BTC-USDT-SWAP",
+        "ts": 1_700_000_000_000_i64, "received_ts": 1, "price": "37000.1", "size": "0.03",
+        "side": "sell"});
+    for message in [
+        format!(r#"{{{arg},"data":[{trade}]}}"#),
+        format!(r#"{{"data":[{trade}],{arg}}}"#),
+    ] {
+        let (outcome, records) = push(&message);
+        assert_eq!(outcome, Outcome::Records(1), "{message}");
+        assert_eq!(records, [expected.clone()], "{message}");
+    }
+    let (outcome, _) = push(&format!(
+        r#"{{{arg},"data":[{{"instId":"BTC-USDT-SWAP"}}]}}"#
+    ));
+    let Outcome::Rejected(reason) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        reason.starts_with("`trades`: missing field `px`"),
+        "{reason}"
+    );
+    let (outcome, _) = push(&format!(r#"{{{arg},"data":[{trade}],"data":[]}}"#));
+    let Outcome::Rejected(reason) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        reason.starts_with("`message`: duplicate field `data`"),
+        "{reason}"
+    );
+    let (outcome, _) = push(&format!(r#"{{{arg},"data":null}}"#));
+    assert_eq!(outcome, Outcome::Unknown("no arg or data".into()));
+}
+
 /// OKX's first `liquidation-orders` push after a (re)subscription repeats
 /// recent liquidations, which carry no id: the same liquidation twice is
 /// kept once and counted as a duplicate; a different one still passes.

@@ -4,6 +4,7 @@ mod binance;
 mod bybit;
 mod dedup;
 mod deribit;
+mod envelope;
 mod hyperliquid;
 mod lighter;
 mod market;

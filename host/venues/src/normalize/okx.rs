@@ -3,28 +3,108 @@
 //! inverse: USD per contract, so base = contracts × value / price).
 
 use super::dedup::Seen;
+use super::envelope::{Data, DataSeed, one_pass};
 use super::market::{CandleFields, TickerFields, interval, maybe};
 use super::{Ctx, Funding, Outcome, made, parse};
 use crate::book::{Book, BookSide};
 use crate::num::{self, BadValue, bad};
 use prism_model::{Decimal, PositionSide, Side};
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::collections::HashMap;
 
 const HOUR_MS: i64 = 3_600_000;
 
-#[derive(Deserialize)]
+/// A message, read by [`MessageSeed`]: a trades channel's data in the same
+/// pass, any other kept raw.
 struct Message<'a> {
-    #[serde(borrow, default)]
     arg: Option<Arg<'a>>,
-    #[serde(borrow, default)]
     action: Option<&'a str>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    data: Option<Data<'a, Vec<Trade<'a>>>>,
     event: Option<&'a str>,
 }
+
+/// Reads a [`Message`]; with `one_pass`, a trades channel's data is read as
+/// trades when `arg` came before it (OKX sends it first), else every data
+/// is kept raw — the derived parse's behaviour, for its errors.
+struct MessageSeed {
+    one_pass: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Key {
+    Arg,
+    Action,
+    Data,
+    Event,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed {
+    type Value = Message<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_struct("Message", &["arg", "action", "data", "event"], self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed {
+    type Value = Message<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an OKX message")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut m = Message {
+            arg: None,
+            action: None,
+            data: None,
+            event: None,
+        };
+        // Each key once, as the derived parse requires.
+        let mut seen = [false; 4];
+        let mut once = |at: usize, name: &'static str| {
+            if std::mem::replace(&mut seen[at], true) {
+                Err(A::Error::duplicate_field(name))
+            } else {
+                Ok(())
+            }
+        };
+        while let Some(key) = map.next_key()? {
+            match key {
+                Key::Arg => {
+                    once(0, "arg")?;
+                    m.arg = map.next_value()?;
+                }
+                Key::Action => {
+                    once(1, "action")?;
+                    m.action = map.next_value()?;
+                }
+                Key::Data => {
+                    once(2, "data")?;
+                    let trades = self.one_pass
+                        && m.arg.as_ref().is_some_and(|a| TRADES.contains(&a.channel));
+                    m.data = map.next_value_seed(DataSeed::new(trades))?;
+                }
+                Key::Event => {
+                    once(3, "event")?;
+                    m.event = map.next_value()?;
+                }
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// The channels whose data are trades.
+const TRADES: [&str; 2] = ["trades", "trades-all"];
 
 #[derive(Deserialize)]
 struct Arg<'a> {
@@ -257,43 +337,61 @@ fn candle(
     })
 }
 
+/// A `trades` push: each trade, its size in base units.
+fn trades(ctx: &mut Ctx<'_>, trades: Vec<Trade<'_>>) -> Result<(), BadValue> {
+    for t in trades {
+        let price = num::text("px", t.px)?;
+        let size = base_size(ctx, t.inst_id, num::text("sz", t.sz)?, price)?;
+        // The record takes the price's text as sent, canonical: cheaper
+        // than printing the decimal again.
+        let price = num::canonical("px", t.px)?;
+        let side = match t.side {
+            "buy" => Side::Buy,
+            "sell" => Side::Sell,
+            other => return Err(bad("side", format!("unknown side `{other}`"))),
+        };
+        ctx.trade(
+            t.inst_id,
+            ms("ts", t.ts)?,
+            price,
+            size,
+            side,
+            None,
+            None,
+            false,
+        );
+    }
+    Ok(())
+}
+
 impl State {
     pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
         if message.trim() == "pong" {
             return Ok(Outcome::Control);
         }
-        let m: Message<'_> = parse("message", message)?;
+        let m = match one_pass(MessageSeed { one_pass: true }, message) {
+            Ok(m) => m,
+            Err(_) => {
+                let again = one_pass(MessageSeed { one_pass: false }, message);
+                again.map_err(|e| bad("message", e.to_string()))?
+            }
+        };
         if m.event.is_some() {
             return Ok(Outcome::Control);
         }
         let (Some(arg), Some(data)) = (m.arg, m.data) else {
             return Ok(Outcome::Unknown("no arg or data".into()));
         };
-        let data = data.get();
         let before = ctx.out.len();
-        match arg.channel {
-            "trades" | "trades-all" => {
-                let trades: Vec<Trade<'_>> = parse("trades", data)?;
-                for t in trades {
-                    let price = num::text("px", t.px)?;
-                    let size = base_size(ctx, t.inst_id, num::text("sz", t.sz)?, price)?;
-                    let side = match t.side {
-                        "buy" => Side::Buy,
-                        "sell" => Side::Sell,
-                        other => return Err(bad("side", format!("unknown side `{other}`"))),
-                    };
-                    ctx.trade(
-                        t.inst_id,
-                        ms("ts", t.ts)?,
-                        price,
-                        size,
-                        side,
-                        None,
-                        None,
-                        false,
-                    );
-                }
+        let data = match data {
+            Data::Read(read) => {
+                trades(ctx, read)?;
+                return Ok(made(ctx, before));
             }
+            Data::Raw(raw) => raw.get(),
+        };
+        match arg.channel {
+            "trades" | "trades-all" => trades(ctx, parse("trades", data)?)?,
             "liquidation-orders" => {
                 let all: Vec<Liquidations<'_>> = parse("liquidation-orders", data)?;
                 // Read every detail first: a message is all or nothing, so
