@@ -355,56 +355,75 @@ fn bybit_single_liquidation_topic() {
     assert_eq!(out[1]["size"], "0.025");
 }
 
-/// OKX trades are read in one pass when `arg` comes first (as OKX sends
-/// it); in any other order, or when something is wrong, the message reads
-/// as it always did: the same records, the same refusals naming the part.
-/// BTC-USDT-SWAP is 0.01 BTC a contract (OKX `ctVal`): 3 contracts are
-/// 0.03 BTC.
+/// Trades are read in one pass when the channel comes before the data (as
+/// OKX, Hyperliquid and Deribit send them); in any other order, or when
+/// something is wrong, a message reads as it always did: the same records,
+/// the same refusals naming the part. Each case: the venue, the trade
+/// message's channel part and data, the data with `px`/`price` missing,
+/// and the record. OKX's BTC-USDT-SWAP is 0.01 BTC a contract (OKX
+/// `ctVal`): 3 contracts are 0.03 BTC.
 #[test]
-fn okx_trades_read_the_same_whatever_the_order_and_refusals_name_the_part() {
-    let trade = r#"{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"37000.10","sz":"3","side":"sell","ts":"1700000000000"}"#;
-    let arg = r#""arg":{"channel":"trades","instId":"BTC-USDT-SWAP"}"#;
-    let mut n = FeedNormalizer::new(Venue::Okx, Contracts::default());
-    let mut push = |m: &str| {
+fn trades_read_the_same_whatever_the_order_and_refusals_name_the_part() {
+    let cases = [
+        (
+            Venue::Okx,
+            r#""arg":{"channel":"trades","instId":"BTC-USDT-SWAP"}"#,
+            r#"[{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"37000.10","sz":"3","side":"sell","ts":"1700000000000"}]"#,
+            r#"[{"instId":"BTC-USDT-SWAP"}]"#,
+            json!({"type": "trade", "exchange": "okx", "symbol": "BTC-USDT-SWAP",
+                "ts": 1_700_000_000_000_i64, "received_ts": 1, "price": "37000.1",
+                "size": "0.03", "side": "sell"}),
+        ),
+        (
+            Venue::Hyperliquid,
+            r#""channel":"trades""#,
+            r#"[{"coin":"BTC","side":"B","px":"69997.0","sz":"0.50","time":1700000000000,"hash":"0x1","tid":7}]"#,
+            r#"[{"coin":"BTC","side":"B","sz":"0.5","time":1,"hash":"0x1","tid":8}]"#,
+            json!({"type": "trade", "exchange": "hyperliquid", "symbol": "BTC",
+                "ts": 1_700_000_000_000_i64, "received_ts": 1, "price": "69997",
+                "size": "0.5", "side": "buy"}),
+        ),
+    ];
+    for (venue, channel, data, bad_data, expected) in cases {
+        let mut n = FeedNormalizer::new(venue, Contracts::default());
+        let mut push = |m: &str| {
+            let mut out = Vec::new();
+            let outcome = n.push(m, Some(1), &mut out);
+            let json: Vec<Value> = out
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap())
+                .collect();
+            (outcome, json)
+        };
+        let (outcome, records) = push(&format!(r#"{{{channel},"data":{data}}}"#));
+        assert_eq!(outcome, Outcome::Records(1), "{venue:?}");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0], expected);
+        // A fresh normalizer: Hyperliquid would count a repeated trade as a
+        // duplicate.
+        let mut n = FeedNormalizer::new(venue, Contracts::default());
         let mut out = Vec::new();
-        let outcome = n.push(m, Some(1), &mut out);
-        let json: Vec<Value> = out
-            .iter()
-            .map(|r| serde_json::to_value(r).unwrap())
-            .collect();
-        (outcome, json)
-    };
-    let expected = json!({"type": "trade", "exchange": "okx", "symbol": "BTC-USDT-SWAP",
-        "ts": 1_700_000_000_000_i64, "received_ts": 1, "price": "37000.1", "size": "0.03",
-        "side": "sell"});
-    for message in [
-        format!(r#"{{{arg},"data":[{trade}]}}"#),
-        format!(r#"{{"data":[{trade}],{arg}}}"#),
-    ] {
-        let (outcome, records) = push(&message);
-        assert_eq!(outcome, Outcome::Records(1), "{message}");
-        assert_eq!(records, [expected.clone()], "{message}");
+        let reordered = format!(r#"{{"data":{data},{channel}}}"#);
+        assert_eq!(n.push(&reordered, Some(1), &mut out), Outcome::Records(1));
+        assert_eq!(serde_json::to_value(&out[0]).unwrap(), expected);
+        let mut refusal = |m: &str| match n.push(m, Some(1), &mut out) {
+            Outcome::Rejected(reason) => reason,
+            other => panic!("{venue:?} {m}: {other:?}"),
+        };
+        let reason = refusal(&format!(r#"{{{channel},"data":{bad_data}}}"#));
+        assert!(
+            reason.starts_with("`trades`: missing field `px`"),
+            "{reason}"
+        );
+        let reason = refusal(&format!(r#"{{{channel},"data":{data},"data":[]}}"#));
+        assert!(
+            reason.starts_with("`message`: duplicate field `data`"),
+            "{reason}"
+        );
+        let none = n.push(&format!(r#"{{{channel},"data":null}}"#), Some(1), &mut out);
+        assert!(matches!(none, Outcome::Unknown(_)), "{venue:?}: {none:?}");
+        assert_eq!(out.len(), 1, "{venue:?}: nothing more made");
     }
-    let (outcome, _) = push(&format!(
-        r#"{{{arg},"data":[{{"instId":"BTC-USDT-SWAP"}}]}}"#
-    ));
-    let Outcome::Rejected(reason) = outcome else {
-        panic!("{outcome:?}")
-    };
-    assert!(
-        reason.starts_with("`trades`: missing field `px`"),
-        "{reason}"
-    );
-    let (outcome, _) = push(&format!(r#"{{{arg},"data":[{trade}],"data":[]}}"#));
-    let Outcome::Rejected(reason) = outcome else {
-        panic!("{outcome:?}")
-    };
-    assert!(
-        reason.starts_with("`message`: duplicate field `data`"),
-        "{reason}"
-    );
-    let (outcome, _) = push(&format!(r#"{{{arg},"data":null}}"#));
-    assert_eq!(outcome, Outcome::Unknown("no arg or data".into()));
 }
 
 /// OKX's first `liquidation-orders` push after a (re)subscription repeats

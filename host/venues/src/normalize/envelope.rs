@@ -13,8 +13,9 @@
 //! its type), whose errors name the part that is wrong. The second parse
 //! runs only for messages that are refused anyway.
 
+use crate::num::{BadValue, bad};
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer};
+use serde::de::{DeserializeSeed, Deserializer, Error};
 use serde_json::value::RawValue;
 use std::marker::PhantomData;
 
@@ -52,14 +53,39 @@ impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for DataSeed<T> {
     }
 }
 
+/// Parses a venue's `message` with the seed `envelope(true)` makes (data in
+/// the same pass); when that fails, again with `envelope(false)` (every
+/// data raw, as a derived parse reads it), whose error is the refusal.
+pub(crate) fn read<'a, S: DeserializeSeed<'a>>(
+    message: &'a str,
+    envelope: impl Fn(bool) -> S,
+) -> Result<S::Value, BadValue> {
+    whole(envelope(true), message)
+        .or_else(|_| whole(envelope(false), message).map_err(|e| bad("message", e.to_string())))
+}
+
 /// Parses `text` with `seed` as one whole JSON document (trailing
 /// characters refused, as `serde_json::from_str` does).
-pub(crate) fn one_pass<'a, S: DeserializeSeed<'a>>(
-    seed: S,
-    text: &'a str,
-) -> serde_json::Result<S::Value> {
+fn whole<'a, S: DeserializeSeed<'a>>(seed: S, text: &'a str) -> serde_json::Result<S::Value> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = seed.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
+}
+
+/// The keys of an envelope seen so far: each may come once, as a derived
+/// parse requires.
+#[derive(Default)]
+pub(crate) struct Keys(u32);
+
+impl Keys {
+    /// Notes key number `at` (< 32), named `name`; refuses it the second time.
+    pub(crate) fn once<E: Error>(&mut self, at: u32, name: &'static str) -> Result<(), E> {
+        let bit = 1 << at;
+        if self.0 & bit != 0 {
+            return Err(E::duplicate_field(name));
+        }
+        self.0 |= bit;
+        Ok(())
+    }
 }

@@ -4,22 +4,88 @@
 //! becomes a liquidation of `liquidatedUser`.
 
 use super::dedup::Seen;
+use super::envelope::{self, Data, DataSeed, Keys};
 use super::market::{CandleFields, OpenCandles, TickerFields, interval};
 use super::{Ctx, Funding, Outcome, TextLevel, made, parse};
 use crate::num::{self, BadValue, bad};
 use prism_model::{PositionSide, Side};
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::collections::HashMap;
 
-#[derive(Deserialize)]
+/// A message, read by [`MessageSeed`]: a `trades` channel's data in the
+/// same pass, any other kept raw.
 struct Message<'a> {
-    #[serde(borrow, default)]
     channel: Option<&'a str>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "dataType")]
+    data: Option<Data<'a, Vec<Trade<'a>>>>,
     data_type: Option<&'a str>,
+}
+
+/// Reads a [`Message`]; with `one_pass`, a `trades` channel's data is read
+/// as trades when the channel came before it (Hyperliquid sends it first),
+/// else every data is kept raw — the derived parse's behaviour, for its
+/// errors.
+struct MessageSeed {
+    one_pass: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier)]
+enum Key {
+    #[serde(rename = "channel")]
+    Channel,
+    #[serde(rename = "data")]
+    Data,
+    #[serde(rename = "dataType")]
+    DataType,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed {
+    type Value = Message<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_struct("Message", &["channel", "data", "dataType"], self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed {
+    type Value = Message<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Hyperliquid message")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut m = Message {
+            channel: None,
+            data: None,
+            data_type: None,
+        };
+        let mut keys = Keys::default();
+        while let Some(key) = map.next_key()? {
+            match key {
+                Key::Channel => {
+                    keys.once(0, "channel")?;
+                    m.channel = map.next_value()?;
+                }
+                Key::Data => {
+                    keys.once(1, "data")?;
+                    let trades = self.one_pass && m.channel == Some("trades");
+                    m.data = map.next_value_seed(DataSeed::new(trades))?;
+                }
+                Key::DataType => {
+                    keys.once(2, "dataType")?;
+                    m.data_type = map.next_value()?;
+                }
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(m)
+    }
 }
 
 #[derive(Deserialize)]
@@ -154,38 +220,47 @@ fn side(field: &str, s: &str) -> Result<Side, BadValue> {
 }
 
 impl State {
+    /// A `trades` push: each trade not seen before.
+    fn trades(&mut self, ctx: &mut Ctx<'_>, trades: Vec<Trade<'_>>) -> Result<(), BadValue> {
+        for t in trades {
+            // Hyperliquid resends recent trades on every subscription.
+            if !self.seen.first(t.tid) {
+                ctx.stats.duplicates += 1;
+                continue;
+            }
+            let (buyer, seller) = t.users.map_or((None, None), |(b, s)| {
+                (Some(b.to_owned()), Some(s.to_owned()))
+            });
+            ctx.trade(
+                t.coin,
+                t.time,
+                num::canonical("px", t.px)?,
+                num::canonical("sz", t.sz)?,
+                side("side", t.side)?,
+                buyer,
+                seller,
+                false,
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
-        let m: Message<'_> = parse("message", message)?;
+        let m = envelope::read(message, |one_pass| MessageSeed { one_pass })?;
         let (Some(channel), Some(data)) = (m.channel, m.data) else {
             let name = m.data_type.or(m.channel).unwrap_or("no channel");
             return Ok(Outcome::Unknown(name.to_owned()));
         };
-        let data = data.get();
         let before = ctx.out.len();
-        match channel {
-            "trades" => {
-                let trades: Vec<Trade<'_>> = parse("trades", data)?;
-                for t in trades {
-                    // Hyperliquid resends recent trades on every subscription.
-                    if !self.seen.first(t.tid) {
-                        ctx.stats.duplicates += 1;
-                        continue;
-                    }
-                    let (buyer, seller) = t.users.map_or((None, None), |(b, s)| {
-                        (Some(b.to_owned()), Some(s.to_owned()))
-                    });
-                    ctx.trade(
-                        t.coin,
-                        t.time,
-                        num::canonical("px", t.px)?,
-                        num::canonical("sz", t.sz)?,
-                        side("side", t.side)?,
-                        buyer,
-                        seller,
-                        false,
-                    );
-                }
+        let data = match data {
+            Data::Read(read) => {
+                self.trades(ctx, read)?;
+                return Ok(made(ctx, before));
             }
+            Data::Raw(raw) => raw.get(),
+        };
+        match channel {
+            "trades" => self.trades(ctx, parse("trades", data)?)?,
             "l2Book" => {
                 let b: L2Book<'_> = parse("l2Book", data)?;
                 let levels = |l: &[Level<'_>]| -> Result<Vec<TextLevel>, BadValue> {

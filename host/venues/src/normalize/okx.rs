@@ -3,7 +3,7 @@
 //! inverse: USD per contract, so base = contracts × value / price).
 
 use super::dedup::Seen;
-use super::envelope::{Data, DataSeed, one_pass};
+use super::envelope::{self, Data, DataSeed, Keys};
 use super::market::{CandleFields, TickerFields, interval, maybe};
 use super::{Ctx, Funding, Outcome, made, parse};
 use crate::book::{Book, BookSide};
@@ -58,40 +58,31 @@ impl<'de> Visitor<'de> for MessageSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        use serde::de::Error;
         let mut m = Message {
             arg: None,
             action: None,
             data: None,
             event: None,
         };
-        // Each key once, as the derived parse requires.
-        let mut seen = [false; 4];
-        let mut once = |at: usize, name: &'static str| {
-            if std::mem::replace(&mut seen[at], true) {
-                Err(A::Error::duplicate_field(name))
-            } else {
-                Ok(())
-            }
-        };
+        let mut keys = Keys::default();
         while let Some(key) = map.next_key()? {
             match key {
                 Key::Arg => {
-                    once(0, "arg")?;
+                    keys.once(0, "arg")?;
                     m.arg = map.next_value()?;
                 }
                 Key::Action => {
-                    once(1, "action")?;
+                    keys.once(1, "action")?;
                     m.action = map.next_value()?;
                 }
                 Key::Data => {
-                    once(2, "data")?;
+                    keys.once(2, "data")?;
                     let trades = self.one_pass
                         && m.arg.as_ref().is_some_and(|a| TRADES.contains(&a.channel));
                     m.data = map.next_value_seed(DataSeed::new(trades))?;
                 }
                 Key::Event => {
-                    once(3, "event")?;
+                    keys.once(3, "event")?;
                     m.event = map.next_value()?;
                 }
                 Key::Other => {
@@ -369,13 +360,7 @@ impl State {
         if message.trim() == "pong" {
             return Ok(Outcome::Control);
         }
-        let m = match one_pass(MessageSeed { one_pass: true }, message) {
-            Ok(m) => m,
-            Err(_) => {
-                let again = one_pass(MessageSeed { one_pass: false }, message);
-                again.map_err(|e| bad("message", e.to_string()))?
-            }
-        };
+        let m = envelope::read(message, |one_pass| MessageSeed { one_pass })?;
         if m.event.is_some() {
             return Ok(Outcome::Control);
         }
