@@ -358,71 +358,97 @@ fn bybit_single_liquidation_topic() {
 /// Trades are read in one pass when the channel comes before the data (as
 /// OKX, Hyperliquid and Deribit send them); in any other order, or when
 /// something is wrong, a message reads as it always did: the same records,
-/// the same refusals naming the part. Each case: the venue, the trade
-/// message's channel part and data, the data with `px`/`price` missing,
-/// and the record. OKX's BTC-USDT-SWAP is 0.01 BTC a contract (OKX
-/// `ctVal`): 3 contracts are 0.03 BTC.
+/// the same refusals naming the part. Each case: the venue, its message
+/// around a data value (channel first, or data first), the data, the data
+/// with the price missing and that field's name, and the record. OKX's
+/// BTC-USDT-SWAP is 0.01 BTC a contract (OKX `ctVal`): 3 contracts are
+/// 0.03 BTC; a Deribit option's amount is in the coin.
 #[test]
 fn trades_read_the_same_whatever_the_order_and_refusals_name_the_part() {
+    type Wrap = fn(bool, &str) -> String;
+    let okx: Wrap = |data_first, data| {
+        let arg = r#""arg":{"channel":"trades","instId":"BTC-USDT-SWAP"}"#;
+        if data_first {
+            format!(r#"{{"data":{data},{arg}}}"#)
+        } else {
+            format!(r#"{{{arg},"data":{data}}}"#)
+        }
+    };
+    let hyperliquid: Wrap = |data_first, data| {
+        if data_first {
+            format!(r#"{{"data":{data},"channel":"trades"}}"#)
+        } else {
+            format!(r#"{{"channel":"trades","data":{data}}}"#)
+        }
+    };
+    let deribit: Wrap = |data_first, data| {
+        let channel = r#""channel":"trades.BTC-24SEP21-8000-P.raw""#;
+        let params = if data_first {
+            format!(r#"{{"data":{data},{channel}}}"#)
+        } else {
+            format!(r#"{{{channel},"data":{data}}}"#)
+        };
+        format!(r#"{{"jsonrpc":"2.0","method":"subscription","params":{params}}}"#)
+    };
     let cases = [
         (
             Venue::Okx,
-            r#""arg":{"channel":"trades","instId":"BTC-USDT-SWAP"}"#,
+            okx,
             r#"[{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"37000.10","sz":"3","side":"sell","ts":"1700000000000"}]"#,
             r#"[{"instId":"BTC-USDT-SWAP"}]"#,
+            "px",
             json!({"type": "trade", "exchange": "okx", "symbol": "BTC-USDT-SWAP",
                 "ts": 1_700_000_000_000_i64, "received_ts": 1, "price": "37000.1",
                 "size": "0.03", "side": "sell"}),
         ),
         (
             Venue::Hyperliquid,
-            r#""channel":"trades""#,
+            hyperliquid,
             r#"[{"coin":"BTC","side":"B","px":"69997.0","sz":"0.50","time":1700000000000,"hash":"0x1","tid":7}]"#,
             r#"[{"coin":"BTC","side":"B","sz":"0.5","time":1,"hash":"0x1","tid":8}]"#,
+            "px",
             json!({"type": "trade", "exchange": "hyperliquid", "symbol": "BTC",
                 "ts": 1_700_000_000_000_i64, "received_ts": 1, "price": "69997",
                 "size": "0.5", "side": "buy"}),
         ),
+        (
+            Venue::Deribit,
+            deribit,
+            r#"[{"timestamp":1700000000000,"price":0.0150,"amount":2.0,"direction":"sell","instrument_name":"BTC-24SEP21-8000-P","trade_seq":1}]"#,
+            r#"[{"timestamp":1,"amount":1,"direction":"buy","instrument_name":"BTC-PERPETUAL"}]"#,
+            "price",
+            json!({"type": "trade", "exchange": "deribit", "symbol": "BTC-24SEP21-8000-P",
+                "ts": 1_700_000_000_000_i64, "received_ts": 1, "price": "0.015",
+                "size": "2", "side": "sell"}),
+        ),
     ];
-    for (venue, channel, data, bad_data, expected) in cases {
-        let mut n = FeedNormalizer::new(venue, Contracts::default());
-        let mut push = |m: &str| {
+    for (venue, wrap, data, bad_data, missing, expected) in cases {
+        for data_first in [false, true] {
+            // A fresh normalizer each time: Hyperliquid would count the
+            // repeated trade as a duplicate.
+            let mut n = FeedNormalizer::new(venue, Contracts::default());
             let mut out = Vec::new();
-            let outcome = n.push(m, Some(1), &mut out);
-            let json: Vec<Value> = out
-                .iter()
-                .map(|r| serde_json::to_value(r).unwrap())
-                .collect();
-            (outcome, json)
-        };
-        let (outcome, records) = push(&format!(r#"{{{channel},"data":{data}}}"#));
-        assert_eq!(outcome, Outcome::Records(1), "{venue:?}");
-        assert_eq!(records.len(), 1);
-        assert_eq!(records[0], expected);
-        // A fresh normalizer: Hyperliquid would count a repeated trade as a
-        // duplicate.
+            let outcome = n.push(&wrap(data_first, data), Some(1), &mut out);
+            assert_eq!(outcome, Outcome::Records(1), "{venue:?} {data_first}");
+            assert_eq!(serde_json::to_value(&out[0]).unwrap(), expected);
+        }
         let mut n = FeedNormalizer::new(venue, Contracts::default());
         let mut out = Vec::new();
-        let reordered = format!(r#"{{"data":{data},{channel}}}"#);
-        assert_eq!(n.push(&reordered, Some(1), &mut out), Outcome::Records(1));
-        assert_eq!(serde_json::to_value(&out[0]).unwrap(), expected);
         let mut refusal = |m: &str| match n.push(m, Some(1), &mut out) {
             Outcome::Rejected(reason) => reason,
             other => panic!("{venue:?} {m}: {other:?}"),
         };
-        let reason = refusal(&format!(r#"{{{channel},"data":{bad_data}}}"#));
-        assert!(
-            reason.starts_with("`trades`: missing field `px`"),
-            "{reason}"
-        );
-        let reason = refusal(&format!(r#"{{{channel},"data":{data},"data":[]}}"#));
+        let reason = refusal(&wrap(false, bad_data));
+        let want = format!("`trades`: missing field `{missing}`");
+        assert!(reason.starts_with(&want), "{reason}");
+        let reason = refusal(&wrap(false, &format!(r#"{data},"data":[]"#)));
         assert!(
             reason.starts_with("`message`: duplicate field `data`"),
             "{reason}"
         );
-        let none = n.push(&format!(r#"{{{channel},"data":null}}"#), Some(1), &mut out);
+        let none = n.push(&wrap(false, "null"), Some(1), &mut out);
         assert!(matches!(none, Outcome::Unknown(_)), "{venue:?}: {none:?}");
-        assert_eq!(out.len(), 1, "{venue:?}: nothing more made");
+        assert!(out.is_empty(), "{venue:?}: nothing made");
     }
 }
 

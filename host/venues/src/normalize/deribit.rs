@@ -4,31 +4,161 @@
 //! base currency. A trade's `liquidation` flag (`M` maker, `T` taker, `MT`
 //! both) also makes a liquidation of that side's position.
 
+use super::envelope::{self, Data, DataSeed, Keys};
 use super::market::{CandleFields, OpenCandles, TickerFields, interval};
 use super::{Ctx, Funding, Outcome, made, parse};
 use crate::num::{self, BadValue, bad};
 use prism_model::{Decimal, PositionSide, Side};
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-#[derive(Deserialize)]
+/// A JSON-RPC message, read by [`MessageSeed`].
 struct Message<'a> {
-    #[serde(borrow, default)]
     method: Option<&'a str>,
-    #[serde(borrow, default)]
     params: Option<Params<'a>>,
-    #[serde(default)]
-    result: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
-    error: Option<serde::de::IgnoredAny>,
+    result: Option<IgnoredAny>,
+    error: Option<IgnoredAny>,
+}
+
+/// A notification's parameters: a `trades` channel's data read in the same
+/// pass, any other kept raw.
+struct Params<'a> {
+    channel: Option<&'a str>,
+    data: Option<Data<'a, Vec<Trade<'a>>>>,
+}
+
+/// Reads a [`Message`]; with `one_pass`, a `trades` channel's data is read
+/// as trades when the channel came before it (Deribit sends it first),
+/// else every data is kept raw — the derived parse's behaviour, for its
+/// errors.
+#[derive(Clone, Copy)]
+struct MessageSeed {
+    one_pass: bool,
 }
 
 #[derive(Deserialize)]
-struct Params<'a> {
-    #[serde(borrow, default)]
-    channel: Option<&'a str>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Key {
+    Method,
+    Params,
+    Result,
+    Error,
+    Channel,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed {
+    type Value = Message<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_struct("Message", &["method", "params", "result", "error"], self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed {
+    type Value = Message<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Deribit JSON-RPC message")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut m = Message {
+            method: None,
+            params: None,
+            result: None,
+            error: None,
+        };
+        let mut keys = Keys::default();
+        while let Some(key) = map.next_key()? {
+            match key {
+                Key::Method => {
+                    keys.once(0, "method")?;
+                    m.method = map.next_value()?;
+                }
+                Key::Params => {
+                    keys.once(1, "params")?;
+                    m.params = map.next_value_seed(ParamsSeed(self))?;
+                }
+                Key::Result => {
+                    keys.once(2, "result")?;
+                    m.result = map.next_value()?;
+                }
+                Key::Error => {
+                    keys.once(3, "error")?;
+                    m.error = map.next_value()?;
+                }
+                Key::Channel | Key::Data | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Reads a message's `params` (or `null`, as `None`).
+struct ParamsSeed(MessageSeed);
+
+impl<'de> DeserializeSeed<'de> for ParamsSeed {
+    type Value = Option<Params<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ParamsSeed {
+    type Value = Option<Params<'de>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a notification's params")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_struct("Params", &["channel", "data"], self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut p = Params {
+            channel: None,
+            data: None,
+        };
+        let mut keys = Keys::default();
+        while let Some(key) = map.next_key()? {
+            match key {
+                Key::Channel => {
+                    keys.once(0, "channel")?;
+                    p.channel = map.next_value()?;
+                }
+                Key::Data => {
+                    keys.once(1, "data")?;
+                    let trades = self.0.one_pass && p.channel.is_some_and(is_trades);
+                    p.data = map.next_value_seed(DataSeed::new(trades))?;
+                }
+                Key::Method | Key::Params | Key::Result | Key::Error | Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some(p))
+    }
+}
+
+/// Whether a channel's data are trades (`trades.{instrument}.{interval}`).
+fn is_trades(channel: &str) -> bool {
+    channel.split('.').next() == Some("trades")
 }
 
 /// Numbers are borrowed as printed (`&RawValue`) and read exactly
@@ -157,7 +287,7 @@ fn base_amount(
 
 impl State {
     pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
-        let m: Message<'_> = parse("message", message)?;
+        let m = envelope::read(message, |one_pass| MessageSeed { one_pass })?;
         if m.result.is_some()
             || m.error.is_some()
             || matches!(m.method, Some("heartbeat" | "public/test"))
@@ -173,7 +303,14 @@ impl State {
                 m.method.unwrap_or("no channel").to_owned(),
             ));
         };
-        let data = data.get();
+        let data = match data {
+            Data::Read(read) => {
+                let before = ctx.out.len();
+                trades(ctx, read)?;
+                return Ok(made(ctx, before));
+            }
+            Data::Raw(raw) => raw.get(),
+        };
         if let Some(rest) = channel.strip_prefix("chart.trades.") {
             return self.chart(ctx, rest, data);
         }
@@ -211,56 +348,7 @@ fn notification(ctx: &mut Ctx<'_>, channel: &str, data: &str) -> Result<Outcome,
     let prefix = channel.split('.').next().unwrap_or(channel);
     let before = ctx.out.len();
     match prefix {
-        "trades" => {
-            let trades: Vec<Trade<'_>> = parse("trades", data)?;
-            for t in trades {
-                let kind = kind(t.instrument_name);
-                if kind == Kind::Combo {
-                    continue;
-                }
-                let price = num::printed("price", t.price)?;
-                let size = base_amount("amount", kind, num::printed("amount", t.amount)?, price)?;
-                let side = match t.direction {
-                    "buy" => Side::Buy,
-                    "sell" => Side::Sell,
-                    other => return Err(bad("direction", format!("unknown direction `{other}`"))),
-                };
-                ctx.trade(
-                    t.instrument_name,
-                    t.timestamp,
-                    price,
-                    size,
-                    side,
-                    None,
-                    None,
-                    false,
-                );
-                // The taker's position was on the side it traded out of;
-                // the maker's on the other.
-                let taker = if side == Side::Sell {
-                    PositionSide::Long
-                } else {
-                    PositionSide::Short
-                };
-                let maker = if taker == PositionSide::Long {
-                    PositionSide::Short
-                } else {
-                    PositionSide::Long
-                };
-                let liquidated: &[PositionSide] = match t.liquidation {
-                    None => &[],
-                    Some("T") => &[taker],
-                    Some("M") => &[maker],
-                    Some("MT" | "TM") => &[maker, taker],
-                    Some(other) => {
-                        return Err(bad("liquidation", format!("unknown flag `{other}`")));
-                    }
-                };
-                for position in liquidated {
-                    ctx.liquidation(t.instrument_name, t.timestamp, price, size, *position, None);
-                }
-            }
-        }
+        "trades" => trades(ctx, parse("trades", data)?)?,
         "ticker" => {
             let t: Ticker<'_> = parse("ticker", data)?;
             let kind = kind(t.instrument_name);
@@ -316,6 +404,59 @@ fn notification(ctx: &mut Ctx<'_>, channel: &str, data: &str) -> Result<Outcome,
         other => return Ok(Outcome::Unknown(other.to_owned())),
     }
     Ok(made(ctx, before))
+}
+
+/// A `trades` notification: each trade (combos skipped), and the
+/// liquidations its flag names.
+fn trades(ctx: &mut Ctx<'_>, trades: Vec<Trade<'_>>) -> Result<(), BadValue> {
+    for t in trades {
+        let kind = kind(t.instrument_name);
+        if kind == Kind::Combo {
+            continue;
+        }
+        let price = num::printed("price", t.price)?;
+        let size = base_amount("amount", kind, num::printed("amount", t.amount)?, price)?;
+        let side = match t.direction {
+            "buy" => Side::Buy,
+            "sell" => Side::Sell,
+            other => return Err(bad("direction", format!("unknown direction `{other}`"))),
+        };
+        ctx.trade(
+            t.instrument_name,
+            t.timestamp,
+            price,
+            size,
+            side,
+            None,
+            None,
+            false,
+        );
+        // The taker's position was on the side it traded out of;
+        // the maker's on the other.
+        let taker = if side == Side::Sell {
+            PositionSide::Long
+        } else {
+            PositionSide::Short
+        };
+        let maker = if taker == PositionSide::Long {
+            PositionSide::Short
+        } else {
+            PositionSide::Long
+        };
+        let liquidated: &[PositionSide] = match t.liquidation {
+            None => &[],
+            Some("T") => &[taker],
+            Some("M") => &[maker],
+            Some("MT" | "TM") => &[maker, taker],
+            Some(other) => {
+                return Err(bad("liquidation", format!("unknown flag `{other}`")));
+            }
+        };
+        for position in liquidated {
+            ctx.liquidation(t.instrument_name, t.timestamp, price, size, *position, None);
+        }
+    }
+    Ok(())
 }
 
 /// The ticker part of a `ticker` or `quote` notification. A side with
