@@ -4,7 +4,7 @@
 //!
 //! [`Normalizer`]: crate::Normalizer
 
-use crate::record::{DecimalText, Record};
+use crate::record::{DecimalText, Exchange, Record};
 use prism_model::{Decimal, Event, Instrument};
 
 /// A decimal as the replay format writes it (no trailing zeros).
@@ -91,7 +91,7 @@ impl Record {
         {
             return None;
         }
-        let exchange = instrument.exchange.to_string();
+        let exchange: Exchange = instrument.exchange.to_string().into();
         let symbol = instrument.symbol.to_string();
         Some(match event {
             Event::Instrument(i) => Record::Instrument {

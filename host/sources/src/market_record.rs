@@ -2,7 +2,7 @@
 
 use crate::from_event::{opt, text};
 use crate::record::{
-    DecimalText, Normalizer, Record, RecordError, dec, dec_opt, non_negative, positive,
+    DecimalText, Exchange, Normalizer, Record, RecordError, dec, dec_opt, non_negative, positive,
 };
 use prism_model::{Candle, Decimal, Event, Level, Ticker};
 
@@ -138,7 +138,11 @@ impl Normalizer {
 }
 
 /// The record of a candle or ticker event at `exchange`/`symbol`.
-pub(crate) fn market_record_of(event: &Event, exchange: String, symbol: String) -> Option<Record> {
+pub(crate) fn market_record_of(
+    event: &Event,
+    exchange: Exchange,
+    symbol: String,
+) -> Option<Record> {
     match event {
         Event::Candle(c) => Some(Record::Candle {
             exchange,

@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecimalText(pub String);
 
+/// A record's venue name: borrowed when a normalizer names its own venue
+/// (no allocation per record), owned when read from a file.
+pub type Exchange = std::borrow::Cow<'static, str>;
+
 impl Serialize for DecimalText {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
@@ -47,7 +51,7 @@ impl From<String> for DecimalText {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     Instrument {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         base: Option<String>,
@@ -64,7 +68,7 @@ pub enum Record {
         contract_size: Option<DecimalText>,
     },
     Trade {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,7 +86,7 @@ pub enum Record {
         insurance_fund: bool,
     },
     Liquidation {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,7 +98,7 @@ pub enum Record {
         account: Option<String>,
     },
     Funding {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,7 +113,7 @@ pub enum Record {
         next_funding_ts: Option<TimestampMs>,
     },
     OpenInterest {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,7 +121,7 @@ pub enum Record {
         open_interest: DecimalText,
     },
     Book {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,7 +131,7 @@ pub enum Record {
         asks: Vec<(DecimalText, DecimalText)>,
     },
     Position {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,7 +146,7 @@ pub enum Record {
     },
     /// An OHLCV candle; `volume` in base units, `open_ts` its interval's start.
     Candle {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,7 +167,7 @@ pub enum Record {
     /// Best bid and offer (`[price, size]`) and the venue's summary; every
     /// field but the place and times is optional.
     Ticker {
-        exchange: String,
+        exchange: Exchange,
         symbol: String,
         ts: TimestampMs,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -262,7 +262,7 @@ impl Simulator {
         for m in &self.markets {
             let a = &self.assets[m.asset];
             out.push(Record::Instrument {
-                exchange: m.venue.to_owned(),
+                exchange: m.venue.into(),
                 symbol: m.symbol.clone(),
                 base: Some(a.name.to_owned()),
                 quote: Some(
@@ -345,7 +345,7 @@ impl Simulator {
             out.push((
                 ts,
                 Record::Trade {
-                    exchange: self.markets[m].venue.to_owned(),
+                    exchange: self.markets[m].venue.into(),
                     symbol: self.markets[m].symbol.clone(),
                     ts,
                     received_ts: Some(ts + 5),
@@ -387,7 +387,7 @@ impl Simulator {
             out.push((
                 ts,
                 Record::Liquidation {
-                    exchange: self.markets[m].venue.to_owned(),
+                    exchange: self.markets[m].venue.into(),
                     symbol: self.markets[m].symbol.clone(),
                     ts,
                     received_ts: Some(ts + 5),
@@ -406,7 +406,7 @@ impl Simulator {
         let acc = &self.accounts[m][i];
         let flat = acc.size == 0.0;
         Record::Position {
-            exchange: market.venue.to_owned(),
+            exchange: market.venue.into(),
             symbol: market.symbol.clone(),
             ts,
             received_ts: Some(ts + 5),
@@ -436,7 +436,7 @@ impl Simulator {
                 out.push((
                     ts,
                     Record::Liquidation {
-                        exchange: "hyperliquid".to_owned(),
+                        exchange: "hyperliquid".into(),
                         symbol: self.markets[m].symbol.clone(),
                         ts,
                         received_ts: Some(ts + 5),
@@ -505,7 +505,7 @@ impl Simulator {
         let market = &self.markets[m];
         let interval = i64::from(market.funding_interval_h) * HOUR_MS;
         Record::Funding {
-            exchange: market.venue.to_owned(),
+            exchange: market.venue.into(),
             symbol: market.symbol.clone(),
             ts,
             received_ts: Some(ts + 5),
@@ -523,7 +523,7 @@ impl Simulator {
         market.open_interest = (market.open_interest * (1.0 + 0.002 * z)).max(1.0);
         let a = &self.assets[market.asset];
         Record::OpenInterest {
-            exchange: market.venue.to_owned(),
+            exchange: market.venue.into(),
             symbol: market.symbol.clone(),
             ts,
             received_ts: Some(ts + 5),
@@ -540,7 +540,7 @@ impl Simulator {
         let tick = self.assets[self.markets[m].asset].tick;
         let index = self.assets[self.markets[m].asset].price;
         Record::Ticker {
-            exchange: self.markets[m].venue.to_owned(),
+            exchange: self.markets[m].venue.into(),
             symbol: self.markets[m].symbol.clone(),
             ts,
             received_ts: Some(ts + 5),
@@ -614,7 +614,7 @@ impl Simulator {
         let bids = (0..10).map(|i| level(i, -1.0)).collect();
         let asks = (0..10).map(|i| level(i, 1.0)).collect();
         Record::Book {
-            exchange: self.markets[m].venue.to_owned(),
+            exchange: self.markets[m].venue.into(),
             symbol: self.markets[m].symbol.clone(),
             ts,
             received_ts: Some(ts + 5),

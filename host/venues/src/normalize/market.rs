@@ -40,7 +40,7 @@ pub(crate) struct TickerFields {
 impl Ctx<'_> {
     pub(crate) fn candle(&mut self, symbol: &str, ts: TimestampMs, c: CandleFields) {
         self.out.push(Record::Candle {
-            exchange: self.venue.to_owned(),
+            exchange: self.venue.into(),
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
@@ -60,7 +60,7 @@ impl Ctx<'_> {
     pub(crate) fn ticker(&mut self, symbol: &str, ts: TimestampMs, t: TickerFields) {
         let level = |l: Option<(Decimal, Decimal)>| l.map(|(p, s)| (out(p), out(s)));
         self.out.push(Record::Ticker {
-            exchange: self.venue.to_owned(),
+            exchange: self.venue.into(),
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,

@@ -125,7 +125,7 @@ impl Ctx<'_> {
         insurance_fund: bool,
     ) {
         self.out.push(Record::Trade {
-            exchange: self.venue.to_owned(),
+            exchange: self.venue.into(),
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
@@ -148,7 +148,7 @@ impl Ctx<'_> {
         account: Option<String>,
     ) {
         self.out.push(Record::Liquidation {
-            exchange: self.venue.to_owned(),
+            exchange: self.venue.into(),
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
@@ -161,7 +161,7 @@ impl Ctx<'_> {
 
     pub(crate) fn funding(&mut self, symbol: &str, ts: TimestampMs, f: Funding) {
         self.out.push(Record::Funding {
-            exchange: self.venue.to_owned(),
+            exchange: self.venue.into(),
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
@@ -175,7 +175,7 @@ impl Ctx<'_> {
 
     pub(crate) fn open_interest(&mut self, symbol: &str, ts: TimestampMs, open_interest: Decimal) {
         self.out.push(Record::OpenInterest {
-            exchange: self.venue.to_owned(),
+            exchange: self.venue.into(),
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
@@ -192,7 +192,7 @@ impl Ctx<'_> {
         asks: Vec<TextLevel>,
     ) {
         self.out.push(Record::Book {
-            exchange: self.venue.to_owned(),
+            exchange: self.venue.into(),
             symbol: symbol.to_owned(),
             ts,
             received_ts: self.received,
