@@ -4,16 +4,17 @@
 //! base currency. A trade's `liquidation` flag (`M` maker, `T` taker, `MT`
 //! both) also makes a liquidation of that side's position.
 
-use super::envelope::{self, Data, DataSeed, Keys};
+use super::envelope::{self, Data, DataSeed, Envelope, Optional, Seed};
 use super::market::{CandleFields, OpenCandles, TickerFields, interval};
 use super::{Ctx, Funding, Outcome, made, parse};
 use crate::num::{self, BadValue, bad};
 use prism_model::{Decimal, PositionSide, Side};
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess};
 use serde_json::value::RawValue;
 
-/// A JSON-RPC message, read by [`MessageSeed`].
+/// A JSON-RPC message.
+#[derive(Default)]
 struct Message<'a> {
     method: Option<&'a str>,
     params: Option<Params<'a>>,
@@ -22,19 +23,11 @@ struct Message<'a> {
 }
 
 /// A notification's parameters: a `trades` channel's data read in the same
-/// pass, any other kept raw.
+/// pass as the channel (which Deribit sends first), any other kept raw.
+#[derive(Default)]
 struct Params<'a> {
     channel: Option<&'a str>,
     data: Option<Data<'a, Vec<Trade<'a>>>>,
-}
-
-/// Reads a [`Message`]; with `one_pass`, a `trades` channel's data is read
-/// as trades when the channel came before it (Deribit sends it first),
-/// else every data is kept raw — the derived parse's behaviour, for its
-/// errors.
-#[derive(Clone, Copy)]
-struct MessageSeed {
-    one_pass: bool,
 }
 
 #[derive(Deserialize)]
@@ -50,109 +43,72 @@ enum Key {
     Other,
 }
 
-impl<'de> DeserializeSeed<'de> for MessageSeed {
-    type Value = Message<'de>;
+impl<'de> Envelope<'de> for Message<'de> {
+    type Key = Key;
+    const NAME: &'static str = "Deribit JSON-RPC message";
+    const KEYS: &'static [&'static str] = &["method", "params", "result", "error"];
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_struct("Message", &["method", "params", "result", "error"], self)
+    fn slot(key: &Key) -> Option<usize> {
+        match key {
+            Key::Method => Some(0),
+            Key::Params => Some(1),
+            Key::Result => Some(2),
+            Key::Error => Some(3),
+            Key::Channel | Key::Data | Key::Other => None,
+        }
     }
-}
 
-impl<'de> Visitor<'de> for MessageSeed {
-    type Value = Message<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a Deribit JSON-RPC message")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut m = Message {
-            method: None,
-            params: None,
-            result: None,
-            error: None,
-        };
-        let mut keys = Keys::default();
-        while let Some(key) = map.next_key()? {
-            match key {
-                Key::Method => {
-                    keys.once(0, "method")?;
-                    m.method = map.next_value()?;
-                }
-                Key::Params => {
-                    keys.once(1, "params")?;
-                    m.params = map.next_value_seed(ParamsSeed(self))?;
-                }
-                Key::Result => {
-                    keys.once(2, "result")?;
-                    m.result = map.next_value()?;
-                }
-                Key::Error => {
-                    keys.once(3, "error")?;
-                    m.error = map.next_value()?;
-                }
-                Key::Channel | Key::Data | Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn read<A: MapAccess<'de>>(
+        &mut self,
+        key: Key,
+        map: &mut A,
+        one_pass: bool,
+    ) -> Result<(), A::Error> {
+        match key {
+            Key::Method => self.method = map.next_value()?,
+            Key::Params => {
+                self.params = map.next_value_seed(Optional(Seed::<Params<'de>>::new(one_pass)))?;
+            }
+            Key::Result => self.result = map.next_value()?,
+            Key::Error => self.error = map.next_value()?,
+            Key::Channel | Key::Data | Key::Other => {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(m)
+        Ok(())
     }
 }
 
-/// Reads a message's `params` (or `null`, as `None`).
-struct ParamsSeed(MessageSeed);
+impl<'de> Envelope<'de> for Params<'de> {
+    type Key = Key;
+    const NAME: &'static str = "notification's params";
+    const KEYS: &'static [&'static str] = &["channel", "data"];
 
-impl<'de> DeserializeSeed<'de> for ParamsSeed {
-    type Value = Option<Params<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ParamsSeed {
-    type Value = Option<Params<'de>>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a notification's params")
+    fn slot(key: &Key) -> Option<usize> {
+        match key {
+            Key::Channel => Some(0),
+            Key::Data => Some(1),
+            Key::Method | Key::Params | Key::Result | Key::Error | Key::Other => None,
+        }
     }
 
-    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_struct("Params", &["channel", "data"], self)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut p = Params {
-            channel: None,
-            data: None,
-        };
-        let mut keys = Keys::default();
-        while let Some(key) = map.next_key()? {
-            match key {
-                Key::Channel => {
-                    keys.once(0, "channel")?;
-                    p.channel = map.next_value()?;
-                }
-                Key::Data => {
-                    keys.once(1, "data")?;
-                    let trades = self.0.one_pass && p.channel.is_some_and(is_trades);
-                    p.data = map.next_value_seed(DataSeed::new(trades))?;
-                }
-                Key::Method | Key::Params | Key::Result | Key::Error | Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn read<A: MapAccess<'de>>(
+        &mut self,
+        key: Key,
+        map: &mut A,
+        one_pass: bool,
+    ) -> Result<(), A::Error> {
+        match key {
+            Key::Channel => self.channel = map.next_value()?,
+            Key::Data => {
+                let trades = one_pass && self.channel.is_some_and(is_trades);
+                self.data = map.next_value_seed(DataSeed::new(trades))?;
+            }
+            Key::Method | Key::Params | Key::Result | Key::Error | Key::Other => {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Some(p))
+        Ok(())
     }
 }
 
@@ -287,7 +243,7 @@ fn base_amount(
 
 impl State {
     pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
-        let m = envelope::read(message, |one_pass| MessageSeed { one_pass })?;
+        let m: Message<'_> = envelope::read(message)?;
         if m.result.is_some()
             || m.error.is_some()
             || matches!(m.method, Some("heartbeat" | "public/test"))

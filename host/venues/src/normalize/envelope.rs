@@ -4,9 +4,9 @@
 //! "data":[…]}`). A derived parse cannot use that order: it keeps the data
 //! raw, and the data is scanned a second time once the channel is known —
 //! two scans of nearly the whole message, the largest single cost of a
-//! trade. A venue's envelope is instead read by a visitor that, once it has
-//! seen the channel, reads the data as the type that channel carries
-//! ([`DataSeed`]).
+//! trade. A venue's envelope is instead read key by key ([`Envelope`],
+//! driven by [`read`]): once the channel has been seen, the data is read as
+//! the type that channel carries ([`DataSeed`]).
 //!
 //! Errors stay the derived parse's: when the one-pass read fails for any
 //! reason, the venue parses the message again the old way (raw data, then
@@ -15,7 +15,7 @@
 
 use crate::num::{BadValue, bad};
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, Error};
+use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::marker::PhantomData;
 
@@ -53,15 +53,114 @@ impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for DataSeed<T> {
     }
 }
 
-/// Parses a venue's `message` with the seed `envelope(true)` makes (data in
-/// the same pass); when that fails, again with `envelope(false)` (every
-/// data raw, as a derived parse reads it), whose error is the refusal.
-pub(crate) fn read<'a, S: DeserializeSeed<'a>>(
-    message: &'a str,
-    envelope: impl Fn(bool) -> S,
-) -> Result<S::Value, BadValue> {
-    whole(envelope(true), message)
-        .or_else(|_| whole(envelope(false), message).map_err(|e| bad("message", e.to_string())))
+/// A venue's envelope, read key by key: what differs between venues.
+pub(crate) trait Envelope<'de>: Default {
+    /// Its keys: a `field_identifier` enum with an `other` for the rest.
+    type Key: Deserialize<'de>;
+    /// What it is, for serde's messages.
+    const NAME: &'static str;
+    /// Its keys' names, in [`Envelope::slot`]'s order.
+    const KEYS: &'static [&'static str];
+
+    /// Where `key` is in [`Envelope::KEYS`]; `None` for a key it ignores.
+    fn slot(key: &Self::Key) -> Option<usize>;
+
+    /// Reads `key`'s value from `map`; with `one_pass`, data whose channel
+    /// was seen already may be read as that channel's type.
+    fn read<A: MapAccess<'de>>(
+        &mut self,
+        key: Self::Key,
+        map: &mut A,
+        one_pass: bool,
+    ) -> Result<(), A::Error>;
+}
+
+/// Reads an [`Envelope`], each known key at most once (as a derived parse
+/// requires).
+pub(crate) struct Seed<E> {
+    one_pass: bool,
+    envelope: PhantomData<E>,
+}
+
+impl<E> Seed<E> {
+    pub(crate) fn new(one_pass: bool) -> Self {
+        Self {
+            one_pass,
+            envelope: PhantomData,
+        }
+    }
+}
+
+impl<'de, E: Envelope<'de>> DeserializeSeed<'de> for Seed<E> {
+    type Value = E;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<E, D::Error> {
+        d.deserialize_struct(E::NAME, E::KEYS, self)
+    }
+}
+
+impl<'de, E: Envelope<'de>> Visitor<'de> for Seed<E> {
+    type Value = E;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a {}", E::NAME)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<E, A::Error> {
+        let mut envelope = E::default();
+        let mut seen = 0u64;
+        while let Some(key) = map.next_key::<E::Key>()? {
+            if let Some(at) = E::slot(&key) {
+                if seen & (1 << at) != 0 {
+                    return Err(A::Error::duplicate_field(E::KEYS[at]));
+                }
+                seen |= 1 << at;
+            }
+            envelope.read(key, &mut map, self.one_pass)?;
+        }
+        Ok(envelope)
+    }
+}
+
+/// Reads a value with the seed it holds, or `null` as `None` (what an
+/// `Option` field of a derived parse does).
+pub(crate) struct Optional<S>(pub(crate) S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a value or null")
+    }
+
+    fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(d).map(Some)
+    }
+}
+
+/// Parses a venue's `message` as the envelope `E` with its data in the
+/// same pass; when that fails, again with every data kept raw (as a
+/// derived parse reads it), whose error is the refusal.
+pub(crate) fn read<'a, E: Envelope<'a>>(message: &'a str) -> Result<E, BadValue> {
+    whole(Seed::<E>::new(true), message).or_else(|_| {
+        whole(Seed::<E>::new(false), message).map_err(|e| bad("message", e.to_string()))
+    })
 }
 
 /// Parses `text` with `seed` as one whole JSON document (trailing
@@ -71,21 +170,4 @@ fn whole<'a, S: DeserializeSeed<'a>>(seed: S, text: &'a str) -> serde_json::Resu
     let value = seed.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
-}
-
-/// The keys of an envelope seen so far: each may come once, as a derived
-/// parse requires.
-#[derive(Default)]
-pub(crate) struct Keys(u32);
-
-impl Keys {
-    /// Notes key number `at` (< 32), named `name`; refuses it the second time.
-    pub(crate) fn once<E: Error>(&mut self, at: u32, name: &'static str) -> Result<(), E> {
-        let bit = 1 << at;
-        if self.0 & bit != 0 {
-            return Err(E::duplicate_field(name));
-        }
-        self.0 |= bit;
-        Ok(())
-    }
 }

@@ -4,29 +4,22 @@
 //! becomes a liquidation of `liquidatedUser`.
 
 use super::dedup::Seen;
-use super::envelope::{self, Data, DataSeed, Keys};
+use super::envelope::{self, Data, DataSeed, Envelope};
 use super::market::{CandleFields, OpenCandles, TickerFields, interval};
 use super::{Ctx, Funding, Outcome, TextLevel, made, parse};
 use crate::num::{self, BadValue, bad};
 use prism_model::{PositionSide, Side};
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess};
 use std::collections::HashMap;
 
-/// A message, read by [`MessageSeed`]: a `trades` channel's data in the
-/// same pass, any other kept raw.
+/// A message: a `trades` channel's data read in the same pass as the
+/// channel (which Hyperliquid sends first), any other kept raw.
+#[derive(Default)]
 struct Message<'a> {
     channel: Option<&'a str>,
     data: Option<Data<'a, Vec<Trade<'a>>>>,
     data_type: Option<&'a str>,
-}
-
-/// Reads a [`Message`]; with `one_pass`, a `trades` channel's data is read
-/// as trades when the channel came before it (Hyperliquid sends it first),
-/// else every data is kept raw — the derived parse's behaviour, for its
-/// errors.
-struct MessageSeed {
-    one_pass: bool,
 }
 
 #[derive(Deserialize)]
@@ -42,49 +35,38 @@ enum Key {
     Other,
 }
 
-impl<'de> DeserializeSeed<'de> for MessageSeed {
-    type Value = Message<'de>;
+impl<'de> Envelope<'de> for Message<'de> {
+    type Key = Key;
+    const NAME: &'static str = "Hyperliquid message";
+    const KEYS: &'static [&'static str] = &["channel", "data", "dataType"];
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_struct("Message", &["channel", "data", "dataType"], self)
+    fn slot(key: &Key) -> Option<usize> {
+        match key {
+            Key::Channel => Some(0),
+            Key::Data => Some(1),
+            Key::DataType => Some(2),
+            Key::Other => None,
+        }
     }
-}
 
-impl<'de> Visitor<'de> for MessageSeed {
-    type Value = Message<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a Hyperliquid message")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut m = Message {
-            channel: None,
-            data: None,
-            data_type: None,
-        };
-        let mut keys = Keys::default();
-        while let Some(key) = map.next_key()? {
-            match key {
-                Key::Channel => {
-                    keys.once(0, "channel")?;
-                    m.channel = map.next_value()?;
-                }
-                Key::Data => {
-                    keys.once(1, "data")?;
-                    let trades = self.one_pass && m.channel == Some("trades");
-                    m.data = map.next_value_seed(DataSeed::new(trades))?;
-                }
-                Key::DataType => {
-                    keys.once(2, "dataType")?;
-                    m.data_type = map.next_value()?;
-                }
-                Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn read<A: MapAccess<'de>>(
+        &mut self,
+        key: Key,
+        map: &mut A,
+        one_pass: bool,
+    ) -> Result<(), A::Error> {
+        match key {
+            Key::Channel => self.channel = map.next_value()?,
+            Key::Data => {
+                let trades = one_pass && self.channel == Some("trades");
+                self.data = map.next_value_seed(DataSeed::new(trades))?;
+            }
+            Key::DataType => self.data_type = map.next_value()?,
+            Key::Other => {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(m)
+        Ok(())
     }
 }
 
@@ -246,7 +228,7 @@ impl State {
     }
 
     pub(crate) fn push(&mut self, ctx: &mut Ctx<'_>, message: &str) -> Result<Outcome, BadValue> {
-        let m = envelope::read(message, |one_pass| MessageSeed { one_pass })?;
+        let m: Message<'_> = envelope::read(message)?;
         let (Some(channel), Some(data)) = (m.channel, m.data) else {
             let name = m.data_type.or(m.channel).unwrap_or("no channel");
             return Ok(Outcome::Unknown(name.to_owned()));

@@ -3,32 +3,26 @@
 //! inverse: USD per contract, so base = contracts × value / price).
 
 use super::dedup::Seen;
-use super::envelope::{self, Data, DataSeed, Keys};
+use super::envelope::{self, Data, DataSeed, Envelope};
 use super::market::{CandleFields, TickerFields, interval, maybe};
 use super::{Ctx, Funding, Outcome, made, parse};
 use crate::book::{Book, BookSide};
 use crate::num::{self, BadValue, bad};
 use prism_model::{Decimal, PositionSide, Side};
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess};
 use std::collections::HashMap;
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// A message, read by [`MessageSeed`]: a trades channel's data in the same
-/// pass, any other kept raw.
+/// A message: a trades channel's data read in the same pass as `arg`
+/// (which OKX sends first), any other kept raw.
+#[derive(Default)]
 struct Message<'a> {
     arg: Option<Arg<'a>>,
     action: Option<&'a str>,
     data: Option<Data<'a, Vec<Trade<'a>>>>,
     event: Option<&'a str>,
-}
-
-/// Reads a [`Message`]; with `one_pass`, a trades channel's data is read as
-/// trades when `arg` came before it (OKX sends it first), else every data
-/// is kept raw — the derived parse's behaviour, for its errors.
-struct MessageSeed {
-    one_pass: bool,
 }
 
 #[derive(Deserialize)]
@@ -42,55 +36,44 @@ enum Key {
     Other,
 }
 
-impl<'de> DeserializeSeed<'de> for MessageSeed {
-    type Value = Message<'de>;
+impl<'de> Envelope<'de> for Message<'de> {
+    type Key = Key;
+    const NAME: &'static str = "OKX message";
+    const KEYS: &'static [&'static str] = &["arg", "action", "data", "event"];
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_struct("Message", &["arg", "action", "data", "event"], self)
+    fn slot(key: &Key) -> Option<usize> {
+        match key {
+            Key::Arg => Some(0),
+            Key::Action => Some(1),
+            Key::Data => Some(2),
+            Key::Event => Some(3),
+            Key::Other => None,
+        }
     }
-}
 
-impl<'de> Visitor<'de> for MessageSeed {
-    type Value = Message<'de>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an OKX message")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut m = Message {
-            arg: None,
-            action: None,
-            data: None,
-            event: None,
-        };
-        let mut keys = Keys::default();
-        while let Some(key) = map.next_key()? {
-            match key {
-                Key::Arg => {
-                    keys.once(0, "arg")?;
-                    m.arg = map.next_value()?;
-                }
-                Key::Action => {
-                    keys.once(1, "action")?;
-                    m.action = map.next_value()?;
-                }
-                Key::Data => {
-                    keys.once(2, "data")?;
-                    let trades = self.one_pass
-                        && m.arg.as_ref().is_some_and(|a| TRADES.contains(&a.channel));
-                    m.data = map.next_value_seed(DataSeed::new(trades))?;
-                }
-                Key::Event => {
-                    keys.once(3, "event")?;
-                    m.event = map.next_value()?;
-                }
-                Key::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn read<A: MapAccess<'de>>(
+        &mut self,
+        key: Key,
+        map: &mut A,
+        one_pass: bool,
+    ) -> Result<(), A::Error> {
+        match key {
+            Key::Arg => self.arg = map.next_value()?,
+            Key::Action => self.action = map.next_value()?,
+            Key::Data => {
+                let trades = one_pass
+                    && self
+                        .arg
+                        .as_ref()
+                        .is_some_and(|a| TRADES.contains(&a.channel));
+                self.data = map.next_value_seed(DataSeed::new(trades))?;
+            }
+            Key::Event => self.event = map.next_value()?,
+            Key::Other => {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(m)
+        Ok(())
     }
 }
 
@@ -360,7 +343,7 @@ impl State {
         if message.trim() == "pong" {
             return Ok(Outcome::Control);
         }
-        let m = envelope::read(message, |one_pass| MessageSeed { one_pass })?;
+        let m: Message<'_> = envelope::read(message)?;
         if m.event.is_some() {
             return Ok(Outcome::Control);
         }
