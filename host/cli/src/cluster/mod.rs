@@ -17,14 +17,16 @@ use prism_control::{Origin, SavedState, Supervisor, plugin_settings};
 use prism_model::partition::{partition_of, stable_hash};
 use prism_model::{PartitionKey, PartitionSlice, PluginId, wall_ms};
 use prism_nats::cluster::{
-    Cluster, ClusterSettings, ClusterView, CodeHead, HostEntry, StateWriter, delivered_since,
+    Cluster, ClusterSettings, ClusterView, HostEntry, StateWriter, delivered_since,
 };
 use prism_nats::{Handovers, Nats, NatsError, Rewind, first_sequence};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+mod code;
 
 /// How long a host handing a partition over waits for its instances' last
 /// states before giving the lease up anyway (the next owner then resumes
@@ -243,6 +245,8 @@ impl ClusterHost {
             status: status.clone(),
             takeovers: 0,
             handed_over: 0,
+            placed: HashMap::new(),
+            refusals: HashMap::new(),
             last_error: None,
             calls: NatsCalls {
                 handle: handle.clone(),
@@ -289,6 +293,12 @@ pub(crate) struct Manager {
     last_error: Option<String>,
     /// How the rounds call NATS.
     calls: NatsCalls,
+    /// By held instance: the version (SHA-256) these rounds last placed on
+    /// it, started or replaced (see `code.rs`).
+    placed: HashMap<String, String>,
+    /// By held instance: a version whose replacement it refused, and how
+    /// many times.
+    refusals: HashMap<String, (String, u32)>,
 }
 
 impl Manager {
@@ -320,153 +330,6 @@ impl Manager {
             }
         }
         self
-    }
-
-    /// At start: each plugin runs the cluster's code when the cluster has
-    /// some (the hosts running already decide), else this host's file,
-    /// which becomes the cluster's.
-    fn adopt_cluster_code(&mut self) -> Result<(), String> {
-        let store = self.parts.cluster.code();
-        let heads = self
-            .calls
-            .round("reading the cluster's code", store.heads())
-            .map_err(|e| e.to_string())?;
-        for member in &mut self.members {
-            match heads.get(member.id.as_str()) {
-                Some(head) => {
-                    let wasm = self
-                        .calls
-                        .round(
-                            "fetching the cluster's code",
-                            store.fetch(member.id.as_str()),
-                        )
-                        .map_err(|e| e.to_string())?
-                        .filter(|w| prism_runtime::content_digest(w) == head.sha256)
-                        .ok_or_else(|| {
-                            format!("`{}`: the cluster's code does not read whole", member.id)
-                        })?;
-                    if head.sha256 != member.sha256 {
-                        tracing::info!(plugin = %member.id, sha256 = %head.sha256, "running the cluster's code, not this host's file");
-                    }
-                    member.code = wasm.into();
-                    member.sha256.clone_from(&head.sha256);
-                    member.since_ms = head.at_ms;
-                }
-                None => {
-                    member.since_ms = wall_ms();
-                    let head = CodeHead {
-                        plugin: member.id.to_string(),
-                        sha256: member.sha256.clone(),
-                        at_ms: member.since_ms,
-                        host: self.parts.cluster.settings().host.clone(),
-                        bytes: member.code.len() as u64,
-                    };
-                    self.calls
-                        .round("publishing code", store.publish(&head, &member.code))
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Keeps every host on one version of each plugin: a swap made here (a
-    /// changed file, an upload to one instance) is published and applied
-    /// to this host's other instances; a newer version published by
-    /// another host is applied to all of this host's.
-    fn sync_code(&mut self) -> Result<(), String> {
-        let host = self.parts.cluster.settings().host.clone();
-        let supervisor = self.parts.supervisor.clone();
-        let instances: Vec<String> = self
-            .held
-            .values()
-            .flat_map(|h| h.instances.clone())
-            .collect();
-        let mut changed: Vec<(usize, Arc<[u8]>, String, i64)> = Vec::new();
-        for (at, member) in self.members.iter().enumerate() {
-            // Swapped here since the member took its code.
-            let local = instances
-                .iter()
-                .filter(|i| prism_model::partition::split_instance(i).0 == member.id.as_str())
-                .filter_map(|i| supervisor.view(i))
-                .find(|v| v.sha256 != member.sha256 && v.loaded_at_ms > member.since_ms);
-            if let Some(view) = local
-                && let Some(code) = supervisor.code_of(&view.id)
-            {
-                let head = CodeHead {
-                    plugin: member.id.to_string(),
-                    sha256: view.sha256.clone(),
-                    at_ms: view.loaded_at_ms,
-                    host: host.clone(),
-                    bytes: code.len() as u64,
-                };
-                self.calls
-                    .round(
-                        "publishing code",
-                        self.parts.cluster.code().publish(&head, &code),
-                    )
-                    .map_err(|e| e.to_string())?;
-                tracing::info!(plugin = %member.id, sha256 = %head.sha256, "new code published to the cluster");
-                changed.push((at, code, view.sha256.clone(), view.loaded_at_ms));
-            }
-        }
-        let heads = self
-            .calls
-            .round(
-                "reading the cluster's code",
-                self.parts.cluster.code().heads(),
-            )
-            .map_err(|e| e.to_string())?;
-        for (at, member) in self.members.iter().enumerate() {
-            let Some(head) = heads.get(member.id.as_str()) else {
-                continue;
-            };
-            if head.sha256 == member.sha256
-                || head.at_ms <= member.since_ms
-                || changed.iter().any(|(i, ..)| *i == at)
-            {
-                continue;
-            }
-            let wasm = self
-                .calls
-                .round(
-                    "fetching the cluster's code",
-                    self.parts.cluster.code().fetch(member.id.as_str()),
-                )
-                .map_err(|e| e.to_string())?
-                .filter(|w| prism_runtime::content_digest(w) == head.sha256);
-            let Some(wasm) = wasm else {
-                // Being replaced right now: read again next round.
-                continue;
-            };
-            tracing::info!(plugin = %member.id, sha256 = %head.sha256, from = %head.host, "applying the cluster's new code");
-            changed.push((at, wasm.into(), head.sha256.clone(), head.at_ms));
-        }
-        for (at, code, sha256, since_ms) in changed {
-            let member = &mut self.members[at];
-            member.code = code;
-            member.sha256 = sha256;
-            member.since_ms = since_ms;
-            for instance in instances
-                .iter()
-                .filter(|i| prism_model::partition::split_instance(i).0 == member.id.as_str())
-            {
-                if supervisor
-                    .view(instance)
-                    .is_some_and(|v| v.sha256 != member.sha256)
-                    && let Err(e) = supervisor.replace_bytes(
-                        instance,
-                        &member.code,
-                        prism_control::Change::Wasm,
-                        prism_control::Rename::Refuse,
-                    )
-                {
-                    tracing::warn!(%instance, "the cluster's new code was refused here: {e}");
-                    self.last_error = Some(format!("`{instance}`: {e}"));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// One round: renew, announce, look, hand over, take.
@@ -752,6 +615,7 @@ impl Manager {
                     .add_bytes(&instance, &wasm, settings, origin),
             }
             .map_err(|e| format!("`{name}`: {e}"))?;
+            self.placed.insert(name.clone(), view.sha256.clone());
             tracing::info!(instance = %view.id, position = ?position, delivered = ?delivered.map(|d| d.position), "instance started");
             let from = position.map_or(1, first_sequence);
             earliest = Some(earliest.map_or(from, |e: u64| e.min(from)));
