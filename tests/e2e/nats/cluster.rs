@@ -288,11 +288,20 @@ fn hosts_share_partitions_take_over_a_killed_one_and_make_one_hosts_outputs() {
     b.kill();
     let killed = Instant::now();
     let expected_after = rendezvous(&market.cluster, &[&a_name, &name]);
-    let c = wait_cluster(&a, "b's partitions taken over", |c| {
-        owners(c) == expected_after
+    // Waited for together: a live host's entry can be late for a moment
+    // under load (its leases still hold its partitions), which is not
+    // what this checks — that b is gone and its partitions taken.
+    let c = wait_cluster(&a, "b's partitions taken over, b gone", |c| {
+        owners(c) == expected_after && c["hosts"].as_array().map_or(0, Vec::len) == 2
     });
     eprintln!("b's partitions taken over in {:?}", killed.elapsed());
-    assert_eq!(c["hosts"].as_array().unwrap().len(), 2, "{c:#}");
+    let hosts: Vec<&str> = c["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["host"].as_str())
+        .collect();
+    assert!(!hosts.contains(&b_name.as_str()), "{c:#}");
 
     // The stream ends; the survivors finish it.
     let started = Instant::now();
@@ -495,9 +504,13 @@ fn a_swap_on_one_host_reaches_every_host_and_every_host_that_joins() {
         if all.len() == 4 && all.iter().all(|(_, sha)| *sha == new_sha) {
             break;
         }
+        // Each host's cluster status with it: its last error names an
+        // instance that refused the code, or a round that failed.
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "not every instance runs the new code: {all:?}"
+            "not every instance runs the new code {new_sha}: {all:?}\na: {:#}\nb: {:#}",
+            cluster(&a),
+            cluster(&b)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
