@@ -182,8 +182,11 @@ pub(crate) struct State {
     books: HashMap<String, DepthSync>,
 }
 
-fn levels(raw: &[(&str, &str)]) -> Result<Vec<TextLevel>, BadValue> {
-    raw.iter()
+/// A book side kept raw (`field`, a list of `[price, size]` texts) as
+/// levels, refused by its field's name when missing or malformed.
+fn levels(field: &'static str, raw: Option<&RawValue>) -> Result<Vec<TextLevel>, BadValue> {
+    parse::<Vec<(&str, &str)>>(field, need(field, raw)?.get())?
+        .iter()
         .map(|(p, s)| Ok((num::canonical("price", p)?, num::canonical("size", s)?)))
         .collect()
 }
@@ -269,8 +272,8 @@ impl State {
                     first: need("U", ev.first)?,
                     u: need("u", ev.u)?,
                     pu: need("pu", ev.pu)?,
-                    bids: levels(&parse::<Vec<(&str, &str)>>("b", need("b", ev.b)?.get())?)?,
-                    asks: levels(&parse::<Vec<(&str, &str)>>("a", need("a", ev.a)?.get())?)?,
+                    bids: levels("b", ev.b)?,
+                    asks: levels("a", ev.a)?,
                 };
                 let sync = self.books.entry(d.symbol.clone()).or_default();
                 depth(sync, ctx, d);
@@ -335,14 +338,8 @@ impl State {
                         )
                     })?;
                 let ts = ctx.time(ev.t.or(ev.e_time))?;
-                let bids = levels(&parse::<Vec<(&str, &str)>>(
-                    "bids",
-                    need("bids", ev.bids)?.get(),
-                )?)?;
-                let asks = levels(&parse::<Vec<(&str, &str)>>(
-                    "asks",
-                    need("asks", ev.asks)?.get(),
-                )?)?;
+                let bids = levels("bids", ev.bids)?;
+                let asks = levels("asks", ev.asks)?;
                 let last = need("lastUpdateId", ev.last_update_id)?;
                 let sync = self.books.entry(symbol.clone()).or_default();
                 let waiting = std::mem::take(&mut sync.waiting);

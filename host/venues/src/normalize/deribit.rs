@@ -30,48 +30,36 @@ struct Params<'a> {
     data: Option<Data<'a, Vec<Trade<'a>>>>,
 }
 
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "lowercase")]
-enum Key {
-    Method,
-    Params,
-    Result,
-    Error,
-    Channel,
-    Data,
-    #[serde(other)]
-    Other,
-}
+envelope::keys!(MessageKey {
+    Method = "method",
+    Params = "params",
+    Result = "result",
+    Error = "error",
+});
+
+envelope::keys!(ParamsKey {
+    Channel = "channel",
+    Data = "data",
+});
 
 impl<'de> Envelope<'de> for Message<'de> {
-    type Key = Key;
+    type Key = MessageKey;
     const NAME: &'static str = "Deribit JSON-RPC message";
-    const KEYS: &'static [&'static str] = &["method", "params", "result", "error"];
-
-    fn slot(key: &Key) -> Option<usize> {
-        match key {
-            Key::Method => Some(0),
-            Key::Params => Some(1),
-            Key::Result => Some(2),
-            Key::Error => Some(3),
-            Key::Channel | Key::Data | Key::Other => None,
-        }
-    }
 
     fn read<A: MapAccess<'de>>(
         &mut self,
-        key: Key,
+        key: MessageKey,
         map: &mut A,
         one_pass: bool,
     ) -> Result<(), A::Error> {
         match key {
-            Key::Method => self.method = map.next_value()?,
-            Key::Params => {
+            MessageKey::Method => self.method = map.next_value()?,
+            MessageKey::Params => {
                 self.params = map.next_value_seed(Optional(Seed::<Params<'de>>::new(one_pass)))?;
             }
-            Key::Result => self.result = map.next_value()?,
-            Key::Error => self.error = map.next_value()?,
-            Key::Channel | Key::Data | Key::Other => {
+            MessageKey::Result => self.result = map.next_value()?,
+            MessageKey::Error => self.error = map.next_value()?,
+            MessageKey::Other => {
                 map.next_value::<IgnoredAny>()?;
             }
         }
@@ -80,31 +68,22 @@ impl<'de> Envelope<'de> for Message<'de> {
 }
 
 impl<'de> Envelope<'de> for Params<'de> {
-    type Key = Key;
+    type Key = ParamsKey;
     const NAME: &'static str = "notification's params";
-    const KEYS: &'static [&'static str] = &["channel", "data"];
-
-    fn slot(key: &Key) -> Option<usize> {
-        match key {
-            Key::Channel => Some(0),
-            Key::Data => Some(1),
-            Key::Method | Key::Params | Key::Result | Key::Error | Key::Other => None,
-        }
-    }
 
     fn read<A: MapAccess<'de>>(
         &mut self,
-        key: Key,
+        key: ParamsKey,
         map: &mut A,
         one_pass: bool,
     ) -> Result<(), A::Error> {
         match key {
-            Key::Channel => self.channel = map.next_value()?,
-            Key::Data => {
+            ParamsKey::Channel => self.channel = map.next_value()?,
+            ParamsKey::Data => {
                 let trades = one_pass && self.channel.is_some_and(is_trades);
                 self.data = map.next_value_seed(DataSeed::new(trades))?;
             }
-            Key::Method | Key::Params | Key::Result | Key::Error | Key::Other => {
+            ParamsKey::Other => {
                 map.next_value::<IgnoredAny>()?;
             }
         }

@@ -53,17 +53,50 @@ impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for DataSeed<T> {
     }
 }
 
+/// An envelope's keys, declared by [`keys!`]: each known key read at most
+/// once, any other ignored.
+pub(crate) trait Keys: Copy {
+    /// The known keys' names, in declaration order.
+    const NAMES: &'static [&'static str];
+
+    /// Where the key is in [`Keys::NAMES`]; `None` for a key it ignores.
+    fn slot(self) -> Option<usize>;
+}
+
+/// Declares an envelope's key enum: `keys!(Key { Channel = "channel", … })`
+/// makes a serde `field_identifier` enum with those variants and an `Other`
+/// for any other key, and its [`Keys`] (slots follow the declaration, so
+/// names and slots cannot drift apart).
+macro_rules! keys {
+    ($name:ident { $($key:ident = $text:literal),+ $(,)? }) => {
+        #[derive(Clone, Copy, ::serde::Deserialize)]
+        #[serde(field_identifier)]
+        enum $name {
+            $(#[serde(rename = $text)] $key,)+
+            #[serde(other)]
+            Other,
+        }
+
+        impl $crate::normalize::envelope::Keys for $name {
+            const NAMES: &'static [&'static str] = &[$($text),+];
+
+            fn slot(self) -> Option<usize> {
+                match self {
+                    Self::Other => None,
+                    known => Some(known as usize),
+                }
+            }
+        }
+    };
+}
+pub(crate) use keys;
+
 /// A venue's envelope, read key by key: what differs between venues.
 pub(crate) trait Envelope<'de>: Default {
-    /// Its keys: a `field_identifier` enum with an `other` for the rest.
-    type Key: Deserialize<'de>;
+    /// Its keys, declared with [`keys!`].
+    type Key: Deserialize<'de> + Keys;
     /// What it is, for serde's messages.
     const NAME: &'static str;
-    /// Its keys' names, in [`Envelope::slot`]'s order.
-    const KEYS: &'static [&'static str];
-
-    /// Where `key` is in [`Envelope::KEYS`]; `None` for a key it ignores.
-    fn slot(key: &Self::Key) -> Option<usize>;
 
     /// Reads `key`'s value from `map`; with `one_pass`, data whose channel
     /// was seen already may be read as that channel's type.
@@ -95,7 +128,7 @@ impl<'de, E: Envelope<'de>> DeserializeSeed<'de> for Seed<E> {
     type Value = E;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<E, D::Error> {
-        d.deserialize_struct(E::NAME, E::KEYS, self)
+        d.deserialize_struct(E::NAME, E::Key::NAMES, self)
     }
 }
 
@@ -110,9 +143,9 @@ impl<'de, E: Envelope<'de>> Visitor<'de> for Seed<E> {
         let mut envelope = E::default();
         let mut seen = 0u64;
         while let Some(key) = map.next_key::<E::Key>()? {
-            if let Some(at) = E::slot(&key) {
+            if let Some(at) = key.slot() {
                 if seen & (1 << at) != 0 {
-                    return Err(A::Error::duplicate_field(E::KEYS[at]));
+                    return Err(A::Error::duplicate_field(E::Key::NAMES[at]));
                 }
                 seen |= 1 << at;
             }

@@ -22,32 +22,15 @@ struct Message<'a> {
     data_type: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
-#[serde(field_identifier)]
-enum Key {
-    #[serde(rename = "channel")]
-    Channel,
-    #[serde(rename = "data")]
-    Data,
-    #[serde(rename = "dataType")]
-    DataType,
-    #[serde(other)]
-    Other,
-}
+envelope::keys!(Key {
+    Channel = "channel",
+    Data = "data",
+    DataType = "dataType",
+});
 
 impl<'de> Envelope<'de> for Message<'de> {
     type Key = Key;
     const NAME: &'static str = "Hyperliquid message";
-    const KEYS: &'static [&'static str] = &["channel", "data", "dataType"];
-
-    fn slot(key: &Key) -> Option<usize> {
-        match key {
-            Key::Channel => Some(0),
-            Key::Data => Some(1),
-            Key::DataType => Some(2),
-            Key::Other => None,
-        }
-    }
 
     fn read<A: MapAccess<'de>>(
         &mut self,

@@ -25,31 +25,16 @@ struct Message<'a> {
     event: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "lowercase")]
-enum Key {
-    Arg,
-    Action,
-    Data,
-    Event,
-    #[serde(other)]
-    Other,
-}
+envelope::keys!(Key {
+    Arg = "arg",
+    Action = "action",
+    Data = "data",
+    Event = "event",
+});
 
 impl<'de> Envelope<'de> for Message<'de> {
     type Key = Key;
     const NAME: &'static str = "OKX message";
-    const KEYS: &'static [&'static str] = &["arg", "action", "data", "event"];
-
-    fn slot(key: &Key) -> Option<usize> {
-        match key {
-            Key::Arg => Some(0),
-            Key::Action => Some(1),
-            Key::Data => Some(2),
-            Key::Event => Some(3),
-            Key::Other => None,
-        }
-    }
 
     fn read<A: MapAccess<'de>>(
         &mut self,
