@@ -8,11 +8,75 @@ use super::{Manager, Member};
 use prism_model::partition::split_instance;
 use prism_model::wall_ms;
 use prism_nats::cluster::CodeHead;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// Times a version's replacement is tried on one instance before these
-/// rounds leave it (its refusal stays in the cluster's status).
-const REFUSALS: u32 = 3;
+/// Rounds in a row the store's head must name other, older code than a
+/// member's before this host takes it (a single stale listing never
+/// rolls a host back).
+const SETTLE_ROUNDS: u32 = 2;
+
+/// The longest gap, in rounds, between two tries of a refused replacement.
+/// The gap doubles with each refusal (1, 2, 4, … rounds) up to this bound,
+/// and the rounds never give up: an instance busy restoring for minutes
+/// still reaches its member's version, at a bounded cost per round.
+const MAX_RETRY_GAP: u64 = 32;
+
+/// What these rounds know of one held instance.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Tracked {
+    /// The version (SHA-256) these rounds last placed on it, started or
+    /// replaced.
+    placed: Option<String>,
+    /// The member's version it refused last, if it did.
+    refused: Option<Refusal>,
+}
+
+/// A replacement an instance refused (busy, restoring, timed out).
+#[derive(Debug, Clone)]
+struct Refusal {
+    sha256: String,
+    times: u32,
+    /// The round from which it is tried again.
+    next_round: u64,
+}
+
+impl Tracked {
+    /// Records that these rounds put `sha256` on the instance.
+    pub(super) fn placed(&mut self, sha256: &str) {
+        self.placed = Some(sha256.to_owned());
+        self.refused = None;
+    }
+
+    /// Whether a replacement by `sha256` is due at `round`, and how many
+    /// times it was refused before.
+    fn due(&self, sha256: &str, round: u64) -> Option<u32> {
+        match &self.refused {
+            Some(r) if r.sha256 == sha256 => (round >= r.next_round).then_some(r.times),
+            _ => Some(0),
+        }
+    }
+
+    fn refused(&mut self, sha256: &str, round: u64) -> u32 {
+        let times = match &self.refused {
+            Some(r) if r.sha256 == sha256 => r.times + 1,
+            _ => 1,
+        };
+        self.refused = Some(Refusal {
+            sha256: sha256.to_owned(),
+            times,
+            next_round: round + retry_gap(times),
+        });
+        times
+    }
+}
+
+/// Rounds to wait after the `times`-th refusal of one version.
+fn retry_gap(times: u32) -> u64 {
+    1u64.checked_shl(times.saturating_sub(1))
+        .unwrap_or(MAX_RETRY_GAP)
+        .min(MAX_RETRY_GAP)
+}
 
 /// What a held instance runs, against its member's version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +94,12 @@ enum Found {
 }
 
 /// What an instance running `sha256`, loaded at `loaded_at_ms`, is for
-/// `member`, when these rounds last placed `placed` on it.
-fn found(sha256: &str, loaded_at_ms: i64, placed: Option<&str>, member: &Member) -> Found {
+/// `member`, given what these rounds know of it.
+fn found(sha256: &str, loaded_at_ms: i64, tracked: Option<&Tracked>, member: &Member) -> Found {
     found_against(
         sha256,
         loaded_at_ms,
-        placed,
+        tracked.and_then(|t| t.placed.as_deref()),
         &member.sha256,
         member.since_ms,
     )
@@ -56,6 +120,30 @@ fn found_against(
     } else {
         Found::Stale
     }
+}
+
+/// Whether a member running `member_sha256` since `since_ms` takes the
+/// store's head (`head_sha256`, published at `head_at_ms`) this round: a
+/// newer head at once, an older one once it has stayed [`SETTLE_ROUNDS`]
+/// rounds in a row (counted in `behind_rounds`).
+fn takes_head(
+    head_sha256: &str,
+    head_at_ms: i64,
+    member_sha256: &str,
+    since_ms: i64,
+    behind_rounds: &mut u32,
+) -> bool {
+    if head_sha256 == member_sha256 {
+        *behind_rounds = 0;
+        return false;
+    }
+    if head_at_ms <= since_ms {
+        *behind_rounds += 1;
+        if *behind_rounds < SETTLE_ROUNDS {
+            return false;
+        }
+    }
+    true
 }
 
 impl Manager {
@@ -111,16 +199,31 @@ impl Manager {
     /// changed file, an upload to one instance) is published and applied
     /// to this host's other instances; a newer version published by
     /// another host is applied to all of this host's.
+    ///
+    /// The store's head is the cluster's code. A swap made here is
+    /// published only when it is newer than the head read this round
+    /// (else the newer one is applied over it), and a head older than the
+    /// member's version that stays for [`SETTLE_ROUNDS`] rounds is applied
+    /// too: it is the put that landed last when two hosts published at
+    /// once, which every other host runs.
     pub(super) fn sync_code(&mut self) -> Result<(), String> {
         let host = self.parts.cluster.settings().host.clone();
         let supervisor = self.parts.supervisor.clone();
-        let instances: Vec<String> = self
+        let instances: BTreeSet<String> = self
             .held
             .values()
-            .flat_map(|h| h.instances.clone())
+            .flat_map(|h| h.instances.iter().cloned())
             .collect();
+        let heads = self
+            .calls
+            .round(
+                "reading the cluster's code",
+                self.parts.cluster.code().heads(),
+            )
+            .map_err(|e| e.to_string())?;
         let mut changed: Vec<(usize, Arc<[u8]>, String, i64)> = Vec::new();
-        for (at, member) in self.members.iter().enumerate() {
+        for (at, member) in self.members.iter_mut().enumerate() {
+            let head = heads.get(member.id.as_str());
             // Swapped here, by someone other than these rounds, since the
             // member took its code.
             let local = instances
@@ -128,13 +231,15 @@ impl Manager {
                 .filter(|i| split_instance(i).0 == member.id.as_str())
                 .filter_map(|i| supervisor.view(i))
                 .find(|v| {
-                    let placed = self.placed.get(v.id.as_str()).map(String::as_str);
-                    found(&v.sha256, v.loaded_at_ms, placed, member) == Found::LocalSwap
+                    let tracked = self.tracked.get(v.id.as_str());
+                    found(&v.sha256, v.loaded_at_ms, tracked, member) == Found::LocalSwap
                 });
+            let newer_head = |loaded_at_ms: i64| head.is_some_and(|h| h.at_ms > loaded_at_ms);
             if let Some(view) = local
+                && !newer_head(view.loaded_at_ms)
                 && let Some(code) = supervisor.code_of(&view.id)
             {
-                let head = CodeHead {
+                let published = CodeHead {
                     plugin: member.id.to_string(),
                     sha256: view.sha256.clone(),
                     at_ms: view.loaded_at_ms,
@@ -144,30 +249,28 @@ impl Manager {
                 self.calls
                     .round(
                         "publishing code",
-                        self.parts.cluster.code().publish(&head, &code),
+                        self.parts.cluster.code().publish(&published, &code),
                     )
                     .map_err(|e| e.to_string())?;
-                tracing::info!(plugin = %member.id, sha256 = %head.sha256, "new code published to the cluster");
-                self.placed
-                    .insert(view.id.as_str().to_owned(), view.sha256.clone());
+                tracing::info!(plugin = %member.id, sha256 = %published.sha256, "new code published to the cluster");
+                self.tracked
+                    .entry(view.id.clone())
+                    .or_default()
+                    .placed(&view.sha256);
+                member.behind_rounds = 0;
                 changed.push((at, code, view.sha256.clone(), view.loaded_at_ms));
+                continue;
             }
-        }
-        let heads = self
-            .calls
-            .round(
-                "reading the cluster's code",
-                self.parts.cluster.code().heads(),
-            )
-            .map_err(|e| e.to_string())?;
-        for (at, member) in self.members.iter().enumerate() {
-            let Some(head) = heads.get(member.id.as_str()) else {
+            let Some(head) = head else {
                 continue;
             };
-            if head.sha256 == member.sha256
-                || head.at_ms <= member.since_ms
-                || changed.iter().any(|(i, ..)| *i == at)
-            {
+            if !takes_head(
+                &head.sha256,
+                head.at_ms,
+                &member.sha256,
+                member.since_ms,
+                &mut member.behind_rounds,
+            ) {
                 continue;
             }
             let wasm = self
@@ -183,6 +286,7 @@ impl Manager {
                 continue;
             };
             tracing::info!(plugin = %member.id, sha256 = %head.sha256, from = %head.host, "applying the cluster's new code");
+            member.behind_rounds = 0;
             changed.push((at, wasm.into(), head.sha256.clone(), head.at_ms));
         }
         for (at, code, sha256, since_ms) in changed {
@@ -198,11 +302,13 @@ impl Manager {
     /// Brings this host's instances to their member's code: at once after
     /// a new version (the cluster's, or one swapped here), and on later
     /// rounds again for an instance whose replacement was refused (busy,
-    /// restoring), at most [`REFUSALS`] times a version. An instance still
-    /// running what these rounds placed on it is never taken for a local
-    /// swap, so a refused replacement cannot publish the old code as new.
-    fn converge(&mut self, instances: &[String]) {
+    /// restoring), with a gap that doubles up to [`MAX_RETRY_GAP`] rounds.
+    /// An instance still running what these rounds placed on it is never
+    /// taken for a local swap, so a refused replacement cannot publish the
+    /// old code as new.
+    fn converge(&mut self, instances: &BTreeSet<String>) {
         let supervisor = self.parts.supervisor.clone();
+        let round = self.rounds;
         for member in &self.members {
             for instance in instances
                 .iter()
@@ -211,44 +317,35 @@ impl Manager {
                 let Some(view) = supervisor.view(instance) else {
                     continue;
                 };
-                let placed = self.placed.get(instance.as_str()).map(String::as_str);
-                if found(&view.sha256, view.loaded_at_ms, placed, member) != Found::Stale {
+                let tracked = self.tracked.entry(instance.clone()).or_default();
+                if found(&view.sha256, view.loaded_at_ms, Some(tracked), member) != Found::Stale {
                     continue;
                 }
-                let refused = match self.refusals.get(instance.as_str()) {
-                    Some((sha256, times)) if *sha256 == member.sha256 => *times,
-                    _ => 0,
+                let Some(refused) = tracked.due(&member.sha256, round) else {
+                    continue;
                 };
-                if refused >= REFUSALS {
-                    continue;
-                }
                 match supervisor.replace_bytes(
                     instance,
                     &member.code,
                     prism_control::Change::Wasm,
                     prism_control::Rename::Refuse,
                 ) {
-                    Ok(now) => {
-                        self.placed.insert(instance.clone(), now.sha256);
-                        self.refusals.remove(instance.as_str());
-                    }
+                    Ok(now) => tracked.placed(&now.sha256),
                     Err(e) => {
+                        let times = tracked.refused(&member.sha256, round);
                         tracing::warn!(%instance, attempt = refused + 1, "the cluster's new code was refused here: {e}");
-                        self.last_error = Some(format!("`{instance}`: {e}"));
-                        self.refusals
-                            .insert(instance.clone(), (member.sha256.clone(), refused + 1));
+                        self.last_error = Some(format!("`{instance}` (refused {times}×): {e}"));
                     }
                 }
             }
         }
-        self.placed.retain(|i, _| instances.contains(i));
-        self.refusals.retain(|i, _| instances.contains(i));
+        self.tracked.retain(|i, _| instances.contains(i));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Found, found_against};
+    use super::{Found, MAX_RETRY_GAP, SETTLE_ROUNDS, Tracked, found_against, retry_gap, takes_head};
 
     /// The member runs "new" since t = 100 (another host's swap).
     #[test]
@@ -267,5 +364,46 @@ mod tests {
         // Loaded before the member's version: older, replaced.
         assert_eq!(at("mine", 90, Some("new")), Found::Stale);
         assert_eq!(at("old", 90, Some("old")), Found::Stale);
+    }
+
+    #[test]
+    fn a_refused_replacement_is_tried_again_ever_more_rarely_never_given_up() {
+        let gaps: Vec<u64> = (1..=8).map(retry_gap).collect();
+        assert_eq!(gaps, [1, 2, 4, 8, 16, 32, 32, 32]);
+        assert_eq!(retry_gap(u32::MAX), MAX_RETRY_GAP);
+        let mut t = Tracked::default();
+        assert_eq!(t.due("new", 10), Some(0));
+        assert_eq!(t.refused("new", 10), 1);
+        // Next round again, then after 2 and 4 rounds.
+        assert_eq!(t.due("new", 10), None);
+        assert_eq!(t.due("new", 11), Some(1));
+        assert_eq!(t.refused("new", 11), 2);
+        assert_eq!(t.due("new", 12), None);
+        assert_eq!(t.due("new", 13), Some(2));
+        assert_eq!(t.refused("new", 13), 3);
+        assert_eq!(t.due("new", 16), None);
+        assert_eq!(t.due("new", 17), Some(3));
+        // Another version starts over; a placement clears the refusal.
+        assert_eq!(t.due("newer", 14), Some(0));
+        t.placed("new");
+        assert_eq!(t.due("new", 14), Some(0));
+    }
+
+    /// Two hosts published at once and the other's put landed last, with
+    /// an older time: every other host runs it, so this one takes it too,
+    /// once it has stayed (a single stale listing rolls nothing back).
+    #[test]
+    fn the_stores_head_is_taken_when_newer_at_once_and_when_older_once_it_stays() {
+        let mut behind = 0;
+        assert!(!takes_head("mine", 100, "mine", 100, &mut behind));
+        assert!(takes_head("theirs", 150, "mine", 100, &mut behind));
+        assert_eq!(behind, 0);
+        for _ in 1..SETTLE_ROUNDS {
+            assert!(!takes_head("theirs", 90, "mine", 100, &mut behind));
+        }
+        assert!(takes_head("theirs", 90, "mine", 100, &mut behind));
+        // Once the head is its own again the count starts over.
+        assert!(!takes_head("mine", 100, "mine", 100, &mut behind));
+        assert!(!takes_head("theirs", 90, "mine", 100, &mut behind));
     }
 }

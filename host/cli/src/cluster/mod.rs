@@ -70,6 +70,8 @@ struct Member {
     code: Arc<[u8]>,
     sha256: String,
     since_ms: i64,
+    /// Rounds in a row the store's head named other code, older than this.
+    behind_rounds: u32,
 }
 
 /// A held lease, renewed by its own task (never behind a slow round).
@@ -206,6 +208,7 @@ impl ClusterHost {
                     sha256: prism_runtime::content_digest(&code),
                     code,
                     since_ms: 0,
+                    behind_rounds: 0,
                 })
             })
             .collect::<anyhow::Result<_>>()?;
@@ -245,8 +248,7 @@ impl ClusterHost {
             status: status.clone(),
             takeovers: 0,
             handed_over: 0,
-            placed: HashMap::new(),
-            refusals: HashMap::new(),
+            tracked: HashMap::new(),
             last_error: None,
             calls: NatsCalls {
                 handle: handle.clone(),
@@ -293,12 +295,9 @@ pub(crate) struct Manager {
     last_error: Option<String>,
     /// How the rounds call NATS.
     calls: NatsCalls,
-    /// By held instance: the version (SHA-256) these rounds last placed on
-    /// it, started or replaced (see `code.rs`).
-    placed: HashMap<String, String>,
-    /// By held instance: a version whose replacement it refused, and how
-    /// many times.
-    refusals: HashMap<String, (String, u32)>,
+    /// By held instance: the version these rounds last placed on it and
+    /// the replacement it last refused (see `code.rs`).
+    tracked: HashMap<String, code::Tracked>,
 }
 
 impl Manager {
@@ -615,7 +614,10 @@ impl Manager {
                     .add_bytes(&instance, &wasm, settings, origin),
             }
             .map_err(|e| format!("`{name}`: {e}"))?;
-            self.placed.insert(name.clone(), view.sha256.clone());
+            self.tracked
+                .entry(name.clone())
+                .or_default()
+                .placed(&view.sha256);
             tracing::info!(instance = %view.id, position = ?position, delivered = ?delivered.map(|d| d.position), "instance started");
             let from = position.map_or(1, first_sequence);
             earliest = Some(earliest.map_or(from, |e: u64| e.min(from)));
