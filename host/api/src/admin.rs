@@ -9,9 +9,10 @@ use crate::reads::blocking;
 use crate::state::{AppState, Shared};
 use crate::views::{CandidateStatus, PluginStatus};
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use http_body_util::BodyExt as _;
 use prism_control::{PluginControl, PluginView, Rename};
 use std::sync::atomic::Ordering;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,6 +40,21 @@ struct Upload {
     _turn: tokio::sync::OwnedSemaphorePermit,
 }
 
+/// Reads a body of at most `limit` bytes into one buffer, sized from its
+/// declared length when it has one: a 40 MB upload holds 40 MB, not a list
+/// of chunks and then a copy of them (twice the memory at the peak).
+async fn whole(body: Body, limit: usize) -> Result<axum::body::Bytes, axum::Error> {
+    let mut body = http_body_util::Limited::new(body, limit);
+    let declared = body.size_hint().exact().unwrap_or(0);
+    let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(limit).min(limit));
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(axum::Error::new)?.into_data() {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes.into())
+}
+
 /// Waits for an upload turn, then reads the body up to the upload limit,
 /// each within the upload timeout.
 async fn read_body(state: &AppState, body: Body) -> Result<Upload, ApiError> {
@@ -53,7 +69,7 @@ async fn read_body(state: &AppState, body: Body) -> Result<Upload, ApiError> {
             ))
         })?
         .map_err(|e| ApiError::internal(&e))?;
-    let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+    let bytes = tokio::time::timeout(timeout, whole(body, limit))
         .await
         .map_err(|_| {
             ApiError::new(

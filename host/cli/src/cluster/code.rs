@@ -345,7 +345,9 @@ impl Manager {
 
 #[cfg(test)]
 mod tests {
-    use super::{Found, MAX_RETRY_GAP, SETTLE_ROUNDS, Tracked, found_against, retry_gap, takes_head};
+    use super::{
+        Found, MAX_RETRY_GAP, SETTLE_ROUNDS, Tracked, found_against, retry_gap, takes_head,
+    };
 
     /// The member runs "new" since t = 100 (another host's swap).
     #[test]
