@@ -130,35 +130,44 @@ pub(crate) fn out(d: Decimal) -> DecimalText {
     let Ok(mut rest) = u64::try_from(d.mantissa().unsigned_abs()) else {
         return DecimalText(d.to_string());
     };
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
     loop {
         at -= 1;
-        buf[at] = b'0' + (rest % 10) as u8;
+        digits[at] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
             break;
         }
     }
-    let digits = &buf[at..];
+    let digits = &digits[at..];
+    // Sign, "0.", up to 28 zeros and 20 digits: at most 51 bytes, written
+    // in place and copied into the text once.
     let scale = d.scale() as usize;
-    let mut text = String::with_capacity(digits.len() + scale + 3);
+    let mut text = [0u8; 64];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        text[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
     if d.mantissa() < 0 {
-        text.push('-');
+        put(b"-");
     }
     if scale == 0 {
-        text.extend(digits.iter().map(|&b| char::from(b)));
+        put(digits);
     } else if scale >= digits.len() {
-        text.push_str("0.");
-        text.extend(std::iter::repeat_n('0', scale - digits.len()));
-        text.extend(digits.iter().map(|&b| char::from(b)));
+        put(b"0.");
+        put(&[b'0'; 28][..scale - digits.len()]);
+        put(digits);
     } else {
         let (int, frac) = digits.split_at(digits.len() - scale);
-        text.extend(int.iter().map(|&b| char::from(b)));
-        text.push('.');
-        text.extend(frac.iter().map(|&b| char::from(b)));
+        put(int);
+        put(b".");
+        put(frac);
     }
-    DecimalText(text)
+    // Only ASCII digits, '-' and '.' were written.
+    let text = std::str::from_utf8(&text[..len]).unwrap_or_default();
+    DecimalText(text.to_owned())
 }
 
 #[cfg(test)]

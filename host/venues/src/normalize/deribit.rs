@@ -93,7 +93,9 @@ impl<'de> Envelope<'de> for Params<'de> {
 
 /// Whether a channel's data are trades (`trades.{instrument}.{interval}`).
 fn is_trades(channel: &str) -> bool {
-    channel.split('.').next() == Some("trades")
+    channel
+        .strip_prefix("trades")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 /// Numbers are borrowed as printed (`&RawValue`) and read exactly
@@ -197,13 +199,16 @@ enum Kind {
 }
 
 fn kind(name: &str) -> Kind {
-    // Read part by part: this runs for every trade.
-    let mut parts = name.split('-');
-    let linear = parts.next().is_some_and(|p| p.contains('_'));
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(_), None, None, None) if linear => Kind::Base,
-        (Some(_), None, None, None) => Kind::Inverse,
-        (Some(_), Some(_), Some("C" | "P"), None) => Kind::Base,
+    // Counted byte by byte, not split: this runs for every trade.
+    match name.bytes().filter(|&b| b == b'-').count() {
+        1 if name
+            .split_once('-')
+            .is_some_and(|(first, _)| first.contains('_')) =>
+        {
+            Kind::Base
+        }
+        1 => Kind::Inverse,
+        3 if name.ends_with("-C") || name.ends_with("-P") => Kind::Base,
         _ => Kind::Combo,
     }
 }
@@ -435,5 +440,14 @@ mod tests {
         assert_eq!(kind("BTC-24SEP21-8000-P"), Kind::Base);
         assert_eq!(kind("BTC-FS-30SEP22_PERP"), Kind::Combo);
         assert_eq!(kind("BTC-CSR12-16SEP22-21000_23000"), Kind::Combo);
+        assert_eq!(kind("ETH-27DEC24-4000-C"), Kind::Base);
+        assert_eq!(kind("BTC-24SEP21-8000-X"), Kind::Combo);
+        assert_eq!(kind("BTC-24SEP21-C"), Kind::Combo);
+        assert_eq!(kind("BTC-PERPETUAL_X"), Kind::Inverse);
+        assert_eq!(kind("BTC"), Kind::Combo);
+        assert!(is_trades("trades.BTC-PERPETUAL.100ms"));
+        assert!(is_trades("trades"));
+        assert!(!is_trades("tradesX.BTC-PERPETUAL.raw"));
+        assert!(!is_trades("ticker.BTC-PERPETUAL.raw"));
     }
 }
