@@ -1,5 +1,6 @@
 //! `prism`: runs market-data plugins over a stream of normalized events.
 
+mod allocator;
 mod bus;
 mod cluster;
 mod commands;
@@ -14,14 +15,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// mimalloc instead of the system's allocator: the pipeline allocates and
-/// frees small, short-lived values on several threads at once (records,
-/// batches, outputs, JSON and MessagePack buffers), where glibc's malloc
-/// was 10–20 % of a replay's and the API's samples (docs/benchmarks.md has
-/// the same-run figures). Only the binary chooses; the library crates use
+/// mimalloc for small blocks, the system's allocator for large ones (see
+/// `allocator.rs` for why). Only the binary chooses; the library crates use
 /// whatever allocator their embedder sets.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 /// Writes a line to standard output; a reader that went away (a closed
 /// pipe, `prism … | head`) ends the process quietly instead of a panic.
