@@ -4,9 +4,12 @@
 use std::collections::{HashSet, VecDeque};
 
 /// Remembers the last `capacity` ids.
+///
+/// Hashed with foldhash (seeded per process), not SipHash: the ids are the
+/// venue's, and the set is looked up once per trade.
 #[derive(Debug)]
 pub(crate) struct Seen {
-    set: HashSet<u64>,
+    set: HashSet<u64, foldhash::fast::RandomState>,
     order: VecDeque<u64>,
     capacity: usize,
 }
@@ -14,7 +17,7 @@ pub(crate) struct Seen {
 impl Default for Seen {
     fn default() -> Self {
         Self {
-            set: HashSet::new(),
+            set: HashSet::default(),
             order: VecDeque::new(),
             capacity: 100_000,
         }
