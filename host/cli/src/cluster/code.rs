@@ -4,10 +4,10 @@
 //! version published by another host, and brings its instances to their
 //! member's version.
 
-use super::{Manager, Member};
+use super::{Manager, Member, NatsCalls};
 use prism_model::partition::split_instance;
 use prism_model::wall_ms;
-use prism_nats::cluster::CodeHead;
+use prism_nats::cluster::{CodeHead, CodeStore};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -146,6 +146,40 @@ fn takes_head(
     true
 }
 
+impl NatsCalls {
+    /// The code `head` names, from the store; `None` when the store holds
+    /// other bytes (being replaced right now: read again next round).
+    fn fetch_head(&self, store: &CodeStore, head: &CodeHead) -> Result<Option<Arc<[u8]>>, String> {
+        Ok(self
+            .round("fetching the cluster's code", store.fetch(&head.plugin))
+            .map_err(|e| e.to_string())?
+            .filter(|w| prism_runtime::content_digest(w) == head.sha256)
+            .map(Arc::from))
+    }
+
+    /// Makes `code` (`sha256`, this member's since `at_ms`) the cluster's,
+    /// published by `host`.
+    fn publish(
+        &self,
+        store: &CodeStore,
+        host: &str,
+        member: &Member,
+        sha256: &str,
+        at_ms: i64,
+        code: &[u8],
+    ) -> Result<(), String> {
+        let head = CodeHead {
+            plugin: member.id.to_string(),
+            sha256: sha256.to_owned(),
+            at_ms,
+            host: host.to_owned(),
+            bytes: code.len() as u64,
+        };
+        self.round("publishing code", store.publish(&head, code))
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Manager {
     /// At start: each plugin runs the cluster's code when the cluster has
     /// some (the hosts running already decide), else this host's file,
@@ -159,36 +193,27 @@ impl Manager {
         for member in &mut self.members {
             match heads.get(member.id.as_str()) {
                 Some(head) => {
-                    let wasm = self
-                        .calls
-                        .round(
-                            "fetching the cluster's code",
-                            store.fetch(member.id.as_str()),
-                        )
-                        .map_err(|e| e.to_string())?
-                        .filter(|w| prism_runtime::content_digest(w) == head.sha256)
-                        .ok_or_else(|| {
-                            format!("`{}`: the cluster's code does not read whole", member.id)
-                        })?;
+                    let wasm = self.calls.fetch_head(store, head)?.ok_or_else(|| {
+                        format!("`{}`: the cluster's code does not read whole", member.id)
+                    })?;
                     if head.sha256 != member.sha256 {
                         tracing::info!(plugin = %member.id, sha256 = %head.sha256, "running the cluster's code, not this host's file");
                     }
-                    member.code = wasm.into();
+                    member.code = wasm;
                     member.sha256.clone_from(&head.sha256);
                     member.since_ms = head.at_ms;
                 }
                 None => {
                     member.since_ms = wall_ms();
-                    let head = CodeHead {
-                        plugin: member.id.to_string(),
-                        sha256: member.sha256.clone(),
-                        at_ms: member.since_ms,
-                        host: self.parts.cluster.settings().host.clone(),
-                        bytes: member.code.len() as u64,
-                    };
-                    self.calls
-                        .round("publishing code", store.publish(&head, &member.code))
-                        .map_err(|e| e.to_string())?;
+                    let host = &self.parts.cluster.settings().host;
+                    self.calls.publish(
+                        store,
+                        host,
+                        member,
+                        &member.sha256,
+                        member.since_ms,
+                        &member.code,
+                    )?;
                 }
             }
         }
@@ -239,20 +264,15 @@ impl Manager {
                 && !newer_head(view.loaded_at_ms)
                 && let Some(code) = supervisor.code_of(&view.id)
             {
-                let published = CodeHead {
-                    plugin: member.id.to_string(),
-                    sha256: view.sha256.clone(),
-                    at_ms: view.loaded_at_ms,
-                    host: host.clone(),
-                    bytes: code.len() as u64,
-                };
-                self.calls
-                    .round(
-                        "publishing code",
-                        self.parts.cluster.code().publish(&published, &code),
-                    )
-                    .map_err(|e| e.to_string())?;
-                tracing::info!(plugin = %member.id, sha256 = %published.sha256, "new code published to the cluster");
+                self.calls.publish(
+                    self.parts.cluster.code(),
+                    &host,
+                    member,
+                    &view.sha256,
+                    view.loaded_at_ms,
+                    &code,
+                )?;
+                tracing::info!(plugin = %member.id, sha256 = %view.sha256, "new code published to the cluster");
                 self.tracked
                     .entry(view.id.clone())
                     .or_default()
@@ -273,21 +293,13 @@ impl Manager {
             ) {
                 continue;
             }
-            let wasm = self
-                .calls
-                .round(
-                    "fetching the cluster's code",
-                    self.parts.cluster.code().fetch(member.id.as_str()),
-                )
-                .map_err(|e| e.to_string())?
-                .filter(|w| prism_runtime::content_digest(w) == head.sha256);
-            let Some(wasm) = wasm else {
+            let Some(wasm) = self.calls.fetch_head(self.parts.cluster.code(), head)? else {
                 // Being replaced right now: read again next round.
                 continue;
             };
             tracing::info!(plugin = %member.id, sha256 = %head.sha256, from = %head.host, "applying the cluster's new code");
             member.behind_rounds = 0;
-            changed.push((at, wasm.into(), head.sha256.clone(), head.at_ms));
+            changed.push((at, wasm, head.sha256.clone(), head.at_ms));
         }
         for (at, code, sha256, since_ms) in changed {
             let member = &mut self.members[at];
