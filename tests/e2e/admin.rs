@@ -349,10 +349,14 @@ fn a_plugin_past_the_instance_limit_is_refused_and_taken_once_there_is_room() {
             .contains("runtime.max_instances = 3"),
         "{body}"
     );
-    let plugins = server.json("/api/v1/plugins");
+    // A plugin just added is `starting` until its worker has begun.
+    let plugins = server.wait_for("/api/v1/plugins", Duration::from_secs(10), |p| {
+        p["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|p| p["state"] == "running"))
+    });
     let items = plugins["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{plugins}");
-    assert!(items.iter().all(|p| p["state"] == "running"), "{plugins}");
     // Room made: the worker of `a` ends once its queue drains, and its
     // instance goes back to the pool.
     let (status, body) = server.request("DELETE", "/api/v1/plugins/a", Some(TOKEN), b"");
