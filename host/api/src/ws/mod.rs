@@ -48,12 +48,25 @@ async fn upgrade(ws: WebSocketUpgrade, State(state): State<Shared>) -> Result<Re
     Ok(ws
         .max_message_size(settings.max_message_bytes)
         .max_frame_size(settings.max_message_bytes)
-        .write_buffer_size(0)
+        .write_buffer_size(write_buffer(settings.send_buffer_bytes))
         .max_write_buffer_size(settings.send_buffer_bytes)
         .on_upgrade(move |socket| async move {
             client(socket, state).await;
             drop(permit);
         }))
+}
+
+/// Bytes of messages gathered before they are written to the socket.
+///
+/// A client's messages are queued one by one and flushed together (see
+/// `client`); written eagerly instead, each message was its own `write`
+/// call, and at 100,000 outputs a second those calls were the largest part
+/// of the server's work. A flush writes whatever is gathered, so nothing
+/// waits for the buffer to fill. It stays a small part of the client's
+/// bound (`api.ws_send_buffer_bytes`), which must hold it and one message
+/// more.
+fn write_buffer(send_buffer_bytes: usize) -> usize {
+    (send_buffer_bytes / 8).min(64 << 10)
 }
 
 fn message(kind: &str, payload: &serde_json::Value) -> Message {
