@@ -96,8 +96,12 @@ async fn exchange(listener: tokio::net::TcpListener, sent: Arc<Sent>, rate: u64)
 }
 
 /// The frame a probe log came from: its trade's price mantissa, less one.
-fn frame_of(body: &str) -> Option<u64> {
-    let rest = body.strip_prefix("Event::Trade(")?;
+/// Read from the message's text as it arrived, without decoding its JSON:
+/// the client takes each message as soon as the one before is read, so its
+/// own decoding would count against Prism (the log's body is the event's
+/// debug text, which JSON leaves as it is).
+fn frame_of(message: &str) -> Option<u64> {
+    let rest = &message[message.find("Event::Trade(")? + "Event::Trade(".len()..];
     let at = rest.find("mantissa: ")? + "mantissa: ".len();
     let digits: String = rest[at..]
         .chars()
@@ -235,10 +239,7 @@ config = {{ mode = "echo" }}
                 continue;
             };
             let received = sent.now();
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-                continue;
-            };
-            let Some(n) = v["payload"]["body"].as_str().and_then(frame_of) else {
+            let Some(n) = frame_of(&text) else {
                 continue;
             };
             let at = sent
