@@ -4,6 +4,7 @@ use crate::store::OutputStore;
 use prism_model::{
     Direction, Document, LogEntry, OutputId, SeriesPoint, Signal, Strength, TimestampMs,
 };
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// A page of results, newest first: `items`, and `next_cursor` to pass as
@@ -124,6 +125,20 @@ fn series_order(a: &(OutputId, SeriesPoint), b: &(OutputId, SeriesPoint)) -> std
         .then_with(|| key(a).cmp(&key(b)).then(a_id.cmp(b_id)))
 }
 
+/// The newest `limit` points of `points` in `from..=to`, oldest first, for
+/// points in page order (by time, then identity; one instrument).
+fn newest_in_order(
+    points: &VecDeque<(OutputId, SeriesPoint)>,
+    from: Option<TimestampMs>,
+    to: Option<TimestampMs>,
+    limit: usize,
+) -> Vec<(OutputId, SeriesPoint)> {
+    let start = from.map_or(0, |f| points.partition_point(|(_, p)| p.ts < f));
+    let end = to.map_or(points.len(), |t| points.partition_point(|(_, p)| p.ts <= t));
+    let begin = end.saturating_sub(limit).max(start);
+    points.range(begin..end.max(begin)).cloned().collect()
+}
+
 impl OutputStore {
     /// Whether the plugin has produced anything.
     #[must_use]
@@ -150,15 +165,30 @@ impl OutputStore {
         let Some(store) = plugins.get(plugin) else {
             return Vec::new();
         };
-        // Only the newest `limit` are cloned: a series may hold thousands
-        // of points for a page of a hundred, so they are chosen among
-        // borrowed points first.
-        let mut points: Vec<&(OutputId, SeriesPoint)> = store
+        let mut matching = store
             .series
             .iter()
             .filter(|((n, exchange, symbol), _)| {
                 &**n == name && eq(&q.exchange, exchange) && eq(&q.symbol, symbol)
             })
+            .peekable();
+        let first = matching.next();
+        // One series whose points arrived in page order (the usual case: a
+        // plugin's points of one instrument go forward in time) is already
+        // the sorted list: the range is found by bisection and the page is
+        // its end, however many points the series holds.
+        if let Some((key, only)) = first
+            && matching.peek().is_none()
+            && !store.unordered.contains(key)
+        {
+            return newest_in_order(only, q.from, q.to, limit);
+        }
+        // Only the newest `limit` are cloned: a series may hold thousands
+        // of points for a page of a hundred, so they are chosen among
+        // borrowed points first.
+        let mut points: Vec<&(OutputId, SeriesPoint)> = first
+            .into_iter()
+            .chain(matching)
             .flat_map(|(_, points)| points.iter().filter(|(_, p)| in_range(p.ts, q.from, q.to)))
             .collect();
         let skip = points.len().saturating_sub(limit);
@@ -463,6 +493,75 @@ mod tests {
                 .map(|(_, p)| p.value)
                 .collect();
             assert_eq!(page, values[60 - limit.min(60)..], "limit {limit}");
+        }
+    }
+
+    #[test]
+    fn one_instruments_page_is_the_same_whether_its_points_came_in_order_or_not() {
+        let mut reg = InstrumentRegistry::default();
+        let btc = reg.intern("binance", "BTCUSDT").0;
+        let instrument = reg.get(btc).unwrap().clone();
+        let plugin: Arc<str> = Arc::from("p");
+        // Times that go forward with repeats (in order), then the same
+        // after one point from the past (out of order from there on).
+        let times: Vec<i64> = (0..40).map(|n| n / 3 * 5).collect();
+        for late in [None, Some(7)] {
+            let store = OutputStore::new(StoreLimits {
+                series_points: 30,
+                ..StoreLimits::default()
+            });
+            let mut stream: Vec<i64> = times.clone();
+            if let Some(ts) = late {
+                stream.insert(20, ts);
+            }
+            for (n, ts) in stream.iter().enumerate() {
+                let point = Output::Series(SeriesPoint {
+                    name: Arc::from("r"),
+                    instrument: Some(instrument.clone()),
+                    ts: *ts,
+                    value: n as f64,
+                });
+                store.insert(&plugin, vec![point]);
+            }
+            let marked = store.plugins.read().unwrap()["p"].unordered.len();
+            assert_eq!(marked, usize::from(late.is_some()));
+            // The oracle: the newest 30 by arrival are kept; a page is the
+            // newest by (time, arrival) in the range.
+            let kept: Vec<(i64, f64)> = stream
+                .iter()
+                .enumerate()
+                .skip(stream.len() - 30)
+                .map(|(n, ts)| (*ts, n as f64))
+                .collect();
+            for from in [None, Some(0), Some(7), Some(31), Some(65), Some(99)] {
+                for to in [None, Some(6), Some(30), Some(64), Some(-1)] {
+                    for limit in [1, 4, 29, 30, 31] {
+                        let mut want: Vec<(i64, f64)> = kept
+                            .iter()
+                            .copied()
+                            .filter(|(ts, _)| in_range(*ts, from, to))
+                            .collect();
+                        want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                        let want = want[want.len().saturating_sub(limit)..].to_vec();
+                        let q = SeriesQuery {
+                            symbol: Some("BTCUSDT".into()),
+                            from,
+                            to,
+                            limit: Some(limit),
+                            ..SeriesQuery::default()
+                        };
+                        let got: Vec<(i64, f64)> = store
+                            .series("p", "r", &q)
+                            .iter()
+                            .map(|(_, p)| (p.ts, p.value))
+                            .collect();
+                        assert_eq!(
+                            got, want,
+                            "late {late:?} from {from:?} to {to:?} limit {limit}"
+                        );
+                    }
+                }
+            }
         }
     }
 

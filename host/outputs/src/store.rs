@@ -2,7 +2,8 @@
 
 use prism_model::output::body_bytes;
 use prism_model::{Alert, Document, LogEntry, OrderIntent, Output, OutputId, SeriesPoint, Signal};
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
 /// How much each store keeps; the oldest entries go first.
@@ -41,6 +42,11 @@ pub(crate) type SeriesKey = (Arc<str>, Arc<str>, Arc<str>);
 #[derive(Debug, Default)]
 pub(crate) struct PluginOutputs {
     pub(crate) series: HashMap<SeriesKey, VecDeque<(OutputId, SeriesPoint)>>,
+    /// The series whose points were not all inserted in page order (time,
+    /// then identity): every other series is a sorted list, which a read
+    /// slices instead of sorting (see `OutputStore::series`). A series stays
+    /// here until it is forgotten.
+    pub(crate) unordered: HashSet<SeriesKey>,
     /// Points in all of `series`.
     series_points: usize,
     pub(crate) documents: BTreeMap<Arc<str>, Document>,
@@ -76,6 +82,7 @@ impl PluginOutputs {
                 points.drain(..take);
                 if points.is_empty() {
                     self.series.remove(&key);
+                    self.unordered.remove(&key);
                 }
             }
             self.series_points -= take;
@@ -97,6 +104,14 @@ pub struct OutputStore {
     /// Positions [`OutputStore::insert`] gives batches that have none.
     sequence: std::sync::atomic::AtomicU64,
     generation: std::sync::atomic::AtomicU64,
+}
+
+/// The series a point belongs to.
+fn series_key(p: &SeriesPoint) -> SeriesKey {
+    match &p.instrument {
+        Some(i) => (p.name.clone(), i.exchange.clone(), i.symbol.clone()),
+        None => (p.name.clone(), Arc::from(""), Arc::from("")),
+    }
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, cap: usize) -> bool {
@@ -148,11 +163,16 @@ impl OutputStore {
                 let id = OutputId::new(position, index);
                 let evicted = match output {
                     Output::Series(p) => {
-                        let key = match &p.instrument {
-                            Some(i) => (p.name.clone(), i.exchange.clone(), i.symbol.clone()),
-                            None => (p.name.clone(), Arc::from(""), Arc::from("")),
-                        };
-                        let points = store.series.entry(key).or_default();
+                        let entry = store.series.entry(series_key(&p));
+                        if let Entry::Occupied(points) = &entry
+                            && points
+                                .get()
+                                .back()
+                                .is_some_and(|(last_id, last)| (last.ts, *last_id) > (p.ts, id))
+                        {
+                            store.unordered.insert(entry.key().clone());
+                        }
+                        let points = entry.or_default();
                         let evicted = push_bounded(points, (id, p), limits.series_points);
                         if !evicted {
                             store.series_points += 1;
