@@ -32,7 +32,21 @@ pub fn auto_bucket(price: Decimal) -> Option<Decimal> {
 /// The bucket a price falls in: `floor(price / size) * size`.
 #[must_use]
 pub fn bucket_of(price: Decimal, size: Decimal) -> Decimal {
-    ((price / size).floor() * size).normalize()
+    bucket_price(bucket_index(price, size), size)
+}
+
+/// The number of the bucket a price falls in, `floor(price / size)`: in the
+/// buckets' price order for a positive `size`, and compared as an integer
+/// (the map keys its buckets by it; comparing decimals of different scales
+/// was most of a map's cost).
+fn bucket_index(price: Decimal, size: Decimal) -> i128 {
+    // `floor` has scale 0: its mantissa is its value.
+    (price / size).floor().mantissa()
+}
+
+/// The price of bucket `index`: `index * size`, without trailing zeros.
+fn bucket_price(index: i128, size: Decimal) -> Decimal {
+    (Decimal::from_i128_with_scale(index, 0) * size).normalize()
 }
 
 /// A liquidation kept for the window.
@@ -188,15 +202,15 @@ impl Instrument {
     /// at most `max_buckets`, those nearest the last price.
     pub fn map(&self, from: i64, to: i64, max_buckets: usize) -> Option<LiquidationMap> {
         let size = self.bucket?;
-        let mut realized: BTreeMap<Decimal, RealizedBucket> = BTreeMap::new();
+        let mut realized: BTreeMap<i128, RealizedBucket> = BTreeMap::new();
         for l in self
             .liquidations
             .iter()
             .filter(|l| l.ts >= from && l.ts < to)
         {
-            let price = bucket_of(l.price, size);
-            let b = realized.entry(price).or_insert_with(|| RealizedBucket {
-                price,
+            let index = bucket_index(l.price, size);
+            let b = realized.entry(index).or_insert_with(|| RealizedBucket {
+                price: bucket_price(index, size),
                 ..RealizedBucket::default()
             });
             let notional = l.price * l.size;
@@ -237,7 +251,7 @@ impl Instrument {
     }
 
     fn estimated(&self, size: Decimal) -> Vec<EstimatedBucket> {
-        let mut out: BTreeMap<Decimal, EstimatedBucket> = BTreeMap::new();
+        let mut out: BTreeMap<i128, EstimatedBucket> = BTreeMap::new();
         let known: Vec<(&Pos, Decimal)> = self
             .positions
             .values()
@@ -251,9 +265,9 @@ impl Instrument {
                 .map(|l| (PositionSide::Long, l))
                 .chain(self.model_shorts.iter().map(|l| (PositionSide::Short, l)));
             for (side, (level, amount)) in levels {
-                let price = bucket_of(*level, size);
-                let b = out.entry(price).or_insert_with(|| EstimatedBucket {
-                    price,
+                let index = bucket_index(*level, size);
+                let b = out.entry(index).or_insert_with(|| EstimatedBucket {
+                    price: bucket_price(index, size),
                     source: "open_interest".into(),
                     ..EstimatedBucket::default()
                 });
@@ -262,9 +276,9 @@ impl Instrument {
             }
         } else {
             for (p, liquidation_price) in known {
-                let price = bucket_of(liquidation_price, size);
-                let b = out.entry(price).or_insert_with(|| EstimatedBucket {
-                    price,
+                let index = bucket_index(liquidation_price, size);
+                let b = out.entry(index).or_insert_with(|| EstimatedBucket {
+                    price: bucket_price(index, size),
                     source: "positions".into(),
                     ..EstimatedBucket::default()
                 });
@@ -322,4 +336,53 @@ pub fn nearest<T>(
     buckets.truncate(hi);
     buckets.drain(..lo);
     buckets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_numbers_sort_as_bucket_prices_and_name_the_same_bucket() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let prices = [
+            "59995.5",
+            "59990",
+            "60000.00",
+            "0.5",
+            "0.05",
+            "1e-3",
+            "99999.999",
+            "60000",
+            "59999.99",
+            "0.0001",
+            "12.5",
+        ];
+        for size in ["10", "0.5", "0.001", "2.5"] {
+            let size = d(size);
+            let mut by_number: Vec<(i128, Decimal)> = prices
+                .iter()
+                .map(|p| {
+                    let p = p
+                        .parse::<Decimal>()
+                        .or_else(|_| Decimal::from_scientific(p))
+                        .unwrap();
+                    // The definition, computed without the bucket number.
+                    let price = ((p / size).floor() * size).normalize();
+                    assert_eq!(bucket_of(p, size), price, "{p} in buckets of {size}");
+                    assert_eq!(bucket_price(bucket_index(p, size), size), price);
+                    (bucket_index(p, size), price)
+                })
+                .collect();
+            by_number.sort_by_key(|(n, _)| *n);
+            let prices: Vec<Decimal> = by_number.iter().map(|(_, p)| *p).collect();
+            let mut sorted = prices.clone();
+            sorted.sort();
+            assert_eq!(prices, sorted, "buckets of {size}");
+            // Equal numbers, equal prices (and the reverse).
+            for w in by_number.windows(2) {
+                assert_eq!(w[0].0 == w[1].0, w[0].1 == w[1].1, "{w:?}");
+            }
+        }
+    }
 }
