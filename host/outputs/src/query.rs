@@ -1,6 +1,6 @@
 //! Read access to the stores, with filters and paging shared by every endpoint.
 
-use crate::store::OutputStore;
+use crate::store::{OutputStore, SeriesKey};
 use prism_model::{
     Direction, Document, LogEntry, OutputId, SeriesPoint, Signal, Strength, TimestampMs,
 };
@@ -113,7 +113,10 @@ fn eq(filter: &Option<String>, value: &str) -> bool {
 
 /// The order of a series page: by time, then instrument, then identity (a
 /// total order: identities are unique).
-fn series_order(a: &(OutputId, SeriesPoint), b: &(OutputId, SeriesPoint)) -> std::cmp::Ordering {
+pub(crate) fn series_order(
+    a: &(OutputId, SeriesPoint),
+    b: &(OutputId, SeriesPoint),
+) -> std::cmp::Ordering {
     // Names borrowed, not cloned: this runs n log n times a query.
     fn key(p: &SeriesPoint) -> Option<(&str, &str)> {
         p.instrument
@@ -165,20 +168,18 @@ impl OutputStore {
         let Some(store) = plugins.get(plugin) else {
             return Vec::new();
         };
-        let mut matching = store
+        let matching: Vec<(&SeriesKey, &VecDeque<(OutputId, SeriesPoint)>)> = store
             .series
             .iter()
             .filter(|((n, exchange, symbol), _)| {
                 &**n == name && eq(&q.exchange, exchange) && eq(&q.symbol, symbol)
             })
-            .peekable();
-        let first = matching.next();
+            .collect();
         // One series whose points arrived in page order (the usual case: a
         // plugin's points of one instrument go forward in time) is already
         // the sorted list: the range is found by bisection and the page is
         // its end, however many points the series holds.
-        if let Some((key, only)) = first
-            && matching.peek().is_none()
+        if let [(key, only)] = matching[..]
             && !store.unordered.contains(key)
         {
             return newest_in_order(only, q.from, q.to, limit);
@@ -186,9 +187,8 @@ impl OutputStore {
         // Only the newest `limit` are cloned: a series may hold thousands
         // of points for a page of a hundred, so they are chosen among
         // borrowed points first.
-        let mut points: Vec<&(OutputId, SeriesPoint)> = first
+        let mut points: Vec<&(OutputId, SeriesPoint)> = matching
             .into_iter()
-            .chain(matching)
             .flat_map(|(_, points)| points.iter().filter(|(_, p)| in_range(p.ts, q.from, q.to)))
             .collect();
         let skip = points.len().saturating_sub(limit);

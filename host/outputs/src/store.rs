@@ -1,5 +1,6 @@
 //! Bounded in-memory stores of plugin outputs.
 
+use crate::query::series_order;
 use prism_model::output::body_bytes;
 use prism_model::{Alert, Document, LogEntry, OrderIntent, Output, OutputId, SeriesPoint, Signal};
 use std::collections::hash_map::Entry;
@@ -164,16 +165,17 @@ impl OutputStore {
                 let evicted = match output {
                     Output::Series(p) => {
                         let entry = store.series.entry(series_key(&p));
+                        let point = (id, p);
                         if let Entry::Occupied(points) = &entry
                             && points
                                 .get()
                                 .back()
-                                .is_some_and(|(last_id, last)| (last.ts, *last_id) > (p.ts, id))
+                                .is_some_and(|last| series_order(last, &point).is_gt())
                         {
                             store.unordered.insert(entry.key().clone());
                         }
                         let points = entry.or_default();
-                        let evicted = push_bounded(points, (id, p), limits.series_points);
+                        let evicted = push_bounded(points, point, limits.series_points);
                         if !evicted {
                             store.series_points += 1;
                         }

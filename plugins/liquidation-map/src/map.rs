@@ -49,6 +49,20 @@ fn bucket_price(index: i128, size: Decimal) -> Decimal {
     (Decimal::from_i128_with_scale(index, 0) * size).normalize()
 }
 
+/// The bucket of `buckets` that `price` falls in, made by `make` from the
+/// bucket's price when it is not there yet.
+fn bucket_for<B>(
+    buckets: &mut BTreeMap<i128, B>,
+    price: Decimal,
+    size: Decimal,
+    make: impl FnOnce(Decimal) -> B,
+) -> &mut B {
+    let index = bucket_index(price, size);
+    buckets
+        .entry(index)
+        .or_insert_with(|| make(bucket_price(index, size)))
+}
+
 /// A liquidation kept for the window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Liq {
@@ -208,9 +222,8 @@ impl Instrument {
             .iter()
             .filter(|l| l.ts >= from && l.ts < to)
         {
-            let index = bucket_index(l.price, size);
-            let b = realized.entry(index).or_insert_with(|| RealizedBucket {
-                price: bucket_price(index, size),
+            let b = bucket_for(&mut realized, l.price, size, |price| RealizedBucket {
+                price,
                 ..RealizedBucket::default()
             });
             let notional = l.price * l.size;
@@ -265,9 +278,8 @@ impl Instrument {
                 .map(|l| (PositionSide::Long, l))
                 .chain(self.model_shorts.iter().map(|l| (PositionSide::Short, l)));
             for (side, (level, amount)) in levels {
-                let index = bucket_index(*level, size);
-                let b = out.entry(index).or_insert_with(|| EstimatedBucket {
-                    price: bucket_price(index, size),
+                let b = bucket_for(&mut out, *level, size, |price| EstimatedBucket {
+                    price,
                     source: "open_interest".into(),
                     ..EstimatedBucket::default()
                 });
@@ -276,9 +288,8 @@ impl Instrument {
             }
         } else {
             for (p, liquidation_price) in known {
-                let index = bucket_index(liquidation_price, size);
-                let b = out.entry(index).or_insert_with(|| EstimatedBucket {
-                    price: bucket_price(index, size),
+                let b = bucket_for(&mut out, liquidation_price, size, |price| EstimatedBucket {
+                    price,
                     source: "positions".into(),
                     ..EstimatedBucket::default()
                 });
