@@ -231,10 +231,11 @@ fn the_reference_plugins_as_wasm_give_the_hand_computed_outputs() {
 pub(crate) fn live_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("prism.toml");
     let repo_config = std::fs::read_to_string(repo().join("config/prism.toml")).unwrap();
-    // The shipped config, with the simulator fast and finite and the plugin
-    // paths absolute.
+    // The shipped config, with the simulator fast and finite (3 h of data in
+    // about 6 s, long enough for the tests' live steps on a loaded machine)
+    // and the plugin paths absolute.
     let text = repo_config
-        .replace("pace = 60.0 ", "pace = 3600.0\nduration = \"3h\" ")
+        .replace("pace = 60.0 ", "pace = 1800.0\nduration = \"3h\" ")
         .replace(
             "../target/",
             &format!("{}/", repo().join("target").display()),
@@ -291,6 +292,42 @@ fn the_simulator_through_all_plugins_serves_every_analytics_endpoint_and_websock
         .enable_all()
         .build()
         .unwrap();
+    // Watch an account seen in a whale trade on hyperliquid, first thing:
+    // the stream is finite, and a config change to a plugin that has
+    // stopped is refused (410), as it should be.
+    let trades = server.wait_for(
+        "/api/v1/plugins/whale-detector/logs?name=whale_trade&exchange=hyperliquid&limit=1",
+        std::time::Duration::from_secs(30),
+        |v| v["items"].as_array().is_some_and(|i| !i.is_empty()),
+    );
+    let account = trades["items"][0]["body"]["buyer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/whales",
+        Some("tok"),
+        format!(r#"{{"account":"{account}"}}"#).as_bytes(),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        server.json("/api/v1/whales")["items"],
+        json!([{"account": account}])
+    );
+    // Watching it again changes nothing and answers with the same list.
+    let (status, body) = server.request(
+        "POST",
+        "/api/v1/whales",
+        Some("tok"),
+        format!(r#"{{"account":"{}"}}"#, account.to_uppercase()).as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"],
+        json!([{"account": account}])
+    );
+
     let ws_messages = runtime.block_on(websocket_session(&ws_url));
 
     // Every channel delivered, each message in the one shape.
@@ -324,40 +361,6 @@ fn the_simulator_through_all_plugins_serves_every_analytics_endpoint_and_websock
     assert!(
         filtered.iter().all(|m| m["payload"]["symbol"] == "BTCUSDT"),
         "{filtered:?}"
-    );
-
-    // Watch an account seen in a whale trade on hyperliquid.
-    let trades = server.wait_for(
-        "/api/v1/plugins/whale-detector/logs?name=whale_trade&exchange=hyperliquid&limit=1",
-        std::time::Duration::from_secs(30),
-        |v| v["items"].as_array().is_some_and(|i| !i.is_empty()),
-    );
-    let account = trades["items"][0]["body"]["buyer"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = server.request(
-        "POST",
-        "/api/v1/whales",
-        Some("tok"),
-        format!(r#"{{"account":"{account}"}}"#).as_bytes(),
-    );
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(
-        server.json("/api/v1/whales")["items"],
-        json!([{"account": account}])
-    );
-    // Watching it again changes nothing and answers with the same list.
-    let (status, body) = server.request(
-        "POST",
-        "/api/v1/whales",
-        Some("tok"),
-        format!(r#"{{"account":"{}"}}"#, account.to_uppercase()).as_bytes(),
-    );
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&body).unwrap()["items"],
-        json!([{"account": account}])
     );
 
     // Wait for the stream (3 h of simulated time) to end and drain.
