@@ -60,14 +60,51 @@ pub(crate) fn mul(field: &str, a: Decimal, b: Decimal) -> Result<Decimal, BadVal
         .ok_or_else(|| bad(field, format!("{a} × {b} overflows")))
 }
 
-/// `a / b`, rounded to [`DERIVED_PLACES`].
+/// `a / b`, rounded to [`DERIVED_PLACES`]: the decimal quotient (28
+/// places at most), then rounded half-even to the places kept.
 pub(crate) fn div(field: &str, a: Decimal, b: Decimal) -> Result<Decimal, BadValue> {
     if b.is_zero() {
         return Err(bad(field, "division by a zero price"));
     }
+    if let Some(q) = quick_div(a, b) {
+        return Ok(q);
+    }
     a.checked_div(b)
         .map(|q| q.round_dp(DERIVED_PLACES).normalize())
         .ok_or_else(|| bad(field, format!("{a} / {b} overflows")))
+}
+
+/// What [`div`] gives, by one integer division, for the values venues send
+/// (64-bit mantissas, quotients below 10⁸); `None` when it cannot be sure.
+///
+/// Why it agrees: the decimal quotient [`div`] rounds carries at least 8
+/// places past the 12 kept when the quotient is below 10⁸ (28 places, or
+/// as many as its 96-bit mantissa allows), so it is within 10⁻²⁰ of the
+/// true quotient, and rounding either one to 12 places gives the same
+/// result unless the true quotient lies within that distance of a midpoint
+/// between two 12-place values. Those (at most one in 10⁶) are left to the
+/// decimal division: the fast path rounds the true quotient only when its
+/// remainder is at least 10⁻⁶ of a unit away from the midpoint. The
+/// division was a tenth of an inverse contract's trade.
+fn quick_div(a: Decimal, b: Decimal) -> Option<Decimal> {
+    let (ma, mb) = (a.mantissa(), b.mantissa());
+    let na = u128::from(u64::try_from(ma.unsigned_abs()).ok()?);
+    let nb = u128::from(u64::try_from(mb.unsigned_abs()).ok()?);
+    // a / b = ma / mb × 10^(sb − sa); in units of 10⁻¹² that is
+    // ma × 10^(12 + sb − sa) / mb, and 10¹⁹ × 2⁶⁴ fits in 128 bits.
+    let shift = (DERIVED_PLACES + b.scale()).checked_sub(a.scale())?;
+    if nb == 0 || shift > 19 {
+        return None;
+    }
+    let n = na * 10u128.pow(shift);
+    let (q, r) = (n / nb, n % nb);
+    if q >= 10u128.pow(20) || (2 * r).abs_diff(nb) * 1_000_000 <= nb {
+        return None;
+    }
+    let q = q + u128::from(2 * r > nb);
+    let q = i128::try_from(q).ok()?;
+    let negative = (ma < 0) != (mb < 0);
+    Some(Decimal::from_i128_with_scale(if negative { -q } else { q }, DERIVED_PLACES).normalize())
 }
 
 /// A decimal text, checked exactly, in canonical form (no trailing zeros,
@@ -204,6 +241,70 @@ mod tests {
         for d in values {
             assert_eq!(out(d).0, d.normalize().to_string(), "{d:?}");
         }
+    }
+
+    /// The integer division gives what the decimal division and rounding
+    /// give, over a spread of signs, scales and magnitudes (prices and
+    /// USD amounts as venues send them, and far outside), with the
+    /// midpoints the fast path must leave alone among them.
+    #[test]
+    fn quick_division_agrees_with_the_decimal_division() {
+        let slow = |a: Decimal, b: Decimal| {
+            a.checked_div(b)
+                .map(|q| q.round_dp(DERIVED_PLACES).normalize())
+        };
+        let mut pairs = vec![
+            (Decimal::from(2000), Decimal::new(95985, 1)),
+            (Decimal::from(10), Decimal::new(3, 0)),
+            (Decimal::new(-10, 0), Decimal::new(3, 0)),
+            (Decimal::new(-1, 15), Decimal::new(3, 0)),
+            (Decimal::new(1, 13), Decimal::new(2, 0)),
+            (Decimal::new(3, 13), Decimal::new(2, 0)),
+            (Decimal::new(5, 13), Decimal::new(10, 1)),
+            (Decimal::new(1, 0), Decimal::new(8, 0)),
+            (Decimal::new(i64::MAX, 0), Decimal::new(1, 0)),
+            (Decimal::new(i64::MAX, 28), Decimal::new(i64::MAX, 0)),
+            (Decimal::new(1, 0), Decimal::new(i64::MAX, 28)),
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..400_000 {
+            let (r1, r2, r3) = (next(), next(), next());
+            let mantissa = |r: u64| (r >> (r % 64)) as i64 * if r & 1 == 0 { 1 } else { -1 };
+            let (a, b) = (
+                Decimal::new(mantissa(r1), (r2 % 29) as u32),
+                Decimal::new(mantissa(r2).max(1), (r3 % 29) as u32),
+            );
+            pairs.push((a, b));
+            // USD amounts over prices, as an inverse contract's trades.
+            pairs.push((
+                Decimal::from(10 * (1 + r1 % 100_000)),
+                Decimal::new((r2 % 10_000_000) as i64 + 1, (r3 % 3) as u32),
+            ));
+            // Quotients exactly at a 12-place midpoint, and one unit of
+            // the 28th place either side of it.
+            let half = Decimal::new(2 * (r1 % 1_000_000) as i64 + 1, DERIVED_PLACES + 1);
+            let b = Decimal::new((r3 % 1_000) as i64 + 1, (r2 % 4) as u32);
+            for q in [half, half + Decimal::new(1, 28), half - Decimal::new(1, 28)] {
+                if let Some(a) = q.checked_mul(b) {
+                    pairs.push((a, b));
+                }
+            }
+        }
+        let mut quick = 0;
+        for (a, b) in pairs {
+            if let Some(q) = quick_div(a, b) {
+                quick += 1;
+                let want = slow(a, b).expect("the decimal division of a quick pair succeeds");
+                assert_eq!((q, q.to_string()), (want, want.to_string()), "{a} / {b}");
+            }
+        }
+        assert!(quick > 500_000, "the quick path took {quick} pairs");
     }
 
     #[test]
