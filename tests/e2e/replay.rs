@@ -279,3 +279,104 @@ subscription = {{ kinds = ["funding"] }}
         String::from_utf8_lossy(&result.stderr)
     );
 }
+
+/// The names in `perf`'s map of JIT code that process `pid` wrote, and the
+/// map removed (the test leaves nothing in `/tmp`); `None` without one.
+fn perf_map_of(pid: u32) -> Option<Vec<String>> {
+    let path = std::path::PathBuf::from(format!("/tmp/perf-{pid}.map"));
+    let text = std::fs::read_to_string(&path).ok()?;
+    std::fs::remove_file(&path).unwrap();
+    // `perf`'s format: start address and size in hex, then the name.
+    Some(
+        text.lines()
+            .map(|line| {
+                let mut fields = line.splitn(3, ' ');
+                let (start, size) = (fields.next().unwrap(), fields.next().unwrap());
+                assert!(
+                    start.starts_with("0x") && u64::from_str_radix(&start[2..], 16).is_ok(),
+                    "{line}"
+                );
+                assert!(u64::from_str_radix(size, 16).is_ok(), "{line}");
+                fields.next().unwrap().to_owned()
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn replay_can_name_the_plugins_functions_for_perf() {
+    let dir = temp_dir("replay-perf-map");
+    let replay = |extra: &[&str], config: Option<&std::path::Path>| {
+        let mut cmd = prism();
+        cmd.env("PRISM_CACHE_DIR", dir.join("cache"))
+            .args(["replay", "--events"])
+            .arg(fixture("ratios.jsonl"))
+            .arg("--plugin")
+            .arg(wasm("long_short_ratio"))
+            .args(extra);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let result = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+        (result.status.success(), stderr, perf_map_of(pid))
+    };
+    // The plugin's own trait methods, by the names its source gives them.
+    let names_the_plugin = |names: &[String]| {
+        ["init", "on_event", "restore"].iter().all(|method| {
+            names.iter().any(|n| {
+                n.starts_with(&format!(
+                    "<long_short_ratio::LongShortRatio as prism_sdk::Plugin>::{method}::"
+                ))
+            })
+        })
+    };
+    // Compiled now, then loaded from the cache: named both times.
+    for run in ["compiled", "cached"] {
+        let (ok, stderr, map) = replay(&["--perf-map"], None);
+        assert!(ok, "{run}: {stderr}");
+        let names = map.unwrap_or_else(|| panic!("{run}: no perf map was written"));
+        assert!(
+            names_the_plugin(&names),
+            "{run}: {:?}",
+            names
+                .iter()
+                .filter(|n| n.contains("long_short"))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        std::fs::read_dir(dir.join("cache")).unwrap().count() == 1,
+        "one artifact, whether the map is written or not"
+    );
+    // The config key does the same; without either, no map.
+    let config = dir.join("prism.toml");
+    std::fs::write(
+        &config,
+        "[runtime]\ncache = false\nprofiler = \"perf_map\"\n",
+    )
+    .unwrap();
+    let (ok, stderr, map) = replay(&[], Some(&config));
+    assert!(ok, "{stderr}");
+    assert!(names_the_plugin(
+        &map.expect("the config's profiler writes a map")
+    ));
+    let (ok, stderr, map) = replay(&[], None);
+    assert!(ok, "{stderr}");
+    assert_eq!(map, None, "no map unless asked for");
+    // A profiler Prism does not know is refused, naming the key.
+    std::fs::write(&config, "[runtime]\nprofiler = \"vtune\"\n").unwrap();
+    let (ok, stderr, map) = replay(&[], Some(&config));
+    assert!(!ok && map.is_none());
+    assert!(
+        stderr.contains("profiler") && stderr.contains("perf_map"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -109,6 +109,12 @@ enum Command {
         /// Write every output as one JSON line here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Name each plugin function in Linux `perf`'s map of JIT code
+        /// (`/tmp/perf-{pid}.map`), as `runtime.profiler = "perf_map"`
+        /// does, so `perf record` of the replay shows the plugins' own
+        /// functions.
+        #[arg(long)]
+        perf_map: bool,
     },
     /// Make a plugin project (anywhere on disk) that builds for
     /// `wasm32-wasip2` and passes its own tests as it is.
@@ -268,11 +274,12 @@ fn main() -> ExitCode {
             plugins,
             config,
             out,
+            perf_map,
         } => commands::replay::replay(
             &events,
             (venue.as_deref(), format.as_deref()),
             &plugins,
-            config.as_deref(),
+            (config.as_deref(), perf_map),
             out.as_deref(),
         ),
         Command::New {

@@ -2,7 +2,7 @@
 //! plugin's own settings come from `prism_control::plugin_settings`, which
 //! a config reload uses too). Stages never read the config themselves.
 
-use prism_config::{Config, FeedChannel, SimulatorConfig, VenueConfig, parse_duration};
+use prism_config::{Config, FeedChannel, Profiler, SimulatorConfig, VenueConfig, parse_duration};
 use prism_control::{PipelineSettings, SupervisorSettings};
 use prism_outputs::StoreLimits;
 use prism_router::RouterSettings;
@@ -54,6 +54,7 @@ fn engine_caching_in(
         max_instances: runtime.max_instances,
         cache_dir,
         quick_instances: runtime.quick_swaps,
+        perf_map: runtime.profiler == Profiler::PerfMap,
         ..EngineSettings::default()
     })?)
 }

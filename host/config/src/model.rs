@@ -370,6 +370,24 @@ pub struct RuntimeConfig {
     /// code, and the optimized code is swapped in underneath once ready.
     /// 0: every swap waits for optimized code.
     pub quick_swaps: u32,
+    /// What the engine tells a system profiler about the plugins' compiled
+    /// code (`"none"`, or `"perf_map"` to name each plugin function in
+    /// `perf report`).
+    pub profiler: Profiler,
+}
+
+/// What the engine tells a system profiler about compiled plugin code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profiler {
+    /// Nothing: plugin code shows in a profile as unnamed addresses.
+    #[default]
+    None,
+    /// `/tmp/perf-{pid}.map`, Linux `perf`'s map of JIT code, names each
+    /// plugin function (`wasm[0]::function[7]::long_short_ratio::…`) as it
+    /// is compiled or loaded from the cache. For profiling; off by default
+    /// (the file grows with every version loaded).
+    PerfMap,
 }
 
 impl Default for RuntimeConfig {
@@ -382,6 +400,7 @@ impl Default for RuntimeConfig {
             watch: true,
             watch_debounce_ms: 20,
             quick_swaps: 16,
+            profiler: Profiler::None,
         }
     }
 }

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::Component;
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    ProfilingStrategy, Strategy,
 };
 
 /// How long one epoch tick lasts; call deadlines are counted in ticks.
@@ -33,6 +34,10 @@ pub struct EngineSettings {
     /// for versions swapped in before their optimized code is ready; 0:
     /// no quick engine, every swap waits for optimized code.
     pub quick_instances: u32,
+    /// Write Linux `perf`'s map of JIT code (`/tmp/perf-{pid}.map`), naming
+    /// every plugin function compiled or loaded, so a profile of the host
+    /// shows where inside a plugin the time goes.
+    pub perf_map: bool,
 }
 
 impl Default for EngineSettings {
@@ -43,6 +48,7 @@ impl Default for EngineSettings {
             cache_dir: None,
             max_wasm_stack: 1 << 20,
             quick_instances: 0,
+            perf_map: false,
         }
     }
 }
@@ -150,6 +156,9 @@ impl PluginEngine {
             .epoch_interruption(true)
             .max_wasm_stack(settings.max_wasm_stack)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if settings.perf_map {
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         match tier {
             Tier::Optimized => {
                 config

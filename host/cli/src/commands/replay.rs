@@ -169,19 +169,24 @@ pub(super) fn prepare_plugin(modules: &mut Modules<'_>, entry: Entry) -> anyhow:
     })
 }
 
-/// Replays `events` through `plugin_paths`; writes outputs to `out`.
+/// Replays `events` through `plugin_paths`; writes outputs to `out`. With
+/// `perf_map`, the engine writes `perf`'s map of the plugins' code whatever
+/// the config says.
 pub(crate) fn replay(
     events: &Path,
     recording: (Option<&str>, Option<&str>),
     plugin_paths: &[PathBuf],
-    config: Option<&Path>,
+    (config, perf_map): (Option<&Path>, bool),
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let config_given = config.is_some();
-    let config = match config {
+    let mut config = match config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if perf_map {
+        config.runtime.profiler = prism_config::Profiler::PerfMap;
+    }
     let engine = crate::settings::engine_outside_config(&config, config_given)?;
     let mut plugins: Vec<Prepared> = Vec::new();
     let mut modules = Modules::new(&engine);
