@@ -11,12 +11,6 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// The allocator the `prism` binary serves small blocks from (its
-/// `allocator.rs`): the normalizer runs under it in the product, and a
-/// trade's records are all small blocks.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Messages per kind: 200 000, or 2 000 for a smoke run.
 fn rounds() -> usize {
     if smoke() { 2_000 } else { 200_000 }
