@@ -159,52 +159,10 @@ pub(crate) fn canonical(field: &str, s: &str) -> Result<DecimalText, BadValue> {
 }
 
 /// The decimal as replay-format text (no trailing zeros): what
-/// `normalize().to_string()` prints, written directly from the mantissa
-/// when it fits 64 bits (every venue value does) — the formatter's
-/// machinery was a tenth of a trade's cost.
+/// `normalize().to_string()` prints, written by [`decimal::text`] (the
+/// formatter's machinery was a tenth of a trade's cost).
 pub(crate) fn out(d: Decimal) -> DecimalText {
-    let d = d.normalize();
-    let Ok(mut rest) = u64::try_from(d.mantissa().unsigned_abs()) else {
-        return DecimalText(d.to_string());
-    };
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let digits = &digits[at..];
-    // Sign, "0.", up to 28 zeros and 20 digits: at most 51 bytes, written
-    // in place and copied into the text once.
-    let scale = d.scale() as usize;
-    let mut text = [0u8; 64];
-    let mut len = 0;
-    let mut put = |bytes: &[u8]| {
-        text[len..len + bytes.len()].copy_from_slice(bytes);
-        len += bytes.len();
-    };
-    if d.mantissa() < 0 {
-        put(b"-");
-    }
-    if scale == 0 {
-        put(digits);
-    } else if scale >= digits.len() {
-        put(b"0.");
-        put(&[b'0'; 28][..scale - digits.len()]);
-        put(digits);
-    } else {
-        let (int, frac) = digits.split_at(digits.len() - scale);
-        put(int);
-        put(b".");
-        put(frac);
-    }
-    // Only ASCII digits, '-' and '.' were written.
-    let text = std::str::from_utf8(&text[..len]).unwrap_or_default();
-    DecimalText(text.to_owned())
+    DecimalText(decimal::text(&d.normalize()).as_str().to_owned())
 }
 
 #[cfg(test)]
