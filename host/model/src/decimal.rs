@@ -254,15 +254,9 @@ mod tests {
             Decimal::from_i128_with_scale(170_141_183_460_469_231_731, 10),
             Decimal::from_i128_with_scale(-18_446_744_073_709_551_616, 28),
         ];
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
         for _ in 0..50_000 {
-            let (a, b) = (next(), next());
+            let (a, b): (u64, u64) = (rand::Rng::next_u64(&mut rng), rand::Rng::next_u64(&mut rng));
             let wide = i128::from(a >> (a % 64)) << (b % 33);
             let mantissa = if b & 1 == 0 { wide } else { -wide };
             values.push(Decimal::from_i128_with_scale(mantissa, (a % 29) as u32));

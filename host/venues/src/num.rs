@@ -224,13 +224,8 @@ mod tests {
             (Decimal::new(i64::MAX, 28), Decimal::new(i64::MAX, 0)),
             (Decimal::new(1, 0), Decimal::new(i64::MAX, 28)),
         ];
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        let mut next = || rand::Rng::next_u64(&mut rng);
         for _ in 0..400_000 {
             let (r1, r2, r3) = (next(), next(), next());
             let mantissa = |r: u64| (r >> (r % 64)) as i64 * if r & 1 == 0 { 1 } else { -1 };
