@@ -169,33 +169,18 @@ pub(crate) fn out(d: Decimal) -> DecimalText {
 mod tests {
     use super::*;
 
-    /// The direct writer prints what the formatter prints, for every
-    /// shape: zero, signs, scales below and above the digit count, 64-bit
-    /// and wider mantissas.
+    /// `out` is the normalized decimal's text (the writer itself is
+    /// tested against the formatter in `prism_model::decimal`).
     #[test]
-    fn out_prints_what_the_formatter_prints() {
-        let mut values = vec![
-            Decimal::ZERO,
-            -Decimal::ZERO,
+    fn out_prints_the_normalized_text() {
+        let values = [
             -Decimal::new(0, 3),
-            Decimal::new(-5, 1),
-            Decimal::new(i64::MAX, 0),
+            Decimal::new(-5_000, 4),
+            Decimal::new(12_300, 2),
             Decimal::new(i64::MIN, 7),
-            Decimal::new(1, 28),
             Decimal::new(-123_450, 28),
             Decimal::MAX,
-            Decimal::MIN,
-            Decimal::from_i128_with_scale(170_141_183_460_469_231_731, 10),
         ];
-        // A deterministic spread of mantissas and scales.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let mantissa = (x >> (x % 64)) as i64 * if x & 1 == 0 { 1 } else { -1 };
-            values.push(Decimal::new(mantissa, (x % 29) as u32));
-        }
         for d in values {
             assert_eq!(out(d).0, d.normalize().to_string(), "{d:?}");
         }
