@@ -384,9 +384,11 @@ pub enum Profiler {
     #[default]
     None,
     /// `/tmp/perf-{pid}.map`, Linux `perf`'s map of JIT code, names each
-    /// plugin function (`wasm[0]::function[7]::long_short_ratio::…`) as it
-    /// is compiled or loaded from the cache. For profiling; off by default
-    /// (the file grows with every version loaded).
+    /// plugin function (`<long_short_ratio::LongShortRatio as
+    /// prism_sdk::Plugin>::on_event::h…`) as it is compiled or loaded from
+    /// the cache. For profiling only, so off by default: the file grows
+    /// with every version loaded, and any local user can read where the
+    /// plugins' code lies in memory.
     PerfMap,
 }
 
