@@ -133,7 +133,7 @@ pub fn from_parts(mantissa: i64, scale: u8) -> Result<Decimal, DecimalError> {
 /// serde `Serialize`): the scale kept (`1.50`), a negative zero as `-0`.
 #[derive(Clone, Copy)]
 pub struct Text {
-    bytes: [u8; 48],
+    bytes: [u8; 32],
     len: u8,
 }
 
@@ -159,23 +159,22 @@ impl std::fmt::Debug for Text {
 /// for every boundary.
 #[must_use]
 pub fn text(value: &Decimal) -> Text {
-    // At most 29 digits (96 bits), a sign, "0." and 27 zeros: 32 bytes.
+    // At most 29 digits (96 bits), or 28 places: with the sign and "0.",
+    // at most 31 bytes.
     let mut digits = [b'0'; 32];
     let mut at = digits.len();
-    let magnitude = value.mantissa().unsigned_abs();
-    if let Ok(mut rest) = u64::try_from(magnitude) {
-        while rest > 0 {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-    } else {
-        let mut rest = magnitude;
-        while rest > 0 {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
+    // 128-bit division only for the digits of a mantissa past 64 bits.
+    let mut wide = value.mantissa().unsigned_abs();
+    while wide > u128::from(u64::MAX) {
+        at -= 1;
+        digits[at] = b'0' + (wide % 10) as u8;
+        wide /= 10;
+    }
+    let mut rest = wide as u64;
+    while rest > 0 {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
     // `Display` writes at least `scale` digits (leading zeros) and at
     // least one before the point.
@@ -183,7 +182,7 @@ pub fn text(value: &Decimal) -> Text {
     let shown = (digits.len() - at).max(scale);
     let digits = &digits[digits.len() - shown..];
     let mut out = Text {
-        bytes: [0; 48],
+        bytes: [0; 32],
         len: 0,
     };
     let mut len = 0;
@@ -200,7 +199,7 @@ pub fn text(value: &Decimal) -> Text {
         put(b".");
         put(frac);
     }
-    // At most 32 bytes were written.
+    // At most 31 bytes were written.
     out.len = len as u8;
     out
 }

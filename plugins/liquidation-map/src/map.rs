@@ -107,7 +107,7 @@ pub struct Instrument {
 
 // The document types write their decimals through the SDK's writer:
 // the same text as `rust_decimal`'s, written for every bucket at every
-// boundary (rust_decimal's own was 3 % of a replay's plugin time).
+// boundary (rust_decimal's own was 3.8 % of a 2-hour replay's samples).
 
 /// One bucket of realized liquidations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
