@@ -110,7 +110,7 @@ pub(crate) fn logs(
                 name: Arc::from(r.name),
                 instrument: named(r.exchange, r.symbol),
                 ts: r.ts,
-                body: r.body,
+                body: r.body.into(),
             },
         )
     }));

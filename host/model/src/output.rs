@@ -4,6 +4,8 @@ use crate::{Decimal, Instrument, Side, TimestampMs};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use crate::body::{Body, BodyError};
+
 /// A point of a named series (a derived statistic, hence `f64`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesPoint {
@@ -13,21 +15,22 @@ pub struct SeriesPoint {
     pub value: f64,
 }
 
-/// The latest value under a key; `body` is JSON decoded from MessagePack.
+/// The latest value under a key; `body` is JSON (from the plugin's
+/// MessagePack, read when first needed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     pub key: Arc<str>,
     pub ts: TimestampMs,
-    pub body: serde_json::Value,
+    pub body: Body,
 }
 
-/// An append-only record; `body` is JSON decoded from MessagePack.
+/// An append-only record; `body` is JSON (as a document's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
     pub name: Arc<str>,
     pub instrument: Option<Arc<Instrument>>,
     pub ts: TimestampMs,
-    pub body: serde_json::Value,
+    pub body: Body,
 }
 
 /// Which way a signal points.

@@ -575,7 +575,7 @@ mod tests {
                     name: Arc::from("w"),
                     instrument: None,
                     ts: i,
-                    body: serde_json::json!(i),
+                    body: serde_json::json!(i).into(),
                 })
             })
             .collect();

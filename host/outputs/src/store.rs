@@ -1,7 +1,6 @@
 //! Bounded in-memory stores of plugin outputs.
 
 use crate::query::series_order;
-use prism_model::output::body_bytes;
 use prism_model::{Alert, Document, LogEntry, OrderIntent, Output, OutputId, SeriesPoint, Signal};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -186,7 +185,7 @@ impl OutputStore {
                         false
                     }
                     Output::Log(l) => {
-                        store.log_bytes += body_bytes(&l.body);
+                        store.log_bytes += l.body.held();
                         store.logs.push_back((id, l));
                         // The oldest go first, by count and by bytes; the
                         // newest entry is always kept.
@@ -194,7 +193,7 @@ impl OutputStore {
                             || (store.log_bytes > limits.plugin_log_bytes && store.logs.len() > 1)
                         {
                             if let Some((_, old)) = store.logs.pop_front() {
-                                store.log_bytes -= body_bytes(&old.body);
+                                store.log_bytes -= old.body.held();
                                 store.dropped += 1;
                             }
                         }
@@ -284,7 +283,7 @@ mod tests {
                 name: Arc::from("l"),
                 instrument: None,
                 ts,
-                body: serde_json::json!("x".repeat(100)),
+                body: serde_json::json!("x".repeat(100)).into(),
             })
         };
         store.insert(&plugin, (0..20).map(log).collect());

@@ -315,7 +315,7 @@ fn main() {
             name: Arc::from("liquidation"),
             instrument: Some(btc.clone()),
             ts: 1_700_000_000_000 + b as i64,
-            body: serde_json::json!({"side": "long", "price": "59995.5", "size": "2", "notional": "119991", "n": i}),
+            body: serde_json::json!({"side": "long", "price": "59995.5", "size": "2", "notional": "119991", "n": i}).into(),
         })
     };
     write_rate(

@@ -344,7 +344,7 @@ pub(crate) fn outputs(batch: &OutputBatch) -> OutputRows {
                 idx,
                 key: d.key.to_string(),
                 ts: d.ts,
-                body: d.body.clone(),
+                body: d.body.value().clone(),
             }),
             Output::Log(l) => {
                 let (exchange, symbol) = place(l.instrument.as_ref());
@@ -354,7 +354,7 @@ pub(crate) fn outputs(batch: &OutputBatch) -> OutputRows {
                     exchange,
                     symbol,
                     ts: l.ts,
-                    body: l.body.clone(),
+                    body: l.body.value().clone(),
                 });
             }
             Output::Signal(s) => rows.signals.push(SignalRow {

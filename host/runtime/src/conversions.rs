@@ -384,16 +384,16 @@ fn dec_from(d: wt::Decimal, what: &'static str) -> Result<Decimal, OutputError> 
     })
 }
 
-/// Decodes a body, refusing one larger than `limit` in memory. A body
-/// longer than `limit` on the wire is refused before it is decoded: it can
+/// Reads a body, refusing one larger than `limit` in memory. A body
+/// longer than `limit` on the wire is refused before it is read: it can
 /// only be larger once decoded.
 fn body(
-    bytes: &[u8],
+    bytes: Vec<u8>,
     kind: &'static str,
     name: &str,
     limit: usize,
     key: &'static str,
-) -> Result<(serde_json::Value, usize), OutputError> {
+) -> Result<(m::output::Body, usize), OutputError> {
     let too_large = |bytes: usize| OutputError::TooLarge {
         kind,
         name: name.to_owned(),
@@ -404,16 +404,16 @@ fn body(
     if bytes.len() > limit {
         return Err(too_large(bytes.len()));
     }
-    let value: serde_json::Value = rmp_serde::from_slice(bytes).map_err(|e| OutputError::Body {
+    let body = m::output::Body::from_msgpack(bytes).map_err(|e| OutputError::Body {
         kind,
         name: name.to_owned(),
         reason: e.to_string(),
     })?;
-    let held = m::output::body_bytes(&value);
+    let held = body.held();
     if held > limit {
         return Err(too_large(held));
     }
-    Ok((value, held))
+    Ok((body, held))
 }
 
 /// Lifts one output, resolving instrument ids against what was declared,
@@ -440,7 +440,7 @@ pub(crate) fn output_from_wit(
         wo::Output::Document(d) => {
             let key = bounded(&d.key, "a document key", MAX_NAME_BYTES)?;
             let (body, held) = body(
-                &d.body,
+                d.body,
                 "document",
                 &d.key,
                 limits.max_document_bytes,
@@ -456,7 +456,7 @@ pub(crate) fn output_from_wit(
         wo::Output::Log(l) => {
             let name = bounded(&l.name, "a log name", MAX_NAME_BYTES)?;
             let (body, held) = body(
-                &l.body,
+                l.body,
                 "log",
                 &l.name,
                 limits.max_log_bytes,

@@ -56,7 +56,7 @@ fn doc(outputs: &[Output], key: &str) -> serde_json::Value {
         .iter()
         .rev()
         .find_map(|o| match o {
-            Output::Document(d) if &*d.key == key => Some(d.body.clone()),
+            Output::Document(d) if &*d.key == key => Some(d.body.value().clone()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no document {key} in {outputs:?}"))

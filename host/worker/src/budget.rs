@@ -47,7 +47,7 @@ impl OutputBudget {
                     }
                 }
                 Output::Document(d) => {
-                    documents.insert(d.key.clone(), prism_model::output::body_bytes(&d.body));
+                    documents.insert(d.key.clone(), d.body.held());
                 }
                 Output::Signal(_) | Output::Order(_) | Output::Alert(_) => {}
             }
@@ -108,7 +108,7 @@ mod tests {
         Output::Document(Document {
             key: Arc::from(key),
             ts: 0,
-            body: serde_json::json!(text),
+            body: serde_json::json!(text).into(),
         })
     }
 
@@ -135,7 +135,7 @@ mod tests {
                 name: Arc::from(name),
                 instrument: None,
                 ts: 0,
-                body: serde_json::Value::Null,
+                body: serde_json::Value::Null.into(),
             })
         };
         b.admit(&[log("x"), log("x")], &limits).unwrap();

@@ -410,7 +410,7 @@ mod tests {
         Output::Document(Document {
             key: Arc::from(key),
             ts: 1,
-            body: serde_json::json!({ "n": n }),
+            body: serde_json::json!({ "n": n }).into(),
         })
     }
 

@@ -197,7 +197,7 @@ async fn map(
         Ok(Json(LiquidationMapView {
             key,
             ts: d.ts,
-            map: d.body.clone(),
+            map: d.body.value().clone(),
         }))
     })
     .await

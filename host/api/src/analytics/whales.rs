@@ -162,7 +162,7 @@ async fn activities(
             .items
             .iter()
             .map(|(_, l)| {
-                let mut body = l.body.clone();
+                let mut body = l.body.value().clone();
                 body["ts"] = json!(l.ts);
                 body
             })

@@ -180,7 +180,7 @@ async fn wallet_distribution(
     read(&state, move |state| {
         let plugin = state.backing(&state.analytics.liquidation_map, "liquidation_map")?;
         let docs = token_documents(state, plugin, WALLET_DISTRIBUTION_PREFIX, q.token.as_ref());
-        let bodies: Vec<&serde_json::Value> = docs.iter().map(|d| &d.body).collect();
+        let bodies: Vec<&serde_json::Value> = docs.iter().map(|d| d.body.value()).collect();
         let updated = docs.iter().map(|d| d.ts).max();
         Ok(Json(WalletDistributionView::of(&bodies, updated)))
     })

@@ -79,7 +79,7 @@ async fn heatmap(
                 })
                 .collect();
         let maps: Vec<(TimestampMs, &serde_json::Value)> =
-            docs.iter().map(|d| (d.ts, &d.body)).collect();
+            docs.iter().map(|d| (d.ts, d.body.value())).collect();
         Ok(Json(LiquidationHeatmap::merge(&token, &maps, range)))
     })
     .await

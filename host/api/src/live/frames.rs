@@ -318,7 +318,7 @@ fn analytics_of(
             let map = LiquidationMapView {
                 key: d.key.to_string(),
                 ts: d.ts,
-                map: d.body.clone(),
+                map: d.body.value().clone(),
             };
             (Channel::LiquidationMap, json(map))
         }

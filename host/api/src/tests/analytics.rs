@@ -25,7 +25,7 @@ fn state() -> AppState {
             name: Arc::from("liquidation"),
             instrument: i(id),
             ts,
-            body: json!({"side": side, "price": "1", "size": notional, "notional": notional, "account": null}),
+            body: json!({"side": side, "price": "1", "size": notional, "notional": notional, "account": null}).into(),
         })
     };
     store.insert(
@@ -59,7 +59,7 @@ fn state() -> AppState {
             name: Arc::from("whale_activity"),
             instrument: i(hl),
             ts: NOW - 10,
-            body: json!({"account": "0xAbC", "kind": "trade"}),
+            body: json!({"account": "0xAbC", "kind": "trade"}).into(),
         })],
     );
     let control = Fixed::new(vec![

@@ -18,7 +18,7 @@ fn doc(key: &str, ts: i64, body: Value) -> Output {
     Output::Document(Document {
         key: Arc::from(key),
         ts,
-        body,
+        body: body.into(),
     })
 }
 
@@ -77,7 +77,8 @@ fn state() -> AppState {
             instrument: i(hl_btc),
             ts,
             body: json!({"account": account, "exchange": "hyperliquid", "symbol": "BTC",
-                         "old_size": old, "new_size": new, "price": price}),
+                         "old_size": old, "new_size": new, "price": price})
+            .into(),
         })
     };
     let whale = "0x49f3aa9d1b3c3b8f6a1e2d8c3a6f0e1d2c3b8d2b";

@@ -57,7 +57,7 @@ impl DocumentView {
             plugin: plugin.to_owned(),
             key: d.key.to_string(),
             ts: d.ts,
-            body: d.body.clone(),
+            body: d.body.value().clone(),
         }
     }
 }
@@ -90,7 +90,7 @@ impl From<&LogEntry> for LogView {
             exchange,
             symbol,
             ts: l.ts,
-            body: l.body.clone(),
+            body: l.body.value().clone(),
         }
     }
 }
