@@ -188,34 +188,18 @@ impl<'a> Check<'a> {
             Marker::U32 | Marker::I32 | Marker::F32 => self.skip(4),
             Marker::U64 | Marker::I64 | Marker::F64 => self.skip(8),
             Marker::FixStr(n) => self.string(usize::from(n)),
-            Marker::Str8 => {
-                let n = self.len(1)?;
-                self.string(n)
-            }
-            Marker::Str16 => {
-                let n = self.len(2)?;
-                self.string(n)
-            }
-            Marker::Str32 => {
-                let n = self.len(4)?;
+            Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+                let n = self.len(width(marker))?;
                 self.string(n)
             }
             Marker::FixArray(n) => self.array(usize::from(n), depth),
-            Marker::Array16 => {
-                let n = self.len(2)?;
-                self.array(n, depth)
-            }
-            Marker::Array32 => {
-                let n = self.len(4)?;
+            Marker::Array16 | Marker::Array32 => {
+                let n = self.len(width(marker))?;
                 self.array(n, depth)
             }
             Marker::FixMap(n) => self.map(usize::from(n), depth),
-            Marker::Map16 => {
-                let n = self.len(2)?;
-                self.map(n, depth)
-            }
-            Marker::Map32 => {
-                let n = self.len(4)?;
+            Marker::Map16 | Marker::Map32 => {
+                let n = self.len(width(marker))?;
                 self.map(n, depth)
             }
             _ => None,
@@ -269,13 +253,20 @@ impl<'a> Check<'a> {
     fn key(&mut self) -> Option<&'a [u8]> {
         let len = match Marker::from_u8(*self.take(1)?.first()?) {
             Marker::FixStr(n) => usize::from(n),
-            Marker::Str8 => self.len(1)?,
-            Marker::Str16 => self.len(2)?,
-            Marker::Str32 => self.len(4)?,
+            marker @ (Marker::Str8 | Marker::Str16 | Marker::Str32) => self.len(width(marker))?,
             _ => return None,
         };
         let key = self.text(len)?;
         (!key.starts_with(PRIVATE_KEY)).then_some(key)
+    }
+}
+
+/// The bytes of a string's, array's or map's length after its marker.
+fn width(marker: Marker) -> usize {
+    match marker {
+        Marker::Str8 => 1,
+        Marker::Str16 | Marker::Array16 | Marker::Map16 => 2,
+        _ => 4,
     }
 }
 
