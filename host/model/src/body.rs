@@ -31,11 +31,13 @@ const PRIVATE_KEY: &[u8] = b"$serde_json::private::";
 
 /// A JSON body. Reads go through [`Body::value`] (or `Deref`); the first
 /// read of a body kept as MessagePack decodes it, once.
+#[derive(Clone)]
 pub struct Body {
     form: Form,
     held: usize,
 }
 
+#[derive(Clone)]
 enum Form {
     Json(Value),
     Packed {
@@ -109,22 +111,6 @@ impl std::ops::Deref for Body {
 
     fn deref(&self) -> &Value {
         self.value()
-    }
-}
-
-impl Clone for Body {
-    fn clone(&self) -> Self {
-        let form = match &self.form {
-            Form::Json(value) => Form::Json(value.clone()),
-            Form::Packed { bytes, json } => Form::Packed {
-                bytes: bytes.clone(),
-                json: json.clone(),
-            },
-        };
-        Self {
-            form,
-            held: self.held,
-        }
     }
 }
 
