@@ -16,7 +16,7 @@
 //! assert_eq!(decimal::parse("37000.1").unwrap().to_string(), "37000.1");
 //! ```
 
-pub mod body;
+mod body;
 pub mod candle;
 pub mod clock;
 pub mod decimal;
