@@ -28,6 +28,8 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+mod packed;
+
 /// A decimal's text as the input has it: borrowed when it is a plain
 /// string, owned when it had escapes or was written as a JSON number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +87,7 @@ impl<'a> From<&'a DecimalText> for DecimalStr<'a> {
 /// The fields of the six market records, every one optional; which must
 /// be there depends on `type` ([`Normalizer::push_fields`] checks).
 /// Fields no market record has are ignored, as [`Record`] ignores them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub(crate) struct Fields<'a> {
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
@@ -366,7 +368,8 @@ impl Normalizer {
         // Only a map (fixmap, map 16, map 32): an array would be read by
         // position, which `Record` reads otherwise.
         if matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf))
-            && let Ok(fields) = rmp_serde::from_slice::<Fields<'_>>(bytes)
+            && let Some(fields) =
+                packed::read(bytes).or_else(|| rmp_serde::from_slice::<Fields<'_>>(bytes).ok())
         {
             match self.push_fields(&fields, out) {
                 Ok(()) => return Ok(()),

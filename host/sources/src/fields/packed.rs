@@ -1,0 +1,554 @@
+//! [`Fields`] read straight from a MessagePack record, without serde.
+//!
+//! `rmp_serde` reads a record through serde's generic machinery: a
+//! visitor per value, each key matched as a string after its UTF-8 was
+//! checked, each `Option` unwrapped through a kept marker. That was about
+//! a third of the source thread's time in a MessagePack replay. This
+//! reader walks the bytes once and fills the same [`Fields`].
+//!
+//! It only ever answers what `rmp_serde::from_slice::<Fields>` answers:
+//! it takes the forms the replay format's writer uses and whose reading
+//! is plain (a map with string keys, each known key once; `nil`, booleans,
+//! integers, strings; book levels as two-element arrays) and gives up on
+//! anything else — a key it does not know, a float, a binary, an
+//! extension, a key repeated, a string that is not UTF-8, a value of a
+//! type its field does not take. Giving up is never a refusal: the caller
+//! then reads the record with `rmp_serde`, as before, which decides.
+
+use super::{DecimalStr, Fields};
+use prism_model::{PositionSide, Side};
+use std::borrow::Cow;
+
+/// The record's fields, or `None` when this reader does not take the
+/// record (see the module's description); `bytes` is one whole value.
+pub(super) fn read(bytes: &[u8]) -> Option<Fields<'_>> {
+    let mut at = Cursor { bytes, at: 0 };
+    let entries = match at.byte()? {
+        m @ 0x80..=0x8f => usize::from(m & 0x0f),
+        0xde => at.be(2)?,
+        0xdf => at.be(4)?,
+        _ => return None,
+    };
+    let mut f = Fields::default();
+    let mut seen = 0u32;
+    for _ in 0..entries {
+        let slot = slot(at.key()?)?;
+        if seen & (1 << slot) != 0 {
+            return None;
+        }
+        seen |= 1 << slot;
+        match slot {
+            0 => f.kind = at.text()?,
+            1 => f.exchange = at.text()?,
+            2 => f.symbol = at.text()?,
+            3 => f.ts = at.optional(Cursor::i64)?,
+            4 => f.received_ts = at.optional(Cursor::i64)?,
+            5 => f.price = at.decimal()?,
+            6 => f.size = at.decimal()?,
+            7 => f.side = at.optional(Cursor::side)?,
+            8 => f.buyer = at.text()?,
+            9 => f.seller = at.text()?,
+            10 => f._insurance_fund = at.bool()?,
+            11 => f.position = at.optional(Cursor::position)?,
+            12 => f.account = at.text()?,
+            13 => f.rate = at.decimal()?,
+            14 => {
+                f.interval_h = at.optional(|c| c.i64().and_then(|v| u32::try_from(v).ok()))?;
+            }
+            15 => f.mark_price = at.decimal()?,
+            16 => f.index_price = at.decimal()?,
+            17 => f.next_funding_ts = at.optional(Cursor::i64)?,
+            18 => f.open_interest = at.decimal()?,
+            19 => f.snapshot = at.optional(Cursor::bool)?,
+            20 => f.bids = at.optional(Cursor::levels)?,
+            21 => f.asks = at.optional(Cursor::levels)?,
+            22 => f.entry_price = at.decimal()?,
+            23 => f.liquidation_price = at.decimal()?,
+            24 => f.leverage = at.decimal()?,
+            _ => return None,
+        }
+    }
+    (at.at == bytes.len()).then_some(f)
+}
+
+/// Where a key's value goes in [`read`]; `None` for a key [`Fields`]
+/// does not read.
+fn slot(key: &[u8]) -> Option<u32> {
+    Some(match key {
+        b"type" => 0,
+        b"exchange" => 1,
+        b"symbol" => 2,
+        b"ts" => 3,
+        b"received_ts" => 4,
+        b"price" => 5,
+        b"size" => 6,
+        b"side" => 7,
+        b"buyer" => 8,
+        b"seller" => 9,
+        b"insurance_fund" => 10,
+        b"position" => 11,
+        b"account" => 12,
+        b"rate" => 13,
+        b"interval_h" => 14,
+        b"mark_price" => 15,
+        b"index_price" => 16,
+        b"next_funding_ts" => 17,
+        b"open_interest" => 18,
+        b"snapshot" => 19,
+        b"bids" => 20,
+        b"asks" => 21,
+        b"entry_price" => 22,
+        b"liquidation_price" => 23,
+        b"leverage" => 24,
+        _ => return None,
+    })
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let taken = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(taken)
+    }
+
+    /// A big-endian unsigned integer of `n` bytes (at most 8).
+    fn be(&mut self, n: usize) -> Option<usize> {
+        let v = self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+        usize::try_from(v).ok()
+    }
+
+    /// A string's bytes (any of the four string forms), not yet checked.
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let len = match self.byte()? {
+            m @ 0xa0..=0xbf => usize::from(m & 0x1f),
+            0xd9 => self.be(1)?,
+            0xda => self.be(2)?,
+            0xdb => self.be(4)?,
+            _ => return None,
+        };
+        self.take(len)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.key()?).ok()
+    }
+
+    /// `nil` as `None`, else the value `read` takes (`None` overall when
+    /// it does not).
+    fn optional<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.bytes.get(self.at) == Some(&0xc0) {
+            self.at += 1;
+            return Some(None);
+        }
+        read(self).map(Some)
+    }
+
+    fn text(&mut self) -> Option<Option<Cow<'a, str>>> {
+        self.optional(|c| c.str().map(Cow::Borrowed))
+    }
+
+    /// An integer of any width, as `i64` when it fits (what serde's `i64`
+    /// takes; a larger unsigned one is refused there too).
+    fn i64(&mut self) -> Option<i64> {
+        let m = self.byte()?;
+        Some(match m {
+            0x00..=0x7f => i64::from(m),
+            0xe0..=0xff => i64::from(m as i8),
+            0xcc => i64::from(self.take(1)?[0]),
+            0xcd => i64::from(u16::from_be_bytes(self.take(2)?.try_into().ok()?)),
+            0xce => i64::from(u32::from_be_bytes(self.take(4)?.try_into().ok()?)),
+            0xcf => i64::try_from(u64::from_be_bytes(self.take(8)?.try_into().ok()?)).ok()?,
+            0xd0 => i64::from(self.take(1)?[0] as i8),
+            0xd1 => i64::from(i16::from_be_bytes(self.take(2)?.try_into().ok()?)),
+            0xd2 => i64::from(i32::from_be_bytes(self.take(4)?.try_into().ok()?)),
+            0xd3 => i64::from_be_bytes(self.take(8)?.try_into().ok()?),
+            _ => return None,
+        })
+    }
+
+    fn bool(&mut self) -> Option<bool> {
+        match self.byte()? {
+            0xc2 => Some(false),
+            0xc3 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// A decimal as the record has it: a string borrowed, an integer as
+    /// its digits (what [`DecimalStr`]'s serde reading makes of both).
+    fn decimal_str(&mut self) -> Option<DecimalStr<'a>> {
+        match self.bytes.get(self.at)? {
+            0xa0..=0xbf | 0xd9..=0xdb => self.str().map(|s| DecimalStr(Cow::Borrowed(s))),
+            0xcf => {
+                // Unsigned 64-bit: written as such even past i64::MAX.
+                self.at += 1;
+                let v = u64::from_be_bytes(self.take(8)?.try_into().ok()?);
+                Some(DecimalStr(Cow::Owned(v.to_string())))
+            }
+            _ => self.i64().map(|v| DecimalStr(Cow::Owned(v.to_string()))),
+        }
+    }
+
+    fn decimal(&mut self) -> Option<Option<DecimalStr<'a>>> {
+        self.optional(Self::decimal_str)
+    }
+
+    fn side(&mut self) -> Option<Side> {
+        match self.str()? {
+            "buy" => Some(Side::Buy),
+            "sell" => Some(Side::Sell),
+            _ => None,
+        }
+    }
+
+    fn position(&mut self) -> Option<PositionSide> {
+        match self.str()? {
+            "long" => Some(PositionSide::Long),
+            "short" => Some(PositionSide::Short),
+            _ => None,
+        }
+    }
+
+    fn array_len(&mut self) -> Option<usize> {
+        match self.byte()? {
+            m @ 0x90..=0x9f => Some(usize::from(m & 0x0f)),
+            0xdc => self.be(2),
+            0xdd => self.be(4),
+            _ => None,
+        }
+    }
+
+    /// Book levels: an array of `[price, size]` arrays.
+    fn levels(&mut self) -> Option<Vec<(DecimalStr<'a>, DecimalStr<'a>)>> {
+        let n = self.array_len()?;
+        // Each level takes at least three bytes: a count past what is left
+        // is a truncated record, not an allocation to make.
+        if n > (self.bytes.len() - self.at) / 3 {
+            return None;
+        }
+        let mut levels = Vec::with_capacity(n);
+        for _ in 0..n {
+            if self.array_len()? != 2 {
+                return None;
+            }
+            levels.push((self.decimal_str()?, self.decimal_str()?));
+        }
+        Some(levels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    /// MessagePack written by hand, so every width of every form can be
+    /// chosen (a writer picks the shortest; a file may hold any).
+    struct Writer<'r> {
+        out: Vec<u8>,
+        rng: &'r mut StdRng,
+    }
+
+    impl Writer<'_> {
+        fn len(&mut self, fix: u8, fix_max: usize, forms: [u8; 3], n: usize) {
+            // The shortest form, or a wider one at random.
+            let widths = [(fix_max, 0usize), (0xff, 1), (0xffff, 2), (usize::MAX, 4)];
+            let fits: Vec<usize> = (0..4)
+                .filter(|&i| n <= widths[i].0 && (i > 0 || fix_max > 0))
+                .collect();
+            let i = if self.rng.random_range(0..4) == 0 {
+                fits[self.rng.random_range(0..fits.len())]
+            } else {
+                fits[0]
+            };
+            if i == 0 {
+                self.out.push(fix | n as u8);
+            } else {
+                self.out.push(forms[i - 1]);
+                let bytes = (n as u64).to_be_bytes();
+                self.out.extend_from_slice(&bytes[8 - widths[i].1..]);
+            }
+        }
+
+        fn str_bytes(&mut self, s: &[u8]) {
+            self.len(0xa0, 31, [0xd9, 0xda, 0xdb], s.len());
+            self.out.extend_from_slice(s);
+        }
+
+        fn str(&mut self, s: &str) {
+            self.str_bytes(s.as_bytes());
+        }
+
+        fn map(&mut self, n: usize) {
+            // map 16 and map 32 only (no map 8 in MessagePack).
+            match self.rng.random_range(0..4) {
+                0 => self.out.extend_from_slice(&[0xde, 0, n as u8]),
+                1 => self.out.extend_from_slice(&[0xdf, 0, 0, 0, n as u8]),
+                _ => self.out.push(0x80 | n as u8),
+            }
+        }
+
+        fn array(&mut self, n: usize) {
+            match self.rng.random_range(0..4) {
+                0 => self.out.extend_from_slice(&[0xdc, 0, n as u8]),
+                1 => self.out.extend_from_slice(&[0xdd, 0, 0, 0, n as u8]),
+                _ => self.out.push(0x90 | n as u8),
+            }
+        }
+
+        /// An integer in one of the forms that can hold it.
+        fn int(&mut self, v: i128) {
+            let mut forms: Vec<(u8, usize)> = Vec::new();
+            if (0..=127).contains(&v) {
+                forms.push((0x00, 0));
+            }
+            if (-32..0).contains(&v) {
+                forms.push((0xe0, 0));
+            }
+            for (marker, bytes, lo, hi) in [
+                (0xcc, 1, 0, u8::MAX as i128),
+                (0xcd, 2, 0, u16::MAX as i128),
+                (0xce, 4, 0, u32::MAX as i128),
+                (0xcf, 8, 0, u64::MAX as i128),
+                (0xd0, 1, i8::MIN as i128, i8::MAX as i128),
+                (0xd1, 2, i16::MIN as i128, i16::MAX as i128),
+                (0xd2, 4, i32::MIN as i128, i32::MAX as i128),
+                (0xd3, 8, i64::MIN as i128, i64::MAX as i128),
+            ] {
+                if (lo..=hi).contains(&v) {
+                    forms.push((marker, bytes));
+                }
+            }
+            let (marker, bytes) = forms[self.rng.random_range(0..forms.len())];
+            if bytes == 0 {
+                self.out.push(v as i8 as u8 | marker);
+            } else {
+                self.out.push(marker);
+                let all = (v as u128).to_be_bytes();
+                self.out.extend_from_slice(&all[16 - bytes..]);
+            }
+        }
+
+        /// Any value a field might meet: what the writer writes, and
+        /// what it never does.
+        fn value(&mut self, depth: u32) {
+            let texts = [
+                "trade",
+                "liquidation",
+                "funding",
+                "open_interest",
+                "book",
+                "position",
+                "binance",
+                "BTCUSDT",
+                "buy",
+                "sell",
+                "long",
+                "short",
+                "37000.1",
+                "0.25",
+                "-1",
+                "0",
+                "1e3",
+                "abc",
+                "",
+                "0xabc",
+                "Ünïcode",
+            ];
+            match self.rng.random_range(0..if depth > 2 { 14 } else { 17 }) {
+                0..=3 => {
+                    let t = texts[self.rng.random_range(0..texts.len())];
+                    self.str(t);
+                }
+                4 | 5 => {
+                    let v = match self.rng.random_range(0..6) {
+                        0 => self.rng.random_range(-40..140),
+                        1 => 1_700_000_000_000,
+                        2 => i128::from(u64::MAX) - self.rng.random_range(0..2),
+                        3 => i128::from(i64::MAX) + self.rng.random_range(0..2),
+                        4 => i128::from(i64::MIN),
+                        _ => i128::from(u32::MAX) + self.rng.random_range(-1..2),
+                    };
+                    self.int(v);
+                }
+                6 => self.out.push(0xc0),
+                7 => self.out.push(0xc2 | self.rng.random_range(0..2u8)),
+                8 => {
+                    self.out.push(0xcb);
+                    self.out.extend_from_slice(&37000.5f64.to_be_bytes());
+                }
+                9 => {
+                    self.out.push(0xca);
+                    self.out.extend_from_slice(&1.5f32.to_be_bytes());
+                }
+                10 => self.out.extend_from_slice(&[0xc4, 3, b'b', b'u', b'y']),
+                11 => self.out.extend_from_slice(&[0xd4, 1, 7]),
+                12 => self.str_bytes(&[0x62, 0xff, 0x79]),
+                13 => self.str("sell"),
+                _ => {
+                    // Levels, well formed or not.
+                    let n = self.rng.random_range(0..4);
+                    self.array(n);
+                    for _ in 0..n {
+                        let width = if self.rng.random_range(0..6) == 0 {
+                            self.rng.random_range(0..4)
+                        } else {
+                            2
+                        };
+                        self.array(width);
+                        for _ in 0..width {
+                            self.value(depth + 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keys records have, some unknown to [`Fields`], `type` the most.
+    const RECORD_KEYS: [&str; 28] = [
+        "type",
+        "type",
+        "exchange",
+        "symbol",
+        "ts",
+        "received_ts",
+        "price",
+        "size",
+        "side",
+        "buyer",
+        "seller",
+        "insurance_fund",
+        "position",
+        "account",
+        "rate",
+        "interval_h",
+        "mark_price",
+        "index_price",
+        "next_funding_ts",
+        "open_interest",
+        "snapshot",
+        "bids",
+        "asks",
+        "entry_price",
+        "liquidation_price",
+        "leverage",
+        "contract_size",
+        "Type",
+    ];
+
+    #[test]
+    fn what_it_reads_is_what_serde_reads() {
+        let mut rng = StdRng::seed_from_u64(17);
+        let (mut taken, mut given_up) = (0, 0);
+        for _ in 0..200_000 {
+            let mut w = Writer {
+                out: Vec::new(),
+                rng: &mut rng,
+            };
+            let n = w.rng.random_range(0..12);
+            w.map(n);
+            for _ in 0..n {
+                let key = RECORD_KEYS[w.rng.random_range(0..RECORD_KEYS.len())];
+                match w.rng.random_range(0..40) {
+                    // serde takes a binary key as the name it spells, an
+                    // integer key as a field's index.
+                    0 => {
+                        w.out.extend_from_slice(&[0xc4, key.len() as u8]);
+                        w.out.extend_from_slice(key.as_bytes());
+                    }
+                    1 => {
+                        let index = w.rng.random_range(0..30);
+                        w.int(index);
+                    }
+                    _ => w.str(key),
+                }
+                w.value(0);
+            }
+            let bytes = w.out;
+            match read(&bytes) {
+                Some(fields) => {
+                    let serde = rmp_serde::from_slice::<Fields<'_>>(&bytes);
+                    assert_eq!(serde.as_ref().ok(), Some(&fields), "{bytes:02x?}");
+                    taken += 1;
+                }
+                None => given_up += 1,
+            }
+        }
+        // Both ways are exercised, not one only.
+        assert!(taken > 20_000 && given_up > 20_000, "{taken} {given_up}");
+    }
+
+    #[test]
+    fn every_record_the_writer_writes_is_read_here() {
+        let mut sim = crate::simulator::Simulator::new(&crate::simulator::SimulatorSettings {
+            seed: 3,
+            start_ms: 1_700_000_000_000,
+            duration_ms: None,
+            accounts: 20,
+            tickers: true,
+            candles: Vec::new(),
+        });
+        let mut records = Vec::new();
+        while records.len() < 20_000 {
+            sim.step(&mut records);
+        }
+        let mut kinds = std::collections::BTreeSet::new();
+        for record in records {
+            let bytes = rmp_serde::to_vec_named(&record).unwrap();
+            let Some(expected) = Fields::of(&record) else {
+                continue;
+            };
+            let fields = read(&bytes).unwrap_or_else(|| panic!("{record:?}"));
+            assert_eq!(fields, expected);
+            kinds.insert(format!("{:?}", fields.kind));
+        }
+        assert!(kinds.len() >= 5, "{kinds:?}");
+    }
+
+    #[test]
+    fn truncated_and_changed_records_are_left_to_serde() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let record = crate::record::Record::Book {
+            exchange: "okx".into(),
+            symbol: "BTC-USDT-SWAP".into(),
+            ts: 1_700_000_000_000,
+            received_ts: Some(1_700_000_000_001),
+            snapshot: true,
+            bids: vec![
+                ("37000.1".into(), "2".into()),
+                ("36999".into(), "0.5".into()),
+            ],
+            asks: vec![("37001".into(), "1".into())],
+        };
+        let bytes = rmp_serde::to_vec_named(&record).unwrap();
+        assert!(read(&bytes).is_some());
+        for cut in 0..bytes.len() {
+            assert_eq!(read(&bytes[..cut]), None, "cut at {cut}");
+        }
+        for _ in 0..20_000 {
+            let mut changed = bytes.clone();
+            let at = rng.random_range(0..changed.len());
+            changed[at] = rng.random_range(0..=255);
+            if let Some(fields) = read(&changed) {
+                let serde = rmp_serde::from_slice::<Fields<'_>>(&changed);
+                assert_eq!(serde.as_ref().ok(), Some(&fields), "{changed:02x?}");
+            }
+        }
+    }
+}
