@@ -24,19 +24,38 @@ use wasmtime::component::__internal::{
 use wasmtime::component::{ComponentType, Lower};
 
 /// The contract's `event`, lowered faster: a model trade as it is, any
-/// other event as the contract's.
+/// other event as the contract's. Two words, whatever the event: a batch's
+/// list of them is cheap to build (the contract's `event` is ten times
+/// that).
 pub(crate) enum WireEvent<'a> {
     Trade(&'a m::Trade),
-    Other(we::Event),
+    Other(&'a we::Event),
 }
 
 impl<'a> WireEvent<'a> {
-    /// The wire form of a model event.
-    pub(crate) fn of(event: &'a m::Event) -> Self {
-        match event {
-            m::Event::Trade(t) => WireEvent::Trade(t),
-            other => WireEvent::Other(crate::conversions::event_to_wit(other)),
-        }
+    /// The wire form of `events`: trades as they are, every other event
+    /// converted to the contract's into `others` (cleared first; kept by
+    /// the caller so its space is reused from batch to batch).
+    pub(crate) fn list(events: &'a [m::Event], others: &'a mut Vec<we::Event>) -> Vec<Self> {
+        others.clear();
+        others.extend(
+            events
+                .iter()
+                .filter(|e| !matches!(e, m::Event::Trade(_)))
+                .map(crate::conversions::event_to_wit),
+        );
+        let mut others = others.iter();
+        events
+            .iter()
+            .map(|e| match e {
+                m::Event::Trade(t) => WireEvent::Trade(t),
+                _ => WireEvent::Other(
+                    others
+                        .next()
+                        .expect("one converted event for each event that is not a trade"),
+                ),
+            })
+            .collect()
     }
 
     /// The contract's event (the generic lowering's input).
@@ -45,7 +64,7 @@ impl<'a> WireEvent<'a> {
             WireEvent::Trade(t) => std::borrow::Cow::Owned(crate::conversions::event_to_wit(
                 &m::Event::Trade((*t).clone()),
             )),
-            WireEvent::Other(e) => std::borrow::Cow::Borrowed(e),
+            WireEvent::Other(e) => std::borrow::Cow::Borrowed(*e),
         }
     }
 }

@@ -413,7 +413,7 @@ impl PluginInstance {
                 arm(&mut self.store, self.limits);
                 match self.on_events {
                     Some(on_events) if self.fast_lowering => {
-                        let wire: Vec<WireEvent<'_>> = events.iter().map(WireEvent::of).collect();
+                        let wire = WireEvent::list(events, &mut self.scratch);
                         // SAFETY: the function was type-checked against exactly
                         // these parameter and result types when the instance
                         // was made.
