@@ -152,7 +152,13 @@ impl Route {
         if self.pending.events.is_empty() || !self.live() {
             return;
         }
-        let events = Arc::new(std::mem::take(&mut self.pending.events));
+        // The next batch starts with the room this one took: a batch that
+        // grew from nothing would be copied at every doubling.
+        let room = self.pending.events.len();
+        let events = Arc::new(std::mem::replace(
+            &mut self.pending.events,
+            Vec::with_capacity(room),
+        ));
         self.pending.since = None;
         let position = self.pending.position;
         if self.open {
