@@ -293,6 +293,84 @@ fn the_fast_lowering_delivers_exactly_what_the_generic_one_does() {
         seller: Some("0xséller→ünïcode".into()),
     }));
     batch.extend(trades(2));
+    // Every kind written directly, with each option both ways, in a run
+    // of events without strings and between events with them.
+    {
+        use prism_model::{
+            Book, Funding, Level, Liquidation, OpenInterest, Position, PositionSide,
+        };
+        let d = |t: &str| decimal::parse(t).unwrap();
+        batch.push(Event::Liquidation(Liquidation {
+            instrument: id,
+            ts: 20,
+            received_ts: 21,
+            price: d("0.5"),
+            size: d("123456789.123456789"),
+            position: PositionSide::Short,
+            account: None,
+        }));
+        batch.push(Event::Funding(Funding {
+            instrument: id,
+            ts: 22,
+            received_ts: 22,
+            rate: d("0.0001"),
+            interval_hours: 1,
+            mark_price: None,
+            index_price: Some(d("36998.25")),
+            next_funding_ts: None,
+        }));
+        batch.push(Event::OpenInterest(OpenInterest {
+            instrument: id,
+            ts: -1,
+            received_ts: i64::MAX,
+            open_interest: d("0"),
+        }));
+        batch.push(Event::Position(Position {
+            instrument: id,
+            ts: 23,
+            received_ts: 24,
+            account: "0xpösitïon→".into(),
+            size: d("0"),
+            entry_price: d("1"),
+            liquidation_price: None,
+            leverage: Some(d("12.5")),
+        }));
+        let level = |p: &str, s: &str| Level {
+            price: d(p),
+            size: d(s),
+        };
+        batch.push(Event::Book(Book {
+            instrument: id,
+            ts: 24,
+            received_ts: 24,
+            snapshot: false,
+            bids: vec![
+                level("36999.9", "2.1"),
+                level("36999.8", "0"),
+                level("1", "0.001"),
+            ],
+            asks: vec![level("37000", "5"), level("37000.5", "123456.789")],
+        }));
+        batch.push(Event::Book(Book {
+            instrument: id,
+            ts: 24,
+            received_ts: 25,
+            snapshot: true,
+            bids: vec![],
+            asks: vec![],
+        }));
+        batch.push(Event::Funding(Funding {
+            instrument: id,
+            ts: 25,
+            received_ts: 26,
+            rate: d("-0.0003"),
+            interval_hours: 4,
+            mark_price: Some(d("1")),
+            index_price: None,
+            next_funding_ts: Some(-5),
+        }));
+        batch.extend(trades(2));
+    }
     let mut echoes = Vec::new();
     for fast in [true, false] {
         let mut probe = start(&engine, r#"{"mode":"echo"}"#, PluginLimits::default());
@@ -314,7 +392,20 @@ fn the_fast_lowering_delivers_exactly_what_the_generic_one_does() {
         strings.contains(r#"buyer: Some(""), seller: Some("0xséller→ünïcode")"#),
         "{strings}"
     );
+    let book = echoes[0]
+        .iter()
+        .find(|e| e.contains("mantissa: 123456789, scale: 3"))
+        .unwrap();
+    assert!(
+        book.contains("snapshot: false, bids: [Level { price: Decimal { mantissa: 369999, scale: 1 }, size: Decimal { mantissa: 21, scale: 1 } }, Level { price: Decimal { mantissa: 369998, scale: 1 }, size: Decimal { mantissa: 0, scale: 0 } }"),
+        "{book}"
+    );
     let first_trade = &echoes[0][1];
+    let position = echoes[0].iter().find(|e| e.contains("0xpö")).unwrap();
+    assert!(
+        position.contains(r#"account: "0xpösitïon→", size: Decimal { mantissa: 0, scale: 0 }, entry-price: Decimal { mantissa: 1, scale: 0 }, liquidation-price: None, leverage: Some(Decimal { mantissa: 125, scale: 1 })"#),
+        "{position}"
+    );
     assert!(first_trade.starts_with("Event::Trade(Trade { instrument: 0, ts: 1700000000000, received-ts: 1700000000000, price: Decimal { mantissa: 370001, scale: 1 }, size: Decimal { mantissa: 25, scale: 2 }, side: Side::Buy, buyer: None, seller: None"), "{first_trade}");
 }
 
