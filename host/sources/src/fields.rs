@@ -28,7 +28,9 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+mod json;
 mod packed;
+mod read;
 
 /// A decimal's text as the input has it: borrowed when it is a plain
 /// string, owned when it had escapes or was written as a JSON number.
@@ -347,7 +349,8 @@ impl Normalizer {
     pub fn push_json(&mut self, text: &str, out: &mut Vec<Event>) -> Result<(), BadRecord> {
         // An array would be read by position, which `Record` reads otherwise.
         if text.starts_with('{')
-            && let Ok(fields) = serde_json::from_str::<Fields<'_>>(text)
+            && let Some(fields) =
+                json::read(text).or_else(|| serde_json::from_str::<Fields<'_>>(text).ok())
         {
             match self.push_fields(&fields, out) {
                 Ok(()) => return Ok(()),

@@ -1,115 +1,30 @@
-//! [`Fields`] read straight from a MessagePack record, without serde.
-//!
-//! `rmp_serde` reads a record through serde's generic machinery: a
-//! visitor per value, each key matched as a string after its UTF-8 was
-//! checked, each `Option` unwrapped through a kept marker. That was about
-//! a third of the source thread's time in a MessagePack replay. This
-//! reader walks the bytes once and fills the same [`Fields`].
-//!
-//! It only ever answers what `rmp_serde::from_slice::<Fields>` answers:
-//! it takes the forms the replay format's writer uses and whose reading
-//! is plain (a map with string keys, each known key once; `nil`, booleans,
-//! integers, strings; book levels as two-element arrays) and gives up on
-//! anything else — a key it does not know, a float, a binary, an
-//! extension, a key repeated, a string that is not UTF-8, a value of a
-//! type its field does not take. Giving up is never a refusal: the caller
-//! then reads the record with `rmp_serde`, as before, which decides.
+//! The MessagePack [`Cursor`]: besides what [`read`](super::read::read)
+//! gives up on, it gives up on binaries, extensions, non-string keys and
+//! strings that are not UTF-8 (`rmp_serde` reads some of those its own
+//! way).
 
-use super::{DecimalStr, Fields};
-use prism_model::{PositionSide, Side};
+use super::DecimalStr;
+use super::read::Cursor;
 use std::borrow::Cow;
 
-/// The record's fields, or `None` when this reader does not take the
-/// record (see the module's description); `bytes` is one whole value.
-pub(super) fn read(bytes: &[u8]) -> Option<Fields<'_>> {
-    let mut at = Cursor { bytes, at: 0 };
-    let entries = match at.byte()? {
-        m @ 0x80..=0x8f => usize::from(m & 0x0f),
-        0xde => at.be(2)?,
-        0xdf => at.be(4)?,
-        _ => return None,
-    };
-    let mut f = Fields::default();
-    let mut seen = 0u32;
-    for _ in 0..entries {
-        let slot = slot(at.key()?)?;
-        if seen & (1 << slot) != 0 {
-            return None;
-        }
-        seen |= 1 << slot;
-        match slot {
-            0 => f.kind = at.text()?,
-            1 => f.exchange = at.text()?,
-            2 => f.symbol = at.text()?,
-            3 => f.ts = at.optional(Cursor::i64)?,
-            4 => f.received_ts = at.optional(Cursor::i64)?,
-            5 => f.price = at.decimal()?,
-            6 => f.size = at.decimal()?,
-            7 => f.side = at.optional(Cursor::side)?,
-            8 => f.buyer = at.text()?,
-            9 => f.seller = at.text()?,
-            10 => f._insurance_fund = at.bool()?,
-            11 => f.position = at.optional(Cursor::position)?,
-            12 => f.account = at.text()?,
-            13 => f.rate = at.decimal()?,
-            14 => {
-                f.interval_h = at.optional(|c| c.i64().and_then(|v| u32::try_from(v).ok()))?;
-            }
-            15 => f.mark_price = at.decimal()?,
-            16 => f.index_price = at.decimal()?,
-            17 => f.next_funding_ts = at.optional(Cursor::i64)?,
-            18 => f.open_interest = at.decimal()?,
-            19 => f.snapshot = at.optional(Cursor::bool)?,
-            20 => f.bids = at.optional(Cursor::levels)?,
-            21 => f.asks = at.optional(Cursor::levels)?,
-            22 => f.entry_price = at.decimal()?,
-            23 => f.liquidation_price = at.decimal()?,
-            24 => f.leverage = at.decimal()?,
-            _ => return None,
-        }
-    }
-    (at.at == bytes.len()).then_some(f)
-}
-
-/// Where a key's value goes in [`read`]; `None` for a key [`Fields`]
-/// does not read.
-fn slot(key: &[u8]) -> Option<u32> {
-    Some(match key {
-        b"type" => 0,
-        b"exchange" => 1,
-        b"symbol" => 2,
-        b"ts" => 3,
-        b"received_ts" => 4,
-        b"price" => 5,
-        b"size" => 6,
-        b"side" => 7,
-        b"buyer" => 8,
-        b"seller" => 9,
-        b"insurance_fund" => 10,
-        b"position" => 11,
-        b"account" => 12,
-        b"rate" => 13,
-        b"interval_h" => 14,
-        b"mark_price" => 15,
-        b"index_price" => 16,
-        b"next_funding_ts" => 17,
-        b"open_interest" => 18,
-        b"snapshot" => 19,
-        b"bids" => 20,
-        b"asks" => 21,
-        b"entry_price" => 22,
-        b"liquidation_price" => 23,
-        b"leverage" => 24,
-        _ => return None,
+/// The record's fields, or `None` when they are left to `rmp_serde`;
+/// `bytes` is one whole value.
+pub(super) fn read(bytes: &[u8]) -> Option<super::Fields<'_>> {
+    super::read::read(Packed {
+        bytes,
+        at: 0,
+        entries: 0,
     })
 }
 
-struct Cursor<'a> {
+struct Packed<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Map entries not read yet.
+    entries: usize,
 }
 
-impl<'a> Cursor<'a> {
+impl<'a> Packed<'a> {
     fn byte(&mut self) -> Option<u8> {
         let b = *self.bytes.get(self.at)?;
         self.at += 1;
@@ -132,7 +47,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string's bytes (any of the four string forms), not yet checked.
-    fn key(&mut self) -> Option<&'a [u8]> {
+    fn string(&mut self) -> Option<&'a [u8]> {
         let len = match self.byte()? {
             m @ 0xa0..=0xbf => usize::from(m & 0x1f),
             0xd9 => self.be(1)?,
@@ -142,27 +57,41 @@ impl<'a> Cursor<'a> {
         };
         self.take(len)
     }
+}
 
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.key()?).ok()
+impl<'a> Cursor<'a> for Packed<'a> {
+    fn open(&mut self) -> Option<()> {
+        self.entries = match self.byte()? {
+            m @ 0x80..=0x8f => usize::from(m & 0x0f),
+            0xde => self.be(2)?,
+            0xdf => self.be(4)?,
+            _ => return None,
+        };
+        Some(())
     }
 
-    /// `nil` as `None`, else the value `read` takes (`None` overall when
-    /// it does not).
-    fn optional<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
-        if self.bytes.get(self.at) == Some(&0xc0) {
-            self.at += 1;
+    fn key(&mut self) -> Option<Option<&'a [u8]>> {
+        if self.entries == 0 {
             return Some(None);
         }
-        read(self).map(Some)
+        self.entries -= 1;
+        self.string().map(Some)
     }
 
-    fn text(&mut self) -> Option<Option<Cow<'a, str>>> {
-        self.optional(|c| c.str().map(Cow::Borrowed))
+    fn close(&mut self) -> Option<()> {
+        (self.at == self.bytes.len()).then_some(())
     }
 
-    /// An integer of any width, as `i64` when it fits (what serde's `i64`
-    /// takes; a larger unsigned one is refused there too).
+    fn null(&mut self) -> bool {
+        let null = self.bytes.get(self.at) == Some(&0xc0);
+        self.at += usize::from(null);
+        null
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.string()?).ok()
+    }
+
     fn i64(&mut self) -> Option<i64> {
         let m = self.byte()?;
         Some(match m {
@@ -188,8 +117,6 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A decimal as the record has it: a string borrowed, an integer as
-    /// its digits (what [`DecimalStr`]'s serde reading makes of both).
     fn decimal_str(&mut self) -> Option<DecimalStr<'a>> {
         match self.bytes.get(self.at)? {
             0xa0..=0xbf | 0xd9..=0xdb => self.str().map(|s| DecimalStr(Cow::Borrowed(s))),
@@ -203,56 +130,26 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn decimal(&mut self) -> Option<Option<DecimalStr<'a>>> {
-        self.optional(Self::decimal_str)
+    fn open_list(&mut self) -> Option<Option<usize>> {
+        let len = match self.byte()? {
+            m @ 0x90..=0x9f => usize::from(m & 0x0f),
+            0xdc => self.be(2)?,
+            0xdd => self.be(4)?,
+            _ => return None,
+        };
+        // Each element takes at least a byte: a count past what is left is
+        // a truncated record, not an allocation to make.
+        (len <= self.bytes.len() - self.at).then_some(Some(len))
     }
 
-    fn side(&mut self) -> Option<Side> {
-        match self.str()? {
-            "buy" => Some(Side::Buy),
-            "sell" => Some(Side::Sell),
-            _ => None,
-        }
-    }
-
-    fn position(&mut self) -> Option<PositionSide> {
-        match self.str()? {
-            "long" => Some(PositionSide::Long),
-            "short" => Some(PositionSide::Short),
-            _ => None,
-        }
-    }
-
-    fn array_len(&mut self) -> Option<usize> {
-        match self.byte()? {
-            m @ 0x90..=0x9f => Some(usize::from(m & 0x0f)),
-            0xdc => self.be(2),
-            0xdd => self.be(4),
-            _ => None,
-        }
-    }
-
-    /// Book levels: an array of `[price, size]` arrays.
-    fn levels(&mut self) -> Option<Vec<(DecimalStr<'a>, DecimalStr<'a>)>> {
-        let n = self.array_len()?;
-        // Each level takes at least three bytes: a count past what is left
-        // is a truncated record, not an allocation to make.
-        if n > (self.bytes.len() - self.at) / 3 {
-            return None;
-        }
-        let mut levels = Vec::with_capacity(n);
-        for _ in 0..n {
-            if self.array_len()? != 2 {
-                return None;
-            }
-            levels.push((self.decimal_str()?, self.decimal_str()?));
-        }
-        Some(levels)
+    fn more(&mut self, count: usize, len: Option<usize>) -> Option<bool> {
+        len.map(|len| count < len)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Fields;
     use super::*;
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};

@@ -1,0 +1,181 @@
+//! [`Fields`] read straight from a record's text or bytes, without serde.
+//!
+//! serde reads a record through its generic machinery: a visitor per
+//! value, each key matched as a string (in MessagePack after its UTF-8 was
+//! checked), each `Option` unwrapped on its own. That was about a third
+//! of the source thread's time in a replay. [`read`] walks a record once
+//! and fills the same [`Fields`], through a [`Cursor`] of its format
+//! ([`packed`](super::packed) for MessagePack, [`json`](super::json) for
+//! JSON).
+//!
+//! It only ever answers what serde answers for [`Fields`]: it takes the
+//! forms the replay format's writer uses and whose reading is plain (a map
+//! with string keys, each known key once; null, booleans, integers,
+//! strings; book levels as two-element arrays) and gives up on anything
+//! else — a key it does not know, a float, a key repeated, a value of a
+//! type its field does not take, and what each cursor names. Giving up is
+//! never a refusal: the caller then reads the record with serde, as
+//! before, which decides.
+
+use super::{DecimalStr, Fields};
+use prism_model::{PositionSide, Side};
+use std::borrow::Cow;
+
+/// One format's reading of the values [`Fields`] holds. Every method
+/// gives `None` for what it does not read plainly (the record is then
+/// left to serde).
+pub(super) trait Cursor<'a> {
+    /// Enters the record's map.
+    fn open(&mut self) -> Option<()>;
+    /// The next key's bytes; `Some(None)` after the last entry.
+    fn key(&mut self) -> Option<Option<&'a [u8]>>;
+    /// After the map: the input must end here.
+    fn close(&mut self) -> Option<()>;
+    /// Takes a null, if that is what comes next.
+    fn null(&mut self) -> bool;
+    fn str(&mut self) -> Option<&'a str>;
+    /// An integer that fits `i64` (serde's `i64` refuses the others).
+    fn i64(&mut self) -> Option<i64>;
+    fn bool(&mut self) -> Option<bool>;
+    /// A decimal as the record has it: a string borrowed, an integer as
+    /// its digits (what [`DecimalStr`]'s serde reading makes of both).
+    fn decimal_str(&mut self) -> Option<DecimalStr<'a>>;
+    /// Enters a list; its length when the format says it up front.
+    fn open_list(&mut self) -> Option<Option<usize>>;
+    /// Whether a list entered with [`Cursor::open_list`] has another
+    /// element (`count` of them read so far); `None` when malformed.
+    fn more(&mut self, count: usize, len: Option<usize>) -> Option<bool>;
+}
+
+/// The record's fields, or `None` when this reader does not take the
+/// record (see the module's description).
+pub(super) fn read<'a>(mut c: impl Cursor<'a>) -> Option<Fields<'a>> {
+    c.open()?;
+    let mut f = Fields::default();
+    let mut seen = 0u32;
+    while let Some(key) = c.key()? {
+        let slot = slot(key)?;
+        if seen & (1 << slot) != 0 {
+            return None;
+        }
+        seen |= 1 << slot;
+        let c = &mut c;
+        match slot {
+            0 => f.kind = optional(c, Cursor::str)?.map(Cow::Borrowed),
+            1 => f.exchange = optional(c, Cursor::str)?.map(Cow::Borrowed),
+            2 => f.symbol = optional(c, Cursor::str)?.map(Cow::Borrowed),
+            3 => f.ts = optional(c, Cursor::i64)?,
+            4 => f.received_ts = optional(c, Cursor::i64)?,
+            5 => f.price = optional(c, Cursor::decimal_str)?,
+            6 => f.size = optional(c, Cursor::decimal_str)?,
+            7 => f.side = optional(c, side)?,
+            8 => f.buyer = optional(c, Cursor::str)?.map(Cow::Borrowed),
+            9 => f.seller = optional(c, Cursor::str)?.map(Cow::Borrowed),
+            10 => f._insurance_fund = c.bool()?,
+            11 => f.position = optional(c, position)?,
+            12 => f.account = optional(c, Cursor::str)?.map(Cow::Borrowed),
+            13 => f.rate = optional(c, Cursor::decimal_str)?,
+            14 => {
+                f.interval_h = optional(c, |c| c.i64().and_then(|v| u32::try_from(v).ok()))?;
+            }
+            15 => f.mark_price = optional(c, Cursor::decimal_str)?,
+            16 => f.index_price = optional(c, Cursor::decimal_str)?,
+            17 => f.next_funding_ts = optional(c, Cursor::i64)?,
+            18 => f.open_interest = optional(c, Cursor::decimal_str)?,
+            19 => f.snapshot = optional(c, Cursor::bool)?,
+            20 => f.bids = optional(c, levels)?,
+            21 => f.asks = optional(c, levels)?,
+            22 => f.entry_price = optional(c, Cursor::decimal_str)?,
+            23 => f.liquidation_price = optional(c, Cursor::decimal_str)?,
+            24 => f.leverage = optional(c, Cursor::decimal_str)?,
+            _ => return None,
+        }
+    }
+    c.close()?;
+    Some(f)
+}
+
+/// A null as `None`, else the value `read` takes (`None` overall when it
+/// does not).
+fn optional<'a, C: Cursor<'a>, T>(
+    c: &mut C,
+    read: impl FnOnce(&mut C) -> Option<T>,
+) -> Option<Option<T>> {
+    if c.null() {
+        return Some(None);
+    }
+    read(c).map(Some)
+}
+
+fn side<'a>(c: &mut impl Cursor<'a>) -> Option<Side> {
+    match c.str()? {
+        "buy" => Some(Side::Buy),
+        "sell" => Some(Side::Sell),
+        _ => None,
+    }
+}
+
+fn position<'a>(c: &mut impl Cursor<'a>) -> Option<PositionSide> {
+    match c.str()? {
+        "long" => Some(PositionSide::Long),
+        "short" => Some(PositionSide::Short),
+        _ => None,
+    }
+}
+
+/// Book levels: a list of `[price, size]` lists.
+fn levels<'a>(c: &mut impl Cursor<'a>) -> Option<Vec<(DecimalStr<'a>, DecimalStr<'a>)>> {
+    let len = c.open_list()?;
+    // A length said up front sizes the list, up to a bound: a record's
+    // claim is not an allocation to make.
+    let mut levels = Vec::with_capacity(len.unwrap_or(0).min(1024));
+    while c.more(levels.len(), len)? {
+        let pair = c.open_list()?;
+        if !c.more(0, pair)? {
+            return None;
+        }
+        let price = c.decimal_str()?;
+        if !c.more(1, pair)? {
+            return None;
+        }
+        let size = c.decimal_str()?;
+        if c.more(2, pair)? {
+            return None;
+        }
+        levels.push((price, size));
+    }
+    Some(levels)
+}
+
+/// Where a key's value goes in [`read`]; `None` for a key [`Fields`]
+/// does not read.
+fn slot(key: &[u8]) -> Option<u32> {
+    Some(match key {
+        b"type" => 0,
+        b"exchange" => 1,
+        b"symbol" => 2,
+        b"ts" => 3,
+        b"received_ts" => 4,
+        b"price" => 5,
+        b"size" => 6,
+        b"side" => 7,
+        b"buyer" => 8,
+        b"seller" => 9,
+        b"insurance_fund" => 10,
+        b"position" => 11,
+        b"account" => 12,
+        b"rate" => 13,
+        b"interval_h" => 14,
+        b"mark_price" => 15,
+        b"index_price" => 16,
+        b"next_funding_ts" => 17,
+        b"open_interest" => 18,
+        b"snapshot" => 19,
+        b"bids" => 20,
+        b"asks" => 21,
+        b"entry_price" => 22,
+        b"liquidation_price" => 23,
+        b"leverage" => 24,
+        _ => return None,
+    })
+}
