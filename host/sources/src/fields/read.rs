@@ -179,3 +179,36 @@ fn slot(key: &[u8]) -> Option<u32> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Fields, json, packed};
+
+    #[test]
+    fn every_record_the_writer_writes_is_read_here_in_either_format() {
+        let mut sim = crate::simulator::Simulator::new(&crate::simulator::SimulatorSettings {
+            seed: 3,
+            start_ms: 1_700_000_000_000,
+            duration_ms: None,
+            accounts: 20,
+            tickers: true,
+            candles: Vec::new(),
+        });
+        let mut records = Vec::new();
+        while records.len() < 20_000 {
+            sim.step(&mut records);
+        }
+        let mut kinds = std::collections::BTreeSet::new();
+        for record in records {
+            let Some(expected) = Fields::of(&record) else {
+                continue;
+            };
+            let text = serde_json::to_string(&record).unwrap();
+            assert_eq!(json::read(&text).as_ref(), Some(&expected), "{text}");
+            let bytes = rmp_serde::to_vec_named(&record).unwrap();
+            assert_eq!(packed::read(&bytes).as_ref(), Some(&expected), "{text}");
+            kinds.insert(format!("{:?}", expected.kind));
+        }
+        assert!(kinds.len() >= 5, "{kinds:?}");
+    }
+}
