@@ -5,7 +5,7 @@ pub mod candles;
 mod fields;
 pub mod file;
 pub mod from_event;
-pub mod json;
+mod json;
 pub mod lines;
 mod market_record;
 pub mod msgpack;
