@@ -101,37 +101,6 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
-    const KEYS: [&str; 28] = [
-        "type",
-        "type",
-        "exchange",
-        "symbol",
-        "ts",
-        "received_ts",
-        "price",
-        "size",
-        "side",
-        "buyer",
-        "seller",
-        "insurance_fund",
-        "position",
-        "account",
-        "rate",
-        "interval_h",
-        "mark_price",
-        "index_price",
-        "next_funding_ts",
-        "open_interest",
-        "snapshot",
-        "bids",
-        "asks",
-        "entry_price",
-        "liquidation_price",
-        "leverage",
-        "contract_size",
-        "Type",
-    ];
-
     /// Any value a field might meet, as JSON text: what the writer writes
     /// and what it never does, valid JSON or not.
     fn value(rng: &mut StdRng, depth: u32) -> String {
@@ -225,7 +194,8 @@ mod tests {
             let n = rng.random_range(0..12);
             let mut entries = Vec::new();
             for _ in 0..n {
-                let key = KEYS[rng.random_range(0..KEYS.len())];
+                let key = super::super::read::TEST_KEYS
+                    [rng.random_range(0..super::super::read::TEST_KEYS.len())];
                 let key = match rng.random_range(0..30) {
                     // serde_json reads an escaped key as the name it spells.
                     0 => format!("\"\\u{:04x}{}\"", key.as_bytes()[0], &key[1..]),

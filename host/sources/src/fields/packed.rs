@@ -317,38 +317,6 @@ mod tests {
         }
     }
 
-    /// The keys records have, some unknown to [`Fields`], `type` the most.
-    const RECORD_KEYS: [&str; 28] = [
-        "type",
-        "type",
-        "exchange",
-        "symbol",
-        "ts",
-        "received_ts",
-        "price",
-        "size",
-        "side",
-        "buyer",
-        "seller",
-        "insurance_fund",
-        "position",
-        "account",
-        "rate",
-        "interval_h",
-        "mark_price",
-        "index_price",
-        "next_funding_ts",
-        "open_interest",
-        "snapshot",
-        "bids",
-        "asks",
-        "entry_price",
-        "liquidation_price",
-        "leverage",
-        "contract_size",
-        "Type",
-    ];
-
     #[test]
     fn what_it_reads_is_what_serde_reads() {
         let mut rng = StdRng::seed_from_u64(17);
@@ -361,7 +329,8 @@ mod tests {
             let n = w.rng.random_range(0..12);
             w.map(n);
             for _ in 0..n {
-                let key = RECORD_KEYS[w.rng.random_range(0..RECORD_KEYS.len())];
+                let key = super::super::read::TEST_KEYS
+                    [w.rng.random_range(0..super::super::read::TEST_KEYS.len())];
                 match w.rng.random_range(0..40) {
                     // serde takes a binary key as the name it spells, an
                     // integer key as a field's index.

@@ -180,6 +180,40 @@ fn slot(key: &[u8]) -> Option<u32> {
     })
 }
 
+/// Keys records have, for the readers' tests: some unknown to
+/// [`Fields`], `type` the most.
+#[cfg(test)]
+pub(super) const TEST_KEYS: [&str; 28] = [
+    "type",
+    "type",
+    "exchange",
+    "symbol",
+    "ts",
+    "received_ts",
+    "price",
+    "size",
+    "side",
+    "buyer",
+    "seller",
+    "insurance_fund",
+    "position",
+    "account",
+    "rate",
+    "interval_h",
+    "mark_price",
+    "index_price",
+    "next_funding_ts",
+    "open_interest",
+    "snapshot",
+    "bids",
+    "asks",
+    "entry_price",
+    "liquidation_price",
+    "leverage",
+    "contract_size",
+    "Type",
+];
+
 #[cfg(test)]
 mod tests {
     use super::super::{Fields, json, packed};
