@@ -18,12 +18,17 @@ pub(crate) struct Pending {
     pub(crate) since: Option<Instant>,
     /// The position of the last source event pushed.
     pub(crate) position: u64,
+    /// Events the last batch held: a new batch is given that room at its
+    /// first event, so it is not copied at every doubling as it fills,
+    /// and a route with nothing pending holds no room.
+    pub(crate) room: usize,
 }
 
 impl Pending {
     fn push(&mut self, event: Event) {
         if self.events.is_empty() {
             self.since = Some(Instant::now());
+            self.events.reserve(self.room);
         }
         self.events.push(event);
     }
@@ -152,13 +157,8 @@ impl Route {
         if self.pending.events.is_empty() || !self.live() {
             return;
         }
-        // The next batch starts with the room this one took: a batch that
-        // grew from nothing would be copied at every doubling.
-        let room = self.pending.events.len();
-        let events = Arc::new(std::mem::replace(
-            &mut self.pending.events,
-            Vec::with_capacity(room),
-        ));
+        self.pending.room = self.pending.events.len();
+        let events = Arc::new(std::mem::take(&mut self.pending.events));
         self.pending.since = None;
         let position = self.pending.position;
         if self.open {
@@ -317,6 +317,7 @@ impl Route {
                 events: Vec::new(),
                 since: None,
                 position: self.pending.position,
+                room: self.pending.room,
             },
             wants: self.wants.clone(),
             declared: self.declared.clone(),
