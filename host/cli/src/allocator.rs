@@ -90,6 +90,26 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// Turns the kernel's transparent huge pages off for the process; `main`
+/// calls it first.
+///
+/// mimalloc asks for huge pages on its arenas, so each thread's heap grows
+/// 2 MiB at a time and the kernel zeroes each of those at its first touch:
+/// clearing pages was 9 % of a replay's samples, spread over every thread,
+/// and the peak held a quarter more (docs/benchmarks.md has the same-run
+/// figures). `MIMALLOC_ALLOW_THP=0` does the same, but mimalloc reads it
+/// before `main` runs, so the binary cannot set it for its users. A kernel
+/// that refuses leaves huge pages on: slower, not wrong.
+pub(crate) fn without_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `prctl(PR_SET_THP_DISABLE)` takes plain integers and touches
+    // no memory of the process; it only sets a flag the kernel reads when
+    // it backs a page.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::LARGE;

@@ -249,6 +249,7 @@ fn log_filter(quiet: bool) -> Result<tracing_subscriber::EnvFilter, String> {
 }
 
 fn main() -> ExitCode {
+    allocator::without_huge_pages();
     let cli = Cli::parse();
     // `prism test` speaks on stdout; only warnings and errors on stderr.
     let quiet = matches!(cli.command, Command::Test { .. });
