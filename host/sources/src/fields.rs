@@ -153,6 +153,13 @@ impl From<RecordError> for Refused {
     }
 }
 
+/// Whether a MessagePack record is a map (fixmap, map 16, map 32): only
+/// those are read by field name; an array would be read by position,
+/// which `Record` reads otherwise.
+fn is_map(bytes: &[u8]) -> bool {
+    matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf))
+}
+
 fn need<T>(value: Option<T>) -> Result<T, Refused> {
     value.ok_or(Refused::NotMine)
 }
@@ -368,12 +375,41 @@ impl Normalizer {
     /// # Errors
     /// [`BadRecord`]; nothing is appended then.
     pub fn push_msgpack(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Result<(), BadRecord> {
-        // Only a map (fixmap, map 16, map 32): an array would be read by
-        // position, which `Record` reads otherwise.
-        if matches!(bytes.first(), Some(0x80..=0x8f | 0xde | 0xdf))
-            && let Some(fields) =
-                packed::read(bytes).or_else(|| rmp_serde::from_slice::<Fields<'_>>(bytes).ok())
-        {
+        let fields = if is_map(bytes) {
+            packed::read(bytes).or_else(|| rmp_serde::from_slice::<Fields<'_>>(bytes).ok())
+        } else {
+            None
+        };
+        self.push_packed(bytes, fields, out)
+    }
+
+    /// Reads the MessagePack record `bytes` start with, when the fast
+    /// reader takes it, and appends its events: its length and what
+    /// [`Normalizer::push_msgpack`] of its bytes gives. `None` when
+    /// nothing was read: the caller finds where the record ends and calls
+    /// `push_msgpack`. A file reader saves walking each record twice.
+    pub(crate) fn push_msgpack_front(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<Event>,
+    ) -> Option<(usize, Result<(), BadRecord>)> {
+        if !is_map(bytes) {
+            return None;
+        }
+        let (fields, len) = packed::read_front(bytes)?;
+        let record = bytes.get(..len)?;
+        Some((len, self.push_packed(record, Some(fields), out)))
+    }
+
+    /// The events of the record `bytes`, from its `fields` when they were
+    /// read and are a market record's, else from the record read whole.
+    fn push_packed(
+        &mut self,
+        bytes: &[u8],
+        fields: Option<Fields<'_>>,
+        out: &mut Vec<Event>,
+    ) -> Result<(), BadRecord> {
+        if let Some(fields) = fields {
             match self.push_fields(&fields, out) {
                 Ok(()) => return Ok(()),
                 Err(Refused::Invalid(e)) => return Err(e.into()),

@@ -103,6 +103,12 @@ impl Packed {
         }
     }
 
+    /// What the window holds from the next record on: a reader that finds
+    /// a whole record there moves `start` past it.
+    fn front(&self) -> &[u8] {
+        &self.window[self.start..]
+    }
+
     /// Bytes of the stream handed out as records.
     fn position(&self) -> u64 {
         self.consumed + self.start as u64
@@ -292,6 +298,11 @@ impl EventReader {
                 ));
             },
             Input::Packed(packed) => {
+                if let Some((len, result)) = normalizer.push_msgpack_front(packed.front(), out) {
+                    packed.start += len;
+                    self.record += 1;
+                    return Ok(Some(result.map_err(|e| e.to_string())));
+                }
                 let next = packed.next().map_err(|source| FileError::Read {
                     path: self.path.clone(),
                     line: self.record + 1,

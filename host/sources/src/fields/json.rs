@@ -11,7 +11,7 @@ use std::borrow::Cow;
 /// The record's fields, or `None` when they are left to serde_json;
 /// `text` is one whole line.
 pub(super) fn read(text: &str) -> Option<super::Fields<'_>> {
-    super::read::read(Json {
+    super::read::read(&mut Json {
         json: PlainJson::new(text),
         first: true,
     })

@@ -10,11 +10,27 @@ use std::borrow::Cow;
 /// The record's fields, or `None` when they are left to `rmp_serde`;
 /// `bytes` is one whole value.
 pub(super) fn read(bytes: &[u8]) -> Option<super::Fields<'_>> {
-    super::read::read(Packed {
+    super::read::read(&mut Packed {
         bytes,
         at: 0,
         entries: 0,
+        whole: true,
     })
+}
+
+/// The fields of the record `bytes` start with, and its length: what
+/// [`read`] gives for those bytes, without first walking the record to
+/// find its end. `None` when the record is left to `rmp_serde`, or does
+/// not end within `bytes`.
+pub(super) fn read_front(bytes: &[u8]) -> Option<(super::Fields<'_>, usize)> {
+    let mut c = Packed {
+        bytes,
+        at: 0,
+        entries: 0,
+        whole: false,
+    };
+    let fields = super::read::read(&mut c)?;
+    Some((fields, c.at))
 }
 
 struct Packed<'a> {
@@ -22,6 +38,8 @@ struct Packed<'a> {
     at: usize,
     /// Map entries not read yet.
     entries: usize,
+    /// Whether the record must end where `bytes` do.
+    whole: bool,
 }
 
 impl<'a> Packed<'a> {
@@ -79,7 +97,7 @@ impl<'a> Cursor<'a> for Packed<'a> {
     }
 
     fn close(&mut self) -> Option<()> {
-        (self.at == self.bytes.len()).then_some(())
+        (!self.whole || self.at == self.bytes.len()).then_some(())
     }
 
     fn null(&mut self) -> bool {
@@ -347,13 +365,21 @@ mod tests {
                 w.value(0);
             }
             let bytes = w.out;
+            // Read at the front of a window, with the next record behind.
+            let window = [bytes.as_slice(), &[0x81, 0xa1, b'x', 0xc0]].concat();
+            let front = read_front(&window);
             match read(&bytes) {
                 Some(fields) => {
                     let serde = rmp_serde::from_slice::<Fields<'_>>(&bytes);
                     assert_eq!(serde.as_ref().ok(), Some(&fields), "{bytes:02x?}");
+                    assert_eq!(front, Some((fields, bytes.len())), "{bytes:02x?}");
+                    assert_eq!(crate::msgpack::value_len(&window), Some(bytes.len()));
                     taken += 1;
                 }
-                None => given_up += 1,
+                None => {
+                    assert_eq!(front, None, "{bytes:02x?}");
+                    given_up += 1;
+                }
             }
         }
         // Both ways are exercised, not one only.
@@ -379,6 +405,7 @@ mod tests {
         assert!(read(&bytes).is_some());
         for cut in 0..bytes.len() {
             assert_eq!(read(&bytes[..cut]), None, "cut at {cut}");
+            assert_eq!(read_front(&bytes[..cut]), None, "cut at {cut}");
         }
         for _ in 0..20_000 {
             let mut changed = bytes.clone();

@@ -49,7 +49,7 @@ pub(super) trait Cursor<'a> {
 
 /// The record's fields, or `None` when this reader does not take the
 /// record (see the module's description).
-pub(super) fn read<'a>(mut c: impl Cursor<'a>) -> Option<Fields<'a>> {
+pub(super) fn read<'a, C: Cursor<'a>>(c: &mut C) -> Option<Fields<'a>> {
     c.open()?;
     let mut f = Fields::default();
     let mut seen = 0u32;
@@ -59,7 +59,6 @@ pub(super) fn read<'a>(mut c: impl Cursor<'a>) -> Option<Fields<'a>> {
             return None;
         }
         seen |= 1 << slot;
-        let c = &mut c;
         match slot {
             0 => f.kind = optional(c, Cursor::str)?.map(Cow::Borrowed),
             1 => f.exchange = optional(c, Cursor::str)?.map(Cow::Borrowed),
