@@ -30,8 +30,16 @@ pub enum DecimalError {
 /// [`DecimalError::Syntax`] for anything that is not a number, and
 /// [`DecimalError::Overflow`] when it does not fit a 64-bit mantissa.
 pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
+    // A plain text holds no white space, so trimming it changes nothing:
+    // it is read before trimming (trimming is Unicode-aware, and most
+    // texts need none).
+    if let Some(value) = plain(text) {
+        return Ok(value);
+    }
     let trimmed = text.trim();
-    if let Some(value) = plain(trimmed) {
+    if trimmed.len() != text.len()
+        && let Some(value) = plain(trimmed)
+    {
         return Ok(value);
     }
     // `from_str` would round past 28 places; `from_str_exact` refuses.
@@ -64,12 +72,16 @@ fn plain(text: &str) -> Option<Decimal> {
     if int.is_empty() || (dotted && frac.is_empty()) || int.len() + frac.len() > 18 {
         return None;
     }
+    // Two loops, not one over a chain of both: a chained iterator checks
+    // which half it is in at every digit.
     let mut mantissa: i64 = 0;
-    for &b in int.iter().chain(frac) {
-        if !b.is_ascii_digit() {
-            return None;
+    for part in [int, frac] {
+        for &b in part {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            mantissa = mantissa * 10 + i64::from(b - b'0');
         }
-        mantissa = mantissa * 10 + i64::from(b - b'0');
     }
     // `-0` keeps its sign in `rust_decimal`; the general parser makes it.
     if negative && mantissa == 0 {
@@ -339,6 +351,16 @@ mod tests {
     fn parses_exactly_and_keeps_scale() {
         let d = parse("37000.1").unwrap();
         assert_eq!(to_parts(d), (370_001, 1));
+        // White space around the text, ASCII or not, is not part of it.
+        for padded in [
+            " 37000.1",
+            "37000.1\n",
+            "\t37000.1 ",
+            "\u{2003}37000.1\u{a0}",
+        ] {
+            assert_eq!(to_parts(parse(padded).unwrap()), (370_001, 1), "{padded:?}");
+        }
+        assert!(parse("37000 .1").is_err());
         assert_eq!(to_parts(parse("-12.50").unwrap()), (-1250, 2));
         assert_eq!(to_parts(parse("0.0000125").unwrap()), (125, 7));
         assert_eq!(to_parts(parse("1e-5").unwrap()), (1, 5));
