@@ -33,12 +33,12 @@ pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
     // A plain text holds no white space, so trimming it changes nothing:
     // it is read before trimming (trimming is Unicode-aware, and most
     // texts need none).
-    if let Some(value) = plain(text) {
+    if let Some(value) = plain(text.as_bytes()) {
         return Ok(value);
     }
     let trimmed = text.trim();
     if trimmed.len() != text.len()
-        && let Some(value) = plain(trimmed)
+        && let Some(value) = plain(trimmed.as_bytes())
     {
         return Ok(value);
     }
@@ -58,9 +58,12 @@ pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
 /// replay's source thread).
 /// `None` for anything else, which the general parser then decides; for
 /// what it takes, the value, scale and sign are exactly the general
-/// parser's (tested on every shape).
-fn plain(text: &str) -> Option<Decimal> {
-    let (negative, digits) = match text.as_bytes() {
+/// parser's (tested on every shape), so it is exactly what [`parse`]
+/// gives for the same text. A reader that has the text's bytes need not
+/// check them for UTF-8 first: every byte it takes is ASCII.
+#[must_use]
+pub fn plain(text: &[u8]) -> Option<Decimal> {
+    let (negative, digits) = match text {
         [b'-', rest @ ..] => (true, rest),
         bytes => (false, bytes),
     };
@@ -335,7 +338,7 @@ mod tests {
             }
         }
         for t in &texts {
-            if let Some(fast) = plain(t) {
+            if let Some(fast) = plain(t.as_bytes()) {
                 let slow = general(t).unwrap_or_else(|| panic!("{t:?} taken, general refuses"));
                 assert_eq!(fast, slow, "{t:?}");
                 assert_eq!(fast.scale(), slow.scale(), "{t:?}");
@@ -344,7 +347,7 @@ mod tests {
                 assert_eq!(fast.mantissa(), slow.mantissa(), "{t:?}");
             }
         }
-        assert!(plain("37000.1").is_some() && plain("-0").is_none() && plain("1.").is_none());
+        assert!(plain(b"37000.1").is_some() && plain(b"-0").is_none() && plain(b"1.").is_none());
     }
 
     #[test]

@@ -126,15 +126,53 @@ pub(crate) struct Fields<'a> {
     open_interest: Option<DecimalStr<'a>>,
     snapshot: Option<bool>,
     #[serde(borrow)]
-    bids: Option<Vec<(DecimalStr<'a>, DecimalStr<'a>)>>,
+    bids: Option<Levels<'a>>,
     #[serde(borrow)]
-    asks: Option<Vec<(DecimalStr<'a>, DecimalStr<'a>)>>,
+    asks: Option<Levels<'a>>,
     #[serde(borrow)]
     entry_price: Option<DecimalStr<'a>>,
     #[serde(borrow)]
     liquidation_price: Option<DecimalStr<'a>>,
     #[serde(borrow)]
     leverage: Option<DecimalStr<'a>>,
+}
+
+/// A book side: its levels' texts as the record has them (serde's
+/// reading, a [`Record`]'s), or the levels already read and checked (the
+/// fast readers take only levels that are valid, so that reading them
+/// decides nothing the texts would decide otherwise).
+#[derive(Debug)]
+pub(crate) enum Levels<'a> {
+    Texts(Vec<(DecimalStr<'a>, DecimalStr<'a>)>),
+    Read(Vec<Level>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Levels<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::deserialize(d).map(Levels::Texts)
+    }
+}
+
+/// Equal when they make the same levels, to the scale of every decimal,
+/// or, as texts, the same texts: what the readers' tests compare.
+impl PartialEq for Levels<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        fn parts(levels: &[Level]) -> Vec<[(i128, u32); 2]> {
+            let part = |d: Decimal| (d.mantissa(), d.scale());
+            levels
+                .iter()
+                .map(|l| [part(l.price), part(l.size)])
+                .collect()
+        }
+        let made = |levels: &Levels<'_>| match levels {
+            Levels::Read(read) => Some(parts(read)),
+            Levels::Texts(texts) => read_texts("levels", texts).ok().map(|read| parts(&read)),
+        };
+        match (self, other) {
+            (Levels::Texts(a), Levels::Texts(b)) => a == b,
+            _ => made(self).is_some_and(|a| Some(a) == made(other)),
+        }
+    }
 }
 
 /// Why [`Normalizer::push_fields`] did not make an event.
@@ -164,11 +202,19 @@ fn need<T>(value: Option<T>) -> Result<T, Refused> {
     value.ok_or(Refused::NotMine)
 }
 
-fn levels(
+fn levels(field: &'static str, raw: Levels<'_>) -> Result<Vec<Level>, RecordError> {
+    match raw {
+        Levels::Read(read) => Ok(read),
+        Levels::Texts(texts) => read_texts(field, &texts),
+    }
+}
+
+fn read_texts(
     field: &'static str,
-    raw: &[(DecimalStr<'_>, DecimalStr<'_>)],
+    texts: &[(DecimalStr<'_>, DecimalStr<'_>)],
 ) -> Result<Vec<Level>, RecordError> {
-    raw.iter()
+    texts
+        .iter()
         .map(|(p, s)| {
             Ok(Level {
                 price: positive(field, dec(field, p)?)?,
@@ -293,8 +339,8 @@ impl<'a> Fields<'a> {
             } => Fields {
                 kind: Some(cow("book")),
                 snapshot: Some(*snapshot),
-                bids: Some(pairs(bids)),
-                asks: Some(pairs(asks)),
+                bids: Some(Levels::Texts(pairs(bids))),
+                asks: Some(Levels::Texts(pairs(asks))),
                 ..Fields::at(exchange, symbol, *ts, *received_ts)
             },
             Record::Position {
@@ -356,10 +402,10 @@ impl Normalizer {
     pub fn push_json(&mut self, text: &str, out: &mut Vec<Event>) -> Result<(), BadRecord> {
         // An array would be read by position, which `Record` reads otherwise.
         if text.starts_with('{')
-            && let Some(fields) =
+            && let Some(mut fields) =
                 json::read(text).or_else(|| serde_json::from_str::<Fields<'_>>(text).ok())
         {
-            match self.push_fields(&fields, out) {
+            match self.push_fields(&mut fields, out) {
                 Ok(()) => return Ok(()),
                 Err(Refused::Invalid(e)) => return Err(e.into()),
                 Err(Refused::NotMine) => {}
@@ -409,8 +455,8 @@ impl Normalizer {
         fields: Option<Fields<'_>>,
         out: &mut Vec<Event>,
     ) -> Result<(), BadRecord> {
-        if let Some(fields) = fields {
-            match self.push_fields(&fields, out) {
+        if let Some(mut fields) = fields {
+            match self.push_fields(&mut fields, out) {
                 Ok(()) => return Ok(()),
                 Err(Refused::Invalid(e)) => return Err(e.into()),
                 Err(Refused::NotMine) => {}
@@ -431,7 +477,7 @@ impl Normalizer {
     /// decides); [`Refused::Invalid`] naming the field of a bad value.
     pub(crate) fn push_fields(
         &mut self,
-        f: &Fields<'_>,
+        f: &mut Fields<'_>,
         out: &mut Vec<Event>,
     ) -> Result<(), Refused> {
         let kind = need(f.kind.as_deref())?;
@@ -529,8 +575,8 @@ impl Normalizer {
             "book" => {
                 let (snapshot, bids, asks) = (
                     need(f.snapshot)?,
-                    need(f.bids.as_deref())?,
-                    need(f.asks.as_deref())?,
+                    need(f.bids.take())?,
+                    need(f.asks.take())?,
                 );
                 let received_ts = times()?;
                 let bids = levels("bids", bids)?;
@@ -650,6 +696,9 @@ mod tests {
             r#"{"type":"open_interest",@T@,"open_interest":"-1"}"#,
             r#"{"type":"book",@T@,"snapshot":true,"bids":[["36999.9","2.1"]],"asks":[["37000.0","0.4"]]}"#,
             r#"{"type":"book",@T@,"snapshot":false,"bids":[],"asks":[["37000.0","0"],["1","-1"]]}"#,
+            r#"{"type":"book",@T@,"snapshot":false,"bids":[["0","1"]],"asks":[]}"#,
+            r#"{"type":"book",@T@,"snapshot":false,"bids":[["-1","1"]],"asks":[]}"#,
+            r#"{"type":"book",@T@,"snapshot":false,"bids":[["37000","-0"],[" 36999 ","1e1"]],"asks":[[37001,0],["37002.50","0.000"]]}"#,
             r#"{"type":"book",@T@,"snapshot":"yes","bids":[],"asks":[]}"#,
             r#"{"type":"book",@T@,"snapshot":true,"bids":[["1"]],"asks":[]}"#,
             r#"{"type":"position",@T@,"account":"0xabc","size":"-12.5","entry_price":"37100","liquidation_price":"39800","leverage":"10"}"#,
@@ -725,11 +774,14 @@ mod tests {
         ];
         let mut taken = 0;
         for case in cases() {
-            let Ok(fields) = serde_json::from_str::<Fields<'_>>(&case) else {
+            let Ok(mut fields) = serde_json::from_str::<Fields<'_>>(&case) else {
                 continue;
             };
             let mut out = Vec::new();
-            if Normalizer::default().push_fields(&fields, &mut out).is_ok() {
+            if Normalizer::default()
+                .push_fields(&mut fields, &mut out)
+                .is_ok()
+            {
                 assert_eq!(Ok(out), slow(&case), "{case}");
                 taken += 1;
             } else if fields.kind.as_deref().is_some_and(|k| kinds.contains(&k)) {

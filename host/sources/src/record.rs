@@ -341,8 +341,8 @@ impl Normalizer {
     /// # Errors
     /// [`RecordError`] naming the field; nothing is appended then.
     pub fn push(&mut self, record: &Record, out: &mut Vec<Event>) -> Result<(), RecordError> {
-        if let Some(fields) = Fields::of(record) {
-            return match self.push_fields(&fields, out) {
+        if let Some(mut fields) = Fields::of(record) {
+            return match self.push_fields(&mut fields, out) {
                 Ok(()) => Ok(()),
                 Err(Refused::Invalid(e)) => Err(e),
                 // A record always has its type's fields.

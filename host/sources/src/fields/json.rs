@@ -6,6 +6,7 @@
 use super::DecimalStr;
 use super::read::Cursor;
 use crate::json::PlainJson;
+use prism_model::{Decimal, decimal};
 use std::borrow::Cow;
 
 /// The record's fields, or `None` when they are left to serde_json;
@@ -75,6 +76,16 @@ impl<'a> Cursor<'a> for Json<'a> {
         // A number: serde reads it as an integer and writes it back.
         let value = self.json.i64()?;
         Some(DecimalStr(Cow::Owned(value.to_string())))
+    }
+
+    fn plain_decimal(&mut self) -> Option<Decimal> {
+        self.json.space();
+        if self.json.peek() == Some(b'"') {
+            return decimal::plain(self.json.str()?.as_bytes());
+        }
+        // An integer (at most 18 digits, see `i64`) is the decimal its
+        // digits are, at scale 0.
+        Some(Decimal::from(self.json.i64()?))
     }
 
     fn open_list(&mut self) -> Option<Option<usize>> {

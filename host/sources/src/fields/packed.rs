@@ -5,6 +5,7 @@
 
 use super::DecimalStr;
 use super::read::Cursor;
+use prism_model::{Decimal, decimal};
 use std::borrow::Cow;
 
 /// The record's fields, or `None` when they are left to `rmp_serde`;
@@ -145,6 +146,18 @@ impl<'a> Cursor<'a> for Packed<'a> {
                 Some(DecimalStr(Cow::Owned(v.to_string())))
             }
             _ => self.i64().map(|v| DecimalStr(Cow::Owned(v.to_string()))),
+        }
+    }
+
+    fn plain_decimal(&mut self) -> Option<Decimal> {
+        match self.bytes.get(self.at)? {
+            // The bytes as they are: `plain` takes ASCII only, so it needs
+            // no UTF-8 check first.
+            0xa0..=0xbf | 0xd9..=0xdb => decimal::plain(self.string()?),
+            // Past `i64` (unsigned 64-bit) is left to serde.
+            0xcf => None,
+            // An integer is the decimal its digits are, at scale 0.
+            _ => self.i64().map(Decimal::from),
         }
     }
 

@@ -17,8 +17,8 @@
 //! never a refusal: the caller then reads the record with serde, as
 //! before, which decides.
 
-use super::{DecimalStr, Fields};
-use prism_model::{PositionSide, Side};
+use super::{DecimalStr, Fields, Levels};
+use prism_model::{Decimal, Level, PositionSide, Side};
 use std::borrow::Cow;
 
 /// One format's reading of the values [`Fields`] holds. Every method
@@ -40,6 +40,9 @@ pub(super) trait Cursor<'a> {
     /// A decimal as the record has it: a string borrowed, an integer as
     /// its digits (what [`DecimalStr`]'s serde reading makes of both).
     fn decimal_str(&mut self) -> Option<DecimalStr<'a>>;
+    /// A decimal written as a string that `prism_model::decimal::plain`
+    /// reads, or as an integer, read; `None` for any other.
+    fn plain_decimal(&mut self) -> Option<Decimal>;
     /// Enters a list; its length when the format says it up front.
     fn open_list(&mut self) -> Option<Option<usize>>;
     /// Whether a list entered with [`Cursor::open_list`] has another
@@ -122,8 +125,12 @@ fn position<'a>(c: &mut impl Cursor<'a>) -> Option<PositionSide> {
     }
 }
 
-/// Book levels: a list of `[price, size]` lists.
-fn levels<'a>(c: &mut impl Cursor<'a>) -> Option<Vec<(DecimalStr<'a>, DecimalStr<'a>)>> {
+/// Book levels: a list of `[price, size]` lists, each price and size a
+/// plain decimal string and valid (a price above zero, a size not below
+/// it), read; any other book is left to serde, whose texts then meet the
+/// same checks in their turn (so a bad level is reported as before, in
+/// the order the record's checks are made).
+fn levels<'a>(c: &mut impl Cursor<'a>) -> Option<Levels<'a>> {
     let len = c.open_list()?;
     // A length said up front sizes the list, up to a bound: a record's
     // claim is not an allocation to make.
@@ -133,17 +140,22 @@ fn levels<'a>(c: &mut impl Cursor<'a>) -> Option<Vec<(DecimalStr<'a>, DecimalStr
         if !c.more(0, pair)? {
             return None;
         }
-        let price = c.decimal_str()?;
+        let price = c.plain_decimal()?;
         if !c.more(1, pair)? {
             return None;
         }
-        let size = c.decimal_str()?;
+        let size = c.plain_decimal()?;
         if c.more(2, pair)? {
             return None;
         }
-        levels.push((price, size));
+        // `plain` never reads a negative zero: a size is valid when it is
+        // not negative, a price when it is not negative and not zero.
+        if price.is_sign_negative() || price.is_zero() || size.is_sign_negative() {
+            return None;
+        }
+        levels.push(Level { price, size });
     }
-    Some(levels)
+    Some(Levels::Read(levels))
 }
 
 /// Where a key's value goes in [`read`]; `None` for a key [`Fields`]
