@@ -18,11 +18,11 @@
 //! ways.
 
 use crate::record::{
-    DecimalText, Normalizer, Record, RecordError, dec, dec_opt, non_negative, positive, time,
+    DecimalText, Normalizer, Record, RecordError, dec, non_negative, positive, time,
 };
 use prism_model::{
     Book, Decimal, Event, Funding, Level, Liquidation, OpenInterest, Position, PositionSide, Side,
-    TimestampMs, Trade,
+    TimestampMs, Trade, decimal,
 };
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -100,9 +100,9 @@ pub(crate) struct Fields<'a> {
     ts: Option<TimestampMs>,
     received_ts: Option<TimestampMs>,
     #[serde(borrow)]
-    price: Option<DecimalStr<'a>>,
+    price: Option<DecimalField<'a>>,
     #[serde(borrow)]
-    size: Option<DecimalStr<'a>>,
+    size: Option<DecimalField<'a>>,
     side: Option<Side>,
     #[serde(borrow)]
     buyer: Option<Cow<'a, str>>,
@@ -115,26 +115,81 @@ pub(crate) struct Fields<'a> {
     #[serde(borrow)]
     account: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    rate: Option<DecimalStr<'a>>,
+    rate: Option<DecimalField<'a>>,
     interval_h: Option<u32>,
     #[serde(borrow)]
-    mark_price: Option<DecimalStr<'a>>,
+    mark_price: Option<DecimalField<'a>>,
     #[serde(borrow)]
-    index_price: Option<DecimalStr<'a>>,
+    index_price: Option<DecimalField<'a>>,
     next_funding_ts: Option<TimestampMs>,
     #[serde(borrow)]
-    open_interest: Option<DecimalStr<'a>>,
+    open_interest: Option<DecimalField<'a>>,
     snapshot: Option<bool>,
     #[serde(borrow)]
     bids: Option<Levels<'a>>,
     #[serde(borrow)]
     asks: Option<Levels<'a>>,
     #[serde(borrow)]
-    entry_price: Option<DecimalStr<'a>>,
+    entry_price: Option<DecimalField<'a>>,
     #[serde(borrow)]
-    liquidation_price: Option<DecimalStr<'a>>,
+    liquidation_price: Option<DecimalField<'a>>,
     #[serde(borrow)]
-    leverage: Option<DecimalStr<'a>>,
+    leverage: Option<DecimalField<'a>>,
+}
+
+/// A decimal field: its text as the record has it (serde's reading, a
+/// [`Record`]'s), or, from the fast readers, the decimal itself when the
+/// text is plain ([`decimal::plain`] gives what parsing the text gives),
+/// checked when the record's checks reach the field.
+#[derive(Debug)]
+pub(crate) enum DecimalField<'a> {
+    Text(DecimalStr<'a>),
+    Read(Decimal),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for DecimalField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        DecimalStr::deserialize(d).map(DecimalField::Text)
+    }
+}
+
+impl<'a> From<&'a DecimalText> for DecimalField<'a> {
+    fn from(text: &'a DecimalText) -> Self {
+        DecimalField::Text(text.into())
+    }
+}
+
+/// Equal when both make the same decimal, to its scale, or, as texts,
+/// are the same text: what the readers' tests compare.
+impl PartialEq for DecimalField<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        let made = |d: &DecimalField<'_>| {
+            let d = match d {
+                DecimalField::Read(d) => *d,
+                DecimalField::Text(t) => decimal::parse(t.as_ref()).ok()?,
+            };
+            Some((d.mantissa(), d.scale()))
+        };
+        match (self, other) {
+            (DecimalField::Text(a), DecimalField::Text(b)) => a == b,
+            _ => made(self).is_some_and(|a| Some(a) == made(other)),
+        }
+    }
+}
+
+/// The decimal of a field, or the error naming it.
+fn value(field: &'static str, d: &DecimalField<'_>) -> Result<Decimal, RecordError> {
+    match d {
+        DecimalField::Read(d) => Ok(*d),
+        DecimalField::Text(text) => dec(field, text),
+    }
+}
+
+fn value_opt(
+    field: &'static str,
+    d: Option<&DecimalField<'_>>,
+) -> Result<Option<Decimal>, RecordError> {
+    d.map(|d| value(field, d)).transpose()
 }
 
 /// A book side: its levels' texts as the record has them (serde's
@@ -227,12 +282,12 @@ fn read_texts(
 /// A trade's or a liquidation's price and size, both positive, checked
 /// in field order (so the first bad one is the one reported).
 fn price_and_size(
-    price: &DecimalStr<'_>,
-    size: &DecimalStr<'_>,
+    price: &DecimalField<'_>,
+    size: &DecimalField<'_>,
 ) -> Result<(Decimal, Decimal), RecordError> {
     Ok((
-        positive("price", dec("price", price)?)?,
-        positive("size", dec("size", size)?)?,
+        positive("price", value("price", price)?)?,
+        positive("size", value("size", size)?)?,
     ))
 }
 
@@ -248,8 +303,8 @@ fn cow_opt(text: Option<&String>) -> Option<Cow<'_, str>> {
     text.map(|t| cow(t))
 }
 
-fn dec_str_opt(text: Option<&DecimalText>) -> Option<DecimalStr<'_>> {
-    text.map(DecimalStr::from)
+fn dec_str_opt(text: Option<&DecimalText>) -> Option<DecimalField<'_>> {
+    text.map(DecimalField::from)
 }
 
 fn pairs(raw: &[(DecimalText, DecimalText)]) -> Vec<(DecimalStr<'_>, DecimalStr<'_>)> {
@@ -539,15 +594,15 @@ impl Normalizer {
                 f.next_funding_ts
                     .map(|t| time("next_funding_ts", t))
                     .transpose()?;
-                let rate = dec("rate", rate)?;
+                let rate = value("rate", rate)?;
                 if interval_hours == 0 {
                     return Err(Refused::Invalid(RecordError {
                         field: "interval_h",
                         reason: "must be at least 1".into(),
                     }));
                 }
-                let mark_price = dec_opt("mark_price", f.mark_price.as_ref())?;
-                let index_price = dec_opt("index_price", f.index_price.as_ref())?;
+                let mark_price = value_opt("mark_price", f.mark_price.as_ref())?;
+                let index_price = value_opt("index_price", f.index_price.as_ref())?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::Funding(Funding {
                     instrument,
@@ -563,7 +618,7 @@ impl Normalizer {
             "open_interest" => {
                 let raw = need(f.open_interest.as_ref())?;
                 let received_ts = times()?;
-                let open_interest = non_negative("open_interest", dec("open_interest", raw)?)?;
+                let open_interest = non_negative("open_interest", value("open_interest", raw)?)?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::OpenInterest(OpenInterest {
                     instrument,
@@ -598,10 +653,11 @@ impl Normalizer {
                     need(f.entry_price.as_ref())?,
                 );
                 let received_ts = times()?;
-                let size = dec("size", size)?;
-                let entry_price = non_negative("entry_price", dec("entry_price", entry)?)?;
-                let liquidation_price = dec_opt("liquidation_price", f.liquidation_price.as_ref())?;
-                let leverage = dec_opt("leverage", f.leverage.as_ref())?;
+                let size = value("size", size)?;
+                let entry_price = non_negative("entry_price", value("entry_price", entry)?)?;
+                let liquidation_price =
+                    value_opt("liquidation_price", f.liquidation_price.as_ref())?;
+                let leverage = value_opt("leverage", f.leverage.as_ref())?;
                 let instrument = self.instrument(exchange, symbol, out);
                 Event::Position(Position {
                     instrument,

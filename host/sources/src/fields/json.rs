@@ -3,8 +3,8 @@
 //! characters, numbers with a fraction, an exponent or a leading zero,
 //! integers of more than 18 digits, and a negative zero.
 
-use super::DecimalStr;
 use super::read::Cursor;
+use super::{DecimalField, DecimalStr};
 use crate::json::PlainJson;
 use prism_model::{Decimal, decimal};
 use std::borrow::Cow;
@@ -68,24 +68,18 @@ impl<'a> Cursor<'a> for Json<'a> {
         }
     }
 
-    fn decimal_str(&mut self) -> Option<DecimalStr<'a>> {
+    fn decimal(&mut self) -> Option<DecimalField<'a>> {
         self.json.space();
         if self.json.peek() == Some(b'"') {
-            return self.json.str().map(|s| DecimalStr(Cow::Borrowed(s)));
-        }
-        // A number: serde reads it as an integer and writes it back.
-        let value = self.json.i64()?;
-        Some(DecimalStr(Cow::Owned(value.to_string())))
-    }
-
-    fn plain_decimal(&mut self) -> Option<Decimal> {
-        self.json.space();
-        if self.json.peek() == Some(b'"') {
-            return decimal::plain(self.json.str()?.as_bytes());
+            let text = self.json.str()?;
+            return Some(match decimal::plain(text.as_bytes()) {
+                Some(d) => DecimalField::Read(d),
+                None => DecimalField::Text(DecimalStr(Cow::Borrowed(text))),
+            });
         }
         // An integer (at most 18 digits, see `i64`) is the decimal its
         // digits are, at scale 0.
-        Some(Decimal::from(self.json.i64()?))
+        Some(DecimalField::Read(Decimal::from(self.json.i64()?)))
     }
 
     fn open_list(&mut self) -> Option<Option<usize>> {

@@ -3,8 +3,8 @@
 //! strings that are not UTF-8 (`rmp_serde` reads some of those its own
 //! way).
 
-use super::DecimalStr;
 use super::read::Cursor;
+use super::{DecimalField, DecimalStr};
 use prism_model::{Decimal, decimal};
 use std::borrow::Cow;
 
@@ -136,28 +136,27 @@ impl<'a> Cursor<'a> for Packed<'a> {
         }
     }
 
-    fn decimal_str(&mut self) -> Option<DecimalStr<'a>> {
+    fn decimal(&mut self) -> Option<DecimalField<'a>> {
         match self.bytes.get(self.at)? {
-            0xa0..=0xbf | 0xd9..=0xdb => self.str().map(|s| DecimalStr(Cow::Borrowed(s))),
+            0xa0..=0xbf | 0xd9..=0xdb => {
+                let bytes = self.string()?;
+                // `plain` takes ASCII only: what it reads needs no UTF-8
+                // check.
+                Some(match decimal::plain(bytes) {
+                    Some(d) => DecimalField::Read(d),
+                    None => DecimalField::Text(DecimalStr(Cow::Borrowed(
+                        std::str::from_utf8(bytes).ok()?,
+                    ))),
+                })
+            }
             0xcf => {
                 // Unsigned 64-bit: written as such even past i64::MAX.
                 self.at += 1;
                 let v = u64::from_be_bytes(self.take(8)?.try_into().ok()?);
-                Some(DecimalStr(Cow::Owned(v.to_string())))
+                Some(DecimalField::Text(DecimalStr(Cow::Owned(v.to_string()))))
             }
-            _ => self.i64().map(|v| DecimalStr(Cow::Owned(v.to_string()))),
-        }
-    }
-
-    fn plain_decimal(&mut self) -> Option<Decimal> {
-        match self.bytes.get(self.at)? {
-            // The bytes as they are: `plain` takes ASCII only, so it needs
-            // no UTF-8 check first.
-            0xa0..=0xbf | 0xd9..=0xdb => decimal::plain(self.string()?),
-            // Past `i64` (unsigned 64-bit) is left to serde.
-            0xcf => None,
             // An integer is the decimal its digits are, at scale 0.
-            _ => self.i64().map(Decimal::from),
+            _ => self.i64().map(|v| DecimalField::Read(Decimal::from(v))),
         }
     }
 

@@ -17,8 +17,8 @@
 //! never a refusal: the caller then reads the record with serde, as
 //! before, which decides.
 
-use super::{DecimalStr, Fields, Levels};
-use prism_model::{Decimal, Level, PositionSide, Side};
+use super::{DecimalField, Fields, Levels};
+use prism_model::{Level, PositionSide, Side};
 use std::borrow::Cow;
 
 /// One format's reading of the values [`Fields`] holds. Every method
@@ -37,12 +37,10 @@ pub(super) trait Cursor<'a> {
     /// An integer that fits `i64` (serde's `i64` refuses the others).
     fn i64(&mut self) -> Option<i64>;
     fn bool(&mut self) -> Option<bool>;
-    /// A decimal as the record has it: a string borrowed, an integer as
-    /// its digits (what [`DecimalStr`]'s serde reading makes of both).
-    fn decimal_str(&mut self) -> Option<DecimalStr<'a>>;
-    /// A decimal written as a string that `prism_model::decimal::plain`
-    /// reads, or as an integer, read; `None` for any other.
-    fn plain_decimal(&mut self) -> Option<Decimal>;
+    /// A decimal: read when it is a string `prism_model::decimal::plain`
+    /// reads or an integer, else its text (a string borrowed; what
+    /// [`DecimalStr`]'s serde reading makes of it).
+    fn decimal(&mut self) -> Option<DecimalField<'a>>;
     /// Enters a list; its length when the format says it up front.
     fn open_list(&mut self) -> Option<Option<usize>>;
     /// Whether a list entered with [`Cursor::open_list`] has another
@@ -68,28 +66,28 @@ pub(super) fn read<'a, C: Cursor<'a>>(c: &mut C) -> Option<Fields<'a>> {
             2 => f.symbol = optional(c, Cursor::str)?.map(Cow::Borrowed),
             3 => f.ts = optional(c, Cursor::i64)?,
             4 => f.received_ts = optional(c, Cursor::i64)?,
-            5 => f.price = optional(c, Cursor::decimal_str)?,
-            6 => f.size = optional(c, Cursor::decimal_str)?,
+            5 => f.price = optional(c, Cursor::decimal)?,
+            6 => f.size = optional(c, Cursor::decimal)?,
             7 => f.side = optional(c, side)?,
             8 => f.buyer = optional(c, Cursor::str)?.map(Cow::Borrowed),
             9 => f.seller = optional(c, Cursor::str)?.map(Cow::Borrowed),
             10 => f._insurance_fund = c.bool()?,
             11 => f.position = optional(c, position)?,
             12 => f.account = optional(c, Cursor::str)?.map(Cow::Borrowed),
-            13 => f.rate = optional(c, Cursor::decimal_str)?,
+            13 => f.rate = optional(c, Cursor::decimal)?,
             14 => {
                 f.interval_h = optional(c, |c| c.i64().and_then(|v| u32::try_from(v).ok()))?;
             }
-            15 => f.mark_price = optional(c, Cursor::decimal_str)?,
-            16 => f.index_price = optional(c, Cursor::decimal_str)?,
+            15 => f.mark_price = optional(c, Cursor::decimal)?,
+            16 => f.index_price = optional(c, Cursor::decimal)?,
             17 => f.next_funding_ts = optional(c, Cursor::i64)?,
-            18 => f.open_interest = optional(c, Cursor::decimal_str)?,
+            18 => f.open_interest = optional(c, Cursor::decimal)?,
             19 => f.snapshot = optional(c, Cursor::bool)?,
             20 => f.bids = optional(c, levels)?,
             21 => f.asks = optional(c, levels)?,
-            22 => f.entry_price = optional(c, Cursor::decimal_str)?,
-            23 => f.liquidation_price = optional(c, Cursor::decimal_str)?,
-            24 => f.leverage = optional(c, Cursor::decimal_str)?,
+            22 => f.entry_price = optional(c, Cursor::decimal)?,
+            23 => f.liquidation_price = optional(c, Cursor::decimal)?,
+            24 => f.leverage = optional(c, Cursor::decimal)?,
             _ => return None,
         }
     }
@@ -140,11 +138,15 @@ fn levels<'a>(c: &mut impl Cursor<'a>) -> Option<Levels<'a>> {
         if !c.more(0, pair)? {
             return None;
         }
-        let price = c.plain_decimal()?;
+        let DecimalField::Read(price) = c.decimal()? else {
+            return None;
+        };
         if !c.more(1, pair)? {
             return None;
         }
-        let size = c.plain_decimal()?;
+        let DecimalField::Read(size) = c.decimal()? else {
+            return None;
+        };
         if c.more(2, pair)? {
             return None;
         }
