@@ -476,12 +476,12 @@ impl Normalizer {
     /// # Errors
     /// [`BadRecord`]; nothing is appended then.
     pub fn push_msgpack(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Result<(), BadRecord> {
-        let fields = if is_map(bytes) {
+        let mut fields = if is_map(bytes) {
             packed::read(bytes).or_else(|| rmp_serde::from_slice::<Fields<'_>>(bytes).ok())
         } else {
             None
         };
-        self.push_packed(bytes, fields, out)
+        self.push_packed(bytes, fields.as_mut(), out)
     }
 
     /// Reads the MessagePack record `bytes` start with, when the fast
@@ -497,9 +497,10 @@ impl Normalizer {
         if !is_map(bytes) {
             return None;
         }
-        let (fields, len) = packed::read_front(bytes)?;
+        let mut fields = Fields::default();
+        let len = packed::read_front(bytes, &mut fields)?;
         let record = bytes.get(..len)?;
-        Some((len, self.push_packed(record, Some(fields), out)))
+        Some((len, self.push_packed(record, Some(&mut fields), out)))
     }
 
     /// The events of the record `bytes`, from its `fields` when they were
@@ -507,11 +508,11 @@ impl Normalizer {
     fn push_packed(
         &mut self,
         bytes: &[u8],
-        fields: Option<Fields<'_>>,
+        fields: Option<&mut Fields<'_>>,
         out: &mut Vec<Event>,
     ) -> Result<(), BadRecord> {
-        if let Some(mut fields) = fields {
-            match self.push_fields(&mut fields, out) {
+        if let Some(fields) = fields {
+            match self.push_fields(fields, out) {
                 Ok(()) => return Ok(()),
                 Err(Refused::Invalid(e)) => return Err(e.into()),
                 Err(Refused::NotMine) => {}

@@ -54,6 +54,10 @@ impl<'a> Cursor<'a> for Json<'a> {
         self.json.str()
     }
 
+    fn raw_str(&mut self) -> Option<&'a [u8]> {
+        self.json.str().map(str::as_bytes)
+    }
+
     fn i64(&mut self) -> Option<i64> {
         self.json.i64()
     }

@@ -19,19 +19,19 @@ pub(super) fn read(bytes: &[u8]) -> Option<super::Fields<'_>> {
     })
 }
 
-/// The fields of the record `bytes` start with, and its length: what
-/// [`read`] gives for those bytes, without first walking the record to
-/// find its end. `None` when the record is left to `rmp_serde`, or does
-/// not end within `bytes`.
-pub(super) fn read_front(bytes: &[u8]) -> Option<(super::Fields<'_>, usize)> {
+/// Reads the fields of the record `bytes` start with into `fields` (all
+/// `None` before), and gives its length: what [`read`] gives for those
+/// bytes, without first walking the record to find its end. `None` when
+/// the record is left to `rmp_serde`, or does not end within `bytes`.
+pub(super) fn read_front<'a>(bytes: &'a [u8], fields: &mut super::Fields<'a>) -> Option<usize> {
     let mut c = Packed {
         bytes,
         at: 0,
         entries: 0,
         whole: false,
     };
-    let fields = super::read::read(&mut c)?;
-    Some((fields, c.at))
+    super::read::read_into(&mut c, fields)?;
+    Some(c.at)
 }
 
 struct Packed<'a> {
@@ -109,6 +109,10 @@ impl<'a> Cursor<'a> for Packed<'a> {
 
     fn str(&mut self) -> Option<&'a str> {
         std::str::from_utf8(self.string()?).ok()
+    }
+
+    fn raw_str(&mut self) -> Option<&'a [u8]> {
+        self.string()
     }
 
     fn i64(&mut self) -> Option<i64> {
@@ -379,7 +383,8 @@ mod tests {
             let bytes = w.out;
             // Read at the front of a window, with the next record behind.
             let window = [bytes.as_slice(), &[0x81, 0xa1, b'x', 0xc0]].concat();
-            let front = read_front(&window);
+            let mut front_fields = Fields::default();
+            let front = read_front(&window, &mut front_fields).map(|len| (front_fields, len));
             match read(&bytes) {
                 Some(fields) => {
                     let serde = rmp_serde::from_slice::<Fields<'_>>(&bytes);
@@ -417,7 +422,11 @@ mod tests {
         assert!(read(&bytes).is_some());
         for cut in 0..bytes.len() {
             assert_eq!(read(&bytes[..cut]), None, "cut at {cut}");
-            assert_eq!(read_front(&bytes[..cut]), None, "cut at {cut}");
+            assert_eq!(
+                read_front(&bytes[..cut], &mut Fields::default()),
+                None,
+                "cut at {cut}"
+            );
         }
         for _ in 0..20_000 {
             let mut changed = bytes.clone();
