@@ -11,15 +11,24 @@ use std::sync::Arc;
 /// plugin without a writer are not written.
 pub struct JsonLines {
     writers: HashMap<Arc<str>, Box<dyn Write + Send>>,
+    /// One line, written whole: serializing into the boxed writer made
+    /// a dynamic call for every token of every line.
+    line: Vec<u8>,
 }
 
 impl JsonLines {
     /// Writes the outputs of each plugin id into its writer.
     #[must_use]
     pub fn by_plugin(writers: HashMap<Arc<str>, Box<dyn Write + Send>>) -> Self {
-        Self { writers }
+        Self {
+            writers,
+            line: Vec::new(),
+        }
     }
 }
+
+/// The line buffer's capacity kept between batches, in bytes.
+const LINE_KEPT: usize = 1 << 20;
 
 fn io(plugin: &str, source: std::io::Error) -> SinkError {
     SinkError::Io {
@@ -34,9 +43,16 @@ impl Sink for JsonLines {
             return Ok(());
         };
         for o in &batch.outputs {
-            serde_json::to_writer(&mut *out, &o.line(&batch.plugin))
+            self.line.clear();
+            serde_json::to_writer(&mut self.line, &o.line(&batch.plugin))
                 .map_err(|e| io(&batch.plugin, e.into()))?;
-            out.write_all(b"\n").map_err(|e| io(&batch.plugin, e))?;
+            self.line.push(b'\n');
+            out.write_all(&self.line)
+                .map_err(|e| io(&batch.plugin, e))?;
+        }
+        // A large document's line is not kept for the next batch.
+        if self.line.capacity() > LINE_KEPT {
+            self.line = Vec::new();
         }
         Ok(())
     }
