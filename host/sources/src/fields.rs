@@ -821,14 +821,7 @@ mod tests {
 
     #[test]
     fn the_market_records_take_the_fast_way() {
-        let kinds = [
-            "trade",
-            "liquidation",
-            "funding",
-            "open_interest",
-            "book",
-            "position",
-        ];
+        let kinds = read::KINDS;
         let mut taken = 0;
         for case in cases() {
             let Ok(mut fields) = serde_json::from_str::<Fields<'_>>(&case) else {

@@ -119,7 +119,7 @@ fn optional<'a, C: Cursor<'a>, T>(
 }
 
 /// The market records' types, matched as bytes (most records are one).
-const KINDS: [&str; 6] = [
+pub(super) const KINDS: [&str; 6] = [
     "trade",
     "liquidation",
     "funding",
