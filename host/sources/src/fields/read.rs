@@ -42,7 +42,7 @@ pub(super) trait Cursor<'a> {
     fn bool(&mut self) -> Option<bool>;
     /// A decimal: read when it is a string `prism_model::decimal::plain`
     /// reads or an integer, else its text (a string borrowed; what
-    /// [`DecimalStr`]'s serde reading makes of it).
+    /// [`DecimalStr`](super::DecimalStr)'s serde reading makes of it).
     fn decimal(&mut self) -> Option<DecimalField<'a>>;
     /// Enters a list; its length when the format says it up front.
     fn open_list(&mut self) -> Option<Option<usize>>;
