@@ -164,17 +164,22 @@ impl<'a> From<&'a DecimalText> for DecimalField<'a> {
 impl PartialEq for DecimalField<'_> {
     fn eq(&self, other: &Self) -> bool {
         let made = |d: &DecimalField<'_>| {
-            let d = match d {
+            Some(parts(match d {
                 DecimalField::Read(d) => *d,
                 DecimalField::Text(t) => decimal::parse(t.as_ref()).ok()?,
-            };
-            Some((d.mantissa(), d.scale()))
+            }))
         };
         match (self, other) {
             (DecimalField::Text(a), DecimalField::Text(b)) => a == b,
             _ => made(self).is_some_and(|a| Some(a) == made(other)),
         }
     }
+}
+
+/// A decimal's mantissa and scale: what two readings must agree on
+/// (`Decimal`'s own equality ignores the scale).
+fn parts(d: Decimal) -> (i128, u32) {
+    (d.mantissa(), d.scale())
 }
 
 /// The decimal of a field, or the error naming it.
@@ -212,16 +217,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Levels<'a> {
 /// or, as texts, the same texts: what the readers' tests compare.
 impl PartialEq for Levels<'_> {
     fn eq(&self, other: &Self) -> bool {
-        fn parts(levels: &[Level]) -> Vec<[(i128, u32); 2]> {
-            let part = |d: Decimal| (d.mantissa(), d.scale());
+        let each = |levels: &[Level]| -> Vec<_> {
             levels
                 .iter()
-                .map(|l| [part(l.price), part(l.size)])
+                .map(|l| [parts(l.price), parts(l.size)])
                 .collect()
-        }
+        };
         let made = |levels: &Levels<'_>| match levels {
-            Levels::Read(read) => Some(parts(read)),
-            Levels::Texts(texts) => read_texts("levels", texts).ok().map(|read| parts(&read)),
+            Levels::Read(read) => Some(each(read)),
+            Levels::Texts(texts) => read_texts("levels", texts).ok().map(|read| each(&read)),
         };
         match (self, other) {
             (Levels::Texts(a), Levels::Texts(b)) => a == b,

@@ -49,14 +49,11 @@ impl<'a> Next<'_, 'a> {
         Ok(bytes.try_into().unwrap_or([0; N]))
     }
 
+    /// A string's, array's or map's length after its marker, in the
+    /// check's width ([`super::width`]).
     fn len<E: Error>(&self, marker: Marker) -> Result<usize, E> {
-        let n = match marker {
-            Marker::Str8 => u64::from(self.int::<E, 1>()?[0]),
-            Marker::Str16 | Marker::Array16 | Marker::Map16 => {
-                u64::from(u16::from_be_bytes(self.int()?))
-            }
-            _ => u64::from(u32::from_be_bytes(self.int()?)),
-        };
+        let bytes = self.take(super::width(marker))?;
+        let n = bytes.iter().fold(0u64, |n, b| n << 8 | u64::from(*b));
         usize::try_from(n).map_err(|_| E::custom("a packed length past memory"))
     }
 
